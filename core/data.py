@@ -1,0 +1,146 @@
+"""MS MARCO v1.1 loading: the Hugging Face hub or local JSONL/parquet files, through one code path.
+
+Rows in the v1.1 schema are normalised into a `Corpus`: a table of queries, a table of unique
+passages with stable ids (the same text always gets the same id), each query's candidate list and
+its set of positives. Fields the loader does not know are ignored.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+HUB_NAME, HUB_CONFIG = "microsoft/ms_marco", "v1.1"
+SOURCE_ENV = "MSMARCO_SOURCE"
+
+
+class DataSourceError(RuntimeError):
+    """The data source cannot be read; the message says what to do."""
+
+
+@dataclass
+class Corpus:
+    queries: pd.DataFrame            # columns: query_id (str), text, query_type
+    passages: pd.DataFrame           # columns: pid (str), text; row order is the corpus order
+    candidates: dict[str, list[str]]  # query_id -> its candidate pids, in the file's order
+    positives: dict[str, set[str]]    # query_id -> pids judged relevant (may be empty)
+    source: str = ""
+
+    def passage_text(self) -> dict[str, str]:
+        return dict(zip(self.passages.pid, self.passages.text))
+
+    def fingerprint(self) -> str:
+        h = hashlib.sha1()
+        for qid in sorted(self.candidates):
+            h.update(f"{qid}\t{','.join(self.candidates[qid])}\t{','.join(sorted(self.positives[qid]))}\n".encode())
+        return h.hexdigest()[:16]
+
+
+def passage_id(text: str) -> str:
+    """Stable id of a passage: a hash of its text."""
+    return "p" + hashlib.blake2b(text.strip().encode("utf-8"), digest_size=8).hexdigest()
+
+
+def is_validation(query_id: str, fraction: float) -> bool:
+    """Deterministic split by a hash of the query id, identical on every machine and run."""
+    h = int(hashlib.md5(str(query_id).encode()).hexdigest()[:8], 16)
+    return h / 0xFFFFFFFF < fraction
+
+
+def split_queries(corpus: Corpus, val_fraction: float) -> tuple[list[str], list[str]]:
+    """(train query ids, validation query ids), only queries with at least one positive."""
+    train, val = [], []
+    for qid in corpus.queries.query_id:
+        if corpus.positives[qid]:
+            (val if is_validation(qid, val_fraction) else train).append(qid)
+    return train, val
+
+
+def build_corpus(rows: Iterable[dict], source: str = "") -> Corpus:
+    """Normalise v1.1-schema rows; unknown fields are ignored, malformed rows raise with their number."""
+    queries, texts, candidates, positives = [], {}, {}, {}
+    for n, row in enumerate(rows, 1):
+        try:
+            qid = str(row["query_id"])
+            p = row["passages"]
+            passage_texts = list(p["passage_text"])
+            selected = [] if p.get("is_selected") is None else list(p["is_selected"])
+        except (KeyError, TypeError) as e:
+            raise DataSourceError(f"{source}: row {n} is not in the MS MARCO v1.1 schema (missing {e})") from e
+        selected += [0] * (len(passage_texts) - len(selected))
+        if qid in candidates:
+            continue
+        pids = []
+        for text, sel in zip(passage_texts, selected):
+            pid = passage_id(text)
+            texts.setdefault(pid, text.strip())
+            if pid not in pids:
+                pids.append(pid)
+        queries.append((qid, str(row.get("query", "")), str(row.get("query_type") or "")))
+        candidates[qid] = pids
+        positives[qid] = {passage_id(t) for t, s in zip(passage_texts, selected) if int(s) == 1}
+    if not queries:
+        raise DataSourceError(f"{source}: no rows found")
+    return Corpus(
+        queries=pd.DataFrame(queries, columns=["query_id", "text", "query_type"]),
+        passages=pd.DataFrame(list(texts.items()), columns=["pid", "text"]),
+        candidates=candidates, positives=positives, source=source,
+    )
+
+
+def _local_files(path: Path) -> list[Path]:
+    if path.is_dir():
+        files = sorted(f for f in path.rglob("*") if f.suffix in (".jsonl", ".json", ".parquet"))
+        if not files:
+            raise DataSourceError(f"{path} holds no .jsonl or .parquet files")
+        return files
+    if path.is_file():
+        return [path]
+    raise DataSourceError(
+        f"data source {path} does not exist. Set {SOURCE_ENV} (or --data) to a v1.1-schema .jsonl/.parquet "
+        "file or folder, or to 'hub' to download microsoft/ms_marco v1.1 from Hugging Face.")
+
+
+def _read_local(files: list[Path]) -> Iterator[dict]:
+    for f in files:
+        if f.suffix == ".parquet":
+            yield from pd.read_parquet(f).to_dict("records")
+            continue
+        with open(f, encoding="utf-8") as fh:
+            for line_no, line in enumerate(fh, 1):
+                if line.strip():
+                    try:
+                        yield json.loads(line)
+                    except json.JSONDecodeError as e:
+                        raise DataSourceError(f"{f}:{line_no}: not valid JSON ({e.msg})") from e
+
+
+def _read_hub(split: str) -> Iterator[dict]:
+    try:
+        import datasets
+        ds = datasets.load_dataset(HUB_NAME, HUB_CONFIG, split=split)
+    except Exception as e:  # network, auth, missing package: all end in the same advice
+        raise DataSourceError(
+            f"could not load {HUB_NAME} ({HUB_CONFIG}, split {split!r}) from the Hugging Face hub: {e}. "
+            f"Without internet, point {SOURCE_ENV} (or --data) at local v1.1-schema JSONL/parquet files.") from e
+    return iter(ds)
+
+
+def resolve_source(source: str | None = None) -> str:
+    return source or os.environ.get(SOURCE_ENV) or "hub"
+
+
+def load_corpus(source: str | None = None) -> Corpus:
+    """Load MS MARCO v1.1 from `source`: 'hub' / 'hub:SPLIT' (default split 'train'), or a local
+    file or folder. Without `source`, the `MSMARCO_SOURCE` environment variable, else the hub."""
+    source = resolve_source(source)
+    if source == "hub" or source.startswith("hub:"):
+        split = source.partition(":")[2] or "train"
+        return build_corpus(_read_hub(split), source=f"hub:{split}")
+    files = _local_files(Path(source).expanduser())
+    return build_corpus(_read_local(files), source=str(source))

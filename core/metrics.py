@@ -1,0 +1,53 @@
+"""IR metrics, batched over queries: every function takes a score matrix (Q, C) and a boolean
+relevance matrix (Q, C) over the same candidates. Padding candidates carry score -inf and are
+never relevant. Queries without any relevant candidate must be filtered out by the caller."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+CUTOFFS = (1, 5, 10, 100)
+
+
+def per_query_metrics(scores: torch.Tensor, relevant: torch.Tensor) -> dict[str, torch.Tensor]:
+    """MRR@10, Recall@{1,5,10,100} and nDCG@10 (binary gains), each a (Q,) tensor."""
+    scores, relevant = torch.as_tensor(scores, dtype=torch.float32), torch.as_tensor(relevant, dtype=torch.bool)
+    k = min(max(CUTOFFS), scores.shape[1])
+    top = scores.topk(k, dim=1).indices                      # (Q, k) best first
+    hits = relevant.gather(1, top).float()                   # (Q, k) 1 where a relevant passage sits
+    n_rel = relevant.sum(1).float()                          # (Q,)
+    first = torch.where(hits[:, :10].any(1), hits[:, :10].argmax(1), -1)   # first hit in top 10, or -1
+    out = {"mrr@10": torch.where(first >= 0, 1.0 / (first + 1).float(), torch.zeros_like(n_rel))}
+    for c in CUTOFFS:
+        out[f"recall@{c}"] = hits[:, :c].sum(1) / n_rel
+    top10 = hits[:, :10]
+    dcg = (top10 / torch.log2(torch.arange(2, 2 + top10.shape[1], dtype=torch.float32))).sum(1)
+    ideal = torch.cumsum(1.0 / torch.log2(torch.arange(2, 12, dtype=torch.float32)), 0)  # (10,)
+    out["ndcg@10"] = dcg / ideal[n_rel.clamp(1, 10).long() - 1]
+    return out
+
+
+def judged_rank(scores: torch.Tensor, relevant: torch.Tensor) -> torch.Tensor:
+    """1-based rank of the best-scored relevant candidate in each row; a tie with a non-relevant
+    candidate counts against it."""
+    scores, relevant = torch.as_tensor(scores, dtype=torch.float32), torch.as_tensor(relevant, dtype=torch.bool)
+    best = scores.masked_fill(~relevant, float("-inf")).max(1).values
+    return ((scores >= best[:, None]) & ~relevant).sum(1) + 1
+
+
+def mean_metrics(per_query: dict[str, torch.Tensor]) -> dict[str, float]:
+    return {name: round(float(v.mean()), 4) if len(v) else None for name, v in per_query.items()}
+
+
+def concat(parts: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    return {name: torch.cat([p[name] for p in parts]) for name in parts[0]} if parts else {}
+
+
+def relevance_matrix(rows: list[list[str]], positives: list[set[str]]) -> np.ndarray:
+    """Boolean (Q, C) matrix: rows[q][c] in positives[q]."""
+    width = max((len(r) for r in rows), default=0)
+    rel = np.zeros((len(rows), width), dtype=bool)
+    for q, (row, pos) in enumerate(zip(rows, positives)):
+        for c, pid in enumerate(row):
+            rel[q, c] = pid in pos
+    return rel

@@ -1,0 +1,133 @@
+"""Training loop, flat and in order: data -> model -> per epoch (triplets, batches, validation)
+-> checkpoint, log and resolved config written next to each other in `out_dir`."""
+from __future__ import annotations
+
+import math
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from core.collate import Encoder, pad
+from core.config import Config, write_json
+from core.data import Corpus, split_queries
+from core.evaluate import DenseRanker, IREvaluator
+from core.losses import active_fraction, make_loss
+from core.model import TwoTower, load_checkpoint, save_checkpoint
+from core.triplets import hard_triplets, load_mined, negative_pool, random_triplets
+from core.vocab import Vocab
+
+
+def collate_triplets(batch, corpus: Corpus, query_ids: dict, passage_ids: dict):
+    """(query batch, positive batch, negative batch, invalid (B, 2B)): a candidate is invalid for a
+    query when it is one of that query's positives other than its own column."""
+    qids, pos, neg = zip(*batch)
+    cands = list(pos) + list(neg)
+    invalid = torch.tensor([[c in corpus.positives[q] and j != i for j, c in enumerate(cands)]
+                            for i, q in enumerate(qids)])
+    return (pad([query_ids[q] for q in qids]), pad([passage_ids[p] for p in pos]),
+            pad([passage_ids[p] for p in neg]), invalid)
+
+
+def lr_lambda(schedule: str, warmup: int, total: int):
+    def f(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        if schedule == "constant":
+            return 1.0
+        return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+    return f
+
+
+def train(cfg: Config, corpus: Corpus, vocab: Vocab | None, out_dir: str | Path, progress: bool = True) -> dict:
+    """Train a two-tower model; returns the run's log (also written to `out_dir/log.json`)."""
+    tc, dc = cfg.train, cfg.data
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if tc.threads:
+        torch.set_num_threads(tc.threads)
+    random.seed(tc.seed), np.random.seed(tc.seed), torch.manual_seed(tc.seed)
+    rng = np.random.default_rng(tc.seed)
+
+    # data
+    train_qids, val_qids = split_queries(corpus, dc.val_fraction)
+    if tc.max_queries:
+        train_qids = train_qids[: tc.max_queries]
+    pool = negative_pool(corpus, val_qids)
+    mined = load_mined(tc.hard_file)[0] if tc.negatives == "hard" else {}
+
+    # model
+    if tc.init_from:
+        model, vocab, _ = load_checkpoint(tc.init_from)
+        model.train()
+        cfg.model = model.cfg
+    else:
+        model = TwoTower.from_vocab(cfg.model, vocab)
+        cfg.model = model.cfg
+    loss_fn = make_loss(tc.loss, tc.margin, tc.temperature)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=tc.lr, weight_decay=tc.weight_decay)
+    steps_per_epoch = math.ceil(sum(len(corpus.positives[q]) for q in train_qids) / tc.batch_size)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lr_lambda(tc.schedule, tc.warmup_steps, steps_per_epoch * tc.epochs))
+
+    # token ids, computed once
+    query_text = dict(zip(corpus.queries.query_id, corpus.queries.text))
+    query_ids = {q: vocab.encode(query_text[q], dc.query_len) for q in train_qids}
+    passage_ids = {p: vocab.encode(t, dc.passage_len) for p, t in zip(corpus.passages.pid, corpus.passages.text)}
+    encoder = Encoder(model, vocab, dc.query_len, dc.passage_len)
+    evaluator = IREvaluator.from_corpus(corpus, val_qids)
+
+    def validate() -> dict:
+        model.eval()
+        metrics = evaluator(DenseRanker(encoder), modes=("full",))["full"]
+        model.train()
+        return metrics
+
+    log = {"config": cfg.to_dict(), "data": {"source": corpus.source, "fingerprint": corpus.fingerprint(),
+           "train_queries": len(train_qids), "val_queries": len(val_qids)}, "batches": [], "epochs": []}
+    log["epochs"].append({"epoch": 0, "val": validate()})
+    cfg.save(out_dir / "config.json")
+    started = time.time()
+    model.train()
+    for epoch in range(1, tc.epochs + 1):
+        if tc.negatives == "hard":
+            triplets = hard_triplets(corpus, train_qids, mined, pool, rng, tc.random_mix)
+        else:
+            triplets = random_triplets(corpus, train_qids, pool, rng)
+        rng.shuffle(triplets)
+        t0, losses, actives = time.time(), [], []
+        bar = tqdm(range(0, len(triplets), tc.batch_size), desc=f"epoch {epoch}/{tc.epochs}", disable=not progress)
+        for start in bar:
+            (q, ql), (p, pl), (n, nl), invalid = collate_triplets(
+                triplets[start : start + tc.batch_size], corpus, query_ids, passage_ids)
+            qv, pv, nv = model.encode_query(q, ql), model.encode_passage(p, pl), model.encode_passage(n, nl)
+            loss = loss_fn.compute_loss_from_embeddings(qv, pv, nv, invalid)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, tc.clip)
+            optimizer.step()
+            scheduler.step()
+            losses.append(loss.item())
+            actives.append(active_fraction(qv, pv, nv, tc.margin))
+            log["batches"].append({"epoch": epoch, "step": len(log["batches"]) + 1, "loss": losses[-1],
+                                   "active": actives[-1], "lr": scheduler.get_last_lr()[0]})
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}", active=f"{np.mean(actives[-20:]):.2f}")
+        seconds = time.time() - t0
+        val = validate()
+        log["epochs"].append({"epoch": epoch, "loss": float(np.mean(losses)), "active": float(np.mean(actives)),
+                              "triplets": len(triplets), "seconds": round(seconds, 2),
+                              "triplets_per_s": round(len(triplets) / seconds, 1), "val": val})
+        if progress:
+            tqdm.write(f"epoch {epoch}: loss {np.mean(losses):.4f}  active {np.mean(actives):.3f}  "
+                       f"{len(triplets) / seconds:.0f} triplets/s  val MRR@10 {val['mrr@10']}")
+    log["seconds"] = round(time.time() - started, 1)
+    meta = {"name": out_dir.name, "data": {"query_len": dc.query_len, "passage_len": dc.passage_len,
+            "fingerprint": log["data"]["fingerprint"], "source": corpus.source, "val_fraction": dc.val_fraction},
+            "vocab_fingerprint": vocab.fingerprint(), "train": cfg.to_dict()["train"], "val": log["epochs"][-1]["val"]}
+    save_checkpoint(out_dir / "model.pt", model.eval(), vocab, meta)
+    write_json(out_dir / "log.json", log)
+    return log

@@ -1,0 +1,20 @@
+"""Training on real MS MARCO data improves retrieval over the untrained model."""
+from core.config import Config
+from core.data import load_corpus
+from core.train import train
+from core.vocab import Vocab
+from tests.conftest import DEV_PAIRS, needs_shared
+
+
+@needs_shared
+def test_short_training_beats_untrained(tmp_path):
+    corpus = load_corpus(str(DEV_PAIRS))
+    vocab = Vocab.for_texts([*corpus.passages.text, *corpus.queries.text], top_n=5000)
+    cfg = Config()
+    cfg.train.epochs, cfg.train.max_queries, cfg.train.warmup_steps = 1, 1500, 5
+    log = train(cfg, corpus, vocab, tmp_path / "run", progress=False)
+    untrained, trained = log["epochs"][0]["val"], log["epochs"][-1]["val"]
+    assert untrained["queries"] == trained["queries"] > 700
+    assert trained["corpus"] == 6378
+    assert trained["mrr@10"] > untrained["mrr@10"] + 0.02, (untrained, trained)
+    assert (tmp_path / "run" / "model.pt").is_file()

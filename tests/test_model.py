@@ -1,0 +1,85 @@
+import dataclasses
+
+import pytest
+import torch
+
+from core.collate import Encoder, pad
+from core.config import ModelConfig
+from core.model import CheckpointError, TwoTower, load_checkpoint, save_checkpoint
+
+TEXTS = ["how is coffee made", "paris", "the moon orbits the earth every month and astronauts walked on it in 1969",
+         "what kind of snake is a python"]
+
+
+@pytest.mark.parametrize("cfg", [
+    ModelConfig(tower="gru", pooling="mean"),
+    ModelConfig(tower="gru", pooling="last", bidirectional=True, layers=2, mean_path=False),
+    ModelConfig(tower="gru", pooling="last", bidirectional=False, shared=False),
+    ModelConfig(tower="avg", out_dim=0),
+], ids=["gru-mean", "bigru2-last", "gru-last-separate", "avg"])
+def test_padding_invariance(glove_vocab, cfg):
+    torch.manual_seed(0)
+    model = TwoTower.from_vocab(cfg, glove_vocab).eval()
+    ids = [glove_vocab.encode(t, 64) for t in TEXTS]
+    with torch.no_grad():
+        batch = model.encode_passage(*pad(ids))
+        for i, x in enumerate(ids):
+            alone = model.encode_passage(*pad([x]))
+            assert torch.allclose(alone[0], batch[i], atol=1e-5), TEXTS[i]
+            # extra padding columns change nothing either
+            padded = torch.cat([pad([x])[0], torch.zeros(1, 9, dtype=torch.long)], 1)
+            assert torch.allclose(model.encode_passage(padded, torch.tensor([len(x)]))[0], batch[i], atol=1e-5)
+    assert torch.allclose(batch.norm(dim=1), torch.ones(len(TEXTS)), atol=1e-5)
+
+
+def test_shared_and_separate_towers(glove_vocab):
+    shared = TwoTower.from_vocab(ModelConfig(shared=True), glove_vocab)
+    separate = TwoTower.from_vocab(ModelConfig(shared=False), glove_vocab)
+    assert len(shared.towers) == 1 and len(separate.towers) == 2
+    x = pad([glove_vocab.encode("paris france", 8)])
+    with torch.no_grad():
+        assert torch.equal(shared.encode_query(*x), shared.encode_passage(*x))
+        assert not torch.allclose(separate.encode_query(*x), separate.encode_passage(*x))
+
+
+def test_frozen_embeddings(glove_vocab):
+    assert not TwoTower.from_vocab(ModelConfig(freeze_embeddings=True), glove_vocab).embedding.weight.requires_grad
+    assert TwoTower.from_vocab(ModelConfig(freeze_embeddings=False), glove_vocab).embedding.weight.requires_grad
+
+
+def test_checkpoint_round_trip(glove_vocab, tmp_path):
+    torch.manual_seed(0)
+    cfg = ModelConfig(hidden=32, out_dim=16)
+    model = TwoTower.from_vocab(cfg, glove_vocab).eval()
+    path = tmp_path / "model.pt"
+    save_checkpoint(path, model, glove_vocab, {"data": {"query_len": 16, "passage_len": 64}, "val": {"mrr@10": 0.5}})
+    back, vocab, meta = load_checkpoint(path)
+    assert back.cfg == dataclasses.replace(cfg, vocab_size=len(glove_vocab), embed_dim=50)
+    assert vocab.int_to_vocab == glove_vocab.int_to_vocab and meta["val"]["mrr@10"] == 0.5
+    before = Encoder(model, glove_vocab, 16, 64).encode_passages(TEXTS)
+    after = Encoder.from_checkpoint(path)
+    assert after.passage_len == 64 and after.query_len == 16
+    # word vectors are stored as fp16 when frozen: encodings agree to fp16 precision
+    assert abs(after.encode_passages(TEXTS) - before).max() < 2e-3
+    assert not list(tmp_path.glob(".*tmp"))            # no temp file left behind
+
+
+def test_bad_checkpoints(tmp_path):
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "missing.pt")
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"this is not a checkpoint")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_checkpoint(corrupt)
+    other = tmp_path / "other.pt"
+    torch.save({"format": 99}, other)
+    with pytest.raises(CheckpointError, match="format"):
+        load_checkpoint(other)
+
+
+def test_encoder_keeps_input_order(glove_vocab):
+    enc = Encoder.glove_average(glove_vocab)
+    enc.batch_size = 2
+    vecs = enc.encode_passages(TEXTS)
+    for i, t in enumerate(TEXTS):
+        assert abs(enc.encode_passages([t])[0] - vecs[i]).max() < 1e-5

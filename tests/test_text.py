@@ -1,0 +1,36 @@
+import pytest
+
+from core.text import normalize, tokenize
+
+
+@pytest.mark.parametrize("text, tokens", [
+    ("Hello, World!", ["hello", ",", "world", "!"]),
+    ("I don't know", ["i", "do", "n't", "know"]),
+    ("we can't go", ["we", "ca", "n't", "go"]),
+    ("John's car", ["john", "'s", "car"]),
+    ("they're here", ["they", "'re", "here"]),
+    ("a well-known fact", ["a", "well-known", "fact"]),
+    ("costs $1,000.50 today", ["costs", "$", "1,000.50", "today"]),
+    ("born in the U.S. in 1990", ["born", "in", "the", "u.s.", "in", "1990"]),
+    ("e-mail me at 10am", ["e-mail", "me", "at", "10", "am"]),
+    ("", []),
+    ("   ", []),
+])
+def test_tokenize_cases(text, tokens):
+    assert tokenize(text) == tokens
+
+
+def test_mojibake_is_repaired():
+    # MS MARCO stores curly quotes and dashes as UTF-8 bytes decoded as Latin-1
+    broken = "doesn\u00e2\u0080\u0099t (c.1590 \u00e2\u0080\u0093 1657)"
+    assert normalize(broken) == "doesn't (c.1590 - 1657)"
+    assert tokenize(broken)[:2] == ["does", "n't"]
+    assert not any("\u0080" <= ch <= "\u009f" for ch in normalize(broken))
+
+
+def test_unicode_and_emoji_survive():
+    assert tokenize("Café naïve 😀") == ["café", "naïve", "😀"]
+
+
+def test_truncation():
+    assert tokenize("one two three four", max_len=2) == ["one", "two"]

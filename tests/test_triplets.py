@@ -1,0 +1,53 @@
+import numpy as np
+
+from core.data import build_corpus, load_corpus, split_queries
+from core.triplets import hard_triplets, negative_pool, random_triplets
+from tests.conftest import tiny_rows
+
+
+def multi_positive_corpus():
+    rows = tiny_rows()
+    for r in rows[:6]:
+        r["passages"]["is_selected"] = [1, 1, 0]    # two positives each
+    return build_corpus(rows)
+
+
+def test_no_negative_is_a_positive():
+    c = multi_positive_corpus()
+    train, val = split_queries(c, 0.2)
+    pool = negative_pool(c, val)
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        for q, pos, neg in random_triplets(c, train, pool, rng):
+            assert pos in c.positives[q]
+            assert neg not in c.positives[q]
+
+
+def test_validation_positives_never_in_pool():
+    c = multi_positive_corpus()
+    train, val = split_queries(c, 0.3)
+    pool = set(negative_pool(c, val))
+    assert val and not pool & set().union(*(c.positives[q] for q in val))
+
+
+def test_one_triplet_per_positive():
+    c = multi_positive_corpus()
+    qids = list(c.candidates)
+    triplets = random_triplets(c, qids, negative_pool(c, []), np.random.default_rng(0))
+    assert len(triplets) == sum(len(c.positives[q]) for q in qids)
+    first = qids[0]
+    assert {p for q, p, _ in triplets if q == first} == c.positives[first]
+
+
+def test_hard_triplets_drop_positives_and_mix():
+    c = multi_positive_corpus()
+    qids = list(c.candidates)
+    pool = negative_pool(c, [])
+    # a mined list that (wrongly) contains a positive: it must never be used
+    mined = {q: sorted(c.positives[q]) + [p for p in c.candidates[q] if p not in c.positives[q]] for q in qids}
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        for q, pos, neg in hard_triplets(c, qids, mined, pool, rng, random_mix=0.0):
+            assert neg not in c.positives[q] and neg in mined[q]
+    mixed = hard_triplets(c, qids * 50, mined, pool, rng, random_mix=1.0)
+    assert any(neg not in mined[q] for q, _, neg in mixed)
