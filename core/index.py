@@ -1,0 +1,164 @@
+"""Vector indexes and dense search (Pyserini style: `search(query, k) -> [Hit]`, `batch_search`).
+
+`ExactIndex` (brute-force NumPy) and `ChromaIndex` (HNSW in ChromaDB, embedded or a server) share
+one interface, so tests compare them. `ensure_index` builds a checkpoint's Chroma collection, or
+reuses it when its fingerprints still match; a build goes into a temporary collection that is
+renamed only when complete, so a killed build never damages the previous index.
+"""
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.collate import Encoder
+
+ARTIFACTS = Path(os.environ.get("ARTIFACTS_DIR", Path(__file__).resolve().parents[1] / "artifacts"))
+HNSW = {"space": "cosine", "ef_construction": 200, "max_neighbors": 32, "ef_search": 128}
+
+
+@dataclass(frozen=True)
+class Hit:
+    docid: str
+    score: float   # cosine similarity
+
+
+class IndexError_(RuntimeError):
+    """An index is missing, stale or unreachable; the message says what to do."""
+
+
+class ExactIndex:
+    """Exact cosine search: one matrix product over all (unit) vectors."""
+
+    def __init__(self):
+        self.ids: list[str] = []
+        self.vectors = np.zeros((0, 0), dtype=np.float32)
+
+    def add(self, ids: list[str], vectors: np.ndarray, texts: list[str] | None = None) -> None:
+        vectors = np.asarray(vectors, dtype=np.float32)
+        self.vectors = vectors if not self.ids else np.concatenate([self.vectors, vectors])
+        self.ids += list(ids)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def query(self, vectors: np.ndarray, k: int) -> list[list[Hit]]:
+        scores = np.asarray(vectors, dtype=np.float32) @ self.vectors.T          # (Q, N)
+        k = min(k, len(self.ids))
+        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        out = []
+        for row, cols in zip(scores, top):
+            cols = cols[np.argsort(-row[cols], kind="stable")]
+            out.append([Hit(self.ids[c], float(row[c])) for c in cols])
+        return out
+
+
+class ChromaIndex:
+    """A Chroma collection in cosine space; vectors come from our encoder, never Chroma's."""
+
+    def __init__(self, collection):
+        self.collection = collection
+
+    def add(self, ids: list[str], vectors: np.ndarray, texts: list[str] | None = None,
+            progress: bool = False) -> None:
+        step = self.collection._client.get_max_batch_size() if hasattr(self.collection, "_client") else 5000
+        starts = range(0, len(ids), step)
+        if progress:
+            from tqdm.auto import tqdm
+            starts = tqdm(starts, desc="chroma add", unit="chunk", leave=False)
+        for s in starts:
+            self.collection.add(ids=list(ids[s : s + step]), embeddings=np.asarray(vectors[s : s + step]),
+                                documents=list(texts[s : s + step]) if texts is not None else None)
+
+    def __len__(self) -> int:
+        return self.collection.count()
+
+    def query(self, vectors: np.ndarray, k: int) -> list[list[Hit]]:
+        res = self.collection.query(query_embeddings=np.asarray(vectors, dtype=np.float32),
+                                    n_results=min(k, len(self)), include=["distances"])
+        return [[Hit(i, 1.0 - float(d)) for i, d in zip(ids, dists)]
+                for ids, dists in zip(res["ids"], res["distances"])]
+
+    def texts(self, ids: list[str]) -> dict[str, str]:
+        res = self.collection.get(ids=list(ids), include=["documents"])
+        return dict(zip(res["ids"], res["documents"]))
+
+
+class DenseSearcher:
+    """Encode queries with the query tower, search an index with the vectors."""
+
+    def __init__(self, encoder: Encoder, index):
+        self.encoder, self.index = encoder, index
+
+    def search(self, query: str, k: int = 10) -> list[Hit]:
+        return self.batch_search([query], k)[0]
+
+    def batch_search(self, queries: list[str], k: int = 10) -> list[list[Hit]]:
+        return self.index.query(self.encoder.encode_queries(queries), k)
+
+
+def chroma_client(path: str | Path | None = None, host: str | None = None, port: int | None = None):
+    """An HTTP client when a host is given (or CHROMA_HOST is set), else an embedded persistent one."""
+    import chromadb
+    from chromadb.config import Settings
+    host = host or os.environ.get("CHROMA_HOST")
+    settings = Settings(anonymized_telemetry=False)
+    if host:
+        port = int(port or os.environ.get("CHROMA_PORT", 8000))
+        try:
+            client = chromadb.HttpClient(host=host, port=port, settings=settings)
+            client.heartbeat()
+        except Exception as e:
+            raise IndexError_(f"no Chroma server answers at {host}:{port} ({e}); start one with "
+                              f"`chroma run --path artifacts/chroma-server --port {port}` or unset CHROMA_HOST") from e
+        return client
+    path = Path(path or ARTIFACTS / "chroma")
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path), settings=settings)
+
+
+def collection_name(name: str, fingerprint: str) -> str:
+    """Chroma names allow 3-63 characters of [a-zA-Z0-9._-]."""
+    return f"{re.sub(r'[^a-zA-Z0-9_-]', '-', name)[:40]}-{fingerprint}".strip("-_")
+
+
+def open_index(client, name: str, fingerprint: str, corpus_fingerprint: str, size: int) -> ChromaIndex | None:
+    """The complete collection for these fingerprints, or None when it is missing or stale."""
+    try:
+        col = client.get_collection(collection_name(name, fingerprint), embedding_function=None)
+    except Exception:
+        return None
+    meta = col.metadata or {}
+    if meta.get("corpus") != corpus_fingerprint or col.count() != size:
+        return None
+    return ChromaIndex(col)
+
+
+def ensure_index(client, encoder: Encoder, name: str, fingerprint: str, pids: list[str], texts: list[str],
+                 corpus_fingerprint: str, force: bool = False, progress: bool = False) -> tuple[ChromaIndex, dict]:
+    """Open the checkpoint's index, or (re)build it when missing, stale or forced.
+    Returns (index, stats) where stats says whether it was built and how long each step took."""
+    if not force:
+        idx = open_index(client, name, fingerprint, corpus_fingerprint, len(pids))
+        if idx is not None:
+            return idx, {"built": False}
+    final, tmp = collection_name(name, fingerprint), collection_name(name, fingerprint) + ".building"
+    for col in client.list_collections():   # old versions of this checkpoint's index and dead builds
+        col_name = col if isinstance(col, str) else col.name
+        if col_name == tmp or col_name == final or col_name.startswith(collection_name(name, "")[:-1] + "-"):
+            client.delete_collection(col_name)
+    t0 = time.time()
+    vectors = encoder.encode_passages(texts, progress=progress)
+    t1 = time.time()
+    col = client.create_collection(tmp, configuration={"hnsw": HNSW}, embedding_function=None,
+                                   metadata={"corpus": corpus_fingerprint, "checkpoint": fingerprint, "name": name})
+    idx = ChromaIndex(col)
+    idx.add(pids, vectors, texts, progress=progress)
+    col.modify(name=final)
+    t2 = time.time()
+    return idx, {"built": True, "encode_s": round(t1 - t0, 2), "add_s": round(t2 - t1, 2),
+                 "passages_per_s": round(len(pids) / max(t1 - t0, 1e-9), 1)}
