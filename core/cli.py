@@ -88,6 +88,20 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_build(args) -> int:
+    from core.build import build, summary_table
+    from core.index import IndexError_
+    cfg = config_from_args(args)
+    out = Path(args.artifacts) if args.artifacts else None
+    try:
+        results = build(cfg, **({"out": out} if out else {}), force=args.force)
+    except IndexError_ as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(summary_table(results))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description="Two-tower neural search over MS MARCO.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -96,6 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="run folder to write")
     _add_config_flags(p)
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("build", help="the whole pipeline: vocab, random checkpoint, index, mining, hard checkpoint, "
+                                     "index, metrics (stages already up to date are skipped)")
+    p.add_argument("--force", action="store_true", help="redo every stage")
+    p.add_argument("--artifacts", default=None, help="artifacts folder (default: ./artifacts or $ARTIFACTS_DIR)")
+    _add_config_flags(p)
+    p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("eval", help="evaluate a checkpoint (rerank and full retrieval)")
     p.add_argument("--checkpoint", required=True, help="model.pt path, or 'glove-avg' for the untrained baseline")

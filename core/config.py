@@ -6,10 +6,10 @@ The resolved config is written next to each run (`config.json`), and a checkpoin
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from core.artifacts import write_json
 
 
 @dataclass
@@ -63,28 +63,35 @@ class TrainConfig:
 
 
 @dataclass
+class BuildConfig:
+    """The pipeline's own settings: mining and the hard-negative training round."""
+    mine_depth: int = 50            # dense candidates retrieved per training query
+    mine_skip: int = 0              # survivors skipped at the top (likely unjudged positives)
+    mine_keep: int = 20             # hard negatives kept per query
+    dup_threshold: float = 0.97     # cosine to a positive above which a candidate counts as a duplicate
+    bm25_negatives: int = 0         # BM25 top passages added as a second source (0: off)
+    hard_epochs: int = 3
+    hard_lr: float = 1e-3
+    hard_init: str = "random"       # start the hard round from the "random" checkpoint or from "scratch"
+    hard_random_mix: float = 0.0    # share of hard-round triplets that keep a random negative
+
+
+@dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     vocab: VocabConfig = field(default_factory=VocabConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    build: BuildConfig = field(default_factory=BuildConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "Config":
-        sections = {"data": DataConfig, "vocab": VocabConfig, "model": ModelConfig, "train": TrainConfig}
+        sections = {"data": DataConfig, "vocab": VocabConfig, "model": ModelConfig, "train": TrainConfig,
+                    "build": BuildConfig}
         return cls(**{name: kind(**d.get(name, {})) for name, kind in sections.items()})
 
     def save(self, path: str | Path) -> None:
         write_json(path, self.to_dict())
-
-
-def write_json(path: str | Path, obj) -> None:
-    """Write JSON atomically (temp file, then rename) so a crash never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
-    os.replace(tmp, path)

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from core.artifacts import ARTIFACTS
 from core.collate import Encoder
 
-ARTIFACTS = Path(os.environ.get("ARTIFACTS_DIR", Path(__file__).resolve().parents[1] / "artifacts"))
 HNSW = {"space": "cosine", "ef_construction": 200, "max_neighbors": 32, "ef_search": 128}
 
 
@@ -46,6 +46,10 @@ class ExactIndex:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def get_vectors(self, ids: list[str]) -> np.ndarray:
+        row = {pid: i for i, pid in enumerate(self.ids)}
+        return self.vectors[[row[i] for i in ids]]
+
     def query(self, vectors: np.ndarray, k: int) -> list[list[Hit]]:
         scores = np.asarray(vectors, dtype=np.float32) @ self.vectors.T          # (Q, N)
         k = min(k, len(self.ids))
@@ -60,12 +64,12 @@ class ExactIndex:
 class ChromaIndex:
     """A Chroma collection in cosine space; vectors come from our encoder, never Chroma's."""
 
-    def __init__(self, collection):
-        self.collection = collection
+    def __init__(self, collection, max_batch: int):
+        self.collection, self.max_batch = collection, max_batch   # max_batch: client.get_max_batch_size()
 
     def add(self, ids: list[str], vectors: np.ndarray, texts: list[str] | None = None,
             progress: bool = False) -> None:
-        step = self.collection._client.get_max_batch_size() if hasattr(self.collection, "_client") else 5000
+        step = self.max_batch
         starts = range(0, len(ids), step)
         if progress:
             from tqdm.auto import tqdm
@@ -82,6 +86,11 @@ class ChromaIndex:
                                     n_results=min(k, len(self)), include=["distances"])
         return [[Hit(i, 1.0 - float(d)) for i, d in zip(ids, dists)]
                 for ids, dists in zip(res["ids"], res["distances"])]
+
+    def get_vectors(self, ids: list[str]) -> np.ndarray:
+        res = self.collection.get(ids=list(ids), include=["embeddings"])
+        row = {pid: i for i, pid in enumerate(res["ids"])}
+        return np.asarray(res["embeddings"], dtype=np.float32)[[row[i] for i in ids]]
 
     def texts(self, ids: list[str]) -> dict[str, str]:
         res = self.collection.get(ids=list(ids), include=["documents"])
@@ -135,7 +144,7 @@ def open_index(client, name: str, fingerprint: str, corpus_fingerprint: str, siz
     meta = col.metadata or {}
     if meta.get("corpus") != corpus_fingerprint or col.count() != size:
         return None
-    return ChromaIndex(col)
+    return ChromaIndex(col, client.get_max_batch_size())
 
 
 def ensure_index(client, encoder: Encoder, name: str, fingerprint: str, pids: list[str], texts: list[str],
@@ -147,16 +156,15 @@ def ensure_index(client, encoder: Encoder, name: str, fingerprint: str, pids: li
         if idx is not None:
             return idx, {"built": False}
     final, tmp = collection_name(name, fingerprint), collection_name(name, fingerprint) + ".building"
-    for col in client.list_collections():   # old versions of this checkpoint's index and dead builds
-        col_name = col if isinstance(col, str) else col.name
-        if col_name == tmp or col_name == final or col_name.startswith(collection_name(name, "")[:-1] + "-"):
-            client.delete_collection(col_name)
+    for col in client.list_collections():   # older indexes of this checkpoint name, dead builds
+        if col.name in (final, tmp) or (col.metadata or {}).get("name") == name:
+            client.delete_collection(col.name)
     t0 = time.time()
     vectors = encoder.encode_passages(texts, progress=progress)
     t1 = time.time()
     col = client.create_collection(tmp, configuration={"hnsw": HNSW}, embedding_function=None,
                                    metadata={"corpus": corpus_fingerprint, "checkpoint": fingerprint, "name": name})
-    idx = ChromaIndex(col)
+    idx = ChromaIndex(col, client.get_max_batch_size())
     idx.add(pids, vectors, texts, progress=progress)
     col.modify(name=final)
     t2 = time.time()

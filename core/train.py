@@ -12,7 +12,8 @@ import torch
 from tqdm.auto import tqdm
 
 from core.collate import Encoder, pad
-from core.config import Config, write_json
+from core.artifacts import partial_dir, publish_dir, write_json
+from core.config import Config
 from core.data import Corpus, split_queries
 from core.evaluate import DenseRanker, IREvaluator
 from core.losses import active_fraction, make_loss
@@ -42,11 +43,14 @@ def lr_lambda(schedule: str, warmup: int, total: int):
     return f
 
 
-def train(cfg: Config, corpus: Corpus, vocab: Vocab | None, out_dir: str | Path, progress: bool = True) -> dict:
-    """Train a two-tower model; returns the run's log (also written to `out_dir/log.json`)."""
+def train(cfg: Config, corpus: Corpus, vocab: Vocab | None, out_dir: str | Path, progress: bool = True,
+          extra_meta: dict | None = None) -> dict:
+    """Train a two-tower model into `out_dir` (model.pt, log.json, config.json); returns the log.
+    The run is written to a sibling `.partial` folder that replaces `out_dir` only when complete,
+    so a crash or a cancel never leaves a half-written checkpoint. `vocab` is ignored with `init_from`."""
     tc, dc = cfg.train, cfg.data
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    work = partial_dir(out_dir)
     if tc.threads:
         torch.set_num_threads(tc.threads)
     random.seed(tc.seed), np.random.seed(tc.seed), torch.manual_seed(tc.seed)
@@ -90,7 +94,7 @@ def train(cfg: Config, corpus: Corpus, vocab: Vocab | None, out_dir: str | Path,
     log = {"config": cfg.to_dict(), "data": {"source": corpus.source, "fingerprint": corpus.fingerprint(),
            "train_queries": len(train_qids), "val_queries": len(val_qids)}, "batches": [], "epochs": []}
     log["epochs"].append({"epoch": 0, "val": validate()})
-    cfg.save(out_dir / "config.json")
+    cfg.save(work / "config.json")
     started = time.time()
     model.train()
     for epoch in range(1, tc.epochs + 1):
@@ -127,7 +131,9 @@ def train(cfg: Config, corpus: Corpus, vocab: Vocab | None, out_dir: str | Path,
     log["seconds"] = round(time.time() - started, 1)
     meta = {"name": out_dir.name, "data": {"query_len": dc.query_len, "passage_len": dc.passage_len,
             "fingerprint": log["data"]["fingerprint"], "source": corpus.source, "val_fraction": dc.val_fraction},
-            "vocab_fingerprint": vocab.fingerprint(), "train": cfg.to_dict()["train"], "val": log["epochs"][-1]["val"]}
-    save_checkpoint(out_dir / "model.pt", model.eval(), vocab, meta)
-    write_json(out_dir / "log.json", log)
+            "vocab_fingerprint": vocab.fingerprint(), "train": cfg.to_dict()["train"], "val": log["epochs"][-1]["val"],
+            **(extra_meta or {})}
+    save_checkpoint(work / "model.pt", model.eval(), vocab, meta)
+    write_json(work / "log.json", log)
+    publish_dir(work, out_dir)
     return log

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.config import write_json
+from core.artifacts import write_json
 from core.data import Corpus
 
 Triplet = tuple[str, str, str]  # (query_id, positive pid, negative pid)

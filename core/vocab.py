@@ -72,6 +72,7 @@ class Vocab:
     # --- persistence -------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
         path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp.npz")
         np.savez(tmp, words=np.array(self.int_to_vocab, dtype=str), vectors=self.vectors)
         os.replace(tmp, path)

@@ -1,0 +1,167 @@
+"""The pipeline, one command: vocabulary -> random-negative checkpoint -> index -> mining ->
+hard-negative checkpoint -> index -> metrics. Stages hand off through files in `artifacts/`;
+each stage records a key of its inputs and is skipped while that key still matches."""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.artifacts import ARTIFACTS, key_of, read_json, write_json
+from core.bm25 import BM25
+from core.collate import Encoder
+from core.config import Config
+from core.data import Corpus, load_corpus, split_queries
+from core.evaluate import DenseRanker, IREvaluator
+from core.index import DenseSearcher, chroma_client, ensure_index
+from core.mining import mine_negatives, mining_stats
+from core.model import CheckpointError, file_fingerprint, load_checkpoint
+from core.train import train
+from core.triplets import load_mined, negative_pool, save_mined
+from core.vocab import Vocab
+
+MODELS = ("random", "hard")
+
+
+@dataclass
+class StageResult:
+    stage: str
+    status: str      # "built" or "up to date"
+    seconds: float
+    detail: str = ""
+
+
+def _checkpoint_key(path: Path) -> str | None:
+    try:
+        return load_checkpoint(path)[2].get("build_key") if path.is_file() else None
+    except CheckpointError:
+        return None       # a corrupt checkpoint is rebuilt
+
+
+def stage_configs(cfg: Config, out: Path) -> dict[str, Config]:
+    """The resolved training config of each round."""
+    hard = copy.deepcopy(cfg)
+    b = cfg.build
+    hard.train.negatives, hard.train.hard_file = "hard", str(out / "mined" / "negatives.json")
+    hard.train.epochs, hard.train.lr, hard.train.random_mix = b.hard_epochs, b.hard_lr, b.hard_random_mix
+    hard.train.init_from = str(out / "random" / "model.pt") if b.hard_init == "random" else None
+    random = copy.deepcopy(cfg)
+    random.train.negatives, random.train.init_from = "random", None
+    return {"random": random, "hard": hard}
+
+
+def build(cfg: Config, out: Path = ARTIFACTS, force: bool = False, client=None, progress: bool = True,
+          log=print) -> list[StageResult]:
+    out = Path(out)
+    results: list[StageResult] = []
+
+    def record(stage: str, t0: float, built: bool, detail: str = "") -> None:
+        results.append(StageResult(stage, "built" if built else "up to date", round(time.time() - t0, 1), detail))
+        log(f"[{stage}] {'built' if built else 'up to date'} in {time.time() - t0:.1f}s {detail}")
+
+    t0 = time.time()
+    corpus = load_corpus(cfg.data.source)
+    train_qids, val_qids = split_queries(corpus, cfg.data.val_fraction)
+    record("data", t0, True, f"{len(corpus.queries)} queries, {len(corpus.passages)} passages, "
+                             f"{len(train_qids)} train / {len(val_qids)} validation")
+
+    # 1. vocabulary: the corpus's words plus the most frequent GloVe words
+    t0 = time.time()
+    vocab_path, vocab_key = out / "cache" / "vocab.npz", key_of(corpus.fingerprint(), cfg.vocab)
+    meta_path = vocab_path.with_suffix(".json")
+    fresh = force or (read_json(meta_path, {}).get("key") != vocab_key or not vocab_path.is_file())
+    if fresh:
+        vocab = Vocab.for_texts([*corpus.passages.text, *corpus.queries.text], cfg.vocab.glove, cfg.vocab.top_n)
+        vocab.save(vocab_path)
+        write_json(meta_path, {"key": vocab_key, "words": len(vocab)})
+    else:
+        vocab = Vocab.load(vocab_path)
+    record("vocab", t0, fresh, f"{len(vocab)} words, OOV rate {vocab.oov_rate(corpus.queries.text):.3%} (queries)")
+
+    client = client or chroma_client(out / "chroma")
+    configs = stage_configs(cfg, out)
+    pids, texts = list(corpus.passages.pid), list(corpus.passages.text)
+    indexes = {}
+
+    def train_stage(name: str, inputs_key: str) -> None:
+        t0 = time.time()
+        ckpt = out / name / "model.pt"
+        key = key_of(inputs_key, configs[name].model, configs[name].train, configs[name].data, corpus.fingerprint(),
+                      vocab.fingerprint())
+        fresh = force or _checkpoint_key(ckpt) != key
+        if fresh:
+            train(configs[name], corpus, vocab, out / name, progress=progress, extra_meta={"build_key": key})
+        record(f"train {name}", t0, fresh, f"val MRR@10 {load_checkpoint(ckpt)[2]['val']['mrr@10']}")
+
+    def index_stage(name: str) -> None:
+        t0 = time.time()
+        ckpt = out / name / "model.pt"
+        idx, stats = ensure_index(client, Encoder.from_checkpoint(ckpt), name, file_fingerprint(ckpt), pids, texts,
+                                  corpus.fingerprint(), force=force, progress=progress)
+        indexes[name] = idx
+        record(f"index {name}", t0, stats["built"],
+               f"{len(idx)} vectors" + (f", {stats['passages_per_s']} passages/s" if stats["built"] else ""))
+
+    # 2-3. random-negative round and its index
+    train_stage("random", "")
+    index_stage("random")
+
+    # 4. hard negatives mined with the random checkpoint, for training queries only
+    t0 = time.time()
+    mined_path = out / "mined" / "negatives.json"
+    random_fp = file_fingerprint(out / "random" / "model.pt")
+    mine_key = key_of(random_fp, corpus.fingerprint(), cfg.build, cfg.data.val_fraction)
+    fresh = force or not mined_path.is_file() or load_mined(mined_path)[1].get("key") != mine_key
+    if fresh:
+        encoder = Encoder.from_checkpoint(out / "random" / "model.pt")
+        bm25 = BM25().fit(texts, pids) if cfg.build.bm25_negatives else None
+        mined = mine_negatives(DenseSearcher(encoder, indexes["random"]), indexes["random"], corpus, train_qids,
+                               set(negative_pool(corpus, val_qids)), cfg.build, bm25=bm25, progress=progress)
+        save_mined(mined_path, mined, {"key": mine_key, "checkpoint": str(out / "random" / "model.pt"),
+                                       "checkpoint_fingerprint": random_fp, "corpus_fingerprint": corpus.fingerprint(),
+                                       "source": corpus.source, "settings": vars(cfg.build),
+                                       "created": time.strftime("%Y-%m-%dT%H:%M:%S"), **mining_stats(mined)})
+    record("mine", t0, fresh, str(mining_stats(load_mined(mined_path)[0])))
+
+    # 5-6. hard-negative round and its index
+    train_stage("hard", mine_key)
+    index_stage("hard")
+
+    # 7. metrics of both checkpoints and the two baselines on the validation split
+    t0 = time.time()
+    metrics_path = out / "metrics.json"
+    fps = {name: file_fingerprint(out / name / "model.pt") for name in MODELS}
+    metrics_key = key_of(fps, corpus.fingerprint(), cfg.data.val_fraction)
+    fresh = force or read_json(metrics_path, {}).get("key") != metrics_key
+    if fresh:
+        write_json(metrics_path, evaluate_all(corpus, val_qids, out, cfg, key=metrics_key, fingerprints=fps))
+    m = read_json(metrics_path)["models"]
+    record("metrics", t0, fresh, "  ".join(f"{k} {v['full']['mrr@10']}" for k, v in m.items()))
+    return results
+
+
+def evaluate_all(corpus: Corpus, val_qids: list[str], out: Path, cfg: Config, key: str, fingerprints: dict) -> dict:
+    """Validation metrics in both modes for the untrained GloVe average, BM25 and each checkpoint."""
+    evaluator = IREvaluator.from_corpus(corpus, val_qids)
+    rankers = {"glove-avg": DenseRanker(Encoder.glove_average(Vocab.from_glove(cfg.vocab.glove),
+                                                              cfg.data.query_len, cfg.data.passage_len)),
+               "bm25": BM25(),
+               **{name: DenseRanker(Encoder.from_checkpoint(out / name / "model.pt")) for name in MODELS}}
+    models, seconds = {}, {}
+    for name, ranker in rankers.items():
+        t0 = time.time()
+        models[name] = evaluator(ranker)
+        seconds[name] = round(time.time() - t0, 2)
+    return {"key": key, "split": {"val_fraction": cfg.data.val_fraction, "val_queries": len(val_qids)},
+            "corpus": {"source": corpus.source, "fingerprint": corpus.fingerprint(), "queries": len(corpus.queries),
+                       "passages": len(corpus.passages)},
+            "checkpoints": fingerprints, "models": models, "eval_seconds": seconds}
+
+
+def summary_table(results: list[StageResult]) -> str:
+    rows = [("stage", "status", "seconds", "detail")] + [(r.stage, r.status, f"{r.seconds:.1f}", r.detail) for r in results]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r[:3], widths)) + "  " + r[3] for r in rows]
+    total = sum(r.seconds for r in results)
+    return "\n".join(lines + [f"total {total:.1f}s"])

@@ -1,0 +1,80 @@
+"""The pipeline on tiny data: every stage runs, a second run trains nothing, stale outputs rebuild."""
+import json
+
+import pytest
+import torch
+
+from core.build import build
+from core.config import Config
+from core.index import chroma_client, open_index
+from core.model import file_fingerprint, load_checkpoint, save_checkpoint
+from core.triplets import load_mined
+from tests.conftest import tiny_rows
+
+
+@pytest.fixture(scope="module")
+def tiny_build(tmp_path_factory):
+    d = tmp_path_factory.mktemp("build")
+    data = d / "tiny.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in tiny_rows()))
+    cfg = Config()
+    cfg.data.source, cfg.data.val_fraction = str(data), 0.3
+    cfg.vocab.top_n = 300
+    cfg.model.hidden, cfg.model.out_dim = 16, 16
+    cfg.train.epochs, cfg.train.batch_size, cfg.train.warmup_steps = 2, 8, 1
+    cfg.build.hard_epochs, cfg.build.mine_depth, cfg.build.mine_keep = 1, 8, 3
+    out = d / "artifacts"
+    first = build(cfg, out, progress=False, log=lambda *_: None)
+    return cfg, out, first
+
+
+def statuses(results):
+    return {r.stage: r.status for r in results}
+
+
+def test_first_build_makes_every_artifact(tiny_build):
+    cfg, out, first = tiny_build
+    assert all(s == "built" for s in statuses(first).values())
+    for name in ("random", "hard"):
+        assert {"model.pt", "log.json", "config.json"} <= {p.name for p in (out / name).iterdir()}
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["models"]) == {"glove-avg", "bm25", "random", "hard"}
+    assert metrics["models"]["hard"]["full"]["corpus"] == 12
+    hard_cfg = json.loads((out / "hard" / "config.json").read_text())["train"]
+    assert hard_cfg["negatives"] == "hard" and hard_cfg["init_from"].endswith("random/model.pt")
+
+
+def test_mined_negatives_are_never_positives(tiny_build):
+    from core.data import load_corpus
+    cfg, out, _ = tiny_build
+    corpus = load_corpus(cfg.data.source)
+    mined, provenance = load_mined(out / "mined" / "negatives.json")
+    assert mined and provenance["checkpoint_fingerprint"] == file_fingerprint(out / "random" / "model.pt")
+    for q, negs in mined.items():
+        assert negs and not set(negs) & corpus.positives[q]
+
+
+def test_second_build_does_no_training(tiny_build):
+    cfg, out, _ = tiny_build
+    before = {n: file_fingerprint(out / n / "model.pt") for n in ("random", "hard")}
+    second = build(cfg, out, progress=False, log=lambda *_: None)
+    assert statuses(second) == {"data": "built", "vocab": "up to date", "train random": "up to date",
+                                "index random": "up to date", "mine": "up to date", "train hard": "up to date",
+                                "index hard": "up to date", "metrics": "up to date"}
+    assert before == {n: file_fingerprint(out / n / "model.pt") for n in ("random", "hard")}
+
+
+def test_changed_checkpoint_makes_index_stale(tiny_build):
+    cfg, out, _ = tiny_build
+    ckpt = out / "hard" / "model.pt"
+    model, vocab, meta = load_checkpoint(ckpt)
+    with torch.no_grad():
+        model.towers[0].proj.weight.add_(0.01)
+    save_checkpoint(ckpt, model, vocab, meta)          # same build key: training is not redone
+    from core.data import load_corpus
+    corpus = load_corpus(cfg.data.source)
+    client = chroma_client(out / "chroma")
+    assert open_index(client, "hard", file_fingerprint(ckpt), corpus.fingerprint(), len(corpus.passages)) is None
+    third = statuses(build(cfg, out, progress=False, log=lambda *_: None))
+    assert third["train hard"] == "up to date" and third["index hard"] == "built" and third["metrics"] == "built"
+    assert open_index(client, "hard", file_fingerprint(ckpt), corpus.fingerprint(), len(corpus.passages)) is not None

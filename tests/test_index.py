@@ -1,0 +1,102 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.collate import Encoder
+from core.data import load_corpus, split_queries
+from core.index import ChromaIndex, DenseSearcher, ExactIndex, HNSW, chroma_client, ensure_index
+from core.model import file_fingerprint
+from tests.conftest import DEV_PAIRS, needs_shared
+
+ROOT_ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+
+
+def random_unit(n, d, seed):
+    x = np.random.default_rng(seed).normal(size=(n, d)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_chroma_round_trip_and_agreement_with_exact(tmp_path):
+    ids = [f"p{i}" for i in range(500)]
+    vecs = random_unit(500, 32, 0)
+    client = chroma_client(tmp_path / "chroma")
+    col = client.create_collection("tst", configuration={"hnsw": HNSW}, embedding_function=None)
+    ChromaIndex(col, client.get_max_batch_size()).add(ids, vecs, [f"text {i}" for i in ids])
+    queries = random_unit(20, 32, 1)
+    before = ChromaIndex(col, 1000).query(queries, 10)
+    del client, col
+    reopened = ChromaIndex(chroma_client(tmp_path / "chroma").get_collection("tst", embedding_function=None), 1000)
+    after = reopened.query(queries, 10)
+    assert [[h.docid for h in hits] for hits in before] == [[h.docid for h in hits] for hits in after]
+    exact = ExactIndex()
+    exact.add(ids, vecs)
+    truth = exact.query(queries, 10)
+    assert [h.docid for h in truth[0]] == [h.docid for h in after[0]]
+    assert abs(truth[0][0].score - after[0][0].score) < 1e-4         # cosine similarity, not distance
+    assert reopened.texts(["p3"]) == {"p3": "text p3"}
+    assert np.allclose(reopened.get_vectors(["p7", "p2"]), vecs[[7, 2]], atol=1e-6)
+
+
+def test_chroma_adds_are_chunked(tmp_path):
+    client = chroma_client(tmp_path / "chroma")
+    col = client.create_collection("chunks", configuration={"hnsw": HNSW}, embedding_function=None)
+    calls = []
+    real_add = col.add
+    col.add = lambda **kw: calls.append(len(kw["ids"])) or real_add(**kw)
+    idx = ChromaIndex(col, max_batch=64)
+    idx.add([f"p{i}" for i in range(150)], random_unit(150, 8, 2))
+    assert calls == [64, 64, 22] and len(idx) == 150
+
+
+def test_ensure_index_reuses_and_detects_stale(tmp_path, glove_vocab):
+    enc = Encoder.glove_average(glove_vocab)
+    client = chroma_client(tmp_path / "chroma")
+    pids, texts = ["a", "b", "c"], ["coffee is a drink", "paris is in france", "the moon orbits earth"]
+    idx, stats = ensure_index(client, enc, "mdl", "fp1", pids, texts, "corpus1")
+    assert stats["built"] and len(idx) == 3
+    assert not ensure_index(client, enc, "mdl", "fp1", pids, texts, "corpus1")[1]["built"]
+    # a changed checkpoint (new fingerprint) or corpus is stale: rebuilt, old collection dropped
+    assert ensure_index(client, enc, "mdl", "fp2", pids, texts, "corpus1")[1]["built"]
+    assert ensure_index(client, enc, "mdl", "fp2", pids, texts, "corpus2")[1]["built"]
+    names = [c if isinstance(c, str) else c.name for c in client.list_collections()]
+    assert names == ["mdl-fp2"]
+    idx, stats = ensure_index(client, enc, "mdl", "fp2", pids, texts, "corpus2")
+    assert not stats["built"]
+    assert DenseSearcher(enc, idx).search("capital of france", 1)[0].docid == "b"
+
+
+def test_interrupted_build_leaves_previous_index(tmp_path, glove_vocab, monkeypatch):
+    enc = Encoder.glove_average(glove_vocab)
+    client = chroma_client(tmp_path / "chroma")
+    pids, texts = ["a", "b"], ["coffee is a drink", "paris is in france"]
+    ensure_index(client, enc, "mdl", "fp1", pids, texts, "c1")
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(ChromaIndex, "add", boom)
+    with pytest.raises(KeyboardInterrupt):
+        ensure_index(client, enc, "mdl", "fp1", pids, texts, "c1", force=True)
+    monkeypatch.undo()
+    # the next build recovers (the dead temporary collection is removed first)
+    idx, stats = ensure_index(client, enc, "mdl", "fp1", pids, texts, "c1")
+    assert stats["built"] and len(idx) == 2
+
+
+@needs_shared
+@pytest.mark.skipif(not (ROOT_ARTIFACTS / "random" / "model.pt").is_file(), reason="committed checkpoint artifacts/random/model.pt is missing")
+def test_hnsw_agrees_with_exact_on_real_data(tmp_path):
+    corpus = load_corpus(str(DEV_PAIRS.parent))
+    _, val = split_queries(corpus, 0.125)
+    ckpt = ROOT_ARTIFACTS / "random" / "model.pt"
+    enc = Encoder.from_checkpoint(ckpt)
+    pids, texts = list(corpus.passages.pid), list(corpus.passages.text)
+    idx, _ = ensure_index(chroma_client(tmp_path / "chroma"), enc, "random", file_fingerprint(ckpt), pids, texts,
+                          corpus.fingerprint())
+    exact = ExactIndex()
+    exact.add(pids, enc.encode_passages(texts))
+    qtext = dict(zip(corpus.queries.query_id, corpus.queries.text))
+    qv = enc.encode_queries([qtext[q] for q in val])
+    ann, truth = idx.query(qv, 10), exact.query(qv, 10)
+    agreement = np.mean([len({h.docid for h in a} & {h.docid for h in t}) / 10 for a, t in zip(ann, truth)])
+    assert agreement >= 0.99, agreement
