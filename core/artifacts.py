@@ -7,7 +7,11 @@ import os
 import shutil
 from pathlib import Path
 
-ARTIFACTS = Path(os.environ.get("ARTIFACTS_DIR") or Path(__file__).resolve().parents[1] / "artifacts")
+
+
+def artifacts_dir() -> Path:
+    """`$ARTIFACTS_DIR` as set now (so tests and the app can point elsewhere), else ./artifacts."""
+    return Path(os.environ.get("ARTIFACTS_DIR") or Path(__file__).resolve().parents[1] / "artifacts")
 
 
 def write_json(path: str | Path, obj) -> None:

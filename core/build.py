@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from core.artifacts import ARTIFACTS, key_of, read_json, write_json
+from core.artifacts import artifacts_dir, key_of, read_json, write_json
 from core.bm25 import BM25
 from core.collate import Encoder
 from core.config import Config
@@ -19,6 +19,7 @@ from core.mining import mine_negatives, mining_stats
 from core.model import CheckpointError, file_fingerprint, load_checkpoint
 from core.train import train
 from core.triplets import load_mined, negative_pool, save_mined
+from core.text import TOKENIZER_VERSION
 from core.vocab import Vocab
 
 MODELS = ("random", "hard")
@@ -27,7 +28,7 @@ MODELS = ("random", "hard")
 @dataclass
 class StageResult:
     stage: str
-    status: str      # "built" or "up to date"
+    status: str      # "built", "up to date" (skipped), "loaded" or "made"
     seconds: float
     detail: str = ""
 
@@ -51,33 +52,28 @@ def stage_configs(cfg: Config, out: Path) -> dict[str, Config]:
     return {"random": random, "hard": hard}
 
 
-def build(cfg: Config, out: Path = ARTIFACTS, force: bool = False, client=None, progress: bool = True,
+def build(cfg: Config, out: Path | None = None, force: bool = False, client=None, progress: bool = True,
           log=print) -> list[StageResult]:
-    out = Path(out)
+    out = Path(out or artifacts_dir())
     results: list[StageResult] = []
 
-    def record(stage: str, t0: float, built: bool, detail: str = "") -> None:
-        results.append(StageResult(stage, "built" if built else "up to date", round(time.time() - t0, 1), detail))
-        log(f"[{stage}] {'built' if built else 'up to date'} in {time.time() - t0:.1f}s {detail}")
+    def record(stage: str, t0: float, built: bool | str, detail: str = "") -> None:
+        status = built if isinstance(built, str) else "built" if built else "up to date"
+        results.append(StageResult(stage, status, round(time.time() - t0, 1), detail))
+        log(f"[{stage}] {status} in {time.time() - t0:.1f}s {detail}")
 
     t0 = time.time()
     corpus = load_corpus(cfg.data.source)
     train_qids, val_qids = split_queries(corpus, cfg.data.val_fraction)
-    record("data", t0, True, f"{len(corpus.queries)} queries, {len(corpus.passages)} passages, "
+    record("data", t0, "loaded", f"{len(corpus.queries)} queries, {len(corpus.passages)} passages, "
                              f"{len(train_qids)} train / {len(val_qids)} validation")
 
-    # 1. vocabulary: the corpus's words plus the most frequent GloVe words
+    # 1. vocabulary: the corpus's words plus the most frequent GloVe words. Cheap, so always made;
+    #    its fingerprint (with the tokeniser's version) keys the training stages.
     t0 = time.time()
-    vocab_path, vocab_key = out / "cache" / "vocab.npz", key_of(corpus.fingerprint(), cfg.vocab)
-    meta_path = vocab_path.with_suffix(".json")
-    fresh = force or (read_json(meta_path, {}).get("key") != vocab_key or not vocab_path.is_file())
-    if fresh:
-        vocab = Vocab.for_texts([*corpus.passages.text, *corpus.queries.text], cfg.vocab.glove, cfg.vocab.top_n)
-        vocab.save(vocab_path)
-        write_json(meta_path, {"key": vocab_key, "words": len(vocab)})
-    else:
-        vocab = Vocab.load(vocab_path)
-    record("vocab", t0, fresh, f"{len(vocab)} words, OOV rate {vocab.oov_rate(corpus.queries.text):.3%} (queries)")
+    vocab = Vocab.for_texts([*corpus.passages.text, *corpus.queries.text], cfg.vocab.glove, cfg.vocab.top_n)
+    record("vocab", t0, "made", f"{len(vocab)} words, fingerprint {vocab.fingerprint()}, "
+                                f"OOV rate {vocab.oov_rate(corpus.queries.text):.2%} of query tokens")
 
     client = client or chroma_client(out / "chroma")
     configs = stage_configs(cfg, out)
@@ -87,8 +83,9 @@ def build(cfg: Config, out: Path = ARTIFACTS, force: bool = False, client=None, 
     def train_stage(name: str, inputs_key: str) -> None:
         t0 = time.time()
         ckpt = out / name / "model.pt"
-        key = key_of(inputs_key, configs[name].model, configs[name].train, configs[name].data, corpus.fingerprint(),
-                      vocab.fingerprint())
+        c = configs[name]   # paths are left out of the key: the fingerprints stand for what they point to
+        key = key_of(inputs_key, c.model, replace(c.train, hard_file=None, init_from=None), replace(c.data, source=None),
+                     corpus.fingerprint(), vocab.fingerprint(), TOKENIZER_VERSION)
         fresh = force or _checkpoint_key(ckpt) != key
         if fresh:
             train(configs[name], corpus, vocab, out / name, progress=progress, extra_meta={"build_key": key})

@@ -92,9 +92,8 @@ def cmd_build(args) -> int:
     from core.build import build, summary_table
     from core.index import IndexError_
     cfg = config_from_args(args)
-    out = Path(args.artifacts) if args.artifacts else None
     try:
-        results = build(cfg, **({"out": out} if out else {}), force=args.force)
+        results = build(cfg, args.artifacts, force=args.force)
     except IndexError_ as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.artifacts import ARTIFACTS
+from core.artifacts import artifacts_dir
 from core.collate import Encoder
 
 HNSW = {"space": "cosine", "ef_construction": 200, "max_neighbors": 32, "ef_search": 128}
@@ -125,7 +125,7 @@ def chroma_client(path: str | Path | None = None, host: str | None = None, port:
             raise IndexError_(f"no Chroma server answers at {host}:{port} ({e}); start one with "
                               f"`chroma run --path artifacts/chroma-server --port {port}` or unset CHROMA_HOST") from e
         return client
-    path = Path(path or ARTIFACTS / "chroma")
+    path = Path(path or artifacts_dir() / "chroma")
     path.mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(path=str(path), settings=settings)
 

@@ -28,6 +28,11 @@ def test_mojibake_is_repaired():
     assert not any("\u0080" <= ch <= "\u009f" for ch in normalize(broken))
 
 
+def test_mojibake_with_lost_bytes():
+    assert normalize("whatâs new â the world") == "what's new - the world"
+    assert normalize("pâte à choux") == "pâte à choux"          # a real â is left alone
+
+
 def test_unicode_and_emoji_survive():
     assert tokenize("Café naïve 😀") == ["café", "naïve", "😀"]
 

@@ -1,0 +1,9 @@
+"""Streamlit entry point: `streamlit run app.py`. A router over the three pages."""
+import streamlit as st
+
+st.set_page_config(page_title="Two-tower search · MS MARCO", page_icon="🔎", layout="wide")
+st.navigation([
+    st.Page("views/home.py", title="Home", icon="🏠", default=True),
+    st.Page("views/search.py", title="Search", icon="🔎"),
+    st.Page("views/compare.py", title="Compare", icon="⚖️"),
+]).run()

@@ -1,0 +1,204 @@
+"""What the pages share: the engines (loaded once per process), URL-backed widget state and the
+HTML of result cards. Setup problems become one friendly message with what to do, never a trace."""
+from __future__ import annotations
+
+import html
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import streamlit as st
+
+from core.data import SOURCE_ENV, DataSourceError, load_corpus, resolve_source
+from core.engine import (Catalog, Engine, Example, Lexical, Moved, QueryToken, ResultHit, artifacts_dir,
+                         example_queries, find_checkpoints, highlight)
+from core.index import IndexError_
+from core.model import CheckpointError
+
+SETUP_HELP = (
+    f"**What to do:** set `{SOURCE_ENV}` to a local MS MARCO v1.1 `.jsonl`/`.parquet` file or folder "
+    f"(e.g. `{SOURCE_ENV}=../shared/msmarco`), or leave it unset to download from the Hugging Face hub; "
+    "then run `python -m core build` to train the checkpoints into `artifacts/` (or point `ARTIFACTS_DIR` "
+    "at a folder holding `random/model.pt` and `hard/model.pt`), and reload this page."
+)
+
+CSS = """<style>
+.card { border: 1px solid rgba(128,128,128,.28); border-radius: .6rem; padding: .7rem .9rem; margin-bottom: .6rem; }
+.card.judged { border: 2px solid #2e9e5b; background: rgba(46,158,91,.07); }
+.card-head { display: flex; gap: .5rem; align-items: baseline; flex-wrap: wrap; margin-bottom: .3rem; font-size: .9rem; }
+.rank { font-weight: 700; font-size: 1.05rem; }
+.score { color: rgba(128,128,128,1); font-variant-numeric: tabular-nums; }
+.badge { border-radius: 1rem; padding: 0 .55rem; font-size: .8rem; font-weight: 600; white-space: nowrap; }
+.badge.judged { background: #2e9e5b; color: white; }
+.badge.up { background: rgba(46,158,91,.16); color: #1f7a45; }
+.badge.down { background: rgba(214,69,65,.14); color: #b3332f; }
+.badge.same { background: rgba(128,128,128,.16); }
+.badge.new { background: rgba(52,120,246,.15); color: #2356c4; }
+.card-text { line-height: 1.5; font-size: .95rem; }
+.card-text.clamp { display: -webkit-box; -webkit-line-clamp: 6; -webkit-box-orient: vertical; overflow: hidden; }
+.card:hover .card-text.clamp { -webkit-line-clamp: unset; }
+.card-text mark { background: rgba(255,204,0,.45); color: inherit; padding: 0 .1rem; border-radius: .2rem; }
+.tokens { display: flex; flex-wrap: wrap; gap: .3rem; }
+.tok { border: 1px solid rgba(128,128,128,.35); border-radius: .35rem; padding: .1rem .4rem; font-family: monospace; font-size: .85rem; }
+.tok.oov { border-color: #d64541; background: rgba(214,69,65,.12); text-decoration: line-through; }
+</style>"""
+
+
+@contextmanager
+def friendly_errors():
+    """Show a data, checkpoint or index problem as a message with what to do, and stop the page."""
+    try:
+        yield
+    except (DataSourceError, CheckpointError, IndexError_) as e:
+        st.error(f"**The search engine could not start.** {e}\n\n{SETUP_HELP}", icon="🛠️")
+        st.stop()
+
+
+# --- resources, loaded once per process ----------------------------------------------------------
+
+@st.cache_resource(show_spinner="Loading the MS MARCO passages…")
+def _catalog(source: str) -> Catalog:
+    return Catalog(load_corpus(source))
+
+
+@dataclass
+class _Engines:
+    """Engines shared by every session of this process. Not a cached function, so an index build can
+    drive a progress bar in the page that triggered it; the lock keeps two sessions from building one."""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    loaded: dict = field(default_factory=dict)
+
+
+@st.cache_resource
+def _engines() -> _Engines:
+    return _Engines()
+
+
+@st.cache_resource(show_spinner="Fitting BM25 on the corpus…")
+def _lexical(source: str, _catalog: Catalog) -> Lexical:
+    return Lexical(_catalog)
+
+
+@st.cache_resource(show_spinner="Finding validation queries the two models disagree on…")
+def _examples(key: tuple, _first: Engine, _second: Engine) -> list[Example]:
+    return example_queries(_first, _second)
+
+
+def catalog() -> Catalog:
+    with friendly_errors():
+        return _catalog(resolve_source())
+
+
+def engines() -> dict[str, Engine]:
+    """Every checkpoint under the artifacts folder, each index built on first use under a progress bar."""
+    cat, source, shared = catalog(), resolve_source(), _engines()
+    out = {}
+    with friendly_errors(), shared.lock:
+        artifacts = artifacts_dir()
+        for name, path in find_checkpoints(artifacts).items():
+            key = (name, str(path), path.stat().st_mtime_ns, source, str(artifacts / "chroma"))
+            if key not in shared.loaded:
+                for stale in [old for old in shared.loaded if (old[0], old[4]) == (name, key[4])]:
+                    del shared.loaded[stale]      # a rebuilt checkpoint: its old index is replaced
+                bar = st.progress(0.0, text=f"Opening the {name} model…")
+                shared.loaded[key] = Engine(name, path, cat, chroma_path=artifacts / "chroma",
+                                            progress=lambda done, text, bar=bar: bar.progress(done, text=text))
+                bar.empty()
+            out[name] = shared.loaded[key]
+    return out
+
+
+def lexical() -> Lexical:
+    return _lexical(resolve_source(), catalog())
+
+
+def examples(first: Engine, second: Engine) -> list[Example]:
+    key = (resolve_source(), first.name, id(first), second.name, id(second))
+    return _examples(key, first, second)
+
+
+# --- state in the URL ----------------------------------------------------------------------------
+
+def url_state(defaults: dict, choices: dict | None = None) -> None:
+    """Seed widget keys when a page opens: from the URL (a shared link reopens the same view), else
+    from the values last used on any page (the query follows you from Search to Compare), else the
+    default. Values that do not parse, or are not among `choices`, fall back to the default."""
+    choices, kept = choices or {}, st.session_state.setdefault("kept", {})
+    for key, default in defaults.items():
+        if key in st.session_state:
+            continue
+        raw, value = st.query_params.get(key), kept.get(key, default)
+        if raw is not None:
+            try:
+                value = raw.lower() in ("1", "true", "yes") if isinstance(default, bool) else type(default)(raw)
+            except ValueError:
+                value = default
+        st.session_state[key] = value if key not in choices or value in choices[key] else default
+
+
+def save_url(keys: list[str]) -> None:
+    """Remember the current widget values and write them to the URL (empty ones are left out)."""
+    st.session_state.kept.update({k: st.session_state[k] for k in keys})
+    st.query_params.from_dict({k: str(st.session_state[k]) for k in keys if st.session_state[k] not in ("", None)})
+
+
+def set_query(text: str) -> None:
+    """Button callback: put `text` in the query box."""
+    st.session_state.q = text
+
+
+# --- rendering -----------------------------------------------------------------------------------
+
+def style() -> None:
+    st.html(CSS)
+
+
+def marked(text: str, query: str) -> str:
+    """`text` as HTML with the query's words in <mark>; everything escaped."""
+    return "".join(f"<mark>{html.escape(p)}</mark>" if hit else html.escape(p) for p, hit in highlight(text, query))
+
+
+def movement(move: Moved, other: str) -> str:
+    """A badge: how many places higher (▲) or lower (▼) this model ranks the passage than `other`."""
+    where = f"{html.escape(other)} #{move.other_rank:,}"
+    if move.new:
+        return f'<span class="badge new" title="not in {html.escape(other)}\'s top k">new · {where}</span>'
+    if move.change:
+        kind, arrow = ("up", "▲") if move.change > 0 else ("down", "▼")
+        return f'<span class="badge {kind}">{arrow} {abs(move.change)} · {where}</span>'
+    return f'<span class="badge same">= {where}</span>'
+
+
+def example_buttons(items: list[Example]) -> None:
+    """Example queries to click, each with where the two models rank its judged passage."""
+    for col, ex in zip(st.columns(3) * 2, items):
+        col.button(ex.query, on_click=set_query, args=(ex.query,), use_container_width=True,
+                   help=" · ".join(f"{m} ranks the judged passage #{r:,}" for m, r in ex.ranks.items()))
+        col.caption(" → ".join(f"{m} #{r:,}" for m, r in ex.ranks.items()))
+
+
+def card(hit: ResultHit, query: str, score_label: str = "cos", extra: str = "", clamp: bool = False) -> None:
+    """A result: rank, score, badges, the passage with the query's words marked (with `clamp`, cut to
+    six lines until the pointer rests on it)."""
+    judged = '<span class="badge judged">✓ judged relevant</span>' if hit.judged else ""
+    st.html(f'<div class="card{" judged" if hit.judged else ""}"><div class="card-head">'
+            f'<span class="rank">#{hit.rank}</span><span class="score">{score_label} {hit.score:.3f}</span>'
+            f'{judged}{extra}</div><div class="card-text{" clamp" if clamp else ""}">{marked(hit.text, query)}</div></div>')
+
+
+def tokens(items: list[QueryToken], dropped: int) -> None:
+    """The query's tokens as chips; unknown ones (the model saw <unk>) struck out."""
+    chips = "".join(f'<span class="tok" title="in the vocabulary">{html.escape(t.text)}</span>' if t.known else
+                    f'<span class="tok oov" title="unknown: the model saw &lt;unk&gt;">{html.escape(t.text)}</span>'
+                    for t in items)
+    cut = (f"<small>{dropped} more token{'s' if dropped != 1 else ''} past the model's query length "
+           "went unseen.</small>") if dropped else ""
+    st.html(f'<div class="tokens">{chips}</div>{cut}')
+
+
+def judged_summary(hit: ResultHit | None, total: int, k: int, name: str) -> str:
+    """One line: where the judged passage sits for model `name`."""
+    if hit is None:
+        return f"**{name}**: the judged passage shares no word with the query, so BM25 does not rank it"
+    where = f"in the top {k}" if hit.rank <= k else f"outside the top {k}"
+    return f"**{name}** ranks the judged passage **#{hit.rank:,}** of {total:,} ({where})"

@@ -1,0 +1,208 @@
+"""The Streamlit app through AppTest: each page renders, searches answer with judged passages and
+rank movements, a URL reopens a view, and bad input or a broken setup gets a friendly message.
+
+The page tests run the real checkpoints (artifacts/random and artifacts/hard, or those under
+$ARTIFACTS_DIR) over the first 600 queries of the real dev pairs, with Chroma in a temporary
+folder, so both indexes build in seconds."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.data import load_corpus
+from core.engine import QueryError, highlight, metrics_note, metrics_rows, query_tokens, validate_query
+from core.vocab import Vocab
+from tests.conftest import DEV_PAIRS, SHARED
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+REAL_ARTIFACTS = Path(os.environ.get("ARTIFACTS_DIR") or ROOT / "artifacts")
+CHECKPOINTS = {name: REAL_ARTIFACTS / name / "model.pt" for name in ("random", "hard")}
+CORPUS_QUERIES = 600
+BAD = {"empty": "", "spaces": "   ", "5,000 characters": "why " * 1250, "unknown words": "qwzxv blorftangle",
+       "emoji": "😀🙂🚀"}
+
+needs_app = pytest.mark.skipif(
+    not DEV_PAIRS.is_file() or not all(p.is_file() for p in CHECKPOINTS.values()),
+    reason=f"needs real checkpoints ({', '.join(str(p) for p in CHECKPOINTS.values())}: run `python -m core build`) "
+           f"and real MS MARCO data at {SHARED}")
+
+
+# --- the engine layer's pure parts (no checkpoint needed) ----------------------------------------
+
+@pytest.fixture(scope="module")
+def small_vocab():
+    words = ["<pad>", "<unk>", "what", "is", "the", "capital", "of", "france", "19", "related", "?"]
+    return Vocab(words, np.zeros((len(words), 2), dtype=np.float32))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "Type a question"), ("  \n\t ", "Type a question"),
+    ("capital " * 200, "at most 1,000 characters"),
+    ("qwzxv blorft", "vocabulary"), ("😀🙂", "vocabulary"), ("???", "vocabulary"),
+])
+def test_validate_query_refuses_with_a_friendly_message(text, message, small_vocab):
+    with pytest.raises(QueryError, match=message):
+        validate_query(text, small_vocab)
+
+
+def test_validate_query_accepts_and_tidies(small_vocab):
+    assert validate_query("  What is\tthe capital of 😀 France? ", small_vocab) == "What is the capital of 😀 France?"
+    assert validate_query("x" * 1000) == "x" * 1000          # without a vocabulary only emptiness and length count
+
+
+def test_query_tokens_mark_unknown_words_and_the_cut(small_vocab):
+    tokens, dropped = query_tokens(small_vocab, "covid-19-related capital of qwzxv France", max_len=4)
+    assert [(t.text, t.known) for t in tokens] == [("19", True), ("related", True), ("capital", True), ("of", True)]
+    assert dropped == 2
+    tokens, _ = query_tokens(small_vocab, "qwzxv 😀")
+    assert [t.known for t in tokens] == [False, False]
+
+
+def test_highlight_marks_whole_query_words_only():
+    pieces = highlight("Paris is the capital of France; capitals <b>vary</b>.", "What is the capital of france?")
+    assert [p for p, hit in pieces if hit] == ["capital", "France"]
+    assert "".join(p for p, _ in pieces) == "Paris is the capital of France; capitals <b>vary</b>."
+
+
+def test_metrics_rows_tolerate_missing_and_partial_metrics():
+    assert [r["model"] for r in metrics_rows({})] == ["glove-avg", "bm25", "random", "hard"]
+    assert not any(r["measured"] for r in metrics_rows({"models": None}))
+    rows = {r["model"]: r for r in metrics_rows({"models": {"random": {"full": {"mrr@10": 0.5}}, "extra": {}}})}
+    assert rows["random"]["mrr@10"] == 0.5 and rows["random"]["recall@10"] is None and rows["random"]["measured"]
+    assert rows["hard"]["mrr@10"] is None and "extra" in rows
+    assert metrics_note({}).startswith("*rerank*")
+    note = metrics_note({"split": {"val_fraction": 0.125, "val_queries": 846}, "corpus": {"passages": 8002}})
+    assert note.startswith("Measured on 846 validation queries (12.5% of the queries") and "all 8,002 passages" in note
+
+
+# --- pages ---------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def app_env(tmp_path_factory):
+    """An artifacts folder linking the real checkpoints (Chroma is built inside it) and a corpus of the
+    first CORPUS_QUERIES dev queries; both through the environment the app reads."""
+    art = tmp_path_factory.mktemp("artifacts")
+    for name, path in CHECKPOINTS.items():
+        (art / name).mkdir()
+        (art / name / "model.pt").symlink_to(path)
+    if (REAL_ARTIFACTS / "metrics.json").is_file():
+        (art / "metrics.json").write_text((REAL_ARTIFACTS / "metrics.json").read_text())
+    corpus = art / "corpus.jsonl"
+    with open(DEV_PAIRS) as f:
+        corpus.write_text("".join(next(f) for _ in range(CORPUS_QUERIES)))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ARTIFACTS_DIR", str(art))
+        mp.setenv("MSMARCO_SOURCE", str(corpus))
+        mp.delenv("CHROMA_HOST", raising=False)
+        yield art
+
+
+def open_page(page: str, **params):
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update(params)
+    at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def cards(at) -> list[str]:
+    return [h.value for h in at.html if 'class="card' in h.value]
+
+
+@needs_app
+def test_search_answers_with_cards_latency_tokens_and_judged_passage(app_env):
+    at = open_page("views/search.py")
+    examples = [b.label for b in at.button]
+    assert examples, "example queries to click"
+    at.button[0].click().run()                       # a validation query: its judged passage is known
+    assert at.text_input(key="q").value == examples[0]
+    assert len(cards(at)) >= 10
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Encode query"].endswith(" ms") and metrics["Search the index"].endswith(" ms")
+    assert any('class="tok' in h.value for h in at.html)
+    assert any("ranks the judged passage" in m.value for m in at.markdown)
+    assert any("judged relevant" in c for c in cards(at))
+    assert at.query_params["q"] == examples[0] and at.query_params["model"] == "hard"
+
+
+@needs_app
+def test_search_shows_the_judged_passage_beyond_top_k(app_env):
+    helps = {b.label: b.help for b in open_page("views/search.py").button}    # "random ranks the judged passage #N · ..."
+    ranks = {q: int(h.split("random ranks the judged passage #")[1].split()[0].replace(",", "")) for q, h in helps.items()}
+    query, rank = max(ranks.items(), key=lambda item: item[1])
+    at = open_page("views/search.py", q=query, k="1", model="random")
+    assert len(cards(at)) == (2 if rank > 1 else 1)
+    if rank > 1:
+        assert "The judged passage, ranked #" in " ".join(m.value for m in at.markdown)
+
+
+@needs_app
+def test_search_marks_unknown_words_and_escapes_html(app_env):
+    at = open_page("views/search.py", q="<b>capital</b> of qwzxv france", k="3", model="random")
+    assert at.slider(key="k").value == 3 and at.selectbox(key="model").value == "random"   # the URL's view
+    assert len(cards(at)) == 3
+    assert any('class="tok oov"' in h.value and "qwzxv" in h.value for h in at.html)
+    assert not any("<b>capital" in c for c in cards(at))
+
+
+@needs_app
+@pytest.mark.parametrize("label", list(BAD))
+def test_bad_queries_get_a_friendly_message(app_env, label):
+    at = open_page("views/search.py")
+    at.text_input(key="q").input(BAD[label]).run()
+    assert not at.exception and not cards(at)
+    shown = " ".join(m.value for m in [*at.warning, *at.info])
+    expected = {"empty": "Type a question", "spaces": "Type a question", "5,000 characters": "at most 1,000 characters",
+                "unknown words": "vocabulary", "emoji": "vocabulary"}[label]
+    assert expected in shown, shown
+
+
+@needs_app
+def test_compare_shows_both_columns_movements_and_bm25(app_env):
+    at = open_page("views/compare.py")
+    query = at.button[0].label
+    at.button[0].click().run()
+    assert [s.value for s in at.subheader] == ["random", "hard"]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Overlap@10"].endswith("%")
+    assert metrics["Judged passage · random"].startswith("#") and metrics["Judged passage · hard"].startswith("#")
+    badges = " ".join(cards(at))
+    assert any(mark in badges for mark in ("▲", "▼", "new ·")), "rank movements against the other model"
+    at.checkbox(key="bm25").check().run()
+    assert [s.value for s in at.subheader] == ["random", "hard", "bm25"]
+    assert at.query_params["q"] == query and at.query_params["bm25"] == "True"
+    at.text_input(key="q").input("😀").run()
+    assert "vocabulary" in " ".join(w.value for w in at.warning) and not cards(at)
+
+
+@needs_app
+def test_home_shows_metrics_or_what_to_do(app_env, tmp_path, monkeypatch):
+    at = open_page("views/home.py")
+    passages = len(load_corpus(os.environ["MSMARCO_SOURCE"]).passages)
+    assert {m.label: m.value for m in at.metric}["Passages searched"] == f"{passages:,}"
+    monkeypatch.setenv("ARTIFACTS_DIR", str(tmp_path))
+    at = open_page("views/home.py")
+    assert "python -m core build" in " ".join(i.value for i in at.info)
+    (tmp_path / "metrics.json").write_text(json.dumps({"models": {"random": {"full": {"mrr@10": 0.51}},
+                                                                  "hard": {"full": {"mrr@10": 0.55}}}}))
+    at = open_page("views/home.py")
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["MRR@10 · random"] == "0.510" and metrics["MRR@10 · hard"] == "0.550"
+    assert len(at.dataframe) == 1 and "Not measured yet: glove-avg, bm25" in " ".join(c.value for c in at.caption)
+
+
+def test_setup_problems_are_explained_not_traced(tmp_path, monkeypatch):
+    monkeypatch.setenv("MSMARCO_SOURCE", str(tmp_path / "nowhere.jsonl"))
+    monkeypatch.setenv("ARTIFACTS_DIR", str(tmp_path))
+    at = open_page("views/search.py")
+    assert "MSMARCO_SOURCE" in at.error[0].value and "does not exist" in at.error[0].value
+    if DEV_PAIRS.is_file():                          # data present, no checkpoints
+        monkeypatch.setenv("MSMARCO_SOURCE", str(DEV_PAIRS))
+        at = open_page("views/compare.py")
+        assert "no checkpoints" in at.error[0].value and "python -m core build" in at.error[0].value

@@ -1,0 +1,140 @@
+"""The app in a real browser: `streamlit run app.py` as a subprocess, driven by Debian's Chromium
+through Playwright, over the whole shared MS MARCO corpus. Types queries, checks what the page
+says, measures the first search after the index is ready, and saves docs/screenshot_*.png.
+
+Needs: the `playwright` Python package and /usr/bin/chromium (Debian's `chromium`; never
+`playwright install`), real checkpoints and ../shared/msmarco. Chroma indexes are built in a
+temporary folder, or copied from artifacts/chroma when the build already made them."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import DEV_PAIRS, SHARED
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL_ARTIFACTS = Path(os.environ.get("ARTIFACTS_DIR") or ROOT / "artifacts")
+CHECKPOINTS = {name: REAL_ARTIFACTS / name / "model.pt" for name in ("random", "hard")}
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+READY_S = 900          # building both indexes over 8,002 passages on 2 cores, when not copied
+FIRST_SEARCH_S = 2.0
+
+try:
+    import playwright.sync_api  # noqa: F401
+    HAVE_PLAYWRIGHT = True
+except ImportError:
+    HAVE_PLAYWRIGHT = False
+
+pytestmark = [
+    pytest.mark.skipif(not HAVE_PLAYWRIGHT, reason="the playwright Python package is not installed (pip install playwright)"),
+    pytest.mark.skipif(not CHROMIUM.is_file(), reason=f"{CHROMIUM} not found (apt-get install chromium)"),
+    pytest.mark.skipif(not all(p.is_file() for p in CHECKPOINTS.values()),
+                       reason="real checkpoints not built: run `python -m core build`"),
+    pytest.mark.skipif(not DEV_PAIRS.is_file(), reason=f"real MS MARCO data not found at {SHARED}"),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    art = tmp_path_factory.mktemp("artifacts")
+    for name, path in CHECKPOINTS.items():
+        (art / name).mkdir()
+        (art / name / "model.pt").symlink_to(path)
+    for extra in ("metrics.json", "chroma"):
+        src = REAL_ARTIFACTS / extra
+        if src.is_dir():
+            shutil.copytree(src, art / extra)
+        elif src.is_file():
+            shutil.copy(src, art / extra)
+    port = free_port()
+    env = {**os.environ, "ARTIFACTS_DIR": str(art), "MSMARCO_SOURCE": str(SHARED)}
+    env.pop("CHROMA_HOST", None)
+    log = open(art / "streamlit.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                             "--server.address", "127.0.0.1", "--server.port", str(port),
+                             "--browser.gatherUsageStats", "false"],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail(f"streamlit did not start: {(art / 'streamlit.log').read_text()[-2000:]}")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield b
+        b.close()
+
+
+def test_search_and_compare_in_a_browser(server, browser):
+    from playwright.sync_api import expect
+    page = browser.new_page(viewport={"width": 1400, "height": 1150})
+    page.goto(f"{server}/search", timeout=60_000)
+    examples = page.locator("[data-testid='stButton'] button")
+    examples.first.wait_for(timeout=READY_S * 1000)        # indexes ready, examples found
+    query = examples.first.inner_text().strip()
+    box = page.get_by_label("Query")
+
+    start = time.perf_counter()
+    box.fill(query)
+    box.press("Enter")
+    page.locator(".card").first.wait_for(timeout=30_000)
+    first_search = time.perf_counter() - start
+    assert first_search < FIRST_SEARCH_S, f"first search took {first_search:.2f}s"
+    for text in ("judged relevant", "Encode query", "Tokens the model saw", "ranks the judged passage"):
+        page.get_by_text(text).first.wait_for(timeout=10_000)
+    assert "q=" in page.url and "model=hard" in page.url
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(ROOT / "docs" / "screenshot_search.png"))
+
+    page.get_by_role("link", name="Compare").click()
+    page.get_by_text("Overlap@10").wait_for(timeout=30_000)
+    expect(page.get_by_label("Query")).to_have_value(query)            # the query follows you
+    page.get_by_text("Add a BM25 column").click()
+    page.locator("h3", has_text="bm25").wait_for(timeout=30_000)
+    for heading in ("random", "hard"):
+        page.locator("h3", has_text=heading).first.wait_for(timeout=10_000)
+    page.locator(".badge.up, .badge.down, .badge.new").first.wait_for(timeout=10_000)
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(ROOT / "docs" / "screenshot_compare.png"))
+
+    shared = browser.new_page()                                     # a shared link reopens the same view
+    shared.goto(f"{server}/compare?q=what+is+a+python&k=3&a=hard&b=random", timeout=60_000)
+    shared.locator(".card").first.wait_for(timeout=30_000)
+    expect(shared.get_by_label("Query")).to_have_value("what is a python")
+    expect(shared.locator("h3").first).to_have_text("hard")
+    expect(shared.locator(".card")).to_have_count(6)
+
+    page.get_by_label("Query").fill("😀")
+    page.get_by_label("Query").press("Enter")
+    page.get_by_text("in the model's vocabulary").wait_for(timeout=30_000)
