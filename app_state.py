@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
+from core.artifacts import artifacts_dir
 from core.data import SOURCE_ENV, DataSourceError, load_corpus, resolve_source
-from core.engine import (Catalog, Engine, Example, Lexical, Moved, QueryToken, ResultHit, artifacts_dir,
+from core.engine import (Catalog, Engine, Example, Lexical, Moved, QueryToken, ResultHit,
                          example_queries, find_checkpoints, highlight)
 from core.index import IndexError_
 from core.model import CheckpointError

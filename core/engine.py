@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.artifacts import artifacts_dir
 from core.bm25 import BM25, bm25_tokens
 from core.collate import Encoder
 from core.data import Corpus, split_queries

@@ -3,7 +3,8 @@ import pandas as pd
 import streamlit as st
 
 import app_state as ui
-from core.engine import artifacts_dir, metrics_note, metrics_rows, read_metrics
+from core.artifacts import artifacts_dir
+from core.engine import metrics_note, metrics_rows, read_metrics
 
 st.title("Two-tower neural search over MS MARCO")
 st.markdown(
