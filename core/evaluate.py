@@ -7,14 +7,12 @@ candidates (queries with a positive and at least two candidates).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
 from core.collate import Encoder
 from core.data import Corpus
-from core.metrics import concat, judged_rank, mean_metrics, per_query_metrics
+from core.metrics import concat, mean_metrics, per_query_metrics
 
 RERANK_KEYS = ("mrr@10", "recall@1", "recall@5", "ndcg@10")
 FULL_KEYS = ("mrr@10", "recall@1", "recall@10", "recall@100")
@@ -32,17 +30,6 @@ class DenseRanker:
 
     def scores(self, queries: list[str]) -> np.ndarray:
         return (torch.from_numpy(self.encoder.encode_queries(queries)) @ self.passage_vecs.T).numpy()
-
-
-@dataclass
-class QueryResult:
-    """Per-query outcome of full retrieval, for browsing confused queries."""
-    query_id: str
-    judged_rank: int        # rank of the best judged passage among all passages
-    top_pid: str            # the passage ranked first
-    top_score: float
-    judged_pid: str         # the best-ranked judged passage
-    judged_score: float
 
 
 class IREvaluator:
@@ -99,19 +86,6 @@ class IREvaluator:
         if "full" in modes:
             m = concat(full)
             out["full"] = {"queries": len(self.qids), "corpus": len(self.pids), **_mean_or_none(m, FULL_KEYS + ("recall@5", "ndcg@10"))}
-        return out
-
-    def query_results(self, ranker) -> list[QueryResult]:
-        """Full-retrieval outcome of every query: judged rank, top passage, judged passage."""
-        ranker.fit(self.passage_texts)
-        out = []
-        for rows, scores, rel in self._chunks(ranker):
-            ranks = judged_rank(scores, rel)
-            top = scores.max(1)
-            judged = scores.masked_fill(~rel, float("-inf")).max(1)
-            for i, r in enumerate(rows):
-                out.append(QueryResult(self.qids[r], int(ranks[i]), self.pids[int(top.indices[i])], float(top.values[i]),
-                                       self.pids[int(judged.indices[i])], float(judged.values[i])))
         return out
 
 

@@ -3,7 +3,6 @@ relevance matrix (Q, C) over the same candidates. Padding candidates carry score
 never relevant. Queries without any relevant candidate must be filtered out by the caller."""
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 CUTOFFS = (1, 5, 10, 100)
@@ -42,12 +41,3 @@ def mean_metrics(per_query: dict[str, torch.Tensor]) -> dict[str, float]:
 def concat(parts: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     return {name: torch.cat([p[name] for p in parts]) for name in parts[0]} if parts else {}
 
-
-def relevance_matrix(rows: list[list[str]], positives: list[set[str]]) -> np.ndarray:
-    """Boolean (Q, C) matrix: rows[q][c] in positives[q]."""
-    width = max((len(r) for r in rows), default=0)
-    rel = np.zeros((len(rows), width), dtype=bool)
-    for q, (row, pos) in enumerate(zip(rows, positives)):
-        for c, pid in enumerate(row):
-            rel[q, c] = pid in pos
-    return rel
