@@ -94,11 +94,11 @@ def build(cfg: Config, out: Path | None = None, force: bool = False, client=None
     def index_stage(name: str) -> None:
         t0 = time.time()
         ckpt = out / name / "model.pt"
-        idx, stats = ensure_index(client, Encoder.from_checkpoint(ckpt), name, file_fingerprint(ckpt), pids, texts,
-                                  corpus.fingerprint(), force=force, progress=progress)
-        indexes[name] = idx
-        record(f"index {name}", t0, stats["built"],
-               f"{len(idx)} vectors" + (f", {stats['passages_per_s']} passages/s" if stats["built"] else ""))
+        made = ensure_index(client, Encoder.from_checkpoint(ckpt), name, file_fingerprint(ckpt), pids, texts,
+                            corpus.fingerprint(), force=force, progress=progress)
+        indexes[name] = made.index
+        record(f"index {name}", t0, made.built,
+               f"{len(made.index)} vectors" + (f", {made.passages_per_s} passages/s" if made.built else ""))
 
     # 2-3. random-negative round and its index
     train_stage("random", "")

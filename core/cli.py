@@ -14,6 +14,7 @@ from pathlib import Path
 
 from core.config import Config
 from core.data import DataSourceError, load_corpus, split_queries
+from core.index import IndexError_
 from core.model import CheckpointError
 
 DERIVED = {"vocab_size", "embed_dim"}
@@ -90,14 +91,24 @@ def cmd_eval(args) -> int:
 
 def cmd_build(args) -> int:
     from core.build import build, summary_table
-    from core.index import IndexError_
-    cfg = config_from_args(args)
-    try:
-        results = build(cfg, args.artifacts, force=args.force)
-    except IndexError_ as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    results = build(config_from_args(args), args.artifacts, force=args.force)
     print(summary_table(results))
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from core import bench
+    from core.artifacts import artifacts_dir
+    from core.data import resolve_source
+    from core.engine import find_checkpoints
+    artifacts = Path(args.artifacts or artifacts_dir())
+    source = resolve_source(args.data)
+    sizes = [int(n) for n in args.scale.split(",") if n.strip()] if args.scale else []
+    report = bench.run(load_corpus(source), artifacts, find_checkpoints(artifacts), source, sizes,
+                       n_queries=args.queries, minilm_passages=args.minilm)
+    report["command"] = f"python -m core bench --queries {args.queries} --minilm {args.minilm} --scale '{args.scale}'"
+    bench.write_reports(report, artifacts)
+    print(bench.markdown(report))
     return 0
 
 
@@ -117,6 +128,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(p)
     p.set_defaults(func=cmd_build)
 
+    p = sub.add_parser("bench", help="measure encoding, latency, Chroma, ANN agreement, cold start and scaling; writes "
+                                     "artifacts/bench.json, docs/benchmark.md and the README's performance table")
+    p.add_argument("--data", default=None, help="v1.1-schema file/folder (default: $MSMARCO_SOURCE, else the hub)")
+    p.add_argument("--artifacts", default=None, help="artifacts folder with the checkpoints (default: ./artifacts or $ARTIFACTS_DIR)")
+    p.add_argument("--queries", type=int, default=200, help="validation queries timed one at a time (default: 200)")
+    p.add_argument("--minilm", type=int, default=1000, help="passages encoded with MiniLM when installed (default: 1000)")
+    p.add_argument("--scale", default="10000,100000,1000000",
+                   help="synthetic index sizes, comma-separated ('' to skip; default: 10000,100000,1000000)")
+    p.set_defaults(func=cmd_bench)
+
     p = sub.add_parser("eval", help="evaluate a checkpoint (rerank and full retrieval)")
     p.add_argument("--checkpoint", required=True, help="model.pt path, or 'glove-avg' for the untrained baseline")
     p.add_argument("--data", default=None, help="v1.1-schema file/folder or 'hub[:split]' (default: $MSMARCO_SOURCE, else the hub)")
@@ -132,6 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (DataSourceError, CheckpointError, FileNotFoundError, ValueError) as e:
+    except (DataSourceError, CheckpointError, IndexError_, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:          # a read-only or full artifacts folder: what was there before is kept
+        print(f"error: cannot write {e.filename or 'an artifact'} ({e.strerror or e}); make the artifacts folder "
+              "writable and free some space, or point ARTIFACTS_DIR / --artifacts at another folder. Files already "
+              "there are unchanged (every write goes to a temporary file first).", file=sys.stderr)
         return 2

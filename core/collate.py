@@ -1,6 +1,12 @@
 """Collator: token-id lists -> padded (ids, lengths) tensors, and batched encoding of texts."""
 from __future__ import annotations
 
+import os
+import threading
+from collections.abc import Callable, Iterator
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -20,15 +26,38 @@ def pad(id_lists: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
     return ids, lengths
 
 
+Progress = Callable[[int, int], None]      # (items done, items in all), called as work advances
+
+_TORCH_THREADS = threading.Lock()
+
+
+@contextmanager
+def single_torch_thread() -> Iterator[None]:
+    """Run torch ops on one intra-op thread (the setting is process-wide, hence the lock).
+
+    A GRU step is too small to split between threads: with two intra-op threads on a busy 2-core
+    machine, OpenMP's spinning made encoding ten times slower. Parallelism comes instead from
+    running whole batches on separate Python threads (torch releases the GIL inside ops)."""
+    with _TORCH_THREADS:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(threads)
+
+
 class Encoder:
     """A model with its vocabulary and token limits: texts in, unit vectors (N, D) float32 out.
-    Batches are formed from length-sorted texts so little compute is spent on padding."""
+    Batches are formed from length-sorted texts (within chunks of 8 batches) so little compute is
+    spent on padding, and run on `workers` threads (default: one per core) of one torch thread each."""
 
     def __init__(self, model: TwoTower, vocab: Vocab, query_len: int = 32, passage_len: int = 128,
-                 batch_size: int = 256, meta: dict | None = None):
+                 batch_size: int = 128, meta: dict | None = None, workers: int | None = None):
         self.model, self.vocab = model.eval(), vocab
         self.query_len, self.passage_len, self.batch_size = query_len, passage_len, batch_size
         self.meta = meta or {}
+        self.workers = workers or os.cpu_count() or 1
 
     @classmethod
     def from_checkpoint(cls, path: str | Path) -> "Encoder":
@@ -45,22 +74,58 @@ class Encoder:
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         return self._encode(texts, self.query_len, self.model.encode_query)
 
-    def encode_passages(self, texts: list[str], progress: bool = False) -> np.ndarray:
+    def encode_passages(self, texts: list[str], progress: bool | Progress = False) -> np.ndarray:
+        """Passage vectors; `progress` is True for a tqdm bar or a callable given (done, total)."""
         return self._encode(texts, self.passage_len, self.model.encode_passage, progress)
 
-    def _encode(self, texts, max_len, tower, progress=False) -> np.ndarray:
-        ids = [self.vocab.encode(t, max_len) for t in texts]
-        order = np.argsort([len(x) for x in ids], kind="stable")[::-1]
-        out = None
-        batches = range(0, len(ids), self.batch_size)
-        if progress:
+    def _encode(self, texts, max_len, tower, progress: bool | Progress = False) -> np.ndarray:
+        """Tokenise a chunk of texts on this thread, sort it by length, hand its batches to the pool
+        and go on to the next chunk while they run (torch releases the GIL inside the GRU)."""
+        def run(rows: np.ndarray, ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+            with torch.inference_mode():           # thread-local, so entered in each worker
+                return rows, tower(*pad(ids)).numpy()
+
+        bar = None
+        if progress is True:
             from tqdm.auto import tqdm
-            batches = tqdm(batches, desc="encode", unit="batch", leave=False)
-        with torch.inference_mode():
-            for start in batches:
-                rows = order[start : start + self.batch_size]
-                vecs = tower(*pad([ids[i] for i in rows])).numpy()
+            bar = tqdm(total=len(texts), desc="encode", unit="text", leave=False)
+        out, done, pending = None, 0, deque()
+
+        def collect(wait: bool) -> None:           # finished batches, in the order they were handed out
+            nonlocal out, done
+            while pending and (wait or pending[0].done()):
+                rows, vecs = pending.popleft().result()
                 if out is None:
-                    out = np.empty((len(ids), vecs.shape[1]), dtype=np.float32)
+                    out = np.empty((len(texts), vecs.shape[1]), dtype=np.float32)
                 out[rows] = vecs
+                done += len(rows)
+                if bar is not None:
+                    bar.update(len(rows))
+                if callable(progress):
+                    progress(done, len(texts))
+
+        pool = ThreadPoolExecutor(self.workers) if len(texts) > self.batch_size else None
+        chunk = self.batch_size * 8
+        try:
+            with single_torch_thread():
+                for start in range(0, len(texts), chunk):
+                    ids = [self.vocab.encode(t, max_len) for t in texts[start : start + chunk]]
+                    order = np.argsort([len(x) for x in ids], kind="stable")[::-1]
+                    for b in range(0, len(ids), self.batch_size):
+                        rows = order[b : b + self.batch_size]
+                        batch = (start + rows, [ids[i] for i in rows])
+                        pending.append(pool.submit(run, *batch) if pool else _done(run(*batch)))
+                    collect(wait=False)
+                collect(wait=True)
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
+            if bar is not None:
+                bar.close()
         return out if out is not None else np.zeros((0, 0), dtype=np.float32)
+
+
+def _done(result) -> Future:
+    future = Future()
+    future.set_result(result)
+    return future

@@ -10,13 +10,13 @@ from __future__ import annotations
 import os
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from core.artifacts import artifacts_dir
-from core.collate import Encoder
+from core.collate import Encoder, Progress
 
 HNSW = {"space": "cosine", "ef_construction": 200, "max_neighbors": 32, "ef_search": 128}
 
@@ -68,22 +68,29 @@ class ChromaIndex:
         self.collection, self.max_batch = collection, max_batch   # max_batch: client.get_max_batch_size()
 
     def add(self, ids: list[str], vectors: np.ndarray, texts: list[str] | None = None,
-            progress: bool = False) -> None:
+            progress: bool | Progress = False) -> None:
+        """Add in chunks of the client's maximum batch size; `progress` as in `Encoder.encode_passages`."""
         step = self.max_batch
         starts = range(0, len(ids), step)
-        if progress:
+        if progress is True:
             from tqdm.auto import tqdm
             starts = tqdm(starts, desc="chroma add", unit="chunk", leave=False)
         for s in starts:
             self.collection.add(ids=list(ids[s : s + step]), embeddings=np.asarray(vectors[s : s + step]),
                                 documents=list(texts[s : s + step]) if texts is not None else None)
+            if callable(progress):
+                progress(min(s + step, len(ids)), len(ids))
 
     def __len__(self) -> int:
         return self.collection.count()
 
     def query(self, vectors: np.ndarray, k: int) -> list[list[Hit]]:
-        res = self.collection.query(query_embeddings=np.asarray(vectors, dtype=np.float32),
-                                    n_results=min(k, len(self)), include=["distances"])
+        try:
+            res = self.collection.query(query_embeddings=np.asarray(vectors, dtype=np.float32),
+                                        n_results=min(k, len(self)), include=["distances"])
+        except Exception as e:
+            raise IndexError_(f"searching the Chroma index {self.collection.name!r} failed ({type(e).__name__}: {e}); "
+                              "if it was deleted or its server stopped, restart the app to rebuild or reconnect") from e
         return [[Hit(i, 1.0 - float(d)) for i, d in zip(ids, dists)]
                 for ids, dists in zip(res["ids"], res["distances"])]
 
@@ -126,8 +133,16 @@ def chroma_client(path: str | Path | None = None, host: str | None = None, port:
                               f"`chroma run --path artifacts/chroma-server --port {port}` or unset CHROMA_HOST") from e
         return client
     path = Path(path or artifacts_dir() / "chroma")
-    path.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(path=str(path), settings=settings)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(path), settings=settings)
+    except Exception as e:
+        raise IndexError_(f"the Chroma folder {path} cannot be opened ({type(e).__name__}: {e}); check that it is "
+                          "writable and its disk has free space, or delete the folder to rebuild the indexes") from e
+
+
+def _names(client) -> list[str]:
+    return [c if isinstance(c, str) else c.name for c in client.list_collections()]
 
 
 def collection_name(name: str, fingerprint: str) -> str:
@@ -147,26 +162,52 @@ def open_index(client, name: str, fingerprint: str, corpus_fingerprint: str, siz
     return ChromaIndex(col, client.get_max_batch_size())
 
 
+@dataclass
+class IndexBuild:
+    index: ChromaIndex
+    built: bool                          # False: an up-to-date index was reused
+    vectors: np.ndarray | None = None    # the passage vectors, when they were just encoded
+    seconds: dict = field(default_factory=dict)
+
+    @property
+    def passages_per_s(self) -> float:
+        return round(len(self.vectors) / max(self.seconds["encode"], 1e-9), 1) if self.built else 0.0
+
+
 def ensure_index(client, encoder: Encoder, name: str, fingerprint: str, pids: list[str], texts: list[str],
-                 corpus_fingerprint: str, force: bool = False, progress: bool = False) -> tuple[ChromaIndex, dict]:
-    """Open the checkpoint's index, or (re)build it when missing, stale or forced.
-    Returns (index, stats) where stats says whether it was built and how long each step took."""
+                 corpus_fingerprint: str, force: bool = False, progress: bool | Progress = False) -> IndexBuild:
+    """Open the checkpoint's index, or (re)build it when missing, stale or forced. `progress` is True
+    for tqdm bars, or a callable given (done, total) over encoding and then adding the passages."""
     if not force:
         idx = open_index(client, name, fingerprint, corpus_fingerprint, len(pids))
         if idx is not None:
-            return idx, {"built": False}
+            return IndexBuild(idx, built=False)
+    try:
+        return _build_index(client, encoder, name, fingerprint, pids, texts, corpus_fingerprint, progress)
+    except IndexError_:
+        raise
+    except Exception as e:      # a full disk, a read-only folder, a server that went away, a locked database
+        raise IndexError_(f"building the Chroma index for {name!r} failed ({type(e).__name__}: {e}); the previous "
+                          "index, if any, is untouched. Check that the Chroma folder is writable and has free space "
+                          "(or that the Chroma server is up), then run `python -m core build` again") from e
+
+
+def _build_index(client, encoder, name, fingerprint, pids, texts, corpus_fingerprint, progress) -> IndexBuild:
     final, tmp = collection_name(name, fingerprint), collection_name(name, fingerprint) + ".building"
-    for col in client.list_collections():   # older indexes of this checkpoint name, dead builds
-        if col.name in (final, tmp) or (col.metadata or {}).get("name") == name:
-            client.delete_collection(col.name)
+    if tmp in _names(client):                # a build of this checkpoint that was killed
+        client.delete_collection(tmp)
+    n = len(pids)
+    encode_progress = (lambda done, total: progress(done, 2 * n)) if callable(progress) else progress
+    add_progress = (lambda done, total: progress(n + done, 2 * n)) if callable(progress) else progress
     t0 = time.time()
-    vectors = encoder.encode_passages(texts, progress=progress)
+    vectors = encoder.encode_passages(texts, progress=encode_progress)
     t1 = time.time()
     col = client.create_collection(tmp, configuration={"hnsw": HNSW}, embedding_function=None,
                                    metadata={"corpus": corpus_fingerprint, "checkpoint": fingerprint, "name": name})
     idx = ChromaIndex(col, client.get_max_batch_size())
-    idx.add(pids, vectors, texts, progress=progress)
+    idx.add(pids, vectors, texts, progress=add_progress)
+    for old in _names(client):               # only now: the index this one replaces, older ones of this name
+        if old != tmp and (old == final or (client.get_collection(old).metadata or {}).get("name") == name):
+            client.delete_collection(old)
     col.modify(name=final)
-    t2 = time.time()
-    return idx, {"built": True, "encode_s": round(t1 - t0, 2), "add_s": round(t2 - t1, 2),
-                 "passages_per_s": round(len(pids) / max(t1 - t0, 1e-9), 1)}
+    return IndexBuild(idx, True, vectors, {"encode": round(t1 - t0, 2), "add": round(time.time() - t1, 2)})

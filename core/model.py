@@ -98,9 +98,12 @@ def save_checkpoint(path: str | Path, model: TwoTower, vocab: Vocab, meta: dict)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    torch.save({"format": CHECKPOINT_FORMAT, "model_config": dataclasses.asdict(model.cfg),
-                "vocab": vocab.int_to_vocab, "state_dict": state, "meta": meta}, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save({"format": CHECKPOINT_FORMAT, "model_config": dataclasses.asdict(model.cfg),
+                    "vocab": vocab.int_to_vocab, "state_dict": state, "meta": meta}, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)     # only left when the write failed: the old checkpoint stands
 
 
 def load_checkpoint(path: str | Path) -> tuple[TwoTower, Vocab, dict]:

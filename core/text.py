@@ -50,6 +50,8 @@ def _redecode(match: re.Match) -> str:
 
 def normalize(text: str) -> str:
     """Repair mojibake, fold typographic punctuation to ASCII, drop control characters."""
+    if text.isascii():          # nothing to repair or fold (three quarters of MS MARCO's passages)
+        return _CONTROL.sub(" ", text)
     text = _MOJIBAKE.sub(_redecode, text)
     text = _LOST_DASH.sub("-", _LOST_QUOTE.sub("'", text))
     text = unicodedata.normalize("NFKC", text).translate(_PUNCT_MAP)

@@ -53,17 +53,20 @@ def test_ensure_index_reuses_and_detects_stale(tmp_path, glove_vocab):
     enc = Encoder.glove_average(glove_vocab)
     client = chroma_client(tmp_path / "chroma")
     pids, texts = ["a", "b", "c"], ["coffee is a drink", "paris is in france", "the moon orbits earth"]
-    idx, stats = ensure_index(client, enc, "mdl", "fp1", pids, texts, "corpus1")
-    assert stats["built"] and len(idx) == 3
-    assert not ensure_index(client, enc, "mdl", "fp1", pids, texts, "corpus1")[1]["built"]
+    seen = []
+    made = ensure_index(client, enc, "mdl", "fp1", pids, texts, "corpus1", progress=lambda d, t: seen.append((d, t)))
+    assert made.built and len(made.index) == 3
+    assert np.allclose(made.vectors, enc.encode_passages(texts)) and made.index.get_vectors(pids).shape == (3, 50)
+    assert seen[-1] == (6, 6) and [d for d, _ in seen] == sorted(d for d, _ in seen)   # encode 3, then add 3
+    assert not ensure_index(client, enc, "mdl", "fp1", pids, texts, "corpus1").built
     # a changed checkpoint (new fingerprint) or corpus is stale: rebuilt, old collection dropped
-    assert ensure_index(client, enc, "mdl", "fp2", pids, texts, "corpus1")[1]["built"]
-    assert ensure_index(client, enc, "mdl", "fp2", pids, texts, "corpus2")[1]["built"]
+    assert ensure_index(client, enc, "mdl", "fp2", pids, texts, "corpus1").built
+    assert ensure_index(client, enc, "mdl", "fp2", pids, texts, "corpus2").built
     names = [c if isinstance(c, str) else c.name for c in client.list_collections()]
     assert names == ["mdl-fp2"]
-    idx, stats = ensure_index(client, enc, "mdl", "fp2", pids, texts, "corpus2")
-    assert not stats["built"]
-    assert DenseSearcher(enc, idx).search("capital of france", 1)[0].docid == "b"
+    made = ensure_index(client, enc, "mdl", "fp2", pids, texts, "corpus2")
+    assert not made.built and made.vectors is None
+    assert DenseSearcher(enc, made.index).search("capital of france", 1)[0].docid == "b"
 
 
 def test_interrupted_build_leaves_previous_index(tmp_path, glove_vocab, monkeypatch):
@@ -78,9 +81,11 @@ def test_interrupted_build_leaves_previous_index(tmp_path, glove_vocab, monkeypa
     with pytest.raises(KeyboardInterrupt):
         ensure_index(client, enc, "mdl", "fp1", pids, texts, "c1", force=True)
     monkeypatch.undo()
-    # the next build recovers (the dead temporary collection is removed first)
-    idx, stats = ensure_index(client, enc, "mdl", "fp1", pids, texts, "c1")
-    assert stats["built"] and len(idx) == 2
+    # the previous index survived and is reused; a new build removes the dead temporary collection
+    made = ensure_index(client, enc, "mdl", "fp1", pids, texts, "c1")
+    assert not made.built and len(made.index) == 2
+    made = ensure_index(client, enc, "mdl", "fp1", pids, texts, "c1", force=True)
+    assert made.built and [c if isinstance(c, str) else c.name for c in client.list_collections()] == ["mdl-fp1"]
 
 
 @needs_shared
@@ -91,8 +96,8 @@ def test_hnsw_agrees_with_exact_on_real_data(tmp_path):
     ckpt = ROOT_ARTIFACTS / "random" / "model.pt"
     enc = Encoder.from_checkpoint(ckpt)
     pids, texts = list(corpus.passages.pid), list(corpus.passages.text)
-    idx, _ = ensure_index(chroma_client(tmp_path / "chroma"), enc, "random", file_fingerprint(ckpt), pids, texts,
-                          corpus.fingerprint())
+    idx = ensure_index(chroma_client(tmp_path / "chroma"), enc, "random", file_fingerprint(ckpt), pids, texts,
+                       corpus.fingerprint()).index
     exact = ExactIndex()
     exact.add(pids, enc.encode_passages(texts))
     qtext = dict(zip(corpus.queries.query_id, corpus.queries.text))

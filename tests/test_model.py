@@ -83,3 +83,15 @@ def test_encoder_keeps_input_order(glove_vocab):
     vecs = enc.encode_passages(TEXTS)
     for i, t in enumerate(TEXTS):
         assert abs(enc.encode_passages([t])[0] - vecs[i]).max() < 1e-5
+
+
+def test_threaded_encoding_matches_one_thread_and_restores_torch_threads(glove_vocab):
+    torch.manual_seed(0)
+    model = TwoTower.from_vocab(ModelConfig(), glove_vocab)
+    texts = TEXTS * 20                                       # 80 texts in 10 batches of 8
+    one = Encoder(model, glove_vocab, batch_size=8, workers=1).encode_passages(texts)
+    threads = torch.get_num_threads()
+    seen = []
+    many = Encoder(model, glove_vocab, batch_size=8, workers=4).encode_passages(texts, progress=lambda d, t: seen.append(d))
+    assert abs(many - one).max() < 1e-6
+    assert seen == list(range(8, 81, 8)) and torch.get_num_threads() == threads
