@@ -209,11 +209,12 @@ class SearchResult:
     scores: np.ndarray = field(repr=False)   # every passage's score, in corpus order
 
     def rank_of(self, pid: str, row: int) -> int:
-        """Rank of a passage over the whole corpus: its place in the top k, else from the scores."""
+        """Rank of a passage over the whole corpus: its place in the top k, else from the scores, a
+        tie counting against it as in `core.metrics.judged_rank`."""
         for h in self.hits:
             if h.pid == pid:
                 return h.rank
-        return 1 + int((self.scores > self.scores[row]).sum())
+        return int((self.scores >= self.scores[row]).sum())
 
 
 def _result(catalog: Catalog, model: str, query: str, top: list[tuple[int, float]], scores: np.ndarray,
