@@ -340,13 +340,14 @@ def table(artifacts: str | Path | None = None) -> list[dict]:
     for job in jobs(artifacts):
         log = all_logs.get(job.name)
         config = (log or {}).get("config") or read_json(_job_dir(runs, job.run) / "config.json", {}) or {}
-        launched[job.name] = _row(job.name, job.status, config, log, job.started, job.ended, job.seconds, job.error)
+        seconds = job.seconds if job.ended else None
+        launched[job.name] = _row(job.name, job.status, config, log, job.started, job.ended, seconds, job.error)
     for name, log in all_logs.items():
         if name in launched:
             continue
-        in_runs = name.startswith(RUN_PREFIX)
-        path = (runs / name[len(RUN_PREFIX):] if in_runs else artifacts / name) / "log.json"
-        row = _row(name, "done", log.get("config") or {}, log, None, path.stat().st_mtime, log.get("seconds"))
+        in_runs = name.startswith(RUN_PREFIX)          # a committed checkpoint's file times are its checkout's
+        finished = (runs / name[len(RUN_PREFIX):] / "log.json").stat().st_mtime if in_runs else None
+        row = _row(name, "done", log.get("config") or {}, log, None, finished, log.get("seconds"))
         if in_runs:
             launched[name] = row
         else:

@@ -1,5 +1,6 @@
 """Training lab: the curves of every checkpoint and run overlaid, a launcher that trains in the
 background (`python -m core train`) with live progress, and the runs table."""
+import itertools
 import json
 
 import pandas as pd
@@ -9,6 +10,7 @@ import streamlit as st
 
 from core import runs
 from core.artifacts import artifacts_dir
+from core.engine import PREFERRED
 
 POLL_S = 1.0
 LOSSES = {"inbatch": "in-batch softmax", "triplet": "triplet margin"}
@@ -17,27 +19,28 @@ TOWERS = {"gru": "GRU", "avg": "average of word vectors"}
 
 
 def chart(fig: go.Figure, title: str, y: str) -> None:
-    fig.update_layout(title=title, height=300, margin=dict(l=10, r=10, t=40, b=10), legend_title_text="",
-                      xaxis_title="epoch", yaxis_title=y)
+    fig.update_layout(title=title, height=340, margin=dict(l=10, r=10, t=40, b=10), xaxis_title="epoch", yaxis_title=y,
+                      legend=dict(title_text="", orientation="h", yanchor="top", y=-0.3, x=0))
     st.plotly_chart(fig, width="stretch")
 
 
-def curves(logs: dict[str, dict]) -> None:
+def curves(logs: dict[str, dict], k: int) -> None:
     """Batch loss and active share (smoothed), epoch loss with the margin, validation per epoch."""
     batches, epochs = runs.curves(logs)
+    colors = dict(zip(logs, itertools.cycle(px.colors.qualitative.Plotly)))    # one colour per run on every chart
+    style = dict(color="run", color_discrete_map=colors, category_orders={"run": list(logs)})
     left, right = st.columns(2)
     with left:
-        chart(px.line(batches, x="x", y="loss_smooth", color="run"), "Batch loss (smoothed over 20 batches)", "loss")
-        fig = px.line(epochs.dropna(subset=["loss"]), x="epoch", y="loss", color="run", markers=True)
+        chart(px.line(batches, x="x", y="loss_smooth", **style), "Batch loss (smoothed over 20 batches)", "loss")
+        fig = px.line(epochs.dropna(subset=["loss"]), x="epoch", y="loss", markers=True, **style)
         for margin in sorted(epochs.margin.unique()):
             fig.add_hline(y=margin, line_dash="dot", line_color="gray", annotation_text=f"margin {margin:g}")
         chart(fig, "Epoch loss", "loss")
     with right:
-        chart(px.line(batches, x="x", y="active_smooth", color="run", range_y=[0, 1]),
+        chart(px.line(batches, x="x", y="active_smooth", range_y=[0, 1], **style),
               "Active triplets: share still inside the margin (smoothed)", "share")
-        k = st.radio("Recall@k", [1, 10, 100], index=1, horizontal=True, key="train_recall_k")
         long = epochs.melt(id_vars=["run", "epoch"], value_vars=["mrr@10", f"recall@{k}"], var_name="metric")
-        chart(px.line(long, x="epoch", y="value", color="run", line_dash="metric", markers=True, range_y=[0, 1]),
+        chart(px.line(long, x="epoch", y="value", line_dash="metric", markers=True, range_y=[0, 1], **style),
               f"Validation MRR@10 and Recall@{k} (epoch 0: untrained)", "score")
 
 
@@ -111,13 +114,13 @@ def lab() -> None:
             runs.cancel(art)
             st.rerun()
     names = list(logs)
-    default = [n for n in names if not n.startswith(runs.RUN_PREFIX)][:2] + [n for n in names[-1:] if n.startswith(
-        runs.RUN_PREFIX)]
-    if job and job.name in names and job.name not in default:
-        default.append(job.name)
-    shown = st.multiselect("Checkpoints and runs to overlay", names, default=default)   # resets when a run appears
+    latest = sorted(n for n in names if n.startswith(runs.RUN_PREFIX))[-1:]     # run IDs are start times
+    default = [n for n in PREFERRED if n in names] + latest
+    pick, recall = st.columns([5, 1], vertical_alignment="bottom")
+    shown = pick.multiselect("Checkpoints and runs to overlay", names, default=default)   # resets when a run appears
+    k = recall.selectbox("Recall@k", [1, 10, 100], index=1, key="train_recall_k")
     if shown:
-        curves({n: logs[n] for n in shown})
+        curves({n: logs[n] for n in shown}, k)
     else:
         st.info("No training logs yet: run `python -m core build`, or start a run below.", icon="📈")
 
