@@ -52,6 +52,9 @@ def launcher(art) -> None:
         hidden = a.number_input("GRU hidden size", 8, 512, 64, step=8, key="train_hidden")
         bidirectional = a.checkbox("Bidirectional GRU", True, key="train_bidirectional")
         frozen = a.checkbox("Frozen word vectors", True, key="train_frozen")
+        warmup = a.number_input("Warm-up steps", 0, 1000, 10, step=10, key="train_warmup",
+                                help="The learning rate rises linearly over these first steps, then follows a cosine "
+                                     "down to 0. A short run has few steps (300 queries at batch 64: 5 per epoch).")
         loss = b.selectbox("Loss", list(LOSSES), format_func=LOSSES.get, key="train_loss",
                            help="In-batch softmax: every other passage in the batch (the other queries' positives "
                                 "and all explicit negatives) is a negative too. Triplet: max(0, d(q,p) − d(q,n) + margin) "
@@ -71,7 +74,7 @@ def launcher(art) -> None:
         cfg = runs.run_config(art, tower=tower, hidden=int(hidden), bidirectional=bidirectional,
                               freeze_embeddings=frozen, loss=loss, margin=float(margin), temperature=float(temperature),
                               negatives=negatives, lr=float(lr), epochs=int(epochs), batch_size=int(batch_size),
-                              max_queries=int(max_queries))
+                              max_queries=int(max_queries), warmup_steps=int(warmup))
         runs.launch(cfg, art)
     except runs.RunError as e:
         st.error(str(e), icon="✋")
