@@ -130,13 +130,16 @@ def _alive(pid: int) -> bool:
         return True
 
 
+def _busy(run: str) -> RunError:
+    return RunError(f"A training run ({RUN_PREFIX}{run}) is already in progress; only one run at a time. "
+                    "Wait for it to finish or cancel it, then start yours.")
+
+
 def _take_lock(runs: Path, run: str) -> None:
     try:
         fd = os.open(runs / LOCK, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
     except FileExistsError:
-        held = read_json(runs / LOCK, {}) or {}
-        raise RunError(f"A training run ({RUN_PREFIX}{held.get('run', '?')}) is already in progress; only one "
-                       "run at a time. Wait for it to finish or cancel it, then start yours.") from None
+        raise _busy((read_json(runs / LOCK, {}) or {}).get("run", "?")) from None
     with os.fdopen(fd, "w") as f:
         f.write(f'{{"run": "{run}", "pid": {os.getpid()}}}\n')
 
@@ -158,7 +161,9 @@ def launch(cfg: Config, artifacts: str | Path | None = None) -> Job:
     artifacts = Path(artifacts or artifacts_dir())
     runs = runs_dir(artifacts)
     runs.mkdir(parents=True, exist_ok=True)
-    refresh(artifacts)                                        # clears the lock of a run that has ended
+    active = refresh(artifacts)                               # also clears the lock of a run that has ended
+    if active is not None:
+        raise _busy(active.run)
     run = time.strftime("%Y%m%d-%H%M%S")
     while (runs / run).exists() or _job_dir(runs, run).exists():
         run = run[:15] + f"-{int(run[16:] or 1) + 1}"

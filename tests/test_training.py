@@ -101,6 +101,18 @@ def test_cancel_stops_the_process_and_leaves_artifacts_consistent(tiny_env):
     assert runs.progress(cancelled, tiny_env).log["batches"], "the curves so far are kept for the record"
 
 
+def test_a_lock_whose_process_is_gone_is_stale(tmp_path):
+    import subprocess
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    write_json(tmp_path / "runs" / runs.LOCK, {"run": "x", "pid": gone.pid})
+    assert runs.refresh(tmp_path) is None and not (tmp_path / "runs" / runs.LOCK).exists()
+    write_json(tmp_path / "runs" / runs.LOCK, {"run": "x", "pid": os.getpid()})       # alive: kept, launches refused
+    runs.refresh(tmp_path)
+    with pytest.raises(runs.RunError, match="already in progress"):
+        runs.launch(runs.run_config(tmp_path), tmp_path)
+
+
 def test_a_crashed_run_reports_its_error_and_leaves_no_partial_checkpoint(tiny_env):
     bad = tiny_env / "mined" / "negatives.json"
     bad.parent.mkdir()
