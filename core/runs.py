@@ -272,7 +272,7 @@ def progress(job: Job, artifacts: str | Path | None = None) -> Progress:
     epoch = log["batches"][-1]["epoch"] if log["batches"] else 0
     text = {"validating": f"Validating after epoch {len(log['epochs'])}" if log["epochs"] else
             "Validating the untrained model (epoch 0)",
-            "done": "Saving the checkpoint"}.get(event, f"Epoch {epoch} of {epochs}: step {done:,} of {steps:,}")
+            "done": "Checkpoint saved"}.get(event, f"Epoch {epoch} of {epochs}: step {done:,} of {steps:,}")
     return Progress(event, min(done / steps, 1.0), text, log)
 
 
