@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import threading
+from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -11,7 +12,7 @@ import streamlit as st
 
 from core.artifacts import artifacts_dir
 from core.data import SOURCE_ENV, DataSourceError, load_corpus, resolve_source
-from core.engine import (Catalog, Engine, Example, Lexical, Moved, QueryToken, ResultHit,
+from core.engine import (PREFERRED, Catalog, Engine, Example, Lexical, Moved, QueryToken, ResultHit,
                          example_queries, find_checkpoints, highlight)
 from core.index import IndexError_
 from core.model import CheckpointError
@@ -90,13 +91,33 @@ def catalog() -> Catalog:
         return _catalog(resolve_source())
 
 
-def engines() -> dict[str, Engine]:
-    """Every checkpoint under the artifacts folder, each index built on first use under a progress bar."""
+class _Shelf(Mapping):
+    """Checkpoints by name; an engine is opened (its index built under a progress bar) when first
+    asked for, so a folder of training runs costs nothing until one is picked."""
+
+    def __init__(self, paths: dict, open_engine):
+        self.paths, self.open_engine = paths, open_engine
+
+    def __getitem__(self, name: str) -> Engine:
+        return self.open_engine(name, self.paths[name])
+
+    def __iter__(self):
+        return iter(self.paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+def engines() -> Mapping[str, Engine]:
+    """Every checkpoint under the artifacts folder (training runs included). The committed pair is
+    opened now; any other checkpoint when a page first asks for it."""
     cat, source, shared = catalog(), resolve_source(), _engines()
-    out = {}
-    with friendly_errors(), shared.lock:
+    with friendly_errors():
         artifacts = artifacts_dir()
-        for name, path in find_checkpoints(artifacts).items():
+        paths = find_checkpoints(artifacts)
+
+    def open_engine(name, path) -> Engine:
+        with friendly_errors(), shared.lock:
             key = (name, str(path), path.stat().st_mtime_ns, source, str(artifacts / "chroma"))
             if key not in shared.loaded:
                 for stale in [old for old in shared.loaded if (old[0], old[4]) == (name, key[4])]:
@@ -105,8 +126,12 @@ def engines() -> dict[str, Engine]:
                 shared.loaded[key] = Engine(name, path, cat, chroma_path=artifacts / "chroma",
                                             progress=lambda done, text, bar=bar: bar.progress(done, text=text))
                 bar.empty()
-            out[name] = shared.loaded[key]
-    return out
+            return shared.loaded[key]
+
+    for name in PREFERRED:
+        if name in paths:
+            open_engine(name, paths[name])
+    return _Shelf(paths, open_engine)
 
 
 def lexical() -> Lexical:

@@ -26,6 +26,15 @@ def write_json(path: str | Path, obj) -> None:
         tmp.unlink(missing_ok=True)     # only left when the write failed (a full disk): the old file stands
 
 
+def write_text(path: str | Path, text: str) -> None:
+    """Write text via a temp file and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def read_json(path: str | Path, default=None):
     path = Path(path)
     return json.loads(path.read_text()) if path.is_file() else default

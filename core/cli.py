@@ -48,13 +48,15 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 
 def cmd_train(args) -> int:
+    from core.tracking import combine, progress_file, wandb_hook
     from core.train import train
     from core.vocab import Vocab
     cfg = config_from_args(args)
     corpus = load_corpus(cfg.data.source)
     vocab = None if cfg.train.init_from else Vocab.for_texts(
         [*corpus.passages.text, *corpus.queries.text], cfg.vocab.glove, cfg.vocab.top_n)
-    log = train(cfg, corpus, vocab, args.out)
+    hook = combine(progress_file(args.progress_file) if args.progress_file else None, wandb_hook(cfg, Path(args.out).name))
+    log = train(cfg, corpus, vocab, args.out, hook=hook)
     print(json.dumps({"checkpoint": str(Path(args.out) / "model.pt"), "val": log["epochs"][-1]["val"]}, indent=2))
     return 0
 
@@ -118,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a two-tower model and write model.pt, log.json, config.json")
     p.add_argument("--out", required=True, help="run folder to write")
+    p.add_argument("--progress-file", default=None, help="JSON file rewritten as training goes (the log so far)")
     _add_config_flags(p)
     p.set_defaults(func=cmd_train)
 

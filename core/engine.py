@@ -25,6 +25,7 @@ from core.data import Corpus, split_queries
 from core.index import chroma_client, ensure_index
 from core.metrics import judged_rank
 from core.model import CheckpointError, file_fingerprint
+from core.runs import run_checkpoints
 from core.text import normalize, tokenize
 from core.vocab import UNK_ID, Vocab
 
@@ -45,8 +46,10 @@ class QueryError(ValueError):
 # --- where things are ----------------------------------------------------------------------------
 
 def find_checkpoints(artifacts: Path) -> dict[str, Path]:
-    """Every `artifacts/NAME/model.pt` by NAME: random and hard first, then the rest by name."""
+    """Every `artifacts/NAME/model.pt` by NAME: random and hard first, then the rest by name, then
+    finished training runs (`artifacts/runs/ID/model.pt`) as run-ID."""
     found = {p.parent.name: p for p in sorted(Path(artifacts).glob("*/model.pt"))}
+    found.update(run_checkpoints(artifacts))
     if not found:
         raise CheckpointError(f"no checkpoints in {artifacts}: run `python -m core build` to train "
                               "artifacts/random/model.pt and artifacts/hard/model.pt")

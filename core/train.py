@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,8 @@ from core.losses import active_fraction, make_loss
 from core.model import TwoTower, load_checkpoint, save_checkpoint
 from core.triplets import hard_triplets, load_mined, negative_pool, random_triplets
 from core.vocab import Vocab
+
+Hook = Callable[[str, dict], None]   # (event, log so far): "validating", "batch", "epoch", "done"
 
 
 def collate_triplets(batch, corpus: Corpus, query_ids: dict, passage_ids: dict):
@@ -44,11 +47,13 @@ def lr_lambda(schedule: str, warmup: int, total: int):
 
 
 def train(cfg: Config, corpus: Corpus, vocab: Vocab | None, out_dir: str | Path, progress: bool = True,
-          extra_meta: dict | None = None) -> dict:
+          extra_meta: dict | None = None, hook: Hook | None = None) -> dict:
     """Train a two-tower model into `out_dir` (model.pt, log.json, config.json); returns the log.
     The run is written to a sibling `.partial` folder that replaces `out_dir` only when complete,
-    so a crash or a cancel never leaves a half-written checkpoint. `vocab` is ignored with `init_from`."""
+    so a crash or a cancel never leaves a half-written checkpoint. `vocab` is ignored with `init_from`.
+    `hook(event, log)` sees the log as it grows (live progress, experiment tracking)."""
     tc, dc = cfg.train, cfg.data
+    hook = hook or (lambda event, log: None)
     out_dir = Path(out_dir)
     work = partial_dir(out_dir)
     if tc.threads:
@@ -86,14 +91,17 @@ def train(cfg: Config, corpus: Corpus, vocab: Vocab | None, out_dir: str | Path,
     evaluator = IREvaluator.from_corpus(corpus, val_qids)
 
     def validate() -> dict:
+        hook("validating", log)
+        t0 = time.time()
         model.eval()
         metrics = evaluator(DenseRanker(encoder), modes=("full",))["full"]
         model.train()
-        return metrics
+        return {"val": metrics, "val_seconds": round(time.time() - t0, 2)}
 
     log = {"config": cfg.to_dict(), "data": {"source": corpus.source, "fingerprint": corpus.fingerprint(),
-           "train_queries": len(train_qids), "val_queries": len(val_qids)}, "batches": [], "epochs": []}
-    log["epochs"].append({"epoch": 0, "val": validate()})
+           "train_queries": len(train_qids), "val_queries": len(val_qids)}, "steps": steps_per_epoch * tc.epochs,
+           "batches": [], "epochs": []}
+    log["epochs"].append({"epoch": 0, **validate()})
     cfg.save(work / "config.json")
     started = time.time()
     model.train()
@@ -119,15 +127,16 @@ def train(cfg: Config, corpus: Corpus, vocab: Vocab | None, out_dir: str | Path,
             actives.append(active_fraction(qv, pv, nv, tc.margin))
             log["batches"].append({"epoch": epoch, "step": len(log["batches"]) + 1, "loss": losses[-1],
                                    "active": actives[-1], "lr": scheduler.get_last_lr()[0]})
+            hook("batch", log)
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}", active=f"{np.mean(actives[-20:]):.2f}")
         seconds = time.time() - t0
-        val = validate()
         log["epochs"].append({"epoch": epoch, "loss": float(np.mean(losses)), "active": float(np.mean(actives)),
                               "triplets": len(triplets), "seconds": round(seconds, 2),
-                              "triplets_per_s": round(len(triplets) / seconds, 1), "val": val})
+                              "triplets_per_s": round(len(triplets) / seconds, 1), **validate()})
+        hook("epoch", log)
         if progress:
             tqdm.write(f"epoch {epoch}: loss {np.mean(losses):.4f}  active {np.mean(actives):.3f}  "
-                       f"{len(triplets) / seconds:.0f} triplets/s  val MRR@10 {val['mrr@10']}")
+                       f"{len(triplets) / seconds:.0f} triplets/s  val MRR@10 {log['epochs'][-1]['val']['mrr@10']}")
     log["seconds"] = round(time.time() - started, 1)
     meta = {"name": out_dir.name, "data": {"query_len": dc.query_len, "passage_len": dc.passage_len,
             "fingerprint": log["data"]["fingerprint"], "source": corpus.source, "val_fraction": dc.val_fraction},
@@ -136,4 +145,5 @@ def train(cfg: Config, corpus: Corpus, vocab: Vocab | None, out_dir: str | Path,
     save_checkpoint(work / "model.pt", model.eval(), vocab, meta)
     write_json(work / "log.json", log)
     publish_dir(work, out_dir)
+    hook("done", log)
     return log

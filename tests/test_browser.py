@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from core import runs
 from tests.conftest import DEV_PAIRS, SHARED
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,8 +57,9 @@ def server(tmp_path_factory):
     art = tmp_path_factory.mktemp("artifacts")
     for name, path in CHECKPOINTS.items():
         (art / name).mkdir()
-        (art / name / "model.pt").symlink_to(path)
-    for extra in ("metrics.json", "chroma"):
+        for f in path.parent.iterdir():                 # model.pt, and log.json for the training page
+            (art / name / f.name).symlink_to(f)
+    for extra in ("metrics.json", "chroma", "mined"):
         src = REAL_ARTIFACTS / extra
         if src.is_dir():
             shutil.copytree(src, art / extra)
@@ -83,6 +85,7 @@ def server(tmp_path_factory):
             pytest.fail(f"streamlit did not start: {(art / 'streamlit.log').read_text()[-2000:]}")
         yield url
     finally:
+        runs.cancel(art, grace_s=2)                     # a training run the page started
         proc.terminate()
         proc.wait(timeout=30)
         log.close()
@@ -155,3 +158,21 @@ def test_search_and_compare_in_a_browser(server, browser):
     page.get_by_label("Query").fill("😀")
     page.get_by_label("Query").press("Enter")
     page.get_by_text("in the model's vocabulary").wait_for(timeout=30_000)
+
+
+def test_training_page_in_a_browser(server, browser):
+    """The random and hard curves overlaid, a short run started from the form (its live progress and
+    curves are the screenshot), then cancelled from the page."""
+    page = browser.new_page(viewport={"width": 1400, "height": 2000})      # tall enough for the runs table
+    page.goto(f"{server}/training", timeout=60_000)
+    page.locator("[data-testid='stPlotlyChart']").nth(3).wait_for(timeout=60_000)
+    assert not page.locator("[data-testid='stException']").count(), page.inner_text("body")[:2000]
+    page.get_by_label("Max training queries (0: all)").fill("2000")     # 32 steps: still training when cancelled
+    page.get_by_label("GRU hidden size").fill("32")
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_text("Epoch 1 of").first.wait_for(timeout=120_000)       # data loaded, epoch 0 validated
+    page.wait_for_timeout(4000)                                          # a few batches on the live curves
+    assert not page.locator("[data-testid='stException']").count(), page.inner_text("body")[:2000]
+    page.screenshot(path=str(ROOT / "docs" / "screenshot_training.png"), full_page=True)
+    page.get_by_role("button", name="Cancel run").click()
+    page.get_by_text("was cancelled").wait_for(timeout=30_000)

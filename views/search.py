@@ -17,7 +17,7 @@ k = depth.slider("Results (k)", 1, 50, key="k")
 ui.save_url(["q", "k", "model"])
 
 if len(engines) >= 2:
-    first, second = list(engines.values())[:2]
+    first, second = (engines[n] for n in list(engines)[:2])
     st.caption(f"Validation queries to try, most of them ones where **{first.name}** and **{second.name}** "
                "disagree; under each, where each model ranks the passage judged relevant:")
     ui.example_buttons(ui.examples(first, second))

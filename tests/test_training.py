@@ -1,0 +1,278 @@
+"""Training runs: the launcher's config, the lock (one run at a time), cancelling and crashing
+(the process is gone and artifacts/ stays consistent), the runs table and curves, and the training
+page end to end: a short run launched from the page that then appears on the Search page.
+
+The launcher tests train on the tiny corpus of conftest (no real data needed); the page test runs
+the committed checkpoints over the first CORPUS_QUERIES real dev queries."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from core import runs
+from core.artifacts import write_json
+from tests.conftest import DEV_PAIRS, SHARED
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+REAL_ARTIFACTS = Path(os.environ.get("ARTIFACTS_DIR") or ROOT / "artifacts")
+COMMITTED = ("random", "hard")
+CORPUS_QUERIES = 1200
+SHORT_RUN_S = 120
+
+
+def wait_for(condition, timeout: float, what: str, step: float = 0.2):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(step)
+    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def process_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def assert_consistent(art: Path, job: runs.Job) -> None:
+    """No lock, no partial or old folders, no checkpoint folder for a run that did not finish, and the
+    runs table on disk agrees with the job record."""
+    folder = runs.runs_dir(art)
+    assert not (folder / runs.LOCK).exists(), "the lock is released"
+    assert not [p.name for p in folder.iterdir() if p.name.endswith((".partial", ".old"))]
+    assert not (folder / job.run).exists() and runs.run_checkpoints(art) == {}
+    rows = {r["run"]: r for r in json.loads((folder / "runs.json").read_text())}
+    assert rows[job.name]["status"] == job.status
+    assert f"{job.name},{job.status}," in (folder / "runs.csv").read_text()
+
+
+@pytest.fixture
+def tiny_env(tmp_path, tiny_jsonl, monkeypatch):
+    art = tmp_path / "artifacts"
+    art.mkdir()
+    monkeypatch.setenv("ARTIFACTS_DIR", str(art))
+    monkeypatch.setenv("MSMARCO_SOURCE", str(tiny_jsonl))
+    yield art
+    runs.cancel(art, grace_s=2)               # never leave a process behind, whatever failed
+
+
+# --- the launcher --------------------------------------------------------------------------------
+
+def test_run_config_sets_fields_and_needs_the_mined_file_for_hard_negatives(tmp_path):
+    cfg = runs.run_config(tmp_path, tower="avg", hidden=32, bidirectional=False, loss="triplet", margin=0.3,
+                          epochs=1, max_queries=200)
+    assert (cfg.model.tower, cfg.model.hidden, cfg.model.bidirectional) == ("avg", 32, False)
+    assert (cfg.train.loss, cfg.train.margin, cfg.train.epochs, cfg.train.max_queries) == ("triplet", 0.3, 1, 200)
+    assert cfg.train.negatives == "random" and cfg.train.hard_file is None
+    with pytest.raises(runs.RunError, match="python -m core build"):
+        runs.run_config(tmp_path, negatives="hard")
+    write_json(tmp_path / "mined" / "negatives.json", {"negatives": {}})
+    assert runs.run_config(tmp_path, negatives="hard").train.hard_file == str(tmp_path / "mined" / "negatives.json")
+    with pytest.raises(runs.RunError, match="unknown setting"):
+        runs.run_config(tmp_path, no_such_field=1)
+
+
+def test_cancel_stops_the_process_and_leaves_artifacts_consistent(tiny_env):
+    cfg = runs.run_config(tiny_env, hidden=8, out_dim=16, epochs=5000, batch_size=4, warmup_steps=1)
+    job = runs.launch(cfg, tiny_env)
+    wait_for(lambda: runs.progress(job, tiny_env).event in ("batch", "epoch"), 90, "training to start")
+    assert (runs.runs_dir(tiny_env) / f".{job.run}.partial").is_dir(), "training writes into its partial folder"
+    with pytest.raises(runs.RunError, match="already in progress"):
+        runs.launch(cfg, tiny_env)
+    assert runs.refresh(tiny_env).run == job.run
+    t0 = time.time()
+    cancelled = runs.cancel(tiny_env)
+    latency = time.time() - t0
+    print(f"cancel latency {latency:.2f}s")
+    assert cancelled.status == "cancelled" and latency < runs.CANCEL_GRACE_S
+    assert process_gone(job.pid)
+    assert runs.refresh(tiny_env) is None
+    assert_consistent(tiny_env, cancelled)
+    assert runs.progress(cancelled, tiny_env).log["batches"], "the curves so far are kept for the record"
+
+
+def test_a_lock_whose_process_is_gone_is_stale(tmp_path):
+    import subprocess
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    write_json(tmp_path / "runs" / runs.LOCK, {"run": "x", "pid": gone.pid})
+    assert runs.refresh(tmp_path) is None and not (tmp_path / "runs" / runs.LOCK).exists()
+    write_json(tmp_path / "runs" / runs.LOCK, {"run": "x", "pid": os.getpid()})       # alive: kept, launches refused
+    runs.refresh(tmp_path)
+    with pytest.raises(runs.RunError, match="already in progress"):
+        runs.launch(runs.run_config(tmp_path), tmp_path)
+
+
+def test_a_crashed_run_reports_its_error_and_leaves_no_partial_checkpoint(tiny_env):
+    bad = tiny_env / "mined" / "negatives.json"
+    bad.parent.mkdir()
+    bad.write_text("{ not json")
+    job = runs.launch(runs.run_config(tiny_env, negatives="hard", epochs=1), tiny_env)
+    wait_for(lambda: runs.refresh(tiny_env) is None, 90, "the run to fail")
+    failed = runs.jobs(tiny_env)[-1]
+    assert failed.run == job.run and failed.status == "failed" and failed.returncode not in (None, 0)
+    assert "error:" in failed.error, failed.error
+    assert_consistent(tiny_env, failed)
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page("views/training.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "failed" in at.error[0].value and failed.error.splitlines()[-1] in at.error[0].value
+
+
+# --- table and curves ----------------------------------------------------------------------------
+
+needs_committed = pytest.mark.skipif(not all((REAL_ARTIFACTS / n / "log.json").is_file() for n in COMMITTED),
+                                     reason="committed checkpoints' logs not found: run `python -m core build`")
+
+
+@needs_committed
+def test_table_and_curves_cover_the_committed_checkpoints():
+    rows = {r["run"]: r for r in runs.table(REAL_ARTIFACTS) if r["run"] in COMMITTED}
+    for name in COMMITTED:
+        log = json.loads((REAL_ARTIFACTS / name / "log.json").read_text())
+        row = rows[name]
+        assert row["status"] == "done" and row["data_fingerprint"] == log["data"]["fingerprint"]
+        assert row["val_mrr@10"] == log["epochs"][-1]["val"]["mrr@10"] and row["epochs_done"] == len(log["epochs"]) - 1
+        assert row["negatives"] == log["config"]["train"]["negatives"] and row["duration_s"] == log["seconds"]
+    batches, epochs = runs.curves({n: runs.logs(REAL_ARTIFACTS)[n] for n in COMMITTED})
+    random_epochs = epochs[epochs.run == "random"]
+    assert list(random_epochs.epoch) == list(range(len(random_epochs)))            # epoch 0: untrained
+    assert random_epochs["mrr@10"].iloc[-1] > random_epochs["mrr@10"].iloc[0]
+    last = batches[batches.run == "random"].x.max()
+    assert abs(last - (len(random_epochs) - 1)) < 1e-9                              # x in epochs
+
+
+@needs_committed
+def test_a_cli_run_under_runs_is_a_row_and_a_checkpoint(tmp_path):
+    """`python -m core train --out artifacts/runs/ID` (no launcher record) shows up like a launched run."""
+    from core.engine import find_checkpoints
+    for folder in ("random", "runs/cli"):
+        (tmp_path / folder).mkdir(parents=True)
+        for f in ("model.pt", "log.json"):
+            (tmp_path / folder / f).symlink_to(REAL_ARTIFACTS / "random" / f)
+    assert list(find_checkpoints(tmp_path)) == ["random", "run-cli"]
+    rows = runs.write_table(tmp_path)
+    assert [(r["run"], r["status"]) for r in rows] == [("random", "done"), ("run-cli", "done")]
+    assert rows[1]["finished"] and rows[0]["finished"] is None            # a checkout's file times mean nothing
+    assert json.loads((tmp_path / "runs" / "runs.json").read_text()) == rows
+    assert (tmp_path / "runs" / "runs.csv").read_text() == runs.table_csv(rows)
+
+
+# --- the page, end to end ------------------------------------------------------------------------
+
+@pytest.fixture
+def page_env(tmp_path, monkeypatch):
+    """An artifacts folder with the committed checkpoints (linked), their logs and the mined file, and a
+    corpus of the first CORPUS_QUERIES real dev queries."""
+    art = tmp_path / "artifacts"
+    for name in COMMITTED:
+        (art / name).mkdir(parents=True)
+        for f in (REAL_ARTIFACTS / name).iterdir():
+            (art / name / f.name).symlink_to(f)
+    shutil.copytree(REAL_ARTIFACTS / "mined", art / "mined")
+    corpus = tmp_path / "corpus.jsonl"
+    with open(DEV_PAIRS) as f:
+        corpus.write_text("".join(next(f) for _ in range(CORPUS_QUERIES)))
+    monkeypatch.setenv("ARTIFACTS_DIR", str(art))
+    monkeypatch.setenv("MSMARCO_SOURCE", str(corpus))
+    monkeypatch.delenv("CHROMA_HOST", raising=False)
+    yield art
+    runs.cancel(art, grace_s=2)
+
+
+@pytest.mark.skipif(not DEV_PAIRS.is_file() or not all((REAL_ARTIFACTS / n / "model.pt").is_file() for n in COMMITTED),
+                    reason=f"needs the committed checkpoints and real MS MARCO data at {SHARED}")
+def test_a_short_run_launched_from_the_page_appears_in_the_table_and_on_search(page_env):
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page("views/training.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert set(at.multiselect[0].value) == set(COMMITTED), "the committed pair's curves overlaid"
+    at.number_input(key="train_hidden").set_value(32)
+    at.number_input(key="train_max_queries").set_value(200)
+    at.number_input(key="train_epochs").set_value(1)
+    t0 = time.time()
+    submit = next(b for b in at.button if b.label == "Start training")
+    submit.click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    job = runs.refresh(page_env)
+    assert job is not None, "the run is training in the background"
+    assert at.get("progress"), "its progress is shown"
+    next(b for b in at.button if b.label == "Start training").click().run()
+    assert "already in progress" in " ".join(e.value for e in at.error), "a second run is refused"
+
+    def finished():
+        at.run()
+        return at.success or at.error
+    wait_for(finished, SHORT_RUN_S, "the short run to finish", step=2)
+    seconds = time.time() - t0
+    print(f"short run: {seconds:.1f}s from the click to the page showing it done")
+    assert at.success and job.name in at.success[0].value, [e.value for e in at.error]
+    assert seconds < SHORT_RUN_S
+    table = at.dataframe[0].value
+    row = table[table.run == job.name].iloc[0]
+    assert row.status == "done" and row.train_queries == 200 and row.hidden == 32 and row["val_mrr@10"] > 0
+    assert job.name in at.multiselect[0].options
+    assert (runs.runs_dir(page_env) / job.run / "model.pt").is_file()
+
+    search = AppTest.from_file(APP, default_timeout=120)
+    search.query_params.update({"model": job.name, "q": "what is a python", "k": "3"})
+    search.switch_page("views/search.py").run()
+    assert not search.exception, [e.value for e in search.exception]
+    assert job.name in search.selectbox(key="model").options and search.selectbox(key="model").value == job.name
+    assert len([h for h in search.html if 'class="card' in h.value]) == 3
+
+
+# --- what a run reports --------------------------------------------------------------------------
+
+def small_log(batches: int) -> dict:
+    return {"batches": [{"epoch": 1, "step": i + 1, "loss": 1.0, "active": 0.5, "lr": 1e-3} for i in range(batches)],
+            "epochs": [{"epoch": 1, "loss": 1.0, "active": 0.5, "val": {"mrr@10": 0.4}}]}
+
+
+def test_progress_file_is_whole_and_throttles_batches(tmp_path):
+    from core.tracking import progress_file
+    path = tmp_path / "progress.json"
+    hook = progress_file(path, every_s=60)
+    hook("batch", small_log(1))
+    hook("batch", small_log(2))                         # within the minute: skipped
+    assert len(json.loads(path.read_text())["log"]["batches"]) == 1
+    hook("epoch", small_log(3))                         # other events always written
+    state = json.loads(path.read_text())
+    assert state["event"] == "epoch" and len(state["log"]["batches"]) == 3
+
+
+def test_wandb_logs_only_when_installed_and_configured(monkeypatch):
+    import sys
+    import types
+    from core.config import Config
+    from core.tracking import wandb_hook
+    calls = []
+    run = types.SimpleNamespace(log=lambda data, step: calls.append(("log", step, data)),
+                                summary={}, finish=lambda: calls.append(("finish",)))
+    fake = types.SimpleNamespace(init=lambda **kw: calls.append(("init", kw["name"])) or run)
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setitem(sys.modules, "wandb", fake)
+    assert wandb_hook(Config(), "x") is None, "installed but not configured: nothing changes"
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setitem(sys.modules, "wandb", None)      # configured but not installed
+    assert wandb_hook(Config(), "x") is None
+    monkeypatch.setitem(sys.modules, "wandb", fake)
+    hook = wandb_hook(Config(), "run-1")
+    for event in ("batch", "epoch", "done"):
+        hook(event, small_log(2))
+    assert calls[0] == ("init", "run-1") and calls[-1] == ("finish",)
+    assert calls[1][1] == 2 and calls[1][2]["batch/loss"] == 1.0 and calls[2][2]["val/mrr@10"] == 0.4
+    assert run.summary["final/mrr@10"] == 0.4
