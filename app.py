@@ -1,4 +1,4 @@
-"""Streamlit entry point: `streamlit run app.py`. A router over the three pages."""
+"""Streamlit entry point: `streamlit run app.py`. A router over the pages."""
 import streamlit as st
 
 st.set_page_config(page_title="Two-tower search · MS MARCO", page_icon="🔎", layout="wide")
@@ -6,4 +6,6 @@ st.navigation([
     st.Page("views/home.py", title="Home", icon="🏠", default=True),
     st.Page("views/search.py", title="Search", icon="🔎"),
     st.Page("views/compare.py", title="Compare", icon="⚖️"),
+    st.Page("views/embeddings.py", title="Embeddings", icon="🗺️"),
+    st.Page("views/confused.py", title="Confused", icon="🤔"),
 ]).run()
