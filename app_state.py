@@ -253,7 +253,7 @@ def judged_summary(hit: ResultHit | None, total: int, k: int, name: str) -> str:
 # --- the embeddings map ----------------------------------------------------------------------------
 
 COLOURS = {"other passage": "#c3c7cf", "judged passage": "#2e9e5b", "query": "#3478f6", "correct": "#3478f6",
-           "confused": "#e8590c", "passage": "#c3c7cf"}
+           "confused": "#e8590c", "passage": "#c3c7cf", "unknown": "#a9b4c2"}
 TYPE_COLOURS = ["#3478f6", "#e8590c", "#9c36b5", "#f59f00", "#1098ad", "#d6336c", "#5c940d", "#495057"]
 COLOUR_BY = {"role": "role", "correct vs confused": "outcome", "query type": "query_type"}
 
@@ -277,7 +277,7 @@ def map_figure(points, colour_by: str, dims: int, typed=None, typed_xy=None, hei
     for g in groups:
         part = points[points[column] == g]
         if len(part):
-            colour = COLOURS.get(g) if column != "query_type" or g == "passage" else next(extra, "#495057")
+            colour = COLOURS.get(g) if column != "query_type" or g in ("passage", "unknown") else next(extra, "#495057")
             background = g in ("other passage", "passage")
             fig.add_trace(_trace(part, g, colour, dims, 4 if background else 6, opacity=0.45 if background else 0.85))
     if typed is not None:
