@@ -6,5 +6,7 @@ st.navigation([
     st.Page("views/home.py", title="Home", icon="🏠", default=True),
     st.Page("views/search.py", title="Search", icon="🔎"),
     st.Page("views/compare.py", title="Compare", icon="⚖️"),
+    st.Page("views/embeddings.py", title="Embeddings", icon="🗺️"),
+    st.Page("views/confused.py", title="Confused", icon="🤔"),
     st.Page("views/training.py", title="Training", icon="🏋️"),
 ]).run()

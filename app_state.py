@@ -8,14 +8,18 @@ from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import plotly.graph_objects as go
 import streamlit as st
 
 from core.artifacts import artifacts_dir
 from core.data import SOURCE_ENV, DataSourceError, load_corpus, resolve_source
 from core.engine import (PREFERRED, Catalog, Engine, Example, Lexical, Moved, QueryToken, ResultHit,
                          example_queries, find_checkpoints, highlight)
+from core.confused import Outcome, outcomes
+from core.config import ProjectionConfig
 from core.index import IndexError_
 from core.model import CheckpointError
+from core.projection import EmbeddingMap, ensure_projection, map_points
 
 SETUP_HELP = (
     f"**What to do:** set `{SOURCE_ENV}` to a local MS MARCO v1.1 `.jsonl`/`.parquet` file or folder "
@@ -86,6 +90,21 @@ def _examples(key: tuple, _first: Engine, _second: Engine) -> list[Example]:
     return example_queries(_first, _second)
 
 
+@st.cache_resource(show_spinner="Ranking every validation query with both checkpoints…")
+def _outcomes(key: tuple, _first: Engine, _second: Engine) -> list[Outcome]:
+    return outcomes(_first, _second)
+
+
+@st.cache_resource
+def _maps() -> _Engines:
+    return _Engines()
+
+
+@st.cache_resource(show_spinner=False)
+def _points(key: tuple, _emap: EmbeddingMap, _catalog: Catalog, _confused: dict):
+    return map_points(_emap.projection, _catalog, _confused)
+
+
 def catalog() -> Catalog:
     with friendly_errors():
         return _catalog(resolve_source())
@@ -141,6 +160,32 @@ def lexical() -> Lexical:
 def examples(first: Engine, second: Engine) -> list[Example]:
     key = (resolve_source(), first.name, id(first), second.name, id(second))
     return _examples(key, first, second)
+
+
+def confusions(first: Engine, second: Engine) -> list[Outcome]:
+    """Every validation query through both checkpoints (core.confused), once per process."""
+    return _outcomes((resolve_source(), first.name, id(first), second.name, id(second)), first, second)
+
+
+def embedding_map(engine: Engine, dims: int) -> EmbeddingMap:
+    """The checkpoint's UMAP map (core.projection), loaded or, when missing or stale, fitted under a
+    progress bar; then kept, with its points' vectors, for every session of this process."""
+    shared, artifacts = _maps(), artifacts_dir()
+    key = (engine.name, id(engine), dims, str(artifacts))
+    with shared.lock:
+        if key not in shared.loaded:
+            bar = st.progress(0.0, text=f"Opening the {dims}-D map of the {engine.name} model…")
+            projection, _ = ensure_projection(artifacts, engine.name, engine.fingerprint, engine.catalog.corpus,
+                                              engine.encoder, engine.vectors, engine.val_fraction, ProjectionConfig(),
+                                              dims, progress=lambda done, text: bar.progress(done, text=text))
+            shared.loaded[key] = EmbeddingMap.for_engine(projection, engine)
+            bar.empty()
+        return shared.loaded[key]
+
+
+def points(engine: Engine, emap: EmbeddingMap, confused: dict[str, bool]):
+    """The map's points table (core.projection.map_points), made once per map and process."""
+    return _points((engine.name, id(engine), id(emap), len(confused)), emap, engine.catalog, confused)
 
 
 # --- state in the URL ----------------------------------------------------------------------------
@@ -228,3 +273,63 @@ def judged_summary(hit: ResultHit | None, total: int, k: int, name: str) -> str:
         return f"**{name}**: the judged passage shares no word with the query, so BM25 does not rank it"
     where = f"in the top {k}" if hit.rank <= k else f"outside the top {k}"
     return f"**{name}** ranks the judged passage **#{hit.rank:,}** of {total:,} ({where})"
+
+
+# --- the embeddings map ----------------------------------------------------------------------------
+
+COLOURS = {"other passage": "#c3c7cf", "judged passage": "#2e9e5b", "query": "#3478f6", "correct": "#3478f6",
+           "confused": "#e8590c", "passage": "#c3c7cf", "unknown": "#a9b4c2"}
+TYPE_COLOURS = ["#3478f6", "#e8590c", "#9c36b5", "#f59f00", "#1098ad", "#d6336c", "#5c940d", "#495057"]
+COLOUR_BY = {"role": "role", "correct vs confused": "outcome", "query type": "query_type"}
+
+
+def _trace(points, name: str, colour: str, dims: int, size: float, symbol: str = "circle", opacity: float = 0.75):
+    marker = dict(color=colour, size=size, symbol=symbol, opacity=opacity, line=dict(width=0))
+    common = dict(name=f"{name} ({len(points):,})", mode="markers", marker=marker, customdata=points.id,
+                  text=points.short, hovertemplate="<b>" + html.escape(name) + "</b><br>%{text}<extra></extra>")
+    if dims == 3:
+        return go.Scatter3d(x=points.x, y=points.y, z=points.z, **{**common, "marker": {**marker, "size": size * 0.6}})
+    return go.Scattergl(x=points.x, y=points.y, **common)
+
+
+def map_figure(points, colour_by: str, dims: int, typed=None, typed_xy=None, height: int = 560) -> go.Figure:
+    """Passages and queries coloured by `colour_by` (a key of COLOUR_BY); with `typed` (a
+    core.projection.Located), the query as a star with lines to its top k and its judged passage."""
+    column = COLOUR_BY[colour_by]
+    groups = list(dict.fromkeys(["other passage", "passage", "judged passage", *sorted(points[column].unique())]))
+    extra = iter(TYPE_COLOURS)
+    fig = go.Figure()
+    for g in groups:
+        part = points[points[column] == g]
+        if len(part):
+            colour = COLOURS.get(g) if column != "query_type" or g in ("passage", "unknown") else next(extra, "#495057")
+            background = g in ("other passage", "passage")
+            fig.add_trace(_trace(part, g, colour, dims, 4 if background else 6, opacity=0.45 if background else 0.85))
+    if typed is not None:
+        where = dict(zip(points.id, points[list("xyz"[:dims])].to_numpy()))
+        targets = [("top k", f"p{r}", "#f59f00") for r, _ in typed.neighbours] + \
+                  [("judged", f"p{r}", "#2e9e5b") for r, _, _ in typed.judged]
+        for label, colour in (("top k", "#f59f00"), ("judged", "#2e9e5b")):
+            ends = [where[i] for lab, i, _ in targets if lab == label and i in where]
+            if not ends:
+                continue
+            line = [c for end in ends for c in (typed_xy, end, [None] * dims)]
+            coords = dict(zip("xyz", zip(*line)))
+            name = "your query's top k" if label == "top k" else "its judged passage"
+            marker = dict(color=colour, size=11 if label == "top k" else 14, symbol="diamond" if label == "judged" else "circle",
+                          line=dict(width=1.5, color="white"))
+            trace = go.Scatter3d if dims == 3 else go.Scatter
+            fig.add_trace(trace(**coords, mode="lines", line=dict(color=colour, width=1.5), hoverinfo="skip",
+                                showlegend=False))
+            fig.add_trace(trace(**dict(zip("xyz", zip(*ends))), mode="markers", name=name, marker=marker,
+                                hoverinfo="skip"))
+        star = dict(zip("xyz", ([c] for c in typed_xy)))
+        fig.add_trace((go.Scatter3d if dims == 3 else go.Scatter)(
+            **star, mode="markers", name="your query", hovertext=[typed.query], hoverinfo="text",
+            marker=dict(color="#d6336c", size=18 if dims == 2 else 9, symbol="star" if dims == 2 else "diamond",
+                        line=dict(width=1.5, color="white"))))
+    axis = dict(showticklabels=False, title="", showgrid=False, zeroline=False)
+    fig.update_layout(height=height, margin=dict(l=0, r=0, t=10, b=0), legend=dict(orientation="h", y=-0.02,
+                      yanchor="top", x=0, font=dict(size=11)), dragmode="pan" if dims == 2 else "orbit",
+                      xaxis=axis, yaxis=axis, scene=dict(xaxis=axis, yaxis=axis, zaxis=axis))
+    return fig

@@ -77,12 +77,22 @@ class BuildConfig:
 
 
 @dataclass
+class ProjectionConfig:
+    """The UMAP maps of the embeddings page (core/projection.py)."""
+    umap_max_passages: int = 20000  # passages in the map at most (the judged passages of validation queries always)
+    umap_neighbors: int = 15        # UMAP n_neighbors, and the neighbours that place a typed query
+    umap_min_dist: float = 0.1      # UMAP min_dist
+    umap_seed: int = 13             # UMAP random_state and the passage sample's seed
+
+
+@dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     vocab: VocabConfig = field(default_factory=VocabConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     build: BuildConfig = field(default_factory=BuildConfig)
+    projection: ProjectionConfig = field(default_factory=ProjectionConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -90,7 +100,7 @@ class Config:
     @classmethod
     def from_dict(cls, d: dict) -> "Config":
         sections = {"data": DataConfig, "vocab": VocabConfig, "model": ModelConfig, "train": TrainConfig,
-                    "build": BuildConfig}
+                    "build": BuildConfig, "projection": ProjectionConfig}
         return cls(**{name: kind(**d.get(name, {})) for name, kind in sections.items()})
 
     def save(self, path: str | Path) -> None:

@@ -251,7 +251,8 @@ class Engine:
             progress(0.95 * done / total, f"Indexing {len(catalog):,} passages with the {name} model (encode, "
                                           f"then store in Chroma): {done / total:.0%}")
 
-        made = ensure_index(chroma_client(chroma_path), self.encoder, name, file_fingerprint(checkpoint),
+        self.fingerprint = file_fingerprint(checkpoint)
+        made = ensure_index(chroma_client(chroma_path), self.encoder, name, self.fingerprint,
                             catalog.pids, catalog.texts, catalog.fingerprint, progress=report if progress else False)
         self.index = made.index
         self.vectors = made.vectors if made.built else self.index.get_vectors(catalog.pids)
@@ -275,14 +276,22 @@ class Engine:
         top = [(self.catalog.row[h.docid], h.score) for h in hits]
         return _result(self.catalog, self.name, query, top, scores, (t1 - t0) * 1e3, (t2 - t1) * 1e3, tokens, dropped)
 
-    def judged_ranks(self, query_ids: list[str]) -> np.ndarray:
-        """Rank of each dataset query's best judged passage over the whole corpus (exact search)."""
+    def encode_query(self, query: str) -> np.ndarray:
+        """One query's unit vector."""
+        return self.encoder.encode_queries([query])[0]
+
+    def query_scores(self, query_ids: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(cosine of each dataset query with every passage, which passages are judged), (Q, passages)."""
         queries = self.catalog.corpus.queries.set_index("query_id").text
         scores = torch.from_numpy(self.encoder.encode_queries([queries[q] for q in query_ids]) @ self.vectors.T)
         rel = torch.zeros(scores.shape, dtype=torch.bool)
         for i, q in enumerate(query_ids):
             rel[i, [self.catalog.row[p] for p in self.catalog.corpus.positives[q]]] = True
-        return judged_rank(scores, rel).numpy()
+        return scores, rel
+
+    def judged_ranks(self, query_ids: list[str]) -> np.ndarray:
+        """Rank of each dataset query's best judged passage over the whole corpus (exact search)."""
+        return judged_rank(*self.query_scores(query_ids)).numpy()
 
 
 class Lexical:

@@ -29,7 +29,7 @@ from core.index import ExactIndex, IndexError_, chroma_client, ensure_index, ope
 from core.metrics import judged_rank, per_query_metrics
 from core.model import CheckpointError, file_fingerprint, load_checkpoint
 from core.text import _CONTROL, normalize, tokenize
-from tests.conftest import DEV_PAIRS, needs_shared
+from tests.conftest import DEV_PAIRS
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINT = ROOT / "artifacts" / "hard" / "model.pt"

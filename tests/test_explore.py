@@ -1,0 +1,102 @@
+"""The embeddings and confused pages through AppTest (over test_app's 600-query corpus, where the
+maps are fitted on first use), and the confused counts against `python -m core eval`."""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+
+import pytest
+
+from core.confused import counts, outcomes, select
+from tests.conftest import DEV_PAIRS, SHARED, TRAIN_SAMPLE
+from tests.test_app import CHECKPOINTS, app_env, cards, needs_app, open_page  # noqa: F401  (app_env: a fixture)
+
+EVAL_QUERIES = 300     # dev queries in the agreement test's corpus, with the train sample's multi-judged queries
+
+
+def plots(at):
+    return at.get("plotly_chart")
+
+
+@needs_app
+def test_embeddings_page_places_a_query_among_its_true_neighbours(app_env):
+    at = open_page("views/embeddings.py")
+    assert [s.value for s in at.subheader] == ["random", "hard"] and len(plots(at)) == 2
+    assert "distorts distances" in " ".join(c.value for c in at.caption)
+    assert (app_env / "umap" / "random-2d.npz").is_file() and (app_env / "umap" / "hard-2d.npz").is_file()
+    figure = json.loads(plots(at)[0].proto.spec)
+    assert {t["name"].split(" (")[0] for t in figure["data"]} == {"other passage", "judged passage", "query"}
+
+    query = open_page("views/compare.py").button[0].label           # a validation query: its judged passage is known
+    at = open_page("views/embeddings.py", q=query, k="5")
+    times = {m.label: m.value for m in at.metric}
+    for name in ("random", "hard"):
+        assert float(times[f"Projecting your query · {name}"].split()[0]) < 1000
+    assert len(cards(at)) >= 10 and any("judged relevant" in c for c in cards(at))
+    names = [t.get("name") for t in json.loads(plots(at)[1].proto.spec)["data"]]
+    assert {"your query", "your query's top k", "its judged passage"} <= set(names)
+
+    at.radio(key="colour").set_value("correct vs confused").run()
+    names = {t.get("name", "").split(" (")[0] for t in json.loads(plots(at)[0].proto.spec)["data"]}
+    assert {"correct", "confused"} <= names
+    at = open_page("views/embeddings.py", view="hard", dims="3", q="what is a python")
+    assert len(plots(at)) == 1 and json.loads(plots(at)[0].proto.spec)["data"][0]["type"] == "scatter3d"
+    at.text_input(key="q").input("😀").run()
+    assert "vocabulary" in " ".join(w.value for w in at.warning)
+
+
+@needs_app
+def test_confused_page_counts_filters_and_opens_a_query(app_env):
+    at = open_page("views/confused.py")
+    m = {x.label: int(x.value.replace(",", "")) for x in at.metric}
+    assert m["fixed by hard"] + m["confused in both"] == m["Confused · random"]
+    assert m["broken by hard"] + m["confused in both"] == m["Confused · hard"] > 0
+    table = at.dataframe[0].value
+    assert len(table) == m["Confused · hard"] and (table["judged rank"] > 1).all()
+    assert list(table["judged rank"]) == sorted(table["judged rank"], reverse=True)        # worst first
+    shown = cards(at)
+    assert len(shown) == 2 and "judged relevant" in shown[1] and "judged relevant" not in shown[0]
+    assert at.query_params["qid"]                                                        # the worst one, linkable
+
+    at.radio(key="filter").set_value("fixed").run()
+    table = at.dataframe[0].value
+    assert len(table) == m["fixed by hard"] and (table["judged rank"] == 1).all() and (table["rank in random"] > 1).all()
+    at.selectbox(key="sort").set_value("score gap").run()
+    gaps = list(at.dataframe[0].value["gap"])
+    assert gaps == sorted(gaps, reverse=True)
+
+    qid, query = at.query_params["qid"], at.subheader[0].value.strip("“”")
+    at = open_page("views/confused.py", model="random", filter="fixed", sort="score gap", qid=qid)   # a shared link
+    assert at.selectbox(key="model").value == "random" and at.radio(key="filter").value == "fixed"
+    assert at.subheader[0].value.strip("“”") == query and at.query_params["qid"] == qid
+
+
+@pytest.mark.skipif(not DEV_PAIRS.is_file() or not TRAIN_SAMPLE.is_file() or not all(p.is_file() for p in CHECKPOINTS.values()),
+                    reason=f"needs real checkpoints and real MS MARCO data at {SHARED}")
+def test_confused_counts_agree_with_core_eval(tmp_path):
+    """A query is confused when its judged passage is not at rank 1; `eval`'s recall@1 counts the
+    other queries, each 1/(its judged passages), so the two must match to `eval`'s 4 decimals."""
+    from core.cli import main
+    from core.data import load_corpus
+    from core.engine import Catalog, Engine
+    data = tmp_path / "corpus.jsonl"
+    several = [line for line in TRAIN_SAMPLE.read_text().splitlines(keepends=True)
+               if sum(json.loads(line)["passages"]["is_selected"]) > 1]         # queries with 2+ judged passages
+    with open(DEV_PAIRS) as f:
+        data.write_text("".join(next(f) for _ in range(EVAL_QUERIES)) + "".join(several))
+    catalog = Catalog(load_corpus(str(data)))
+    engines = {n: Engine(n, p, catalog, chroma_path=tmp_path / "chroma") for n, p in CHECKPOINTS.items()}
+    items = outcomes(engines["random"], engines["hard"])
+    assert sum(len(catalog.corpus.positives[o.query_id]) > 1 for o in items) > 0, "a query with several judged passages"
+    c = counts(items)
+    for name, side in (("random", "first"), ("hard", "second")):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            assert main(["eval", "--checkpoint", str(CHECKPOINTS[name]), "--data", str(data), "--split", "val",
+                         "--json"]) == 0
+        full = json.loads(out.getvalue())["full"]
+        assert full["queries"] == c["queries"] == len(items)
+        right = sum(1 / len(catalog.corpus.positives[o.query_id]) for o in items if getattr(o, side).rank == 1)
+        assert right == pytest.approx(full["recall@1"] * full["queries"], abs=full["queries"] * 5e-5 + 1e-9)
+        assert c[side] == len(select(items, side)) == sum(getattr(o, side).rank > 1 for o in items)
