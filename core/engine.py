@@ -48,7 +48,8 @@ class QueryError(ValueError):
 def find_checkpoints(artifacts: Path) -> dict[str, Path]:
     """Every `artifacts/NAME/model.pt` by NAME: random and hard first, then the rest by name, then
     finished training runs (`artifacts/runs/ID/model.pt`) as run-ID."""
-    found = {p.parent.name: p for p in sorted(Path(artifacts).glob("*/model.pt"))}
+    found = {p.parent.name: p for p in sorted(Path(artifacts).glob("*/model.pt"))
+             if not p.parent.name.startswith(".")}        # not a run being written (.NAME.partial)
     found.update(run_checkpoints(artifacts))
     if not found:
         raise CheckpointError(f"no checkpoints in {artifacts}: run `python -m core build` to train "
