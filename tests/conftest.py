@@ -1,4 +1,5 @@
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -6,6 +7,13 @@ import pytest
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "msmarco"
 DEV_PAIRS = SHARED / "dev_small_pairs.jsonl"
 TRAIN_SAMPLE = SHARED / "v1.1_train_sample200.jsonl"
+
+def free_port() -> int:
+    """A TCP port on localhost that nothing listens on (for test servers)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
 
 needs_shared = pytest.mark.skipif(not DEV_PAIRS.is_file(),
                                   reason=f"real MS MARCO data not found at {SHARED} (../shared/msmarco beside the repo)")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from core import runs
-from tests.conftest import DEV_PAIRS, SHARED
+from tests.conftest import DEV_PAIRS, SHARED, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_ARTIFACTS = Path(os.environ.get("ARTIFACTS_DIR") or ROOT / "artifacts")
@@ -46,12 +45,6 @@ pytestmark = [
                        reason="real checkpoints not built: run `python -m core build`"),
     pytest.mark.skipif(not DEV_PAIRS.is_file(), reason=f"real MS MARCO data not found at {SHARED}"),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

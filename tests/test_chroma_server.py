@@ -4,7 +4,6 @@ reaches it through CHROMA_HOST / CHROMA_PORT."""
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -16,16 +15,10 @@ from core.collate import Encoder
 from core.data import load_corpus
 from core.engine import Catalog, Engine
 from core.index import ExactIndex, IndexError_, chroma_client, ensure_index
-from tests.conftest import DEV_PAIRS, needs_shared
+from tests.conftest import DEV_PAIRS, free_port, needs_shared
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMA = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
