@@ -14,6 +14,12 @@ def artifacts_dir() -> Path:
     return Path(os.environ.get("ARTIFACTS_DIR") or Path(__file__).resolve().parents[1] / "artifacts")
 
 
+def folders_with(root: str | Path, filename: str) -> dict[str, Path]:
+    """`root/NAME/filename` by NAME, in name order, leaving out folders still being written or
+    swapped out (`.NAME.partial`, `.NAME.old`)."""
+    return {p.parent.name: p for p in sorted(Path(root).glob(f"*/{filename}")) if not p.parent.name.startswith(".")}
+
+
 def write_json(path: str | Path, obj) -> None:
     """Write JSON via a temp file and a rename."""
     path = Path(path)

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core.artifacts import folders_with
 from core.bm25 import BM25, bm25_tokens
 from core.collate import Encoder
 from core.data import Corpus, split_queries
@@ -48,8 +49,7 @@ class QueryError(ValueError):
 def find_checkpoints(artifacts: Path) -> dict[str, Path]:
     """Every `artifacts/NAME/model.pt` by NAME: random and hard first, then the rest by name, then
     finished training runs (`artifacts/runs/ID/model.pt`) as run-ID."""
-    found = {p.parent.name: p for p in sorted(Path(artifacts).glob("*/model.pt"))
-             if not p.parent.name.startswith(".")}        # not a run being written (.NAME.partial)
+    found = folders_with(artifacts, "model.pt")
     found.update(run_checkpoints(artifacts))
     if not found:
         raise CheckpointError(f"no checkpoints in {artifacts}: run `python -m core build` to train "

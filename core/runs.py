@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.artifacts import artifacts_dir, read_json, write_json, write_text
+from core.artifacts import artifacts_dir, folders_with, read_json, write_json, write_text
 from core.config import Config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,7 +79,7 @@ def _job_dir(runs: Path, run: str) -> Path:
 
 def run_checkpoints(artifacts: str | Path) -> dict[str, Path]:
     """Finished runs' checkpoints (`runs/ID/model.pt`) by app name `run-ID`, oldest first."""
-    return {RUN_PREFIX + p.parent.name: p for p in sorted(runs_dir(artifacts).glob("*/model.pt"))}
+    return {RUN_PREFIX + run: p for run, p in folders_with(runs_dir(artifacts), "model.pt").items()}
 
 
 def jobs(artifacts: str | Path | None = None) -> list[Job]:
@@ -280,8 +280,8 @@ def logs(artifacts: str | Path | None = None) -> dict[str, dict]:
     """Training logs by checkpoint name: every checkpoint's log.json (`artifacts/NAME/`, runs as
     run-ID), and the log so far of runs that are training or ended without a checkpoint."""
     artifacts = Path(artifacts or artifacts_dir())
-    found = {p.parent.name: p for p in sorted(artifacts.glob("*/log.json"))}
-    found.update({RUN_PREFIX + p.parent.name: p for p in sorted(runs_dir(artifacts).glob("*/log.json"))})
+    found = folders_with(artifacts, "log.json")
+    found.update({RUN_PREFIX + run: p for run, p in folders_with(runs_dir(artifacts), "log.json").items()})
     out = {name: read_json(path) for name, path in found.items()}
     for job in jobs(artifacts):
         state = read_json(_job_dir(runs_dir(artifacts), job.run) / "progress.json", None)

@@ -157,11 +157,12 @@ def test_table_and_curves_cover_the_committed_checkpoints():
 def test_a_cli_run_under_runs_is_a_row_and_a_checkpoint(tmp_path):
     """`python -m core train --out artifacts/runs/ID` (no launcher record) shows up like a launched run."""
     from core.engine import find_checkpoints
-    for folder in ("random", "runs/cli"):
+    for folder in ("random", "runs/cli", ".hard.partial", "runs/.next.partial"):   # the last two: still being written
         (tmp_path / folder).mkdir(parents=True)
         for f in ("model.pt", "log.json"):
             (tmp_path / folder / f).symlink_to(REAL_ARTIFACTS / "random" / f)
     assert list(find_checkpoints(tmp_path)) == ["random", "run-cli"]
+    assert list(runs.logs(tmp_path)) == ["random", "run-cli"]
     rows = runs.write_table(tmp_path)
     assert [(r["run"], r["status"]) for r in rows] == [("random", "done"), ("run-cli", "done")]
     assert rows[1]["finished"] and rows[0]["finished"] is None            # a checkout's file times mean nothing
