@@ -24,7 +24,7 @@ from core.bm25 import BM25, bm25_tokens
 from core.collate import Encoder
 from core.data import Corpus, split_queries
 from core.index import chroma_client, ensure_index
-from core.metrics import judged_rank
+from core.metrics import judged_rank, rank_of
 from core.model import CheckpointError, file_fingerprint
 from core.runs import run_checkpoints
 from core.text import normalize, tokenize
@@ -218,7 +218,7 @@ class SearchResult:
         for h in self.hits:
             if h.pid == pid:
                 return h.rank
-        return int((self.scores >= self.scores[row]).sum())
+        return rank_of(self.scores, row)
 
 
 def _result(catalog: Catalog, model: str, query: str, top: list[tuple[int, float]], scores: np.ndarray,

@@ -34,6 +34,12 @@ def judged_rank(scores: torch.Tensor, relevant: torch.Tensor) -> torch.Tensor:
     return ((scores >= best[:, None]) & ~relevant).sum(1) + 1
 
 
+def rank_of(scores, index: int) -> int:
+    """1-based rank of candidate `index` in a 1-d score vector, a tie counting against it as in
+    `judged_rank`."""
+    return int((scores >= scores[index]).sum())
+
+
 def mean_metrics(per_query: dict[str, torch.Tensor]) -> dict[str, float]:
     return {name: round(float(v.mean()), 4) if len(v) else None for name, v in per_query.items()}
 

@@ -24,6 +24,7 @@ import numpy as np
 from core.artifacts import key_of
 from core.config import ProjectionConfig
 from core.data import Corpus, split_queries
+from core.metrics import rank_of
 
 Progress = Callable[[float, str], None]
 
@@ -229,5 +230,5 @@ def locate(emap: EmbeddingMap, engine, query: str, k: int = 10) -> Located:
     scores = engine.vectors @ vector
     top = np.argsort(-scores, kind="stable")[:k]
     _, judged_rows = engine.catalog.judged_rows(query)
-    judged = [(r, 1 + int((scores > scores[r]).sum()), float(scores[r])) for r in judged_rows]
+    judged = [(r, rank_of(scores, r), float(scores[r])) for r in judged_rows]
     return Located(query, xy, [(int(r), float(scores[r])) for r in top], judged, ms)

@@ -2,7 +2,7 @@ import math
 
 import torch
 
-from core.metrics import judged_rank, mean_metrics, per_query_metrics
+from core.metrics import judged_rank, mean_metrics, per_query_metrics, rank_of
 
 
 def test_metrics_by_hand():
@@ -41,3 +41,4 @@ def test_ties_count_against_the_judged_passage():
     scores = torch.tensor([[0.5, 0.5, 0.1]])
     rel = torch.tensor([[False, True, False]])
     assert judged_rank(scores, rel).item() == 2
+    assert rank_of(scores[0].numpy(), 1) == 2 == rank_of(scores[0], 0)    # the app's ranks follow the same rule
