@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from core.artifacts import read_json, write_json
 from core.bm25 import BM25
+from core.config import DataConfig
 from core.collate import Encoder
 from core.data import Corpus, split_queries
 from core.engine import Catalog, Engine
@@ -139,7 +140,7 @@ def run(corpus: Corpus, artifacts: Path, checkpoints: dict[str, Path], source: s
         n_queries: int = 200, minilm_passages: int = 1000, log=print) -> dict:
     machine = {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
                "torch": torch.__version__, "platform": platform.platform(), "load_avg_start": os.getloadavg()}
-    _, val = split_queries(corpus, 0.125)
+    _, val = split_queries(corpus, DataConfig.val_fraction)
     texts_by_qid = dict(zip(corpus.queries.query_id, corpus.queries.text))
     queries = [texts_by_qid[q] for q in val[:n_queries]]
     pids, texts = list(corpus.passages.pid), list(corpus.passages.text)

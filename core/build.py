@@ -13,17 +13,20 @@ from core.bm25 import BM25
 from core.collate import Encoder
 from core.config import Config
 from core.data import Corpus, load_corpus, split_queries
-from core.evaluate import DenseRanker, IREvaluator
-from core.index import DenseSearcher, chroma_client, ensure_index
+from core.evaluate import IREvaluator
+from core.hybrid import fit_on_corpus, read_weights, save_weight, weight_for
+from core.index import chroma_client, ensure_index
 from core.mining import mine_negatives, mining_stats
 from core.model import CheckpointError, file_fingerprint, load_checkpoint
 from core.projection import ensure_projection
+from core.rankers import make_ranker
 from core.train import train
 from core.triplets import load_mined, negative_pool, save_mined
 from core.text import TOKENIZER_VERSION
 from core.vocab import Vocab
 
 MODELS = ("random", "hard")
+METRIC_MODELS = ("glove-avg", "bm25", "random", "hard", "hybrid:random", "hybrid:hard")
 
 
 @dataclass
@@ -41,16 +44,52 @@ def _checkpoint_key(path: Path) -> str | None:
         return None       # a corrupt checkpoint is rebuilt
 
 
-def stage_configs(cfg: Config, out: Path) -> dict[str, Config]:
-    """The resolved training config of each round."""
+def stage_configs(cfg: Config, random_ckpt: Path, mined: Path) -> dict[str, Config]:
+    """The resolved training config of each round: the hard round reads the mined file and, by
+    default, starts from the random checkpoint."""
     hard = copy.deepcopy(cfg)
     b = cfg.build
-    hard.train.negatives, hard.train.hard_file = "hard", str(out / "mined" / "negatives.json")
+    hard.train.negatives, hard.train.hard_file = "hard", str(mined)
     hard.train.epochs, hard.train.lr, hard.train.random_mix = b.hard_epochs, b.hard_lr, b.hard_random_mix
-    hard.train.init_from = str(out / "random" / "model.pt") if b.hard_init == "random" else None
+    hard.train.init_from = str(random_ckpt) if b.hard_init == "random" else None
     random = copy.deepcopy(cfg)
     random.train.negatives, random.train.init_from = "random", None
     return {"random": random, "hard": hard}
+
+
+def train_round(cfg: Config, corpus: Corpus, vocab: Vocab, out: Path, inputs_key: str = "", force: bool = False,
+                progress: bool = True) -> tuple[Path, bool]:
+    """Train `out/model.pt` unless its key (config, corpus, vocabulary, tokeniser, `inputs_key`) still
+    matches: (checkpoint path, whether it was trained). Paths are left out of the key: the
+    fingerprints in `inputs_key` stand for what they point to."""
+    ckpt = out / "model.pt"
+    key = key_of(inputs_key, cfg.model, replace(cfg.train, hard_file=None, init_from=None),
+                 replace(cfg.data, source=None), corpus.fingerprint(), vocab.fingerprint(), TOKENIZER_VERSION)
+    fresh = force or _checkpoint_key(ckpt) != key
+    if fresh:
+        train(cfg, corpus, vocab, out, progress=progress, extra_meta={"build_key": key})
+    return ckpt, fresh
+
+
+def mine_round(cfg: Config, corpus: Corpus, checkpoint: Path, index, out: Path, force: bool = False,
+               progress: bool = True) -> tuple[str, bool]:
+    """Mine hard negatives for the training queries with `checkpoint` (its passage vectors in `index`)
+    into `out` unless its key still matches: (the mined file's key, whether it was mined)."""
+    train_qids, val_qids = split_queries(corpus, cfg.data.val_fraction)
+    fingerprint = file_fingerprint(checkpoint)
+    key = key_of(fingerprint, corpus.fingerprint(), cfg.build, cfg.data.val_fraction)
+    fresh = force or not out.is_file() or load_mined(out)[1].get("key") != key
+    if fresh:
+        encoder = Encoder.from_checkpoint(checkpoint)
+        pids, texts = list(corpus.passages.pid), list(corpus.passages.text)
+        bm25 = BM25().fit(texts, pids) if cfg.build.bm25_negatives else None
+        mined = mine_negatives(encoder, index, corpus, train_qids,
+                               set(negative_pool(corpus, val_qids)), cfg.build, bm25=bm25, progress=progress)
+        save_mined(out, mined, {"key": key, "checkpoint": str(checkpoint), "checkpoint_fingerprint": fingerprint,
+                                "corpus_fingerprint": corpus.fingerprint(), "source": corpus.source,
+                                "settings": vars(cfg.build), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                                **mining_stats(mined)})
+    return key, fresh
 
 
 def build(cfg: Config, out: Path | None = None, force: bool = False, client=None, progress: bool = True,
@@ -72,24 +111,19 @@ def build(cfg: Config, out: Path | None = None, force: bool = False, client=None
     # 1. vocabulary: the corpus's words plus the most frequent GloVe words. Cheap, so always made;
     #    its fingerprint (with the tokeniser's version) keys the training stages.
     t0 = time.time()
-    vocab = Vocab.for_texts([*corpus.passages.text, *corpus.queries.text], cfg.vocab.glove, cfg.vocab.top_n)
+    vocab = Vocab.for_config([*corpus.passages.text, *corpus.queries.text], cfg.vocab)
     record("vocab", t0, "made", f"{len(vocab)} words, fingerprint {vocab.fingerprint()}, "
                                 f"OOV rate {vocab.oov_rate(corpus.queries.text):.2%} of query tokens")
 
     client = client or chroma_client(out / "chroma")
-    configs = stage_configs(cfg, out)
+    mined_path = out / "mined" / "negatives.json"
+    configs = stage_configs(cfg, out / "random" / "model.pt", mined_path)
     pids, texts = list(corpus.passages.pid), list(corpus.passages.text)
     indexes = {}
 
     def train_stage(name: str, inputs_key: str) -> None:
         t0 = time.time()
-        ckpt = out / name / "model.pt"
-        c = configs[name]   # paths are left out of the key: the fingerprints stand for what they point to
-        key = key_of(inputs_key, c.model, replace(c.train, hard_file=None, init_from=None), replace(c.data, source=None),
-                     corpus.fingerprint(), vocab.fingerprint(), TOKENIZER_VERSION)
-        fresh = force or _checkpoint_key(ckpt) != key
-        if fresh:
-            train(configs[name], corpus, vocab, out / name, progress=progress, extra_meta={"build_key": key})
+        ckpt, fresh = train_round(configs[name], corpus, vocab, out / name, inputs_key, force, progress)
         record(f"train {name}", t0, fresh, f"val MRR@10 {load_checkpoint(ckpt)[2]['val']['mrr@10']}")
 
     def index_stage(name: str) -> None:
@@ -107,19 +141,8 @@ def build(cfg: Config, out: Path | None = None, force: bool = False, client=None
 
     # 4. hard negatives mined with the random checkpoint, for training queries only
     t0 = time.time()
-    mined_path = out / "mined" / "negatives.json"
-    random_fp = file_fingerprint(out / "random" / "model.pt")
-    mine_key = key_of(random_fp, corpus.fingerprint(), cfg.build, cfg.data.val_fraction)
-    fresh = force or not mined_path.is_file() or load_mined(mined_path)[1].get("key") != mine_key
-    if fresh:
-        encoder = Encoder.from_checkpoint(out / "random" / "model.pt")
-        bm25 = BM25().fit(texts, pids) if cfg.build.bm25_negatives else None
-        mined = mine_negatives(DenseSearcher(encoder, indexes["random"]), indexes["random"], corpus, train_qids,
-                               set(negative_pool(corpus, val_qids)), cfg.build, bm25=bm25, progress=progress)
-        save_mined(mined_path, mined, {"key": mine_key, "checkpoint": str(out / "random" / "model.pt"),
-                                       "checkpoint_fingerprint": random_fp, "corpus_fingerprint": corpus.fingerprint(),
-                                       "source": corpus.source, "settings": vars(cfg.build),
-                                       "created": time.strftime("%Y-%m-%dT%H:%M:%S"), **mining_stats(mined)})
+    mine_key, fresh = mine_round(cfg, corpus, out / "random" / "model.pt", indexes["random"], mined_path, force,
+                                 progress)
     record("mine", t0, fresh, str(mining_stats(load_mined(mined_path)[0])))
 
     # 5-6. hard-negative round and its index
@@ -137,11 +160,23 @@ def build(cfg: Config, out: Path | None = None, force: bool = False, client=None
                "  ".join(f"{p.dims}-D {len(p.rows)} passages + {len(p.query_ids)} queries, fit {p.fit_seconds}s"
                          for p, _ in fitted))
 
-    # 7. metrics of both checkpoints and the two baselines on the validation split
+    # 7. the fusion weight of each checkpoint with BM25, fitted on training queries only
+    t0 = time.time()
+    bm25, fitted = BM25().fit(texts, pids), []
+    for name in MODELS:
+        ckpt = out / name / "model.pt"
+        if force or weight_for(out, file_fingerprint(ckpt)) is None:
+            weight, table, n = fit_on_corpus(Encoder.from_checkpoint(ckpt), corpus, train_qids,
+                                             passage_vectors=indexes[name].get_vectors(pids), bm25=bm25)
+            save_weight(out, name, file_fingerprint(ckpt), weight, table, n)
+            fitted.append(name)
+    record("fuse", t0, bool(fitted), "  ".join(f"hybrid:{n} weight {w['weight']}" for n, w in read_weights(out).items()))
+
+    # 8. metrics of both checkpoints, their hybrids and the two baselines on the validation split
     t0 = time.time()
     metrics_path = out / "metrics.json"
     fps = {name: file_fingerprint(out / name / "model.pt") for name in MODELS}
-    metrics_key = key_of(fps, corpus.fingerprint(), cfg.data.val_fraction)
+    metrics_key = key_of(fps, corpus.fingerprint(), cfg.data.val_fraction, read_weights(out))
     fresh = force or read_json(metrics_path, {}).get("key") != metrics_key
     if fresh:
         write_json(metrics_path, evaluate_all(corpus, val_qids, out, cfg, key=metrics_key, fingerprints=fps))
@@ -151,21 +186,18 @@ def build(cfg: Config, out: Path | None = None, force: bool = False, client=None
 
 
 def evaluate_all(corpus: Corpus, val_qids: list[str], out: Path, cfg: Config, key: str, fingerprints: dict) -> dict:
-    """Validation metrics in both modes for the untrained GloVe average, BM25 and each checkpoint."""
+    """Validation metrics in both modes for every ranker of `METRIC_MODELS`."""
     evaluator = IREvaluator.from_corpus(corpus, val_qids)
-    rankers = {"glove-avg": DenseRanker(Encoder.glove_average(Vocab.from_glove(cfg.vocab.glove),
-                                                              cfg.data.query_len, cfg.data.passage_len)),
-               "bm25": BM25(),
-               **{name: DenseRanker(Encoder.from_checkpoint(out / name / "model.pt")) for name in MODELS}}
     models, seconds = {}, {}
-    for name, ranker in rankers.items():
+    for name in METRIC_MODELS:
         t0 = time.time()
-        models[name] = evaluator(ranker)
+        models[name] = evaluator(make_ranker(name, out, cfg.vocab.glove))
         seconds[name] = round(time.time() - t0, 2)
     return {"key": key, "split": {"val_fraction": cfg.data.val_fraction, "val_queries": len(val_qids)},
             "corpus": {"source": corpus.source, "fingerprint": corpus.fingerprint(), "queries": len(corpus.queries),
                        "passages": len(corpus.passages)},
-            "checkpoints": fingerprints, "models": models, "eval_seconds": seconds}
+            "checkpoints": fingerprints, "hybrid_weights": {n: w["weight"] for n, w in read_weights(out).items()},
+            "models": models, "eval_seconds": seconds}
 
 
 def summary_table(results: list[StageResult]) -> str:

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from core.config import Config
+from core.config import Config, DataConfig
 from core.data import DataSourceError, load_corpus, split_queries
 from core.index import IndexError_
 from core.model import CheckpointError
@@ -53,41 +53,47 @@ def cmd_train(args) -> int:
     from core.vocab import Vocab
     cfg = config_from_args(args)
     corpus = load_corpus(cfg.data.source)
-    vocab = None if cfg.train.init_from else Vocab.for_texts(
-        [*corpus.passages.text, *corpus.queries.text], cfg.vocab.glove, cfg.vocab.top_n)
+    vocab = None if cfg.train.init_from else Vocab.for_config([*corpus.passages.text, *corpus.queries.text], cfg.vocab)
     hook = combine(progress_file(args.progress_file) if args.progress_file else None, wandb_hook(cfg, Path(args.out).name))
     log = train(cfg, corpus, vocab, args.out, hook=hook)
     print(json.dumps({"checkpoint": str(Path(args.out) / "model.pt"), "val": log["epochs"][-1]["val"]}, indent=2))
     return 0
 
 
-def make_encoder(checkpoint: str, glove: str | None = None):
-    """An `Encoder` for a checkpoint path, or the untrained baseline for the name 'glove-avg'."""
-    from core.collate import Encoder
-    from core.vocab import Vocab
-    if checkpoint == "glove-avg":
-        return Encoder.glove_average(Vocab.from_glove(glove))
-    return Encoder.from_checkpoint(checkpoint)
-
-
 def cmd_eval(args) -> int:
-    from core.evaluate import IREvaluator, DenseRanker
-    encoder = make_encoder(args.checkpoint, args.glove)
+    from core.artifacts import artifacts_dir
+    from core.evaluate import FULL_KEYS, RERANK_KEYS, IREvaluator
+    from core.rankers import make_ranker
+    ranker = make_ranker(args.checkpoint, Path(args.artifacts or artifacts_dir()), args.glove, progress=not args.json)
     corpus = load_corpus(args.data)
     qids = None
     if args.split != "all":
-        fraction = args.val_fraction or encoder.meta.get("data", {}).get("val_fraction", 0.125)
+        meta = getattr(getattr(getattr(ranker, "dense", ranker), "encoder", None), "meta", {})
+        fraction = args.val_fraction or meta.get("data", {}).get("val_fraction", DataConfig.val_fraction)
         qids = split_queries(corpus, fraction)[args.split == "val"]
     t0 = time.time()
-    metrics = IREvaluator.from_corpus(corpus, qids)(DenseRanker(encoder, progress=not args.json))
-    out = {"rerank": {k: metrics["rerank"][k] for k in ("queries", "mrr@10", "recall@1", "recall@5", "ndcg@10")},
-           "full": {k: metrics["full"][k] for k in ("queries", "corpus", "mrr@10", "recall@1", "recall@10", "recall@100")}}
+    metrics = IREvaluator.from_corpus(corpus, qids)(ranker)
+    out = {"rerank": {k: metrics["rerank"][k] for k in ("queries", *RERANK_KEYS)},
+           "full": {k: metrics["full"][k] for k in ("queries", "corpus", *FULL_KEYS)}}
     if args.json:
         print(json.dumps(out))
     else:
         for mode, m in out.items():
             print(f"{mode:7s} " + "  ".join(f"{k} {v}" for k, v in m.items()))
         print(f"({time.time() - t0:.1f}s)")
+    return 0
+
+
+def cmd_experiments(args) -> int:
+    from core import experiments
+    from core.artifacts import artifacts_dir
+    cfg = config_from_args(args)
+    corpus = load_corpus(cfg.data.source)
+    artifacts = Path(args.artifacts or artifacts_dir())
+    only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
+    results = experiments.run(cfg, corpus, artifacts, only=only, force=args.force)
+    experiments.write_report(results, corpus, Path(args.docs))
+    print(experiments.markdown(results, corpus))
     return 0
 
 
@@ -131,6 +137,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(p)
     p.set_defaults(func=cmd_build)
 
+    p = sub.add_parser("experiments", help="train and score each lever of the two-round recipe on validation; "
+                                           "writes artifacts/experiments.json and docs/experiments.md")
+    p.add_argument("--only", default=None, help="comma-separated variant names to (re)run (default: new or changed)")
+    p.add_argument("--force", action="store_true", help="retrain the variants run, even if up to date")
+    p.add_argument("--artifacts", default=None, help="artifacts folder (default: ./artifacts or $ARTIFACTS_DIR)")
+    p.add_argument("--docs", default="docs", help="folder for experiments.md (default: docs)")
+    _add_config_flags(p)
+    p.set_defaults(func=cmd_experiments)
+
     p = sub.add_parser("bench", help="measure encoding, latency, Chroma, ANN agreement, cold start and scaling; writes "
                                      "artifacts/bench.json, docs/benchmark.md and the README's performance table")
     p.add_argument("--data", default=None, help="v1.1-schema file/folder (default: $MSMARCO_SOURCE, else the hub)")
@@ -142,7 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("eval", help="evaluate a checkpoint (rerank and full retrieval)")
-    p.add_argument("--checkpoint", required=True, help="model.pt path, or 'glove-avg' for the untrained baseline")
+    p.add_argument("--checkpoint", required=True,
+                   help="model.pt path or a checkpoint name under the artifacts folder (random, hard), 'glove-avg' "
+                        "(untrained GloVe average), 'bm25', or 'hybrid:<checkpoint>' (dense fused with BM25)")
+    p.add_argument("--artifacts", default=None, help="artifacts folder (default: ./artifacts or $ARTIFACTS_DIR)")
     p.add_argument("--data", default=None, help="v1.1-schema file/folder or 'hub[:split]' (default: $MSMARCO_SOURCE, else the hub)")
     p.add_argument("--split", choices=("all", "train", "val"), default="all", help="queries to score (default: all in the file)")
     p.add_argument("--val-fraction", type=float, default=None, help="split fraction (default: the checkpoint's)")

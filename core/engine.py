@@ -22,7 +22,9 @@ import torch
 from core.artifacts import folders_with
 from core.bm25 import BM25, bm25_tokens
 from core.collate import Encoder
+from core.config import DataConfig
 from core.data import Corpus, split_queries
+from core.hybrid import PREFIX, fuse
 from core.index import chroma_client, ensure_index
 from core.metrics import judged_rank, rank_of
 from core.model import CheckpointError, file_fingerprint
@@ -31,8 +33,9 @@ from core.text import normalize, tokenize
 from core.vocab import UNK_ID, Vocab
 
 MAX_QUERY_CHARS = 1000
+DEFAULT_VAL_FRACTION = DataConfig.val_fraction
 PREFERRED = ("random", "hard")                      # checkpoints listed first, in this order
-METRIC_MODELS = ("glove-avg", "bm25", "random", "hard")
+METRIC_MODELS = ("glove-avg", "bm25", "random", "hard", "hybrid:random", "hybrid:hard")
 FULL_METRICS = ("mrr@10", "recall@1", "recall@10", "recall@100")
 QUESTION_WORDS = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "do", "does", "did",
                   "can", "could", "should", "would", "i", "you", "your", "my", "we", "me"}   # not highlighted
@@ -76,22 +79,24 @@ def metrics_note(metrics: dict) -> str:
             split.get("val_fraction"), float) else ""
         parts.append(f"{split['val_queries']:,} validation queries{share}")
     if isinstance(corpus.get("passages"), int):
-        parts.append(f"each ranking all {corpus['passages']:,} passages")
+        parts.append(f"*full*: each ranking all {corpus['passages']:,} passages")
     return ("Measured on " + ", ".join(parts) + ". " if parts else "") + \
-        "*rerank*: each query ranks only its own 6-10 candidate passages."
+        "*rerank*: each query with two or more candidate passages in the data ranks only those."
 
 
 def metrics_rows(metrics: dict) -> list[dict]:
-    """One row per model with full-retrieval metrics (None where not measured): the baselines and the
-    two checkpoints first, whether or not metrics.json has them yet, then any other model it holds."""
+    """One row per model with full-retrieval and rerank metrics, each mode with the number of queries
+    it was measured on (None where not measured): the baselines, the two checkpoints and their
+    hybrids first, whether or not metrics.json has them yet, then any other model it holds."""
     models = metrics.get("models") if isinstance(metrics, dict) else None
     models = models if isinstance(models, dict) else {}
     rows = []
     for name in [*METRIC_MODELS, *(m for m in models if m not in METRIC_MODELS)]:
         m = models.get(name) or {}
         full, rerank = m.get("full") or {}, m.get("rerank") or {}
-        rows.append({"model": name, **{k: full.get(k) for k in FULL_METRICS},
-                     "rerank mrr@10": rerank.get("mrr@10"), "measured": bool(full or rerank)})
+        rows.append({"model": name, "queries": full.get("queries"), **{k: full.get(k) for k in FULL_METRICS},
+                     "rerank queries": rerank.get("queries"), "rerank mrr@10": rerank.get("mrr@10"),
+                     "measured": bool(full or rerank)})
     return rows
 
 
@@ -239,7 +244,32 @@ def _result(catalog: Catalog, model: str, query: str, top: list[tuple[int, float
     return result
 
 
-class Engine:
+class Ranked:
+    """What every searcher shares: `scores(texts) -> (Q, passages)` gives the exact score of every
+    passage, from which the judged passages' ranks of dataset queries follow."""
+
+    name: str
+    catalog: Catalog
+    val_fraction: float = DEFAULT_VAL_FRACTION
+
+    def scores(self, texts: list[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def query_scores(self, query_ids: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(score of each dataset query with every passage, which passages are judged), (Q, passages)."""
+        queries = self.catalog.corpus.queries.set_index("query_id").text
+        scores = torch.from_numpy(np.ascontiguousarray(self.scores([queries[q] for q in query_ids]), dtype=np.float32))
+        rel = torch.zeros(scores.shape, dtype=torch.bool)
+        for i, q in enumerate(query_ids):
+            rel[i, [self.catalog.row[p] for p in self.catalog.corpus.positives[q]]] = True
+        return scores, rel
+
+    def judged_ranks(self, query_ids: list[str]) -> np.ndarray:
+        """Rank of each dataset query's best judged passage over the whole corpus (exact scores)."""
+        return judged_rank(*self.query_scores(query_ids)).numpy()
+
+
+class Engine(Ranked):
     """One checkpoint, ready to search."""
 
     def __init__(self, name: str, checkpoint: str | Path, catalog: Catalog,
@@ -247,6 +277,7 @@ class Engine:
         self.name, self.catalog = name, catalog
         self.encoder = Encoder.from_checkpoint(checkpoint)
         self.vocab = self.encoder.vocab
+        self.val_fraction = float(self.encoder.meta.get("data", {}).get("val_fraction", DEFAULT_VAL_FRACTION))
 
         def report(done: int, total: int) -> None:   # encoding, then adding, every passage
             progress(0.95 * done / total, f"Indexing {len(catalog):,} passages with the {name} model (encode, "
@@ -260,10 +291,6 @@ class Engine:
         self.search("warm up")      # torch's and Chroma's one-off set-up is not the first query's
         if progress:
             progress(1.0, f"The {name} model is ready")
-
-    @property
-    def val_fraction(self) -> float:
-        return float(self.encoder.meta.get("data", {}).get("val_fraction", 0.125))
 
     def search(self, query: str, k: int = 10) -> SearchResult:
         query = validate_query(query, self.vocab)
@@ -281,21 +308,11 @@ class Engine:
         """One query's unit vector."""
         return self.encoder.encode_queries([query])[0]
 
-    def query_scores(self, query_ids: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """(cosine of each dataset query with every passage, which passages are judged), (Q, passages)."""
-        queries = self.catalog.corpus.queries.set_index("query_id").text
-        scores = torch.from_numpy(self.encoder.encode_queries([queries[q] for q in query_ids]) @ self.vectors.T)
-        rel = torch.zeros(scores.shape, dtype=torch.bool)
-        for i, q in enumerate(query_ids):
-            rel[i, [self.catalog.row[p] for p in self.catalog.corpus.positives[q]]] = True
-        return scores, rel
-
-    def judged_ranks(self, query_ids: list[str]) -> np.ndarray:
-        """Rank of each dataset query's best judged passage over the whole corpus (exact search)."""
-        return judged_rank(*self.query_scores(query_ids)).numpy()
+    def scores(self, texts: list[str]) -> np.ndarray:
+        return self.encoder.encode_queries(texts) @ self.vectors.T
 
 
-class Lexical:
+class Lexical(Ranked):
     """BM25 over the same corpus, with the same `search` as an `Engine`."""
 
     name = "bm25"
@@ -303,6 +320,9 @@ class Lexical:
     def __init__(self, catalog: Catalog):
         self.catalog = catalog
         self.bm25 = BM25().fit(catalog.texts, catalog.pids)
+
+    def scores(self, texts: list[str]) -> np.ndarray:
+        return self.bm25.scores(texts)
 
     def search(self, query: str, k: int = 10) -> SearchResult:
         query = validate_query(query)
@@ -313,6 +333,29 @@ class Lexical:
         tokens = [QueryToken(t, True) for t in bm25_tokens(query)]
         return _result(self.catalog, self.name, query, [(r, float(scores[r])) for r in rows], scores,
                        0.0, (t1 - t0) * 1e3, tokens, 0, floor=0.0)
+
+
+class Hybrid(Ranked):
+    """A checkpoint fused with BM25 (`core.hybrid.fuse`, the checkpoint's fitted weight), searched
+    exactly over every passage, with the same `search` as an `Engine`."""
+
+    def __init__(self, engine: Engine, lexical: Lexical, weight: float):
+        self.engine, self.lexical, self.weight = engine, lexical, weight
+        self.name, self.catalog, self.vocab = PREFIX + engine.name, engine.catalog, engine.vocab
+        self.val_fraction = engine.val_fraction
+
+    def scores(self, texts: list[str]) -> np.ndarray:
+        return fuse(self.engine.scores(texts), self.lexical.scores(texts), self.weight)
+
+    def search(self, query: str, k: int = 10) -> SearchResult:
+        query = validate_query(query, self.vocab)
+        t0 = time.perf_counter()
+        scores = self.scores([query])[0]
+        rows = np.argsort(-scores, kind="stable")[:k]
+        t1 = time.perf_counter()
+        tokens, dropped = query_tokens(self.vocab, query, self.engine.encoder.query_len)
+        return _result(self.catalog, self.name, query, [(int(r), float(scores[r])) for r in rows], scores,
+                       0.0, (t1 - t0) * 1e3, tokens, dropped)
 
 
 # --- comparing two models ------------------------------------------------------------------------

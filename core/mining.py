@@ -2,8 +2,10 @@
 
 For each training query, retrieve the top `depth` passages, drop the query's positives and
 near-duplicates of them (same normalised text, or cosine above `dup_threshold`), drop passages
-outside the negative pool (validation queries' positives), skip the first `skip` survivors
-(likely unjudged positives) and keep the next `keep`. Optionally add BM25's top passages too.
+outside the negative pool (validation queries' positives), optionally drop those the checkpoint
+scores above the query's own positive, skip the first `skip` survivors (likely unjudged positives)
+and keep the next `keep`. Optionally add BM25's top passages, and the query's own candidates from
+the data (the official BM25-mined negatives of train_extra.jsonl), too.
 """
 from __future__ import annotations
 
@@ -21,33 +23,40 @@ def _norm(text: str) -> str:
     return re.sub(r"\W+", " ", normalize(text).lower()).strip()
 
 
-def mine_negatives(searcher, index, corpus: Corpus, qids: list[str], pool: set[str], cfg: BuildConfig,
+def mine_negatives(encoder, index, corpus: Corpus, qids: list[str], pool: set[str], cfg: BuildConfig,
                    bm25=None, batch: int = 256, progress: bool = True) -> dict[str, list[str]]:
-    """{query_id: [negative pid, ...]} best-ranked first. `searcher.batch_search(texts, k)` gives
-    the dense candidates, `index.get_vectors(pids)` the vectors for the near-duplicate check,
-    `bm25` (optional) another searcher whose top passages are appended."""
+    """{query_id: [negative pid, ...]} best-ranked first. `encoder` embeds the queries, `index`
+    (`query`, `get_vectors`) holds the passage vectors; `bm25` (optional) is a searcher whose top
+    passages are appended; with `cfg.file_negatives` the query's own candidates from the data too."""
     query_text = dict(zip(corpus.queries.query_id, corpus.queries.text))
     passage_norm = {pid: _norm(t) for pid, t in zip(corpus.passages.pid, corpus.passages.text)}
     mined = {}
     for start in tqdm(range(0, len(qids), batch), desc="mine", unit="batch", disable=not progress):
         chunk = qids[start : start + batch]
         texts = [query_text[q] for q in chunk]
-        dense = searcher.batch_search(texts, cfg.mine_depth)
+        qvecs = encoder.encode_queries(texts)
+        dense = index.query(qvecs, cfg.mine_depth)
         lexical = bm25.batch_search(texts, cfg.bm25_negatives) if bm25 is not None and cfg.bm25_negatives else None
         needed = sorted({h.docid for hits in dense for h in hits} | {p for q in chunk for p in corpus.positives[q]})
         vecs = dict(zip(needed, index.get_vectors(needed)))     # one lookup per chunk
         for i, q in enumerate(chunk):
             positives = sorted(corpus.positives[q])
             pos_texts = {passage_norm[p] for p in positives}
-            cands = [h.docid for h in dense[i] if h.docid in pool and h.docid not in corpus.positives[q]
-                     and passage_norm[h.docid] not in pos_texts]
+
+            def usable(pid: str) -> bool:
+                return pid in pool and pid not in corpus.positives[q] and passage_norm[pid] not in pos_texts
+
+            cands = [h for h in dense[i] if usable(h.docid)]
             if cands:
-                sims = np.stack([vecs[c] for c in cands]) @ np.stack([vecs[p] for p in positives]).T  # (C, P)
-                cands = [c for c, s in zip(cands, sims.max(1)) if s < cfg.dup_threshold]
-            negatives = cands[cfg.mine_skip : cfg.mine_skip + cfg.mine_keep]
-            if lexical is not None:
-                negatives += [h.docid for h in lexical[i] if h.docid in pool and h.docid not in corpus.positives[q]
-                              and passage_norm[h.docid] not in pos_texts and h.docid not in negatives]
+                pos_vecs = np.stack([vecs[p] for p in positives])
+                sims = np.stack([vecs[h.docid] for h in cands]) @ pos_vecs.T                # (C, P)
+                best_positive = float((pos_vecs @ qvecs[i]).max())
+                cands = [h for h, s in zip(cands, sims.max(1)) if s < cfg.dup_threshold
+                         and not (cfg.drop_above_positive and h.score > best_positive)]
+            negatives = [h.docid for h in cands[cfg.mine_skip : cfg.mine_skip + cfg.mine_keep]]
+            extra = [h.docid for h in lexical[i]] if lexical is not None else []
+            extra += corpus.candidates[q] if cfg.file_negatives else []
+            negatives += [p for p in dict.fromkeys(extra) if usable(p) and p not in negatives]
             mined[q] = negatives
     return mined
 

@@ -14,12 +14,11 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from core.config import ModelConfig
-from core.vocab import PAD_ID, Vocab
+from core.vocab import PAD_ID, UNK_ID, Vocab
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2   # 2: padded BiGRU modules, optional lexical path
 
 
 class CheckpointError(RuntimeError):
@@ -28,44 +27,95 @@ class CheckpointError(RuntimeError):
 
 def masked_mean(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """Mean over the first `lengths[b]` steps of x (B, T, C) -> (B, C)."""
-    mask = (torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None]).unsqueeze(-1)
-    return (x * mask).sum(1) / lengths.clamp(min=1).unsqueeze(-1).to(x.dtype)
+    return (x * length_mask(x, lengths).unsqueeze(-1)).sum(1) / lengths.clamp(min=1).unsqueeze(-1).to(x.dtype)
+
+
+def length_mask(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """(B, T) True on the first `lengths[b]` steps of x (B, T, ...)."""
+    return torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None]
+
+
+def reverse_within(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """x (B, T, C) with each row's first `lengths[b]` steps reversed; padding stays where it is."""
+    t = torch.arange(x.shape[1], device=x.device)[None, :]
+    idx = torch.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)            # (B, T)
+    return x.gather(1, idx.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+
+
+class BiGRU(nn.Module):
+    """A (bi)directional GRU over right-padded input (B, T, E) -> states (B, T, dirs * H).
+
+    The backward direction reads each row reversed within its length, so padding never reaches a
+    real step's state. Padded input is 2-4x faster than packed sequences in PyTorch on CPU."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        dirs = 2 if cfg.bidirectional else 1
+        self.forward_layers = nn.ModuleList(
+            nn.GRU(cfg.embed_dim if i == 0 else cfg.hidden * dirs, cfg.hidden, batch_first=True)
+            for i in range(cfg.layers))
+        self.backward_layers = nn.ModuleList(
+            nn.GRU(cfg.embed_dim if i == 0 else cfg.hidden * dirs, cfg.hidden, batch_first=True)
+            for i in range(cfg.layers)) if cfg.bidirectional else None
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        for i, fwd in enumerate(self.forward_layers):
+            out = fwd(x)[0]                                                          # (B, T, H)
+            if self.backward_layers is not None:
+                back = self.backward_layers[i](reverse_within(x, lengths))[0]
+                out = torch.cat([out, reverse_within(back, lengths)], dim=-1)        # (B, T, 2H)
+            x = out
+        return x
 
 
 class Tower(nn.Module):
-    """Embedded tokens (B, T, E) and lengths (B,) -> unit vectors (B, D)."""
+    """Embedded tokens (B, T, E), their ids and lengths (B,) -> pooled features (B, P), and, with
+    `lexical_dim`, a context correction (B, T) of each token's learned term weight
+    (`TwoTower.term_weights`)."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
         pooled = 0
         if cfg.tower == "gru":
-            self.gru = nn.GRU(cfg.embed_dim, cfg.hidden, num_layers=cfg.layers,
-                              bidirectional=cfg.bidirectional, batch_first=True)
+            self.gru = BiGRU(cfg)
             pooled += cfg.hidden * (2 if cfg.bidirectional else 1)
         elif cfg.tower != "avg":
             raise ValueError(f"unknown tower {cfg.tower!r} (gru or avg)")
+        context = pooled
         if cfg.tower == "avg" or cfg.mean_path:
             pooled += cfg.embed_dim
         self.proj = nn.Linear(pooled, cfg.out_dim) if cfg.out_dim else nn.Identity()
+        if cfg.lexical_dim:
+            self.term_context = nn.Linear(context + cfg.embed_dim, 1)
+            nn.init.zeros_(self.term_context.weight), nn.init.zeros_(self.term_context.bias)
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        parts = []
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        parts, states = [], x[..., :0]
         if self.cfg.tower == "gru":
-            packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-            out, h = self.gru(packed)                       # h: (layers * dirs, B, H)
+            states = self.gru(x, lengths)                                            # (B, T, dirs * H)
             if self.cfg.pooling == "last":
-                dirs = 2 if self.cfg.bidirectional else 1
-                parts.append(torch.cat(list(h[-dirs:]), dim=-1))  # (B, dirs * H)
+                h = self.cfg.hidden
+                last = states.gather(1, (lengths - 1).clamp(min=0)[:, None, None].expand(-1, 1, states.shape[-1]))
+                parts.append(torch.cat([last[:, 0, :h], states[:, 0, h:]], dim=-1))  # fwd at the end, bwd at 0
             else:
-                out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
-                parts.append(masked_mean(out, lengths))    # (B, dirs * H)
+                parts.append(masked_mean(states, lengths))                           # (B, dirs * H)
         if self.cfg.tower == "avg" or self.cfg.mean_path:
-            parts.append(masked_mean(x, lengths))          # (B, E)
-        return F.normalize(self.proj(torch.cat(parts, dim=-1)), dim=-1)  # (B, D)
+            parts.append(masked_mean(x, lengths))                                    # (B, E)
+        dense = F.normalize(self.proj(torch.cat(parts, dim=-1)), dim=-1)             # (B, D)
+        context = self.term_context(torch.cat([states, x], -1)).squeeze(-1) if self.cfg.lexical_dim else None
+        return dense, context                                                        # (B, D), (B, T)
 
 
 class TwoTower(nn.Module):
+    """Query and passage encoders: unit vectors (B, D) or, with `lexical_dim` L, (B, D + L).
+
+    The lexical part is feature hashing of learned term weights: token t adds sign(t) * w(t) to
+    bucket(t) of an L-dim vector (w(t) = softplus(prior[t] + context correction), the prior
+    initialised with the corpus IDF), so the dot product of two such unit vectors is a weighted
+    term-overlap cosine (exact matches of rare names and numbers) up to rare bucket collisions.
+    Both parts are unit vectors, mixed as [dense, s * lexical] / sqrt(1 + s^2) with a learned s."""
+
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
@@ -73,19 +123,44 @@ class TwoTower(nn.Module):
         self.embedding.weight.requires_grad = not cfg.freeze_embeddings
         # towers[0] encodes queries, towers[-1] passages: one module when the weights are shared
         self.towers = nn.ModuleList([Tower(cfg) for _ in range(1 if cfg.shared else 2)])
+        if cfg.lexical_dim:
+            self.term_prior = nn.Parameter(torch.zeros(cfg.vocab_size))              # (V,) before softplus
+            self.log_mix = nn.Parameter(torch.zeros(()))                             # s = exp(log_mix)
+            ids = torch.arange(cfg.vocab_size, dtype=torch.long)
+            h = (ids * 2654435761) % (1 << 32)                                        # Knuth's multiplicative hash
+            self.register_buffer("bucket", (h >> 7) % cfg.lexical_dim, persistent=False)  # (V,)
+            self.register_buffer("sign", ((h >> 3) & 1).float() * 2 - 1, persistent=False)  # (V,) +-1
 
     def encode_query(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return self.towers[0](self.embedding(ids), lengths)
+        return self._encode(self.towers[0], ids, lengths)
 
     def encode_passage(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return self.towers[-1](self.embedding(ids), lengths)
+        return self._encode(self.towers[-1], ids, lengths)
+
+    def _encode(self, tower: Tower, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        dense, context = tower(self.embedding(ids), lengths)
+        if context is None:
+            return dense
+        weights = self.term_weights(ids, lengths, context)                           # (B, T)
+        lexical = torch.zeros(len(ids), self.cfg.lexical_dim, device=ids.device)
+        lexical = F.normalize(lexical.scatter_add(1, self.bucket[ids], self.sign[ids] * weights), dim=-1)
+        s = self.log_mix.exp()
+        return torch.cat([dense, s * lexical], dim=-1) / torch.sqrt(1 + s * s)        # (B, D + L)
+
+    def term_weights(self, ids: torch.Tensor, lengths: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        """(B, T) weight of each token; 0 on padding and on `<unk>` (unknown words never match)."""
+        return F.softplus(self.term_prior[ids] + context) * (length_mask(ids, lengths) & (ids != UNK_ID))
 
     @classmethod
-    def from_vocab(cls, cfg: ModelConfig, vocab: Vocab) -> "TwoTower":
+    def from_vocab(cls, cfg: ModelConfig, vocab: Vocab, idf: torch.Tensor | None = None) -> "TwoTower":
+        """A new model with the vocabulary's word vectors; `idf` (V,) initialises the term weights."""
         cfg = dataclasses.replace(cfg, vocab_size=len(vocab), embed_dim=vocab.dim)
         model = cls(cfg)
         with torch.no_grad():
             model.embedding.weight.copy_(vocab.embedding_matrix())
+            if cfg.lexical_dim:
+                prior = idf if idf is not None else torch.ones(len(vocab))
+                model.term_prior.copy_(torch.log(torch.expm1(prior.clamp(min=1e-3))))   # softplus^-1
         return model
 
 

@@ -14,26 +14,49 @@ from tqdm.auto import tqdm
 
 from core.collate import Encoder, pad
 from core.artifacts import partial_dir, publish_dir, write_json
-from core.config import Config
+from core.config import Config, TrainConfig
 from core.data import Corpus, split_queries
 from core.evaluate import DenseRanker, IREvaluator
 from core.losses import active_fraction, make_loss
 from core.model import TwoTower, load_checkpoint, save_checkpoint
-from core.triplets import hard_triplets, load_mined, negative_pool, random_triplets
+from core.triplets import Triplet, hard_triplets, load_mined, negative_pool, random_triplets
 from core.vocab import Vocab
 
 Hook = Callable[[str, dict], None]   # (event, log so far): "validating", "batch", "epoch", "done"
 
 
-def collate_triplets(batch, corpus: Corpus, query_ids: dict, passage_ids: dict):
-    """(query batch, positive batch, negative batch, invalid (B, 2B)): a candidate is invalid for a
-    query when it is one of that query's positives other than its own column."""
+def collate_triplets(batch: list[Triplet], corpus: Corpus, query_ids: dict, passage_ids: dict):
+    """(query batch, passage batch of the B positives then the B negatives, invalid (B, 2B)): a
+    candidate is invalid for a query when it is one of that query's positives other than its own column."""
     qids, pos, neg = zip(*batch)
-    cands = list(pos) + list(neg)
-    invalid = torch.tensor([[c in corpus.positives[q] and j != i for j, c in enumerate(cands)]
-                            for i, q in enumerate(qids)])
-    return (pad([query_ids[q] for q in qids]), pad([passage_ids[p] for p in pos]),
-            pad([passage_ids[p] for p in neg]), invalid)
+    columns: dict[str, list[int]] = {}
+    for j, c in enumerate(pos + neg):
+        columns.setdefault(c, []).append(j)
+    invalid = torch.zeros(len(qids), 2 * len(qids), dtype=torch.bool)
+    for i, q in enumerate(qids):
+        for p in corpus.positives[q]:
+            invalid[i, [j for j in columns.get(p, []) if j != i]] = True
+    return pad([query_ids[q] for q in qids]), pad([passage_ids[p] for p in pos + neg]), invalid
+
+
+def length_batches(triplets: list[Triplet], length, batch_size: int, rng: np.random.Generator,
+                   window: int = 50) -> list[list[Triplet]]:
+    """Shuffled triplets cut into batches of similar `length(triplet)` (sorted within windows of
+    `window` batches), the batches then shuffled: padding is what a padded GRU step wastes."""
+    order = rng.permutation(len(triplets))
+    batches = []
+    for start in range(0, len(order), batch_size * window):
+        chunk = sorted(order[start : start + batch_size * window], key=lambda i: length(triplets[i]))
+        batches += [[triplets[i] for i in chunk[b : b + batch_size]] for b in range(0, len(chunk), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def optimizer_for(model: TwoTower, tc: TrainConfig) -> torch.optim.Optimizer:
+    """Adam; trainable word vectors learn at their own (lower) rate `embed_lr`."""
+    embedding = [p for p in model.embedding.parameters() if p.requires_grad]
+    rest = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("embedding.")]
+    groups = [{"params": rest, "lr": tc.lr}] + ([{"params": embedding, "lr": tc.embed_lr}] if embedding else [])
+    return torch.optim.Adam(groups, weight_decay=tc.weight_decay)
 
 
 def lr_lambda(schedule: str, warmup: int, total: int):
@@ -73,12 +96,14 @@ def train(cfg: Config, corpus: Corpus, vocab: Vocab | None, out_dir: str | Path,
         model, vocab, _ = load_checkpoint(tc.init_from)
         model.train()
         cfg.model = model.cfg
-    else:
-        model = TwoTower.from_vocab(cfg.model, vocab)
+        model.embedding.weight.requires_grad = not cfg.model.freeze_embeddings
+    passage_ids = {p: vocab.encode(t, dc.passage_len) for p, t in zip(corpus.passages.pid, corpus.passages.text)}
+    if not tc.init_from:
+        model = TwoTower.from_vocab(cfg.model, vocab, idf=vocab.idf(list(passage_ids.values())))
         cfg.model = model.cfg
     loss_fn = make_loss(tc.loss, tc.margin, tc.temperature)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=tc.lr, weight_decay=tc.weight_decay)
+    optimizer = optimizer_for(model, tc)
     steps_per_epoch = math.ceil(sum(len(corpus.positives[q]) for q in train_qids) / tc.batch_size)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lr_lambda(tc.schedule, tc.warmup_steps, steps_per_epoch * tc.epochs))
@@ -86,7 +111,6 @@ def train(cfg: Config, corpus: Corpus, vocab: Vocab | None, out_dir: str | Path,
     # token ids, computed once
     query_text = dict(zip(corpus.queries.query_id, corpus.queries.text))
     query_ids = {q: vocab.encode(query_text[q], dc.query_len) for q in train_qids}
-    passage_ids = {p: vocab.encode(t, dc.passage_len) for p, t in zip(corpus.passages.pid, corpus.passages.text)}
     encoder = Encoder(model, vocab, dc.query_len, dc.passage_len)
     evaluator = IREvaluator.from_corpus(corpus, val_qids)
 
@@ -110,13 +134,18 @@ def train(cfg: Config, corpus: Corpus, vocab: Vocab | None, out_dir: str | Path,
             triplets = hard_triplets(corpus, train_qids, mined, pool, rng, tc.random_mix)
         else:
             triplets = random_triplets(corpus, train_qids, pool, rng)
-        rng.shuffle(triplets)
+        if tc.length_batches:
+            batches = length_batches(triplets, lambda t: max(len(passage_ids[t[1]]), len(passage_ids[t[2]])),
+                                     tc.batch_size, rng)
+        else:
+            rng.shuffle(triplets)
+            batches = [triplets[i : i + tc.batch_size] for i in range(0, len(triplets), tc.batch_size)]
         t0, losses, actives = time.time(), [], []
-        bar = tqdm(range(0, len(triplets), tc.batch_size), desc=f"epoch {epoch}/{tc.epochs}", disable=not progress)
-        for start in bar:
-            (q, ql), (p, pl), (n, nl), invalid = collate_triplets(
-                triplets[start : start + tc.batch_size], corpus, query_ids, passage_ids)
-            qv, pv, nv = model.encode_query(q, ql), model.encode_passage(p, pl), model.encode_passage(n, nl)
+        bar = tqdm(batches, desc=f"epoch {epoch}/{tc.epochs}", disable=not progress)
+        for batch in bar:
+            (q, ql), (pn, pnl), invalid = collate_triplets(batch, corpus, query_ids, passage_ids)
+            qv, pnv = model.encode_query(q, ql), model.encode_passage(pn, pnl)
+            pv, nv = pnv[: len(q)], pnv[len(q) :]
             loss = loss_fn.compute_loss_from_embeddings(qv, pv, nv, invalid)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core.config import VocabConfig
 from core.text import tokenize
 
 PAD, UNK = "<pad>", "<unk>"
@@ -65,6 +66,15 @@ class Vocab:
         """Token ids of `text`, cut to `max_len`; never empty (an empty text is one `<unk>`)."""
         return self.token_ids(tokenize(text))[:max_len] or [UNK_ID]
 
+    def idf(self, id_lists: list[list[int]]) -> torch.Tensor:
+        """(V,) BM25's inverse document frequency of each id over the documents `id_lists`
+        (log(1 + (N - df + 0.5) / (df + 0.5))); ids that occur nowhere get the largest value."""
+        df = np.zeros(len(self), dtype=np.float64)
+        for ids in id_lists:
+            df[np.unique(ids)] += 1
+        n = len(id_lists)
+        return torch.from_numpy(np.log1p((n - df + 0.5) / (df + 0.5))).float()
+
     def oov_rate(self, texts: Iterable[str]) -> float:
         ids = [i for t in texts for i in self.token_ids(tokenize(t))]
         return sum(i == UNK_ID for i in ids) / max(len(ids), 1)
@@ -98,13 +108,23 @@ class Vocab:
         return cls([PAD, UNK, *words], np.concatenate([pad, unk, vectors]))
 
     @classmethod
-    def for_texts(cls, texts: Iterable[str], glove: str | None = None, top_n: int = 20000) -> "Vocab":
-        """GloVe restricted to the words of `texts` plus the `top_n` most frequent words (0: all of GloVe)."""
-        if not top_n:
-            return cls.from_glove(glove)
-        keep = {w for t in texts for w in tokenize(t)}
-        keep |= {p for w in keep for p in _COMPOUND.split(w) if p}
-        return cls.from_glove(glove, keep=keep, top_n=top_n)
+    def for_texts(cls, texts: Iterable[str], glove: str | None = None, top_n: int = 20000,
+                  keep_oov: bool = False) -> "Vocab":
+        """GloVe restricted to the words of `texts` plus the `top_n` most frequent words (0: all of GloVe).
+        With `keep_oov`, words of `texts` that GloVe lacks get ids of their own (starting from the
+        `<unk>` vector), so rare names can still be matched and learned."""
+        words = {w for t in texts for w in tokenize(t)}
+        keep = words | {p for w in words for p in _COMPOUND.split(w) if p}
+        vocab = cls.from_glove(glove) if not top_n else cls.from_glove(glove, keep=keep, top_n=top_n)
+        if not keep_oov:
+            return vocab
+        extra = sorted(w for w in words if w not in vocab.vocab_to_int)
+        unk = np.repeat(vocab.vectors[UNK_ID : UNK_ID + 1], len(extra), axis=0)
+        return cls(vocab.int_to_vocab + extra, np.concatenate([vocab.vectors, unk]))
+
+    @classmethod
+    def for_config(cls, texts: Iterable[str], cfg: VocabConfig) -> "Vocab":
+        return cls.for_texts(texts, cfg.glove, cfg.top_n, cfg.keep_oov)
 
 
 def load_glove(glove: str | None = None) -> tuple[list[str], np.ndarray]:

@@ -70,14 +70,19 @@ def test_highlight_marks_whole_query_words_only():
 
 
 def test_metrics_rows_tolerate_missing_and_partial_metrics():
-    assert [r["model"] for r in metrics_rows({})] == ["glove-avg", "bm25", "random", "hard"]
+    assert [r["model"] for r in metrics_rows({})] == ["glove-avg", "bm25", "random", "hard", "hybrid:random",
+                                                      "hybrid:hard"]
     assert not any(r["measured"] for r in metrics_rows({"models": None}))
-    rows = {r["model"]: r for r in metrics_rows({"models": {"random": {"full": {"mrr@10": 0.5}}, "extra": {}}})}
+    rows = {r["model"]: r for r in metrics_rows({"models": {"random": {"full": {"mrr@10": 0.5, "queries": 846},
+                                                                      "rerank": {"mrr@10": 0.3, "queries": 26}},
+                                                           "extra": {}}})}
     assert rows["random"]["mrr@10"] == 0.5 and rows["random"]["recall@10"] is None and rows["random"]["measured"]
+    assert (rows["random"]["queries"], rows["random"]["rerank queries"]) == (846, 26)   # each figure's count
     assert rows["hard"]["mrr@10"] is None and "extra" in rows
     assert metrics_note({}).startswith("*rerank*")
     note = metrics_note({"split": {"val_fraction": 0.125, "val_queries": 846}, "corpus": {"passages": 8002}})
     assert note.startswith("Measured on 846 validation queries (12.5% of the queries") and "all 8,002 passages" in note
+    assert "6-10" not in note
 
 
 # --- pages ---------------------------------------------------------------------------------------

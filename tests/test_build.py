@@ -38,7 +38,10 @@ def test_first_build_makes_every_artifact(tiny_build):
     for name in ("random", "hard"):
         assert {"model.pt", "log.json", "config.json"} <= {p.name for p in (out / name).iterdir()}
     metrics = json.loads((out / "metrics.json").read_text())
-    assert set(metrics["models"]) == {"glove-avg", "bm25", "random", "hard"}
+    assert set(metrics["models"]) == {"glove-avg", "bm25", "random", "hard", "hybrid:random", "hybrid:hard"}
+    weights = json.loads((out / "hybrid.json").read_text())
+    assert weights["hard"]["checkpoint"] == file_fingerprint(out / "hard" / "model.pt")
+    assert 0 <= weights["hard"]["weight"] <= 1 and metrics["hybrid_weights"]["hard"] == weights["hard"]["weight"]
     assert metrics["models"]["hard"]["full"]["corpus"] == 12
     hard_cfg = json.loads((out / "hard" / "config.json").read_text())["train"]
     assert hard_cfg["negatives"] == "hard" and hard_cfg["init_from"].endswith("random/model.pt")
@@ -61,7 +64,7 @@ def test_second_build_does_no_training(tiny_build):
     assert statuses(second) == {"data": "loaded", "vocab": "made", "train random": "up to date",
                                 "index random": "up to date", "mine": "up to date", "train hard": "up to date",
                                 "index hard": "up to date", "project random": "up to date",
-                                "project hard": "up to date", "metrics": "up to date"}
+                                "project hard": "up to date", "fuse": "up to date", "metrics": "up to date"}
     assert before == {n: file_fingerprint(out / n / "model.pt") for n in ("random", "hard")}
 
 
@@ -79,4 +82,5 @@ def test_changed_checkpoint_makes_index_stale(tiny_build):
     third = statuses(build(cfg, out, progress=False, log=lambda *_: None))
     assert third["train hard"] == "up to date" and third["index hard"] == "built" and third["metrics"] == "built"
     assert third["project hard"] == "built" and third["project random"] == "up to date"     # the map follows the checkpoint
+    assert third["fuse"] == "built"                                  # and so does the hybrid's weight
     assert open_index(client, "hard", file_fingerprint(ckpt), corpus.fingerprint(), len(corpus.passages)) is not None

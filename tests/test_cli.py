@@ -59,3 +59,22 @@ def test_eval_baseline_and_errors(tiny_checkpoint, tmp_path):
 def test_help():
     r = run("--help")
     assert r.returncode == 0 and "train" in r.stdout and "eval" in r.stdout
+
+
+def test_eval_bm25_and_hybrid_print_the_same_contract(tiny_checkpoint, tmp_path):
+    ckpt, data = tiny_checkpoint
+    r = run("eval", "--checkpoint", "bm25", "--data", str(data), "--json")
+    assert r.returncode == 0, r.stderr
+    bm25 = json.loads(r.stdout)
+    r = run("eval", "--checkpoint", f"hybrid:{ckpt}", "--data", str(data), "--json", "--artifacts", str(tmp_path))
+    assert r.returncode == 2 and "python -m core build" in r.stderr and "Traceback" not in r.stderr
+    from core.hybrid import save_weight
+    from core.model import file_fingerprint
+    save_weight(tmp_path, "tiny", file_fingerprint(ckpt), 0.5, {0.5: 1.0}, 10)
+    r = run("eval", "--checkpoint", f"hybrid:{ckpt}", "--data", str(data), "--json", "--artifacts", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    hybrid = json.loads(r.stdout)
+    for out in (bm25, hybrid):
+        assert set(out["rerank"]) == {"queries", "mrr@10", "recall@1", "recall@5", "ndcg@10"}
+        assert set(out["full"]) == {"queries", "corpus", "mrr@10", "recall@1", "recall@10", "recall@100"}
+        assert out["full"]["queries"] == 18 and out["full"]["corpus"] == 12

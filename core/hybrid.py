@@ -1,0 +1,92 @@
+"""Dense + BM25 fusion: `weight * cosine + (1 - weight) * BM25 / the query's best BM25 score`.
+
+One formula (`fuse`) behind the evaluator's ranker (`HybridRanker`), the weight fit (`fit_weight`,
+on training queries only) and the app's hybrid searcher. Fitted weights live in
+`artifacts/hybrid.json`, keyed by the checkpoint file's fingerprint.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.artifacts import read_json, write_json
+from core.bm25 import BM25
+from core.data import Corpus
+from core.metrics import per_query_metrics
+
+GRID = tuple(round(float(w), 2) for w in np.linspace(0, 1, 21))
+PREFIX = "hybrid:"
+
+
+def fuse(cosine: np.ndarray, bm25: np.ndarray, weight: float) -> np.ndarray:
+    """(Q, N) fused scores from (Q, N) cosines and (Q, N) BM25 scores (a query without any BM25
+    match keeps its cosines alone, scaled by `weight`)."""
+    top = bm25.max(axis=1, keepdims=True)
+    lexical = np.divide(bm25, top, out=np.zeros_like(bm25), where=top > 0)
+    return weight * cosine + (1 - weight) * lexical
+
+
+class HybridRanker:
+    """An `IREvaluator` ranker: a dense ranker and BM25 over the same passages, fused."""
+
+    def __init__(self, dense, weight: float, bm25: BM25 | None = None):
+        self.dense, self.weight, self.bm25 = dense, weight, bm25 or BM25()
+
+    def fit(self, passages: list[str]) -> "HybridRanker":
+        self.dense.fit(passages)
+        self.bm25.fit(passages)
+        return self
+
+    def scores(self, queries: list[str]) -> np.ndarray:
+        return fuse(self.dense.scores(queries), self.bm25.scores(queries), self.weight)
+
+
+def fit_weight(cosine: np.ndarray, bm25: np.ndarray, relevant: np.ndarray) -> tuple[float, dict[float, float]]:
+    """(the weight of `GRID` with the best full MRR@10, MRR@10 of every weight) for (Q, N) cosines,
+    BM25 scores and relevance of training queries; ties go to the smaller weight (more BM25)."""
+    rel = torch.from_numpy(relevant)
+    table = {w: round(float(per_query_metrics(torch.from_numpy(fuse(cosine, bm25, w)), rel)["mrr@10"].mean()), 4)
+             for w in GRID}
+    return max(table, key=lambda w: (table[w], -w)), table
+
+
+def fit_on_corpus(encoder, corpus: Corpus, train_qids: list[str], sample: int = 1000, seed: int = 13,
+                  passage_vectors: np.ndarray | None = None, bm25: BM25 | None = None) -> tuple[float, dict, int]:
+    """`fit_weight` on up to `sample` training queries (a fixed random sample) over every passage of
+    `corpus`: (weight, MRR@10 by weight, queries used). Vectors and a fitted BM25 may be passed in."""
+    rng = np.random.default_rng(seed)
+    qids = [train_qids[i] for i in sorted(rng.permutation(len(train_qids))[:sample])]
+    texts = list(corpus.passages.text)
+    vectors = encoder.encode_passages(texts) if passage_vectors is None else passage_vectors
+    bm25 = bm25 or BM25().fit(texts, list(corpus.passages.pid))
+    query_text = dict(zip(corpus.queries.query_id, corpus.queries.text))
+    queries = [query_text[q] for q in qids]
+    row = {pid: i for i, pid in enumerate(corpus.passages.pid)}
+    relevant = np.zeros((len(qids), len(texts)), dtype=bool)
+    for i, q in enumerate(qids):
+        relevant[i, [row[p] for p in corpus.positives[q]]] = True
+    weight, table = fit_weight(encoder.encode_queries(queries) @ vectors.T, bm25.scores(queries), relevant)
+    return weight, table, len(qids)
+
+
+def read_weights(artifacts: str | Path) -> dict:
+    """artifacts/hybrid.json: {checkpoint name: {"weight", "checkpoint", "queries", "mrr@10 by weight"}}."""
+    found = read_json(Path(artifacts) / "hybrid.json", {})
+    return found if isinstance(found, dict) else {}
+
+
+def weight_for(artifacts: str | Path, fingerprint: str) -> float | None:
+    """The weight fitted for the checkpoint file with this fingerprint, or None."""
+    for entry in read_weights(artifacts).values():
+        if isinstance(entry, dict) and entry.get("checkpoint") == fingerprint:
+            return entry.get("weight")
+    return None
+
+
+def save_weight(artifacts: str | Path, name: str, fingerprint: str, weight: float, table: dict, queries: int) -> None:
+    weights = read_weights(artifacts)
+    weights[name] = {"weight": weight, "checkpoint": fingerprint, "queries": queries,
+                     "mrr@10 by weight": {str(w): m for w, m in table.items()}}
+    write_json(Path(artifacts) / "hybrid.json", weights)

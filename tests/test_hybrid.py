@@ -1,0 +1,35 @@
+"""Dense + BM25 fusion: the formula, the weight fit on training queries, the stored weights."""
+import numpy as np
+import pytest
+
+from core.hybrid import GRID, fit_weight, fuse, read_weights, save_weight, weight_for
+
+
+def test_fuse_scales_bm25_by_each_querys_best_score():
+    cos = np.array([[0.5, 0.1, -0.2], [0.3, 0.2, 0.1]], dtype=np.float32)
+    bm = np.array([[4.0, 2.0, 0.0], [0.0, 0.0, 0.0]], dtype=np.float32)
+    out = fuse(cos, bm, 0.25)
+    assert np.allclose(out[0], 0.25 * cos[0] + 0.75 * np.array([1.0, 0.5, 0.0]))
+    assert np.allclose(out[1], 0.25 * cos[1])                        # no BM25 match: cosines alone
+    assert np.allclose(fuse(cos, bm, 1.0), cos)
+
+
+def test_fit_weight_finds_the_mix_that_ranks_the_judged_passage_first():
+    """Query 0 is answered by cosine only, query 1 by BM25 only: neither extreme gets both first,
+    a middle weight does, and the fit finds one."""
+    cos = np.array([[0.9, 0.5, 0.0], [0.5, 0.9, 0.0]], dtype=np.float32)
+    bm = np.array([[1.0, 2.0, 0.0], [3.0, 0.1, 0.0]], dtype=np.float32)
+    rel = np.array([[True, False, False], [True, False, False]])
+    weight, table = fit_weight(cos, bm, rel)
+    assert 0 < weight < 1 and table[weight] == 1.0 and table[0.0] < 1.0 and table[1.0] < 1.0
+    assert set(table) == set(GRID)
+
+
+def test_weights_are_found_by_checkpoint_fingerprint(tmp_path):
+    assert read_weights(tmp_path) == {} and weight_for(tmp_path, "abc") is None
+    save_weight(tmp_path, "hard", "abc", 0.4, {0.4: 0.7}, 100)
+    save_weight(tmp_path, "random", "def", 0.6, {0.6: 0.6}, 100)
+    assert weight_for(tmp_path, "abc") == 0.4 and weight_for(tmp_path, "def") == 0.6
+    assert weight_for(tmp_path, "other") is None
+    (tmp_path / "hybrid.json").write_text("[1, 2]")
+    assert read_weights(tmp_path) == {}
