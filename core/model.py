@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 from pathlib import Path
 
 import torch
@@ -16,6 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from core.artifacts import write_atomic
 from core.config import ModelConfig
 from core.vocab import PAD_ID, Vocab
 
@@ -95,15 +95,8 @@ def save_checkpoint(path: str | Path, model: TwoTower, vocab: Vocab, meta: dict)
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     if model.cfg.freeze_embeddings:
         state["embedding.weight"] = state["embedding.weight"].half()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        torch.save({"format": CHECKPOINT_FORMAT, "model_config": dataclasses.asdict(model.cfg),
-                    "vocab": vocab.int_to_vocab, "state_dict": state, "meta": meta}, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)     # only left when the write failed: the old checkpoint stands
+    write_atomic(path, lambda f: torch.save({"format": CHECKPOINT_FORMAT, "model_config": dataclasses.asdict(model.cfg),
+                                             "vocab": vocab.int_to_vocab, "state_dict": state, "meta": meta}, f))
 
 
 def load_checkpoint(path: str | Path) -> tuple[TwoTower, Vocab, dict]:
