@@ -17,7 +17,7 @@ from core.engine import (PREFERRED, Catalog, Engine, Example, Lexical, Moved, Qu
                          example_queries, find_checkpoints, highlight)
 from core.confused import Outcome, outcomes
 from core.config import ProjectionConfig
-from core.index import IndexError_
+from core.index import SearchIndexError
 from core.model import CheckpointError
 from core.projection import EmbeddingMap, ensure_projection, map_points
 
@@ -55,7 +55,7 @@ def friendly_errors():
     """Show a data, checkpoint or index problem as a message with what to do, and stop the page."""
     try:
         yield
-    except (DataSourceError, CheckpointError, IndexError_) as e:
+    except (DataSourceError, CheckpointError, SearchIndexError) as e:
         st.error(f"**The search engine could not start.** {e}\n\n{SETUP_HELP}", icon="🛠️")
         st.stop()
 

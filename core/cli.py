@@ -14,7 +14,7 @@ from pathlib import Path
 
 from core.config import Config
 from core.data import DataSourceError, load_corpus, split_queries
-from core.index import IndexError_
+from core.index import SearchIndexError
 from core.model import CheckpointError
 
 DERIVED = {"vocab_size", "embed_dim"}
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (DataSourceError, CheckpointError, IndexError_, FileNotFoundError, ValueError) as e:
+    except (DataSourceError, CheckpointError, SearchIndexError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except OSError as e:          # a read-only or full artifacts folder: what was there before is kept

@@ -27,7 +27,7 @@ class Hit:
     score: float   # cosine similarity
 
 
-class IndexError_(RuntimeError):
+class SearchIndexError(RuntimeError):
     """An index is missing, stale or unreachable; the message says what to do."""
 
 
@@ -89,7 +89,7 @@ class ChromaIndex:
             res = self.collection.query(query_embeddings=np.asarray(vectors, dtype=np.float32),
                                         n_results=min(k, len(self)), include=["distances"])
         except Exception as e:
-            raise IndexError_(f"searching the Chroma index {self.collection.name!r} failed ({type(e).__name__}: {e}); "
+            raise SearchIndexError(f"searching the Chroma index {self.collection.name!r} failed ({type(e).__name__}: {e}); "
                               "if it was deleted or its server stopped, restart the app to rebuild or reconnect") from e
         return [[Hit(i, 1.0 - float(d)) for i, d in zip(ids, dists)]
                 for ids, dists in zip(res["ids"], res["distances"])]
@@ -129,7 +129,7 @@ def chroma_client(path: str | Path | None = None, host: str | None = None, port:
             client = chromadb.HttpClient(host=host, port=port, settings=settings)
             client.heartbeat()
         except Exception as e:
-            raise IndexError_(f"no Chroma server answers at {host}:{port} ({e}); start one with "
+            raise SearchIndexError(f"no Chroma server answers at {host}:{port} ({e}); start one with "
                               f"`chroma run --path artifacts/chroma-server --port {port}` or unset CHROMA_HOST") from e
         return client
     path = Path(path or artifacts_dir() / "chroma")
@@ -137,7 +137,7 @@ def chroma_client(path: str | Path | None = None, host: str | None = None, port:
         path.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(path), settings=settings)
     except Exception as e:
-        raise IndexError_(f"the Chroma folder {path} cannot be opened ({type(e).__name__}: {e}); check that it is "
+        raise SearchIndexError(f"the Chroma folder {path} cannot be opened ({type(e).__name__}: {e}); check that it is "
                           "writable and its disk has free space, or delete the folder to rebuild the indexes") from e
 
 
@@ -184,10 +184,10 @@ def ensure_index(client, encoder: Encoder, name: str, fingerprint: str, pids: li
             return IndexBuild(idx, built=False)
     try:
         return _build_index(client, encoder, name, fingerprint, pids, texts, corpus_fingerprint, progress)
-    except IndexError_:
+    except SearchIndexError:
         raise
     except Exception as e:      # a full disk, a read-only folder, a server that went away, a locked database
-        raise IndexError_(f"building the Chroma index for {name!r} failed ({type(e).__name__}: {e}); the previous "
+        raise SearchIndexError(f"building the Chroma index for {name!r} failed ({type(e).__name__}: {e}); the previous "
                           "index, if any, is untouched. Check that the Chroma folder is writable and has free space "
                           "(or that the Chroma server is up), then run `python -m core build` again") from e
 
