@@ -14,12 +14,12 @@ from core.collate import Encoder
 from core.config import Config
 from core.data import Corpus, load_corpus, split_queries
 from core.evaluate import DenseRanker, IREvaluator
-from core.index import DenseSearcher, chroma_client, ensure_index
-from core.mining import mine_negatives, mining_stats
+from core.index import chroma_client, ensure_index
+from core.mining import mine_file, mining_stats
 from core.model import CheckpointError, file_fingerprint, load_checkpoint
 from core.projection import ensure_projection
 from core.train import train
-from core.triplets import load_mined, negative_pool, save_mined
+from core.triplets import load_mined
 from core.text import TOKENIZER_VERSION
 from core.vocab import Vocab
 
@@ -108,18 +108,8 @@ def build(cfg: Config, out: Path | None = None, force: bool = False, client=None
     # 4. hard negatives mined with the random checkpoint, for training queries only
     t0 = time.time()
     mined_path = out / "mined" / "negatives.json"
-    random_fp = file_fingerprint(out / "random" / "model.pt")
-    mine_key = key_of(random_fp, corpus.fingerprint(), cfg.build, cfg.data.val_fraction)
-    fresh = force or not mined_path.is_file() or load_mined(mined_path)[1].get("key") != mine_key
-    if fresh:
-        encoder = Encoder.from_checkpoint(out / "random" / "model.pt")
-        bm25 = BM25().fit(texts, pids) if cfg.build.bm25_negatives else None
-        mined = mine_negatives(DenseSearcher(encoder, indexes["random"]), indexes["random"], corpus, train_qids,
-                               set(negative_pool(corpus, val_qids)), cfg.build, bm25=bm25, progress=progress)
-        save_mined(mined_path, mined, {"key": mine_key, "checkpoint": str(out / "random" / "model.pt"),
-                                       "checkpoint_fingerprint": random_fp, "corpus_fingerprint": corpus.fingerprint(),
-                                       "source": corpus.source, "settings": vars(cfg.build),
-                                       "created": time.strftime("%Y-%m-%dT%H:%M:%S"), **mining_stats(mined)})
+    mine_key, fresh = mine_file(cfg, corpus, out / "random" / "model.pt", indexes["random"], mined_path, force,
+                                progress)
     record("mine", t0, fresh, str(mining_stats(load_mined(mined_path)[0])))
 
     # 5-6. hard-negative round and its index

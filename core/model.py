@@ -113,12 +113,12 @@ def load_checkpoint(path: str | Path) -> tuple[TwoTower, Vocab, dict]:
         state["embedding.weight"] = state["embedding.weight"].float()
         model = TwoTower(cfg)
         model.load_state_dict(state)
+        vocab = Vocab(ckpt["vocab"], state["embedding.weight"].numpy())
     except CheckpointError:
         raise
     except Exception as e:
         raise CheckpointError(f"checkpoint {path} is corrupt or incompatible ({type(e).__name__}: {e}); "
                               "rebuild it with `python -m core build --force`") from e
-    vocab = Vocab(ckpt["vocab"], state["embedding.weight"].numpy())
     return model.eval(), vocab, ckpt.get("meta", {})
 
 

@@ -75,8 +75,13 @@ class Vocab:
 
     @classmethod
     def load(cls, path: str | Path) -> "Vocab":
-        with np.load(path, allow_pickle=False) as f:
-            return cls(f["words"].tolist(), f["vectors"])
+        """The vocabulary `save` wrote; an unreadable or inconsistent file raises a ValueError naming it."""
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                return cls(f["words"].tolist(), f["vectors"])
+        except (OSError, ValueError, KeyError) as e:
+            raise ValueError(f"vocabulary {path} is unreadable ({type(e).__name__}: {e}); "
+                             "save it again with Vocab.save") from e
 
     # --- construction ------------------------------------------------------------------------
     @classmethod
