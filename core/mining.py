@@ -82,10 +82,11 @@ def mine_file(cfg: Config, corpus: Corpus, checkpoint: Path, index, path: Path, 
     if current == key and not force:
         return key, False
     train_qids, val_qids = split_queries(corpus, cfg.data.val_fraction)
-    bm25 = BM25().fit(list(corpus.passages.text), list(corpus.passages.pid)) if cfg.build.bm25_negatives else None
+    texts, pids = list(corpus.passages.text), list(corpus.passages.pid)
+    bm25 = BM25().fit(texts, pids) if cfg.build.bm25_negatives else None
     searcher = DenseSearcher(Encoder.from_checkpoint(checkpoint), index)
-    mined = mine_negatives(searcher, index, corpus, train_qids, set(negative_pool(corpus, val_qids)), cfg.build,
-                           bm25=bm25, progress=progress)
+    pool = set(negative_pool(corpus, val_qids))
+    mined = mine_negatives(searcher, index, corpus, train_qids, pool, cfg.build, bm25=bm25, progress=progress)
     save_mined(path, mined, {"key": key, "checkpoint": str(checkpoint), "checkpoint_fingerprint": fingerprint,
                              "corpus_fingerprint": corpus.fingerprint(), "source": corpus.source,
                              "settings": vars(cfg.build), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),

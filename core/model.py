@@ -95,8 +95,9 @@ def save_checkpoint(path: str | Path, model: TwoTower, vocab: Vocab, meta: dict)
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     if model.cfg.freeze_embeddings:
         state["embedding.weight"] = state["embedding.weight"].half()
-    write_atomic(path, lambda f: torch.save({"format": CHECKPOINT_FORMAT, "model_config": dataclasses.asdict(model.cfg),
-                                             "vocab": vocab.int_to_vocab, "state_dict": state, "meta": meta}, f))
+    ckpt = {"format": CHECKPOINT_FORMAT, "model_config": dataclasses.asdict(model.cfg),
+            "vocab": vocab.int_to_vocab, "state_dict": state, "meta": meta}
+    write_atomic(path, lambda f: torch.save(ckpt, f))
 
 
 def load_checkpoint(path: str | Path) -> tuple[TwoTower, Vocab, dict]:

@@ -32,7 +32,7 @@ class DivergedError(RuntimeError):
 
 
 def check_diverged(loss: float, params: list[torch.Tensor], epoch: int, step: int, lr: float) -> None:
-    """Raise `DivergedError` when the batch loss or a weight is not finite, or a weight is beyond MAX_WEIGHT."""
+    """Raise `DivergedError` when the batch loss or a weight is not finite, or a weight exceeds MAX_WEIGHT."""
     largest = float(torch.stack([p.detach().abs().max() for p in params]).max())
     if not (math.isfinite(loss) and math.isfinite(largest) and largest <= MAX_WEIGHT):
         raise DivergedError(f"training diverged at epoch {epoch}, step {step} (batch loss {loss:.4g}, "

@@ -71,7 +71,8 @@ class Vocab:
 
     # --- persistence -------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
-        write_atomic(path, lambda f: np.savez(f, words=np.array(self.int_to_vocab, dtype=str), vectors=self.vectors))
+        words = np.array(self.int_to_vocab, dtype=str)
+        write_atomic(path, lambda f: np.savez(f, words=words, vectors=self.vectors))
 
     @classmethod
     def load(cls, path: str | Path) -> "Vocab":

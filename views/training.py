@@ -90,7 +90,9 @@ def outcome(job: runs.Job) -> None:
         st.warning(f"**{job.name}** was cancelled after {job.seconds:.0f} s; no checkpoint was kept.", icon="⏹️")
     elif job.status == "failed":
         st.error(f"**{job.name}** failed after {job.seconds:.0f} s; no checkpoint was kept. "
-                 f"The end of its output:\n```\n{job.error}\n```", icon="💥")
+                 f"How it ended, and the end of its output:\n```\n{job.error}\n```", icon="💥")
+    elif job.status == runs.UNREADABLE:
+        st.warning(f"**{job.name}** is unreadable: {job.error}", icon="🧩")
 
 
 st.title("🏋️ Training lab")
