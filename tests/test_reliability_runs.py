@@ -102,7 +102,8 @@ BAD_FILES = {
     "a list as log.json": ("ID/log.json", b"[1, 2, 3]"),
     "NaN in log.json": ("ID/log.json", VALID.replace(b'"loss": 0.5', b'"loss": NaN')),
     "garbage job.json": ("jobs/ID/job.json", b"\x00\x01 not json"),
-    "wrong-typed job.json": ("jobs/ID/job.json", json.dumps({**job_record("ID", 12, 1), "pid": "12"}).encode()),
+    "wrong-typed job.json": ("jobs/ID/job.json",
+                             json.dumps({**job_record("ID", 12, 1), "pid": "12"}).encode()),
     "another run's job.json": ("jobs/ID/job.json", json.dumps(job_record("other", 12, 1, "done")).encode()),
 }
 
@@ -156,10 +157,10 @@ def _me(**changes) -> dict:
     return {"run": "x", "pid": os.getpid(), "start": runs.process_start(os.getpid()), **changes}
 
 
-STALE_LOCKS = {"empty": b"", "garbage": b"\xff\x00", "no pid": b'{"run": "x"}', "pid 0": json.dumps(_me(pid=0)),
-               "pid -1": json.dumps(_me(pid=-1)), "pid as text": json.dumps(_me(pid=str(os.getpid()))),
-               "no start time": json.dumps(_me(start=None)), "another start time": json.dumps(_me(start=1)),
-               "a list": b"[]"}
+STALE_LOCKS = {"empty": b"", "garbage": b"\xff\x00", "no pid": b'{"run": "x"}', "a list": b"[]",
+               "pid 0": json.dumps(_me(pid=0)), "pid -1": json.dumps(_me(pid=-1)),
+               "pid as text": json.dumps(_me(pid=str(os.getpid()))),
+               "no start time": json.dumps(_me(start=None)), "another start time": json.dumps(_me(start=1))}
 
 
 @pytest.mark.parametrize("case", STALE_LOCKS)
@@ -174,9 +175,10 @@ def test_a_lock_without_a_valid_live_owner_is_stale(case, tmp_path):
 def test_a_pid_whose_start_time_differs_is_never_trusted_nor_signalled(tmp_path):
     stranger = subprocess.Popen(["sleep", "30"], start_new_session=True)     # its own process group
     try:
-        record_running(tmp_path, "old", stranger, start_offset=-7)          # the pid, reused by another process
+        record_running(tmp_path, "old", stranger, start_offset=-7)       # the pid, reused by another process
         assert runs.refresh(tmp_path) is None, "not trusted: the run is over"
-        assert runs.jobs(tmp_path)[0].status == "failed" and not (runs.runs_dir(tmp_path) / runs.LOCK).exists()
+        assert runs.jobs(tmp_path)[0].status == "failed"
+        assert not (runs.runs_dir(tmp_path) / runs.LOCK).exists()
         record_running(tmp_path, "older", stranger, start_offset=-9)
         assert runs.cancel(tmp_path, grace_s=0.5) is None
         time.sleep(0.2)
@@ -187,8 +189,8 @@ def test_a_pid_whose_start_time_differs_is_never_trusted_nor_signalled(tmp_path)
 
 
 def test_a_run_killed_from_outside_says_so(tiny_env):  # noqa: F811 (the imported fixture)
-    job = runs.launch(runs.run_config(tiny_env, hidden=8, out_dim=16, epochs=5000, batch_size=4, warmup_steps=1),
-                      tiny_env)
+    cfg = runs.run_config(tiny_env, hidden=8, out_dim=16, epochs=5000, batch_size=4, warmup_steps=1)
+    job = runs.launch(cfg, tiny_env)
     wait_for(lambda: runs.progress(job, tiny_env).event in ("batch", "epoch"), 90, "training to start")
     os.kill(job.pid, signal.SIGKILL)
     wait_for(lambda: runs.refresh(tiny_env) is None, 30, "the run to be noticed as ended")
@@ -221,7 +223,8 @@ def test_a_launch_on_a_full_disk_is_a_message_and_leaves_no_lock(tiny_env, monke
     with pytest.raises(runs.RunError, match="No space left on device.*nothing was left behind"):
         runs.launch(runs.run_config(tiny_env, epochs=1), tiny_env)
     folder = runs.runs_dir(tiny_env)
-    assert not (folder / runs.LOCK).exists() and not list(folder.glob("jobs/*")) and runs.refresh(tiny_env) is None
+    assert not (folder / runs.LOCK).exists() and not list(folder.glob("jobs/*"))
+    assert runs.refresh(tiny_env) is None
     at = AppTest.from_file(APP, default_timeout=60)
     at.switch_page("views/training.py").run()
     next(b for b in at.button if b.label == "Start training").click().run()
