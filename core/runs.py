@@ -401,8 +401,15 @@ def refresh(artifacts: str | Path | None = None) -> Job | None:
 def cancel(artifacts: str | Path | None = None, grace_s: float = CANCEL_GRACE_S) -> Job | None:
     """Stop the running run (SIGTERM to its process group, SIGKILL after `grace_s`), then record it
     as cancelled and clean up. Only a process whose start time matches the record is signalled.
-    Returns the job, or None when nothing was running."""
-    artifacts = Path(artifacts or artifacts_dir())
+    Returns the job, or None when nothing was running; a disk that cannot be written is a RunError."""
+    try:
+        return _cancel(Path(artifacts or artifacts_dir()), grace_s)
+    except OSError as e:
+        raise RunError(f"The run cannot be cancelled: {e.strerror or e} ({e.filename}). Make the artifacts "
+                       "folder writable and try again.") from e
+
+
+def _cancel(artifacts: Path, grace_s: float) -> Job | None:
     runs = runs_dir(artifacts)
     job = refresh(artifacts)
     if job is None:

@@ -116,7 +116,11 @@ def lab() -> None:
         bar, stop = st.columns([5, 1], vertical_alignment="bottom")
         bar.progress(state.fraction, text=f"**{job.name}** · {state.text} · {job.seconds:.0f} s")
         if stop.button("Cancel run", key="train_cancel", width="stretch"):
-            runs.cancel(art)
+            try:
+                runs.cancel(art)
+            except runs.RunError as e:
+                st.error(str(e), icon="✋")
+                return
             st.rerun()
     names = list(logs)
     latest = sorted(n for n in names if n.startswith(runs.RUN_PREFIX))[-1:]     # run IDs are start times
