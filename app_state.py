@@ -3,21 +3,19 @@ HTML of result cards. Setup problems become one friendly message with what to do
 from __future__ import annotations
 
 import html
-import threading
 from collections.abc import Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 import plotly.graph_objects as go
 import streamlit as st
 
 from core.artifacts import artifacts_dir
 from core.data import SOURCE_ENV, DataSourceError, load_corpus, resolve_source
-from core.engine import (PREFERRED, Catalog, Engine, Example, Lexical, Moved, QueryToken, ResultHit,
-                         example_queries, find_checkpoints, highlight)
+from core.engine import (PREFERRED, Catalog, Engine, Example, KeyedCache, Lexical, Moved, QueryToken,
+                         ResultHit, example_queries, find_checkpoints, highlight)
 from core.confused import Outcome, outcomes
 from core.config import ProjectionConfig
-from core.index import IndexError_
+from core.index import SearchIndexError
 from core.model import CheckpointError
 from core.projection import EmbeddingMap, ensure_projection, map_points
 
@@ -55,7 +53,7 @@ def friendly_errors():
     """Show a data, checkpoint or index problem as a message with what to do, and stop the page."""
     try:
         yield
-    except (DataSourceError, CheckpointError, IndexError_) as e:
+    except (DataSourceError, CheckpointError, SearchIndexError) as e:
         st.error(f"**The search engine could not start.** {e}\n\n{SETUP_HELP}", icon="🛠️")
         st.stop()
 
@@ -67,17 +65,12 @@ def _catalog(source: str) -> Catalog:
     return Catalog(load_corpus(source))
 
 
-@dataclass
-class _Engines:
-    """Engines shared by every session of this process. Not a cached function, so an index build can
-    drive a progress bar in the page that triggered it; the lock keeps two sessions from building one."""
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    loaded: dict = field(default_factory=dict)
-
-
 @st.cache_resource
-def _engines() -> _Engines:
-    return _Engines()
+def _engines() -> KeyedCache:
+    """Engines shared by every session of this process. Not a cached function, so an index build can
+    drive a progress bar in the page that triggered it; one lock per checkpoint keeps two sessions from
+    building one index twice, and never holds up a search on a checkpoint that is already open."""
+    return KeyedCache()
 
 
 @st.cache_resource(show_spinner="Fitting BM25 on the corpus…")
@@ -96,8 +89,8 @@ def _outcomes(key: tuple, _first: Engine, _second: Engine) -> list[Outcome]:
 
 
 @st.cache_resource
-def _maps() -> _Engines:
-    return _Engines()
+def _maps() -> KeyedCache:
+    return KeyedCache()
 
 
 @st.cache_resource(show_spinner=False)
@@ -136,16 +129,19 @@ def engines() -> Mapping[str, Engine]:
         paths = find_checkpoints(artifacts)
 
     def open_engine(name, path) -> Engine:
-        with friendly_errors(), shared.lock:
+        def make() -> Engine:
+            bar = st.progress(0.0, text=f"Opening the {name} model…")
+            engine = Engine(name, path, cat, chroma_path=artifacts / "chroma",
+                            progress=lambda done, text: bar.progress(done, text=text))
+            bar.empty()
+            if engine.notice:                     # its index was unreadable and has been rebuilt
+                st.info(engine.notice, icon="🛠️")
+            return engine
+
+        with friendly_errors():
             key = (name, str(path), path.stat().st_mtime_ns, source, str(artifacts / "chroma"))
-            if key not in shared.loaded:
-                for stale in [old for old in shared.loaded if (old[0], old[4]) == (name, key[4])]:
-                    del shared.loaded[stale]      # a rebuilt checkpoint: its old index is replaced
-                bar = st.progress(0.0, text=f"Opening the {name} model…")
-                shared.loaded[key] = Engine(name, path, cat, chroma_path=artifacts / "chroma",
-                                            progress=lambda done, text, bar=bar: bar.progress(done, text=text))
-                bar.empty()
-            return shared.loaded[key]
+            # a rebuilt checkpoint (same name, new file): its old engine and index are replaced
+            return shared.get(key, make, replaces=lambda old: (old[0], old[4]) == (name, key[4]))
 
     for name in PREFERRED:
         if name in paths:
@@ -170,17 +166,17 @@ def confusions(first: Engine, second: Engine) -> list[Outcome]:
 def embedding_map(engine: Engine, dims: int) -> EmbeddingMap:
     """The checkpoint's UMAP map (core.projection), loaded or, when missing or stale, fitted under a
     progress bar; then kept, with its points' vectors, for every session of this process."""
-    shared, artifacts = _maps(), artifacts_dir()
-    key = (engine.name, id(engine), dims, str(artifacts))
-    with shared.lock:
-        if key not in shared.loaded:
-            bar = st.progress(0.0, text=f"Opening the {dims}-D map of the {engine.name} model…")
-            projection, _ = ensure_projection(artifacts, engine.name, engine.fingerprint, engine.catalog.corpus,
-                                              engine.encoder, engine.vectors, engine.val_fraction, ProjectionConfig(),
-                                              dims, progress=lambda done, text: bar.progress(done, text=text))
-            shared.loaded[key] = EmbeddingMap.for_engine(projection, engine)
-            bar.empty()
-        return shared.loaded[key]
+    artifacts = artifacts_dir()
+
+    def make() -> EmbeddingMap:
+        bar = st.progress(0.0, text=f"Opening the {dims}-D map of the {engine.name} model…")
+        projection, _ = ensure_projection(artifacts, engine.name, engine.fingerprint, engine.catalog.corpus,
+                                          engine.encoder, engine.vectors, engine.val_fraction,
+                                          ProjectionConfig(), dims,
+                                          progress=lambda done, text: bar.progress(done, text=text))
+        bar.empty()
+        return EmbeddingMap.for_engine(projection, engine)
+    return _maps().get((engine.name, id(engine), dims, str(artifacts)), make)
 
 
 def points(engine: Engine, emap: EmbeddingMap, confused: dict[str, bool]):

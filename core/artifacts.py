@@ -5,8 +5,13 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)                            # read once: new files get the permissions the umask gives
 
 
 def artifacts_dir() -> Path:
@@ -20,25 +25,35 @@ def folders_with(root: str | Path, filename: str) -> dict[str, Path]:
     return {p.parent.name: p for p in sorted(Path(root).glob(f"*/{filename}")) if not p.parent.name.startswith(".")}
 
 
-def write_json(path: str | Path, obj) -> None:
-    """Write JSON via a temp file and a rename."""
+def write_atomic(path: str | Path, write: Callable[[BinaryIO], object]) -> None:
+    """Write `path` whole or not at all: `write(f)` fills a temporary file of a unique name in the same
+    folder, which is flushed to disk and renamed over `path`; on any failure it is removed and the
+    previous file stands. Concurrent writers never share a temporary file, and readers see the old
+    file or the new one, never a mix."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        tmp.write_text(json.dumps(obj, indent=2) + "\n")
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o666 & ~_UMASK)     # as open() would make it, not mkstemp's 0600
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)     # only left when the write failed (a full disk): the old file stands
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def write_text(path: str | Path, text: str) -> None:
-    """Write text via a temp file and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    """Write UTF-8 text atomically (`write_atomic`)."""
+    data = text.encode("utf-8")
+    write_atomic(path, lambda f: f.write(data))
+
+
+def write_json(path: str | Path, obj) -> None:
+    """Write JSON atomically (`write_atomic`); NaN and infinities are refused, so the file always parses."""
+    write_text(path, json.dumps(obj, indent=2, allow_nan=False) + "\n")
 
 
 def read_json(path: str | Path, default=None):

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from core.artifacts import read_json, write_json
+from core.artifacts import read_json, write_json, write_text
 from core.bm25 import BM25
 from core.config import DataConfig
 from core.collate import Encoder
@@ -272,13 +272,8 @@ def write_reports(report: dict, artifacts: Path, readme: Path = ROOT / "README.m
     """bench.json, docs/benchmark.md and the README's block between the bench markers."""
     table = markdown(report)
     write_json(artifacts / "bench.json", report)
-    doc.parent.mkdir(parents=True, exist_ok=True)
-    tmp = doc.with_name(f".{doc.name}.tmp")
-    tmp.write_text("# Benchmark\n\n" + table)
-    os.replace(tmp, doc)
+    write_text(doc, "# Benchmark\n\n" + table)
     text = readme.read_text()
     if README_START in text and README_END in text:
         head, rest = text.split(README_START, 1)
-        tmp = readme.with_name(f".{readme.name}.tmp")
-        tmp.write_text(head + README_START + "\n" + table + README_END + rest.split(README_END, 1)[1])
-        os.replace(tmp, readme)
+        write_text(readme, head + README_START + "\n" + table + README_END + rest.split(README_END, 1)[1])

@@ -16,12 +16,12 @@ from core.data import Corpus, load_corpus, split_queries
 from core.evaluate import IREvaluator
 from core.hybrid import fit_on_corpus, read_weights, save_weight, weight_for
 from core.index import chroma_client, ensure_index
-from core.mining import mine_negatives, mining_stats
+from core.mining import mine_file, mining_stats
 from core.model import CheckpointError, file_fingerprint, load_checkpoint
 from core.projection import ensure_projection
 from core.rankers import make_ranker
 from core.train import train
-from core.triplets import load_mined, negative_pool, save_mined
+from core.triplets import load_mined
 from core.text import TOKENIZER_VERSION
 from core.vocab import Vocab
 
@@ -60,36 +60,15 @@ def stage_configs(cfg: Config, random_ckpt: Path, mined: Path) -> dict[str, Conf
 def train_round(cfg: Config, corpus: Corpus, vocab: Vocab, out: Path, inputs_key: str = "", force: bool = False,
                 progress: bool = True) -> tuple[Path, bool]:
     """Train `out/model.pt` unless its key (config, corpus, vocabulary, tokeniser, `inputs_key`) still
-    matches: (checkpoint path, whether it was trained). Paths are left out of the key: the
-    fingerprints in `inputs_key` stand for what they point to."""
+    matches: (checkpoint path, whether it was trained). Paths are left out of the key (the
+    fingerprints in `inputs_key` stand for what they point to), and so is the number of threads."""
     ckpt = out / "model.pt"
-    key = key_of(inputs_key, cfg.model, replace(cfg.train, hard_file=None, init_from=None),
+    key = key_of(inputs_key, cfg.model, replace(cfg.train, hard_file=None, init_from=None, threads=0),
                  replace(cfg.data, source=None), corpus.fingerprint(), vocab.fingerprint(), TOKENIZER_VERSION)
     fresh = force or _checkpoint_key(ckpt) != key
     if fresh:
         train(cfg, corpus, vocab, out, progress=progress, extra_meta={"build_key": key})
     return ckpt, fresh
-
-
-def mine_round(cfg: Config, corpus: Corpus, checkpoint: Path, index, out: Path, force: bool = False,
-               progress: bool = True) -> tuple[str, bool]:
-    """Mine hard negatives for the training queries with `checkpoint` (its passage vectors in `index`)
-    into `out` unless its key still matches: (the mined file's key, whether it was mined)."""
-    train_qids, val_qids = split_queries(corpus, cfg.data.val_fraction)
-    fingerprint = file_fingerprint(checkpoint)
-    key = key_of(fingerprint, corpus.fingerprint(), cfg.build, cfg.data.val_fraction)
-    fresh = force or not out.is_file() or load_mined(out)[1].get("key") != key
-    if fresh:
-        encoder = Encoder.from_checkpoint(checkpoint)
-        pids, texts = list(corpus.passages.pid), list(corpus.passages.text)
-        bm25 = BM25().fit(texts, pids) if cfg.build.bm25_negatives else None
-        mined = mine_negatives(encoder, index, corpus, train_qids,
-                               set(negative_pool(corpus, val_qids)), cfg.build, bm25=bm25, progress=progress)
-        save_mined(out, mined, {"key": key, "checkpoint": str(checkpoint), "checkpoint_fingerprint": fingerprint,
-                                "corpus_fingerprint": corpus.fingerprint(), "source": corpus.source,
-                                "settings": vars(cfg.build), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                                **mining_stats(mined)})
-    return key, fresh
 
 
 def build(cfg: Config, out: Path | None = None, force: bool = False, client=None, progress: bool = True,
@@ -141,8 +120,8 @@ def build(cfg: Config, out: Path | None = None, force: bool = False, client=None
 
     # 4. hard negatives mined with the random checkpoint, for training queries only
     t0 = time.time()
-    mine_key, fresh = mine_round(cfg, corpus, out / "random" / "model.pt", indexes["random"], mined_path, force,
-                                 progress)
+    mine_key, fresh = mine_file(cfg, corpus, out / "random" / "model.pt", indexes["random"], mined_path, force,
+                                progress)
     record("mine", t0, fresh, str(mining_stats(load_mined(mined_path)[0])))
 
     # 5-6. hard-negative round and its index

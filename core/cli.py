@@ -1,4 +1,4 @@
-"""Command line: `python -m core {train,eval,...} --help`.
+"""Command line: `python -m core {train,mine,eval,build,bench} --help`.
 
 Every field of the config dataclasses is a flag (`--epochs 3`, `--no-bidirectional`), so the
 CLI, the build pipeline and the app's launcher all speak the same `Config`.
@@ -12,10 +12,11 @@ import sys
 import time
 from pathlib import Path
 
-from core.config import Config, DataConfig
+from core.config import Config, DataConfig, validate
 from core.data import DataSourceError, load_corpus, split_queries
-from core.index import IndexError_
+from core.index import SearchIndexError
 from core.model import CheckpointError
+from core.train import DivergedError
 
 DERIVED = {"vocab_size", "embed_dim"}
 
@@ -51,12 +52,33 @@ def cmd_train(args) -> int:
     from core.tracking import combine, progress_file, wandb_hook
     from core.train import train
     from core.vocab import Vocab
-    cfg = config_from_args(args)
+    cfg = validate(config_from_args(args))
     corpus = load_corpus(cfg.data.source)
     vocab = None if cfg.train.init_from else Vocab.for_config([*corpus.passages.text, *corpus.queries.text], cfg.vocab)
     hook = combine(progress_file(args.progress_file) if args.progress_file else None, wandb_hook(cfg, Path(args.out).name))
     log = train(cfg, corpus, vocab, args.out, hook=hook)
     print(json.dumps({"checkpoint": str(Path(args.out) / "model.pt"), "val": log["epochs"][-1]["val"]}, indent=2))
+    return 0
+
+
+def cmd_mine(args) -> int:
+    from core.artifacts import artifacts_dir
+    from core.collate import Encoder
+    from core.index import chroma_client, ensure_index
+    from core.mining import mine_file, mining_stats
+    from core.model import file_fingerprint
+    from core.triplets import load_mined
+    cfg = validate(config_from_args(args))
+    checkpoint, out = Path(args.checkpoint), Path(args.out)
+    encoder = Encoder.from_checkpoint(checkpoint)
+    corpus = load_corpus(cfg.data.source)
+    client = chroma_client(Path(args.artifacts or artifacts_dir()) / "chroma")
+    pids, texts = list(corpus.passages.pid), list(corpus.passages.text)
+    index = ensure_index(client, encoder, checkpoint.parent.name, file_fingerprint(checkpoint), pids, texts,
+                         corpus.fingerprint(), progress=True).index
+    _, fresh = mine_file(cfg, corpus, checkpoint, index, out, force=args.force)
+    print(json.dumps({"mined": str(out), "status": "mined" if fresh else "up to date",
+                      **mining_stats(load_mined(out)[0])}, indent=2))
     return 0
 
 
@@ -71,8 +93,12 @@ def cmd_eval(args) -> int:
         meta = getattr(getattr(getattr(ranker, "dense", ranker), "encoder", None), "meta", {})
         fraction = args.val_fraction or meta.get("data", {}).get("val_fraction", DataConfig.val_fraction)
         qids = split_queries(corpus, fraction)[args.split == "val"]
+    evaluator = IREvaluator.from_corpus(corpus, qids)
+    if not evaluator.qids:
+        raise DataSourceError(f"{corpus.source}: no query to score (--split {args.split}); eval needs queries "
+                              "with a passage judged relevant (is_selected 1): use such a file, or another --split")
     t0 = time.time()
-    metrics = IREvaluator.from_corpus(corpus, qids)(ranker)
+    metrics = evaluator(ranker)
     out = {"rerank": {k: metrics["rerank"][k] for k in ("queries", *RERANK_KEYS)},
            "full": {k: metrics["full"][k] for k in ("queries", "corpus", *FULL_KEYS)}}
     if args.json:
@@ -87,7 +113,7 @@ def cmd_eval(args) -> int:
 def cmd_experiments(args) -> int:
     from core import experiments
     from core.artifacts import artifacts_dir
-    cfg = config_from_args(args)
+    cfg = validate(config_from_args(args))
     corpus = load_corpus(cfg.data.source)
     artifacts = Path(args.artifacts or artifacts_dir())
     only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
@@ -99,7 +125,7 @@ def cmd_experiments(args) -> int:
 
 def cmd_build(args) -> int:
     from core.build import build, summary_table
-    results = build(config_from_args(args), args.artifacts, force=args.force)
+    results = build(validate(config_from_args(args)), args.artifacts, force=args.force)
     print(summary_table(results))
     return 0
 
@@ -129,6 +155,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--progress-file", default=None, help="JSON file rewritten as training goes (the log so far)")
     _add_config_flags(p)
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("mine", help="mine hard negatives for the training queries with a checkpoint (its "
+                                    "Chroma index built first when missing) and write them, with provenance")
+    p.add_argument("--checkpoint", required=True, help="model.pt to mine with (artifacts/random/...)")
+    p.add_argument("--out", required=True, help="mined file to write, e.g. artifacts/mined/negatives.json")
+    p.add_argument("--force", action="store_true", help="mine again even when the file is up to date")
+    p.add_argument("--artifacts", default=None, help="artifacts folder whose chroma/ holds the index "
+                                                     "(default: ./artifacts or $ARTIFACTS_DIR)")
+    _add_config_flags(p)
+    p.set_defaults(func=cmd_mine)
 
     p = sub.add_parser("build", help="the whole pipeline: vocab, random checkpoint, index, mining, hard checkpoint, "
                                      "index, metrics (stages already up to date are skipped)")
@@ -174,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (DataSourceError, CheckpointError, IndexError_, FileNotFoundError, ValueError) as e:
+    except (DataSourceError, CheckpointError, SearchIndexError, DivergedError, FileNotFoundError,
+            ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except OSError as e:          # a read-only or full artifacts folder: what was there before is kept

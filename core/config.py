@@ -6,6 +6,7 @@ The resolved config is written next to each run (`config.json`), and a checkpoin
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,3 +113,49 @@ class Config:
 
     def save(self, path: str | Path) -> None:
         write_json(path, self.to_dict())
+
+
+class ConfigError(ValueError):
+    """A setting out of range; the message names the flag and what it accepts."""
+
+
+MINE_COMMAND = ("python -m core mine --checkpoint artifacts/random/model.pt "
+                "--out artifacts/mined/negatives.json")
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _positive(value) -> bool:
+    """A finite number above zero."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return number and math.isfinite(value) and value > 0
+
+
+def validate(cfg: Config) -> Config:
+    """`cfg` when its training settings make sense, else a `ConfigError` naming the first bad one;
+    checked before any data is loaded, so nonsense never costs a run (or leaves a checkpoint)."""
+    t, d, b = cfg.train, cfg.data, cfg.build
+    whole_from = {"--epochs": (t.epochs, 1), "--batch-size": (t.batch_size, 1),
+                  "--hard-epochs": (b.hard_epochs, 1), "--max-queries": (t.max_queries, 0),
+                  "--warmup-steps": (t.warmup_steps, 0), "--lexical-dim": (cfg.model.lexical_dim, 0)}
+    for flag, (value, least) in whole_from.items():
+        if not (_whole(value) and value >= least):
+            raise ConfigError(f"{flag} must be a whole number of at least {least}, not {value!r}")
+    for flag, value in {"--lr": t.lr, "--hard-lr": b.hard_lr, "--embed-lr": t.embed_lr,
+                        "--temperature": t.temperature}.items():
+        if not _positive(value):
+            raise ConfigError(f"{flag} must be a finite number above 0, not {value!r}")
+    if not (_positive(d.val_fraction) and d.val_fraction < 1):
+        raise ConfigError(f"--val-fraction must be between 0 and 1 (both excluded), not {d.val_fraction!r}")
+    for flag, value, choices in (("--loss", t.loss, ("inbatch", "triplet")),
+                                 ("--negatives", t.negatives, ("random", "hard"))):
+        if value not in choices:
+            raise ConfigError(f"{flag} must be {' or '.join(choices)}, not {value!r}")
+    if t.negatives == "hard" and not (t.hard_file and Path(t.hard_file).is_file()):
+        missing = f"the mined file {t.hard_file} does not exist" if t.hard_file else \
+            "--negatives hard needs a mined file"
+        raise ConfigError(f"{missing}: run `{MINE_COMMAND}`, then pass "
+                          "--hard-file artifacts/mined/negatives.json")
+    return cfg

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 HUB_NAME, HUB_CONFIG = "microsoft/ms_marco", "v1.1"
@@ -61,18 +62,55 @@ def split_queries(corpus: Corpus, val_fraction: float) -> tuple[list[str], list[
     return train, val
 
 
+def _sequence(value) -> bool:
+    """A list of values as JSON, the hub or parquet give one (not a string, which is a sequence too)."""
+    return isinstance(value, (list, tuple, np.ndarray))
+
+
+def _whole(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _parse_row(row) -> tuple[str, str, str, list[str], list[int]]:
+    """(query id, query, query type, passage texts, is_selected) of one v1.1-schema row, or a
+    ValueError saying what is wrong with it; unknown fields are ignored."""
+    if not isinstance(row, dict):
+        raise ValueError(f"a row is a JSON object, not {type(row).__name__}")
+    missing = [k for k in ("query_id", "passages") if row.get(k) is None]
+    if missing or not isinstance(row["passages"], dict) or row["passages"].get("passage_text") is None:
+        raise ValueError(f"missing {', '.join(missing) or 'passages.passage_text'}")
+    if not isinstance(row["query_id"], (str, int, np.integer)) or isinstance(row["query_id"], bool):
+        raise ValueError(f"query_id is a {type(row['query_id']).__name__}, not a number or a string")
+    if not isinstance(row.get("query", ""), str):
+        raise ValueError(f"query is a {type(row['query']).__name__}, not a string")
+    texts, selected = row["passages"]["passage_text"], row["passages"].get("is_selected")
+    if not _sequence(texts):
+        raise ValueError(f"passages.passage_text is a {type(texts).__name__}, not a list of passages")
+    bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
+    if bad is not None:
+        kind = "null" if texts[bad] is None else f"a {type(texts[bad]).__name__}"
+        raise ValueError(f"passage {bad + 1} is {kind}, not a string")
+    selected = [] if selected is None else selected
+    if not _sequence(selected) or not all(_whole(s) for s in selected):
+        raise ValueError(f"passages.is_selected is {selected!r:.60}, not a list of integers (1: relevant)")
+    selected = [int(s) for s in selected] + [0] * (len(texts) - len(selected))
+    query_type = str(row.get("query_type") or "")
+    return str(row["query_id"]), row.get("query") or "", query_type, list(texts), selected
+
+
 def build_corpus(rows: Iterable[dict], source: str = "") -> Corpus:
     """Normalise v1.1-schema rows; unknown fields are ignored, malformed rows raise with their number."""
+    return _corpus(((f"{source}: row {n}", row) for n, row in enumerate(rows, 1)), source)
+
+
+def _corpus(located: Iterable[tuple[str, dict]], source: str) -> Corpus:
+    """`build_corpus` over (where, row) pairs: a malformed row raises a `DataSourceError` naming where."""
     queries, texts, candidates, positives = [], {}, {}, {}
-    for n, row in enumerate(rows, 1):
+    for where, row in located:
         try:
-            qid = str(row["query_id"])
-            p = row["passages"]
-            passage_texts = list(p["passage_text"])
-            selected = [] if p.get("is_selected") is None else list(p["is_selected"])
-        except (KeyError, TypeError) as e:
-            raise DataSourceError(f"{source}: row {n} is not in the MS MARCO v1.1 schema (missing {e})") from e
-        selected += [0] * (len(passage_texts) - len(selected))
+            qid, query, query_type, passage_texts, selected = _parse_row(row)
+        except ValueError as e:
+            raise DataSourceError(f"{where} is not in the MS MARCO v1.1 schema: {e}") from e
         if qid in candidates:
             continue
         pids = []
@@ -81,9 +119,9 @@ def build_corpus(rows: Iterable[dict], source: str = "") -> Corpus:
             texts.setdefault(pid, text.strip())
             if pid not in pids:
                 pids.append(pid)
-        queries.append((qid, str(row.get("query", "")), str(row.get("query_type") or "")))
+        queries.append((qid, query, query_type))
         candidates[qid] = pids
-        positives[qid] = {passage_id(t) for t, s in zip(passage_texts, selected) if int(s) == 1}
+        positives[qid] = {passage_id(t) for t, s in zip(passage_texts, selected) if s == 1}
     if not queries:
         raise DataSourceError(f"{source}: no rows found")
     return Corpus(
@@ -106,18 +144,27 @@ def _local_files(path: Path) -> list[Path]:
         "file or folder, or to 'hub' to download microsoft/ms_marco v1.1 from Hugging Face.")
 
 
-def _read_local(files: list[Path]) -> Iterator[dict]:
+def _read_local(files: list[Path]) -> Iterator[tuple[str, dict]]:
+    """(where, row) of every row: `FILE:LINE` for JSONL, `FILE row N` for parquet."""
     for f in files:
         if f.suffix == ".parquet":
-            yield from pd.read_parquet(f).to_dict("records")
+            try:
+                records = pd.read_parquet(f).to_dict("records")
+            except Exception as e:       # pyarrow raises its own kinds for a file that is not parquet
+                raise DataSourceError(f"{f}: not a readable parquet file ({type(e).__name__}: {e})") from e
+            yield from ((f"{f} row {n}", r) for n, r in enumerate(records, 1))
             continue
-        with open(f, encoding="utf-8") as fh:
-            for line_no, line in enumerate(fh, 1):
-                if line.strip():
-                    try:
-                        yield json.loads(line)
-                    except json.JSONDecodeError as e:
-                        raise DataSourceError(f"{f}:{line_no}: not valid JSON ({e.msg})") from e
+        with open(f, "rb") as fh:
+            for line_no, raw in enumerate(fh, 1):
+                try:
+                    line = raw.decode("utf-8")
+                    if line.strip():
+                        yield f"{f}:{line_no}", json.loads(line)
+                except UnicodeDecodeError as e:
+                    raise DataSourceError(f"{f}:{line_no}: not UTF-8 text (byte {e.start + 1} of the line); "
+                                          "the data must be UTF-8 JSONL or parquet") from e
+                except json.JSONDecodeError as e:
+                    raise DataSourceError(f"{f}:{line_no}: not valid JSON ({e.msg})") from e
 
 
 def _read_hub(split: str) -> Iterator[dict]:
@@ -143,4 +190,4 @@ def load_corpus(source: str | None = None) -> Corpus:
         split = source.partition(":")[2] or "train"
         return build_corpus(_read_hub(split), source=f"hub:{split}")
     files = _local_files(Path(source).expanduser())
-    return build_corpus(_read_local(files), source=str(source))
+    return _corpus(_read_local(files), source=str(source))

@@ -4,15 +4,18 @@ An `Engine` is one checkpoint ready to search: its encoder, its Chroma index (bu
 with progress reported) and every passage vector as an exact matrix, so the rank of any passage,
 the judged one included, is known over the whole corpus and not only within the top k. `Lexical`
 puts BM25 behind the same `search`. `compare` runs one query through two of them, and
-`example_queries` finds validation queries on which two checkpoints disagree.
+`example_queries` finds validation queries on which two checkpoints disagree. `KeyedCache` keeps
+what the app opens once per process, one lock per checkpoint. An index found unreadable while
+opening or searching is rebuilt, and the result carries a notice saying so.
 Pages call only this module; it never imports streamlit.
 """
 from __future__ import annotations
 
 import json
 import re
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +28,7 @@ from core.collate import Encoder
 from core.config import DataConfig
 from core.data import Corpus, split_queries
 from core.hybrid import PREFIX, fuse
-from core.index import chroma_client, ensure_index
+from core.index import IndexBuild, SearchIndexError, chroma_client, ensure_index, set_aside_if_corrupt
 from core.metrics import judged_rank, rank_of
 from core.model import CheckpointError, file_fingerprint
 from core.runs import run_checkpoints
@@ -216,6 +219,7 @@ class SearchResult:
     query_id: str | None                # the dataset query the text matches, if any
     judged: ResultHit | None            # the best-ranked judged passage, wherever it ranks
     scores: np.ndarray = field(repr=False)   # every passage's score, in corpus order
+    notice: str | None = None           # the index failed during this search and was rebuilt
 
     def rank_of(self, pid: str, row: int) -> int:
         """Rank of a passage over the whole corpus: its place in the top k, else from the scores, a
@@ -284,25 +288,57 @@ class Engine(Ranked):
                                           f"then store in Chroma): {done / total:.0%}")
 
         self.fingerprint = file_fingerprint(checkpoint)
-        made = ensure_index(chroma_client(chroma_path), self.encoder, name, self.fingerprint,
-                            catalog.pids, catalog.texts, catalog.fingerprint, progress=report if progress else False)
+        self.chroma_path, self._repairing = chroma_path, threading.Lock()
+        made, self.notice = self._open_index(report if progress else False)    # notice: it was repaired
         self.index = made.index
         self.vectors = made.vectors if made.built else self.index.get_vectors(catalog.pids)
         self.search("warm up")      # torch's and Chroma's one-off set-up is not the first query's
         if progress:
             progress(1.0, f"The {name} model is ready")
 
+    def _open_index(self, progress, force: bool = False) -> tuple[IndexBuild, str | None]:
+        """(this checkpoint's index, opened or built; a notice when it had to be repaired). A Chroma
+        folder whose database cannot be read is set aside and the index rebuilt in a fresh one."""
+        def made(force: bool) -> IndexBuild:
+            return ensure_index(chroma_client(self.chroma_path), self.encoder, self.name, self.fingerprint,
+                                self.catalog.pids, self.catalog.texts, self.catalog.fingerprint, force=force,
+                                progress=progress)
+        try:
+            return made(force), f"The {self.name} index failed, so it was rebuilt." if force else None
+        except SearchIndexError:
+            aside = set_aside_if_corrupt(self.chroma_path)
+            if aside is None:
+                raise
+        return made(True), (f"The search index folder could not be read, so it was set aside as {aside} and "
+                            f"the {self.name} index was rebuilt from the checkpoint.")
+
+    def _query(self, vec: np.ndarray, k: int):
+        """(top-k hits, None); when the index fails, it is repaired once (by one thread; the others wait
+        for it) and searched again: (hits, the notice)."""
+        index = self.index
+        try:
+            return index.query(vec, k)[0], None
+        except SearchIndexError:
+            with self._repairing:
+                if self.index is index:
+                    made, self.notice = self._open_index(False, force=True)
+                    self.index = made.index
+            return self.index.query(vec, k)[0], self.notice
+
     def search(self, query: str, k: int = 10) -> SearchResult:
         query = validate_query(query, self.vocab)
         t0 = time.perf_counter()
         vec = self.encoder.encode_queries([query])
         t1 = time.perf_counter()
-        hits = self.index.query(vec, k)[0]
+        hits, notice = self._query(vec, k)
         scores = self.vectors @ vec[0]
         t2 = time.perf_counter()
         tokens, dropped = query_tokens(self.vocab, query, self.encoder.query_len)
         top = [(self.catalog.row[h.docid], h.score) for h in hits]
-        return _result(self.catalog, self.name, query, top, scores, (t1 - t0) * 1e3, (t2 - t1) * 1e3, tokens, dropped)
+        result = _result(self.catalog, self.name, query, top, scores, (t1 - t0) * 1e3, (t2 - t1) * 1e3,
+                         tokens, dropped)
+        result.notice = notice
+        return result
 
     def encode_query(self, query: str) -> np.ndarray:
         """One query's unit vector."""
@@ -310,6 +346,35 @@ class Engine(Ranked):
 
     def scores(self, texts: list[str]) -> np.ndarray:
         return self.encoder.encode_queries(texts) @ self.vectors.T
+
+
+class KeyedCache:
+    """Values made once per key and then kept, each key under a lock of its own: making one (opening a
+    checkpoint and building its index, fitting a map) never waits for another key, and a value already
+    made is returned without taking any lock."""
+
+    def __init__(self):
+        self._guard = threading.Lock()
+        self._locks: dict[Hashable, threading.Lock] = {}
+        self._values: dict[Hashable, object] = {}
+
+    def get(self, key: Hashable, make: Callable[[], object],
+            replaces: Callable[[Hashable], bool] | None = None):
+        """The value of `key`, made by `make()` the first time (once, however many threads ask); once
+        made, the kept values of keys for which `replaces(key)` holds (older versions) are dropped."""
+        value = self._values.get(key, self)
+        if value is not self:
+            return value
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._values:
+                value = make()
+                with self._guard:
+                    for old in [k for k in self._values if replaces is not None and replaces(k)]:
+                        del self._values[old]
+                    self._values[key] = value
+            return self._values[key]
 
 
 class Lexical(Ranked):

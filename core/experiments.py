@@ -18,7 +18,7 @@ from pathlib import Path
 from core.artifacts import key_of, read_json, write_json, write_text
 from core.bm25 import BM25
 from core.collate import Encoder
-from core.config import Config
+from core.config import BuildConfig, Config
 from core.data import Corpus, split_queries
 from core.evaluate import DenseRanker, IREvaluator
 from core.hybrid import HybridRanker, fit_on_corpus
@@ -82,18 +82,22 @@ def evaluate_round(checkpoint: Path, corpus: Corpus, val_qids: list[str]) -> dic
 
 def run_variant(variant: Variant, base: Config, corpus: Corpus, root: Path, progress: bool = True) -> dict:
     """Train both rounds of one variant under `root/NAME/` and score them on validation."""
-    from core.build import mine_round, stage_configs, train_round
+    from core.build import stage_configs, train_round
+    from core.mining import mine_file
     cfg = resolve(base, variant.overrides)
     out = root / variant.name
     train_qids, val_qids = split_queries(corpus, cfg.data.val_fraction)
     vocab = Vocab.for_config([*corpus.passages.text, *corpus.queries.text], cfg.vocab)
-    configs = stage_configs(cfg, out / "random" / "model.pt", out / "mined.json")
+    shared = copy.deepcopy(cfg)      # variants that differ only in the hard round share one random round
+    shared.build, shared.train.threads = BuildConfig(), 0
+    random_dir = root / "random-rounds" / key_of(shared.to_dict(), corpus.fingerprint())
+    configs = stage_configs(cfg, random_dir / "model.pt", out / "mined.json")
     t0 = time.time()
-    random_ckpt, _ = train_round(configs["random"], corpus, vocab, out / "random", progress=progress)
+    random_ckpt, _ = train_round(configs["random"], corpus, vocab, random_dir, progress=progress)
     encoder = Encoder.from_checkpoint(random_ckpt)
     index = ExactIndex()
     index.add(list(corpus.passages.pid), encoder.encode_passages(list(corpus.passages.text)))
-    mine_key, _ = mine_round(cfg, corpus, random_ckpt, index, out / "mined.json", progress=progress)
+    mine_key, _ = mine_file(cfg, corpus, random_ckpt, index, out / "mined.json", progress=progress)
     hard_ckpt, _ = train_round(configs["hard"], corpus, vocab, out / "hard", mine_key, progress=progress)
     seconds = round(time.time() - t0, 1)
     result = {"name": variant.name, "tests": variant.tests, "overrides": variant.overrides,

@@ -3,13 +3,18 @@
 `ExactIndex` (brute-force NumPy) and `ChromaIndex` (HNSW in ChromaDB, embedded or a server) share
 one interface, so tests compare them. `ensure_index` builds a checkpoint's Chroma collection, or
 reuses it when its fingerprints still match; a build goes into a temporary collection that is
-renamed only when complete, so a killed build never damages the previous index.
+renamed only when complete, so a killed build never damages the previous index. An embedded Chroma
+folder whose database cannot be read is derived data: `set_aside_if_corrupt` moves it out of the way
+so that the indexes are rebuilt.
 """
 from __future__ import annotations
 
 import os
 import re
+import sqlite3
+import tempfile
 import time
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +32,7 @@ class Hit:
     score: float   # cosine similarity
 
 
-class IndexError_(RuntimeError):
+class SearchIndexError(RuntimeError):
     """An index is missing, stale or unreachable; the message says what to do."""
 
 
@@ -89,7 +94,7 @@ class ChromaIndex:
             res = self.collection.query(query_embeddings=np.asarray(vectors, dtype=np.float32),
                                         n_results=min(k, len(self)), include=["distances"])
         except Exception as e:
-            raise IndexError_(f"searching the Chroma index {self.collection.name!r} failed ({type(e).__name__}: {e}); "
+            raise SearchIndexError(f"searching the Chroma index {self.collection.name!r} failed ({type(e).__name__}: {e}); "
                               "if it was deleted or its server stopped, restart the app to rebuild or reconnect") from e
         return [[Hit(i, 1.0 - float(d)) for i, d in zip(ids, dists)]
                 for ids, dists in zip(res["ids"], res["distances"])]
@@ -129,16 +134,48 @@ def chroma_client(path: str | Path | None = None, host: str | None = None, port:
             client = chromadb.HttpClient(host=host, port=port, settings=settings)
             client.heartbeat()
         except Exception as e:
-            raise IndexError_(f"no Chroma server answers at {host}:{port} ({e}); start one with "
+            raise SearchIndexError(f"no Chroma server answers at {host}:{port} ({e}); start one with "
                               f"`chroma run --path artifacts/chroma-server --port {port}` or unset CHROMA_HOST") from e
         return client
-    path = Path(path or artifacts_dir() / "chroma")
+    path = chroma_folder(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(path), settings=settings)
     except Exception as e:
-        raise IndexError_(f"the Chroma folder {path} cannot be opened ({type(e).__name__}: {e}); check that it is "
+        raise SearchIndexError(f"the Chroma folder {path} cannot be opened ({type(e).__name__}: {e}); check that it is "
                           "writable and its disk has free space, or delete the folder to rebuild the indexes") from e
+
+
+def chroma_folder(path: str | Path | None = None) -> Path:
+    """The embedded Chroma folder: `path`, else `artifacts/chroma`."""
+    return Path(path or artifacts_dir() / "chroma")
+
+
+def _unreadable(db: Path) -> bool:
+    """Whether the SQLite file `db` exists and fails SQLite's own quick check (or is not a database)."""
+    if not db.is_file():
+        return False
+    try:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
+            return con.execute("PRAGMA quick_check").fetchone()[0] != "ok"
+    except sqlite3.DatabaseError:
+        return True
+
+
+def set_aside_if_corrupt(path: str | Path | None = None) -> Path | None:
+    """When the embedded Chroma folder's database cannot be read, move the folder to a sibling
+    `NAME.corrupt-TIME-XXXX` (for a look, or deletion) and forget the client this process cached for it,
+    so the next client starts an empty folder and the indexes are rebuilt. Returns where the folder
+    went; None when its database is sound, or when a Chroma server is in use (CHROMA_HOST)."""
+    folder = chroma_folder(path)
+    if os.environ.get("CHROMA_HOST") or not _unreadable(folder / "chroma.sqlite3"):
+        return None
+    from chromadb.api.shared_system_client import SharedSystemClient
+    aside = Path(tempfile.mkdtemp(prefix=f"{folder.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}-",
+                                  dir=folder.parent))
+    os.replace(folder, aside)                          # onto the empty folder just made: a unique name
+    SharedSystemClient._identifier_to_system.pop(str(folder), None)   # Chroma caches one client per path
+    return aside
 
 
 def _names(client) -> list[str]:
@@ -184,10 +221,10 @@ def ensure_index(client, encoder: Encoder, name: str, fingerprint: str, pids: li
             return IndexBuild(idx, built=False)
     try:
         return _build_index(client, encoder, name, fingerprint, pids, texts, corpus_fingerprint, progress)
-    except IndexError_:
+    except SearchIndexError:
         raise
     except Exception as e:      # a full disk, a read-only folder, a server that went away, a locked database
-        raise IndexError_(f"building the Chroma index for {name!r} failed ({type(e).__name__}: {e}); the previous "
+        raise SearchIndexError(f"building the Chroma index for {name!r} failed ({type(e).__name__}: {e}); the previous "
                           "index, if any, is untouched. Check that the Chroma folder is writable and has free space "
                           "(or that the Chroma server is up), then run `python -m core build` again") from e
 

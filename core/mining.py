@@ -1,4 +1,5 @@
-"""Hard-negative mining with a trained checkpoint: its own stage between two training rounds.
+"""Hard-negative mining with a trained checkpoint: its own stage between two training rounds
+(`mine_file`, run by `python -m core mine` and by the build).
 
 For each training query, retrieve the top `depth` passages, drop the query's positives and
 near-duplicates of them (same normalised text, or cosine above `dup_threshold`), drop passages
@@ -10,13 +11,20 @@ the data (the official BM25-mined negatives of train_extra.jsonl), too.
 from __future__ import annotations
 
 import re
+import time
+from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from core.config import BuildConfig
-from core.data import Corpus
+from core.artifacts import key_of
+from core.bm25 import BM25
+from core.collate import Encoder
+from core.config import BuildConfig, Config
+from core.data import Corpus, split_queries
+from core.model import file_fingerprint
 from core.text import normalize
+from core.triplets import load_mined, negative_pool, save_mined
 
 
 def _norm(text: str) -> str:
@@ -65,3 +73,30 @@ def mining_stats(mined: dict[str, list[str]]) -> dict:
     sizes = np.array([len(v) for v in mined.values()]) if mined else np.zeros(1)
     return {"queries": len(mined), "negatives": int(sizes.sum()), "mean_per_query": round(float(sizes.mean()), 2),
             "queries_without": int((sizes == 0).sum())}
+
+
+def mine_file(cfg: Config, corpus: Corpus, checkpoint: Path, index, path: Path, force: bool = False,
+              progress: bool = True) -> tuple[str, bool]:
+    """The mining stage: hard negatives for the training queries of `corpus`, mined with `checkpoint`
+    over its `index` (`cfg.build` settings), saved to `path` with their provenance, unless `path`
+    already holds them for this checkpoint file, corpus and settings. Returns (the key the mined file
+    records, whether it was mined now)."""
+    fingerprint = file_fingerprint(checkpoint)
+    key = key_of(fingerprint, corpus.fingerprint(), cfg.build, cfg.data.val_fraction)
+    try:
+        current = load_mined(path)[1].get("key")
+    except (FileNotFoundError, ValueError):          # missing or unreadable: mined again
+        current = None
+    if current == key and not force:
+        return key, False
+    train_qids, val_qids = split_queries(corpus, cfg.data.val_fraction)
+    texts, pids = list(corpus.passages.text), list(corpus.passages.pid)
+    bm25 = BM25().fit(texts, pids) if cfg.build.bm25_negatives else None
+    pool = set(negative_pool(corpus, val_qids))
+    mined = mine_negatives(Encoder.from_checkpoint(checkpoint), index, corpus, train_qids, pool, cfg.build,
+                           bm25=bm25, progress=progress)
+    save_mined(path, mined, {"key": key, "checkpoint": str(checkpoint), "checkpoint_fingerprint": fingerprint,
+                             "corpus_fingerprint": corpus.fingerprint(), "source": corpus.source,
+                             "settings": vars(cfg.build), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                             **mining_stats(mined)})
+    return key, True

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from core.artifacts import write_atomic
 from core.config import ModelConfig
 from core.vocab import PAD_ID, UNK_ID, Vocab
 
@@ -170,15 +170,9 @@ def save_checkpoint(path: str | Path, model: TwoTower, vocab: Vocab, meta: dict)
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     if model.cfg.freeze_embeddings:
         state["embedding.weight"] = state["embedding.weight"].half()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        torch.save({"format": CHECKPOINT_FORMAT, "model_config": dataclasses.asdict(model.cfg),
-                    "vocab": vocab.int_to_vocab, "state_dict": state, "meta": meta}, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)     # only left when the write failed: the old checkpoint stands
+    ckpt = {"format": CHECKPOINT_FORMAT, "model_config": dataclasses.asdict(model.cfg),
+            "vocab": vocab.int_to_vocab, "state_dict": state, "meta": meta}
+    write_atomic(path, lambda f: torch.save(ckpt, f))
 
 
 def load_checkpoint(path: str | Path) -> tuple[TwoTower, Vocab, dict]:
@@ -195,12 +189,12 @@ def load_checkpoint(path: str | Path) -> tuple[TwoTower, Vocab, dict]:
         state["embedding.weight"] = state["embedding.weight"].float()
         model = TwoTower(cfg)
         model.load_state_dict(state)
+        vocab = Vocab(ckpt["vocab"], state["embedding.weight"].numpy())
     except CheckpointError:
         raise
     except Exception as e:
         raise CheckpointError(f"checkpoint {path} is corrupt or incompatible ({type(e).__name__}: {e}); "
                               "rebuild it with `python -m core build --force`") from e
-    vocab = Vocab(ckpt["vocab"], state["embedding.weight"].numpy())
     return model.eval(), vocab, ckpt.get("meta", {})
 
 

@@ -12,7 +12,6 @@ fresh clone needs neither the pickled reducer (15 MB a map) nor numba's compile 
 from __future__ import annotations
 
 import json
-import os
 import time
 import warnings
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.artifacts import key_of
+from core.artifacts import key_of, write_atomic
 from core.config import ProjectionConfig
 from core.data import Corpus, split_queries
 from core.metrics import rank_of
@@ -73,15 +72,11 @@ def fit_umap(vectors: np.ndarray, dims: int, cfg: ProjectionConfig) -> np.ndarra
 
 
 def save_projection(path: str | Path, p: Projection) -> None:
-    """Write via a temp file and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    """Write atomically (`write_atomic`)."""
     meta = {"name": p.name, "dims": p.dims, "key": p.key, "fit_seconds": p.fit_seconds, "neighbors": p.neighbors}
-    with open(tmp, "wb") as f:
-        np.savez_compressed(f, rows=p.rows.astype(np.int32), query_ids=np.array(p.query_ids, dtype=str),
-                            passage_xy=p.passage_xy, query_xy=p.query_xy, meta=np.array(json.dumps(meta)))
-    os.replace(tmp, path)
+    write_atomic(path, lambda f: np.savez_compressed(
+        f, rows=p.rows.astype(np.int32), query_ids=np.array(p.query_ids, dtype=str), passage_xy=p.passage_xy,
+        query_xy=p.query_xy, meta=np.array(json.dumps(meta))))
 
 
 def load_projection(path: str | Path) -> Projection | None:

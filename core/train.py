@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +15,7 @@ from tqdm.auto import tqdm
 
 from core.collate import Encoder, pad
 from core.artifacts import partial_dir, publish_dir, write_json
-from core.config import Config, TrainConfig
+from core.config import Config, TrainConfig, validate
 from core.data import Corpus, split_queries
 from core.evaluate import DenseRanker, IREvaluator
 from core.losses import active_fraction, make_loss
@@ -23,6 +24,20 @@ from core.triplets import Triplet, hard_triplets, load_mined, negative_pool, ran
 from core.vocab import Vocab
 
 Hook = Callable[[str, dict], None]   # (event, log so far): "validating", "batch", "epoch", "done"
+MAX_WEIGHT = 1e3                     # a trainable weight beyond this: diverged (trained ones stay below 1)
+
+
+class DivergedError(RuntimeError):
+    """Training blew up (a non-finite loss, or exploding weights); the message says what to change."""
+
+
+def check_diverged(loss: float, params: list[torch.Tensor], epoch: int, step: int, lr: float) -> None:
+    """Raise `DivergedError` when the batch loss or a weight is not finite, or a weight exceeds MAX_WEIGHT."""
+    largest = float(torch.stack([p.detach().abs().max() for p in params]).max())
+    if not (math.isfinite(loss) and math.isfinite(largest) and largest <= MAX_WEIGHT):
+        raise DivergedError(f"training diverged at epoch {epoch}, step {step} (batch loss {loss:.4g}, "
+                            f"largest weight {largest:.3g}); no checkpoint was saved. "
+                            f"Train again with a lower --lr (it was {lr:g})")
 
 
 def collate_triplets(batch: list[Triplet], corpus: Corpus, query_ids: dict, passage_ids: dict):
@@ -72,13 +87,24 @@ def lr_lambda(schedule: str, warmup: int, total: int):
 def train(cfg: Config, corpus: Corpus, vocab: Vocab | None, out_dir: str | Path, progress: bool = True,
           extra_meta: dict | None = None, hook: Hook | None = None) -> dict:
     """Train a two-tower model into `out_dir` (model.pt, log.json, config.json); returns the log.
-    The run is written to a sibling `.partial` folder that replaces `out_dir` only when complete,
-    so a crash or a cancel never leaves a half-written checkpoint. `vocab` is ignored with `init_from`.
+    The run is written to a sibling `.partial` folder that replaces `out_dir` only when complete and
+    is removed when training fails, so a crash never leaves a half-written checkpoint (a cancelled
+    run's folder is removed by `core.runs`). `vocab` is ignored with `init_from`.
     `hook(event, log)` sees the log as it grows (live progress, experiment tracking)."""
+    validate(cfg)
+    work = partial_dir(out_dir)
+    try:
+        return _train_into(work, cfg, corpus, vocab, Path(out_dir), progress, extra_meta, hook)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+
+
+def _train_into(work: Path, cfg: Config, corpus: Corpus, vocab: Vocab | None, out_dir: Path, progress: bool,
+                extra_meta: dict | None, hook: Hook | None) -> dict:
+    """`train`'s loop, writing into the fresh folder `work` and publishing it as `out_dir` at the end."""
     tc, dc = cfg.train, cfg.data
     hook = hook or (lambda event, log: None)
-    out_dir = Path(out_dir)
-    work = partial_dir(out_dir)
     if tc.threads:
         torch.set_num_threads(tc.threads)
     random.seed(tc.seed), np.random.seed(tc.seed), torch.manual_seed(tc.seed)
@@ -152,6 +178,7 @@ def train(cfg: Config, corpus: Corpus, vocab: Vocab | None, out_dir: str | Path,
             torch.nn.utils.clip_grad_norm_(params, tc.clip)
             optimizer.step()
             scheduler.step()
+            check_diverged(loss.item(), params, epoch, len(log["batches"]) + 1, tc.lr)
             losses.append(loss.item())
             actives.append(active_fraction(qv, pv, nv, tc.margin))
             log["batches"].append({"epoch": epoch, "step": len(log["batches"]) + 1, "loss": losses[-1],

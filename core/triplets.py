@@ -58,8 +58,19 @@ def save_mined(path: str | Path, mined: dict[str, list[str]], provenance: dict) 
 
 
 def load_mined(path: str | Path) -> tuple[dict[str, list[str]], dict]:
+    """(negatives by query id, provenance) of a mined file; a missing or unreadable one raises with
+    its name and the command that makes it."""
     path = Path(path)
+    remedy = f"run `python -m core mine --checkpoint artifacts/random/model.pt --out {path}` (or `build`)"
     if not path.is_file():
-        raise FileNotFoundError(f"mined negatives {path} not found: run `python -m core mine` (or `build`) first")
-    d = json.loads(path.read_text())
-    return d["negatives"], d.get("provenance", {})
+        raise FileNotFoundError(f"mined negatives {path} not found: {remedy} first")
+    try:
+        d = json.loads(path.read_bytes())
+        negatives, provenance = d["negatives"], d.get("provenance", {})
+        if not (isinstance(negatives, dict) and all(isinstance(v, list) for v in negatives.values())
+                and isinstance(provenance, dict)):
+            raise TypeError("wrong types")
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"mined negatives {path} are unreadable ({type(e).__name__}: {e}); "
+                         f"{remedy} again") from e
+    return negatives, provenance

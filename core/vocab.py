@@ -7,7 +7,6 @@ A vocabulary is stored as a `.npz` of a word array and a float matrix (no pickle
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core.artifacts import write_atomic
 from core.config import VocabConfig
 from core.text import tokenize
 
@@ -81,16 +81,18 @@ class Vocab:
 
     # --- persistence -------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, words=np.array(self.int_to_vocab, dtype=str), vectors=self.vectors)
-        os.replace(tmp, path)
+        words = np.array(self.int_to_vocab, dtype=str)
+        write_atomic(path, lambda f: np.savez(f, words=words, vectors=self.vectors))
 
     @classmethod
     def load(cls, path: str | Path) -> "Vocab":
-        with np.load(path, allow_pickle=False) as f:
-            return cls(f["words"].tolist(), f["vectors"])
+        """The vocabulary `save` wrote; an unreadable or inconsistent file raises a ValueError naming it."""
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                return cls(f["words"].tolist(), f["vectors"])
+        except (OSError, ValueError, KeyError) as e:
+            raise ValueError(f"vocabulary {path} is unreadable ({type(e).__name__}: {e}); "
+                             "save it again with Vocab.save") from e
 
     # --- construction ------------------------------------------------------------------------
     @classmethod

@@ -14,7 +14,7 @@ import pytest
 from core.collate import Encoder
 from core.data import load_corpus
 from core.engine import Catalog, Engine
-from core.index import ExactIndex, IndexError_, chroma_client, ensure_index
+from core.index import ExactIndex, SearchIndexError, chroma_client, ensure_index
 from tests.conftest import DEV_PAIRS, free_port, needs_shared
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +33,7 @@ def server(tmp_path_factory):
         try:
             chroma_client(host="127.0.0.1", port=port)
             break
-        except IndexError_:
+        except SearchIndexError:
             if proc.poll() is not None or time.time() > deadline:
                 proc.kill()
                 pytest.fail(f"chroma run did not come up on port {port}: {proc.stdout.read()[-2000:]}")
@@ -85,5 +85,5 @@ def test_the_app_engine_reaches_the_server_through_the_environment(server, tmp_p
 
 
 def test_an_unreachable_server_is_a_clear_error():
-    with pytest.raises(IndexError_, match="chroma run"):
+    with pytest.raises(SearchIndexError, match="chroma run"):
         chroma_client(host="127.0.0.1", port=free_port())

@@ -25,7 +25,7 @@ from core.artifacts import write_json
 from core.collate import Encoder
 from core.data import load_corpus
 from core.engine import Catalog, Engine, Lexical, QueryError, compare
-from core.index import ExactIndex, IndexError_, chroma_client, ensure_index, open_index
+from core.index import ExactIndex, SearchIndexError, chroma_client, ensure_index, open_index
 from core.metrics import judged_rank, per_query_metrics
 from core.model import CheckpointError, file_fingerprint, load_checkpoint
 from core.text import _CONTROL, normalize, tokenize
@@ -228,7 +228,7 @@ def test_a_really_read_only_chroma_folder_is_an_index_error(tmp_path):
     folder.mkdir()
     folder.chmod(0o500)
     try:
-        with pytest.raises(IndexError_, match="writable"):
+        with pytest.raises(SearchIndexError, match="writable"):
             ensure_index(chroma_client(folder), None, "x", "fp", ["a"], ["text"], "c")
     finally:
         folder.chmod(0o700)

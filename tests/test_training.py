@@ -107,7 +107,8 @@ def test_a_lock_whose_process_is_gone_is_stale(tmp_path):
     gone.wait()
     write_json(tmp_path / "runs" / runs.LOCK, {"run": "x", "pid": gone.pid})
     assert runs.refresh(tmp_path) is None and not (tmp_path / "runs" / runs.LOCK).exists()
-    write_json(tmp_path / "runs" / runs.LOCK, {"run": "x", "pid": os.getpid()})       # alive: kept, launches refused
+    me = {"run": "x", "pid": os.getpid(), "start": runs.process_start(os.getpid())}
+    write_json(tmp_path / "runs" / runs.LOCK, me)                                     # alive: kept, launches refused
     runs.refresh(tmp_path)
     with pytest.raises(runs.RunError, match="already in progress"):
         runs.launch(runs.run_config(tmp_path), tmp_path)

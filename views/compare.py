@@ -3,6 +3,7 @@ import streamlit as st
 
 import app_state as ui
 from core.engine import QueryError, compare
+from core.index import SearchIndexError
 
 ui.style()
 st.title("⚖️ Compare checkpoints")
@@ -32,9 +33,11 @@ if not query:
 try:
     result = compare(query, engines[left_name], engines[right_name], k)
     lexical = ui.lexical().search(query, k) if show_bm25 else None
-except QueryError as e:
+except (QueryError, SearchIndexError) as e:    # a query to change, or an index that could not be repaired
     st.warning(str(e), icon="✋")
     st.stop()
+for notice in {side.notice for side in (result.left, result.right) if side.notice}:
+    st.info(notice, icon="🛠️")
 total = len(engines[left_name].catalog)
 stats = st.columns(3)
 stats[0].metric(f"Overlap@{k}", f"{result.overlap:.0%}", help="Share of the top k that both models return")

@@ -3,6 +3,7 @@ import streamlit as st
 
 import app_state as ui
 from core.engine import QueryError
+from core.index import SearchIndexError
 
 ui.style()
 st.title("🔎 Search")
@@ -27,9 +28,11 @@ if not query:
     st.stop()
 try:
     result = engines[name].search(query, k)
-except QueryError as e:
+except (QueryError, SearchIndexError) as e:    # a query to change, or an index that could not be repaired
     st.warning(str(e), icon="✋")
     st.stop()
+if result.notice:
+    st.info(result.notice, icon="🛠️")
 main, side = st.columns([3, 1], gap="large")
 with side:
     st.metric("Encode query", f"{result.encode_ms:.1f} ms")

@@ -90,7 +90,9 @@ def outcome(job: runs.Job) -> None:
         st.warning(f"**{job.name}** was cancelled after {job.seconds:.0f} s; no checkpoint was kept.", icon="⏹️")
     elif job.status == "failed":
         st.error(f"**{job.name}** failed after {job.seconds:.0f} s; no checkpoint was kept. "
-                 f"The end of its output:\n```\n{job.error}\n```", icon="💥")
+                 f"How it ended, and the end of its output:\n```\n{job.error}\n```", icon="💥")
+    elif job.status == runs.UNREADABLE:
+        st.warning(f"**{job.name}** is unreadable: {job.error}", icon="🧩")
 
 
 st.title("🏋️ Training lab")
@@ -114,7 +116,11 @@ def lab() -> None:
         bar, stop = st.columns([5, 1], vertical_alignment="bottom")
         bar.progress(state.fraction, text=f"**{job.name}** · {state.text} · {job.seconds:.0f} s")
         if stop.button("Cancel run", key="train_cancel", width="stretch"):
-            runs.cancel(art)
+            try:
+                runs.cancel(art)
+            except runs.RunError as e:
+                st.error(str(e), icon="✋")
+                return
             st.rerun()
     names = list(logs)
     latest = sorted(n for n in names if n.startswith(runs.RUN_PREFIX))[-1:]     # run IDs are start times

@@ -1,0 +1,140 @@
+"""Reliability of the indexes behind the app: a corrupted Chroma database is set aside and rebuilt
+(with a notice, on the page too), and opening or building one checkpoint never holds up searches
+on a checkpoint that is already open (one lock per checkpoint)."""
+from __future__ import annotations
+
+import os
+import statistics
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from core import engine as engine_module
+from core.data import load_corpus
+from core.engine import Catalog, Engine, KeyedCache
+from core.index import set_aside_if_corrupt
+
+ROOT = Path(__file__).resolve().parents[1]
+CHECKPOINTS = {name: ROOT / "artifacts" / name / "model.pt" for name in ("random", "hard")}
+QUERY = "how is coffee made"
+pytestmark = pytest.mark.skipif(not all(p.is_file() for p in CHECKPOINTS.values()),
+                                reason="needs the committed checkpoints (artifacts/random, artifacts/hard)")
+
+
+@pytest.fixture
+def catalog(tiny_jsonl) -> Catalog:
+    return Catalog(load_corpus(str(tiny_jsonl)))
+
+
+def scribble_over(db: Path) -> None:
+    """Garbage over the whole database file, in place (open connections see it too)."""
+    with open(db, "r+b") as f:
+        f.write(os.urandom(db.stat().st_size))
+
+
+def corrupt_folders(parent: Path) -> list[str]:
+    return sorted(p.name for p in parent.iterdir() if p.name.startswith("chroma.corrupt-"))
+
+
+def test_a_corrupted_chroma_database_is_set_aside_and_rebuilt_by_the_next_search(catalog, tmp_path):
+    chroma = tmp_path / "chroma"
+    engine = Engine("hard", CHECKPOINTS["hard"], catalog, chroma_path=chroma)
+    other = Engine("random", CHECKPOINTS["random"], catalog, chroma_path=chroma)     # shares the folder
+    before = engine.search(QUERY, 5)
+    assert before.notice is None and engine.notice is None
+    scribble_over(chroma / "chroma.sqlite3")
+    after = engine.search(QUERY, 5)
+    assert [h.pid for h in after.hits] == [h.pid for h in before.hits], "answered as before"
+    assert after.notice and "set aside" in after.notice and "rebuilt" in after.notice
+    assert len(corrupt_folders(tmp_path)) == 1 and set_aside_if_corrupt(chroma) is None, "the new one's sound"
+    assert engine.search(QUERY, 5).notice is None, "the notice belongs to the search that repaired"
+    assert other.search(QUERY, 5).hits, "the other checkpoint's index is rebuilt in the new folder too"
+
+
+def test_an_app_restarted_over_a_corrupted_database_repairs_it_while_opening(catalog, tmp_path):
+    chroma = tmp_path / "chroma"
+    Engine("hard", CHECKPOINTS["hard"], catalog, chroma_path=chroma)
+    scribble_over(chroma / "chroma.sqlite3")
+    reopened = Engine("hard", CHECKPOINTS["hard"], catalog, chroma_path=chroma)
+    assert reopened.notice and "rebuilt" in reopened.notice and corrupt_folders(tmp_path)
+    assert reopened.search(QUERY, 3).hits
+
+
+def test_the_search_page_rebuilds_a_corrupted_index_with_a_notice(catalog, tiny_jsonl, tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+    art = tmp_path / "artifacts"
+    for name, path in CHECKPOINTS.items():
+        (art / name).mkdir(parents=True)
+        (art / name / "model.pt").symlink_to(path)
+    monkeypatch.setenv("ARTIFACTS_DIR", str(art))
+    monkeypatch.setenv("MSMARCO_SOURCE", str(tiny_jsonl))
+    monkeypatch.delenv("CHROMA_HOST", raising=False)
+
+    def search():
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+        at.query_params.update({"model": "hard", "q": QUERY, "k": "3"})
+        at.switch_page("views/search.py").run()
+        assert not at.exception, [e.value for e in at.exception]
+        return at
+    assert "rebuilt" not in " ".join(i.value for i in search().info)
+    scribble_over(art / "chroma" / "chroma.sqlite3")
+    at = search()
+    assert "rebuilt" in " ".join(i.value for i in at.info) and not at.warning
+    assert len([h for h in at.html if 'class="card' in h.value]) == 3
+
+
+def test_a_slow_build_of_one_checkpoint_never_holds_up_searches_on_an_open_one(catalog, tmp_path,
+                                                                                monkeypatch):
+    cache = KeyedCache()
+    open_one = cache.get(("hard",), lambda: Engine("hard", CHECKPOINTS["hard"], catalog,
+                                                   chroma_path=tmp_path))
+    normal = []
+    for _ in range(7):
+        t0 = time.perf_counter()
+        cache.get(("hard",), pytest.fail).search(QUERY)
+        normal.append(time.perf_counter() - t0)
+    real_ensure = engine_module.ensure_index
+    building = threading.Event()
+
+    def slow_ensure(*args, **kwargs):               # an index build that takes a while
+        building.set()
+        time.sleep(3)
+        return real_ensure(*args, **kwargs)
+    monkeypatch.setattr(engine_module, "ensure_index", slow_ensure)
+    slow = threading.Thread(target=cache.get, args=(
+        ("random",), lambda: Engine("random", CHECKPOINTS["random"], catalog, chroma_path=tmp_path)))
+    slow.start()
+    assert building.wait(30)
+    during = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        assert cache.get(("hard",), pytest.fail) is open_one
+        open_one.search(QUERY)
+        during.append(time.perf_counter() - t0)
+    assert slow.is_alive(), "the slow build was still going while those searches ran"
+    limit = max(0.25, 5 * statistics.median(normal))
+    print(f"search latency: normal {statistics.median(normal) * 1e3:.1f} ms, during a build "
+          f"{statistics.median(during) * 1e3:.1f} ms (max {max(during) * 1e3:.1f} ms)")
+    assert max(during) < limit
+    slow.join(60)
+    assert cache.get(("random",), pytest.fail).search(QUERY).hits, "the slow one was made once"
+
+
+def test_a_value_is_made_once_however_many_threads_ask():
+    cache, made = KeyedCache(), []
+
+    def make():
+        made.append(1)
+        time.sleep(0.2)
+        return object()
+    threads = [threading.Thread(target=cache.get, args=("k", make)) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(made) == 1
+    first = cache.get("k", make)
+    cache.get("k2", object, replaces=lambda old: old == "k")          # a newer version of "k"
+    assert cache.get("k", object) is not first, "the replaced value was dropped"

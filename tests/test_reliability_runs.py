@@ -1,0 +1,249 @@
+"""Reliability of the runs registry (`core.runs`) and the Training page over it: concurrent polling
+while a run ends, damaged records listed as unreadable (the page still loads), stale locks, pids
+trusted only with their start time, how a killed run ended, and launches on a full or read-only disk."""
+from __future__ import annotations
+
+import errno
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from core import runs
+from core.artifacts import write_json
+from core.config import Config
+from tests.test_training import APP, assert_consistent, tiny_env, wait_for  # noqa: F401 (tiny_env: a fixture)
+
+
+def good_log(loss: float = 0.5) -> dict:
+    return {"config": Config().to_dict(), "data": {"fingerprint": "abc", "train_queries": 10},
+            "batches": [{"epoch": 1, "step": 1, "loss": loss, "active": 0.5, "lr": 1e-3}],
+            "epochs": [{"epoch": 0, "val": {"mrr@10": 0.1}},
+                       {"epoch": 1, "loss": loss, "active": 0.5, "val": {"mrr@10": 0.2}}], "seconds": 1.0}
+
+
+def job_record(run: str, pid: int, start: int | None, status: str = "running") -> dict:
+    return {"run": run, "status": status, "pid": pid, "started": time.time() - 5, "command": ["python"],
+            "pid_start": start}
+
+
+def record_running(art: Path, run: str, proc: subprocess.Popen, start_offset: int = 0) -> None:
+    """A job.json and a lock for `proc` as the launcher writes them (with a wrong start time when
+    `start_offset` is not 0)."""
+    start = runs.process_start(proc.pid) + start_offset
+    folder = runs.runs_dir(art)
+    write_json(folder / "jobs" / run / "job.json", job_record(run, proc.pid, start))
+    write_json(folder / runs.LOCK, {"run": run, "pid": proc.pid, "start": start})
+
+
+# --- many pollers while a run ends ---------------------------------------------------------------
+
+def _poll(art: str, seconds: float, errors) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            runs.refresh(art)
+        except Exception as e:                    # noqa: BLE001 (any exception fails the test)
+            errors.put(f"{type(e).__name__}: {e}")
+
+
+def test_concurrent_refreshes_while_a_run_ends_agree_and_never_raise(tmp_path):
+    ending = subprocess.Popen(["sleep", "0.6"])
+    record_running(tmp_path, "ending", ending)
+    write_json(runs.runs_dir(tmp_path) / "done" / "log.json", good_log())          # a finished CLI run too
+    ctx = multiprocessing.get_context("fork")
+    errors = ctx.Queue()
+    procs = [ctx.Process(target=_poll, args=(str(tmp_path), 1.5, errors)) for _ in range(2)]
+    threads = [threading.Thread(target=_poll, args=(str(tmp_path), 1.5, errors)) for _ in range(3)]
+    for worker in [*procs, *threads]:
+        worker.start()
+    for worker in [*procs, *threads]:
+        worker.join(30)
+    ending.wait()
+    seen = []
+    while not errors.empty():
+        seen.append(errors.get())
+    assert not seen and all(p.exitcode == 0 for p in procs), seen[:3]
+    assert runs.refresh(tmp_path) is None
+    job = runs.jobs(tmp_path)[0]
+    assert job.status == "failed" and job.error.startswith("ended; exit status unknown")
+    folder = runs.runs_dir(tmp_path)
+    rows = json.loads((folder / "runs.json").read_text())
+    assert rows == runs.table(tmp_path) and (folder / "runs.csv").read_text() == runs.table_csv(rows)
+    assert {r["run"] for r in rows} == {"run-done", "run-ending"} and not (folder / runs.LOCK).exists()
+    assert not [p.name for p in folder.iterdir() if p.name.endswith(".tmp")], "no temporary file left"
+
+
+def test_polling_only_reads_when_nothing_changed(tmp_path, monkeypatch):
+    write_json(runs.runs_dir(tmp_path) / "done" / "log.json", good_log())
+    runs.refresh(tmp_path)
+    writes = []
+    monkeypatch.setattr(runs, "write_json", lambda *a: writes.append(a))
+    monkeypatch.setattr(runs, "_registry_lock", lambda *a: writes.append(a))
+    for _ in range(3):
+        runs.refresh(tmp_path)
+    assert writes == []
+
+
+# --- damaged records -----------------------------------------------------------------------------
+
+VALID = json.dumps(good_log()).encode()
+BAD_FILES = {
+    "binary log.json": ("ID/log.json", bytes(range(256))),
+    "truncated log.json": ("ID/log.json", VALID[: len(VALID) // 2]),
+    "empty log.json": ("ID/log.json", b""),
+    "wrong-typed log.json": ("ID/log.json", json.dumps({**good_log(), "batches": 3}).encode()),
+    "a list as log.json": ("ID/log.json", b"[1, 2, 3]"),
+    "NaN in log.json": ("ID/log.json", VALID.replace(b'"loss": 0.5', b'"loss": NaN')),
+    "garbage job.json": ("jobs/ID/job.json", b"\x00\x01 not json"),
+    "wrong-typed job.json": ("jobs/ID/job.json",
+                             json.dumps({**job_record("ID", 12, 1), "pid": "12"}).encode()),
+    "another run's job.json": ("jobs/ID/job.json", json.dumps(job_record("other", 12, 1, "done")).encode()),
+}
+
+
+def write_bad_files(art: Path, cases) -> dict[str, str]:
+    """Each case's bad file under runs/ as its own run (run ID = the case's index); {app name: case}."""
+    names = {}
+    for i, case in enumerate(cases):
+        where, content = BAD_FILES[case]
+        path = runs.runs_dir(art) / where.replace("ID", f"bad{i}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+        names[f"run-bad{i}"] = case
+    return names
+
+
+@pytest.mark.parametrize("case", BAD_FILES)
+def test_a_damaged_record_is_listed_as_unreadable(case, tmp_path):
+    (name, _), = write_bad_files(tmp_path, [case]).items()
+    assert runs.refresh(tmp_path) is None
+    rows = {r["run"]: r for r in runs.table(tmp_path)}
+    assert rows[name]["status"] == runs.UNREADABLE and str(runs.runs_dir(tmp_path)) in rows[name]["error"]
+    assert name not in runs.logs(tmp_path)
+    assert json.loads((runs.runs_dir(tmp_path) / "runs.json").read_text()) == list(rows.values())
+
+
+def test_the_training_page_loads_over_every_damaged_record(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+    art = tmp_path / "artifacts"
+    names = write_bad_files(art, BAD_FILES)
+    write_json(art / "random" / "log.json", good_log())
+    (art / "hard").mkdir()
+    (art / "hard" / "log.json").write_bytes(b"{")                 # a damaged log outside runs/ too
+    names["hard"] = "truncated log.json"
+    (runs.runs_dir(art) / runs.LOCK).write_bytes(b"")            # what a full disk used to leave
+    monkeypatch.setenv("ARTIFACTS_DIR", str(art))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page("views/training.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = at.dataframe[0].value
+    status = dict(zip(table.run, table.status))
+    assert {n: status.get(n) for n in names} == {n: runs.UNREADABLE for n in names}
+    assert status["random"] == "done" and at.multiselect[0].value == ["random"]
+    assert not (runs.runs_dir(art) / runs.LOCK).exists(), "the empty lock was stale"
+    assert not at.get("progress"), "nothing shows as in progress"
+
+
+# --- locks and pids ------------------------------------------------------------------------------
+
+def _me(**changes) -> dict:
+    return {"run": "x", "pid": os.getpid(), "start": runs.process_start(os.getpid()), **changes}
+
+
+STALE_LOCKS = {"empty": b"", "garbage": b"\xff\x00", "no pid": b'{"run": "x"}', "a list": b"[]",
+               "pid 0": json.dumps(_me(pid=0)), "pid -1": json.dumps(_me(pid=-1)),
+               "pid as text": json.dumps(_me(pid=str(os.getpid()))),
+               "no start time": json.dumps(_me(start=None)), "another start time": json.dumps(_me(start=1))}
+
+
+@pytest.mark.parametrize("case", STALE_LOCKS)
+def test_a_lock_without_a_valid_live_owner_is_stale(case, tmp_path):
+    content = STALE_LOCKS[case]
+    lock = runs.runs_dir(tmp_path) / runs.LOCK
+    lock.parent.mkdir(parents=True)
+    lock.write_bytes(content if isinstance(content, bytes) else content.encode())
+    assert runs.refresh(tmp_path) is None and not lock.exists()
+
+
+def test_a_pid_whose_start_time_differs_is_never_trusted_nor_signalled(tmp_path):
+    stranger = subprocess.Popen(["sleep", "30"], start_new_session=True)     # its own process group
+    try:
+        record_running(tmp_path, "old", stranger, start_offset=-7)       # the pid, reused by another process
+        assert runs.refresh(tmp_path) is None, "not trusted: the run is over"
+        assert runs.jobs(tmp_path)[0].status == "failed"
+        assert not (runs.runs_dir(tmp_path) / runs.LOCK).exists()
+        record_running(tmp_path, "older", stranger, start_offset=-9)
+        assert runs.cancel(tmp_path, grace_s=0.5) is None
+        time.sleep(0.2)
+        assert stranger.poll() is None, "the unrelated process was not signalled"
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_a_run_killed_from_outside_says_so(tiny_env):  # noqa: F811 (the imported fixture)
+    cfg = runs.run_config(tiny_env, hidden=8, out_dim=16, epochs=5000, batch_size=4, warmup_steps=1)
+    job = runs.launch(cfg, tiny_env)
+    wait_for(lambda: runs.progress(job, tiny_env).event in ("batch", "epoch"), 90, "training to start")
+    os.kill(job.pid, signal.SIGKILL)
+    wait_for(lambda: runs.refresh(tiny_env) is None, 30, "the run to be noticed as ended")
+    killed = runs.jobs(tiny_env)[-1]
+    assert killed.status == "failed" and killed.returncode == -9
+    assert killed.error.splitlines()[0] == "killed (signal 9)"
+    assert_consistent(tiny_env, killed)
+
+
+def test_a_run_that_exits_with_an_error_gives_its_code(tiny_env):  # noqa: F811
+    mined = tiny_env / "mined" / "negatives.json"
+    mined.parent.mkdir()
+    mined.write_text('{"negatives": "none"}')
+    runs.launch(runs.run_config(tiny_env, negatives="hard", epochs=1), tiny_env)
+    wait_for(lambda: runs.refresh(tiny_env) is None, 90, "the run to fail")
+    failed = runs.jobs(tiny_env)[-1]
+    assert failed.error.splitlines()[0] == "exited with code 2"
+    assert f"error: mined negatives {mined} are unreadable" in failed.error
+    assert_consistent(tiny_env, failed)
+
+
+# --- launching on a disk that cannot be written ----------------------------------------------------
+
+def test_a_launch_on_a_full_disk_is_a_message_and_leaves_no_lock(tiny_env, monkeypatch):  # noqa: F811
+    from streamlit.testing.v1 import AppTest
+
+    def full_disk(self, path):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+    monkeypatch.setattr(Config, "save", full_disk)
+    with pytest.raises(runs.RunError, match="No space left on device.*nothing was left behind"):
+        runs.launch(runs.run_config(tiny_env, epochs=1), tiny_env)
+    folder = runs.runs_dir(tiny_env)
+    assert not (folder / runs.LOCK).exists() and not list(folder.glob("jobs/*"))
+    assert runs.refresh(tiny_env) is None
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page("views/training.py").run()
+    next(b for b in at.button if b.label == "Start training").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "No space left on device" in " ".join(e.value for e in at.error)
+    assert not (folder / runs.LOCK).exists()
+
+
+def test_a_read_only_disk_refuses_launches_with_a_message_and_polling_still_works(tmp_path, monkeypatch):
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    real_open = os.open
+
+    def read_only(path, flags, *args):
+        if Path(path).name == runs.REGISTRY_LOCK:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return real_open(path, flags, *args)
+    write_json(runs.runs_dir(tmp_path) / "jobs" / "ended" / "job.json", job_record("ended", finished.pid, 1))
+    monkeypatch.setattr(os, "open", read_only)
+    assert runs.refresh(tmp_path) is None, "the ended run is not trusted, and polling does not raise"
+    with pytest.raises(runs.RunError, match="Read-only file system"):
+        runs.launch(Config(), tmp_path)
