@@ -5,7 +5,7 @@ Measures passage encoding (GRU checkpoints, tokenising included; a MiniLM bi-enc
 (dense + Chroma, dense + exact NumPy, BM25, and the app's full `Engine.search`), Chroma add
 throughput, ANN agreement with exact search, the index build per checkpoint, the app's cold start,
 and index build / query cost over synthetic vectors of growing size. Writes `artifacts/bench.json`,
-`docs/benchmark.md` and the performance table in the README (between its bench markers).
+`docs/benchmark.md`.
 """
 from __future__ import annotations
 
@@ -33,9 +33,6 @@ from core.model import file_fingerprint
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"encode_passages_per_s": 3000, "query_p50_ms": 10, "index_build_s": 60}
-README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
-
-
 def latency(fn: Callable[[str], object], queries: list[str], warmup: int = 5) -> dict:
     """Milliseconds per call of `fn(query)`, one query at a time: p50, p95, mean."""
     for q in queries[:warmup]:
@@ -230,7 +227,7 @@ def checks(report: dict) -> dict:
 
 
 def markdown(report: dict) -> str:
-    """The performance tables, as the README and docs/benchmark.md show them."""
+    """The performance tables, as docs/benchmark.md shows them."""
     m, c = report["machine"], report["corpus"]
     lines = [f"Measured by `python -m core bench` on {report['created'][:10]}: {m['cpus']} CPU cores, torch {m['torch']}, "
              f"{c['passages']:,} passages, {report['query_sample']} validation queries one at a time; load average "
@@ -267,13 +264,7 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_reports(report: dict, artifacts: Path, readme: Path = ROOT / "README.md",
-                  doc: Path = ROOT / "docs" / "benchmark.md") -> None:
-    """bench.json, docs/benchmark.md and the README's block between the bench markers."""
-    table = markdown(report)
+def write_reports(report: dict, artifacts: Path, doc: Path = ROOT / "docs" / "benchmark.md") -> None:
+    """bench.json and docs/benchmark.md (the README links to it)."""
     write_json(artifacts / "bench.json", report)
-    write_text(doc, "# Benchmark\n\n" + table)
-    text = readme.read_text()
-    if README_START in text and README_END in text:
-        head, rest = text.split(README_START, 1)
-        write_text(readme, head + README_START + "\n" + table + README_END + rest.split(README_END, 1)[1])
+    write_text(doc, "# Benchmark\n\n" + markdown(report))

@@ -35,14 +35,11 @@ def test_checks_compare_each_measurement_with_its_target():
     assert good["ratios"]["hard: Chroma p50 / exact p50"] == 1.0
 
 
-def test_reports_replace_only_the_readme_block(tmp_path):
+def test_reports_are_the_json_and_the_benchmark_page(tmp_path):
     r = report(3500, 4.0, 20)
     r["ratios"], r["checks"] = bench.ratios(r), bench.checks(r)
-    readme = tmp_path / "README.md"
-    readme.write_text(f"# Title\n\nbefore\n{bench.README_START}\nold table\n{bench.README_END}\nafter\n")
-    bench.write_reports(r, tmp_path / "artifacts", readme=readme, doc=tmp_path / "docs" / "benchmark.md")
-    text = readme.read_text()
-    assert "old table" not in text and text.startswith("# Title\n\nbefore\n") and text.endswith("after\n")
+    bench.write_reports(r, tmp_path / "artifacts", doc=tmp_path / "docs" / "benchmark.md")
+    text = (tmp_path / "docs" / "benchmark.md").read_text()
     assert "| passage encoding, passages/s (tokenising included) | 3,500 | >= 3000 | yes |" in text
     assert "| all-MiniLM-L6-v2 | — | not installed |" in text
     assert json.loads((tmp_path / "artifacts" / "bench.json").read_text())["checks"]["query_p50_ms"]["met"]
