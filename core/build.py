@@ -17,7 +17,7 @@ from core.evaluate import DenseRanker, IREvaluator
 from core.index import DenseSearcher, chroma_client, ensure_index
 from core.mining import mine_negatives, mining_stats
 from core.model import CheckpointError, file_fingerprint, load_checkpoint
-from core.projection import ensure_projection
+from core.projection import Embedded, ensure_projections
 from core.train import train
 from core.triplets import load_mined, negative_pool, save_mined
 from core.text import TOKENIZER_VERSION
@@ -126,16 +126,15 @@ def build(cfg: Config, out: Path | None = None, force: bool = False, client=None
     train_stage("hard", mine_key)
     index_stage("hard")
 
-    # 6b. UMAP maps (2-D and 3-D) of each checkpoint's passages and validation queries, for the app
-    for name in MODELS:
-        t0 = time.time()
-        ckpt = out / name / "model.pt"
-        fitted = [ensure_projection(out, name, file_fingerprint(ckpt), corpus, Encoder.from_checkpoint(ckpt),
-                                    indexes[name].get_vectors(pids), cfg.data.val_fraction, cfg.projection, dims,
-                                    force=force) for dims in (2, 3)]
-        record(f"project {name}", t0, any(built for _, built in fitted),
-               "  ".join(f"{p.dims}-D {len(p.rows)} passages + {len(p.query_ids)} queries, fit {p.fit_seconds}s"
-                         for p, _ in fitted))
+    # 6b. UMAP maps (2-D and 3-D) of both checkpoints, aligned, with the validation queries, for the app
+    t0 = time.time()
+    models = [Embedded(name, file_fingerprint(out / name / "model.pt"), Encoder.from_checkpoint(out / name / "model.pt"),
+                       indexes[name].get_vectors(pids)) for name in MODELS]
+    fitted = [ensure_projections(out, models, corpus, cfg.data.val_fraction, cfg.projection, dims, force=force)
+              for dims in (2, 3)]
+    record(f"project {'+'.join(MODELS)}", t0, any(built for _, built in fitted),
+           "  ".join(f"{maps[0].dims}-D {len(maps[0].rows)} passages + {len(maps[0].query_ids)} queries, "
+                     f"fit {maps[0].fit_seconds}s" for maps, _ in fitted))
 
     # 7. metrics of both checkpoints and the two baselines on the validation split
     t0 = time.time()

@@ -29,6 +29,7 @@ import pandas as pd
 
 from core.artifacts import artifacts_dir, folders_with, read_json, write_json, write_text
 from core.config import Config
+from core.tracking import phase
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_PREFIX = "run-"                       # a run's checkpoint name in the app: run-ID
@@ -256,24 +257,16 @@ def cancel(artifacts: str | Path | None = None, grace_s: float = CANCEL_GRACE_S)
 @dataclass
 class Progress:
     event: str          # starting, validating, batch, epoch or done
-    fraction: float     # share of the training steps done
+    fraction: float     # share of the whole run done (loading, validations and saving included)
     text: str
     log: dict | None    # the log so far (batches, epochs), None before training starts
 
 
 def progress(job: Job, artifacts: str | Path | None = None) -> Progress:
-    """Where a running job is, from its progress file."""
+    """Where a running job is, from its progress file (its phases: `core.tracking.phase`)."""
     state = read_json(_job_dir(runs_dir(artifacts), job.run) / "progress.json", None)
-    if not state:
-        return Progress("starting", 0.0, "Loading the data and the word vectors…", None)
-    log, event = state["log"], state["event"]
-    steps, done = max(log.get("steps") or 1, 1), len(log["batches"])
-    epochs = log["config"]["train"]["epochs"]
-    epoch = log["batches"][-1]["epoch"] if log["batches"] else 0
-    text = {"validating": f"Validating after epoch {len(log['epochs'])}" if log["epochs"] else
-            "Validating the untrained model (epoch 0)",
-            "done": "Checkpoint saved"}.get(event, f"Epoch {epoch} of {epochs}: step {done:,} of {steps:,}")
-    return Progress(event, min(done / steps, 1.0), text, log)
+    event, log = (state["event"], state["log"]) if state else (None, None)
+    return Progress(event or "starting", *phase(event, log), log)
 
 
 def logs(artifacts: str | Path | None = None) -> dict[str, dict]:
