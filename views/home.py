@@ -44,15 +44,6 @@ if {"random", "hard"} <= set(by_name):
             f"leads with {best['mrr@10']:.3f}: MS MARCO questions share many words with their answers, and "
             f"these towers are small, trained on a few thousand queries over a {len(cat):,}-passage sample.")
 
-st.subheader("Try these in Compare")
-engines = state.engines()
-if len(engines) >= 2:
-    first, second = (engines[n] for n in list(engines)[:2])
-    for col, ex in zip(st.columns(3) * 2, state.examples(first, second)):
-        col.page_link("views/compare.py", label=ex.query, query_params={"q": ex.query, "a": first.name,
-                      "b": second.name}, width="stretch")
-        col.caption(f"{components.verdict(ex)}: " + " → ".join(f"{m} #{r:,}" for m, r in ex.ranks.items()))
-
 st.subheader("Every model, full retrieval over the corpus")
 if not rows:
     st.info(f"No metrics yet: `{artifacts_dir() / 'metrics.json'}` is missing or unreadable. "
@@ -66,3 +57,12 @@ else:
     if missing:
         st.caption(f"Not measured yet: {', '.join(missing)} — `python -m core build` fills them in.")
 st.caption(f"{len(cat):,} passages searched · {len(cat.corpus.queries):,} queries · source: {cat.corpus.source}")
+
+st.subheader("Try these in Compare")
+engines = state.engines()
+if len(engines) >= 2:
+    first, second = (engines[n] for n in list(engines)[:2])
+    for col, ex in zip(st.columns(3) * 2, state.examples(first, second)):
+        col.page_link("views/compare.py", label=ex.query, query_params={"q": ex.query, "a": first.name,
+                      "b": second.name}, width="stretch")
+        col.caption(f"{components.verdict(ex)}: " + " → ".join(f"{m} #{r:,}" for m, r in ex.ranks.items()))
