@@ -128,10 +128,11 @@ def build(cfg: Config, out: Path | None = None, force: bool = False, client=None
 
     # 6b. UMAP maps (2-D and 3-D) of both checkpoints, aligned, with the validation queries, for the app
     t0 = time.time()
-    models = [Embedded(name, file_fingerprint(out / name / "model.pt"), Encoder.from_checkpoint(out / name / "model.pt"),
-                       indexes[name].get_vectors(pids)) for name in MODELS]
-    fitted = [ensure_projections(out, models, corpus, cfg.data.val_fraction, cfg.projection, dims, force=force)
-              for dims in (2, 3)]
+    ckpts = {name: out / name / "model.pt" for name in MODELS}
+    models = [Embedded(name, file_fingerprint(p), Encoder.from_checkpoint(p), indexes[name].get_vectors(pids))
+              for name, p in ckpts.items()]
+    fitted = [ensure_projections(out, models, corpus, cfg.data.val_fraction, cfg.projection, dims,
+                                 force=force) for dims in (2, 3)]
     record(f"project {'+'.join(MODELS)}", t0, any(built for _, built in fitted),
            "  ".join(f"{maps[0].dims}-D {len(maps[0].rows)} passages + {len(maps[0].query_ids)} queries, "
                      f"fit {maps[0].fit_seconds}s" for maps, _ in fitted))

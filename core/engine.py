@@ -39,7 +39,7 @@ FULL_METRICS = ("mrr@10", "recall@1", "recall@10", "recall@100")
 QUESTION_WORDS = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "do", "does", "did",
                   "can", "could", "should", "would", "i", "you", "your", "my", "we", "me"}   # not highlighted
 QUESTION_STARTS = {"what", "which", "who", "when", "where", "why", "how", "is", "are", "does", "do", "can"}
-FEW_PASSAGES = 3                 # this many passages or fewer holding all of a query's words: likely no answer
+FEW_PASSAGES = 3          # at most this many passages holding all of a query's words: likely no answer here
 
 Progress = Callable[[float, str], None]              # (fraction done, what is happening)
 
@@ -147,7 +147,8 @@ def query_key(text: str) -> str:
 
 def content_words(query: str) -> list[str]:
     """The query's content words: its BM25 terms (no stopwords) less question words, in order, once each."""
-    return list(dict.fromkeys(t for t in bm25_tokens(query) if re.search(r"\w", t) and t not in QUESTION_WORDS))
+    words = [t for t in bm25_tokens(query) if re.search(r"\w", t) and t not in QUESTION_WORDS]
+    return list(dict.fromkeys(words))
 
 
 def highlight(text: str, query: str) -> list[tuple[str, bool]]:

@@ -5,11 +5,12 @@ Maps of two checkpoints are fitted together (umap-learn's `AlignedUMAP`, each po
 itself) so that a passage sits in the same region on both and its movement means something. Maps
 are fitted once (cosine metric) and stored as `artifacts/umap/A+B-2d.npz` (`NAME-2d.npz` for one
 checkpoint alone) with a key of the checkpoints' file fingerprints, the corpus fingerprint, the
-split and the settings; they are refitted only when that key changes. A typed query is placed without refitting, the way UMAP's
-`transform` starts a new point: at the mean of its nearest fitted points' coordinates (nearest by
-cosine in the original space), weighted by UMAP's fuzzy membership strengths. That is numpy over
-the stored coordinates (about a millisecond), so the maps, a few hundred kB, can be committed and a
-fresh clone needs neither the pickled reducer (15 MB a map) nor numba's compile of `transform`.
+split and the settings; they are refitted only when that key changes. A typed query is placed
+without refitting, the way UMAP's `transform` starts a new point: at the mean of its nearest fitted
+points' coordinates (nearest by cosine in the original space), weighted by UMAP's fuzzy membership
+strengths. That is numpy over the stored coordinates (about a millisecond), so the maps, a few
+hundred kB, can be committed and a fresh clone needs neither the pickled reducer (15 MB a map) nor
+numba's compile of `transform`.
 """
 from __future__ import annotations
 
@@ -94,7 +95,8 @@ def fit_umap(vector_sets: list[np.ndarray], dims: int, cfg: ProjectionConfig) ->
         if len(vector_sets) == 1:
             return [umap.UMAP(**settings).fit_transform(vector_sets[0]).astype(np.float32)]
         itself = {i: i for i in range(n)}
-        reducer = umap.AlignedUMAP(**settings).fit(list(vector_sets), relations=[itself] * (len(vector_sets) - 1))
+        relations = [itself] * (len(vector_sets) - 1)
+        reducer = umap.AlignedUMAP(**settings).fit(list(vector_sets), relations=relations)
         return [e.astype(np.float32) for e in reducer.embeddings_]
 
 
@@ -104,10 +106,11 @@ def save_projections(path: str | Path, maps: list[Projection]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     first = maps[0]
-    meta = {"names": [p.name for p in maps], "dims": first.dims, "key": first.key, "fit_seconds": first.fit_seconds,
-            "neighbors": first.neighbors}
+    meta = {"names": [p.name for p in maps], "dims": first.dims, "key": first.key,
+            "fit_seconds": first.fit_seconds, "neighbors": first.neighbors}
     with open(tmp, "wb") as f:
-        np.savez_compressed(f, rows=first.rows.astype(np.int32), query_ids=np.array(first.query_ids, dtype=str),
+        np.savez_compressed(f, rows=first.rows.astype(np.int32),
+                            query_ids=np.array(first.query_ids, dtype=str),
                             passage_xy=np.stack([p.passage_xy for p in maps]),
                             query_xy=np.stack([p.query_xy for p in maps]), meta=np.array(json.dumps(meta)))
     os.replace(tmp, path)
@@ -153,17 +156,17 @@ def ensure_projections(artifacts: str | Path, models: list[Embedded], corpus: Co
     row = {pid: i for i, pid in enumerate(corpus.passages.pid)}
     judged = [row[p] for q in val for p in corpus.positives[q]]
     rows = sample_rows(len(models[0].vectors), judged, cfg.umap_max_passages, cfg.umap_seed)
-    sets = [np.concatenate([m.vectors[rows], _query_vectors(m.encoder, corpus, val)]) if val else m.vectors[rows]
-            for m in models]
+    sets = [np.concatenate([m.vectors[rows], _query_vectors(m.encoder, corpus, val)]) if val
+            else m.vectors[rows] for m in models]
     if progress:
         what = f"the {names[0]} model" if len(names) == 1 else f"the {' and '.join(names)} models, aligned"
-        progress(0.0, f"Fitting {dims}-D UMAP maps of {what}: {len(rows):,} passages and {len(val):,} validation "
-                      f"queries (a minute or two per model on a 2-core machine, once)")
+        progress(0.0, f"Fitting {dims}-D UMAP maps of {what}: {len(rows):,} passages and {len(val):,} "
+                      "validation queries (a minute or two per model on a 2-core machine, once)")
     t0 = time.perf_counter()
     coords = fit_umap(sets, dims, cfg)
     seconds = round(time.perf_counter() - t0, 1)
-    maps = [Projection(name, dims, key, rows, list(val), xy[: len(rows)], xy[len(rows):], seconds, cfg.umap_neighbors)
-            for name, xy in zip(names, coords)]
+    maps = [Projection(name, dims, key, rows, list(val), xy[: len(rows)], xy[len(rows):], seconds,
+                       cfg.umap_neighbors) for name, xy in zip(names, coords)]
     save_projections(path, maps)
     if progress:
         progress(1.0, "The maps are ready")

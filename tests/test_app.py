@@ -78,7 +78,7 @@ def test_coverage_finds_queries_the_corpus_cannot_answer():
     assert coverage(catalog, "how is coffee made").together == 0                     # no passage says "made"
     australia = coverage(catalog, "what is the capital of australia")
     assert australia.missing == ["australia"] and australia.thin
-    assert not coverage(catalog, "what is the").thin                                 # no content word: nothing to say
+    assert not coverage(catalog, "what is the").thin                       # no content word: nothing to say
 
 
 def test_examples_are_readable_questions(small_vocab):
@@ -90,8 +90,8 @@ def test_examples_are_readable_questions(small_vocab):
 def test_metrics_rows_tolerate_missing_and_partial_metrics():
     assert [r["model"] for r in metrics_rows({})] == ["glove-avg", "bm25", "random", "hard"]
     assert not any(r["measured"] for r in metrics_rows({"models": None}))
-    rows = {r["model"]: r for r in metrics_rows({"models": {"random": {"full": {"mrr@10": 0.5, "queries": 846}},
-                                                            "extra": {}}})}
+    measured = {"random": {"full": {"mrr@10": 0.5, "queries": 846}}, "extra": {}}
+    rows = {r["model"]: r for r in metrics_rows({"models": measured})}
     assert rows["random"]["mrr@10"] == 0.5 and rows["random"]["recall@10"] is None and rows["random"]["measured"]
     assert rows["random"]["queries"] == 846 and rows["random"]["rerank queries"] is None
     assert rows["hard"]["mrr@10"] is None and "extra" in rows
@@ -145,7 +145,7 @@ def test_search_answers_with_cards_latency_tokens_and_judged_passage(app_env):
     assert len(cards(at)) >= 10
     metrics = {m.label: m.value for m in at.metric}
     assert list(metrics) == ["Judged passage · hard"] and metrics["Judged passage · hard"].startswith("#")
-    assert any(c.value.startswith("Encode query ") and c.value.endswith(" ms") for c in at.caption)   # latency last
+    assert any(c.value.startswith("Encode query ") and c.value.endswith(" ms") for c in at.caption)  # last
     assert any('class="tok' in h.value for h in at.html)
     assert any("ranks the judged passage" in m.value for m in at.markdown)
     assert any("judged relevant" in c for c in cards(at))
@@ -158,7 +158,7 @@ def test_no_answer_notice_for_a_question_the_corpus_does_not_cover(app_env):
     assert "probably holds no answer" in " ".join(i.value for i in at.info) and cards(at)
     at = open_page("views/compare.py", q="what is the capital of australia")
     assert "probably holds no answer" in " ".join(i.value for i in at.info)
-    query = at.button[0].label                            # a dataset query: its judged passage is in the corpus
+    query = at.button[0].label                      # a dataset query: its judged passage is in the corpus
     at.button[0].click().run()
     assert at.text_input(key="q").value == query and "no answer" not in " ".join(i.value for i in at.info)
 
@@ -216,7 +216,7 @@ def test_compare_shows_both_columns_movements_and_bm25(app_env):
     at.button[0].click().run()
     assert [s.value for s in at.subheader] == ["random", "hard"]
     metrics = {m.label: m.value for m in at.metric}
-    assert list(metrics) == ["Judged passage · random", "Judged passage · hard", "Overlap@10"]     # the story first
+    assert list(metrics) == ["Judged passage · random", "Judged passage · hard", "Overlap@10"]   # story first
     assert metrics["Overlap@10"].endswith("%")
     assert metrics["Judged passage · random"].startswith("#") and metrics["Judged passage · hard"].startswith("#")
     badges = " ".join(cards(at))
@@ -239,16 +239,21 @@ def test_home_shows_metrics_or_what_to_do(app_env, tmp_path, monkeypatch):
     assert "hard fixes it" in verdicts, "curated examples, labelled"
     monkeypatch.setenv("ARTIFACTS_DIR", str(tmp_path))
     at = open_page("views/home.py")                    # no metrics, no checkpoints: what to do, for both
-    assert "python -m core build" in " ".join(i.value for i in at.info) and "no checkpoints" in at.error[0].value
+    assert "python -m core build" in " ".join(i.value for i in at.info)
+    assert "no checkpoints" in at.error[0].value
     (tmp_path / "metrics.json").write_text(json.dumps({"models": {
-        "random": {"full": {"mrr@10": 0.51, "queries": 846}}, "hard": {"full": {"mrr@10": 0.55, "queries": 846}},
-        "bm25": {"full": {"mrr@10": 0.8, "queries": 846}}, "hybrid:hard": {"full": {"mrr@10": 0.82, "queries": 800}}}}))
+        "random": {"full": {"mrr@10": 0.51, "queries": 846}},
+        "hard": {"full": {"mrr@10": 0.55, "queries": 846}},
+        "bm25": {"full": {"mrr@10": 0.8, "queries": 846}},
+        "hybrid:hard": {"full": {"mrr@10": 0.82, "queries": 800}}}}))
     at = open_page("views/home.py")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["MRR@10 · random"] == "0.510" and metrics["MRR@10 · hard"] == "0.550"
-    assert metrics["Best here · hybrid:hard"] == "0.820" and "still leads" in " ".join(m.value for m in at.markdown)
+    assert metrics["Best here · hybrid:hard"] == "0.820"
+    assert "still leads" in " ".join(m.value for m in at.markdown)
     table = at.dataframe[0].value
-    assert list(table.index) == ["bm25", "random", "hard", "hybrid:hard"] and table.loc["hybrid:hard", "queries"] == 800
+    assert list(table.index) == ["bm25", "random", "hard", "hybrid:hard"]
+    assert table.loc["hybrid:hard", "queries"] == 800
     assert "Not measured yet: glove-avg" in " ".join(c.value for c in at.caption)
 
 

@@ -35,13 +35,15 @@ READY_S = 900          # building both indexes and the aligned maps on 2 cores, 
 WARM_SEARCH_MS = 50    # server-side encode + search, as shown on the page
 SIZES = {"1024": {"width": 1024, "height": 768}, "1440": {"width": 1440, "height": 900}}
 NO_ANSWER = "what is the capital of australia"
-PAGES = {"home": "", "search": f"search?q={NO_ANSWER.replace(' ', '+')}", "compare": "compare?q=what+is+a+python&bm25=true",
+PAGES = {"home": "", "search": f"search?q={NO_ANSWER.replace(' ', '+')}",
+         "compare": "compare?q=what+is+a+python&bm25=true",
          "embeddings": "embeddings", "confused": "confused", "training": "training"}
 READY = {"home": "Every model", "search": "Tokens the model saw", "compare": "How each passage moves",
          "embeddings": "Nearest in", "confused": "Top wrong passage", "training": "Start a training run"}
 CUT = """() => {
-  const sel = '[data-testid="stMetricLabel"] *, [data-testid="stMetricValue"], button *, [data-testid="stWidgetLabel"] *,'
-    + ' [data-testid="stPageLink"] *, [data-testid="stExpander"] summary *, [data-testid="stCaptionContainer"] *';
+  const sel = '[data-testid="stMetricLabel"] *, [data-testid="stMetricValue"], button *,'
+    + ' [data-testid="stWidgetLabel"] *, [data-testid="stPageLink"] *, [data-testid="stExpander"] summary *,'
+    + ' [data-testid="stCaptionContainer"] *';
   const cut = [...document.querySelectorAll(sel)].filter(e => {
     if (!e.offsetParent || e.clientWidth === 0) return false;
     const s = getComputedStyle(e);
@@ -135,7 +137,8 @@ def test_search_and_compare_in_a_browser(server, browser):
     page = browser.new_page(viewport=SIZES["1440"])
     page.goto(f"{url}/search", timeout=60_000)
     examples = page.locator("[data-testid='stButton'] button")
-    page.locator("[data-testid='stButton'] button, [data-testid='stException']").first.wait_for(timeout=READY_S * 1000)
+    ready = page.locator("[data-testid='stButton'] button, [data-testid='stException']")
+    ready.first.wait_for(timeout=READY_S * 1000)
     no_crash(page)
     query = examples.first.inner_text().strip()
     box = page.get_by_label("Query")
@@ -213,8 +216,8 @@ def test_confused_keeps_the_open_query_and_back_takes_one_press(server, browser)
     first = heading.inner_text()
     grid = page.locator("[data-testid='stDataFrame']").first.bounding_box()
     page.mouse.click(grid["x"] + 120, grid["y"] + 35 * 3.5)        # a cell of the third row: a click opens it
-    page.wait_for_function(f"() => document.querySelector('[data-testid=stHeading] h3').innerText !== {first!r}",
-                           timeout=30_000)
+    changed = f"() => document.querySelector('[data-testid=stHeading] h3').innerText !== {first!r}"
+    page.wait_for_function(changed, timeout=30_000)
     opened = heading.inner_text()
     page.locator("[data-testid='stSelectbox']", has_text="Worst first by").click()
     page.get_by_role("option", name="score gap").click()
@@ -261,5 +264,5 @@ def test_training_page_in_a_browser(server, browser):
 def test_the_server_log_has_no_setup_warnings(server):
     _, log_path = server
     lines = log_path.read_text().splitlines()
-    noisy = [line for line in lines if re.search(r"warn|inotify|deprecat|error|traceback", line, re.IGNORECASE)]
+    noisy = [line for line in lines if re.search(r"warn|inotify|deprecat|error|traceback", line, re.I)]
     assert not noisy, noisy[:20]

@@ -78,5 +78,5 @@ def test_changed_checkpoint_makes_index_stale(tiny_build):
     assert open_index(client, "hard", file_fingerprint(ckpt), corpus.fingerprint(), len(corpus.passages)) is None
     third = statuses(build(cfg, out, progress=False, log=lambda *_: None))
     assert third["train hard"] == "up to date" and third["index hard"] == "built" and third["metrics"] == "built"
-    assert third["project random+hard"] == "built"                   # the aligned maps follow either checkpoint
+    assert third["project random+hard"] == "built"              # the aligned maps follow either checkpoint
     assert open_index(client, "hard", file_fingerprint(ckpt), corpus.fingerprint(), len(corpus.passages)) is not None

@@ -28,11 +28,12 @@ def test_embeddings_page_places_a_query_among_its_true_neighbours(app_env):
     at = open_page("views/embeddings.py")
     assert [s.value for s in at.subheader] == ["random", "hard"] and len(plots(at)) == 2
     assert "distort distances" in " ".join(c.value for c in at.caption)
-    assert (app_env / "umap" / "random+hard-2d.npz").is_file()                       # one aligned fit for both
+    assert (app_env / "umap" / "random+hard-2d.npz").is_file()                  # one aligned fit for both
     figure = json.loads(plots(at)[0].proto.spec)
     assert {"other passage", "judged passage", "query"} <= set(traces(at, 0))
-    assert figure["layout"]["yaxis"]["scaleanchor"] == "x" and figure["layout"]["annotations"], "equal axes, regions"
-    assert "query type" not in at.selectbox(key="colour").options                    # the dev data has no types
+    assert figure["layout"]["yaxis"]["scaleanchor"] == "x", "equal axes"
+    assert figure["layout"]["annotations"], "region labels"
+    assert "query type" not in at.selectbox(key="colour").options               # the dev data has no types
 
     query = open_page("views/compare.py").button[0].label           # a validation query: its judged passage is known
     at = open_page("views/embeddings.py", q=query, k="5")
@@ -45,7 +46,7 @@ def test_embeddings_page_places_a_query_among_its_true_neighbours(app_env):
     assert {"correct", "confused"} <= set(traces(at, 0))
     at = open_page("views/embeddings.py", show="right only", dims="3", q="<b>what</b> is a python")
     assert len(plots(at)) == 1 and json.loads(plots(at)[0].proto.spec)["data"][0]["type"] == "scatter3d"
-    assert traces(at, 0)["your query"]["hovertext"] == ["&lt;b&gt;what&lt;/b&gt; is a python"]    # shown as typed
+    assert traces(at, 0)["your query"]["hovertext"] == ["&lt;b&gt;what&lt;/b&gt; is a python"]   # as typed
     at.text_input(key="q").input("😀").run()
     assert "vocabulary" in " ".join(w.value for w in at.warning)
 
@@ -75,7 +76,7 @@ def test_confused_page_counts_filters_and_keeps_the_open_query(app_env):
     fixed, broken, both = (next(v for k, v in sizes.items() if k.startswith(p)) for p in
                            ("fixed by hard", "broken by hard", "confused in both"))
     assert fixed + both == m["Confused · random"] and broken + both == m["Confused · hard"] > 0
-    assert at.radio(key="filter").value == "fixed"                                     # the default: fixed by hard
+    assert at.radio(key="filter").value == "fixed"                             # the default: fixed by hard
     table = at.dataframe[0].value
     assert len(table) == fixed and (table["judged rank"] == 1).all() and (table["rank in random"] > 1).all()
     shown = cards(at)
@@ -86,7 +87,7 @@ def test_confused_page_counts_filters_and_keeps_the_open_query(app_env):
     at.selectbox(key="sort").set_value("score gap").run()
     gaps = list(at.dataframe[0].value["gap"])
     assert gaps == sorted(gaps, reverse=True)
-    assert at.subheader[0].value.strip("“”") == query and at.query_params["qid"] == qid   # kept by id, not by row
+    assert at.subheader[0].value.strip("“”") == query and at.query_params["qid"] == qid   # by id, not by row
     at.radio(key="filter").set_value("confused").run()
     table = at.dataframe[0].value
     assert len(table) == m["Confused · hard"] and (table["judged rank"] > 1).all()

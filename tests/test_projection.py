@@ -66,20 +66,22 @@ def test_maps_are_stored_and_refitted_only_when_stale(tmp_path, monkeypatch):
     passages = _unit(np.random.default_rng(1).normal(size=(len(corpus.passages), 4)))
     _, val = split_queries(corpus, 0.3)
     cfg = ProjectionConfig(umap_max_passages=8)
-    hard, random = (Embedded(name, fp, FakeEncoder(), passages) for name, fp in (("hard", "fp1"), ("random", "fp0")))
+    hard, random = (Embedded(n, fp, FakeEncoder(), passages) for n, fp in (("hard", "1"), ("random", "0")))
     first, built = ensure_projections(tmp_path, [hard], corpus, 0.3, cfg, 2)
-    assert built and fits == [[8 + len(val)]] and first[0].query_ids == val and first[0].passage_xy.shape == (8, 2)
+    assert built and fits == [[8 + len(val)]] and first[0].query_ids == val
+    assert first[0].passage_xy.shape == (8, 2)
     judged = {list(corpus.passages.pid).index(p) for q in val for p in corpus.positives[q]}
     assert judged <= set(first[0].rows.tolist())                               # judged passages always kept
     again, built = ensure_projections(tmp_path, [hard], corpus, 0.3, cfg, 2)
     assert not built and len(fits) == 1 and np.array_equal(again[0].passage_xy, first[0].passage_xy)
-    assert ensure_projections(tmp_path, [Embedded("hard", "fp2", FakeEncoder(), passages)], corpus, 0.3, cfg, 2)[1]
+    rebuilt = Embedded("hard", "fp2", FakeEncoder(), passages)                   # a new checkpoint file
+    assert ensure_projections(tmp_path, [rebuilt], corpus, 0.3, cfg, 2)[1]
     assert ensure_projections(tmp_path, [hard], corpus, 0.3, ProjectionConfig(umap_max_passages=9), 2)[1]
     assert ensure_projections(tmp_path, [hard], corpus, 0.3, cfg, 3)[0][0].query_xy.shape == (len(val), 3)
     pair, built = ensure_projections(tmp_path, [random, hard], corpus, 0.3, cfg, 2)
     assert built and [p.name for p in pair] == ["random", "hard"] and fits[-1] == [8 + len(val)] * 2
     assert not ensure_projections(tmp_path, [random, hard], corpus, 0.3, cfg, 2)[1]
-    assert ensure_projections(tmp_path, [hard, random], corpus, 0.3, cfg, 2)[1]        # another pair: its own file
+    assert ensure_projections(tmp_path, [hard, random], corpus, 0.3, cfg, 2)[1]   # another pair: own file
     assert sorted(p.name for p in (tmp_path / "umap").iterdir()) == ["hard+random-2d.npz", "hard-2d.npz",
                                                                      "hard-3d.npz", "random+hard-2d.npz"]
     projection_path(tmp_path, ["hard"], 2).write_bytes(b"not a map")
@@ -116,16 +118,17 @@ def test_points_neighbours_find_and_regions():
     corpus = build_corpus(tiny_rows())
     catalog = Catalog(corpus)
     n = len(corpus.passages)
-    topic = np.array([next(i for i, texts in enumerate(TOPICS.values()) if t in texts) for t in catalog.texts])
+    topic = np.array([next(i for i, ts in enumerate(TOPICS.values()) if t in ts) for t in catalog.texts])
     xy = (np.stack([topic % 3, topic // 3], 1) * 10.0).astype(np.float32)       # one spot per topic
     p = Projection("m", 2, "k", np.arange(n), [], xy, np.zeros((0, 2), np.float32), 0.0, neighbors=3)
     vectors = _unit(np.eye(6)[topic] + np.random.default_rng(0).normal(0, 0.01, (n, 6)))
     emap = EmbeddingMap(p, vectors, np.zeros((0, 6), np.float32))
     coffee = f"p{int(np.flatnonzero(topic == 0)[0])}"
     assert emap.neighbours(coffee, 1) and emap.neighbours(coffee, 1)[0] != coffee
-    assert topic[int(emap.neighbours(coffee, 1)[0][1:])] == 0                  # nearest: the other coffee passage
+    assert topic[int(emap.neighbours(coffee, 1)[0][1:])] == 0            # nearest: the other coffee passage
     points = map_points(p, catalog)
-    assert find_points(points, "ESPRESSO") == [f"p{catalog.texts.index(t)}" for t in catalog.texts if "espresso" in t]
+    espresso = [f"p{i}" for i, t in enumerate(catalog.texts) if "espresso" in t]
+    assert find_points(points, "ESPRESSO") == espresso
     assert find_points(points, "  ") == [] and find_points(points, "no such text") == []
     labels = region_labels(p, catalog, regions=6)
-    assert len(labels) >= 5 and ("brewed · coffee" in [label for _, _, label in labels])   # python: no word twice
+    assert len(labels) >= 5 and "brewed · coffee" in [text for _, _, text in labels]  # python: no word twice

@@ -217,7 +217,7 @@ def test_a_short_run_launched_from_the_page_appears_in_the_table_and_on_search(p
     job = runs.refresh(page_env)
     assert job is not None, "the run is training in the background"
     seen = [bar(at)]
-    assert seen[0][1].startswith(("Phase 1 of 4", "Phase 2 of 4")) and seen[0][0] > 0, "loading is progress too"
+    assert seen[0][1].startswith(("Phase 1 of 4", "Phase 2 of 4")) and seen[0][0] > 0, "loading counts too"
     next(b for b in at.button if b.label == "Start training").click().run()
     assert "already in progress" in " ".join(e.value for e in at.error), "a second run is refused"
 
@@ -231,7 +231,7 @@ def test_a_short_run_launched_from_the_page_appears_in_the_table_and_on_search(p
     print(f"short run: {seconds:.1f}s from the click to the page showing it done; phases seen: "
           f"{[(round(f, 2), t.split(' · ')[0]) for f, t in seen]}")
     assert at.success and "GRU 32" in at.success[0].value, [e.value for e in at.error]
-    assert "already in progress" not in " ".join(e.value for e in at.error), "the refusal is gone with the run"
+    assert "already in progress" not in " ".join(e.value for e in at.error), "the refusal ends with the run"
     assert [f for f, _ in seen] == sorted(f for f, _ in seen), "the bar only moves forward"
     assert len({t.split(" · ")[0].split(":")[0] for _, t in seen}) >= 2, "more than one phase shown"
     assert seconds < SHORT_RUN_S
@@ -277,7 +277,8 @@ def test_phases_move_forward_through_loading_validation_epochs_and_saving():
     states.append(phase("done", log))
     fractions, texts = zip(*states)
     assert list(fractions) == sorted(fractions) and 0 < fractions[0] and fractions[-1] == 1.0
-    assert texts[0].startswith("Phase 1 of 4: Loading") and texts[1].startswith("Phase 2 of 4: Validating the untrained")
+    assert texts[0].startswith("Phase 1 of 4: Loading")
+    assert texts[1].startswith("Phase 2 of 4: Validating the untrained")
     assert "Epoch 1 of 2: step 1 of 4" in texts[2] and "validating after epoch 1 of 2" in texts[4]
     assert texts[-2].startswith("Phase 4 of 4: Saving") and texts[-1] == "Checkpoint saved"
 
@@ -298,8 +299,8 @@ def test_the_margin_line_is_drawn_only_for_triplet_runs():
     losses = {log["config"]["train"]["loss"] for log in logs.values()}
     epoch_loss = training_figures(logs, labels, 10)[2]
     assert bool(epoch_loss.layout.shapes) == ("triplet" in losses)
-    logs["hard"] = {**logs["hard"], "config": {**logs["hard"]["config"],
-                                               "train": {**logs["hard"]["config"]["train"], "loss": "triplet"}}}
+    config = logs["hard"]["config"]
+    logs["hard"] = {**logs["hard"], "config": {**config, "train": {**config["train"], "loss": "triplet"}}}
     assert len(training_figures(logs, labels, 10)[2].layout.shapes) == 1
 
 

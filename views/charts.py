@@ -31,9 +31,11 @@ def plain(text: str) -> str:
 def _trace(points, name: str, colour: str, dims: int, size: float, opacity: float = 0.75):
     marker = dict(color=colour, size=size, opacity=opacity, line=dict(width=0))
     common = dict(name=f"{name} ({len(points):,})", mode="markers", marker=marker, customdata=points.id,
-                  text=[plain(t) for t in points.short], hovertemplate=f"<b>{plain(name)}</b><br>%{{text}}<extra></extra>")
+                  text=[plain(t) for t in points.short],
+                  hovertemplate=f"<b>{plain(name)}</b><br>%{{text}}<extra></extra>")
     if dims == 3:
-        return go.Scatter3d(x=points.x, y=points.y, z=points.z, **{**common, "marker": {**marker, "size": size * 0.6}})
+        return go.Scatter3d(x=points.x, y=points.y, z=points.z,
+                            **{**common, "marker": {**marker, "size": size * 0.6}})
     return go.Scattergl(x=points.x, y=points.y, **common)
 
 
@@ -50,15 +52,18 @@ def map_figure(points, colour_by: str, dims: int, typed=None, selected: list[str
     passage (a marker of its own); `selected` (point ids: the point, then its neighbours) ringed;
     `regions` ((x, y, label) from core.projection.region_labels) written over the map."""
     column = COLOUR_BY[colour_by]
-    groups = list(dict.fromkeys(["other passage", "passage", "judged passage", *sorted(points[column].unique())]))
+    groups = list(dict.fromkeys(["other passage", "passage", "judged passage",
+                                 *sorted(points[column].unique())]))
     extra = iter(TYPE_COLOURS)
     fig = go.Figure()
     for g in groups:
         part = points[points[column] == g]
         if len(part):
-            colour = COLOURS.get(g) if column != "query_type" or g in ("passage", "unknown") else next(extra, "#495057")
+            typed_colour = column == "query_type" and g not in ("passage", "unknown")
+            colour = next(extra, "#495057") if typed_colour else COLOURS.get(g)
             background = g in ("other passage", "passage", "judged passage")
-            fig.add_trace(_trace(part, g, colour, dims, 4 if background else 6, opacity=0.45 if background else 0.85))
+            fig.add_trace(_trace(part, g, colour, dims, 4 if background else 6,
+                                 opacity=0.45 if background else 0.85))
     where = dict(zip(points.id, points[list("xyz"[:dims])].to_numpy().tolist()))
     text = dict(zip(points.id, points.short))
     if typed is not None:
@@ -69,18 +74,20 @@ def map_figure(points, colour_by: str, dims: int, typed=None, selected: list[str
                 continue
             line = [c for end in ends for c in (list(typed.xy), end, [None] * dims)]
             trace = go.Scatter3d if dims == 3 else go.Scatter
-            fig.add_trace(trace(**dict(zip("xyz", zip(*line))), mode="lines", line=dict(color=colour, width=1.5),
-                                hoverinfo="skip", showlegend=False))
+            fig.add_trace(trace(**dict(zip("xyz", zip(*line))), mode="lines", hoverinfo="skip",
+                                showlegend=False, line=dict(color=colour, width=1.5)))
             judged = label == "its judged passage"
-            fig.add_trace(_markers(dims, ends, label, dict(color=colour, size=16 if judged else 10,
-                                   symbol="diamond" if judged else "circle", line=dict(width=2, color="#212529"))))
-        fig.add_trace(_markers(dims, [list(typed.xy)], "your query", dict(color=TYPED, size=18 if dims == 2 else 9,
-                               symbol="star" if dims == 2 else "diamond", line=dict(width=1.5, color="white")),
-                               [plain(typed.query)]))
+            fig.add_trace(_markers(dims, ends, label, dict(
+                color=colour, size=16 if judged else 10, symbol="diamond" if judged else "circle",
+                line=dict(width=2, color="#212529"))))
+        fig.add_trace(_markers(dims, [list(typed.xy)], "your query", dict(
+            color=TYPED, size=18 if dims == 2 else 9, symbol="star" if dims == 2 else "diamond",
+            line=dict(width=1.5, color="white")), [plain(typed.query)]))
     shown = [p for p in selected if p in where]
     if shown:
         fig.add_trace(_markers(dims, [where[shown[0]]], "selected point", dict(
-            color="rgba(0,0,0,0)", size=24, symbol="circle", line=dict(width=4, color=SELECTED)), [plain(text[shown[0]])]))
+            color="rgba(0,0,0,0)", size=24, symbol="circle", line=dict(width=4, color=SELECTED)),
+            [plain(text[shown[0]])]))
     if shown[1:]:
         fig.add_trace(_markers(dims, [where[p] for p in shown[1:]], "its nearest neighbours", dict(
             color="rgba(0,0,0,0)", size=13, symbol="circle", line=dict(width=2, color=NEIGHBOUR)),
@@ -91,7 +98,8 @@ def map_figure(points, colour_by: str, dims: int, typed=None, selected: list[str
     axis = dict(showticklabels=False, title="", showgrid=False, zeroline=False)
     fig.update_layout(height=height, margin=dict(l=0, r=0, t=10, b=0), uirevision="map",
                       legend=dict(orientation="h", y=-0.02, yanchor="top", x=0, font=dict(size=11)),
-                      dragmode="pan" if dims == 2 else "orbit", xaxis=axis, yaxis={**axis, "scaleanchor": "x"},
+                      dragmode="pan" if dims == 2 else "orbit", xaxis=axis,
+                      yaxis={**axis, "scaleanchor": "x"},
                       scene=dict(xaxis=axis, yaxis=axis, zaxis=axis, aspectmode="data"))
     return fig
 
@@ -120,11 +128,12 @@ def rank_slopes(result: Comparison, k: int) -> go.Figure:
                                  hovertext=plain(("✓ judged · " if hit.judged else "") + hit.text[:90]),
                                  hoverinfo="text"))
     ticks = list(range(1, depth + 1)) + [below]
+    names = [plain(result.left.model), plain(result.right.model)]
     fig.update_layout(height=70 + 19 * (depth + 2), margin=dict(l=10, r=10, t=30, b=10),
-                      xaxis=dict(tickvals=[0, 1], ticktext=[plain(result.left.model), plain(result.right.model)],
-                                 range=[-0.35, 1.35], side="top", showgrid=False, zeroline=False),
-                      yaxis=dict(autorange="reversed", tickvals=ticks, ticktext=[f"#{t}" for t in ticks[:-1]] +
-                                 ["below"], showgrid=False, zeroline=False))
+                      xaxis=dict(tickvals=[0, 1], ticktext=names, range=[-0.35, 1.35], side="top",
+                                 showgrid=False, zeroline=False),
+                      yaxis=dict(autorange="reversed", tickvals=ticks, showgrid=False, zeroline=False,
+                                 ticktext=[f"#{t}" for t in ticks[:-1]] + ["below"]))
     return fig
 
 
@@ -154,8 +163,8 @@ def epoch_offsets(logs: dict[str, dict]) -> dict[str, int]:
 
 
 def _layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
-    fig.update_layout(title=title, height=320, margin=dict(l=10, r=10, t=40, b=10), xaxis_title=x, yaxis_title=y,
-                      legend=dict(title_text="", orientation="h", yanchor="top", y=-0.3, x=0))
+    fig.update_layout(title=title, height=320, margin=dict(l=10, r=10, t=40, b=10), xaxis_title=x,
+                      yaxis_title=y, legend=dict(title_text="", orientation="h", yanchor="top", y=-0.3, x=0))
     return fig
 
 
@@ -170,17 +179,20 @@ def training_figures(logs: dict[str, dict], labels: dict[str, str], k: int) -> l
     order = [labels[n] for n in logs]
     colours = dict(zip(order, itertools.cycle(px.colors.qualitative.Plotly)))
     style = dict(color="run", color_discrete_map=colours, category_orders={"run": order})
-    x = "epoch (a continued run starts where its first checkpoint ended)" if any(offsets.values()) else "epoch"
+    x = "epoch (a continued run starts where its first checkpoint ended)" if any(offsets.values()) \
+        else "epoch"
     loss = px.line(epochs.dropna(subset=["loss"]), x="epoch", y="loss", markers=True, **style)
-    triplet = {labels[n] for n, log in logs.items() if log.get("config", {}).get("train", {}).get("loss") == "triplet"}
+    triplet = {labels[n] for n, log in logs.items()
+               if log.get("config", {}).get("train", {}).get("loss") == "triplet"}
     for margin in sorted(epochs[epochs.run.isin(triplet)].margin.unique()):
-        loss.add_hline(y=margin, line_dash="dot", line_color="gray", annotation_text=f"triplet margin {margin:g}")
+        loss.add_hline(y=margin, line_dash="dot", line_color="gray",
+                       annotation_text=f"triplet margin {margin:g}")
     long = epochs.melt(id_vars=["run", "epoch"], value_vars=["mrr@10", f"recall@{k}"], var_name="metric")
     return [
         _layout(px.line(batches, x="x", y="loss_smooth", **style), "Batch loss (smoothed)", x, "loss"),
         _layout(px.line(batches, x="x", y="active_smooth", range_y=[0, 1], **style),
                 "Active triplets (inside the margin)", x, "share"),
         _layout(loss, "Epoch loss", x, "loss"),
-        _layout(px.line(long, x="epoch", y="value", line_dash="metric", markers=True, range_y=[0, 1], **style),
-                f"Validation MRR@10, Recall@{k}", x, "score"),
+        _layout(px.line(long, x="epoch", y="value", line_dash="metric", markers=True, range_y=[0, 1],
+                        **style), f"Validation MRR@10, Recall@{k}", x, "score"),
     ]

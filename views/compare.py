@@ -24,7 +24,8 @@ show_bm25 = st.checkbox("Add a BM25 column (lexical baseline)", key="bm25")
 state.save_url(["q", "k", "a", "b", "bm25"])
 components.same_checkpoint(left_name, right_name)
 
-with st.expander(f"Example queries: validation queries where {names[0]} and {names[1]} disagree", expanded=not query):
+with st.expander(f"Example queries: validation queries where {names[0]} and {names[1]} disagree",
+                 expanded=not query):
     components.example_buttons(state.examples(engines[names[0]], engines[names[1]]))
 
 if not query:
@@ -51,8 +52,9 @@ with st.expander("How each passage moves between the two models", expanded=True)
 components.secondary("Badges give each passage's rank in the other model: ▲ ranked higher here, ▼ lower. "
                      "Hover a card for its whole text.")
 columns = st.columns(3 if lexical else 2, gap="medium")
-for col, side, moves, other in zip(columns, (result.left, result.right), (result.left_moves, result.right_moves),
-                                   (result.right.model, result.left.model)):
+sides = zip((result.left, result.right), (result.left_moves, result.right_moves),
+            (result.right.model, result.left.model))
+for col, (side, moves, other) in zip(columns, sides):
     with col:
         st.subheader(side.model)
         components.secondary(f"encode {side.encode_ms:.1f} ms · search {side.search_ms:.1f} ms")

@@ -10,7 +10,8 @@ from core.engine import Coverage, Example, Moved, QueryToken, ResultHit, highlig
 from views.state import presenting, set_query
 
 CSS = """<style>
-.card { border: 1px solid rgba(128,128,128,.28); border-radius: .6rem; padding: .7rem .9rem; margin-bottom: .6rem; }
+.card { border: 1px solid rgba(128,128,128,.28); border-radius: .6rem; padding: .7rem .9rem;
+  margin-bottom: .6rem; }
 .card.judged { border: 2px solid #2e9e5b; background: rgba(46,158,91,.07); }
 .card-head { display: flex; gap: .5rem; align-items: baseline; flex-wrap: wrap; margin-bottom: .3rem;
   font-size: .9rem; }
@@ -23,12 +24,13 @@ CSS = """<style>
 .badge.same { background: rgba(128,128,128,.16); }
 .badge.new { background: rgba(52,120,246,.15); color: #2356c4; }
 .card-text { line-height: 1.5; font-size: .95rem; overflow-wrap: anywhere; }
-.card-text.clamp { display: -webkit-box; -webkit-line-clamp: 6; -webkit-box-orient: vertical; overflow: hidden; }
+.card-text.clamp { display: -webkit-box; -webkit-line-clamp: 6; -webkit-box-orient: vertical;
+  overflow: hidden; }
 .card:hover .card-text.clamp { -webkit-line-clamp: unset; }
 .card-text mark { background: rgba(255,204,0,.45); color: inherit; padding: 0 .1rem; border-radius: .2rem; }
 .tokens { display: flex; flex-wrap: wrap; gap: .3rem; }
-.tok { border: 1px solid rgba(128,128,128,.35); border-radius: .35rem; padding: .1rem .4rem; font-family: monospace;
-  font-size: .85rem; }
+.tok { border: 1px solid rgba(128,128,128,.35); border-radius: .35rem; padding: .1rem .4rem;
+  font-family: monospace; font-size: .85rem; }
 .near { padding-left: 1.2rem; margin: 0 0 .6rem; font-size: .88rem; line-height: 1.4; }
 .near li { margin-bottom: .3rem; overflow-wrap: anywhere; }
 .tok.oov { border-color: #d64541; background: rgba(214,69,65,.12); text-decoration: line-through; }
@@ -43,7 +45,8 @@ def style() -> None:
 
 def marked(text: str, query: str) -> str:
     """`text` as HTML with the query's words in <mark>; everything escaped."""
-    return "".join(f"<mark>{html.escape(p)}</mark>" if hit else html.escape(p) for p, hit in highlight(text, query))
+    return "".join(f"<mark>{html.escape(p)}</mark>" if hit else html.escape(p)
+                   for p, hit in highlight(text, query))
 
 
 def movement(move: Moved, other: str, k: int) -> str:
@@ -79,8 +82,8 @@ def card(hit: ResultHit, query: str, score_label: str = "cos", extra: str = "", 
     judged = '<span class="badge judged">✓ judged relevant</span>' if hit.judged else ""
     st.html(f'<div class="card{" judged" if hit.judged else ""}"><div class="card-head">'
             f'<span class="rank">#{hit.rank}</span><span class="score">{score_label} {hit.score:.3f}</span>'
-            f'{judged}{extra}</div><div class="card-text{" clamp" if clamp else ""}">{marked(hit.text, query)}'
-            '</div></div>')
+            f'{judged}{extra}</div><div class="card-text{" clamp" if clamp else ""}">'
+            f'{marked(hit.text, query)}</div></div>')
 
 
 def text_card(text: str) -> None:
@@ -96,9 +99,9 @@ def text_list(texts: list[str], limit: int = 140) -> None:
 
 def tokens(items: list[QueryToken], dropped: int = 0) -> None:
     """The query's tokens as chips; unknown ones (the model saw <unk>) struck out."""
-    chips = "".join(f'<span class="tok" title="in the vocabulary">{html.escape(t.text)}</span>' if t.known else
-                    f'<span class="tok oov" title="unknown: the model saw &lt;unk&gt;">{html.escape(t.text)}</span>'
-                    for t in items)
+    chips = "".join(f'<span class="tok" title="in the vocabulary">{html.escape(t.text)}</span>' if t.known
+                    else f'<span class="tok oov" title="unknown: the model saw &lt;unk&gt;">'
+                         f'{html.escape(t.text)}</span>' for t in items)
     cut = (f"<small>{dropped} more token{'s' if dropped != 1 else ''} past the model's query length "
            "went unseen.</small>") if dropped else ""
     st.html(f'<div class="tokens">{chips}</div>{cut}')
@@ -148,5 +151,6 @@ def no_answer(cov: Coverage, passages: int, dataset_query: bool) -> None:
         found = f"Only {cov.together} passage{'s' if cov.together != 1 else ''} contain all of {words}"
     else:
         found = f"No passage contains all of {words}"
-    st.info(f"**This corpus probably holds no answer.** {found}, among the {passages:,} passages: they are a "
-            "sample of MS MARCO, not the web. Whatever the models rank first, they are not to blame.", icon="📭")
+    st.info(f"**This corpus probably holds no answer.** {found}, among the {passages:,} passages: they are "
+            "a sample of MS MARCO, not the web. Whatever the models rank first, they are not to blame.",
+            icon="📭")

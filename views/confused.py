@@ -19,23 +19,27 @@ first, second = names[:2]
 items = state.confusions(engines[first], engines[second])
 by_id = {o.query_id: o for o in items}
 c = counts(items)
-labels = {"confused": "confused (this checkpoint)", "fixed": f"fixed by {second}", "broken": f"broken by {second}",
-          "both": "confused in both"}
-components.link_notices(state.url_state({"model": second, "filter": "fixed", "sort": "judged rank", "qid": ""},
-                                        {"model": [first, second], "filter": FILTERS, "sort": SORTS}))
+labels = {"confused": "confused (this checkpoint)", "fixed": f"fixed by {second}",
+          "broken": f"broken by {second}", "both": "confused in both"}
+defaults = {"model": second, "filter": "fixed", "sort": "judged rank", "qid": ""}
+choices = {"model": [first, second], "filter": FILTERS, "sort": SORTS}
+components.link_notices(state.url_state(defaults, choices))
 if st.session_state.qid and st.session_state.qid not in by_id:
-    st.warning(f"This link opens query id “{st.session_state.qid}”, which is not a validation query here.", icon="🔗")
+    st.warning(f"This link opens query id “{st.session_state.qid}”, which is not a validation query here.",
+               icon="🔗")
     st.session_state.qid = ""
 
 cols = st.columns(3)
 cols[0].metric("Validation queries", f"{c['queries']:,}")
 for col, model, side in ((cols[1], first, "first"), (cols[2], second, "second")):
-    col.metric(f"Confused · {model}", f"{c[side]:,}", help="Judged passage not at rank 1 (ties count against it)")
+    col.metric(f"Confused · {model}", f"{c[side]:,}",
+               help="Judged passage not at rank 1 (ties count against it)")
 pick, show, order = st.columns([2, 5, 2], vertical_alignment="bottom")
 name = pick.selectbox("Checkpoint", [first, second], key="model")
 side, other_side = ("first", "second") if name == first else ("second", "first")
 sizes = {"confused": c[side], **{k: c[k] for k in ("fixed", "broken", "both")}}
-which = show.radio("Show", FILTERS, key="filter", format_func=lambda f: f"{labels[f]} ({sizes[f]:,})", horizontal=True)
+which = show.radio("Show", FILTERS, key="filter", horizontal=True,
+                   format_func=lambda f: f"{labels[f]} ({sizes[f]:,})")
 sort = order.selectbox("Worst first by", SORTS, key="sort")
 rows = select(items, side, which, sort)
 vocab = engines[name].vocab
@@ -49,12 +53,14 @@ st.caption(f"{len(rows):,} queries. *judged rank*: where {name} ranks the judged
 other = second if side == "first" else first
 columns = ["query", "unknown words", "judged rank", f"rank in {other}", "gap", "type"]
 table = pd.DataFrame([(o.query, " ".join(t.text for t in query_tokens(vocab, o.query)[0] if not t.known),
-                       getattr(o, side).rank, getattr(o, other_side).rank, getattr(o, side).gap, o.query_type or "—")
+                       getattr(o, side).rank, getattr(o, other_side).rank, getattr(o, side).gap,
+                       o.query_type or "—")
                       for o in rows], columns=columns)
-event = st.dataframe(table, key=f"table-{name}-{which}-{sort}", on_select="rerun", selection_mode="single-cell",
-                     selection_default={"selection": {"cells": [(position, "query")]}} if position is not None else None,
-                     hide_index=True, height=300, column_config={"gap": st.column_config.NumberColumn(format="%+.3f"),
-                                                                 "query": st.column_config.TextColumn(width="large")})
+opened = {"selection": {"cells": [(position, "query")]}} if position is not None else None
+event = st.dataframe(table, key=f"table-{name}-{which}-{sort}", on_select="rerun",
+                     selection_mode="single-cell", selection_default=opened, hide_index=True, height=300,
+                     column_config={"gap": st.column_config.NumberColumn(format="%+.3f"),
+                                    "query": st.column_config.TextColumn(width="large")})
 clicked = event.selection.cells if event else []
 if clicked:
     open_id = rows[clicked[0][0]].query_id
@@ -75,12 +81,14 @@ components.tokens(tokens)
 st.caption(f"Query {chosen.query_id} · {name} ranks the judged passage #{s.rank:,} "
            f"(cos {s.judged_score:.3f}); the best passage not judged scores {s.wrong_score:.3f} "
            f"(gap {s.gap:+.3f}). Highlighted: the query's words each passage shares."
-           + (" Struck-out words are unknown to the model: it saw <unk>." if not all(t.known for t in tokens) else ""))
+           + ("" if all(t.known for t in tokens) else " Struck out: words the model does not know (<unk>)."))
 links = st.columns(3)
-links[0].page_link("views/search.py", label="Open in Search", icon="🔎", query_params={"q": chosen.query, "model": name})
+links[0].page_link("views/search.py", label="Open in Search", icon="🔎",
+                   query_params={"q": chosen.query, "model": name})
 links[1].page_link("views/compare.py", label="Open in Compare", icon="⚖️",
                    query_params={"q": chosen.query, "a": first, "b": second})
-links[2].page_link("views/embeddings.py", label="Open in Embeddings", icon="🗺️", query_params={"q": chosen.query})
+links[2].page_link("views/embeddings.py", label="Open in Embeddings", icon="🗺️",
+                   query_params={"q": chosen.query})
 wrong, right = st.columns(2, gap="medium")
 with wrong:
     st.markdown(f"**Top wrong passage** (rank #{1 if s.rank > 1 else 2})")
@@ -88,5 +96,5 @@ with wrong:
                               cat.display_text(s.wrong_row), False), chosen.query)
 with right:
     st.markdown(f"**Judged passage** (rank #{s.rank:,})")
-    components.card(ResultHit(s.rank, cat.pids[s.judged_row], s.judged_score, cat.display_text(s.judged_row), True),
-                    chosen.query)
+    components.card(ResultHit(s.rank, cat.pids[s.judged_row], s.judged_score, cat.display_text(s.judged_row),
+                              True), chosen.query)

@@ -17,10 +17,11 @@ components.style()
 st.title("🗺️ Embeddings")
 engines = state.engines()
 names = list(engines)
-components.link_notices(state.url_state(
-    {"q": "", "k": 10, "a": names[0], "b": names[min(1, len(names) - 1)], "show": SHOW[0], "dims": 2,
-     "colour": "role", "point": ""},
-    {"k": range(1, 51), "a": names, "b": names, "show": SHOW, "dims": (2, 3), "colour": list(charts.COLOUR_BY)}))
+defaults = {"q": "", "k": 10, "a": names[0], "b": names[min(1, len(names) - 1)], "show": SHOW[0], "dims": 2,
+            "colour": "role", "point": ""}
+choices = {"k": range(1, 51), "a": names, "b": names, "show": SHOW, "dims": (2, 3),
+           "colour": list(charts.COLOUR_BY)}
+components.link_notices(state.url_state(defaults, choices))
 
 
 def pick_point(point: str) -> None:
@@ -66,10 +67,11 @@ colour = colour_pick.selectbox("Colour by", colours, key="colour")
 find_box.text_input("Find a point by its text", key="find", on_change=found, args=(points[a],),
                     placeholder="e.g. shingles vaccine")
 state.save_url(["q", "k", "a", "b", "show", "dims", "colour", "point"])
-components.secondary("Each point is a passage or a validation query as the checkpoint embeds it, flattened by UMAP "
-                     "(cosine), the two maps fitted together so that a passage sits in the same region on both "
-                     "unless the models disagree about it. **The maps distort distances**: the true nearest "
-                     "neighbours (exact cosine) are listed beside them. Click a point, or find it by its text.")
+components.secondary("Each point is a passage or a validation query as the checkpoint embeds it, "
+                     "flattened by UMAP (cosine), the two maps fitted together so that a passage sits in the "
+                     "same region on both unless the models disagree about it. **The maps distort "
+                     "distances**: the true nearest neighbours (exact cosine) are listed beside them. "
+                     "Click a point, or find it by its text.")
 
 located = {}
 if query:
@@ -85,13 +87,15 @@ for col, name in zip(columns, shown):
     with col:
         t0 = time.perf_counter()
         fig = charts.map_figure(points[name], colour, dims, located.get(name), ringed[name],
-                                state.regions(engines[name], maps[name]), height=480 if len(shown) > 1 else 600)
+                                state.regions(engines[name], maps[name]),
+                                height=480 if len(shown) > 1 else 600)
         st.subheader(name)
         st.plotly_chart(fig, key=f"map_{name}_{dims}", on_select=partial(clicked, f"map_{name}_{dims}"),
                         selection_mode="points", config={"scrollZoom": True, "displayModeBar": False})
         p = maps[name].projection
         components.secondary(f"{len(p.rows):,} passages + {len(p.query_ids):,} validation queries · UMAP fit "
-                             f"{p.fit_seconds:.0f} s (once, stored) · figure {1e3 * (time.perf_counter() - t0):.0f} ms")
+                             f"{p.fit_seconds:.0f} s (once, stored) · "
+                             f"figure {1e3 * (time.perf_counter() - t0):.0f} ms")
 
 with panel:
     if point:
@@ -108,8 +112,8 @@ with panel:
             components.text_list([text[p] for p in near[name]])
         st.button("Clear the selection", on_click=pick_point, args=("",), width="stretch")
         for other in st.session_state.get("matches", [])[1:NEIGHBOURS]:
-            st.button(text[other][:60], key=f"match_{other}", on_click=pick_point, args=(other,), width="stretch",
-                      help="Another point matching what you typed")
+            st.button(text[other][:60], key=f"match_{other}", on_click=pick_point, args=(other,),
+                      width="stretch", wrap=True, help="Another point matching what you typed")
     for name, hit in located.items():
         cat = engines[name].catalog
         if hit.judged:
@@ -119,7 +123,8 @@ with panel:
         with st.expander(f"True nearest neighbours · {name}", expanded=not point):
             judged_rows = {r for r, _, _ in hit.judged}
             for rank, (row, score) in enumerate(hit.neighbours, 1):
-                components.card(ResultHit(rank, cat.pids[row], score, cat.display_text(row), row in judged_rows),
-                                query, clamp=True)
+                hit_row = ResultHit(rank, cat.pids[row], score, cat.display_text(row), row in judged_rows)
+                components.card(hit_row, query, clamp=True)
     if not point and not located:
-        st.info("Type a query above to place it on the maps, click a point, or find one by its text.", icon="💡")
+        st.info("Type a query above to place it on the maps, click a point, or find one by its text.",
+                icon="💡")

@@ -18,7 +18,8 @@ st.markdown(
     "A query tower and a passage tower (a bidirectional GRU over frozen GloVe word vectors) map text to "
     "unit vectors; search is cosine similarity over every passage. Two checkpoints differ only in the "
     "negatives they were trained against: **random** (passages drawn at random, easy to tell apart) and "
-    "**hard** (passages the model itself ranked high that are not the answer, so it learns finer distinctions).")
+    "**hard** (passages the model itself ranked high that are not the answer, so it learns finer "
+    "distinctions).")
 for col, (page, title, icon, what) in zip(st.columns(len(PAGES)), PAGES):
     col.page_link(page, label=title, icon=icon, width="stretch")
     col.caption(what)
@@ -32,11 +33,13 @@ if {"random", "hard"} <= set(by_name):
     best = max(rows, key=lambda r: r["mrr@10"] or 0)
     cols = st.columns(4)
     for col, r in zip(cols, (random, hard)):
-        col.metric(f"MRR@10 · {r['model']}", f"{r['mrr@10']:.3f}", help=f"On {r['queries']:,} validation queries")
+        col.metric(f"MRR@10 · {r['model']}", f"{r['mrr@10']:.3f}",
+                   help=f"On {r['queries']:,} validation queries")
     gain = hard["mrr@10"] - random["mrr@10"]
     cols[2].metric("Hard vs random", f"{gain:+.3f}", delta=f"{gain / random['mrr@10']:+.1%}",
                    help="The same model trained on hard instead of random negatives")
-    cols[3].metric(f"Best here · {best['model']}", f"{best['mrr@10']:.3f}", help=f"On {best['queries']:,} queries")
+    cols[3].metric(f"Best here · {best['model']}", f"{best['mrr@10']:.3f}",
+                   help=f"On {best['queries']:,} queries")
     if best["model"] not in ("random", "hard"):
         st.markdown(
             f"**The lesson is the gain, not the ranking.** Hard negatives lift the same small model by "
@@ -56,7 +59,8 @@ else:
     missing = [r["model"] for r in metrics_rows(metrics) if not r["measured"]]
     if missing:
         st.caption(f"Not measured yet: {', '.join(missing)} — `python -m core build` fills them in.")
-st.caption(f"{len(cat):,} passages searched · {len(cat.corpus.queries):,} queries · source: {cat.corpus.source}")
+st.caption(f"{len(cat):,} passages searched · {len(cat.corpus.queries):,} queries · "
+           f"source: {cat.corpus.source}")
 
 st.subheader("Try these in Compare")
 engines = state.engines()

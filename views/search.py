@@ -9,7 +9,8 @@ components.style()
 st.title("🔎 Search")
 engines = state.engines()
 names = list(engines)
-components.link_notices(state.url_state({"q": "", "k": 10, "model": "hard" if "hard" in engines else names[0]},
+default = "hard" if "hard" in engines else names[0]
+components.link_notices(state.url_state({"q": "", "k": 10, "model": default},
                                         {"k": range(1, 51), "model": names}))
 
 box, pick, depth = st.columns([6, 2, 2], vertical_alignment="bottom")
@@ -20,8 +21,8 @@ state.save_url(["q", "k", "model"])
 
 if len(engines) >= 2:
     first, second = (engines[n] for n in names[:2])
-    with st.expander(f"Example queries: validation queries where **{first.name}** and **{second.name}** disagree",
-                     expanded=not query):
+    with st.expander(f"Example queries: validation queries where **{first.name}** and **{second.name}** "
+                     "disagree", expanded=not query):
         components.example_buttons(state.examples(first, second))
 
 if not query:
@@ -44,7 +45,8 @@ with side:
         st.caption("Not one of the dataset's queries, so no passage is judged for it; the examples are.")
     st.markdown("**Tokens the model saw** (struck out: unknown)")
     components.tokens(result.tokens, result.dropped_tokens)
-    components.secondary(f"Encode query {result.encode_ms:.1f} ms · search the index {result.search_ms:.1f} ms")
+    components.secondary(f"Encode query {result.encode_ms:.1f} ms · "
+                         f"search the index {result.search_ms:.1f} ms")
 with main:
     for hit in result.hits:
         components.card(hit, result.query)

@@ -124,8 +124,8 @@ def engines() -> Mapping[str, Engine]:
                 for stale in [old for old in shared.loaded if (old[0], old[4]) == (name, key[4])]:
                     del shared.loaded[stale]      # a rebuilt checkpoint: its old index is replaced
                 bar = st.progress(0.0, text=f"Opening the {name} model…")
-                shared.loaded[key] = Engine(name, path, cat, chroma_path=artifacts / "chroma",
-                                            progress=lambda done, text, bar=bar: bar.progress(done, text=text))
+                shared.loaded[key] = Engine(name, path, cat, chroma_path=artifacts / "chroma", 
+                                            progress=lambda done, text: bar.progress(done, text=text))
                 bar.empty()
             return shared.loaded[key]
 
@@ -158,8 +158,9 @@ def embedding_maps(chosen: list[Engine], dims: int) -> dict[str, EmbeddingMap]:
     with shared.lock:
         if key not in shared.loaded:
             bar = st.progress(0.0, text=f"Opening the {dims}-D maps…")
-            maps, _ = ensure_projections(artifacts, list(chosen), chosen[0].catalog.corpus, chosen[0].val_fraction,
-                                         ProjectionConfig(), dims, progress=lambda done, text: bar.progress(done, text))
+            maps, _ = ensure_projections(artifacts, list(chosen), chosen[0].catalog.corpus,
+                                         chosen[0].val_fraction, ProjectionConfig(), dims,
+                                         progress=lambda done, text: bar.progress(done, text))
             shared.loaded[key] = {e.name: EmbeddingMap.for_engine(p, e) for e, p in zip(chosen, maps)}
             bar.empty()
         return shared.loaded[key]
@@ -195,7 +196,8 @@ def url_state(defaults: dict, choices: dict | None = None) -> list[str]:
         raw, value = st.query_params.get(key), kept.get(key, default)
         if raw is not None:
             try:
-                value = raw.lower() in ("1", "true", "yes") if isinstance(default, bool) else type(default)(raw)
+                flag = raw.lower() in ("1", "true", "yes")
+                value = flag if isinstance(default, bool) else type(default)(raw)
             except ValueError:
                 value = None
         bad = value is None or (key in choices and value not in choices[key])

@@ -16,6 +16,13 @@ POLL_S = 1.0
 LOSSES = {"inbatch": "in-batch softmax", "triplet": "triplet margin"}
 NEGATIVES = {"random": "random", "hard": "hard (mined)"}
 TOWERS = {"gru": "GRU", "avg": "average of word vectors"}
+HELP = {"warmup": "The learning rate rises linearly over these first steps, then follows a cosine down to 0. "
+                  "A short run has few steps (300 queries at batch 64: 5 per epoch).",
+        "loss": "In-batch softmax: every other passage in the batch (the other queries' positives and all "
+                "explicit negatives) is a negative too. Triplet: max(0, d(q,p) − d(q,n) + margin) against "
+                "the one explicit negative.",
+        "negatives": "Random: a passage drawn at random. Hard: one mined with the random checkpoint "
+                     "(artifacts/mined/negatives.json)."}
 
 
 FINAL = ["final_loss", "final_active", *(f"val_{m}" for m in runs.VAL_METRICS)]
@@ -53,29 +60,27 @@ def launcher(art) -> None:
         bidirectional = a.checkbox("Bidirectional GRU", True, key="train_bidirectional")
         frozen = a.checkbox("Frozen word vectors", True, key="train_frozen")
         warmup = a.number_input("Warm-up steps", 0, 1000, 10, step=10, key="train_warmup",
-                                help="The learning rate rises linearly over these first steps, then follows a cosine "
-                                     "down to 0. A short run has few steps (300 queries at batch 64: 5 per epoch).")
-        loss = b.selectbox("Loss", list(LOSSES), format_func=LOSSES.get, key="train_loss",
-                           help="In-batch softmax: every other passage in the batch (the other queries' positives "
-                                "and all explicit negatives) is a negative too. Triplet: max(0, d(q,p) − d(q,n) + margin) "
-                                "against the one explicit negative.")
-        margin = b.number_input("Margin (triplet; also the active-triplet line)", 0.0, 1.0, 0.2, 0.05, key="train_margin")
+                                help=HELP["warmup"])
+        loss = b.selectbox("Loss", list(LOSSES), format_func=LOSSES.get, key="train_loss", help=HELP["loss"])
+        margin = b.number_input("Margin (triplet; also the active-triplet line)", 0.0, 1.0, 0.2, 0.05,
+                                key="train_margin")
         temperature = b.number_input("Temperature (in-batch)", 0.01, 1.0, 0.05, 0.01, key="train_temperature")
-        negatives = b.selectbox("Explicit negative", list(NEGATIVES), format_func=NEGATIVES.get, key="train_negatives",
-                                help="Random: a passage drawn at random. Hard: one mined with the random checkpoint "
-                                     "(artifacts/mined/negatives.json).")
+        negatives = b.selectbox("Explicit negative", list(NEGATIVES), format_func=NEGATIVES.get,
+                                key="train_negatives", help=HELP["negatives"])
         lr = c.number_input("Learning rate", 1e-5, 0.1, 2e-3, 5e-4, format="%.4f", key="train_lr")
         epochs = c.number_input("Epochs", 1, 20, 1, key="train_epochs")
         batch_size = c.number_input("Batch size", 4, 512, 64, step=16, key="train_batch_size")
-        max_queries = c.number_input("Max training queries (0: all)", 0, 100_000, 300, step=100, key="train_max_queries")
+        max_queries = c.number_input("Max training queries (0: all)", 0, 100_000, 300, step=100,
+                                     key="train_max_queries")
         if not st.form_submit_button("Start training", type="primary"):
             return
     st.session_state.pop("refused", None)
     try:
         cfg = runs.run_config(art, tower=tower, hidden=int(hidden), bidirectional=bidirectional,
-                              freeze_embeddings=frozen, loss=loss, margin=float(margin), temperature=float(temperature),
-                              negatives=negatives, lr=float(lr), epochs=int(epochs), batch_size=int(batch_size),
-                              max_queries=int(max_queries), warmup_steps=int(warmup))
+                              freeze_embeddings=frozen, loss=loss, margin=float(margin),
+                              temperature=float(temperature), negatives=negatives, lr=float(lr),
+                              epochs=int(epochs), batch_size=int(batch_size), max_queries=int(max_queries),
+                              warmup_steps=int(warmup))
         runs.launch(cfg, art)
     except runs.RunError as e:
         active = runs.refresh(art)
@@ -89,7 +94,8 @@ def launcher(art) -> None:
 def outcome(job: runs.Job, name: str) -> None:
     """How the latest run ended."""
     if job.status == "done":
-        st.success(f"**{name}** finished in {job.seconds:.0f} s: pick it on the Search and Compare pages.", icon="✅")
+        st.success(f"**{name}** finished in {job.seconds:.0f} s: pick it on the Search and Compare pages.",
+                   icon="✅")
     elif job.status == "cancelled":
         st.warning(f"**{name}** was cancelled after {job.seconds:.0f} s; no checkpoint was kept and no final "
                    "metrics are shown for it.", icon="⏹️")
@@ -123,7 +129,8 @@ def lab() -> None:
         if refused and busy == job.run:
             st.error(refused, icon="✋")
         bar, stop = st.columns([5, 1], vertical_alignment="bottom")
-        bar.progress(state.fraction, text=f"**{labels.get(job.name, job.name)}** · {state.text} · {job.seconds:.0f} s")
+        bar.progress(state.fraction,
+                     text=f"**{labels.get(job.name, job.name)}** · {state.text} · {job.seconds:.0f} s")
         if stop.button("Cancel run", key="train_cancel", width="stretch"):
             runs.cancel(art)
             st.rerun()
@@ -131,7 +138,7 @@ def lab() -> None:
     latest = sorted(n for n in names if n.startswith(runs.RUN_PREFIX))[-1:]     # run IDs are start times
     default = [n for n in PREFERRED if n in names] + latest
     pick, recall = st.columns([5, 1], vertical_alignment="bottom")
-    shown = pick.multiselect("Checkpoints and runs to overlay", names, default=default,   # resets when a run appears
+    shown = pick.multiselect("Checkpoints and runs to overlay", names, default=default,  # reset by a new run
                              format_func=lambda n: labels.get(n, n))
     k = recall.selectbox("Recall@k", [1, 10, 100], index=1, key="train_recall_k")
     if shown:
@@ -144,10 +151,11 @@ lab()
 launcher(art)
 
 st.subheader("Runs")
-st.caption(f"Every checkpoint and launched run, validation metrics first; also in `{runs.runs_dir(art)}/runs.csv` "
-           "and `runs.json`. Click a column to sort.")
+st.caption(f"Every checkpoint and launched run, validation metrics first; also in "
+           f"`{runs.runs_dir(art)}/runs.csv` and `runs.json`. Click a column to sort.")
 table = pd.DataFrame(rows)
 st.dataframe(table, hide_index=True, column_order=[*FIRST, *(c for c in table.columns if c not in FIRST)])
 down_csv, down_json, _ = st.columns([1, 1, 4])
 down_csv.download_button("Download CSV", runs.table_csv(rows), "runs.csv", "text/csv", key="train_csv")
-down_json.download_button("Download JSON", json.dumps(rows, indent=2), "runs.json", "application/json", key="train_json")
+down_json.download_button("Download JSON", json.dumps(rows, indent=2), "runs.json", "application/json",
+                          key="train_json")
