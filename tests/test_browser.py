@@ -39,7 +39,8 @@ PAGES = {"home": "", "search": f"search?q={NO_ANSWER.replace(' ', '+')}",
          "compare": "compare?q=what+is+a+python&bm25=true",
          "embeddings": "embeddings", "confused": "confused", "training": "training"}
 READY = {"home": "Every model", "search": "Tokens the model saw", "compare": "How each passage moves",
-         "embeddings": "Nearest in", "confused": "Top wrong passage", "training": "Start a training run"}
+         "embeddings": "Find a point by its text", "confused": "Top wrong passage",
+         "training": "Start a training run"}
 CUT = """() => {
   const sel = '[data-testid="stMetricLabel"] *, [data-testid="stMetricValue"], button *,'
     + ' [data-testid="stWidgetLabel"] *, [data-testid="stPageLink"] *, [data-testid="stExpander"] summary *,'
@@ -54,13 +55,14 @@ CUT = """() => {
 }"""
 MAP_POINT = """() => {
   const gd = document.querySelectorAll('.js-plotly-plot')[0];
-  const t = gd.data.find(t => (t.name || '').startsWith('judged passage'));
+  const t = gd._fullData.find(t => (t.name || '').startsWith('judged passage'));
   const i = Math.floor(t.x.length / 2);
   const fl = gd._fullLayout, box = gd.getBoundingClientRect();
-  return [box.left + fl._size.l + fl.xaxis.l2p(t.x[i]), box.top + fl._size.t + fl.yaxis.l2p(t.y[i])];
+  return [box.left + fl.xaxis._offset + fl.xaxis.l2p(t.x[i]),
+          box.top + fl.yaxis._offset + fl.yaxis.l2p(t.y[i])];
 }"""
 RINGED = """() => [...document.querySelectorAll('.js-plotly-plot')].map(
-  gd => gd.data.some(t => (t.name || '').startsWith('selected point')))"""
+  gd => gd._fullData.some(t => (t.name || '').startsWith('selected point')))"""
 
 try:
     import playwright.sync_api  # noqa: F401

@@ -46,11 +46,12 @@ def _markers(dims: int, coords: list, name: str, marker: dict, hover: list[str] 
 
 
 def map_figure(points, colour_by: str, dims: int, typed=None, selected: list[str] = (), regions=(),
-               height: int = 520) -> go.Figure:
+               width: int = 480) -> go.Figure:
     """Passages and queries coloured by `colour_by` (a key of COLOUR_BY), on equal axes. With `typed`
     (a core.projection.Located), the query as a star with lines to its top k and to its judged
     passage (a marker of its own); `selected` (point ids: the point, then its neighbours) ringed;
-    `regions` ((x, y, label) from core.projection.region_labels) written over the map."""
+    `regions` ((x, y, label) from core.projection.region_labels) written over the map. The height
+    follows the map's aspect for a plot about `width` pixels wide, so no band of it is left empty."""
     column = COLOUR_BY[colour_by]
     groups = list(dict.fromkeys(["other passage", "passage", "judged passage",
                                  *sorted(points[column].unique())]))
@@ -93,9 +94,11 @@ def map_figure(points, colour_by: str, dims: int, typed=None, selected: list[str
             color="rgba(0,0,0,0)", size=13, symbol="circle", line=dict(width=2, color=NEIGHBOUR)),
             [plain(text[p]) for p in shown[1:]]))
     for x, y, label in regions if dims == 2 else ():
-        fig.add_annotation(x=x, y=y, text=plain(label), showarrow=False, font=dict(size=12, color="#343a40"),
+        fig.add_annotation(x=x, y=y, text=plain(label), showarrow=False, font=dict(size=11, color="#343a40"),
                            bgcolor="rgba(255,255,255,.7)", borderpad=2)
     axis = dict(showticklabels=False, title="", showgrid=False, zeroline=False)
+    spread = points[["x", "y"]].max() - points[["x", "y"]].min()
+    height = int(min(max(width * spread.y / max(spread.x, 1e-9), 0.6 * width), 1.2 * width)) + 70  # + legend
     fig.update_layout(height=height, margin=dict(l=0, r=0, t=10, b=0), uirevision="map",
                       legend=dict(orientation="h", y=-0.02, yanchor="top", x=0, font=dict(size=11)),
                       dragmode="pan" if dims == 2 else "orbit", xaxis=axis,
@@ -108,32 +111,38 @@ def map_figure(points, colour_by: str, dims: int, typed=None, selected: list[str
 
 def rank_slopes(result: Comparison, k: int) -> go.Figure:
     """Each passage of either model's top k (at most SLOPE_DEPTH) as a line from its rank on the left
-    to its rank on the right: green when the right model ranks it higher, red when lower; a passage
-    beyond the shown ranks sits below them with its true rank; the judged passage's line is thick."""
+    to its rank on the right: green when the right model ranks it higher, red when lower. Passages
+    beyond the shown ranks sit below them, one row each in rank order, labelled with their true rank;
+    the judged passage's line is thick."""
     depth = min(k, SLOPE_DEPTH)
-    below = depth + 1.5
     ranks = {}
     for move in result.left_moves[:depth]:
         ranks[move.hit.pid] = (move.hit.rank, move.other_rank, move.hit)
     for move in result.right_moves[:depth]:
         ranks.setdefault(move.hit.pid, (move.other_rank, move.hit.rank, move.hit))
+    rows = []                                   # per side: each rank beyond those shown -> a row below
+    for side in (0, 1):
+        beyond = sorted({v[side] for v in ranks.values()} - set(range(1, depth + 1)))
+        rows.append({r: depth + 1.5 + i for i, r in enumerate(beyond)})
     fig = go.Figure()
     for left, right, hit in ranks.values():
         colour = UP if right < left else DOWN if right > left else SAME
-        ys = [min(left, below), min(right, below)]
+        ys = [rows[side].get(r, r) for side, r in enumerate((left, right))]
         labels = [f"#{r:,}" if r > depth else "" for r in (left, right)]
         fig.add_trace(go.Scatter(x=[0, 1], y=ys, mode="lines+markers+text", text=labels,
                                  textposition=["middle left", "middle right"], showlegend=False,
                                  line=dict(color=colour, width=5 if hit.judged else 2), marker=dict(size=7),
                                  hovertext=plain(("✓ judged · " if hit.judged else "") + hit.text[:90]),
                                  hoverinfo="text"))
-    ticks = list(range(1, depth + 1)) + [below]
+    lowest = max([depth, *rows[0].values(), *rows[1].values()])
     names = [plain(result.left.model), plain(result.right.model)]
-    fig.update_layout(height=70 + 19 * (depth + 2), margin=dict(l=10, r=10, t=30, b=10),
+    fig.update_layout(height=60 + 15 * (lowest + 1), margin=dict(l=10, r=10, t=30, b=10),
                       xaxis=dict(tickvals=[0, 1], ticktext=names, range=[-0.35, 1.35], side="top",
                                  showgrid=False, zeroline=False),
-                      yaxis=dict(autorange="reversed", tickvals=ticks, showgrid=False, zeroline=False,
-                                 ticktext=[f"#{t}" for t in ticks[:-1]] + ["below"]))
+                      yaxis=dict(autorange="reversed", showgrid=False, zeroline=False,
+                                 tickvals=[*range(1, depth + 1), depth + 1.5] if lowest > depth else
+                                 list(range(1, depth + 1)),
+                                 ticktext=[f"#{t}" for t in range(1, depth + 1)] + ["beyond"]))
     return fig
 
 

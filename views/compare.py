@@ -48,6 +48,8 @@ for col, side, delta in zip(stats, (result.left, result.right), (None, moved)):
                if side.judged else "Not a dataset query: no passage is judged for it")
 stats[2].metric(f"Overlap@{k}", f"{result.overlap:.0%}", help="Share of the top k that both models return")
 with st.expander("How each passage moves between the two models", expanded=True):
+    st.caption(f"Green: {result.right.model} ranks the passage higher than {result.left.model}; red: "
+               "lower; grey: the same. Below the line: ranks beyond those shown. Thick: the judged passage.")
     st.plotly_chart(charts.rank_slopes(result, k), key="slopes", config={"displayModeBar": False})
 components.secondary("Badges give each passage's rank in the other model: ▲ ranked higher here, ▼ lower. "
                      "Hover a card for its whole text.")

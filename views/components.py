@@ -10,6 +10,7 @@ from core.engine import Coverage, Example, Moved, QueryToken, ResultHit, highlig
 from views.state import presenting, set_query
 
 CSS = """<style>
+[data-testid="stMainBlockContainer"] { padding-top: 3.5rem; }
 .card { border: 1px solid rgba(128,128,128,.28); border-radius: .6rem; padding: .7rem .9rem;
   margin-bottom: .6rem; }
 .card.judged { border: 2px solid #2e9e5b; background: rgba(46,158,91,.07); }

@@ -88,7 +88,7 @@ for col, name in zip(columns, shown):
         t0 = time.perf_counter()
         fig = charts.map_figure(points[name], colour, dims, located.get(name), ringed[name],
                                 state.regions(engines[name], maps[name]),
-                                height=480 if len(shown) > 1 else 600)
+                                width=430 if len(shown) > 1 else 760)
         st.subheader(name)
         st.plotly_chart(fig, key=f"map_{name}_{dims}", on_select=partial(clicked, f"map_{name}_{dims}"),
                         selection_mode="points", config={"scrollZoom": True, "displayModeBar": False})

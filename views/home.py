@@ -13,6 +13,7 @@ PAGES = [("views/search.py", "Search", "🔎", "one model, one query"),
          ("views/confused.py", "Confused", "🤔", "what each model gets wrong"),
          ("views/training.py", "Training", "🏋️", "curves, and a run of your own")]
 
+components.style()
 st.title("Two-tower neural search over MS MARCO")
 st.markdown(
     "A query tower and a passage tower (a bidirectional GRU over frozen GloVe word vectors) map text to "
@@ -67,6 +68,7 @@ engines = state.engines()
 if len(engines) >= 2:
     first, second = (engines[n] for n in list(engines)[:2])
     for col, ex in zip(st.columns(3) * 2, state.examples(first, second)):
-        col.page_link("views/compare.py", label=ex.query, query_params={"q": ex.query, "a": first.name,
-                      "b": second.name}, width="stretch")
+        if col.button(ex.query, width="stretch", wrap=True):
+            st.switch_page("views/compare.py",
+                           query_params={"q": ex.query, "a": first.name, "b": second.name})
         col.caption(f"{components.verdict(ex)}: " + " → ".join(f"{m} #{r:,}" for m, r in ex.ranks.items()))

@@ -10,7 +10,7 @@ import streamlit as st
 from core import runs
 from core.artifacts import artifacts_dir
 from core.engine import PREFERRED
-from views import charts
+from views import charts, components
 
 POLL_S = 1.0
 LOSSES = {"inbatch": "in-batch softmax", "triplet": "triplet margin"}
@@ -104,6 +104,7 @@ def outcome(job: runs.Job, name: str) -> None:
                  f"The end of its output:\n```\n{job.error}\n```", icon="💥")
 
 
+components.style()
 st.title("🏋️ Training lab")
 st.caption("Every checkpoint's training overlaid: the random-negative loss collapsing as its triplets go "
            "inactive, the hard-negative run still learning. Start a run of your own below.")
