@@ -178,6 +178,16 @@ def test_same_and_unknown_checkpoints_and_bad_values_in_a_link_are_said(app_env)
 
 
 @needs_app
+def test_presentation_mode_enlarges_type_and_drops_secondary_numbers(app_env):
+    at = open_page("views/search.py", q="what is a python")
+    assert any(c.value.startswith("Encode query") for c in at.caption)
+    at.toggle(key="present").set_value(True).run()
+    assert not any(c.value.startswith("Encode query") for c in at.caption), "latency left out"
+    assert any("font-size: 18px" in h.value for h in at.html) and cards(at)
+    assert open_page("views/compare.py", q="what is a python", present="1").toggle(key="present").value
+
+
+@needs_app
 def test_search_shows_the_judged_passage_beyond_top_k(app_env):
     helps = {b.label: b.help for b in open_page("views/search.py").button}    # "random ranks the judged passage #N · ..."
     ranks = {q: int(h.split("random ranks the judged passage #")[1].split()[0].replace(",", "")) for q, h in helps.items()}

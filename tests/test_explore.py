@@ -76,9 +76,10 @@ def test_confused_page_counts_filters_and_keeps_the_open_query(app_env):
     fixed, broken, both = (next(v for k, v in sizes.items() if k.startswith(p)) for p in
                            ("fixed by hard", "broken by hard", "confused in both"))
     assert fixed + both == m["Confused · random"] and broken + both == m["Confused · hard"] > 0
-    assert at.radio(key="filter").value == "fixed"                             # the default: fixed by hard
-    table = at.dataframe[0].value
-    assert len(table) == fixed and (table["judged rank"] == 1).all() and (table["rank in random"] > 1).all()
+    assert at.radio(key="filter").value == "fixed" and at.selectbox(key="model").value == "random"  # default
+    table = at.dataframe[0].value                  # random's mistakes that hard fixes, worst first
+    assert len(table) == fixed and (table["judged rank"] > 1).all() and (table["rank in hard"] == 1).all()
+    assert list(table["judged rank"]) == sorted(table["judged rank"], reverse=True)
     shown = cards(at)
     assert len(shown) == 2 and "judged relevant" in shown[1] and "judged relevant" not in shown[0]
     assert any('class="tok' in h.value for h in at.html), "the query's tokens"
@@ -88,13 +89,13 @@ def test_confused_page_counts_filters_and_keeps_the_open_query(app_env):
     gaps = list(at.dataframe[0].value["gap"])
     assert gaps == sorted(gaps, reverse=True)
     assert at.subheader[0].value.strip("“”") == query and at.query_params["qid"] == qid   # by id, not by row
+    at.selectbox(key="model").set_value("hard").run()
+    assert at.subheader[0].value.strip("“”") == query and at.query_params["qid"] == qid
     at.radio(key="filter").set_value("confused").run()
     table = at.dataframe[0].value
     assert len(table) == m["Confused · hard"] and (table["judged rank"] > 1).all()
     assert at.subheader[0].value.strip("“”") == query, "kept through a filter it is not in"
     assert "Kept open from before" in " ".join(c.value for c in at.caption)
-    at.selectbox(key="model").set_value("random").run()
-    assert at.subheader[0].value.strip("“”") == query and at.query_params["qid"] == qid
 
     at = open_page("views/confused.py", model="random", filter="fixed", sort="score gap", qid=qid)   # a shared link
     assert at.selectbox(key="model").value == "random" and at.radio(key="filter").value == "fixed"

@@ -21,7 +21,7 @@ by_id = {o.query_id: o for o in items}
 c = counts(items)
 labels = {"confused": "confused (this checkpoint)", "fixed": f"fixed by {second}",
           "broken": f"broken by {second}", "both": "confused in both"}
-defaults = {"model": second, "filter": "fixed", "sort": "judged rank", "qid": ""}
+defaults = {"model": first, "filter": "fixed", "sort": "judged rank", "qid": ""}   # what the second fixed
 choices = {"model": [first, second], "filter": FILTERS, "sort": SORTS}
 components.link_notices(state.url_state(defaults, choices))
 if st.session_state.qid and st.session_state.qid not in by_id:
