@@ -227,7 +227,7 @@ def set_query(text: str) -> None:
 
 PRESENT_CSS = """<style>
 html { font-size: 18px; }
-.present-hide, .card .score { display: none !important; }
+.card .score { display: none !important; }
 [data-testid="stMetricValue"] { font-size: 2.6rem; }
 </style>"""
 
