@@ -280,7 +280,7 @@ def find_points(points, text: str, limit: int = 8) -> list[str]:
     return list(hits.sort_values("kind", ascending=False, kind="stable").id[:limit])
 
 
-REGIONS = 12            # regions labelled on a 2-D map
+REGIONS = 8             # regions labelled on a 2-D map
 REGION_MIN_SHARE = 0.05  # a region's label words occur in at least this share of its passages
 
 
