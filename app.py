@@ -1,7 +1,11 @@
-"""Streamlit entry point: `streamlit run app.py`. A router over the pages."""
+"""Streamlit entry point: `streamlit run app.py`. A router over the pages, with the presentation switch."""
 import streamlit as st
 
-st.set_page_config(page_title="Two-tower search · MS MARCO", page_icon="🔎", layout="wide")
+from views.state import presentation_switch
+
+st.set_page_config(page_title="Two-tower search · MS MARCO", page_icon="🔎", layout="wide",
+                   initial_sidebar_state="collapsed")
+presentation_switch()
 st.navigation([
     st.Page("views/home.py", title="Home", icon="🏠", default=True),
     st.Page("views/search.py", title="Search", icon="🔎"),
@@ -9,4 +13,4 @@ st.navigation([
     st.Page("views/embeddings.py", title="Embeddings", icon="🗺️"),
     st.Page("views/confused.py", title="Confused", icon="🤔"),
     st.Page("views/training.py", title="Training", icon="🏋️"),
-]).run()
+], position="top").run()

@@ -18,7 +18,7 @@ from core.hybrid import fit_on_corpus, read_weights, save_weight, weight_for
 from core.index import chroma_client, ensure_index
 from core.mining import mine_file, mining_stats
 from core.model import CheckpointError, file_fingerprint, load_checkpoint
-from core.projection import ensure_projection
+from core.projection import Embedded, ensure_projections
 from core.rankers import make_ranker
 from core.train import train
 from core.triplets import load_mined
@@ -128,28 +128,28 @@ def build(cfg: Config, out: Path | None = None, force: bool = False, client=None
     train_stage("hard", mine_key)
     index_stage("hard")
 
-    # 6b. UMAP maps (2-D and 3-D) of each checkpoint's passages and validation queries, for the app
-    for name in MODELS:
-        t0 = time.time()
-        ckpt = out / name / "model.pt"
-        fitted = [ensure_projection(out, name, file_fingerprint(ckpt), corpus, Encoder.from_checkpoint(ckpt),
-                                    indexes[name].get_vectors(pids), cfg.data.val_fraction, cfg.projection, dims,
-                                    force=force) for dims in (2, 3)]
-        record(f"project {name}", t0, any(built for _, built in fitted),
-               "  ".join(f"{p.dims}-D {len(p.rows)} passages + {len(p.query_ids)} queries, fit {p.fit_seconds}s"
-                         for p, _ in fitted))
+    # 6b. UMAP maps (2-D and 3-D) of both checkpoints, aligned, with the validation queries, for the app
+    t0 = time.time()
+    ckpts = {name: out / name / "model.pt" for name in MODELS}
+    models = [Embedded(name, file_fingerprint(p), Encoder.from_checkpoint(p), indexes[name].get_vectors(pids))
+              for name, p in ckpts.items()]
+    fitted = [ensure_projections(out, models, corpus, cfg.data.val_fraction, cfg.projection, dims,
+                                 force=force) for dims in (2, 3)]
+    record(f"project {'+'.join(MODELS)}", t0, any(built for _, built in fitted),
+           "  ".join(f"{maps[0].dims}-D {len(maps[0].rows)} passages + {len(maps[0].query_ids)} queries, "
+                     f"fit {maps[0].fit_seconds}s" for maps, _ in fitted))
 
     # 7. the fusion weight of each checkpoint with BM25, fitted on training queries only
     t0 = time.time()
-    bm25, fitted = BM25().fit(texts, pids), []
+    bm25, refit = BM25().fit(texts, pids), []
     for name in MODELS:
         ckpt = out / name / "model.pt"
         if force or weight_for(out, file_fingerprint(ckpt)) is None:
             weight, table, n = fit_on_corpus(Encoder.from_checkpoint(ckpt), corpus, train_qids,
                                              passage_vectors=indexes[name].get_vectors(pids), bm25=bm25)
             save_weight(out, name, file_fingerprint(ckpt), weight, table, n)
-            fitted.append(name)
-    record("fuse", t0, bool(fitted), "  ".join(f"hybrid:{n} weight {w['weight']}" for n, w in read_weights(out).items()))
+            refit.append(name)
+    record("fuse", t0, bool(refit), "  ".join(f"hybrid:{n} weight {w['weight']}" for n, w in read_weights(out).items()))
 
     # 8. metrics of both checkpoints, their hybrids and the two baselines on the validation split
     t0 = time.time()

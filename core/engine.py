@@ -15,8 +15,10 @@ import json
 import re
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +44,8 @@ METRIC_MODELS = ("glove-avg", "bm25", "random", "hard", "hybrid:random", "hybrid
 FULL_METRICS = ("mrr@10", "recall@1", "recall@10", "recall@100")
 QUESTION_WORDS = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "do", "does", "did",
                   "can", "could", "should", "would", "i", "you", "your", "my", "we", "me"}   # not highlighted
+QUESTION_STARTS = {"what", "which", "who", "when", "where", "why", "how", "is", "are", "does", "do", "can"}
+FEW_PASSAGES = 3          # at most this many passages holding all of a query's words: likely no answer here
 
 Progress = Callable[[float, str], None]              # (fraction done, what is happening)
 
@@ -97,8 +101,8 @@ def metrics_rows(metrics: dict) -> list[dict]:
     for name in [*METRIC_MODELS, *(m for m in models if m not in METRIC_MODELS)]:
         m = models.get(name) or {}
         full, rerank = m.get("full") or {}, m.get("rerank") or {}
-        rows.append({"model": name, "queries": full.get("queries"), **{k: full.get(k) for k in FULL_METRICS},
-                     "rerank queries": rerank.get("queries"), "rerank mrr@10": rerank.get("mrr@10"),
+        rows.append({"model": name, **{k: full.get(k) for k in FULL_METRICS}, "queries": full.get("queries"),
+                     "rerank mrr@10": rerank.get("mrr@10"), "rerank queries": rerank.get("queries"),
                      "measured": bool(full or rerank)})
     return rows
 
@@ -148,11 +152,16 @@ def query_key(text: str) -> str:
     return " ".join(str(text).lower().split())
 
 
+def content_words(query: str) -> list[str]:
+    """The query's content words: its BM25 terms (no stopwords) less question words, in order, once each."""
+    words = [t for t in bm25_tokens(query) if re.search(r"\w", t) and t not in QUESTION_WORDS]
+    return list(dict.fromkeys(words))
+
+
 def highlight(text: str, query: str) -> list[tuple[str, bool]]:
-    """`text` cut into (piece, is a query word) pieces, matching the query's content words (its BM25
-    terms less question words) as whole words, case-insensitively."""
-    terms = sorted({t for t in bm25_tokens(query) if re.search(r"\w", t) and t not in QUESTION_WORDS},
-                   key=len, reverse=True)
+    """`text` cut into (piece, is a query word) pieces, matching the query's content words as whole
+    words, case-insensitively."""
+    terms = sorted(content_words(query), key=len, reverse=True)
     if not terms:
         return [(text, False)] if text else []
     pattern = re.compile(r"(?<!\w)(" + "|".join(map(re.escape, terms)) + r")(?!\w)", re.IGNORECASE)
@@ -194,6 +203,43 @@ class Catalog:
     def display_text(self, row: int) -> str:
         """The passage as a person should read it: mojibake repaired, typographic marks folded."""
         return normalize(self.texts[row])
+
+    @cached_property
+    def passage_terms(self) -> list[frozenset[str]]:
+        """Each passage's BM25 terms, made on first use (a second or two for 20,000 passages)."""
+        return [frozenset(bm25_tokens(t)) for t in self.texts]
+
+    @cached_property
+    def term_rows(self) -> dict[str, set[int]]:
+        """The rows of the passages holding each term."""
+        rows = defaultdict(set)
+        for row, terms in enumerate(self.passage_terms):
+            for t in terms:
+                rows[t].add(row)
+        return dict(rows)
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How much of the corpus speaks of a query's content words."""
+    words: list[str]         # the query's content words
+    missing: list[str]       # those that occur in no passage
+    together: int            # passages that hold every content word
+
+    @property
+    def thin(self) -> bool:
+        """Whether the corpus likely holds no answer: at most FEW_PASSAGES passages hold all the words."""
+        return bool(self.words) and self.together <= FEW_PASSAGES
+
+
+def coverage(catalog: Catalog, query: str) -> Coverage:
+    """Which of the query's content words occur in the corpus, and how many passages hold them all.
+    The corpus is a sample of MS MARCO: a question none of its passages speaks of has no answer here,
+    whatever the model does."""
+    words = content_words(query)
+    found = [catalog.term_rows.get(w, set()) for w in words]
+    together = len(set.intersection(*found)) if found else 0
+    return Coverage(words, [w for w, rows in zip(words, found) if not rows], together)
 
 
 # --- results -------------------------------------------------------------------------------------
@@ -272,6 +318,10 @@ class Ranked:
         """Rank of each dataset query's best judged passage over the whole corpus (exact scores)."""
         return judged_rank(*self.query_scores(query_ids)).numpy()
 
+    def tokens(self, query: str) -> tuple[list[QueryToken], int]:
+        """(the tokens this ranker sees in `query`, unknown ones marked; tokens past its length limit)."""
+        raise NotImplementedError
+
 
 class Engine(Ranked):
     """One checkpoint, ready to search."""
@@ -333,7 +383,7 @@ class Engine(Ranked):
         hits, notice = self._query(vec, k)
         scores = self.vectors @ vec[0]
         t2 = time.perf_counter()
-        tokens, dropped = query_tokens(self.vocab, query, self.encoder.query_len)
+        tokens, dropped = self.tokens(query)
         top = [(self.catalog.row[h.docid], h.score) for h in hits]
         result = _result(self.catalog, self.name, query, top, scores, (t1 - t0) * 1e3, (t2 - t1) * 1e3,
                          tokens, dropped)
@@ -346,6 +396,9 @@ class Engine(Ranked):
 
     def scores(self, texts: list[str]) -> np.ndarray:
         return self.encoder.encode_queries(texts) @ self.vectors.T
+
+    def tokens(self, query: str) -> tuple[list[QueryToken], int]:
+        return query_tokens(self.vocab, query, self.encoder.query_len)
 
 
 class KeyedCache:
@@ -395,9 +448,11 @@ class Lexical(Ranked):
         scores = self.bm25.scores([query])[0]
         rows = [int(r) for r in np.argsort(-scores, kind="stable")[:k] if scores[r] > 0]
         t1 = time.perf_counter()
-        tokens = [QueryToken(t, True) for t in bm25_tokens(query)]
         return _result(self.catalog, self.name, query, [(r, float(scores[r])) for r in rows], scores,
-                       0.0, (t1 - t0) * 1e3, tokens, 0, floor=0.0)
+                       0.0, (t1 - t0) * 1e3, *self.tokens(query), floor=0.0)
+
+    def tokens(self, query: str) -> tuple[list[QueryToken], int]:
+        return [QueryToken(t, True) for t in bm25_tokens(query)], 0
 
 
 class Hybrid(Ranked):
@@ -412,13 +467,16 @@ class Hybrid(Ranked):
     def scores(self, texts: list[str]) -> np.ndarray:
         return fuse(self.engine.scores(texts), self.lexical.scores(texts), self.weight)
 
+    def tokens(self, query: str) -> tuple[list[QueryToken], int]:
+        return self.engine.tokens(query)
+
     def search(self, query: str, k: int = 10) -> SearchResult:
         query = validate_query(query, self.vocab)
         t0 = time.perf_counter()
         scores = self.scores([query])[0]
         rows = np.argsort(-scores, kind="stable")[:k]
         t1 = time.perf_counter()
-        tokens, dropped = query_tokens(self.vocab, query, self.engine.encoder.query_len)
+        tokens, dropped = self.tokens(query)
         return _result(self.catalog, self.name, query, [(int(r), float(scores[r])) for r in rows], scores,
                        0.0, (t1 - t0) * 1e3, tokens, dropped)
 
@@ -461,20 +519,36 @@ def compare(query: str, left: Engine, right: Engine, k: int = 10) -> Comparison:
 @dataclass(frozen=True)
 class Example:
     query: str
-    ranks: dict[str, int]    # model name -> rank of the judged passage over the whole corpus
+    ranks: dict[str, int]    # model name -> rank of the judged passage over the whole corpus (first, second)
+
+    @property
+    def verdict(self) -> str:
+        """'fixes' when the second model ranks the judged passage higher than the first, 'breaks' when
+        lower, 'same' when both rank it alike."""
+        first, second = self.ranks.values()
+        return "fixes" if second < first else "breaks" if second > first else "same"
+
+
+def readable(query: str, vocab: Vocab) -> bool:
+    """Whether a query reads as a question a class can follow: it starts with a question word, has
+    four words or more, all of them letters and known to the model (no sums like '3/5 of 60')."""
+    words = tokenize(query)
+    return (len(words) >= 4 and words[0] in QUESTION_STARTS and all(w.isalpha() for w in words)
+            and all(t.known for t in query_tokens(vocab, query)[0]))
 
 
 def example_queries(first: Engine, second: Engine, n: int = 6) -> list[Example]:
-    """Validation queries on which the two checkpoints place the judged passage far apart while at
-    least one puts it in its top 3: about two thirds won by `second`, the rest by `first`, biggest gap
-    first; topped up with queries both answer at rank 1 when there are too few disagreements."""
+    """Readable validation queries on which the two checkpoints place the judged passage far apart
+    while at least one puts it in its top 3: about two thirds won by `second`, the rest by `first`,
+    biggest gap first; topped up with queries both answer at rank 1 when there are too few."""
     catalog = first.catalog
+    texts = catalog.corpus.queries.set_index("query_id").text
     _, val = split_queries(catalog.corpus, first.val_fraction)
+    val = [q for q in val if readable(texts[q], first.vocab) and readable(texts[q], second.vocab)]
     if not val:
         return []
     ra, rb = first.judged_ranks(val), second.judged_ranks(val)
     gap = np.log2(ra) - np.log2(rb)          # > 0: `second` ranks the judged passage higher
-    texts = catalog.corpus.queries.set_index("query_id").text
 
     def pick(rows, limit):
         return sorted(rows, key=lambda i: (-abs(gap[i]), len(texts[val[i]])))[:limit]

@@ -49,19 +49,21 @@ def variant(name: str, tests: str, **changes) -> Variant:
 LEXICAL = {"model__lexical_dim": 512, "vocab__keep_oov": True}
 TRAINABLE = {**LEXICAL, "model__freeze_embeddings": False}
 
+FILE_NEGATIVES = {**TRAINABLE, "build__file_negatives": True}
+
 VARIANTS = (
     variant("previous", "the previous recipe (frozen GloVe, BiGRU-128, in-batch softmax, batch 64)"),
-    variant("lexical", "previous + learned term weights, hashed into 512 buckets", model__lexical_dim=512),
-    variant("lexical-oov", "lexical + ids for corpus words without a GloVe vector", **LEXICAL),
+    variant("lexical-oov", "previous + learned term weights hashed into 512 buckets, and ids for corpus "
+            "words without a GloVe vector", **LEXICAL),
     variant("trainable", "lexical-oov + trainable word vectors (learning rate 2e-4)", **TRAINABLE),
     variant("batch-256", "trainable + batches of 256 (4x the in-batch negatives)", **TRAINABLE,
             train__batch_size=256),
     variant("file-negatives", "trainable + the data's own negatives (train_extra's official BM25-mined ones) "
-            "mixed into the hard round", **TRAINABLE, build__file_negatives=True),
+            "mixed into the hard round", **FILE_NEGATIVES),
     variant("no-false-negatives", "file-negatives + mining drops passages scored above the positive",
-            **TRAINABLE, build__file_negatives=True, build__drop_above_positive=True),
-    variant("lexical-1024", "trainable with 1,024 hash buckets (fewer collisions)",
-            **{**TRAINABLE, "model__lexical_dim": 1024}),
+            **FILE_NEGATIVES, build__drop_above_positive=True),
+    variant("hard-5-epochs", "file-negatives + a hard round of 5 epochs instead of 3", **FILE_NEGATIVES,
+            build__hard_epochs=5),
 )
 
 
@@ -138,7 +140,7 @@ def run(base: Config, corpus: Corpus, artifacts: Path, only: list[str] | None = 
             stored = {"key": key, **run_variant(variant, base, corpus, root, progress)}
             write_json(path, stored)
         if stored.get("key") == key:
-            results.append(stored)
+            results.append({**stored, "tests": variant.tests})
     write_json(artifacts / "experiments.json", {"corpus": {"source": corpus.source, "fingerprint": corpus.fingerprint()},
                                                 "variants": results})
     return results

@@ -1,19 +1,23 @@
 """UMAP maps of a checkpoint's embedding space: its passages (all, or a sample that always keeps the
 validation queries' judged passages) together with the validation queries, in 2-D or 3-D.
 
-A map is fitted once (cosine metric, `umap-learn`) and stored as `artifacts/umap/NAME-2d.npz` with a
-key of the checkpoint file's fingerprint, the corpus fingerprint, the split and the settings; it is
-refitted only when that key changes. A typed query is placed without refitting, the way UMAP's
-`transform` starts a new point: at the mean of its nearest fitted points' coordinates (nearest by
-cosine in the original space), weighted by UMAP's fuzzy membership strengths. That is numpy over
-the stored coordinates (about a millisecond), so the maps, a few hundred kB, can be committed and a
-fresh clone needs neither the pickled reducer (15 MB a map) nor numba's compile of `transform`.
+Maps of two checkpoints are fitted together (umap-learn's `AlignedUMAP`, each point related to
+itself) so that a passage sits in the same region on both and its movement means something. Maps
+are fitted once (cosine metric) and stored as `artifacts/umap/A+B-2d.npz` (`NAME-2d.npz` for one
+checkpoint alone) with a key of the checkpoints' file fingerprints, the corpus fingerprint, the
+split and the settings; they are refitted only when that key changes. A typed query is placed
+without refitting, the way UMAP's `transform` starts a new point: at the mean of its nearest fitted
+points' coordinates (nearest by cosine in the original space), weighted by UMAP's fuzzy membership
+strengths. That is numpy over the stored coordinates (about a millisecond), so the maps, a few
+hundred kB, can be committed and a fresh clone needs neither the pickled reducer (15 MB a map) nor
+numba's compile of `transform`.
 """
 from __future__ import annotations
 
 import json
 import time
 import warnings
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,12 +46,27 @@ class Projection:
     neighbors: int
 
 
-def projection_path(artifacts: str | Path, name: str, dims: int) -> Path:
-    return Path(artifacts) / "umap" / f"{name}-{dims}d.npz"
+@dataclass(frozen=True)
+class Embedded:
+    """What a map is fitted from: a checkpoint's name, file fingerprint, encoder (for the validation
+    queries) and every passage's vector (a `core.engine.Engine` has all four)."""
+    name: str
+    fingerprint: str
+    encoder: object
+    vectors: np.ndarray
 
 
-def projection_key(checkpoint_fp: str, corpus_fp: str, val_fraction: float, cfg: ProjectionConfig, dims: int) -> str:
-    return key_of(checkpoint_fp, corpus_fp, val_fraction, cfg, dims)
+def projection_path(artifacts: str | Path, names: list[str], dims: int) -> Path:
+    """`umap/NAME-2d.npz` for one checkpoint's map, `umap/A+B-2d.npz` for maps aligned across several."""
+    return Path(artifacts) / "umap" / f"{'+'.join(names)}-{dims}d.npz"
+
+
+def projection_key(fingerprints: list[str], corpus_fp: str, val_fraction: float, cfg: ProjectionConfig,
+                   dims: int) -> str:
+    """One checkpoint's key is the one its committed map was stored with; aligned maps key them all."""
+    if len(fingerprints) == 1:
+        return key_of(fingerprints[0], corpus_fp, val_fraction, cfg, dims)
+    return key_of(fingerprints, corpus_fp, val_fraction, cfg, dims, "aligned")
 
 
 def sample_rows(n: int, keep: list[int], cap: int, seed: int) -> np.ndarray:
@@ -61,34 +80,52 @@ def sample_rows(n: int, keep: list[int], cap: int, seed: int) -> np.ndarray:
     return np.sort(np.concatenate([keep, extra]))
 
 
-def fit_umap(vectors: np.ndarray, dims: int, cfg: ProjectionConfig) -> np.ndarray:
-    """UMAP coordinates (cosine metric) of `vectors`, float32 (len(vectors), dims)."""
+def fit_umap(vector_sets: list[np.ndarray], dims: int, cfg: ProjectionConfig) -> list[np.ndarray]:
+    """UMAP coordinates (cosine metric), float32 (points, dims), of each of `vector_sets` (the same
+    points as embedded by different checkpoints). Several sets are fitted together by umap-learn's
+    `AlignedUMAP`, each point related to itself, so a point sits in the same region on every map
+    unless its neighbourhood changed: what moves between two checkpoints is what they disagree on."""
     import umap      # slow to import (numba); only needed to fit
-    reducer = umap.UMAP(n_components=dims, metric="cosine", n_neighbors=min(cfg.umap_neighbors, len(vectors) - 1),
-                        min_dist=cfg.umap_min_dist, random_state=cfg.umap_seed)
+    n = len(vector_sets[0])
+    settings = dict(n_components=dims, metric="cosine", n_neighbors=min(cfg.umap_neighbors, n - 1),
+                    min_dist=cfg.umap_min_dist, random_state=cfg.umap_seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")      # "n_jobs overridden by random_state": a fixed map is the point
-        return reducer.fit_transform(vectors).astype(np.float32)
+        if len(vector_sets) == 1:
+            return [umap.UMAP(**settings).fit_transform(vector_sets[0]).astype(np.float32)]
+        itself = {i: i for i in range(n)}
+        relations = [itself] * (len(vector_sets) - 1)
+        reducer = umap.AlignedUMAP(**settings).fit(list(vector_sets), relations=relations)
+        return [e.astype(np.float32) for e in reducer.embeddings_]
 
 
-def save_projection(path: str | Path, p: Projection) -> None:
-    """Write atomically (`write_atomic`)."""
-    meta = {"name": p.name, "dims": p.dims, "key": p.key, "fit_seconds": p.fit_seconds, "neighbors": p.neighbors}
+def save_projections(path: str | Path, maps: list[Projection]) -> None:
+    """Write maps of the same points atomically (`write_atomic`), coordinates stacked per map."""
+    first = maps[0]
+    meta = {"names": [p.name for p in maps], "dims": first.dims, "key": first.key,
+            "fit_seconds": first.fit_seconds, "neighbors": first.neighbors}
     write_atomic(path, lambda f: np.savez_compressed(
-        f, rows=p.rows.astype(np.int32), query_ids=np.array(p.query_ids, dtype=str), passage_xy=p.passage_xy,
-        query_xy=p.query_xy, meta=np.array(json.dumps(meta))))
+        f, rows=first.rows.astype(np.int32), query_ids=np.array(first.query_ids, dtype=str),
+        passage_xy=np.stack([p.passage_xy for p in maps]), query_xy=np.stack([p.query_xy for p in maps]),
+        meta=np.array(json.dumps(meta))))
 
 
-def load_projection(path: str | Path) -> Projection | None:
-    """The stored map, or None when it is missing or unreadable."""
+def load_projections(path: str | Path) -> list[Projection] | None:
+    """The stored maps, or None when the file is missing or unreadable. A one-checkpoint file of the
+    earlier layout (unstacked coordinates, `name` in its meta) reads as one map."""
     try:
         with np.load(path) as z:
             meta = json.loads(str(z["meta"]))
-            return Projection(meta["name"], meta["dims"], meta["key"], z["rows"].astype(np.int64),
-                              [str(q) for q in z["query_ids"]], z["passage_xy"], z["query_xy"],
-                              meta["fit_seconds"], meta["neighbors"])
+            dims = meta["dims"]
+            passages, queries = (z[k].reshape(-1, z[k].shape[-2], dims) for k in ("passage_xy", "query_xy"))
+            rows, query_ids = z["rows"].astype(np.int64), [str(q) for q in z["query_ids"]]
     except (OSError, KeyError, ValueError):
         return None
+    names = meta.get("names") or [meta.get("name")]
+    if len(names) != len(passages):
+        return None
+    return [Projection(name, dims, meta["key"], rows, query_ids, p, q, meta["fit_seconds"], meta["neighbors"])
+            for name, p, q in zip(names, passages, queries)]
 
 
 def _query_vectors(encoder, corpus: Corpus, query_ids: list[str]) -> np.ndarray:
@@ -96,34 +133,38 @@ def _query_vectors(encoder, corpus: Corpus, query_ids: list[str]) -> np.ndarray:
     return encoder.encode_queries([texts[q] for q in query_ids]) if query_ids else np.zeros((0, 0), np.float32)
 
 
-def ensure_projection(artifacts: str | Path, name: str, checkpoint_fp: str, corpus: Corpus, encoder,
-                      passage_vectors: np.ndarray, val_fraction: float, cfg: ProjectionConfig, dims: int = 2,
-                      force: bool = False, progress: Progress | None = None) -> tuple[Projection, bool]:
-    """The stored map of checkpoint `name` when its key still matches, else a new fit, stored.
-    Returns (map, whether it was fitted now)."""
+def ensure_projections(artifacts: str | Path, models: list[Embedded], corpus: Corpus, val_fraction: float,
+                       cfg: ProjectionConfig, dims: int = 2, force: bool = False,
+                       progress: Progress | None = None) -> tuple[list[Projection], bool]:
+    """The stored maps of `models` (one map, or maps aligned across them) when their key still
+    matches, else new fits, stored. Returns (one map per model, whether they were fitted now)."""
     if dims not in (2, 3):
         raise ValueError(f"a map has 2 or 3 dimensions, not {dims}")
-    path = projection_path(artifacts, name, dims)
-    key = projection_key(checkpoint_fp, corpus.fingerprint(), val_fraction, cfg, dims)
-    stored = None if force else load_projection(path)
-    if stored is not None and stored.key == key:
+    names = [m.name for m in models]
+    path = projection_path(artifacts, names, dims)
+    key = projection_key([m.fingerprint for m in models], corpus.fingerprint(), val_fraction, cfg, dims)
+    stored = None if force else load_projections(path)
+    if stored is not None and stored[0].key == key and [p.name for p in stored] == names:
         return stored, False
     _, val = split_queries(corpus, val_fraction)
     row = {pid: i for i, pid in enumerate(corpus.passages.pid)}
     judged = [row[p] for q in val for p in corpus.positives[q]]
-    rows = sample_rows(len(passage_vectors), judged, cfg.umap_max_passages, cfg.umap_seed)
-    points = np.concatenate([passage_vectors[rows], _query_vectors(encoder, corpus, val)]) if val else passage_vectors[rows]
+    rows = sample_rows(len(models[0].vectors), judged, cfg.umap_max_passages, cfg.umap_seed)
+    sets = [np.concatenate([m.vectors[rows], _query_vectors(m.encoder, corpus, val)]) if val
+            else m.vectors[rows] for m in models]
     if progress:
-        progress(0.0, f"Fitting a {dims}-D UMAP map of the {name} model: {len(rows):,} passages and "
-                      f"{len(val):,} validation queries (about a minute on a 2-core machine)")
+        what = f"the {names[0]} model" if len(names) == 1 else f"the {' and '.join(names)} models, aligned"
+        progress(0.0, f"Fitting {dims}-D UMAP maps of {what}: {len(rows):,} passages and {len(val):,} "
+                      "validation queries (a minute or two per model on a 2-core machine, once)")
     t0 = time.perf_counter()
-    xy = fit_umap(points, dims, cfg)
-    projection = Projection(name, dims, key, rows, list(val), xy[: len(rows)], xy[len(rows):],
-                            round(time.perf_counter() - t0, 1), cfg.umap_neighbors)
-    save_projection(path, projection)
+    coords = fit_umap(sets, dims, cfg)
+    seconds = round(time.perf_counter() - t0, 1)
+    maps = [Projection(name, dims, key, rows, list(val), xy[: len(rows)], xy[len(rows):], seconds,
+                       cfg.umap_neighbors) for name, xy in zip(names, coords)]
+    save_projections(path, maps)
     if progress:
-        progress(1.0, f"The {name} map is ready")
-    return projection, True
+        progress(1.0, "The maps are ready")
+    return maps, True
 
 
 def membership_weights(distances: np.ndarray, iterations: int = 64) -> np.ndarray:
@@ -153,6 +194,8 @@ class EmbeddingMap:
         parts = [passage_vectors[projection.rows]] + ([query_vectors] if len(projection.query_ids) else [])
         self.vectors = np.concatenate(parts).astype(np.float32)
         self.coords = np.concatenate([projection.passage_xy, projection.query_xy]).astype(np.float32)
+        self.ids = point_ids(projection)
+        self.position = {point: i for i, point in enumerate(self.ids)}
 
     @classmethod
     def for_engine(cls, projection: Projection, engine) -> "EmbeddingMap":
@@ -168,6 +211,12 @@ class EmbeddingMap:
         w = membership_weights(1.0 - sims[near])
         return (w[:, None] * self.coords[near]).sum(0) / w.sum()
 
+    def neighbours(self, point: str, k: int = 5) -> list[str]:
+        """The ids of the `k` points nearest to `point` by cosine in the original space, itself left out."""
+        sims = self.vectors @ self.vectors[self.position[point]]
+        order = np.argsort(-sims, kind="stable")[: k + 1]
+        return [self.ids[i] for i in order if self.ids[i] != point][:k]
+
 
 # --- what the embeddings page shows ------------------------------------------------------------
 
@@ -176,6 +225,11 @@ SHORT_CHARS = 90
 
 def short(text: str, limit: int = SHORT_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def point_ids(projection: Projection) -> list[str]:
+    """The map's point ids in coordinate order: 'p<row>' for passages, then 'q<query id>' for queries."""
+    return [f"p{r}" for r in projection.rows.tolist()] + [f"q{q}" for q in projection.query_ids]
 
 
 def map_points(projection: Projection, catalog, confused: dict[str, bool] | None = None):
@@ -188,10 +242,11 @@ def map_points(projection: Projection, catalog, confused: dict[str, bool] | None
     queries = corpus.queries.set_index("query_id")
     judged = {catalog.row[p] for q in projection.query_ids for p in corpus.positives[q]}
     confused = confused or {}
-    rows = [("p%d" % r, "passage", "judged passage" if r in judged else "other passage", catalog.display_text(r))
+    rows = [("passage", "judged passage" if r in judged else "other passage", catalog.display_text(r))
             for r in projection.rows.tolist()]
-    rows += [("q" + q, "query", "query", queries.text[q]) for q in projection.query_ids]
-    points = pd.DataFrame(rows, columns=["id", "kind", "role", "text"])
+    rows += [("query", "query", queries.text[q]) for q in projection.query_ids]
+    points = pd.DataFrame(rows, columns=["kind", "role", "text"])
+    points.insert(0, "id", point_ids(projection))
     qtypes = ["passage"] * len(projection.rows) + [str(queries.query_type[q] or "unknown").lower()
                                                     for q in projection.query_ids]
     outcome = list(points.role[: len(projection.rows)]) + [
@@ -202,6 +257,52 @@ def map_points(projection: Projection, catalog, confused: dict[str, bool] | None
     for axis, name in zip(range(projection.dims), "xyz"):
         points[name] = xy[:, axis]
     return points
+
+
+def has_query_types(points, share: float = 0.5) -> bool:
+    """Whether at least `share` of the map's queries have a query type (only the v1.1 sample has them)."""
+    types = points.query_type[points.kind == "query"]
+    return len(types) > 0 and (types != "unknown").mean() >= share
+
+
+def find_points(points, text: str, limit: int = 8) -> list[str]:
+    """Ids of up to `limit` points whose text contains `text` (case-insensitive), queries first."""
+    text = " ".join(str(text).split())
+    if not text:
+        return []
+    hits = points[points.text.str.contains(text, case=False, regex=False)]
+    return list(hits.sort_values("kind", ascending=False, kind="stable").id[:limit])
+
+
+REGIONS = 8             # regions labelled on a 2-D map
+REGION_MIN_SHARE = 0.05  # a region's label words occur in at least this share of its passages
+
+
+def region_labels(projection: Projection, catalog, regions: int = REGIONS, words: int = 2,
+                  seed: int = 13) -> list[tuple[float, float, str]]:
+    """(x, y, label) for regions of a 2-D map, so a class can orient itself: the passages grouped by
+    k-means on their map coordinates, each group named by its most distinctive words, the words
+    (in at least REGION_MIN_SHARE of its passages) whose share of the group's passages most exceeds
+    their share of the whole map's."""
+    from sklearn.cluster import KMeans
+    xy = projection.passage_xy[:, :2]
+    regions = min(regions, len(xy))
+    if projection.dims != 2 or regions < 2:
+        return []
+    groups = KMeans(regions, n_init=3, random_state=seed).fit_predict(xy)
+    terms = [catalog.passage_terms[r] for r in projection.rows.tolist()]
+    overall = Counter(t for ts in terms for t in ts)
+    labels = []
+    for g in range(regions):
+        members = np.flatnonzero(groups == g)
+        counts = Counter(t for i in members for t in terms[i])
+        lift = {t: (c / len(members)) / (overall[t] / len(terms)) for t, c in counts.items()
+                if c >= max(2, REGION_MIN_SHARE * len(members)) and t.isalpha() and len(t) > 2}
+        best = sorted(lift, key=lambda t: (-lift[t], t))[:words]
+        if best:
+            x, y = np.median(xy[members], axis=0)
+            labels.append((float(x), float(y), " · ".join(best)))
+    return labels
 
 
 @dataclass

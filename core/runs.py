@@ -39,6 +39,7 @@ import pandas as pd
 
 from core.artifacts import artifacts_dir, folders_with, write_json, write_text
 from core.config import Config, ConfigError, validate
+from core.tracking import phase
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_PREFIX = "run-"                       # a run's checkpoint name in the app: run-ID
@@ -439,7 +440,7 @@ def _cancel(artifacts: Path, grace_s: float) -> Job | None:
 @dataclass
 class Progress:
     event: str          # starting, validating, batch, epoch or done
-    fraction: float     # share of the training steps done
+    fraction: float     # share of the whole run done (loading, validations and saving included)
     text: str
     log: dict | None    # the log so far (batches, epochs), None before training starts
 
@@ -454,18 +455,10 @@ def _progress_log(runs: Path, run: str) -> tuple[str, dict] | None:
 
 
 def progress(job: Job, artifacts: str | Path | None = None) -> Progress:
-    """Where a running job is, from its progress file."""
+    """Where a running job is, from its progress file (its phases: `core.tracking.phase`)."""
     state = _progress_log(runs_dir(artifacts), job.run)
-    if state is None:
-        return Progress("starting", 0.0, "Loading the data and the word vectors…", None)
-    event, log = state
-    steps, done = max(log.get("steps") or 1, 1), len(log["batches"])
-    epochs = log["config"]["train"]["epochs"]
-    epoch = log["batches"][-1]["epoch"] if log["batches"] else 0
-    text = {"validating": f"Validating after epoch {len(log['epochs'])}" if log["epochs"] else
-            "Validating the untrained model (epoch 0)",
-            "done": "Checkpoint saved"}.get(event, f"Epoch {epoch} of {epochs}: step {done:,} of {steps:,}")
-    return Progress(event, min(done / steps, 1.0), text, log)
+    event, log = state if state is not None else (None, None)
+    return Progress(event or "starting", *phase(event, log), log)
 
 
 def logs(artifacts: str | Path | None = None) -> dict[str, dict]:

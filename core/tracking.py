@@ -1,6 +1,7 @@
 """What a training run reports while it trains, as `train` hooks: a live progress file that the
-app's training page polls, and, when `wandb` is installed and configured, a Weights & Biases run.
-Without wandb (or without WANDB_API_KEY / WANDB_MODE set) the tracker is simply absent."""
+app's training page polls (and how far through its phases that file says the run is), and, when
+`wandb` is installed and configured, a Weights & Biases run. Without wandb (or without
+WANDB_API_KEY / WANDB_MODE set) the tracker is simply absent."""
 from __future__ import annotations
 
 import os
@@ -36,6 +37,35 @@ def progress_file(path: str | Path, every_s: float = PROGRESS_EVERY_S) -> Hook:
         last[0] = now
         write_json(path, {"event": event, "time": now, "log": log})
     return hook
+
+
+PHASES = ("Loading the data and the word vectors", "Validating the untrained model", "Training",
+          "Saving the checkpoint")
+SHARES = (0.03, 0.12, 0.95, 1.0)       # where each phase ends on the progress bar; training is by steps
+
+
+def phase(event: str | None, log: dict | None) -> tuple[float, str]:
+    """(fraction of the whole run done, what it is doing) from the last event of a progress file
+    (`event` None: no file yet, the run is still loading), so a bar moves through every phase:
+    loading, the untrained validation, the epochs (by steps, with each epoch's validation) and saving."""
+    def named(i: int, detail: str = "") -> str:
+        return f"Phase {i + 1} of {len(PHASES)}: {PHASES[i]}" + (f" · {detail}" if detail else "")
+
+    if event is None or log is None:
+        return SHARES[0] / 2, named(0)
+    if event == "done":
+        return 1.0, "Checkpoint saved"
+    epochs, trained = log["config"]["train"]["epochs"], len(log["epochs"]) - 1      # epoch 0: untrained
+    if event == "validating" and trained < 0:
+        return SHARES[0], named(1, "epoch 0, every validation query over all passages")
+    if event == "epoch" and trained >= epochs:
+        return SHARES[2], named(3)
+    steps, done = max(log.get("steps") or 1, 1), len(log["batches"])
+    share = SHARES[1] + (SHARES[2] - SHARES[1]) * min(done / steps, 1.0)
+    if event == "validating":
+        return share, named(2, f"validating after epoch {trained + 1} of {epochs}")
+    epoch = log["batches"][-1]["epoch"] if log["batches"] else 1
+    return share, named(2, f"Epoch {epoch} of {epochs}: step {done:,} of {steps:,}")
 
 
 def wandb_configured() -> bool:

@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 
 from core.data import load_corpus
-from core.engine import QueryError, highlight, metrics_note, metrics_rows, query_tokens, validate_query
+from core.engine import (Catalog, QueryError, coverage, highlight, metrics_note, metrics_rows, query_tokens,
+                         readable, validate_query)
 from core.vocab import Vocab
-from tests.conftest import DEV_PAIRS, SHARED
+from tests.conftest import DEV_PAIRS, SHARED, tiny_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -69,6 +70,23 @@ def test_highlight_marks_whole_query_words_only():
     assert "".join(p for p, _ in pieces) == "Paris is the capital of France; capitals <b>vary</b>."
 
 
+def test_coverage_finds_queries_the_corpus_cannot_answer():
+    from core.data import build_corpus
+    catalog = Catalog(build_corpus(tiny_rows()))
+    paris = coverage(catalog, "What is the capital of France?")
+    assert paris.words == ["capital", "france"] and not paris.missing and paris.together == 1 and paris.thin
+    assert coverage(catalog, "how is coffee made").together == 0                     # no passage says "made"
+    australia = coverage(catalog, "what is the capital of australia")
+    assert australia.missing == ["australia"] and australia.thin
+    assert not coverage(catalog, "what is the").thin                       # no content word: nothing to say
+
+
+def test_examples_are_readable_questions(small_vocab):
+    assert readable("what is the capital of france", small_vocab)
+    assert not readable("3/5 of 60", small_vocab) and not readable("the capital of france", small_vocab)
+    assert not readable("what is the qwzxv", small_vocab) and not readable("what is", small_vocab)
+
+
 def test_metrics_rows_tolerate_missing_and_partial_metrics():
     assert [r["model"] for r in metrics_rows({})] == ["glove-avg", "bm25", "random", "hard", "hybrid:random",
                                                       "hybrid:hard"]
@@ -109,7 +127,7 @@ def app_env(tmp_path_factory):
 
 def open_page(page: str, **params):
     from streamlit.testing.v1 import AppTest
-    at = AppTest.from_file(APP, default_timeout=120)
+    at = AppTest.from_file(APP, default_timeout=300)
     at.query_params.update(params)
     at.switch_page(page).run()
     assert not at.exception, [e.value for e in at.exception]
@@ -129,11 +147,47 @@ def test_search_answers_with_cards_latency_tokens_and_judged_passage(app_env):
     assert at.text_input(key="q").value == examples[0]
     assert len(cards(at)) >= 10
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Encode query"].endswith(" ms") and metrics["Search the index"].endswith(" ms")
+    assert list(metrics) == ["Judged passage · hard"] and metrics["Judged passage · hard"].startswith("#")
+    assert any(c.value.startswith("Encode query ") and c.value.endswith(" ms") for c in at.caption)  # last
     assert any('class="tok' in h.value for h in at.html)
     assert any("ranks the judged passage" in m.value for m in at.markdown)
     assert any("judged relevant" in c for c in cards(at))
     assert at.query_params["q"] == examples[0] and at.query_params["model"] == "hard"
+
+
+@needs_app
+def test_no_answer_notice_for_a_question_the_corpus_does_not_cover(app_env):
+    at = open_page("views/search.py", q="what is the capital of australia")
+    assert "probably holds no answer" in " ".join(i.value for i in at.info) and cards(at)
+    at = open_page("views/compare.py", q="what is the capital of australia")
+    assert "probably holds no answer" in " ".join(i.value for i in at.info)
+    query = at.button[0].label                      # a dataset query: its judged passage is in the corpus
+    at.button[0].click().run()
+    assert at.text_input(key="q").value == query and "no answer" not in " ".join(i.value for i in at.info)
+
+
+@needs_app
+def test_same_and_unknown_checkpoints_and_bad_values_in_a_link_are_said(app_env):
+    at = open_page("views/compare.py", q="what is a python", a="hard", b="hard")
+    assert "same checkpoint" in " ".join(i.value for i in at.info)
+    assert [s.value for s in at.subheader] == ["hard", "hard"]
+    at = open_page("views/compare.py", q="what is a python", a="run-gone", b="hard", k="500")
+    warned = " ".join(w.value for w in at.warning)
+    assert "“run-gone”" in warned and "**random** is shown" in warned and "from 1 to 50" in warned
+    assert at.selectbox(key="a").value == "random" and at.slider(key="k").value == 10
+    assert "same checkpoint" not in " ".join(i.value for i in at.info)
+    at = open_page("views/search.py", q="what is a python", model="nope")
+    assert "“nope”" in " ".join(w.value for w in at.warning) and at.selectbox(key="model").value == "hard"
+
+
+@needs_app
+def test_presentation_mode_enlarges_type_and_drops_secondary_numbers(app_env):
+    at = open_page("views/search.py", q="what is a python")
+    assert any(c.value.startswith("Encode query") for c in at.caption)
+    at.toggle(key="present").set_value(True).run()
+    assert not any(c.value.startswith("Encode query") for c in at.caption), "latency left out"
+    assert any("font-size: 18px" in h.value for h in at.html) and cards(at)
+    assert open_page("views/compare.py", q="what is a python", present="1").toggle(key="present").value
 
 
 @needs_app
@@ -175,10 +229,13 @@ def test_compare_shows_both_columns_movements_and_bm25(app_env):
     at.button[0].click().run()
     assert [s.value for s in at.subheader] == ["random", "hard"]
     metrics = {m.label: m.value for m in at.metric}
+    assert list(metrics) == ["Judged passage · random", "Judged passage · hard", "Overlap@10"]   # story first
     assert metrics["Overlap@10"].endswith("%")
     assert metrics["Judged passage · random"].startswith("#") and metrics["Judged passage · hard"].startswith("#")
     badges = " ".join(cards(at))
-    assert any(mark in badges for mark in ("▲", "▼", "new ·")), "rank movements against the other model"
+    assert any(mark in badges for mark in ("▲", "▼", "not in")), "rank movements against the other model"
+    slopes = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert slopes["layout"]["xaxis"]["ticktext"] == ["random", "hard"] and len(slopes["data"]) >= 10
     at.checkbox(key="bm25").check().run()
     assert [s.value for s in at.subheader] == ["random", "hard", "bm25"]
     assert at.query_params["q"] == query and at.query_params["bm25"] == "True"
@@ -190,16 +247,27 @@ def test_compare_shows_both_columns_movements_and_bm25(app_env):
 def test_home_shows_metrics_or_what_to_do(app_env, tmp_path, monkeypatch):
     at = open_page("views/home.py")
     passages = len(load_corpus(os.environ["MSMARCO_SOURCE"]).passages)
-    assert {m.label: m.value for m in at.metric}["Passages searched"] == f"{passages:,}"
+    assert f"{passages:,} passages searched" in " ".join(c.value for c in at.caption)
+    verdicts = " ".join(c.value for c in at.caption)
+    assert "hard fixes it" in verdicts, "curated examples, labelled"
     monkeypatch.setenv("ARTIFACTS_DIR", str(tmp_path))
-    at = open_page("views/home.py")
+    at = open_page("views/home.py")                    # no metrics, no checkpoints: what to do, for both
     assert "python -m core build" in " ".join(i.value for i in at.info)
-    (tmp_path / "metrics.json").write_text(json.dumps({"models": {"random": {"full": {"mrr@10": 0.51}},
-                                                                  "hard": {"full": {"mrr@10": 0.55}}}}))
+    assert "no checkpoints" in at.error[0].value
+    (tmp_path / "metrics.json").write_text(json.dumps({"models": {
+        "random": {"full": {"mrr@10": 0.51, "queries": 846}},
+        "hard": {"full": {"mrr@10": 0.55, "queries": 846}},
+        "bm25": {"full": {"mrr@10": 0.8, "queries": 846}},
+        "hybrid:hard": {"full": {"mrr@10": 0.82, "queries": 800}}}}))
     at = open_page("views/home.py")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["MRR@10 · random"] == "0.510" and metrics["MRR@10 · hard"] == "0.550"
-    assert len(at.dataframe) == 1 and "Not measured yet: glove-avg, bm25" in " ".join(c.value for c in at.caption)
+    assert metrics["Best here · hybrid:hard"] == "0.820"
+    assert "still leads" in " ".join(m.value for m in at.markdown)
+    table = at.dataframe[0].value
+    assert list(table.index) == ["bm25", "random", "hard", "hybrid:hard"]
+    assert table.loc["hybrid:hard", "queries"] == 800
+    assert "Not measured yet: glove-avg" in " ".join(c.value for c in at.caption)
 
 
 def test_setup_problems_are_explained_not_traced(tmp_path, monkeypatch):

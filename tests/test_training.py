@@ -99,6 +99,13 @@ def test_cancel_stops_the_process_and_leaves_artifacts_consistent(tiny_env):
     assert runs.refresh(tiny_env) is None
     assert_consistent(tiny_env, cancelled)
     assert runs.progress(cancelled, tiny_env).log["batches"], "the curves so far are kept for the record"
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page("views/training.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    row = at.dataframe[0].value.set_index("run").loc[job.name]
+    assert row.status == "cancelled" and row.isna()[["val_mrr@10", "final_loss"]].all(), "no final metrics"
+    assert "no final metrics" in at.warning[0].value and row.label.startswith("run ") and "GRU 8" in row.label
 
 
 def test_a_lock_whose_process_is_gone_is_stale(tmp_path):
@@ -210,22 +217,29 @@ def test_a_short_run_launched_from_the_page_appears_in_the_table_and_on_search(p
     assert not at.exception, [e.value for e in at.exception]
     job = runs.refresh(page_env)
     assert job is not None, "the run is training in the background"
-    assert at.get("progress"), "its progress is shown"
+    seen = [bar(at)]
+    assert seen[0][1].startswith(("Phase 1 of 4", "Phase 2 of 4")) and seen[0][0] > 0, "loading counts too"
     next(b for b in at.button if b.label == "Start training").click().run()
     assert "already in progress" in " ".join(e.value for e in at.error), "a second run is refused"
 
     def finished():
         at.run()
-        return at.success or at.error
-    wait_for(finished, SHORT_RUN_S, "the short run to finish", step=2)
+        if at.get("progress"):
+            seen.append(bar(at))
+        return at.success or [e for e in at.error if "already in progress" not in e.value]
+    wait_for(finished, SHORT_RUN_S, "the short run to finish", step=1)
     seconds = time.time() - t0
-    print(f"short run: {seconds:.1f}s from the click to the page showing it done")
-    assert at.success and job.name in at.success[0].value, [e.value for e in at.error]
+    print(f"short run: {seconds:.1f}s from the click to the page showing it done; phases seen: "
+          f"{[(round(f, 2), t.split(' · ')[0]) for f, t in seen]}")
+    assert at.success and "GRU 32" in at.success[0].value, [e.value for e in at.error]
+    assert "already in progress" not in " ".join(e.value for e in at.error), "the refusal ends with the run"
+    assert [f for f, _ in seen] == sorted(f for f, _ in seen), "the bar only moves forward"
+    assert len({t.split(" · ")[0].split(":")[0] for _, t in seen}) >= 2, "more than one phase shown"
     assert seconds < SHORT_RUN_S
     table = at.dataframe[0].value
     row = table[table.run == job.name].iloc[0]
     assert row.status == "done" and row.train_queries == 200 and row.hidden == 32 and row["val_mrr@10"] > 0
-    assert job.name in at.multiselect[0].options
+    assert any(o.startswith("run ") and "GRU 32" in o for o in at.multiselect[0].options), "a readable label"
     assert (runs.runs_dir(page_env) / job.run / "model.pt").is_file()
 
     search = AppTest.from_file(APP, default_timeout=120)
@@ -241,6 +255,54 @@ def test_a_short_run_launched_from_the_page_appears_in_the_table_and_on_search(p
 def small_log(batches: int) -> dict:
     return {"batches": [{"epoch": 1, "step": i + 1, "loss": 1.0, "active": 0.5, "lr": 1e-3} for i in range(batches)],
             "epochs": [{"epoch": 1, "loss": 1.0, "active": 0.5, "val": {"mrr@10": 0.4}}]}
+
+
+def bar(at) -> tuple[float, str]:
+    """(fraction, text from the phase on, past the run's label) of the training page's progress bar."""
+    proto = at.get("progress")[0].proto
+    return proto.value / 100, proto.text[proto.text.find("Phase"):] if "Phase" in proto.text else proto.text
+
+
+def test_phases_move_forward_through_loading_validation_epochs_and_saving():
+    from core.tracking import phase
+    log = {"config": {"train": {"epochs": 2}}, "steps": 4, "batches": [], "epochs": []}
+    states = [phase(None, None), phase("validating", log)]
+    log["epochs"].append({"epoch": 0})
+    for step in range(1, 5):
+        log["batches"].append({"epoch": 1 + (step > 2), "step": step})
+        states.append(phase("batch", log))
+        if step % 2 == 0:
+            states.append(phase("validating", log))
+            log["epochs"].append({"epoch": step // 2})
+            states.append(phase("epoch", log))
+    states.append(phase("done", log))
+    fractions, texts = zip(*states)
+    assert list(fractions) == sorted(fractions) and 0 < fractions[0] and fractions[-1] == 1.0
+    assert texts[0].startswith("Phase 1 of 4: Loading")
+    assert texts[1].startswith("Phase 2 of 4: Validating the untrained")
+    assert "Epoch 1 of 2: step 1 of 4" in texts[2] and "validating after epoch 1 of 2" in texts[4]
+    assert texts[-2].startswith("Phase 4 of 4: Saving") and texts[-1] == "Checkpoint saved"
+
+
+def test_curves_of_a_continued_run_start_where_its_first_checkpoint_ended():
+    from views.charts import epoch_offsets
+    logs = {"random": {"config": {"train": {}}, "epochs": [{}] * 5},
+            "hard": {"config": {"train": {"init_from": "/x/artifacts/random/model.pt"}}, "epochs": [{}] * 4},
+            "run-a": {"config": {"train": {"init_from": "/x/artifacts/runs/b/model.pt"}}, "epochs": [{}] * 2}}
+    assert epoch_offsets(logs) == {"random": 0, "hard": 4, "run-a": 0}
+
+
+@needs_committed
+def test_the_margin_line_is_drawn_only_for_triplet_runs():
+    from views.charts import training_figures
+    logs = {n: runs.logs(REAL_ARTIFACTS)[n] for n in COMMITTED}
+    labels = {n: n for n in logs}
+    losses = {log["config"]["train"]["loss"] for log in logs.values()}
+    epoch_loss = training_figures(logs, labels, 10)[2]
+    assert bool(epoch_loss.layout.shapes) == ("triplet" in losses)
+    config = logs["hard"]["config"]
+    logs["hard"] = {**logs["hard"], "config": {**config, "train": {**config["train"], "loss": "triplet"}}}
+    assert len(training_figures(logs, labels, 10)[2].layout.shapes) == 1
 
 
 def test_progress_file_is_whole_and_throttles_batches(tmp_path):

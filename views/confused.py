@@ -1,57 +1,78 @@
 """Validation queries a checkpoint gets wrong: the judged passage is not its first result. Worst
-first; each opens with the wrong passage that won beside the judged one."""
+first; a click on a row opens it (kept by query id through sort, filter and checkpoint changes) with
+the wrong passage that won beside the judged one, and the query's tokens, unknown words struck out."""
 import pandas as pd
 import streamlit as st
 
-import app_state as ui
 from core.confused import FILTERS, SORTS, counts, select
 from core.engine import ResultHit
+from views import components, state
 
-ui.style()
+components.style()
 st.title("🤔 Confused queries")
-engines = ui.engines()
-if len(engines) < 2:
+if len(state.engines()) < 2:
     st.info("This page compares two checkpoints: run `python -m core build` to train both.")
     st.stop()
+engines = state.rankers()
 names = list(engines)
-first, second = names[:2]
-items = ui.confusions(engines[first], engines[second])
+components.link_notices(state.url_state({"a": names[0], "b": names[1]}, {"a": names, "b": names}))
+pair = st.columns(2)
+first = pair[0].selectbox("Baseline", names, key="a", help="A checkpoint, BM25 or a hybrid")
+second = pair[1].selectbox("Compared with", names, key="b")
+components.same_checkpoint(first, second)
+items = state.confusions(engines[first], engines[second])
+by_id = {o.query_id: o for o in items}
 c = counts(items)
-labels = {"confused": "confused (this checkpoint)", "fixed": f"fixed by {second}", "broken": f"broken by {second}",
-          "both": "confused in both"}
-cols = st.columns(6)
-cols[0].metric("Validation queries", f"{c['queries']:,}")
-cols[1].metric(f"Confused · {first}", f"{c['first']:,}", help="Judged passage not at rank 1 (ties count against it)")
-cols[2].metric(f"Confused · {second}", f"{c['second']:,}", help="Judged passage not at rank 1 (ties count against it)")
-cols[3].metric(labels["fixed"], f"{c['fixed']:,}", help=f"Confused in {first}, rank 1 in {second}")
-cols[4].metric(labels["broken"], f"{c['broken']:,}", help=f"Rank 1 in {first}, confused in {second}")
-cols[5].metric(labels["both"], f"{c['both']:,}")
+labels = {"confused": "confused (this checkpoint)", "fixed": f"fixed by {second}",
+          "broken": f"broken by {second}", "both": "confused in both"}
+defaults = {"model": first, "filter": "fixed", "sort": "judged rank", "qid": ""}   # what the second fixed
+choices = {"model": [first, second], "filter": FILTERS, "sort": SORTS}
+components.link_notices(state.url_state(defaults, choices))
+if st.session_state.model not in (first, second):      # the pair changed under the picked side
+    st.session_state.model = first
+if st.session_state.qid and st.session_state.qid not in by_id:
+    st.warning(f"This link opens query id “{st.session_state.qid}”, which is not a validation query here.",
+               icon="🔗")
+    st.session_state.qid = ""
 
-ui.url_state({"model": second, "filter": "confused", "sort": "judged rank", "qid": ""},
-             {"model": [first, second], "filter": FILTERS, "sort": SORTS})
-pick, show, order = st.columns([2, 4, 2], vertical_alignment="bottom")
+cols = st.columns(3)
+cols[0].metric("Validation queries", f"{c['queries']:,}")
+for col, model, side in ((cols[1], first, "first"), (cols[2], second, "second")):
+    col.metric(f"Confused · {model}", f"{c[side]:,}",
+               help="Judged passage not at rank 1 (ties count against it)")
+pick, show, order = st.columns([2, 5, 2], vertical_alignment="bottom")
 name = pick.selectbox("Checkpoint", [first, second], key="model")
-which = show.radio("Show", FILTERS, key="filter", format_func=labels.get, horizontal=True)
+side, other_side = ("first", "second") if name == first else ("second", "first")
+sizes = {"confused": c[side], **{k: c[k] for k in ("fixed", "broken", "both")}}
+which = show.radio("Show", FILTERS, key="filter", horizontal=True,
+                   format_func=lambda f: f"{labels[f]} ({sizes[f]:,})")
 sort = order.selectbox("Worst first by", SORTS, key="sort")
-side, other = ("first", second) if name == first else ("second", first)
 rows = select(items, side, which, sort)
+ranker = engines[name]
+open_id = st.session_state.qid or (rows[0].query_id if rows else "")
+position = next((i for i, o in enumerate(rows) if o.query_id == open_id), None)
+
 st.caption(f"{len(rows):,} queries. *judged rank*: where {name} ranks the judged passage among all "
            f"{len(engines[name].catalog):,}; *gap*: the top wrong passage's cosine minus the judged one's "
-           "(> 0: the wrong one won). Click a row to open it.")
-table = pd.DataFrame([{"query": o.query, "type": o.query_type or "—", "judged rank": getattr(o, side).rank,
-                       f"rank in {other}": getattr(o, "second" if side == "first" else "first").rank,
-                       "judged cos": getattr(o, side).judged_score, "top wrong cos": getattr(o, side).wrong_score,
-                       "gap": getattr(o, side).gap} for o in rows])
-event = st.dataframe(table, key="table", on_select="rerun", selection_mode="single-row", hide_index=True, height=320,
-                     column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                    for c in ("judged cos", "top wrong cos", "gap")})
-picked = event.selection.rows if event else []
-by_id = {o.query_id: o for o in rows}
-if picked:
-    st.session_state.qid = rows[picked[0]].query_id
-chosen = by_id.get(st.session_state.qid) or (rows[0] if rows else None)
-st.session_state.qid = chosen.query_id if chosen else ""
-ui.save_url(["model", "filter", "sort", "qid"])
+           "(> 0: the wrong one won); *unknown words*: words the model saw as <unk>. "
+           "**Click any cell of a row to open that query.**")
+other = second if side == "first" else first
+columns = ["query", "unknown words", "judged rank", f"rank in {other}", "gap", "type"]
+table = pd.DataFrame([(o.query, " ".join(t.text for t in ranker.tokens(o.query)[0] if not t.known),
+                       getattr(o, side).rank, getattr(o, other_side).rank, getattr(o, side).gap,
+                       o.query_type or "—")
+                      for o in rows], columns=columns)
+opened = {"selection": {"cells": [(position, "query")]}} if position is not None else None
+event = st.dataframe(table, key=f"table-{name}-{which}-{sort}", on_select="rerun",
+                     selection_mode="single-cell", selection_default=opened, hide_index=True, height=300,
+                     column_config={"gap": st.column_config.NumberColumn(format="%+.3f"),
+                                    "query": st.column_config.TextColumn(width="large")})
+clicked = event.selection.cells if event else []
+if clicked:
+    open_id = rows[clicked[0][0]].query_id
+st.session_state.qid = open_id
+state.save_url(["a", "b", "model", "filter", "sort", "qid"])
+chosen = by_id.get(open_id)
 if chosen is None:
     st.info("No validation query in this group.")
     st.stop()
@@ -59,11 +80,17 @@ if chosen is None:
 s = getattr(chosen, side)
 cat = engines[name].catalog
 st.subheader(f"“{chosen.query}”")
+if position is None and not clicked:
+    st.caption(f"Kept open from before: not in the group shown ({labels[which]}).")
+tokens, _ = ranker.tokens(chosen.query)
+components.tokens(tokens)
 st.caption(f"Query {chosen.query_id} · {name} ranks the judged passage #{s.rank:,} "
-           f"(cos {s.judged_score:.3f}); the best passage not judged scores {s.wrong_score:.3f} "
-           f"(gap {s.gap:+.3f}). Highlighted: the query's words each passage shares.")
+           f"(score {s.judged_score:.3f}); the best passage not judged scores {s.wrong_score:.3f} "
+           f"(gap {s.gap:+.3f}). Highlighted: the query's words each passage shares."
+           + ("" if all(t.known for t in tokens) else " Struck out: words the model does not know (<unk>)."))
 links = st.columns(3)
-links[0].page_link("views/search.py", label="Open in Search", icon="🔎", query_params={"q": chosen.query, "model": name})
+links[0].page_link("views/search.py", label="Open in Search", icon="🔎",
+                   query_params={"q": chosen.query, "model": name})
 links[1].page_link("views/compare.py", label="Open in Compare", icon="⚖️",
                    query_params={"q": chosen.query, "a": first, "b": second})
 links[2].page_link("views/embeddings.py", label="Open in Embeddings", icon="🗺️",
@@ -71,8 +98,9 @@ links[2].page_link("views/embeddings.py", label="Open in Embeddings", icon="🗺
 wrong, right = st.columns(2, gap="medium")
 with wrong:
     st.markdown(f"**Top wrong passage** (rank #{1 if s.rank > 1 else 2})")
-    ui.card(ResultHit(1 if s.rank > 1 else 2, cat.pids[s.wrong_row], s.wrong_score, cat.display_text(s.wrong_row), False),
-            chosen.query)
+    components.card(ResultHit(1 if s.rank > 1 else 2, cat.pids[s.wrong_row], s.wrong_score,
+                              cat.display_text(s.wrong_row), False), chosen.query)
 with right:
     st.markdown(f"**Judged passage** (rank #{s.rank:,})")
-    ui.card(ResultHit(s.rank, cat.pids[s.judged_row], s.judged_score, cat.display_text(s.judged_row), True), chosen.query)
+    components.card(ResultHit(s.rank, cat.pids[s.judged_row], s.judged_score, cat.display_text(s.judged_row),
+                              True), chosen.query)

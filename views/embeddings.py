@@ -1,87 +1,130 @@
-"""The embedding space on a UMAP map: passages and validation queries, a typed query placed among
-them with lines to its top k and its judged passage, and its true nearest neighbours beside."""
-import html
+"""The embedding space on UMAP maps aligned across two checkpoints, so a passage's movement shows:
+regions named by their words, a typed query placed with lines to its top k and its judged passage,
+and a clicked or found point shown beside the maps and ringed on both, with its nearest neighbours."""
 import time
+from functools import partial
 
 import streamlit as st
 
-import app_state as ui
 from core.engine import QueryError, ResultHit
-from core.projection import locate
+from core.projection import find_points, has_query_types, locate
+from views import charts, components, state
 
-ui.style()
+SHOW = ("both maps", "left only", "right only")
+NEIGHBOURS = 5
+
+components.style()
 st.title("🗺️ Embeddings")
-engines = ui.engines()
+engines = state.engines()
 names = list(engines)
-views = ["both side by side", *names] if len(names) >= 2 else names
-ui.url_state({"q": "", "k": 10, "view": views[0], "dims": 2, "colour": "role"},
-             {"k": range(1, 51), "view": views, "dims": (2, 3), "colour": list(ui.COLOUR_BY)})
+defaults = {"q": "", "k": 10, "a": names[0], "b": names[min(1, len(names) - 1)], "show": SHOW[0], "dims": 2,
+            "colour": "role", "point": ""}
+choices = {"k": range(1, 51), "a": names, "b": names, "show": SHOW, "dims": (2, 3),
+           "colour": list(charts.COLOUR_BY)}
+components.link_notices(state.url_state(defaults, choices))
 
-box, pick, depth = st.columns([6, 3, 2], vertical_alignment="bottom")
-query = box.text_input("Query", key="q", placeholder="Type a query to place it on the map, e.g. what is dysgraphia?")
-view = pick.selectbox("Checkpoint", views, key="view")
+
+def pick_point(point: str) -> None:
+    st.session_state.point = point
+
+
+def clicked(key: str) -> None:
+    """Map callback: the clicked (or first box-selected) point becomes the selected one."""
+    chosen = [p["customdata"] for p in st.session_state[key].selection.points if p.get("customdata")]
+    if chosen:
+        pick_point(chosen[0])
+
+
+def found(points) -> None:
+    """Find-box callback: the first point whose text contains what was typed becomes the selected one."""
+    st.session_state.matches = find_points(points, st.session_state.find)
+    pick_point(st.session_state.matches[0] if st.session_state.matches else "")
+
+
+box, left_pick, right_pick, depth = st.columns([5, 2, 2, 2], vertical_alignment="bottom")
+query = box.text_input("Query", key="q", placeholder="Type a query to place it on the maps")
+a = left_pick.selectbox("Left", names, key="a")
+b = right_pick.selectbox("Right", names, key="b")
 k = depth.slider("Top k", 1, 50, key="k")
-colour_pick, dims_pick = st.columns([3, 2])
-colour = colour_pick.radio("Colour by", list(ui.COLOUR_BY), key="colour", horizontal=True)
-dims = dims_pick.radio("Map", (2, 3), key="dims", horizontal=True, format_func=lambda d: f"{d}-D")
-ui.save_url(["q", "k", "view", "dims", "colour"])
-st.caption("Each point is a passage or a validation query as the checkpoint embeds it, flattened by UMAP (cosine). "
-           "**The map distorts distances**: points close on it need not be close in the 128-d space, so the "
-           "true nearest neighbours (exact cosine) are listed beside it. Hover a point for its text; click or "
-           "box-select points to read them in full.")
+find_box, show_pick, colour_pick, dims_pick = st.columns([5, 2, 2, 2], vertical_alignment="bottom")
+show = show_pick.selectbox("Show", SHOW, key="show")
+dims = dims_pick.selectbox("Map", (2, 3), key="dims", format_func=lambda d: f"{d}-D")
+components.same_checkpoint(a, b)
 
-shown = names[:2] if view == "both side by side" else [view]
-outcomes = ui.confusions(engines[names[0]], engines[names[1]]) if len(names) >= 2 else []
-maps = {name: ui.embedding_map(engines[name], dims) for name in shown}
+pair = list(dict.fromkeys([a, b]))
+maps = state.embedding_maps([engines[n] for n in pair], dims)
+shown = pair if show == SHOW[0] else [a if show == SHOW[1] else b]
+outcomes = state.confusions(engines[names[0]], engines[names[1]]) if len(names) >= 2 else []
+side_of = {names[0]: "first", names[1]: "second"} if len(names) >= 2 else {}
+points = {}
+for name in pair:
+    confused = {o.query_id: getattr(o, side_of[name]).rank > 1 for o in outcomes} if name in side_of else {}
+    points[name] = state.points(engines[name], maps[name], confused)
+colours = [c for c in charts.COLOUR_BY if c != "query type" or has_query_types(points[a])]
+if st.session_state.colour not in colours:
+    st.session_state.colour = colours[0]
+colour = colour_pick.selectbox("Colour by", colours, key="colour")
+find_box.text_input("Find a point by its text", key="find", on_change=found, args=(points[a],),
+                    placeholder="e.g. shingles vaccine")
+state.save_url(["q", "k", "a", "b", "show", "dims", "colour", "point"])
+components.secondary("Each point is a passage or a validation query as the checkpoint embeds it, "
+                     "flattened by UMAP (cosine), the two maps fitted together so that a passage sits in the "
+                     "same region on both unless the models disagree about it. **The maps distort "
+                     "distances**: the true nearest neighbours (exact cosine) are listed beside them. "
+                     "Click a point, or find it by its text.")
+
 located = {}
 if query:
     try:
         located = {name: locate(maps[name], engines[name], query, k) for name in shown}
     except QueryError as e:
         st.warning(str(e), icon="✋")
+point = st.session_state.point if st.session_state.point in maps[a].position else ""
+ringed = {name: [point, *maps[name].neighbours(point, NEIGHBOURS)] if point else [] for name in shown}
 
-side_of = {names[0]: "first", names[1]: "second"} if len(names) >= 2 else {}
-selected = []
-if len(shown) > 1:
-    columns, panel = st.columns(len(shown), gap="medium"), st.container()
-    besides = columns
-else:
-    main, panel = st.columns([3, 1], gap="medium")
-    columns, besides = [main], [panel]
-for col, beside, name in zip(columns, besides, shown):
+*columns, panel = st.columns([2] * len(shown) + [1.4], gap="medium")
+for col, name in zip(columns, shown):
     with col:
         t0 = time.perf_counter()
-        confused = {o.query_id: getattr(o, side_of[name]).rank > 1 for o in outcomes} if name in side_of else {}
-        points = ui.points(engines[name], maps[name], confused)
-        hit = located.get(name)
-        fig = ui.map_figure(points, colour, dims, hit, hit.xy if hit else None, height=560 if len(shown) > 1 else 640)
+        fig = charts.map_figure(points[name], colour, dims, located.get(name), ringed[name],
+                                state.regions(engines[name], maps[name]),
+                                width=430 if len(shown) > 1 else 760)
         st.subheader(name)
-        event = st.plotly_chart(fig, key=f"map_{name}_{dims}", on_select="rerun", config={"scrollZoom": True})
-        build_ms = (time.perf_counter() - t0) * 1e3
+        st.plotly_chart(fig, key=f"map_{name}_{dims}", on_select=partial(clicked, f"map_{name}_{dims}"),
+                        selection_mode="points", config={"scrollZoom": True, "displayModeBar": False})
         p = maps[name].projection
-        st.caption(f"{len(p.rows):,} passages + {len(p.query_ids):,} validation queries · UMAP fit {p.fit_seconds:.0f} s "
-                   f"(once, stored) · figure built in {build_ms:.0f} ms")
-        selected += [pt["customdata"] for pt in (event.selection.points if event else []) if pt.get("customdata")]
-    with beside:
-        if hit:
-            st.metric(f"Projecting your query · {name}", f"{hit.project_ms:.1f} ms",
-                      help="Encoding the typed query and placing it among its nearest fitted points")
-            st.markdown(f"**True nearest neighbours · {name}** (cosine in the original space)")
-            cat, judged_rows = engines[name].catalog, {r for r, _, _ in hit.judged}
-            for rank, (row, score) in enumerate(hit.neighbours, 1):
-                ui.card(ResultHit(rank, cat.pids[row], score, cat.display_text(row), row in judged_rows), query, clamp=True)
-            for row, rank, score in hit.judged:
-                if rank > k:
-                    st.caption(f"Its judged passage, ranked #{rank:,}:")
-                    ui.card(ResultHit(rank, cat.pids[row], score, cat.display_text(row), True), query, clamp=True)
+        components.secondary(f"{len(p.rows):,} passages + {len(p.query_ids):,} validation queries · UMAP fit "
+                             f"{p.fit_seconds:.0f} s (once, stored) · "
+                             f"figure {1e3 * (time.perf_counter() - t0):.0f} ms")
 
 with panel:
-    if selected:
-        text_of = {i: t for i, t in zip(points.id, points.text)}
-        st.markdown(f"**Selected points** ({len(selected)}; the first 5 shown)")
-        for point in list(dict.fromkeys(selected))[:5]:
-            kind = "Query" if point.startswith("q") else "Passage"
-            st.html(f'<div class="card"><div class="card-head"><b>{kind}</b></div>'
-                    f'<div class="card-text">{html.escape(text_of.get(point, ""))}</div></div>')
-    elif not query:
-        st.info("Type a query above to place it on the map, or click points to read them.", icon="💡")
+    if point:
+        text = dict(zip(points[a].id, points[a].text))
+        st.markdown(f"**Selected {'query' if point.startswith('q') else 'passage'}**")
+        components.text_card(text[point])
+        near = {name: ringed[name][1:] for name in shown}
+        if len(shown) > 1:
+            same = len(set(near[shown[0]]) & set(near[shown[1]]))
+            st.metric("Neighbours kept", f"{same} of {NEIGHBOURS}",
+                      help=f"Of its {NEIGHBOURS} nearest points (exact cosine), how many both models share")
+        for name in shown:
+            st.markdown(f"**Nearest in {name}** (ringed)")
+            components.text_list([text[p] for p in near[name]])
+        st.button("Clear the selection", on_click=pick_point, args=("",), width="stretch")
+        for other in st.session_state.get("matches", [])[1:NEIGHBOURS]:
+            st.button(text[other][:60], key=f"match_{other}", on_click=pick_point, args=(other,),
+                      width="stretch", wrap=True, help="Another point matching what you typed")
+    for name, hit in located.items():
+        cat = engines[name].catalog
+        if hit.judged:
+            st.metric(f"Judged passage · {name}", f"#{min(r for _, r, _ in hit.judged):,}",
+                      help="Where this model ranks the passage judged relevant, among all passages")
+        components.secondary(f"{name}: query encoded and placed on the map in {hit.project_ms:.1f} ms")
+        with st.expander(f"True nearest neighbours · {name}", expanded=not point):
+            judged_rows = {r for r, _, _ in hit.judged}
+            for rank, (row, score) in enumerate(hit.neighbours, 1):
+                hit_row = ResultHit(rank, cat.pids[row], score, cat.display_text(row), row in judged_rows)
+                components.card(hit_row, query, clamp=True)
+    if not point and not located:
+        st.info("Type a query above to place it on the maps, click a point, or find one by its text.",
+                icon="💡")

@@ -1,27 +1,30 @@
-"""Search one checkpoint: cards with highlighted words, latency, the tokens the model saw."""
+"""Search one checkpoint: where it ranks the judged passage first, cards with highlighted words, the
+tokens the model saw, a notice when the corpus likely holds no answer, latency last."""
 import streamlit as st
 
-import app_state as ui
-from core.engine import QueryError
+from core.engine import QueryError, coverage
 from core.index import SearchIndexError
+from views import components, state
 
-ui.style()
+components.style()
 st.title("🔎 Search")
-engines = ui.engines()
-ui.url_state({"q": "", "k": 10, "model": "hard" if "hard" in engines else next(iter(engines))},
-             {"k": range(1, 51), "model": list(engines)})
+engines = state.rankers()
+names = list(engines)
+default = "hard" if "hard" in engines else names[0]
+components.link_notices(state.url_state({"q": "", "k": 10, "model": default},
+                                        {"k": range(1, 51), "model": names}))
 
 box, pick, depth = st.columns([6, 2, 2], vertical_alignment="bottom")
 query = box.text_input("Query", key="q", placeholder="Ask a question, e.g. what is dysgraphia?")
-name = pick.selectbox("Checkpoint", list(engines), key="model")
+name = pick.selectbox("Model", names, key="model", help="A checkpoint, BM25, or a checkpoint fused with BM25")
 k = depth.slider("Results (k)", 1, 50, key="k")
-ui.save_url(["q", "k", "model"])
+state.save_url(["q", "k", "model"])
 
 if len(engines) >= 2:
-    first, second = (engines[n] for n in list(engines)[:2])
-    st.caption(f"Validation queries to try, most of them ones where **{first.name}** and **{second.name}** "
-               "disagree; under each, where each model ranks the passage judged relevant:")
-    ui.example_buttons(ui.examples(first, second))
+    first, second = (engines[n] for n in names[:2])
+    with st.expander(f"Example queries: validation queries where **{first.name}** and **{second.name}** "
+                     "disagree", expanded=not query):
+        components.example_buttons(state.examples(first, second))
 
 if not query:
     st.info("Type a question above, or click one of the examples.", icon="💡")
@@ -33,20 +36,23 @@ except (QueryError, SearchIndexError) as e:    # a query to change, or an index 
     st.stop()
 if result.notice:
     st.info(result.notice, icon="🛠️")
+cat = engines[name].catalog
+components.no_answer(coverage(cat, result.query), len(cat), result.query_id is not None)
 main, side = st.columns([3, 1], gap="large")
 with side:
-    st.metric("Encode query", f"{result.encode_ms:.1f} ms")
-    st.metric("Search the index", f"{result.search_ms:.1f} ms")
-    st.markdown("**Tokens the model saw** (struck out: unknown)")
-    ui.tokens(result.tokens, result.dropped_tokens)
-    if result.judged:
-        st.markdown(f"**Dataset query** `{result.query_id}`\n\n"
-                    + ui.judged_summary(result.judged, len(engines[name].catalog), k, name))
+    if result.query_id:
+        st.metric(f"Judged passage · {name}", components.judged_rank(result.judged),
+                  help=f"Where {name} ranks the passage MS MARCO judged relevant, among all {len(cat):,}")
+        st.markdown(components.judged_summary(result.judged, len(cat), k, name))
     else:
         st.caption("Not one of the dataset's queries, so no passage is judged for it; the examples are.")
+    st.markdown("**Tokens the model saw** (struck out: unknown)")
+    components.tokens(result.tokens, result.dropped_tokens)
+    components.secondary(f"Encode query {result.encode_ms:.1f} ms · "
+                         f"search the index {result.search_ms:.1f} ms")
 with main:
     for hit in result.hits:
-        ui.card(hit, result.query)
+        components.card(hit, result.query)
     if result.judged and result.judged.rank > k:
         st.markdown(f"**The judged passage, ranked #{result.judged.rank:,}:**")
-        ui.card(result.judged, result.query)
+        components.card(result.judged, result.query)

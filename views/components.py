@@ -1,0 +1,157 @@
+"""The pages' building blocks: result cards, rank badges, token chips, example-query buttons and the
+notices (no answer in the corpus, same checkpoint twice, a link's unknown values)."""
+from __future__ import annotations
+
+import html
+
+import streamlit as st
+
+from core.engine import Coverage, Example, Moved, QueryToken, ResultHit, highlight
+from views.state import presenting, set_query
+
+CSS = """<style>
+[data-testid="stMainBlockContainer"] { padding-top: 3.5rem; }
+.card { border: 1px solid rgba(128,128,128,.28); border-radius: .6rem; padding: .7rem .9rem;
+  margin-bottom: .6rem; }
+.card.judged { border: 2px solid #2e9e5b; background: rgba(46,158,91,.07); }
+.card-head { display: flex; gap: .5rem; align-items: baseline; flex-wrap: wrap; margin-bottom: .3rem;
+  font-size: .9rem; }
+.rank { font-weight: 700; font-size: 1.05rem; }
+.score { color: rgba(128,128,128,1); font-variant-numeric: tabular-nums; }
+.badge { border-radius: 1rem; padding: 0 .55rem; font-size: .8rem; font-weight: 600; }
+.badge.judged { background: #2e9e5b; color: white; }
+.badge.up { background: rgba(46,158,91,.16); color: #1f7a45; }
+.badge.down { background: rgba(214,69,65,.14); color: #b3332f; }
+.badge.same { background: rgba(128,128,128,.16); }
+.badge.new { background: rgba(52,120,246,.15); color: #2356c4; }
+.card-text { line-height: 1.5; font-size: .95rem; overflow-wrap: anywhere; }
+.card-text.clamp { display: -webkit-box; -webkit-line-clamp: 6; -webkit-box-orient: vertical;
+  overflow: hidden; }
+.card:hover .card-text.clamp { -webkit-line-clamp: unset; }
+.card-text mark { background: rgba(255,204,0,.45); color: inherit; padding: 0 .1rem; border-radius: .2rem; }
+.tokens { display: flex; flex-wrap: wrap; gap: .3rem; }
+.tok { border: 1px solid rgba(128,128,128,.35); border-radius: .35rem; padding: .1rem .4rem;
+  font-family: monospace; font-size: .85rem; }
+.near { padding-left: 1.2rem; margin: 0 0 .6rem; font-size: .88rem; line-height: 1.4; }
+.near li { margin-bottom: .3rem; overflow-wrap: anywhere; }
+.tok.oov { border-color: #d64541; background: rgba(214,69,65,.12); text-decoration: line-through; }
+</style>"""
+
+VERDICTS = {"fixes": "✅ {second} fixes it", "breaks": "⚠️ {second} breaks it", "same": "🤝 both find it"}
+
+
+def style() -> None:
+    st.html(CSS)
+
+
+def marked(text: str, query: str) -> str:
+    """`text` as HTML with the query's words in <mark>; everything escaped."""
+    return "".join(f"<mark>{html.escape(p)}</mark>" if hit else html.escape(p)
+                   for p, hit in highlight(text, query))
+
+
+def movement(move: Moved, other: str, k: int) -> str:
+    """A badge saying where `other` ranks this passage, and how many places higher (▲) or lower (▼)
+    this model puts it."""
+    other, there = html.escape(other), f"#{move.other_rank:,}"
+    if move.new:
+        return f'<span class="badge new">not in {other}\'s top {k} ({other}: {there})</span>'
+    if move.change:
+        kind, arrow, way = ("up", "▲", "higher") if move.change > 0 else ("down", "▼", "lower")
+        places = f"{abs(move.change)} place{'s' if abs(move.change) != 1 else ''}"
+        return f'<span class="badge {kind}">{arrow} {places} {way} than {other} ({there})</span>'
+    return f'<span class="badge same">= same rank in {other}</span>'
+
+
+def verdict(ex: Example) -> str:
+    """'✅ hard fixes it' and the like: what the second model does to the example."""
+    return VERDICTS[ex.verdict].format(second=list(ex.ranks)[1])
+
+
+def example_buttons(items: list[Example]) -> None:
+    """Example queries to click, each labelled with what the second model does to it and where the two
+    models rank its judged passage."""
+    for col, ex in zip(st.columns(3) * 2, items):
+        col.button(ex.query, on_click=set_query, args=(ex.query,), width="stretch", wrap=True,
+                   help=" · ".join(f"{m} ranks the judged passage #{r:,}" for m, r in ex.ranks.items()))
+        col.caption(f"{verdict(ex)}: " + " → ".join(f"{m} #{r:,}" for m, r in ex.ranks.items()))
+
+
+def card(hit: ResultHit, query: str, score_label: str = "cos", extra: str = "", clamp: bool = False) -> None:
+    """A result: rank, score, badges, the passage with the query's words marked (with `clamp`, cut to
+    six lines until the pointer rests on it)."""
+    judged = '<span class="badge judged">✓ judged relevant</span>' if hit.judged else ""
+    st.html(f'<div class="card{" judged" if hit.judged else ""}"><div class="card-head">'
+            f'<span class="rank">#{hit.rank}</span><span class="score">{score_label} {hit.score:.3f}</span>'
+            f'{judged}{extra}</div><div class="card-text{" clamp" if clamp else ""}">'
+            f'{marked(hit.text, query)}</div></div>')
+
+
+def text_card(text: str) -> None:
+    """A passage or query as plain text in a card, cut to six lines until the pointer rests on it."""
+    st.html(f'<div class="card"><div class="card-text clamp">{html.escape(text)}</div></div>')
+
+
+def text_list(texts: list[str], limit: int = 140) -> None:
+    """Texts as a numbered list, each cut to `limit` characters, as plain text."""
+    items = "".join(f"<li>{html.escape(t if len(t) <= limit else t[: limit - 1] + '…')}</li>" for t in texts)
+    st.html(f'<ol class="near">{items}</ol>')
+
+
+def tokens(items: list[QueryToken], dropped: int = 0) -> None:
+    """The query's tokens as chips; unknown ones (the model saw <unk>) struck out."""
+    chips = "".join(f'<span class="tok" title="in the vocabulary">{html.escape(t.text)}</span>' if t.known
+                    else f'<span class="tok oov" title="unknown: the model saw &lt;unk&gt;">'
+                         f'{html.escape(t.text)}</span>' for t in items)
+    cut = (f"<small>{dropped} more token{'s' if dropped != 1 else ''} past the model's query length "
+           "went unseen.</small>") if dropped else ""
+    st.html(f'<div class="tokens">{chips}</div>{cut}')
+
+
+def judged_summary(hit: ResultHit | None, total: int, k: int, name: str) -> str:
+    """One line: where the judged passage sits for model `name`."""
+    if hit is None:
+        return f"**{name}**: the judged passage shares no word with the query, so BM25 does not rank it"
+    where = f"in the top {k}" if hit.rank <= k else f"outside the top {k}"
+    return f"**{name}** ranks the judged passage **#{hit.rank:,}** of {total:,} ({where})"
+
+
+def judged_rank(hit: ResultHit | None) -> str:
+    return f"#{hit.rank:,}" if hit else "—"
+
+
+def secondary(text: str) -> None:
+    """A caption of secondary numbers (latency, scores), left out in presentation mode."""
+    if not presenting():
+        st.caption(text)
+
+
+# --- notices -------------------------------------------------------------------------------------
+
+def link_notices(notices: list[str]) -> None:
+    """What a shared link asked for that this machine cannot show (core: `state.url_state`)."""
+    for text in notices:
+        st.warning(text, icon="🔗")
+
+
+def same_checkpoint(left: str, right: str) -> None:
+    if left == right:
+        st.info(f"Both sides use the same checkpoint, **{left}**, so they agree on everything. Pick another "
+                "checkpoint on one side to see what changes.", icon="🪞")
+
+
+def no_answer(cov: Coverage, passages: int, dataset_query: bool) -> None:
+    """Say so when the corpus likely holds no answer (core.engine.coverage), so the model is not blamed.
+    A dataset query always has its judged passage in the corpus: no notice for it."""
+    if dataset_query or not cov.thin:
+        return
+    words = ", ".join(f"“{w}”" for w in cov.words)
+    if cov.missing:
+        found = f"No passage contains {', '.join(f'“{w}”' for w in cov.missing)}"
+    elif cov.together:
+        found = f"Only {cov.together} passage{'s' if cov.together != 1 else ''} contain all of {words}"
+    else:
+        found = f"No passage contains all of {words}"
+    st.info(f"**This corpus probably holds no answer.** {found}, among the {passages:,} passages: they are "
+            "a sample of MS MARCO, not the web. Whatever the models rank first, they are not to blame.",
+            icon="📭")
