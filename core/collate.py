@@ -68,7 +68,7 @@ class Encoder:
     @classmethod
     def glove_average(cls, vocab: Vocab, query_len: int = 32, passage_len: int = 128) -> "Encoder":
         """The untrained baseline: the mean GloVe vector of the tokens, nothing learned."""
-        cfg = ModelConfig(tower="avg", out_dim=0, mean_path=False)
+        cfg = ModelConfig(tower="avg", out_dim=0, mean_path=False, lexical_dim=0)
         return cls(TwoTower.from_vocab(cfg, vocab), vocab, query_len, passage_len, meta={"name": "glove-avg"})
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:

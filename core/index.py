@@ -23,7 +23,8 @@ import numpy as np
 from core.artifacts import artifacts_dir
 from core.collate import Encoder, Progress
 
-HNSW = {"space": "cosine", "ef_construction": 200, "max_neighbors": 32, "ef_search": 128}
+# ef_search 256: agreement@10 with exact search stays >= 0.99 with the 640-d vectors (128 gave 0.989)
+HNSW = {"space": "cosine", "ef_construction": 200, "max_neighbors": 32, "ef_search": 256}
 
 
 @dataclass(frozen=True)

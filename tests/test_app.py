@@ -19,6 +19,8 @@ from core.engine import (Catalog, QueryError, coverage, highlight, metrics_note,
 from core.vocab import Vocab
 from tests.conftest import DEV_PAIRS, SHARED, tiny_rows
 
+pytestmark = pytest.mark.slow    # see pytest.ini
+
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
 REAL_ARTIFACTS = Path(os.environ.get("ARTIFACTS_DIR") or ROOT / "artifacts")

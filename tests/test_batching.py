@@ -23,5 +23,5 @@ def test_word_vectors_get_their_own_learning_rate(glove_vocab):
     model = TwoTower.from_vocab(ModelConfig(hidden=8, out_dim=8, freeze_embeddings=False), glove_vocab)
     groups = optimizer_for(model, TrainConfig(lr=1e-3, embed_lr=1e-4)).param_groups
     assert [g["lr"] for g in groups] == [1e-3, 1e-4] and groups[1]["params"] == [model.embedding.weight]
-    frozen = TwoTower.from_vocab(ModelConfig(hidden=8, out_dim=8), glove_vocab)
+    frozen = TwoTower.from_vocab(ModelConfig(hidden=8, out_dim=8, freeze_embeddings=True), glove_vocab)
     assert len(optimizer_for(frozen, TrainConfig()).param_groups) == 1

@@ -73,6 +73,7 @@ except ImportError:
     HAVE_PLAYWRIGHT = False
 
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.skipif(not HAVE_PLAYWRIGHT, reason="the playwright Python package is not installed (pip install playwright)"),
     pytest.mark.skipif(not CHROMIUM.is_file(), reason=f"{CHROMIUM} not found (apt-get install chromium)"),
     pytest.mark.skipif(not all(p.is_file() for p in CHECKPOINTS.values()),

@@ -31,6 +31,8 @@ from core.model import CheckpointError, file_fingerprint, load_checkpoint
 from core.text import _CONTROL, normalize, tokenize
 from tests.conftest import DEV_PAIRS
 
+pytestmark = pytest.mark.slow    # see pytest.ini
+
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINT = ROOT / "artifacts" / "hard" / "model.pt"
 SECONDS = float(os.environ.get("HARDENING_SECONDS", 30))

@@ -16,11 +16,12 @@ from core.data import load_corpus
 from core.engine import Catalog, Engine, KeyedCache
 from core.index import set_aside_if_corrupt
 
+
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINTS = {name: ROOT / "artifacts" / name / "model.pt" for name in ("random", "hard")}
 QUERY = "how is coffee made"
-pytestmark = pytest.mark.skipif(not all(p.is_file() for p in CHECKPOINTS.values()),
-                                reason="needs the committed checkpoints (artifacts/random, artifacts/hard)")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not all(p.is_file() for p in CHECKPOINTS.values()),
+                                reason="needs the committed checkpoints (artifacts/random, artifacts/hard)")]
 
 
 @pytest.fixture

@@ -20,6 +20,8 @@ from core.artifacts import write_json
 from core.config import Config
 from tests.test_training import APP, assert_consistent, tiny_env, wait_for  # noqa: F401 (tiny_env: a fixture)
 
+pytestmark = pytest.mark.slow    # see pytest.ini
+
 
 def good_log(loss: float = 0.5) -> dict:
     return {"config": Config().to_dict(), "data": {"fingerprint": "abc", "train_queries": 10},

@@ -18,6 +18,8 @@ from core import runs
 from core.artifacts import write_json
 from tests.conftest import DEV_PAIRS, SHARED
 
+pytestmark = pytest.mark.slow    # see pytest.ini
+
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
 REAL_ARTIFACTS = Path(os.environ.get("ARTIFACTS_DIR") or ROOT / "artifacts")
