@@ -87,7 +87,7 @@ class BuildConfig:
 @dataclass
 class ProjectionConfig:
     """The UMAP maps of the embeddings page (core/projection.py)."""
-    umap_max_passages: int = 20000  # passages in the map at most (the judged passages of validation queries always)
+    umap_max_passages: int = 12000  # passages in the map at most (the judged ones always): 3 s to draw two maps
     umap_neighbors: int = 15        # UMAP n_neighbors, and the neighbours that place a typed query
     umap_min_dist: float = 0.1      # UMAP min_dist
     umap_seed: int = 13             # UMAP random_state and the passage sample's seed

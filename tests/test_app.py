@@ -154,7 +154,7 @@ def test_search_answers_with_cards_latency_tokens_and_judged_passage(app_env):
     assert any('class="tok' in h.value for h in at.html)
     assert any("ranks the judged passage" in m.value for m in at.markdown)
     assert any("judged relevant" in c for c in cards(at))
-    assert at.query_params["q"] == examples[0] and at.query_params["model"] == "hard"
+    assert at.query_params["q"] == examples[0] and "model" not in at.query_params     # a default: left out
 
 
 @needs_app
@@ -270,6 +270,10 @@ def test_home_shows_metrics_or_what_to_do(app_env, tmp_path, monkeypatch):
     assert list(table.index) == ["bm25", "random", "hard", "hybrid:hard"]
     assert table.loc["hybrid:hard", "queries"] == 800
     assert "Not measured yet: glove-avg" in " ".join(c.value for c in at.caption)
+    (tmp_path / "metrics.json").write_text(json.dumps({"models": {          # a random checkpoint that scores 0
+        "random": {"full": {"mrr@10": 0.0, "queries": 846}}, "hard": {"full": {"mrr@10": 0.2, "queries": 846}}}}))
+    at = open_page("views/home.py")
+    assert not at.exception and {m.label: m.value for m in at.metric}["Hard vs random"] == "+0.200"
 
 
 def test_setup_problems_are_explained_not_traced(tmp_path, monkeypatch):

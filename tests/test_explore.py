@@ -85,14 +85,15 @@ def test_confused_page_counts_filters_and_keeps_the_open_query(app_env):
     shown = cards(at)
     assert len(shown) == 2 and "judged relevant" in shown[1] and "judged relevant" not in shown[0]
     assert any('class="tok' in h.value for h in at.html), "the query's tokens"
-    qid, query = at.query_params["qid"], at.subheader[0].value.strip("“”")           # the worst one, linkable
+    qid, query = at.session_state.qid, at.subheader[0].value.strip("“”")             # the worst one
+    assert "qid" not in at.query_params, "opened by default: left out of the URL (Back takes one press)"
 
     at.selectbox(key="sort").set_value("score gap").run()
     gaps = list(at.dataframe[0].value["gap"])
     assert gaps == sorted(gaps, reverse=True)
-    assert at.subheader[0].value.strip("“”") == query and at.query_params["qid"] == qid   # by id, not by row
+    assert at.subheader[0].value.strip("“”") == query and at.session_state.qid == qid   # by id, not by row
     at.selectbox(key="model").set_value("hard").run()
-    assert at.subheader[0].value.strip("“”") == query and at.query_params["qid"] == qid
+    assert at.subheader[0].value.strip("“”") == query and at.session_state.qid == qid
     at.radio(key="filter").set_value("confused").run()
     table = at.dataframe[0].value
     assert len(table) == m["Confused · hard"] and (table["judged rank"] > 1).all()

@@ -88,6 +88,7 @@ def test_interrupted_build_leaves_previous_index(tmp_path, glove_vocab, monkeypa
     assert made.built and [c if isinstance(c, str) else c.name for c in client.list_collections()] == ["mdl-fp1"]
 
 
+@pytest.mark.slow
 @needs_shared
 @pytest.mark.skipif(not (ROOT_ARTIFACTS / "random" / "model.pt").is_file(), reason="committed checkpoint artifacts/random/model.pt is missing")
 def test_hnsw_agrees_with_exact_on_real_data(tmp_path):

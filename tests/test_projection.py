@@ -4,7 +4,7 @@ two aligned) refitted only when their key changes (the UMAP fits themselves run 
 tests/test_build.py, on the app pages and, aligned on toy data, here)."""
 from __future__ import annotations
 
-from pathlib import Path
+import json
 
 import numpy as np
 import pytest
@@ -91,15 +91,19 @@ def test_maps_are_stored_and_refitted_only_when_stale(tmp_path, monkeypatch):
         ensure_projections(tmp_path, [hard], corpus, 0.3, cfg, 4)
 
 
-def test_a_committed_one_checkpoint_map_still_reads():
-    """The earlier layout (one map per file, unstacked coordinates) loads as one map."""
-    path = Path(__file__).resolve().parents[1] / "artifacts" / "umap" / "hard-2d.npz"
-    if not path.is_file():
-        pytest.skip("no committed map")
+def test_a_one_checkpoint_map_of_the_earlier_layout_still_reads(tmp_path):
+    """The earlier layout (one map per file, unstacked coordinates, `name` in its meta) loads as one map."""
+    path = tmp_path / "hard-2d.npz"
+    meta = {"name": "hard", "dims": 2, "key": "k", "fit_seconds": 1.0, "neighbors": 15}
+    np.savez_compressed(path, rows=np.arange(5, dtype=np.int32), query_ids=np.array(["q1", "q2"]),
+                        passage_xy=np.zeros((5, 2), np.float32), query_xy=np.ones((2, 2), np.float32),
+                        meta=np.array(json.dumps(meta)))
     maps = load_projections(path)
-    assert maps and len(maps) == 1 and maps[0].passage_xy.shape == (len(maps[0].rows), 2)
+    assert maps and len(maps) == 1 and maps[0].name == "hard" and maps[0].passage_xy.shape == (5, 2)
+    assert maps[0].query_ids == ["q1", "q2"]
 
 
+@pytest.mark.slow
 def test_aligned_umap_keeps_a_shared_structure_in_place():
     """Two embeddings of the same clustered points, the second a small perturbation of the first: the
     aligned maps put each point near where it is on the other map (far nearer than chance)."""

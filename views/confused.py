@@ -67,11 +67,14 @@ event = st.dataframe(table, key=f"table-{name}-{which}-{sort}", on_select="rerun
                      selection_mode="single-cell", selection_default=opened, hide_index=True, height=300,
                      column_config={"gap": st.column_config.NumberColumn(format="%+.3f"),
                                     "query": st.column_config.TextColumn(width="large")})
-clicked = event.selection.cells if event else []
+clicked = [c for c in (event.selection.cells if event else []) if c[0] != position]   # not the default cell
 if clicked:
     open_id = rows[clicked[0][0]].query_id
-st.session_state.qid = open_id
-state.save_url(["a", "b", "model", "filter", "sort", "qid"])
+    st.session_state.qid_chosen = True
+st.session_state.qid = open_id                  # kept by id through sort, filter and checkpoint changes
+# the query opened by default stays out of the URL: a first visit writes nothing, so Back takes one press
+chosen_qid = st.session_state.get("qid_chosen") or "qid" in st.query_params
+state.save_url(["a", "b", "model", "filter", "sort"] + (["qid"] if chosen_qid else []))
 chosen = by_id.get(open_id)
 if chosen is None:
     st.info("No validation query in this group.")

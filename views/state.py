@@ -225,6 +225,7 @@ def url_state(defaults: dict, choices: dict | None = None) -> list[str]:
     default. Values that do not parse, or are not among `choices`, fall back to the default; what a
     link asked for and did not get is returned as sentences to show."""
     choices, kept, notices = choices or {}, st.session_state.setdefault("kept", {}), []
+    st.session_state.setdefault("url_defaults", {}).update(defaults)
     for key, default in defaults.items():
         if key in st.session_state:
             continue
@@ -245,10 +246,13 @@ def url_state(defaults: dict, choices: dict | None = None) -> list[str]:
 
 
 def save_url(keys: list[str]) -> None:
-    """Remember the current widget values and write them to the URL (empty ones are left out), only
-    when they changed, so that the browser's Back button goes back a page, not a rerun."""
+    """Remember the current widget values and write them to the URL (empty ones and defaults are left
+    out), only when they changed: a page opened as it is writes nothing, so the browser's Back button
+    goes back a page in one press, not to the same page without its parameters."""
     st.session_state.kept.update({k: st.session_state[k] for k in keys})
-    wanted = {k: str(st.session_state[k]) for k in keys if st.session_state[k] not in ("", None)}
+    defaults = st.session_state.get("url_defaults", {})
+    wanted = {k: str(st.session_state[k]) for k in keys
+              if st.session_state[k] not in ("", None) and st.session_state[k] != defaults.get(k)}
     if st.query_params.to_dict() != wanted:
         st.query_params.from_dict(wanted)
 
