@@ -1,7 +1,7 @@
 """Streamlit entry point: `streamlit run app.py`. A router over the pages, with the presentation switch."""
 import streamlit as st
 
-from views.state import presentation_switch
+from views.url import presentation_switch
 
 st.set_page_config(page_title="Two-tower search · MS MARCO", page_icon="🔎", layout="wide",
                    initial_sidebar_state="collapsed")

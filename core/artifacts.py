@@ -1,4 +1,5 @@
-"""Where artifacts live and how they are written: atomically, so a crash never leaves half a file."""
+"""Where artifacts live, how checkpoints are found among them, and how they are written: atomically,
+so a crash never leaves half a file."""
 from __future__ import annotations
 
 import hashlib
@@ -23,6 +24,42 @@ def folders_with(root: str | Path, filename: str) -> dict[str, Path]:
     """`root/NAME/filename` by NAME, in name order, leaving out folders still being written or
     swapped out (`.NAME.partial`, `.NAME.old`)."""
     return {p.parent.name: p for p in sorted(Path(root).glob(f"*/{filename}")) if not p.parent.name.startswith(".")}
+
+
+PREFERRED = ("random", "hard")       # the build's checkpoints, listed first in this order
+RUN_PREFIX = "run-"                  # a training run's checkpoint name: run-ID
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, corrupt or of another format; the message says what to do."""
+
+
+def runs_dir(artifacts: str | Path | None = None) -> Path:
+    """Where training runs live: `artifacts/runs/`."""
+    return Path(artifacts or artifacts_dir()) / "runs"
+
+
+def run_checkpoints(artifacts: str | Path) -> dict[str, Path]:
+    """Finished runs' checkpoints (`runs/ID/model.pt`) by name `run-ID`, oldest first."""
+    return {RUN_PREFIX + run: p for run, p in folders_with(runs_dir(artifacts), "model.pt").items()}
+
+
+def find_checkpoints(artifacts: str | Path) -> dict[str, Path]:
+    """Every `artifacts/NAME/model.pt` by NAME: random and hard first, then the rest by name, then
+    finished training runs (`artifacts/runs/ID/model.pt`) as run-ID."""
+    found = folders_with(artifacts, "model.pt")
+    found.update(run_checkpoints(artifacts))
+    if not found:
+        raise CheckpointError(f"no checkpoints in {artifacts}: run `python -m core build` to train "
+                              "artifacts/random/model.pt and artifacts/hard/model.pt")
+    order = [n for n in PREFERRED if n in found] + [n for n in found if n not in PREFERRED]
+    return {n: found[n] for n in order}
+
+
+def checkpoint_path(name: str, artifacts: str | Path) -> Path:
+    """`name` itself when it is a checkpoint file, else `artifacts/NAME/model.pt`."""
+    path = Path(name)
+    return path if path.suffix == ".pt" or path.is_file() else Path(artifacts) / name / "model.pt"
 
 
 def write_atomic(path: str | Path, write: Callable[[BinaryIO], object]) -> None:

@@ -25,9 +25,10 @@ from tqdm.auto import tqdm
 from core.artifacts import read_json, write_json, write_text
 from core.bm25 import BM25
 from core.config import DataConfig
-from core.collate import Encoder
+from core.encoder import Encoder
 from core.data import Corpus, split_queries
-from core.engine import Catalog, Engine
+from core.catalog import Catalog
+from core.search import Engine
 from core.index import ChromaIndex, DenseSearcher, ExactIndex, HNSW, chroma_client, ensure_index
 from core.model import file_fingerprint
 

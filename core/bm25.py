@@ -8,7 +8,7 @@ import bm25s
 import numpy as np
 from bm25s.stopwords import STOPWORDS_EN
 
-from core.index import Hit
+from core.types import Hit
 from core.text import tokenize
 
 _STOP = set(STOPWORDS_EN)

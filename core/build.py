@@ -10,23 +10,22 @@ from pathlib import Path
 
 from core.artifacts import artifacts_dir, key_of, read_json, write_json
 from core.bm25 import BM25
-from core.collate import Encoder
+from core.encoder import Checkpoint
 from core.config import Config
 from core.data import Corpus, load_corpus, split_queries
 from core.evaluate import IREvaluator
-from core.hybrid import fit_on_corpus, read_weights, save_weight, weight_for
+from core.hybrid import PREFIX, fit_on_corpus, read_weights, save_weight, weight_for
 from core.index import chroma_client, ensure_index
 from core.mining import mine_file, mining_stats
-from core.model import CheckpointError, file_fingerprint, load_checkpoint
+from core.artifacts import CheckpointError
+from core.model import load_checkpoint
 from core.projection import Embedded, ensure_projections
-from core.rankers import make_ranker
+from core.rankers import METRIC_MODELS, make_ranker
 from core.train import train
 from core.triplets import load_mined
 from core.text import TOKENIZER_VERSION
 from core.vocab import Vocab
 
-MODELS = ("random", "hard")
-METRIC_MODELS = ("glove-avg", "bm25", "random", "hard", "hybrid:random", "hybrid:hard")
 
 
 @dataclass
@@ -98,30 +97,32 @@ def build(cfg: Config, out: Path | None = None, force: bool = False, client=None
     mined_path = out / "mined" / "negatives.json"
     configs = stage_configs(cfg, out / "random" / "model.pt", mined_path)
     pids, texts = list(corpus.passages.pid), list(corpus.passages.text)
-    indexes = {}
+    checkpoints: dict[str, Checkpoint] = {}     # each opened once, after its training stage
+    vectors = {}
 
     def train_stage(name: str, inputs_key: str) -> None:
         t0 = time.time()
         ckpt, fresh = train_round(configs[name], corpus, vocab, out / name, inputs_key, force, progress)
-        record(f"train {name}", t0, fresh, f"val MRR@10 {load_checkpoint(ckpt)[2]['val']['mrr@10']}")
+        checkpoints[name] = Checkpoint(name, ckpt)
+        record(f"train {name}", t0, fresh, f"val MRR@10 {checkpoints[name].meta['val']['mrr@10']}")
 
-    def index_stage(name: str) -> None:
+    def index_stage(name: str):
         t0 = time.time()
-        ckpt = out / name / "model.pt"
-        made = ensure_index(client, Encoder.from_checkpoint(ckpt), name, file_fingerprint(ckpt), pids, texts,
-                            corpus.fingerprint(), force=force, progress=progress)
-        indexes[name] = made.index
+        c = checkpoints[name]
+        made = ensure_index(client, c.encoder, name, c.fingerprint, pids, texts, corpus.fingerprint(), force=force,
+                            progress=progress)
+        vectors[name] = made.vectors if made.built else made.index.get_vectors(pids)
         record(f"index {name}", t0, made.built,
                f"{len(made.index)} vectors" + (f", {made.passages_per_s} passages/s" if made.built else ""))
+        return made.index
 
     # 2-3. random-negative round and its index
     train_stage("random", "")
-    index_stage("random")
+    random_index = index_stage("random")
 
     # 4. hard negatives mined with the random checkpoint, for training queries only
     t0 = time.time()
-    mine_key, fresh = mine_file(cfg, corpus, out / "random" / "model.pt", indexes["random"], mined_path, force,
-                                progress)
+    mine_key, fresh = mine_file(cfg, corpus, checkpoints["random"], random_index, mined_path, force, progress)
     record("mine", t0, fresh, str(mining_stats(load_mined(mined_path)[0])))
 
     # 5-6. hard-negative round and its index
@@ -130,52 +131,51 @@ def build(cfg: Config, out: Path | None = None, force: bool = False, client=None
 
     # 6b. UMAP maps (2-D and 3-D) of both checkpoints, aligned, with the validation queries, for the app
     t0 = time.time()
-    ckpts = {name: out / name / "model.pt" for name in MODELS}
-    models = [Embedded(name, file_fingerprint(p), Encoder.from_checkpoint(p), indexes[name].get_vectors(pids))
-              for name, p in ckpts.items()]
+    models = [Embedded(c.name, c.fingerprint, c.encoder, vectors[c.name]) for c in checkpoints.values()]
     fitted = [ensure_projections(out, models, corpus, cfg.data.val_fraction, cfg.projection, dims,
                                  force=force) for dims in (2, 3)]
-    record(f"project {'+'.join(MODELS)}", t0, any(built for _, built in fitted),
+    record(f"project {'+'.join(checkpoints)}", t0, any(built for _, built in fitted),
            "  ".join(f"{maps[0].dims}-D {len(maps[0].rows)} passages + {len(maps[0].query_ids)} queries, "
                      f"fit {maps[0].fit_seconds}s" for maps, _ in fitted))
 
     # 7. the fusion weight of each checkpoint with BM25, fitted on training queries only
     t0 = time.time()
     bm25, refit = BM25().fit(texts, pids), []
-    for name in MODELS:
-        ckpt = out / name / "model.pt"
-        if force or weight_for(out, file_fingerprint(ckpt)) is None:
-            weight, table, n = fit_on_corpus(Encoder.from_checkpoint(ckpt), corpus, train_qids,
-                                             passage_vectors=indexes[name].get_vectors(pids), bm25=bm25)
-            save_weight(out, name, file_fingerprint(ckpt), weight, table, n)
-            refit.append(name)
+    for c in checkpoints.values():
+        if force or weight_for(out, c.fingerprint) is None:
+            weight, table, n = fit_on_corpus(c.encoder, corpus, train_qids, passage_vectors=vectors[c.name],
+                                             bm25=bm25)
+            save_weight(out, c.name, c.fingerprint, weight, table, n)
+            refit.append(c.name)
     record("fuse", t0, bool(refit), "  ".join(f"hybrid:{n} weight {w['weight']}" for n, w in read_weights(out).items()))
 
     # 8. metrics of both checkpoints, their hybrids and the two baselines on the validation split
     t0 = time.time()
     metrics_path = out / "metrics.json"
-    fps = {name: file_fingerprint(out / name / "model.pt") for name in MODELS}
+    fps = {c.name: c.fingerprint for c in checkpoints.values()}
     metrics_key = key_of(fps, corpus.fingerprint(), cfg.data.val_fraction, read_weights(out))
     fresh = force or read_json(metrics_path, {}).get("key") != metrics_key
     if fresh:
-        write_json(metrics_path, evaluate_all(corpus, val_qids, out, cfg, key=metrics_key, fingerprints=fps))
+        write_json(metrics_path, evaluate_all(corpus, val_qids, out, cfg, metrics_key, checkpoints))
     m = read_json(metrics_path)["models"]
     record("metrics", t0, fresh, "  ".join(f"{k} {v['full']['mrr@10']}" for k, v in m.items()))
     return results
 
 
-def evaluate_all(corpus: Corpus, val_qids: list[str], out: Path, cfg: Config, key: str, fingerprints: dict) -> dict:
-    """Validation metrics in both modes for every ranker of `METRIC_MODELS`."""
+def evaluate_all(corpus: Corpus, val_qids: list[str], out: Path, cfg: Config, key: str,
+                 checkpoints: dict[str, Checkpoint]) -> dict:
+    """Validation metrics in both modes for every ranker of `METRIC_MODELS`, from the open handles."""
     evaluator = IREvaluator.from_corpus(corpus, val_qids)
     models, seconds = {}, {}
     for name in METRIC_MODELS:
         t0 = time.time()
-        models[name] = evaluator(make_ranker(name, out, cfg.vocab.glove))
+        ranker = make_ranker(name, out, cfg.vocab.glove, checkpoint=checkpoints.get(name.removeprefix(PREFIX)))
+        models[name] = evaluator(ranker)
         seconds[name] = round(time.time() - t0, 2)
     return {"key": key, "split": {"val_fraction": cfg.data.val_fraction, "val_queries": len(val_qids)},
             "corpus": {"source": corpus.source, "fingerprint": corpus.fingerprint(), "queries": len(corpus.queries),
                        "passages": len(corpus.passages)},
-            "checkpoints": fingerprints, "hybrid_weights": {n: w["weight"] for n, w in read_weights(out).items()},
+            "checkpoints": {c.name: c.fingerprint for c in checkpoints.values()}, "hybrid_weights": {n: w["weight"] for n, w in read_weights(out).items()},
             "models": models, "eval_seconds": seconds}
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from core.config import Config, DataConfig, validate
 from core.data import DataSourceError, load_corpus, split_queries
 from core.index import SearchIndexError
-from core.model import CheckpointError
+from core.artifacts import CheckpointError
 from core.train import DivergedError
 
 DERIVED = {"vocab_size", "embed_dim"}
@@ -63,18 +63,16 @@ def cmd_train(args) -> int:
 
 def cmd_mine(args) -> int:
     from core.artifacts import artifacts_dir
-    from core.collate import Encoder
+    from core.encoder import Checkpoint
     from core.index import chroma_client, ensure_index
     from core.mining import mine_file, mining_stats
-    from core.model import file_fingerprint
     from core.triplets import load_mined
     cfg = validate(config_from_args(args))
-    checkpoint, out = Path(args.checkpoint), Path(args.out)
-    encoder = Encoder.from_checkpoint(checkpoint)
+    checkpoint, out = Checkpoint(Path(args.checkpoint).parent.name, args.checkpoint), Path(args.out)
     corpus = load_corpus(cfg.data.source)
     client = chroma_client(Path(args.artifacts or artifacts_dir()) / "chroma")
     pids, texts = list(corpus.passages.pid), list(corpus.passages.text)
-    index = ensure_index(client, encoder, checkpoint.parent.name, file_fingerprint(checkpoint), pids, texts,
+    index = ensure_index(client, checkpoint.encoder, checkpoint.name, checkpoint.fingerprint, pids, texts,
                          corpus.fingerprint(), progress=True).index
     _, fresh = mine_file(cfg, corpus, checkpoint, index, out, force=args.force)
     print(json.dumps({"mined": str(out), "status": "mined" if fresh else "up to date",
@@ -84,14 +82,17 @@ def cmd_mine(args) -> int:
 
 def cmd_eval(args) -> int:
     from core.artifacts import artifacts_dir
-    from core.evaluate import FULL_KEYS, RERANK_KEYS, IREvaluator
-    from core.rankers import make_ranker
-    ranker = make_ranker(args.checkpoint, Path(args.artifacts or artifacts_dir()), args.glove, progress=not args.json)
+    from core.evaluate import IREvaluator
+    from core.metrics import FULL_METRICS, RERANK_METRICS
+    from core.rankers import checkpoint_for, make_ranker
+    artifacts = Path(args.artifacts or artifacts_dir())
+    checkpoint = checkpoint_for(args.checkpoint, artifacts)
+    ranker = make_ranker(args.checkpoint, artifacts, args.glove, progress=not args.json, checkpoint=checkpoint)
     corpus = load_corpus(args.data)
     qids = None
     if args.split != "all":
-        meta = getattr(getattr(getattr(ranker, "dense", ranker), "encoder", None), "meta", {})
-        fraction = args.val_fraction or meta.get("data", {}).get("val_fraction", DataConfig.val_fraction)
+        trained_on = checkpoint.val_fraction if checkpoint else None
+        fraction = args.val_fraction or trained_on or DataConfig.val_fraction
         qids = split_queries(corpus, fraction)[args.split == "val"]
     evaluator = IREvaluator.from_corpus(corpus, qids)
     if not evaluator.qids:
@@ -99,8 +100,8 @@ def cmd_eval(args) -> int:
                               "with a passage judged relevant (is_selected 1): use such a file, or another --split")
     t0 = time.time()
     metrics = evaluator(ranker)
-    out = {"rerank": {k: metrics["rerank"][k] for k in ("queries", *RERANK_KEYS)},
-           "full": {k: metrics["full"][k] for k in ("queries", "corpus", *FULL_KEYS)}}
+    out = {"rerank": {k: metrics["rerank"][k] for k in ("queries", *RERANK_METRICS)},
+           "full": {k: metrics["full"][k] for k in ("queries", "corpus", *FULL_METRICS)}}
     if args.json:
         print(json.dumps(out))
     else:
@@ -134,7 +135,7 @@ def cmd_bench(args) -> int:
     from core import bench
     from core.artifacts import artifacts_dir
     from core.data import resolve_source
-    from core.engine import find_checkpoints
+    from core.artifacts import find_checkpoints
     artifacts = Path(args.artifacts or artifacts_dir())
     source = resolve_source(args.data)
     sizes = [int(n) for n in args.scale.split(",") if n.strip()] if args.scale else []

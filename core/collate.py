@@ -1,20 +1,13 @@
-"""Collator: token-id lists -> padded (ids, lengths) tensors, and batched encoding of texts."""
+"""Collator: token-id lists -> padded (ids, lengths) tensors, training triplets -> model batches,
+and batches of triplets of similar lengths."""
 from __future__ import annotations
-
-import os
-import threading
-from collections.abc import Callable, Iterator
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from core.config import ModelConfig
-from core.model import TwoTower, load_checkpoint
-from core.vocab import PAD_ID, Vocab
+from core.data import Corpus
+from core.triplets import Triplet
+from core.vocab import PAD_ID
 
 
 def pad(id_lists: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -26,106 +19,27 @@ def pad(id_lists: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
     return ids, lengths
 
 
-Progress = Callable[[int, int], None]      # (items done, items in all), called as work advances
-
-_TORCH_THREADS = threading.Lock()
-
-
-@contextmanager
-def single_torch_thread() -> Iterator[None]:
-    """Run torch ops on one intra-op thread (the setting is process-wide, hence the lock).
-
-    A GRU step is too small to split between threads: with two intra-op threads on a busy 2-core
-    machine, OpenMP's spinning made encoding ten times slower. Parallelism comes instead from
-    running whole batches on separate Python threads (torch releases the GIL inside ops)."""
-    with _TORCH_THREADS:
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(threads)
+def collate_triplets(batch: list[Triplet], corpus: Corpus, query_ids: dict, passage_ids: dict):
+    """(query batch, passage batch of the B positives then the B negatives, invalid (B, 2B)): a
+    candidate is invalid for a query when it is one of that query's positives other than its own column."""
+    qids, pos, neg = zip(*batch)
+    columns: dict[str, list[int]] = {}
+    for j, c in enumerate(pos + neg):
+        columns.setdefault(c, []).append(j)
+    invalid = torch.zeros(len(qids), 2 * len(qids), dtype=torch.bool)
+    for i, q in enumerate(qids):
+        for p in corpus.positives[q]:
+            invalid[i, [j for j in columns.get(p, []) if j != i]] = True
+    return pad([query_ids[q] for q in qids]), pad([passage_ids[p] for p in pos + neg]), invalid
 
 
-class Encoder:
-    """A model with its vocabulary and token limits: texts in, unit vectors (N, D) float32 out.
-    Batches are formed from length-sorted texts (within chunks of 8 batches) so little compute is
-    spent on padding, and run on `workers` threads (default: one per core) of one torch thread each."""
-
-    def __init__(self, model: TwoTower, vocab: Vocab, query_len: int = 32, passage_len: int = 128,
-                 batch_size: int = 128, meta: dict | None = None, workers: int | None = None):
-        self.model, self.vocab = model.eval(), vocab
-        self.query_len, self.passage_len, self.batch_size = query_len, passage_len, batch_size
-        self.meta = meta or {}
-        self.workers = workers or os.cpu_count() or 1
-
-    @classmethod
-    def from_checkpoint(cls, path: str | Path) -> "Encoder":
-        model, vocab, meta = load_checkpoint(path)
-        lens = meta.get("data", {})
-        return cls(model, vocab, lens.get("query_len", 32), lens.get("passage_len", 128), meta=meta)
-
-    @classmethod
-    def glove_average(cls, vocab: Vocab, query_len: int = 32, passage_len: int = 128) -> "Encoder":
-        """The untrained baseline: the mean GloVe vector of the tokens, nothing learned."""
-        cfg = ModelConfig(tower="avg", out_dim=0, mean_path=False, lexical_dim=0)
-        return cls(TwoTower.from_vocab(cfg, vocab), vocab, query_len, passage_len, meta={"name": "glove-avg"})
-
-    def encode_queries(self, texts: list[str]) -> np.ndarray:
-        return self._encode(texts, self.query_len, self.model.encode_query)
-
-    def encode_passages(self, texts: list[str], progress: bool | Progress = False) -> np.ndarray:
-        """Passage vectors; `progress` is True for a tqdm bar or a callable given (done, total)."""
-        return self._encode(texts, self.passage_len, self.model.encode_passage, progress)
-
-    def _encode(self, texts, max_len, tower, progress: bool | Progress = False) -> np.ndarray:
-        """Tokenise a chunk of texts on this thread, sort it by length, hand its batches to the pool
-        and go on to the next chunk while they run (torch releases the GIL inside the GRU)."""
-        def run(rows: np.ndarray, ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
-            with torch.inference_mode():           # thread-local, so entered in each worker
-                return rows, tower(*pad(ids)).numpy()
-
-        bar = None
-        if progress is True:
-            from tqdm.auto import tqdm
-            bar = tqdm(total=len(texts), desc="encode", unit="text", leave=False)
-        out, done, pending = None, 0, deque()
-
-        def collect(wait: bool) -> None:           # finished batches, in the order they were handed out
-            nonlocal out, done
-            while pending and (wait or pending[0].done()):
-                rows, vecs = pending.popleft().result()
-                if out is None:
-                    out = np.empty((len(texts), vecs.shape[1]), dtype=np.float32)
-                out[rows] = vecs
-                done += len(rows)
-                if bar is not None:
-                    bar.update(len(rows))
-                if callable(progress):
-                    progress(done, len(texts))
-
-        pool = ThreadPoolExecutor(self.workers) if len(texts) > self.batch_size else None
-        chunk = self.batch_size * 8
-        try:
-            with single_torch_thread():
-                for start in range(0, len(texts), chunk):
-                    ids = [self.vocab.encode(t, max_len) for t in texts[start : start + chunk]]
-                    order = np.argsort([len(x) for x in ids], kind="stable")[::-1]
-                    for b in range(0, len(ids), self.batch_size):
-                        rows = order[b : b + self.batch_size]
-                        batch = (start + rows, [ids[i] for i in rows])
-                        pending.append(pool.submit(run, *batch) if pool else _done(run(*batch)))
-                    collect(wait=False)
-                collect(wait=True)
-        finally:
-            if pool is not None:
-                pool.shutdown(cancel_futures=True)
-            if bar is not None:
-                bar.close()
-        return out if out is not None else np.zeros((0, 0), dtype=np.float32)
-
-
-def _done(result) -> Future:
-    future = Future()
-    future.set_result(result)
-    return future
+def length_batches(triplets: list[Triplet], length, batch_size: int, rng: np.random.Generator,
+                   window: int = 50) -> list[list[Triplet]]:
+    """Shuffled triplets cut into batches of similar `length(triplet)` (sorted within windows of
+    `window` batches), the batches then shuffled: padding is what a padded GRU step wastes."""
+    order = rng.permutation(len(triplets))
+    batches = []
+    for start in range(0, len(order), batch_size * window):
+        chunk = sorted(order[start : start + batch_size * window], key=lambda i: length(triplets[i]))
+        batches += [[triplets[i] for i in chunk[b : b + batch_size]] for b in range(0, len(chunk), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]

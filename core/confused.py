@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from core.data import split_queries
-from core.engine import Engine
+from core.search import Engine
 from core.metrics import judged_rank
 
 FILTERS = ("confused", "fixed", "broken", "both")     # see `Outcome.kind` and `select`

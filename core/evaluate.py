@@ -10,12 +10,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from core.collate import Encoder
+from core.encoder import Encoder
 from core.data import Corpus
-from core.metrics import concat, mean_metrics, per_query_metrics
+from core.metrics import LOGGED_FULL_METRICS, RERANK_METRICS, concat, mean_metrics, per_query_metrics
 
-RERANK_KEYS = ("mrr@10", "recall@1", "recall@5", "ndcg@10")
-FULL_KEYS = ("mrr@10", "recall@1", "recall@10", "recall@100")
 
 
 class DenseRanker:
@@ -82,10 +80,10 @@ class IREvaluator:
         out = {}
         if "rerank" in modes:
             m = concat(rerank)
-            out["rerank"] = {"queries": int(len(m.get("mrr@10", []))), **_mean_or_none(m, RERANK_KEYS)}
+            out["rerank"] = {"queries": int(len(m.get("mrr@10", []))), **_mean_or_none(m, RERANK_METRICS)}
         if "full" in modes:
             m = concat(full)
-            out["full"] = {"queries": len(self.qids), "corpus": len(self.pids), **_mean_or_none(m, FULL_KEYS + ("recall@5", "ndcg@10"))}
+            out["full"] = {"queries": len(self.qids), "corpus": len(self.pids), **_mean_or_none(m, LOGGED_FULL_METRICS)}
         return out
 
 

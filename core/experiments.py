@@ -17,13 +17,12 @@ from pathlib import Path
 
 from core.artifacts import key_of, read_json, write_json, write_text
 from core.bm25 import BM25
-from core.collate import Encoder
+from core.encoder import Checkpoint
 from core.config import BuildConfig, Config
 from core.data import Corpus, split_queries
 from core.evaluate import DenseRanker, IREvaluator
 from core.hybrid import HybridRanker, fit_on_corpus
 from core.index import ExactIndex
-from core.model import file_fingerprint
 from core.vocab import Vocab
 
 
@@ -80,8 +79,9 @@ def resolve(base: Config, overrides: dict) -> Config:
     return cfg
 
 
-def evaluate_round(checkpoint: Path, corpus: Corpus, val_qids: list[str]) -> dict:
-    metrics = IREvaluator.from_corpus(corpus, val_qids)(DenseRanker(Encoder.from_checkpoint(checkpoint)))
+def evaluate_round(ranker, corpus: Corpus, val_qids: list[str]) -> dict:
+    """Validation metrics of a ranker in both modes, without the corpus size."""
+    metrics = IREvaluator.from_corpus(corpus, val_qids)(ranker)
     return {mode: {k: v for k, v in m.items() if k != "corpus"} for mode, m in metrics.items()}
 
 
@@ -98,26 +98,24 @@ def run_variant(variant: Variant, base: Config, corpus: Corpus, root: Path, prog
     random_dir = root / "random-rounds" / key_of(shared.to_dict(), corpus.fingerprint())
     configs = stage_configs(cfg, random_dir / "model.pt", out / "mined.json")
     t0 = time.time()
-    random_ckpt, _ = train_round(configs["random"], corpus, vocab, random_dir, progress=progress)
-    encoder = Encoder.from_checkpoint(random_ckpt)
+    random_ckpt = Checkpoint("random", train_round(configs["random"], corpus, vocab, random_dir, progress=progress)[0])
     index = ExactIndex()
-    index.add(list(corpus.passages.pid), encoder.encode_passages(list(corpus.passages.text)))
+    index.add(list(corpus.passages.pid), random_ckpt.encoder.encode_passages(list(corpus.passages.text)))
     mine_key, _ = mine_file(cfg, corpus, random_ckpt, index, out / "mined.json", progress=progress)
-    hard_ckpt, _ = train_round(configs["hard"], corpus, vocab, out / "hard", mine_key, progress=progress)
+    hard_ckpt = Checkpoint("hard", train_round(configs["hard"], corpus, vocab, out / "hard", mine_key,
+                                               progress=progress)[0])
     seconds = round(time.time() - t0, 1)
+    weight, _, _ = fit_on_corpus(hard_ckpt.encoder, corpus, train_qids)
+    hard = DenseRanker(hard_ckpt.encoder)
     result = {"name": variant.name, "tests": variant.tests, "overrides": variant.overrides,
-              "random": evaluate_round(random_ckpt, corpus, val_qids),
-              "hard": evaluate_round(hard_ckpt, corpus, val_qids)}
-    hard_encoder = Encoder.from_checkpoint(hard_ckpt)
-    weight, _, _ = fit_on_corpus(hard_encoder, corpus, train_qids)
-    hybrid = IREvaluator.from_corpus(corpus, val_qids)(HybridRanker(DenseRanker(hard_encoder), weight, BM25()))
-    result["hybrid:hard"] = {"weight": weight, **{m: {k: v for k, v in r.items() if k != "corpus"}
-                                                   for m, r in hybrid.items()}}
-    logs = [read_json(ckpt.parent / "log.json") for ckpt in (random_ckpt, hard_ckpt)]
+              "random": evaluate_round(DenseRanker(random_ckpt.encoder), corpus, val_qids),
+              "hard": evaluate_round(hard, corpus, val_qids),
+              "hybrid:hard": {"weight": weight, **evaluate_round(HybridRanker(hard, weight, BM25()), corpus, val_qids)}}
+    logs = [read_json(ckpt.path.parent / "log.json") for ckpt in (random_ckpt, hard_ckpt)]
     speeds = [e["triplets_per_s"] for log in logs for e in log["epochs"] if "triplets_per_s" in e]
     result["training"] = {"seconds": seconds, "train_seconds": [log["seconds"] for log in logs],
                           "triplets_per_s": round(sum(speeds) / len(speeds), 1),
-                          "checkpoints": {"random": file_fingerprint(random_ckpt), "hard": file_fingerprint(hard_ckpt)}}
+                          "checkpoints": {"random": random_ckpt.fingerprint, "hard": hard_ckpt.fingerprint}}
     return result
 
 

@@ -21,16 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from core.artifacts import artifacts_dir
-from core.collate import Encoder, Progress
+from core.encoder import Encoder
+from core.types import Hit, Tally
 
 # ef_search 256: agreement@10 with exact search stays >= 0.99 with the 640-d vectors (128 gave 0.989)
 HNSW = {"space": "cosine", "ef_construction": 200, "max_neighbors": 32, "ef_search": 256}
-
-
-@dataclass(frozen=True)
-class Hit:
-    docid: str
-    score: float   # cosine similarity
 
 
 class SearchIndexError(RuntimeError):
@@ -74,7 +69,7 @@ class ChromaIndex:
         self.collection, self.max_batch = collection, max_batch   # max_batch: client.get_max_batch_size()
 
     def add(self, ids: list[str], vectors: np.ndarray, texts: list[str] | None = None,
-            progress: bool | Progress = False) -> None:
+            progress: bool | Tally = False) -> None:
         """Add in chunks of the client's maximum batch size; `progress` as in `Encoder.encode_passages`."""
         step = self.max_batch
         starts = range(0, len(ids), step)
@@ -213,7 +208,7 @@ class IndexBuild:
 
 
 def ensure_index(client, encoder: Encoder, name: str, fingerprint: str, pids: list[str], texts: list[str],
-                 corpus_fingerprint: str, force: bool = False, progress: bool | Progress = False) -> IndexBuild:
+                 corpus_fingerprint: str, force: bool = False, progress: bool | Tally = False) -> IndexBuild:
     """Open the checkpoint's index, or (re)build it when missing, stale or forced. `progress` is True
     for tqdm bars, or a callable given (done, total) over encoding and then adding the passages."""
     if not force:

@@ -6,6 +6,9 @@ from __future__ import annotations
 import torch
 
 CUTOFFS = (1, 5, 10, 100)
+RERANK_METRICS = ("mrr@10", "recall@1", "recall@5", "ndcg@10")        # reported for reranking candidates
+FULL_METRICS = ("mrr@10", "recall@1", "recall@10", "recall@100")      # reported for ranking the whole corpus
+LOGGED_FULL_METRICS = (*FULL_METRICS, "recall@5", "ndcg@10")          # also kept in training logs
 
 
 def per_query_metrics(scores: torch.Tensor, relevant: torch.Tensor) -> dict[str, torch.Tensor]:

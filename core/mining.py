@@ -19,10 +19,9 @@ from tqdm.auto import tqdm
 
 from core.artifacts import key_of
 from core.bm25 import BM25
-from core.collate import Encoder
+from core.encoder import Checkpoint
 from core.config import BuildConfig, Config
 from core.data import Corpus, split_queries
-from core.model import file_fingerprint
 from core.text import normalize
 from core.triplets import load_mined, negative_pool, save_mined
 
@@ -75,13 +74,13 @@ def mining_stats(mined: dict[str, list[str]]) -> dict:
             "queries_without": int((sizes == 0).sum())}
 
 
-def mine_file(cfg: Config, corpus: Corpus, checkpoint: Path, index, path: Path, force: bool = False,
+def mine_file(cfg: Config, corpus: Corpus, checkpoint: Checkpoint, index, path: Path, force: bool = False,
               progress: bool = True) -> tuple[str, bool]:
     """The mining stage: hard negatives for the training queries of `corpus`, mined with `checkpoint`
     over its `index` (`cfg.build` settings), saved to `path` with their provenance, unless `path`
     already holds them for this checkpoint file, corpus and settings. Returns (the key the mined file
     records, whether it was mined now)."""
-    fingerprint = file_fingerprint(checkpoint)
+    fingerprint = checkpoint.fingerprint
     key = key_of(fingerprint, corpus.fingerprint(), cfg.build, cfg.data.val_fraction)
     try:
         current = load_mined(path)[1].get("key")
@@ -93,9 +92,9 @@ def mine_file(cfg: Config, corpus: Corpus, checkpoint: Path, index, path: Path, 
     texts, pids = list(corpus.passages.text), list(corpus.passages.pid)
     bm25 = BM25().fit(texts, pids) if cfg.build.bm25_negatives else None
     pool = set(negative_pool(corpus, val_qids))
-    mined = mine_negatives(Encoder.from_checkpoint(checkpoint), index, corpus, train_qids, pool, cfg.build,
+    mined = mine_negatives(checkpoint.encoder, index, corpus, train_qids, pool, cfg.build,
                            bm25=bm25, progress=progress)
-    save_mined(path, mined, {"key": key, "checkpoint": str(checkpoint), "checkpoint_fingerprint": fingerprint,
+    save_mined(path, mined, {"key": key, "checkpoint": str(checkpoint.path), "checkpoint_fingerprint": fingerprint,
                              "corpus_fingerprint": corpus.fingerprint(), "source": corpus.source,
                              "settings": vars(cfg.build), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
                              **mining_stats(mined)})

@@ -14,15 +14,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from core.artifacts import write_atomic
+from core.artifacts import CheckpointError, write_atomic
 from core.config import ModelConfig
 from core.vocab import PAD_ID, UNK_ID, Vocab
 
 CHECKPOINT_FORMAT = 2   # 2: padded BiGRU modules, optional lexical path
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint is missing, corrupt or of another format; the message says what to do."""
 
 
 def masked_mean(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

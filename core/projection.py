@@ -17,8 +17,6 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,8 +26,9 @@ from core.artifacts import key_of, write_atomic
 from core.config import ProjectionConfig
 from core.data import Corpus, split_queries
 from core.metrics import rank_of
+from core.queries import validate_query
+from core.types import Progress
 
-Progress = Callable[[float, str], None]
 
 
 @dataclass
@@ -49,7 +48,7 @@ class Projection:
 @dataclass(frozen=True)
 class Embedded:
     """What a map is fitted from: a checkpoint's name, file fingerprint, encoder (for the validation
-    queries) and every passage's vector (a `core.engine.Engine` has all four)."""
+    queries) and every passage's vector (a `core.search.Engine` has all four)."""
     name: str
     fingerprint: str
     encoder: object
@@ -199,7 +198,7 @@ class EmbeddingMap:
 
     @classmethod
     def for_engine(cls, projection: Projection, engine) -> "EmbeddingMap":
-        """The map's points' vectors from a `core.engine.Engine` (its passages, its encoded queries)."""
+        """The map's points' vectors from a `core.search.Engine` (its passages, its encoded queries)."""
         return cls(projection, engine.vectors, _query_vectors(engine.encoder, engine.catalog.corpus, projection.query_ids))
 
     def place(self, vector: np.ndarray) -> np.ndarray:
@@ -218,91 +217,10 @@ class EmbeddingMap:
         return [self.ids[i] for i in order if self.ids[i] != point][:k]
 
 
-# --- what the embeddings page shows ------------------------------------------------------------
-
-SHORT_CHARS = 90
-
-
-def short(text: str, limit: int = SHORT_CHARS) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
 def point_ids(projection: Projection) -> list[str]:
     """The map's point ids in coordinate order: 'p<row>' for passages, then 'q<query id>' for queries."""
     return [f"p{r}" for r in projection.rows.tolist()] + [f"q{q}" for q in projection.query_ids]
 
-
-def map_points(projection: Projection, catalog, confused: dict[str, bool] | None = None):
-    """One row per point of the map (a pandas DataFrame): `id` ('p<row>' or 'q<query id>'), `kind`
-    ('passage' / 'query'), `role` ('query', 'judged passage' of a validation query, 'other passage'),
-    `outcome` ('correct' / 'confused' for queries in `confused`, else the role), `query_type`
-    ('unknown' where the data has none), `text` (full) and `short`, and the coordinates x, y (, z)."""
-    import pandas as pd
-    corpus = catalog.corpus
-    queries = corpus.queries.set_index("query_id")
-    judged = {catalog.row[p] for q in projection.query_ids for p in corpus.positives[q]}
-    confused = confused or {}
-    rows = [("passage", "judged passage" if r in judged else "other passage", catalog.display_text(r))
-            for r in projection.rows.tolist()]
-    rows += [("query", "query", queries.text[q]) for q in projection.query_ids]
-    points = pd.DataFrame(rows, columns=["kind", "role", "text"])
-    points.insert(0, "id", point_ids(projection))
-    qtypes = ["passage"] * len(projection.rows) + [str(queries.query_type[q] or "unknown").lower()
-                                                    for q in projection.query_ids]
-    outcome = list(points.role[: len(projection.rows)]) + [
-        ("confused" if confused[q] else "correct") if q in confused else "query" for q in projection.query_ids]
-    points["query_type"], points["outcome"] = qtypes, outcome
-    points["short"] = [short(t) for t in points.text]
-    xy = np.concatenate([projection.passage_xy, projection.query_xy])
-    for axis, name in zip(range(projection.dims), "xyz"):
-        points[name] = xy[:, axis]
-    return points
-
-
-def has_query_types(points, share: float = 0.5) -> bool:
-    """Whether at least `share` of the map's queries have a query type (only the v1.1 sample has them)."""
-    types = points.query_type[points.kind == "query"]
-    return len(types) > 0 and (types != "unknown").mean() >= share
-
-
-def find_points(points, text: str, limit: int = 8) -> list[str]:
-    """Ids of up to `limit` points whose text contains `text` (case-insensitive), queries first."""
-    text = " ".join(str(text).split())
-    if not text:
-        return []
-    hits = points[points.text.str.contains(text, case=False, regex=False)]
-    return list(hits.sort_values("kind", ascending=False, kind="stable").id[:limit])
-
-
-REGIONS = 8             # regions labelled on a 2-D map
-REGION_MIN_SHARE = 0.05  # a region's label words occur in at least this share of its passages
-
-
-def region_labels(projection: Projection, catalog, regions: int = REGIONS, words: int = 2,
-                  seed: int = 13) -> list[tuple[float, float, str]]:
-    """(x, y, label) for regions of a 2-D map, so a class can orient itself: the passages grouped by
-    k-means on their map coordinates, each group named by its most distinctive words, the words
-    (in at least REGION_MIN_SHARE of its passages) whose share of the group's passages most exceeds
-    their share of the whole map's."""
-    from sklearn.cluster import KMeans
-    xy = projection.passage_xy[:, :2]
-    regions = min(regions, len(xy))
-    if projection.dims != 2 or regions < 2:
-        return []
-    groups = KMeans(regions, n_init=3, random_state=seed).fit_predict(xy)
-    terms = [catalog.passage_terms[r] for r in projection.rows.tolist()]
-    overall = Counter(t for ts in terms for t in ts)
-    labels = []
-    for g in range(regions):
-        members = np.flatnonzero(groups == g)
-        counts = Counter(t for i in members for t in terms[i])
-        lift = {t: (c / len(members)) / (overall[t] / len(terms)) for t, c in counts.items()
-                if c >= max(2, REGION_MIN_SHARE * len(members)) and t.isalpha() and len(t) > 2}
-        best = sorted(lift, key=lambda t: (-lift[t], t))[:words]
-        if best:
-            x, y = np.median(xy[members], axis=0)
-            labels.append((float(x), float(y), " · ".join(best)))
-    return labels
 
 
 @dataclass
@@ -317,7 +235,6 @@ class Located:
 
 def locate(emap: EmbeddingMap, engine, query: str, k: int = 10) -> Located:
     """Encode `query` with `engine`, place it on `emap`, and rank every passage by exact cosine."""
-    from core.engine import validate_query
     query = validate_query(query, engine.vocab)
     t0 = time.perf_counter()
     vector = engine.encode_query(query)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from core.artifacts import write_json
 from core.config import Config
-from core.train import Hook
+from core.types import Hook
 
 PROGRESS_EVERY_S = 1.0        # batch events are written at most this often; the others always
 

@@ -6,24 +6,24 @@ import math
 import random
 import shutil
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from core.collate import Encoder, pad
+from core.collate import collate_triplets, length_batches
+from core.encoder import Encoder
 from core.artifacts import partial_dir, publish_dir, write_json
 from core.config import Config, TrainConfig, validate
 from core.data import Corpus, split_queries
 from core.evaluate import DenseRanker, IREvaluator
 from core.losses import active_fraction, make_loss
 from core.model import TwoTower, load_checkpoint, save_checkpoint
-from core.triplets import Triplet, hard_triplets, load_mined, negative_pool, random_triplets
+from core.triplets import hard_triplets, load_mined, negative_pool, random_triplets
+from core.types import Hook
 from core.vocab import Vocab
 
-Hook = Callable[[str, dict], None]   # (event, log so far): "validating", "batch", "epoch", "done"
 MAX_WEIGHT = 1e3                     # a trainable weight beyond this: diverged (trained ones stay below 1)
 
 
@@ -38,32 +38,6 @@ def check_diverged(loss: float, params: list[torch.Tensor], epoch: int, step: in
         raise DivergedError(f"training diverged at epoch {epoch}, step {step} (batch loss {loss:.4g}, "
                             f"largest weight {largest:.3g}); no checkpoint was saved. "
                             f"Train again with a lower --lr (it was {lr:g})")
-
-
-def collate_triplets(batch: list[Triplet], corpus: Corpus, query_ids: dict, passage_ids: dict):
-    """(query batch, passage batch of the B positives then the B negatives, invalid (B, 2B)): a
-    candidate is invalid for a query when it is one of that query's positives other than its own column."""
-    qids, pos, neg = zip(*batch)
-    columns: dict[str, list[int]] = {}
-    for j, c in enumerate(pos + neg):
-        columns.setdefault(c, []).append(j)
-    invalid = torch.zeros(len(qids), 2 * len(qids), dtype=torch.bool)
-    for i, q in enumerate(qids):
-        for p in corpus.positives[q]:
-            invalid[i, [j for j in columns.get(p, []) if j != i]] = True
-    return pad([query_ids[q] for q in qids]), pad([passage_ids[p] for p in pos + neg]), invalid
-
-
-def length_batches(triplets: list[Triplet], length, batch_size: int, rng: np.random.Generator,
-                   window: int = 50) -> list[list[Triplet]]:
-    """Shuffled triplets cut into batches of similar `length(triplet)` (sorted within windows of
-    `window` batches), the batches then shuffled: padding is what a padded GRU step wastes."""
-    order = rng.permutation(len(triplets))
-    batches = []
-    for start in range(0, len(order), batch_size * window):
-        chunk = sorted(order[start : start + batch_size * window], key=lambda i: length(triplets[i]))
-        batches += [[triplets[i] for i in chunk[b : b + batch_size]] for b in range(0, len(chunk), batch_size)]
-    return [batches[i] for i in rng.permutation(len(batches))]
 
 
 def optimizer_for(model: TwoTower, tc: TrainConfig) -> torch.optim.Optimizer:

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 from core.data import load_corpus
-from core.engine import (Catalog, QueryError, coverage, highlight, metrics_note, metrics_rows, query_tokens,
-                         readable, validate_query)
+from core.catalog import Catalog, coverage
+from core.queries import QueryError, highlight, query_tokens, readable, validate_query
+from views.headline import metrics_note, metrics_rows
 from core.vocab import Vocab
 from tests.conftest import DEV_PAIRS, SHARED, tiny_rows
 

@@ -3,7 +3,8 @@ import numpy as np
 
 from core.config import ModelConfig, TrainConfig
 from core.model import TwoTower
-from core.train import length_batches, optimizer_for
+from core.collate import length_batches
+from core.train import optimizer_for
 
 
 def test_length_batches_keep_every_triplet_once_and_group_lengths():

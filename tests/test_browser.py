@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from core import runs
+from core import launcher
 from tests.conftest import DEV_PAIRS, SHARED, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,7 +117,7 @@ def server(tmp_path_factory):
             pytest.fail(f"streamlit did not start: {log_path.read_text()[-2000:]}")
         yield url, log_path
     finally:
-        runs.cancel(art, grace_s=2)                     # a training run the page started
+        launcher.cancel(art, grace_s=2)                     # a training run the page started
         proc.terminate()
         proc.wait(timeout=30)
         log.close()

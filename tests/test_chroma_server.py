@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from core.collate import Encoder
+from core.encoder import Encoder
 from core.data import load_corpus
-from core.engine import Catalog, Engine
+from core.catalog import Catalog
+from core.search import Engine
 from core.index import ExactIndex, SearchIndexError, chroma_client, ensure_index
 from tests.conftest import DEV_PAIRS, free_port, needs_shared
 

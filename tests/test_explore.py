@@ -114,7 +114,8 @@ def test_confused_counts_agree_with_core_eval(tmp_path):
     other queries, each 1/(its judged passages), so the two must match to `eval`'s 4 decimals."""
     from core.cli import main
     from core.data import load_corpus
-    from core.engine import Catalog, Engine
+    from core.catalog import Catalog
+    from core.search import Engine
     data = tmp_path / "corpus.jsonl"
     several = [line for line in TRAIN_SAMPLE.read_text().splitlines(keepends=True)
                if sum(json.loads(line)["passages"]["is_selected"]) > 1]         # queries with 2+ judged passages

@@ -22,12 +22,16 @@ from hypothesis import strategies as st
 
 from core import cli
 from core.artifacts import write_json
-from core.collate import Encoder
+from core.encoder import Encoder
 from core.data import load_corpus
-from core.engine import Catalog, Engine, Lexical, QueryError, compare
+from core.catalog import Catalog
+from core.compare import compare
+from core.queries import QueryError
+from core.search import Engine, Lexical
 from core.index import ExactIndex, SearchIndexError, chroma_client, ensure_index, open_index
 from core.metrics import judged_rank, per_query_metrics
-from core.model import CheckpointError, file_fingerprint, load_checkpoint
+from core.artifacts import CheckpointError
+from core.model import file_fingerprint, load_checkpoint
 from core.text import _CONTROL, normalize, tokenize
 from tests.conftest import DEV_PAIRS
 
@@ -100,7 +104,7 @@ def test_sixteen_threads_search_for_thirty_seconds_without_errors(engine):
 
 KILLED_BUILD = """
 import sys
-from core.collate import Encoder
+from core.encoder import Encoder
 from core.data import load_corpus
 from core.index import chroma_client, ensure_index
 from core.model import file_fingerprint

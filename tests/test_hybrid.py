@@ -1,6 +1,5 @@
 """Dense + BM25 fusion: the formula, the weight fit on training queries, the stored weights."""
 import numpy as np
-import pytest
 
 from core.hybrid import GRID, fit_weight, fuse, read_weights, save_weight, weight_for
 

@@ -3,7 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.collate import Encoder
+from core.encoder import Encoder
 from core.data import load_corpus, split_queries
 from core.index import ChromaIndex, DenseSearcher, ExactIndex, HNSW, chroma_client, ensure_index
 from core.model import file_fingerprint

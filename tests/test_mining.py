@@ -1,13 +1,11 @@
 """Hard-negative mining: what it keeps, and the sources and filters of the build's options."""
-import numpy as np
 import pytest
 
-from core.config import BuildConfig, ModelConfig
-from core.collate import Encoder
+from core.config import BuildConfig
+from core.encoder import Encoder
 from core.data import build_corpus, split_queries
 from core.index import ExactIndex
 from core.mining import mine_negatives, mining_stats
-from core.model import TwoTower
 from core.triplets import negative_pool
 from tests.conftest import tiny_rows
 

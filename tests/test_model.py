@@ -3,9 +3,11 @@ import dataclasses
 import pytest
 import torch
 
-from core.collate import Encoder, pad
+from core.collate import pad
+from core.encoder import Encoder
 from core.config import ModelConfig
-from core.model import CheckpointError, TwoTower, load_checkpoint, save_checkpoint
+from core.artifacts import CheckpointError
+from core.model import TwoTower, load_checkpoint, save_checkpoint
 
 TEXTS = ["how is coffee made", "paris", "the moon orbits the earth every month and astronauts walked on it in 1969",
          "what kind of snake is a python"]

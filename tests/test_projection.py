@@ -12,9 +12,10 @@ import pytest
 import core.projection as projection
 from core.config import ProjectionConfig
 from core.data import build_corpus, split_queries
-from core.projection import (Embedded, EmbeddingMap, Projection, ensure_projections, find_points, fit_umap,
-                             load_projections, map_points, membership_weights, projection_path, region_labels,
-                             sample_rows)
+from core.projection import (Embedded, EmbeddingMap, Projection, ensure_projections, fit_umap, load_projections,
+                             membership_weights, projection_path, sample_rows)
+from core.regions import region_labels
+from views.points import find_points, map_points
 from tests.conftest import TOPICS, tiny_rows
 
 
@@ -118,7 +119,7 @@ def test_aligned_umap_keeps_a_shared_structure_in_place():
 
 
 def test_points_neighbours_find_and_regions():
-    from core.engine import Catalog
+    from core.catalog import Catalog
     corpus = build_corpus(tiny_rows())
     catalog = Catalog(corpus)
     n = len(corpus.passages)

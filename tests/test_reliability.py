@@ -16,7 +16,8 @@ import torch
 
 from core import cli
 from core.artifacts import write_atomic, write_json
-from core.model import CheckpointError, file_fingerprint, load_checkpoint
+from core.artifacts import CheckpointError
+from core.model import file_fingerprint, load_checkpoint
 from core.triplets import load_mined
 from core.vocab import Vocab
 from tests.conftest import tiny_rows

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from core import engine as engine_module
+from core import search as search_module
 from core.data import load_corpus
-from core.engine import Catalog, Engine, KeyedCache
+from core.cache import KeyedCache
+from core.catalog import Catalog
+from core.search import Engine
 from core.index import set_aside_if_corrupt
 
 
@@ -96,14 +98,14 @@ def test_a_slow_build_of_one_checkpoint_never_holds_up_searches_on_an_open_one(c
         t0 = time.perf_counter()
         cache.get(("hard",), pytest.fail).search(QUERY)
         normal.append(time.perf_counter() - t0)
-    real_ensure = engine_module.ensure_index
+    real_ensure = search_module.ensure_index
     building = threading.Event()
 
     def slow_ensure(*args, **kwargs):               # an index build that takes a while
         building.set()
         time.sleep(3)
         return real_ensure(*args, **kwargs)
-    monkeypatch.setattr(engine_module, "ensure_index", slow_ensure)
+    monkeypatch.setattr(search_module, "ensure_index", slow_ensure)
     slow = threading.Thread(target=cache.get, args=(
         ("random",), lambda: Engine("random", CHECKPOINTS["random"], catalog, chroma_path=tmp_path)))
     slow.start()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from core import runs
+from core import artifacts, jobs, launcher, runs
 from core.artifacts import write_json
 from core.config import Config
 from tests.test_training import APP, assert_consistent, tiny_env, wait_for  # noqa: F401 (tiny_env: a fixture)
@@ -38,10 +38,10 @@ def job_record(run: str, pid: int, start: int | None, status: str = "running") -
 def record_running(art: Path, run: str, proc: subprocess.Popen, start_offset: int = 0) -> None:
     """A job.json and a lock for `proc` as the launcher writes them (with a wrong start time when
     `start_offset` is not 0)."""
-    start = runs.process_start(proc.pid) + start_offset
-    folder = runs.runs_dir(art)
+    start = launcher.process_start(proc.pid) + start_offset
+    folder = artifacts.runs_dir(art)
     write_json(folder / "jobs" / run / "job.json", job_record(run, proc.pid, start))
-    write_json(folder / runs.LOCK, {"run": run, "pid": proc.pid, "start": start})
+    write_json(folder / launcher.LOCK, {"run": run, "pid": proc.pid, "start": start})
 
 
 # --- many pollers while a run ends ---------------------------------------------------------------
@@ -50,7 +50,7 @@ def _poll(art: str, seconds: float, errors) -> None:
     deadline = time.time() + seconds
     while time.time() < deadline:
         try:
-            runs.refresh(art)
+            launcher.refresh(art)
         except Exception as e:                    # noqa: BLE001 (any exception fails the test)
             errors.put(f"{type(e).__name__}: {e}")
 
@@ -58,7 +58,7 @@ def _poll(art: str, seconds: float, errors) -> None:
 def test_concurrent_refreshes_while_a_run_ends_agree_and_never_raise(tmp_path):
     ending = subprocess.Popen(["sleep", "0.6"])
     record_running(tmp_path, "ending", ending)
-    write_json(runs.runs_dir(tmp_path) / "done" / "log.json", good_log())          # a finished CLI run too
+    write_json(artifacts.runs_dir(tmp_path) / "done" / "log.json", good_log())          # a finished CLI run too
     ctx = multiprocessing.get_context("fork")
     errors = ctx.Queue()
     procs = [ctx.Process(target=_poll, args=(str(tmp_path), 1.5, errors)) for _ in range(2)]
@@ -72,24 +72,25 @@ def test_concurrent_refreshes_while_a_run_ends_agree_and_never_raise(tmp_path):
     while not errors.empty():
         seen.append(errors.get())
     assert not seen and all(p.exitcode == 0 for p in procs), seen[:3]
-    assert runs.refresh(tmp_path) is None
-    job = runs.jobs(tmp_path)[0]
+    assert launcher.refresh(tmp_path) is None
+    job = jobs.jobs(tmp_path)[0]
     assert job.status == "failed" and job.error.startswith("ended; exit status unknown")
-    folder = runs.runs_dir(tmp_path)
+    folder = artifacts.runs_dir(tmp_path)
     rows = json.loads((folder / "runs.json").read_text())
     assert rows == runs.table(tmp_path) and (folder / "runs.csv").read_text() == runs.table_csv(rows)
-    assert {r["run"] for r in rows} == {"run-done", "run-ending"} and not (folder / runs.LOCK).exists()
+    assert {r["run"] for r in rows} == {"run-done", "run-ending"} and not (folder / launcher.LOCK).exists()
     assert not [p.name for p in folder.iterdir() if p.name.endswith(".tmp")], "no temporary file left"
 
 
 def test_polling_only_reads_when_nothing_changed(tmp_path, monkeypatch):
-    write_json(runs.runs_dir(tmp_path) / "done" / "log.json", good_log())
-    runs.refresh(tmp_path)
+    write_json(artifacts.runs_dir(tmp_path) / "done" / "log.json", good_log())
+    launcher.refresh(tmp_path)
     writes = []
-    monkeypatch.setattr(runs, "write_json", lambda *a: writes.append(a))
-    monkeypatch.setattr(runs, "_registry_lock", lambda *a: writes.append(a))
+    for module in (runs, launcher, jobs):
+        monkeypatch.setattr(module, "write_json", lambda *a: writes.append(a))
+    monkeypatch.setattr(launcher, "registry_lock", lambda *a: writes.append(a))
     for _ in range(3):
-        runs.refresh(tmp_path)
+        launcher.refresh(tmp_path)
     assert writes == []
 
 
@@ -115,7 +116,7 @@ def write_bad_files(art: Path, cases) -> dict[str, str]:
     names = {}
     for i, case in enumerate(cases):
         where, content = BAD_FILES[case]
-        path = runs.runs_dir(art) / where.replace("ID", f"bad{i}")
+        path = artifacts.runs_dir(art) / where.replace("ID", f"bad{i}")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content)
         names[f"run-bad{i}"] = case
@@ -125,11 +126,11 @@ def write_bad_files(art: Path, cases) -> dict[str, str]:
 @pytest.mark.parametrize("case", BAD_FILES)
 def test_a_damaged_record_is_listed_as_unreadable(case, tmp_path):
     (name, _), = write_bad_files(tmp_path, [case]).items()
-    assert runs.refresh(tmp_path) is None
+    assert launcher.refresh(tmp_path) is None
     rows = {r["run"]: r for r in runs.table(tmp_path)}
-    assert rows[name]["status"] == runs.UNREADABLE and str(runs.runs_dir(tmp_path)) in rows[name]["error"]
+    assert rows[name]["status"] == jobs.UNREADABLE and str(artifacts.runs_dir(tmp_path)) in rows[name]["error"]
     assert name not in runs.logs(tmp_path)
-    assert json.loads((runs.runs_dir(tmp_path) / "runs.json").read_text()) == list(rows.values())
+    assert json.loads((artifacts.runs_dir(tmp_path) / "runs.json").read_text()) == list(rows.values())
 
 
 def test_the_training_page_loads_over_every_damaged_record(tmp_path, monkeypatch):
@@ -140,23 +141,23 @@ def test_the_training_page_loads_over_every_damaged_record(tmp_path, monkeypatch
     (art / "hard").mkdir()
     (art / "hard" / "log.json").write_bytes(b"{")                 # a damaged log outside runs/ too
     names["hard"] = "truncated log.json"
-    (runs.runs_dir(art) / runs.LOCK).write_bytes(b"")            # what a full disk used to leave
+    (artifacts.runs_dir(art) / launcher.LOCK).write_bytes(b"")            # what a full disk used to leave
     monkeypatch.setenv("ARTIFACTS_DIR", str(art))
     at = AppTest.from_file(APP, default_timeout=60)
     at.switch_page("views/training.py").run()
     assert not at.exception, [e.value for e in at.exception]
     table = at.dataframe[0].value
     status = dict(zip(table.run, table.status))
-    assert {n: status.get(n) for n in names} == {n: runs.UNREADABLE for n in names}
+    assert {n: status.get(n) for n in names} == {n: jobs.UNREADABLE for n in names}
     assert status["random"] == "done" and at.multiselect[0].value == ["random"]
-    assert not (runs.runs_dir(art) / runs.LOCK).exists(), "the empty lock was stale"
+    assert not (artifacts.runs_dir(art) / launcher.LOCK).exists(), "the empty lock was stale"
     assert not at.get("progress"), "nothing shows as in progress"
 
 
 # --- locks and pids ------------------------------------------------------------------------------
 
 def _me(**changes) -> dict:
-    return {"run": "x", "pid": os.getpid(), "start": runs.process_start(os.getpid()), **changes}
+    return {"run": "x", "pid": os.getpid(), "start": launcher.process_start(os.getpid()), **changes}
 
 
 STALE_LOCKS = {"empty": b"", "garbage": b"\xff\x00", "no pid": b'{"run": "x"}', "a list": b"[]",
@@ -168,21 +169,21 @@ STALE_LOCKS = {"empty": b"", "garbage": b"\xff\x00", "no pid": b'{"run": "x"}', 
 @pytest.mark.parametrize("case", STALE_LOCKS)
 def test_a_lock_without_a_valid_live_owner_is_stale(case, tmp_path):
     content = STALE_LOCKS[case]
-    lock = runs.runs_dir(tmp_path) / runs.LOCK
+    lock = artifacts.runs_dir(tmp_path) / launcher.LOCK
     lock.parent.mkdir(parents=True)
     lock.write_bytes(content if isinstance(content, bytes) else content.encode())
-    assert runs.refresh(tmp_path) is None and not lock.exists()
+    assert launcher.refresh(tmp_path) is None and not lock.exists()
 
 
 def test_a_pid_whose_start_time_differs_is_never_trusted_nor_signalled(tmp_path):
     stranger = subprocess.Popen(["sleep", "30"], start_new_session=True)     # its own process group
     try:
         record_running(tmp_path, "old", stranger, start_offset=-7)       # the pid, reused by another process
-        assert runs.refresh(tmp_path) is None, "not trusted: the run is over"
-        assert runs.jobs(tmp_path)[0].status == "failed"
-        assert not (runs.runs_dir(tmp_path) / runs.LOCK).exists()
+        assert launcher.refresh(tmp_path) is None, "not trusted: the run is over"
+        assert jobs.jobs(tmp_path)[0].status == "failed"
+        assert not (artifacts.runs_dir(tmp_path) / launcher.LOCK).exists()
         record_running(tmp_path, "older", stranger, start_offset=-9)
-        assert runs.cancel(tmp_path, grace_s=0.5) is None
+        assert launcher.cancel(tmp_path, grace_s=0.5) is None
         time.sleep(0.2)
         assert stranger.poll() is None, "the unrelated process was not signalled"
     finally:
@@ -191,12 +192,12 @@ def test_a_pid_whose_start_time_differs_is_never_trusted_nor_signalled(tmp_path)
 
 
 def test_a_run_killed_from_outside_says_so(tiny_env):  # noqa: F811 (the imported fixture)
-    cfg = runs.run_config(tiny_env, hidden=8, out_dim=16, epochs=5000, batch_size=4, warmup_steps=1)
-    job = runs.launch(cfg, tiny_env)
+    cfg = launcher.run_config(tiny_env, hidden=8, out_dim=16, epochs=5000, batch_size=4, warmup_steps=1)
+    job = launcher.launch(cfg, tiny_env)
     wait_for(lambda: runs.progress(job, tiny_env).event in ("batch", "epoch"), 90, "training to start")
     os.kill(job.pid, signal.SIGKILL)
-    wait_for(lambda: runs.refresh(tiny_env) is None, 30, "the run to be noticed as ended")
-    killed = runs.jobs(tiny_env)[-1]
+    wait_for(lambda: launcher.refresh(tiny_env) is None, 30, "the run to be noticed as ended")
+    killed = jobs.jobs(tiny_env)[-1]
     assert killed.status == "failed" and killed.returncode == -9
     assert killed.error.splitlines()[0] == "killed (signal 9)"
     assert_consistent(tiny_env, killed)
@@ -206,9 +207,9 @@ def test_a_run_that_exits_with_an_error_gives_its_code(tiny_env):  # noqa: F811
     mined = tiny_env / "mined" / "negatives.json"
     mined.parent.mkdir()
     mined.write_text('{"negatives": "none"}')
-    runs.launch(runs.run_config(tiny_env, negatives="hard", epochs=1), tiny_env)
-    wait_for(lambda: runs.refresh(tiny_env) is None, 90, "the run to fail")
-    failed = runs.jobs(tiny_env)[-1]
+    launcher.launch(launcher.run_config(tiny_env, negatives="hard", epochs=1), tiny_env)
+    wait_for(lambda: launcher.refresh(tiny_env) is None, 90, "the run to fail")
+    failed = jobs.jobs(tiny_env)[-1]
     assert failed.error.splitlines()[0] == "exited with code 2"
     assert f"error: mined negatives {mined} are unreadable" in failed.error
     assert_consistent(tiny_env, failed)
@@ -222,17 +223,17 @@ def test_a_launch_on_a_full_disk_is_a_message_and_leaves_no_lock(tiny_env, monke
     def full_disk(self, path):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
     monkeypatch.setattr(Config, "save", full_disk)
-    with pytest.raises(runs.RunError, match="No space left on device.*nothing was left behind"):
-        runs.launch(runs.run_config(tiny_env, epochs=1), tiny_env)
-    folder = runs.runs_dir(tiny_env)
-    assert not (folder / runs.LOCK).exists() and not list(folder.glob("jobs/*"))
-    assert runs.refresh(tiny_env) is None
+    with pytest.raises(launcher.RunError, match="No space left on device.*nothing was left behind"):
+        launcher.launch(launcher.run_config(tiny_env, epochs=1), tiny_env)
+    folder = artifacts.runs_dir(tiny_env)
+    assert not (folder / launcher.LOCK).exists() and not list(folder.glob("jobs/*"))
+    assert launcher.refresh(tiny_env) is None
     at = AppTest.from_file(APP, default_timeout=60)
     at.switch_page("views/training.py").run()
     next(b for b in at.button if b.label == "Start training").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert "No space left on device" in " ".join(e.value for e in at.error)
-    assert not (folder / runs.LOCK).exists()
+    assert not (folder / launcher.LOCK).exists()
 
 
 def test_a_read_only_disk_refuses_launches_with_a_message_and_polling_still_works(tmp_path, monkeypatch):
@@ -241,11 +242,11 @@ def test_a_read_only_disk_refuses_launches_with_a_message_and_polling_still_work
     real_open = os.open
 
     def read_only(path, flags, *args):
-        if Path(path).name == runs.REGISTRY_LOCK:
+        if Path(path).name == jobs.REGISTRY_LOCK:
             raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
         return real_open(path, flags, *args)
-    write_json(runs.runs_dir(tmp_path) / "jobs" / "ended" / "job.json", job_record("ended", finished.pid, 1))
+    write_json(artifacts.runs_dir(tmp_path) / "jobs" / "ended" / "job.json", job_record("ended", finished.pid, 1))
     monkeypatch.setattr(os, "open", read_only)
-    assert runs.refresh(tmp_path) is None, "the ended run is not trusted, and polling does not raise"
-    with pytest.raises(runs.RunError, match="Read-only file system"):
-        runs.launch(Config(), tmp_path)
+    assert launcher.refresh(tmp_path) is None, "the ended run is not trusted, and polling does not raise"
+    with pytest.raises(launcher.RunError, match="Read-only file system"):
+        launcher.launch(Config(), tmp_path)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from core import runs
+from core import artifacts, jobs, launcher, runs
 from core.artifacts import write_json
 from tests.conftest import DEV_PAIRS, SHARED
 
@@ -46,13 +46,13 @@ def process_gone(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
 
 
-def assert_consistent(art: Path, job: runs.Job) -> None:
+def assert_consistent(art: Path, job: jobs.Job) -> None:
     """No lock, no partial or old folders, no checkpoint folder for a run that did not finish, and the
     runs table on disk agrees with the job record."""
-    folder = runs.runs_dir(art)
-    assert not (folder / runs.LOCK).exists(), "the lock is released"
+    folder = artifacts.runs_dir(art)
+    assert not (folder / launcher.LOCK).exists(), "the lock is released"
     assert not [p.name for p in folder.iterdir() if p.name.endswith((".partial", ".old"))]
-    assert not (folder / job.run).exists() and runs.run_checkpoints(art) == {}
+    assert not (folder / job.run).exists() and artifacts.run_checkpoints(art) == {}
     rows = {r["run"]: r for r in json.loads((folder / "runs.json").read_text())}
     assert rows[job.name]["status"] == job.status
     assert f"{job.name},{job.status}," in (folder / "runs.csv").read_text()
@@ -65,40 +65,40 @@ def tiny_env(tmp_path, tiny_jsonl, monkeypatch):
     monkeypatch.setenv("ARTIFACTS_DIR", str(art))
     monkeypatch.setenv("MSMARCO_SOURCE", str(tiny_jsonl))
     yield art
-    runs.cancel(art, grace_s=2)               # never leave a process behind, whatever failed
+    launcher.cancel(art, grace_s=2)               # never leave a process behind, whatever failed
 
 
 # --- the launcher --------------------------------------------------------------------------------
 
 def test_run_config_sets_fields_and_needs_the_mined_file_for_hard_negatives(tmp_path):
-    cfg = runs.run_config(tmp_path, tower="avg", hidden=32, bidirectional=False, loss="triplet", margin=0.3,
+    cfg = launcher.run_config(tmp_path, tower="avg", hidden=32, bidirectional=False, loss="triplet", margin=0.3,
                           epochs=1, max_queries=200)
     assert (cfg.model.tower, cfg.model.hidden, cfg.model.bidirectional) == ("avg", 32, False)
     assert (cfg.train.loss, cfg.train.margin, cfg.train.epochs, cfg.train.max_queries) == ("triplet", 0.3, 1, 200)
     assert cfg.train.negatives == "random" and cfg.train.hard_file is None
-    with pytest.raises(runs.RunError, match="python -m core build"):
-        runs.run_config(tmp_path, negatives="hard")
+    with pytest.raises(launcher.RunError, match="python -m core build"):
+        launcher.run_config(tmp_path, negatives="hard")
     write_json(tmp_path / "mined" / "negatives.json", {"negatives": {}})
-    assert runs.run_config(tmp_path, negatives="hard").train.hard_file == str(tmp_path / "mined" / "negatives.json")
-    with pytest.raises(runs.RunError, match="unknown setting"):
-        runs.run_config(tmp_path, no_such_field=1)
+    assert launcher.run_config(tmp_path, negatives="hard").train.hard_file == str(tmp_path / "mined" / "negatives.json")
+    with pytest.raises(launcher.RunError, match="unknown setting"):
+        launcher.run_config(tmp_path, no_such_field=1)
 
 
 def test_cancel_stops_the_process_and_leaves_artifacts_consistent(tiny_env):
-    cfg = runs.run_config(tiny_env, hidden=8, out_dim=16, epochs=5000, batch_size=4, warmup_steps=1)
-    job = runs.launch(cfg, tiny_env)
+    cfg = launcher.run_config(tiny_env, hidden=8, out_dim=16, epochs=5000, batch_size=4, warmup_steps=1)
+    job = launcher.launch(cfg, tiny_env)
     wait_for(lambda: runs.progress(job, tiny_env).event in ("batch", "epoch"), 90, "training to start")
-    assert (runs.runs_dir(tiny_env) / f".{job.run}.partial").is_dir(), "training writes into its partial folder"
-    with pytest.raises(runs.RunError, match="already in progress"):
-        runs.launch(cfg, tiny_env)
-    assert runs.refresh(tiny_env).run == job.run
+    assert (artifacts.runs_dir(tiny_env) / f".{job.run}.partial").is_dir(), "training writes into its partial folder"
+    with pytest.raises(launcher.RunError, match="already in progress"):
+        launcher.launch(cfg, tiny_env)
+    assert launcher.refresh(tiny_env).run == job.run
     t0 = time.time()
-    cancelled = runs.cancel(tiny_env)
+    cancelled = launcher.cancel(tiny_env)
     latency = time.time() - t0
     print(f"cancel latency {latency:.2f}s")
-    assert cancelled.status == "cancelled" and latency < runs.CANCEL_GRACE_S
+    assert cancelled.status == "cancelled" and latency < launcher.CANCEL_GRACE_S
     assert process_gone(job.pid)
-    assert runs.refresh(tiny_env) is None
+    assert launcher.refresh(tiny_env) is None
     assert_consistent(tiny_env, cancelled)
     assert runs.progress(cancelled, tiny_env).log["batches"], "the curves so far are kept for the record"
     from streamlit.testing.v1 import AppTest
@@ -114,22 +114,22 @@ def test_a_lock_whose_process_is_gone_is_stale(tmp_path):
     import subprocess
     gone = subprocess.Popen(["true"])
     gone.wait()
-    write_json(tmp_path / "runs" / runs.LOCK, {"run": "x", "pid": gone.pid})
-    assert runs.refresh(tmp_path) is None and not (tmp_path / "runs" / runs.LOCK).exists()
-    me = {"run": "x", "pid": os.getpid(), "start": runs.process_start(os.getpid())}
-    write_json(tmp_path / "runs" / runs.LOCK, me)                                     # alive: kept, launches refused
-    runs.refresh(tmp_path)
-    with pytest.raises(runs.RunError, match="already in progress"):
-        runs.launch(runs.run_config(tmp_path), tmp_path)
+    write_json(tmp_path / "runs" / launcher.LOCK, {"run": "x", "pid": gone.pid})
+    assert launcher.refresh(tmp_path) is None and not (tmp_path / "runs" / launcher.LOCK).exists()
+    me = {"run": "x", "pid": os.getpid(), "start": launcher.process_start(os.getpid())}
+    write_json(tmp_path / "runs" / launcher.LOCK, me)                                     # alive: kept, launches refused
+    launcher.refresh(tmp_path)
+    with pytest.raises(launcher.RunError, match="already in progress"):
+        launcher.launch(launcher.run_config(tmp_path), tmp_path)
 
 
 def test_a_crashed_run_reports_its_error_and_leaves_no_partial_checkpoint(tiny_env):
     bad = tiny_env / "mined" / "negatives.json"
     bad.parent.mkdir()
     bad.write_text("{ not json")
-    job = runs.launch(runs.run_config(tiny_env, negatives="hard", epochs=1), tiny_env)
-    wait_for(lambda: runs.refresh(tiny_env) is None, 90, "the run to fail")
-    failed = runs.jobs(tiny_env)[-1]
+    job = launcher.launch(launcher.run_config(tiny_env, negatives="hard", epochs=1), tiny_env)
+    wait_for(lambda: launcher.refresh(tiny_env) is None, 90, "the run to fail")
+    failed = jobs.jobs(tiny_env)[-1]
     assert failed.run == job.run and failed.status == "failed" and failed.returncode not in (None, 0)
     assert "error:" in failed.error, failed.error
     assert_consistent(tiny_env, failed)
@@ -166,7 +166,7 @@ def test_table_and_curves_cover_the_committed_checkpoints():
 @needs_committed
 def test_a_cli_run_under_runs_is_a_row_and_a_checkpoint(tmp_path):
     """`python -m core train --out artifacts/runs/ID` (no launcher record) shows up like a launched run."""
-    from core.engine import find_checkpoints
+    from core.artifacts import find_checkpoints
     for folder in ("random", "runs/cli", ".hard.partial", "runs/.next.partial"):   # the last two: still being written
         (tmp_path / folder).mkdir(parents=True)
         for f in ("model.pt", "log.json"):
@@ -199,7 +199,7 @@ def page_env(tmp_path, monkeypatch):
     monkeypatch.setenv("MSMARCO_SOURCE", str(corpus))
     monkeypatch.delenv("CHROMA_HOST", raising=False)
     yield art
-    runs.cancel(art, grace_s=2)
+    launcher.cancel(art, grace_s=2)
 
 
 @pytest.mark.skipif(not DEV_PAIRS.is_file() or not all((REAL_ARTIFACTS / n / "model.pt").is_file() for n in COMMITTED),
@@ -217,7 +217,7 @@ def test_a_short_run_launched_from_the_page_appears_in_the_table_and_on_search(p
     submit = next(b for b in at.button if b.label == "Start training")
     submit.click().run()
     assert not at.exception, [e.value for e in at.exception]
-    job = runs.refresh(page_env)
+    job = launcher.refresh(page_env)
     assert job is not None, "the run is training in the background"
     seen = [bar(at)]
     assert seen[0][1].startswith(("Phase 1 of 4", "Phase 2 of 4")) and seen[0][0] > 0, "loading counts too"
@@ -242,7 +242,7 @@ def test_a_short_run_launched_from_the_page_appears_in_the_table_and_on_search(p
     row = table[table.run == job.name].iloc[0]
     assert row.status == "done" and row.train_queries == 200 and row.hidden == 32 and row["val_mrr@10"] > 0
     assert any(o.startswith("run ") and "GRU 32" in o for o in at.multiselect[0].options), "a readable label"
-    assert (runs.runs_dir(page_env) / job.run / "model.pt").is_file()
+    assert (artifacts.runs_dir(page_env) / job.run / "model.pt").is_file()
 
     search = AppTest.from_file(APP, default_timeout=120)
     search.query_params.update({"model": job.name, "q": "what is a python", "k": "3"})

@@ -9,8 +9,8 @@ from pathlib import Path
 import plotly.express as px
 import plotly.graph_objects as go
 
-from core import runs
-from core.engine import Comparison
+from core import artifacts, runs
+from core.compare import Comparison
 
 COLOURS = {"other passage": "#c3c7cf", "judged passage": "#8fd19e", "query": "#3478f6", "correct": "#3478f6",
            "confused": "#e8590c", "passage": "#c3c7cf", "unknown": "#a9b4c2"}
@@ -50,7 +50,7 @@ def map_figure(points, colour_by: str, dims: int, typed=None, selected: list[str
     """Passages and queries coloured by `colour_by` (a key of COLOUR_BY), on equal axes. With `typed`
     (a core.projection.Located), the query as a star with lines to its top k and to its judged
     passage (a marker of its own); `selected` (point ids: the point, then its neighbours) ringed;
-    `regions` ((x, y, label) from core.projection.region_labels) written over the map. The height
+    `regions` ((x, y, label) from core.regions.region_labels) written over the map. The height
     follows the map's aspect for a plot about `width` pixels wide, so no band of it is left empty."""
     column = COLOUR_BY[colour_by]
     groups = list(dict.fromkeys(["other passage", "passage", "judged passage",
@@ -151,7 +151,7 @@ def rank_slopes(result: Comparison, k: int) -> go.Figure:
 def _checkpoint_name(init_from: str) -> str:
     """The app's name of the checkpoint file a run started from (run-ID for a run's own)."""
     folder = Path(init_from).parent
-    return runs.RUN_PREFIX + folder.name if folder.parent.name == "runs" else folder.name
+    return artifacts.RUN_PREFIX + folder.name if folder.parent.name == "runs" else folder.name
 
 
 def epoch_offsets(logs: dict[str, dict]) -> dict[str, int]:

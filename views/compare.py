@@ -2,9 +2,11 @@
 how every passage moves between them (a slopegraph and badges), an optional BM25 column."""
 import streamlit as st
 
-from core.engine import QueryError, compare, coverage
+from core.catalog import coverage
+from core.compare import compare
+from core.queries import QueryError
 from core.index import SearchIndexError
-from views import charts, components, state
+from views import charts, components, state, url
 
 components.style()
 st.title("⚖️ Compare checkpoints")
@@ -13,7 +15,7 @@ if len(state.engines()) < 2:
     st.info("Comparing needs two checkpoints under the artifacts folder: run `python -m core build`.")
     st.stop()
 names = list(engines)
-components.link_notices(state.url_state({"q": "", "k": 10, "a": names[0], "b": names[1], "bm25": False},
+components.link_notices(url.url_state({"q": "", "k": 10, "a": names[0], "b": names[1], "bm25": False},
                                         {"k": range(1, 51), "a": names, "b": names}))
 
 box, left_pick, right_pick, depth = st.columns([5, 2, 2, 2], vertical_alignment="bottom")
@@ -22,7 +24,7 @@ left_name = left_pick.selectbox("Left", names, key="a")
 right_name = right_pick.selectbox("Right", names, key="b")
 k = depth.slider("Results (k)", 1, 50, key="k")
 show_bm25 = st.checkbox("Add a BM25 column (lexical baseline)", key="bm25")
-state.save_url(["q", "k", "a", "b", "bm25"])
+url.save_url(["q", "k", "a", "b", "bm25"])
 components.same_checkpoint(left_name, right_name)
 
 with st.expander(f"Example queries: validation queries where {names[0]} and {names[1]} disagree",

@@ -6,8 +6,11 @@ import html
 
 import streamlit as st
 
-from core.engine import Coverage, Example, Moved, QueryToken, ResultHit, highlight
-from views.state import presenting, set_query
+from core.catalog import Coverage
+from core.compare import Example, Moved
+from core.queries import QueryToken, highlight
+from core.search import ResultHit
+from views.url import presenting, set_query
 
 CSS = """<style>
 [data-testid="stMainBlockContainer"] { padding-top: 3.5rem; }
@@ -24,6 +27,7 @@ CSS = """<style>
 .badge.down { background: rgba(214,69,65,.14); color: #b3332f; }
 .badge.same { background: rgba(128,128,128,.16); }
 .badge.new { background: rgba(52,120,246,.15); color: #2356c4; }
+.badge.missed { background: rgba(230,140,20,.18); color: #9a5a00; }
 .card-text { line-height: 1.5; font-size: .95rem; overflow-wrap: anywhere; }
 .card-text.clamp { display: -webkit-box; -webkit-line-clamp: 6; -webkit-box-orient: vertical;
   overflow: hidden; }
@@ -81,6 +85,9 @@ def card(hit: ResultHit, query: str, score_label: str = "cos", extra: str = "", 
     """A result: rank, score, badges, the passage with the query's words marked (with `clamp`, cut to
     six lines until the pointer rests on it)."""
     judged = '<span class="badge judged">✓ judged relevant</span>' if hit.judged else ""
+    if hit.missed:
+        extra = ('<span class="badge missed" title="Exact search over every passage ranks it here; the '
+                 'approximate (HNSW) index did not return it.">missed by the index</span>') + extra
     st.html(f'<div class="card{" judged" if hit.judged else ""}"><div class="card-head">'
             f'<span class="rank">#{hit.rank}</span><span class="score">{score_label} {hit.score:.3f}</span>'
             f'{judged}{extra}</div><div class="card-text{" clamp" if clamp else ""}">'
@@ -141,7 +148,7 @@ def same_checkpoint(left: str, right: str) -> None:
 
 
 def no_answer(cov: Coverage, passages: int, dataset_query: bool) -> None:
-    """Say so when the corpus likely holds no answer (core.engine.coverage), so the model is not blamed.
+    """Say so when the corpus likely holds no answer (core.catalog.coverage), so the model is not blamed.
     A dataset query always has its judged passage in the corpus: no notice for it."""
     if dataset_query or not cov.thin:
         return

@@ -5,8 +5,8 @@ import pandas as pd
 import streamlit as st
 
 from core.confused import FILTERS, SORTS, counts, select
-from core.engine import ResultHit
-from views import components, state
+from core.search import ResultHit
+from views import components, state, url
 
 components.style()
 st.title("🤔 Confused queries")
@@ -15,7 +15,7 @@ if len(state.engines()) < 2:
     st.stop()
 engines = state.rankers()
 names = list(engines)
-components.link_notices(state.url_state({"a": names[0], "b": names[1]}, {"a": names, "b": names}))
+components.link_notices(url.url_state({"a": names[0], "b": names[1]}, {"a": names, "b": names}))
 pair = st.columns(2)
 first = pair[0].selectbox("Baseline", names, key="a", help="A checkpoint, BM25 or a hybrid")
 second = pair[1].selectbox("Compared with", names, key="b")
@@ -27,7 +27,7 @@ labels = {"confused": "confused (this checkpoint)", "fixed": f"fixed by {second}
           "broken": f"broken by {second}", "both": "confused in both"}
 defaults = {"model": first, "filter": "fixed", "sort": "judged rank", "qid": ""}   # what the second fixed
 choices = {"model": [first, second], "filter": FILTERS, "sort": SORTS}
-components.link_notices(state.url_state(defaults, choices))
+components.link_notices(url.url_state(defaults, choices))
 if st.session_state.model not in (first, second):      # the pair changed under the picked side
     st.session_state.model = first
 if st.session_state.qid and st.session_state.qid not in by_id:
@@ -74,7 +74,7 @@ if clicked:
 st.session_state.qid = open_id                  # kept by id through sort, filter and checkpoint changes
 # the query opened by default stays out of the URL: a first visit writes nothing, so Back takes one press
 chosen_qid = st.session_state.get("qid_chosen") or "qid" in st.query_params
-state.save_url(["a", "b", "model", "filter", "sort"] + (["qid"] if chosen_qid else []))
+url.save_url(["a", "b", "model", "filter", "sort"] + (["qid"] if chosen_qid else []))
 chosen = by_id.get(open_id)
 if chosen is None:
     st.info("No validation query in this group.")

@@ -6,9 +6,11 @@ from functools import partial
 
 import streamlit as st
 
-from core.engine import QueryError, ResultHit
-from core.projection import find_points, has_query_types, locate
-from views import charts, components, state
+from core.queries import QueryError
+from core.search import ResultHit
+from core.projection import locate
+from views.points import find_points, has_query_types
+from views import charts, components, state, url
 
 SHOW = ("both maps", "left only", "right only")
 NEIGHBOURS = 5
@@ -21,7 +23,7 @@ defaults = {"q": "", "k": 10, "a": names[0], "b": names[min(1, len(names) - 1)],
             "colour": "role", "point": ""}
 choices = {"k": range(1, 51), "a": names, "b": names, "show": SHOW, "dims": (2, 3),
            "colour": list(charts.COLOUR_BY)}
-components.link_notices(state.url_state(defaults, choices))
+components.link_notices(url.url_state(defaults, choices))
 
 
 def pick_point(point: str) -> None:
@@ -66,7 +68,7 @@ if st.session_state.colour not in colours:
 colour = colour_pick.selectbox("Colour by", colours, key="colour")
 find_box.text_input("Find a point by its text", key="find", on_change=found, args=(points[a],),
                     placeholder="e.g. shingles vaccine")
-state.save_url(["q", "k", "a", "b", "show", "dims", "colour", "point"])
+url.save_url(["q", "k", "a", "b", "show", "dims", "colour", "point"])
 components.secondary("Each point is a passage or a validation query as the checkpoint embeds it, "
                      "flattened by UMAP (cosine), the two maps fitted together so that a passage sits in the "
                      "same region on both unless the models disagree about it. **The maps distort "

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from core.artifacts import artifacts_dir
-from core.engine import metrics_note, metrics_rows, read_metrics
+from views.headline import metrics_note, metrics_rows, read_metrics
 from views import components, state
 
 PAGES = [("views/search.py", "Search", "🔎", "one model, one query"),

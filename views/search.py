@@ -2,23 +2,24 @@
 tokens the model saw, a notice when the corpus likely holds no answer, latency last."""
 import streamlit as st
 
-from core.engine import QueryError, coverage
+from core.catalog import coverage
+from core.queries import QueryError
 from core.index import SearchIndexError
-from views import components, state
+from views import components, state, url
 
 components.style()
 st.title("🔎 Search")
 engines = state.rankers()
 names = list(engines)
 default = "hard" if "hard" in engines else names[0]
-components.link_notices(state.url_state({"q": "", "k": 10, "model": default},
+components.link_notices(url.url_state({"q": "", "k": 10, "model": default},
                                         {"k": range(1, 51), "model": names}))
 
 box, pick, depth = st.columns([6, 2, 2], vertical_alignment="bottom")
 query = box.text_input("Query", key="q", placeholder="Ask a question, e.g. what is dysgraphia?")
 name = pick.selectbox("Model", names, key="model", help="A checkpoint, BM25, or a checkpoint fused with BM25")
 k = depth.slider("Results (k)", 1, 50, key="k")
-state.save_url(["q", "k", "model"])
+url.save_url(["q", "k", "model"])
 
 if len(engines) >= 2:
     first, second = (engines[n] for n in names[:2])
@@ -51,6 +52,11 @@ with side:
     components.secondary(f"Encode query {result.encode_ms:.1f} ms · "
                          f"search the index {result.search_ms:.1f} ms")
 with main:
+    missed = sum(hit.missed for hit in result.hits)
+    if missed:
+        st.caption(f"Chroma's approximate (HNSW) index missed {missed} of the passages that exact search over "
+                   f"every passage ranks in the top {k}; they are shown where exact search puts them, marked "
+                   "*missed by the index*.")
     for hit in result.hits:
         components.card(hit, result.query)
     if result.judged and result.judged.rank > k:

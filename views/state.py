@@ -1,5 +1,6 @@
-"""What the pages share: the engines and maps (loaded once per process), URL-backed widget state
-with notices for a link's values that cannot be shown, and the presentation switch."""
+"""What the pages share: the catalog, rankers, maps and their derived tables, each loaded once per
+process and keyed by what it was made from (a checkpoint file's fingerprint, a map's key), never by
+an object's id, which CPython reuses once the object is gone."""
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -7,17 +8,20 @@ from contextlib import contextmanager
 
 import streamlit as st
 
-from core.artifacts import artifacts_dir
-from core.confused import Outcome, outcomes
+from core.artifacts import PREFERRED, CheckpointError, artifacts_dir, find_checkpoints
+from core.cache import KeyedCache
+from core.catalog import Catalog
+from core.compare import Example, example_queries
 from core.config import ProjectionConfig
+from core.confused import Outcome, outcomes
 from core.data import SOURCE_ENV, DataSourceError, load_corpus, resolve_source, split_queries
-from core.engine import (PREFERRED, Catalog, Engine, Example, Hybrid, KeyedCache, Lexical, Ranked, example_queries,
-                         find_checkpoints)
 from core.hybrid import PREFIX as HYBRID
 from core.hybrid import fit_on_corpus, weight_for
 from core.index import SearchIndexError
-from core.model import CheckpointError
-from core.projection import EmbeddingMap, ensure_projections, map_points, region_labels
+from core.projection import EmbeddingMap, ensure_projections
+from core.regions import region_labels
+from core.search import Engine, Hybrid, Lexical, Ranked
+from views.points import map_points
 
 SETUP_HELP = (
     f"**What to do:** set `{SOURCE_ENV}` to a local MS MARCO v1.1 `.jsonl`/`.parquet` file or folder "
@@ -202,84 +206,11 @@ def embedding_maps(chosen: list[Engine], dims: int) -> dict[str, EmbeddingMap]:
 
 
 def points(engine: Engine, emap: EmbeddingMap, confused: dict[str, bool]):
-    """The map's points table (core.projection.map_points), made once per map and process."""
-    return _points((engine.name, engine.fingerprint, id(emap), len(confused)), emap, engine.catalog, confused)
+    """The map's points table (views.points.map_points), made once per map, outcomes and process."""
+    key = (engine.name, engine.fingerprint, emap.projection.key, hash(frozenset(confused.items())))
+    return _points(key, emap, engine.catalog, confused)
 
 
 def regions(engine: Engine, emap: EmbeddingMap) -> list[tuple[float, float, str]]:
-    """Labels for the map's regions (core.projection.region_labels), made once per map and process."""
-    return _regions((engine.name, engine.fingerprint, id(emap)), emap, engine.catalog)
-
-
-# --- state in the URL ----------------------------------------------------------------------------
-
-def _choices_text(allowed) -> str:
-    if isinstance(allowed, range):
-        return f"from {allowed.start} to {allowed.stop - 1}"
-    return "one of " + ", ".join(f"“{c}”" for c in allowed)
-
-
-def url_state(defaults: dict, choices: dict | None = None) -> list[str]:
-    """Seed widget keys when a page opens: from the URL (a shared link reopens the same view), else
-    from the values last used on any page (the query follows you from Search to Compare), else the
-    default. Values that do not parse, or are not among `choices`, fall back to the default; what a
-    link asked for and did not get is returned as sentences to show."""
-    choices, kept, notices = choices or {}, st.session_state.setdefault("kept", {}), []
-    st.session_state.setdefault("url_defaults", {}).update(defaults)
-    for key, default in defaults.items():
-        if key in st.session_state:
-            continue
-        raw, value = st.query_params.get(key), kept.get(key, default)
-        if raw is not None:
-            try:
-                flag = raw.lower() in ("1", "true", "yes")
-                value = flag if isinstance(default, bool) else type(default)(raw)
-            except ValueError:
-                value = None
-        bad = value is None or (key in choices and value not in choices[key])
-        if bad and raw is not None:
-            allowed = f", which must be {_choices_text(choices[key])}" if key in choices else ""
-            notices.append(f"This link asks for **{key}** = “{raw}”{allowed}: not available here, so "
-                           f"**{default}** is shown instead.")
-        st.session_state[key] = default if bad else value
-    return notices
-
-
-def save_url(keys: list[str]) -> None:
-    """Remember the current widget values and write them to the URL (empty ones and defaults are left
-    out), only when they changed: a page opened as it is writes nothing, so the browser's Back button
-    goes back a page in one press, not to the same page without its parameters."""
-    st.session_state.kept.update({k: st.session_state[k] for k in keys})
-    defaults = st.session_state.get("url_defaults", {})
-    wanted = {k: str(st.session_state[k]) for k in keys
-              if st.session_state[k] not in ("", None) and st.session_state[k] != defaults.get(k)}
-    if st.query_params.to_dict() != wanted:
-        st.query_params.from_dict(wanted)
-
-
-def set_query(text: str) -> None:
-    """Button callback: put `text` in the query box."""
-    st.session_state.q = text
-
-
-# --- presentation mode ---------------------------------------------------------------------------
-
-PRESENT_CSS = """<style>
-html { font-size: 18px; }
-.card .score { display: none !important; }
-[data-testid="stMetricValue"] { font-size: 2.6rem; }
-</style>"""
-
-
-def presentation_switch() -> None:
-    """The sidebar's presentation switch (larger type, fewer secondary numbers), for a projector."""
-    st.session_state.setdefault("present", st.query_params.get("present") in ("1", "true"))
-    st.sidebar.toggle("Presentation mode", key="present",
-                      help="Larger type and fewer secondary numbers, for a projector. A link with ?present=1 "
-                           "opens in this mode.")
-    if presenting():
-        st.html(PRESENT_CSS)
-
-
-def presenting() -> bool:
-    return bool(st.session_state.get("present"))
+    """Labels for the map's regions (core.regions.region_labels), made once per map and process."""
+    return _regions((engine.name, engine.fingerprint, emap.projection.key), emap, engine.catalog)

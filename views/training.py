@@ -7,9 +7,9 @@ import time
 import pandas as pd
 import streamlit as st
 
-from core import runs
+from core import artifacts, jobs, launcher, runs
 from core.artifacts import artifacts_dir
-from core.engine import PREFERRED
+from core.artifacts import PREFERRED
 from views import charts, components
 
 POLL_S = 1.0
@@ -32,10 +32,10 @@ FIRST = ["label", "status", *(f"val_{m}" for m in runs.VAL_METRICS), "final_loss
 def label(row: dict) -> str:
     """A run's readable name: when it started and what it trains, e.g. 'run 14:02 · GRU 32 · in-batch ·
     random negatives · 300 queries × 1 epoch'; a checkpoint outside runs/ keeps its name."""
-    if not row["run"].startswith(runs.RUN_PREFIX):
+    if not row["run"].startswith(artifacts.RUN_PREFIX):
         return row["run"]
     when = (time.strftime("%H:%M", time.strptime(row["started"], "%Y-%m-%d %H:%M:%S")) if row["started"]
-            else row["run"][len(runs.RUN_PREFIX):])
+            else row["run"][len(artifacts.RUN_PREFIX):])
     tower = f"GRU {row['hidden']}" if row["tower"] == "gru" else TOWERS.get(row["tower"], row["tower"] or "?")
     queries = f"{row['max_queries']:,} queries" if row["max_queries"] else "all queries"
     epochs = f"{row['epochs']} epoch{'s' if row['epochs'] != 1 else ''}"
@@ -51,7 +51,7 @@ def curves(logs: dict[str, dict], labels: dict[str, str], k: int) -> None:
             col.plotly_chart(fig, width="stretch")
 
 
-def launcher(art) -> None:
+def launch_form(art) -> None:
     with st.form("launch"):
         st.markdown("**Start a training run** (in the background: keep using the app meanwhile)")
         a, b, c = st.columns(3)
@@ -76,14 +76,14 @@ def launcher(art) -> None:
             return
     st.session_state.pop("refused", None)
     try:
-        cfg = runs.run_config(art, tower=tower, hidden=int(hidden), bidirectional=bidirectional,
+        cfg = launcher.run_config(art, tower=tower, hidden=int(hidden), bidirectional=bidirectional,
                               freeze_embeddings=frozen, loss=loss, margin=float(margin),
                               temperature=float(temperature), negatives=negatives, lr=float(lr),
                               epochs=int(epochs), batch_size=int(batch_size), max_queries=int(max_queries),
                               warmup_steps=int(warmup))
-        runs.launch(cfg, art)
-    except runs.RunError as e:
-        active = runs.refresh(art)
+        launcher.launch(cfg, art)
+    except launcher.RunError as e:
+        active = launcher.refresh(art)
         if active is None:
             st.error(str(e), icon="✋")
             return
@@ -91,7 +91,7 @@ def launcher(art) -> None:
     st.rerun()
 
 
-def outcome(job: runs.Job, name: str) -> None:
+def outcome(job: jobs.Job, name: str) -> None:
     """How the latest run ended."""
     if job.status == "done":
         st.success(f"**{name}** finished in {job.seconds:.0f} s: pick it on the Search and Compare pages.",
@@ -102,7 +102,7 @@ def outcome(job: runs.Job, name: str) -> None:
     elif job.status == "failed":
         st.error(f"**{name}** failed after {job.seconds:.0f} s; no checkpoint was kept. "
                  f"How it ended, and the end of its output:\n```\n{job.error}\n```", icon="💥")
-    elif job.status == runs.UNREADABLE:
+    elif job.status == jobs.UNREADABLE:
         st.warning(f"**{name}** is unreadable: {job.error}", icon="🧩")
 
 
@@ -111,8 +111,8 @@ st.title("🏋️ Training lab")
 st.caption("Every checkpoint's training overlaid: the random-negative loss collapsing as its triplets go "
            "inactive, the hard-negative run still learning. Start a run of your own below.")
 art = artifacts_dir()
-active = runs.refresh(art)
-history = runs.jobs(art)
+active = launcher.refresh(art)
+history = jobs.jobs(art)
 rows = [{**r, "label": label(r), **({c: None for c in FINAL} if r["status"] != "done" else {})}
         for r in runs.table(art)]                    # a run that did not finish has no final metrics
 labels = {r["run"]: r["label"] for r in rows}
@@ -122,7 +122,7 @@ if active is None and history:
 
 @st.fragment(run_every=POLL_S if active else None)
 def lab() -> None:
-    job = runs.refresh(art)
+    job = launcher.refresh(art)
     if active and (job is None or job.run != active.run):
         st.rerun()                        # the run ended: redraw the whole page (table, selectors)
     logs = runs.logs(art)
@@ -136,13 +136,13 @@ def lab() -> None:
                      text=f"**{labels.get(job.name, job.name)}** · {state.text} · {job.seconds:.0f} s")
         if stop.button("Cancel run", key="train_cancel", width="stretch"):
             try:
-                runs.cancel(art)
-            except runs.RunError as e:
+                launcher.cancel(art)
+            except launcher.RunError as e:
                 st.error(str(e), icon="✋")
                 return
             st.rerun()
     names = list(logs)
-    latest = sorted(n for n in names if n.startswith(runs.RUN_PREFIX))[-1:]     # run IDs are start times
+    latest = sorted(n for n in names if n.startswith(artifacts.RUN_PREFIX))[-1:]     # run IDs are start times
     default = [n for n in PREFERRED if n in names] + latest
     pick, recall = st.columns([5, 1], vertical_alignment="bottom")
     shown = pick.multiselect("Checkpoints and runs to overlay", names, default=default,  # reset by a new run
@@ -155,11 +155,11 @@ def lab() -> None:
 
 
 lab()
-launcher(art)
+launch_form(art)
 
 st.subheader("Runs")
 st.caption(f"Every checkpoint and launched run, validation metrics first; also in "
-           f"`{runs.runs_dir(art)}/runs.csv` and `runs.json`. Click a column to sort.")
+           f"`{artifacts.runs_dir(art)}/runs.csv` and `runs.json`. Click a column to sort.")
 table = pd.DataFrame(rows)
 st.dataframe(table, hide_index=True, column_order=[*FIRST, *(c for c in table.columns if c not in FIRST)])
 down_csv, down_json, _ = st.columns([1, 1, 4])

@@ -1,0 +1,101 @@
+"""The searchers (`core.search`): one checkpoint with its Chroma index, BM25 and the hybrid answer one
+`search` alike; ranks are exact over the whole corpus, and a passage the approximate index misses
+within the top k is shown, marked, rather than leaving a rank with no passage."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.catalog import Catalog
+from core.config import ModelConfig
+from core.data import build_corpus
+from core.model import TwoTower, save_checkpoint
+from core.queries import QueryError
+from core.search import Engine, Hybrid, Lexical
+from core.types import Hit
+from tests.conftest import tiny_rows
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return Catalog(build_corpus(tiny_rows()))
+
+
+@pytest.fixture(scope="module")
+def engine(glove_vocab, catalog, tmp_path_factory):
+    """An untrained GRU checkpoint over the tiny corpus (its ranks are arbitrary but exact)."""
+    folder = tmp_path_factory.mktemp("search")
+    model = TwoTower.from_vocab(ModelConfig(hidden=16, out_dim=16, lexical_dim=32), glove_vocab)
+    save_checkpoint(folder / "model.pt", model, glove_vocab, {"data": {"query_len": 32, "passage_len": 64}})
+    return Engine("tiny", folder / "model.pt", catalog, chroma_path=folder / "chroma")
+
+
+def dataset_query(catalog: Catalog) -> str:
+    return catalog.corpus.queries.text.iloc[0]
+
+
+def test_ranks_are_exact_over_the_whole_corpus(engine, catalog):
+    query = dataset_query(catalog)
+    result = engine.search(query, k=5)
+    exact = engine.scores([query])[0]
+    order = [catalog.pids[r] for r in np.argsort(-exact, kind="stable")[:5]]
+    assert [h.pid for h in result.hits] == order and [h.rank for h in result.hits] == [1, 2, 3, 4, 5]
+    assert not any(h.missed for h in result.hits)
+    assert result.query_id is not None and result.judged is not None and result.judged.judged
+    row = catalog.row[result.judged.pid]
+    assert result.judged.rank == int((exact >= exact[row]).sum())       # the tie rule of core.metrics
+    assert result.rank_of(result.judged.pid, row) == result.judged.rank
+
+
+def test_a_passage_the_index_misses_is_shown_marked_at_its_exact_rank(engine, catalog, monkeypatch):
+    query = dataset_query(catalog)
+    exact = engine.scores([query])[0]
+    top = [catalog.pids[r] for r in np.argsort(-exact, kind="stable")[:6]]
+    lost = top[1]                                    # exact rank 2: the approximate index leaves it out
+
+    def approximate(vectors, k):
+        return [[Hit(pid, float(exact[catalog.row[pid]])) for pid in top if pid != lost][:k]]
+
+    monkeypatch.setattr(engine.index, "query", approximate)
+    result = engine.search(query, k=5)
+    assert [h.pid for h in result.hits] == top[:6]           # the index's 5, the missed one in its place
+    missed = [h for h in result.hits if h.missed]
+    assert [(h.pid, h.rank) for h in missed] == [(lost, 2)]
+    if result.judged is not None and result.judged.pid == lost:
+        assert result.judged.rank == 2
+
+
+def test_the_judged_passage_missed_by_the_index_gets_a_card(engine, catalog, monkeypatch):
+    query = dataset_query(catalog)
+    judged = engine.search(query, k=10).judged
+    assert judged is not None and judged.rank <= 10
+
+    def approximate(vectors, k):                     # every passage but the judged one, in exact order
+        exact = engine.scores([query])[0]
+        rows = [r for r in np.argsort(-exact, kind="stable") if catalog.pids[r] != judged.pid]
+        return [[Hit(catalog.pids[r], float(exact[r])) for r in rows[:k]]]
+
+    monkeypatch.setattr(engine.index, "query", approximate)
+    result = engine.search(query, k=10)
+    cards = {h.pid: h for h in result.hits}
+    assert judged.pid in cards and cards[judged.pid].missed and cards[judged.pid].rank == result.judged.rank
+
+
+def test_every_searcher_answers_the_same_way(engine, catalog):
+    lexical = Lexical(catalog)
+    hybrid = Hybrid(engine, lexical, weight=0.5)
+    query = "what is the capital of france"
+    for searcher in (engine, lexical, hybrid):
+        result = searcher.search(query, k=3)
+        assert result.model == searcher.name and 0 < len(result.hits) <= 3
+        assert [h.rank for h in result.hits] == list(range(1, len(result.hits) + 1))
+        scores = [h.score for h in result.hits]
+        assert scores == sorted(scores, reverse=True)
+    assert lexical.search(query, k=3).hits[0].text == "paris is the capital city of france"
+    assert hybrid.name == "hybrid:tiny"
+
+
+def test_queries_that_cannot_be_searched_say_what_to_change(engine):
+    for bad in ("", "   ", "x" * 1001, "🙂🙂"):
+        with pytest.raises(QueryError):
+            engine.search(bad)
