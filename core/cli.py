@@ -43,8 +43,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
     cfg = Config.from_dict(json.loads(Path(args.config).read_text())) if getattr(args, "config", None) else Config()
     for key, value in vars(args).items():
         if "." in key and value is not None:
-            section, name = key.split(".")
-            setattr(getattr(cfg, section), name, value)
+            cfg.set(key, value)
     return cfg
 
 
@@ -147,6 +146,10 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def _artifacts_flag(p: argparse.ArgumentParser, what: str = "artifacts folder") -> None:
+    p.add_argument("--artifacts", default=None, help=f"{what} (default: ./artifacts or $ARTIFACTS_DIR)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description="Two-tower neural search over MS MARCO.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -162,15 +165,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, help="model.pt to mine with (artifacts/random/...)")
     p.add_argument("--out", required=True, help="mined file to write, e.g. artifacts/mined/negatives.json")
     p.add_argument("--force", action="store_true", help="mine again even when the file is up to date")
-    p.add_argument("--artifacts", default=None, help="artifacts folder whose chroma/ holds the index "
-                                                     "(default: ./artifacts or $ARTIFACTS_DIR)")
+    _artifacts_flag(p, "artifacts folder whose chroma/ holds the index")
     _add_config_flags(p)
     p.set_defaults(func=cmd_mine)
 
     p = sub.add_parser("build", help="the whole pipeline: vocab, random checkpoint, index, mining, hard checkpoint, "
                                      "index, metrics (stages already up to date are skipped)")
     p.add_argument("--force", action="store_true", help="redo every stage")
-    p.add_argument("--artifacts", default=None, help="artifacts folder (default: ./artifacts or $ARTIFACTS_DIR)")
+    _artifacts_flag(p)
     _add_config_flags(p)
     p.set_defaults(func=cmd_build)
 
@@ -178,15 +180,15 @@ def build_parser() -> argparse.ArgumentParser:
                                            "writes artifacts/experiments.json and docs/experiments.md")
     p.add_argument("--only", default=None, help="comma-separated variant names to (re)run (default: new or changed)")
     p.add_argument("--force", action="store_true", help="retrain the variants run, even if up to date")
-    p.add_argument("--artifacts", default=None, help="artifacts folder (default: ./artifacts or $ARTIFACTS_DIR)")
+    _artifacts_flag(p)
     p.add_argument("--docs", default="docs", help="folder for experiments.md (default: docs)")
     _add_config_flags(p)
     p.set_defaults(func=cmd_experiments)
 
     p = sub.add_parser("bench", help="measure encoding, latency, Chroma, ANN agreement, cold start and scaling; writes "
-                                     "artifacts/bench.json, docs/benchmark.md and the README's performance table")
+                                     "artifacts/bench.json and docs/benchmark.md")
     p.add_argument("--data", default=None, help="v1.1-schema file/folder (default: $MSMARCO_SOURCE, else the hub)")
-    p.add_argument("--artifacts", default=None, help="artifacts folder with the checkpoints (default: ./artifacts or $ARTIFACTS_DIR)")
+    _artifacts_flag(p, "artifacts folder with the checkpoints")
     p.add_argument("--queries", type=int, default=200, help="validation queries timed one at a time (default: 200)")
     p.add_argument("--minilm", type=int, default=1000, help="passages encoded with MiniLM when installed (default: 1000)")
     p.add_argument("--scale", default="10000,100000,1000000",
@@ -197,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True,
                    help="model.pt path or a checkpoint name under the artifacts folder (random, hard), 'glove-avg' "
                         "(untrained GloVe average), 'bm25', or 'hybrid:<checkpoint>' (dense fused with BM25)")
-    p.add_argument("--artifacts", default=None, help="artifacts folder (default: ./artifacts or $ARTIFACTS_DIR)")
+    _artifacts_flag(p)
     p.add_argument("--data", default=None, help="v1.1-schema file/folder or 'hub[:split]' (default: $MSMARCO_SOURCE, else the hub)")
     p.add_argument("--split", choices=("all", "train", "val"), default="all", help="queries to score (default: all in the file)")
     p.add_argument("--val-fraction", type=float, default=None, help="split fraction (default: the checkpoint's)")

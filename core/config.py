@@ -114,6 +114,15 @@ class Config:
     def save(self, path: str | Path) -> None:
         write_json(path, self.to_dict())
 
+    def set(self, name: str, value) -> None:
+        """Set one setting by `section.field` (`train.lr`), or by a field name alone (`lr`) when it
+        is a data, model or train field; an unknown name is a KeyError."""
+        section, _, field_name = name.rpartition(".")
+        section = section or next((s for s in ("model", "train", "data") if hasattr(getattr(self, s), field_name)), "")
+        if not hasattr(getattr(self, section, None), field_name):
+            raise KeyError(f"unknown setting {name!r}")
+        setattr(getattr(self, section), field_name, value)
+
 
 class ConfigError(ValueError):
     """A setting out of range; the message names the flag and what it accepts."""

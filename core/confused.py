@@ -1,7 +1,7 @@
 """Confused retrieval: validation queries whose judged passage is not a checkpoint's first result,
 the wrong passage that beat it, and how two checkpoints differ on them.
 
-Ranks come from `Engine.query_scores` through `core.metrics.judged_rank`, the function behind
+Ranks come from `Ranked.query_scores` through `core.metrics.judged_rank`, the function behind
 `python -m core eval`, so with one judged passage per query the number of confused queries is
 `queries * (1 - recall@1)` of `eval --split val` (ties count against the judged passage in both).
 """
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from core.data import split_queries
-from core.search import Engine
+from core.search import Ranked
 from core.metrics import judged_rank
 
 FILTERS = ("confused", "fixed", "broken", "both")     # see `Outcome.kind` and `select`
@@ -39,18 +39,17 @@ class Outcome:
     query_id: str
     query: str
     query_type: str
-    first: Side           # the baseline checkpoint (random negatives)
-    second: Side          # the checkpoint compared with it (hard negatives)
+    sides: tuple[Side, Side]    # (the baseline, the ranker compared with it): in the order `outcomes` got them
 
     @property
     def kind(self) -> str:
-        """'fixed' (second puts the judged passage first, the baseline did not), 'broken' (the
-        reverse), 'both' (neither does) or 'neither' (both do)."""
-        a, b = self.first.rank > 1, self.second.rank > 1
+        """'fixed' (the compared ranker puts the judged passage first, the baseline did not), 'broken'
+        (the reverse), 'both' (neither does) or 'neither' (both do)."""
+        a, b = (side.rank > 1 for side in self.sides)
         return {(True, False): "fixed", (False, True): "broken", (True, True): "both"}.get((a, b), "neither")
 
 
-def _sides(engine: Engine, query_ids: list[str]) -> list[Side]:
+def _sides(engine: Ranked, query_ids: list[str]) -> list[Side]:
     scores, rel = engine.query_scores(query_ids)
     ranks = judged_rank(scores, rel)
     judged = scores.masked_fill(~rel, float("-inf")).max(1)
@@ -60,8 +59,8 @@ def _sides(engine: Engine, query_ids: list[str]) -> list[Side]:
                 wrong.indices.tolist())]
 
 
-def outcomes(first: Engine, second: Engine, query_ids: list[str] | None = None) -> list[Outcome]:
-    """Every validation query (or `query_ids`) through both checkpoints."""
+def outcomes(first: Ranked, second: Ranked, query_ids: list[str] | None = None) -> list[Outcome]:
+    """Every validation query (or `query_ids`) through both rankers: `first` is the baseline."""
     if query_ids is None:
         query_ids = split_queries(first.catalog.corpus, first.val_fraction)[1]
     if not query_ids:
@@ -69,23 +68,22 @@ def outcomes(first: Engine, second: Engine, query_ids: list[str] | None = None) 
     queries = first.catalog.corpus.queries.set_index("query_id")
     with torch.no_grad():
         a, b = _sides(first, query_ids), _sides(second, query_ids)
-    return [Outcome(q, queries.text[q], queries.query_type[q], x, y) for q, x, y in zip(query_ids, a, b)]
+    return [Outcome(q, queries.text[q], queries.query_type[q], (x, y)) for q, x, y in zip(query_ids, a, b)]
 
 
-def counts(items: list[Outcome]) -> dict[str, int]:
-    """Queries in all; confused for each checkpoint; fixed, broken and confused in both."""
+def counts(items: list[Outcome]) -> dict:
+    """Queries in all; confused for each side (baseline, compared); fixed, broken and confused in both."""
     kinds = [o.kind for o in items]
-    return {"queries": len(items), "first": sum(o.first.rank > 1 for o in items),
-            "second": sum(o.second.rank > 1 for o in items),
+    return {"queries": len(items), "confused": tuple(sum(o.sides[i].rank > 1 for o in items) for i in (0, 1)),
             **{k: kinds.count(k) for k in ("fixed", "broken", "both")}}
 
 
-def select(items: list[Outcome], side: str, which: str = "confused", sort: str = "judged rank") -> list[Outcome]:
-    """The queries of filter `which` ('confused': the judged passage is not first for `side`, 'first'
-    or 'second'; else an `Outcome.kind`), worst first for `side` by judged rank or by score gap."""
-    if which not in FILTERS or sort not in SORTS or side not in ("first", "second"):
+def select(items: list[Outcome], side: int, which: str = "confused", sort: str = "judged rank") -> list[Outcome]:
+    """The queries of filter `which` ('confused': the judged passage is not first for `side`, 0 for the
+    baseline or 1; else an `Outcome.kind`), worst first for `side` by judged rank or by score gap."""
+    if which not in FILTERS or sort not in SORTS or side not in (0, 1):
         raise ValueError(f"unknown filter {which!r}, sort {sort!r} or side {side!r}")
-    keep = [o for o in items if (getattr(o, side).rank > 1 if which == "confused" else o.kind == which)]
-    key = (lambda o: (-getattr(o, side).rank, -getattr(o, side).gap)) if sort == "judged rank" else \
-        (lambda o: (-getattr(o, side).gap, -getattr(o, side).rank))
-    return sorted(keep, key=key)
+    keep = [o for o in items if (o.sides[side].rank > 1 if which == "confused" else o.kind == which)]
+    if sort == "judged rank":
+        return sorted(keep, key=lambda o: (-o.sides[side].rank, -o.sides[side].gap))
+    return sorted(keep, key=lambda o: (-o.sides[side].gap, -o.sides[side].rank))

@@ -35,6 +35,14 @@ class Corpus:
     def passage_text(self) -> dict[str, str]:
         return dict(zip(self.passages.pid, self.passages.text))
 
+    def relevance(self, query_ids: list[str]) -> np.ndarray:
+        """(Q, passages) bool, passages in corpus order: which are judged relevant to each query."""
+        row = {pid: i for i, pid in enumerate(self.passages.pid)}
+        relevant = np.zeros((len(query_ids), len(self.passages)), dtype=bool)
+        for i, q in enumerate(query_ids):
+            relevant[i, [row[p] for p in self.positives[q]]] = True
+        return relevant
+
     def fingerprint(self) -> str:
         h = hashlib.sha1()
         for qid in sorted(self.candidates):

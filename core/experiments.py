@@ -72,10 +72,10 @@ VARIANTS = (
 def resolve(base: Config, overrides: dict) -> Config:
     cfg = copy.deepcopy(base)
     for dotted, value in overrides.items():
-        section, name = dotted.split(".")
-        if not hasattr(getattr(cfg, section), name):
-            raise ValueError(f"unknown setting {dotted!r}")
-        setattr(getattr(cfg, section), name, value)
+        try:
+            cfg.set(dotted, value)
+        except KeyError as e:
+            raise ValueError(e.args[0]) from None
     return cfg
 
 

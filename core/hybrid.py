@@ -63,11 +63,8 @@ def fit_on_corpus(encoder, corpus: Corpus, train_qids: list[str], sample: int = 
     bm25 = bm25 or BM25().fit(texts, list(corpus.passages.pid))
     query_text = dict(zip(corpus.queries.query_id, corpus.queries.text))
     queries = [query_text[q] for q in qids]
-    row = {pid: i for i, pid in enumerate(corpus.passages.pid)}
-    relevant = np.zeros((len(qids), len(texts)), dtype=bool)
-    for i, q in enumerate(qids):
-        relevant[i, [row[p] for p in corpus.positives[q]]] = True
-    weight, table = fit_weight(encoder.encode_queries(queries) @ vectors.T, bm25.scores(queries), relevant)
+    weight, table = fit_weight(encoder.encode_queries(queries) @ vectors.T, bm25.scores(queries),
+                               corpus.relevance(qids))
     return weight, table, len(qids)
 
 

@@ -41,10 +41,10 @@ def run_config(artifacts: str | Path | None = None, **settings) -> Config:
     Hard negatives read the mined file of the build (`artifacts/mined/negatives.json`)."""
     cfg = Config()
     for key, value in settings.items():
-        section = next((s for s in ("model", "train", "data") if hasattr(getattr(cfg, s), key)), None)
-        if section is None:
-            raise RunError(f"unknown setting {key!r}")
-        setattr(getattr(cfg, section), key, value)
+        try:
+            cfg.set(key, value)
+        except KeyError:
+            raise RunError(f"unknown setting {key!r}") from None
     if cfg.train.negatives == "hard":
         mined = Path(artifacts or artifacts_dir()) / HARD_FILE
         if not mined.is_file():

@@ -113,11 +113,8 @@ class Ranked:
     def query_scores(self, query_ids: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """(score of each dataset query with every passage, which passages are judged), (Q, passages)."""
         queries = self.catalog.corpus.queries.set_index("query_id").text
-        scores = torch.from_numpy(np.ascontiguousarray(self.scores([queries[q] for q in query_ids]), dtype=np.float32))
-        rel = torch.zeros(scores.shape, dtype=torch.bool)
-        for i, q in enumerate(query_ids):
-            rel[i, [self.catalog.row[p] for p in self.catalog.corpus.positives[q]]] = True
-        return scores, rel
+        scores = np.ascontiguousarray(self.scores([queries[q] for q in query_ids]), dtype=np.float32)
+        return torch.from_numpy(scores), torch.from_numpy(self.catalog.corpus.relevance(query_ids))
 
     def judged_ranks(self, query_ids: list[str]) -> np.ndarray:
         """Rank of each dataset query's best judged passage over the whole corpus (exact scores)."""

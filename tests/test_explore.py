@@ -126,13 +126,13 @@ def test_confused_counts_agree_with_core_eval(tmp_path):
     items = outcomes(engines["random"], engines["hard"])
     assert sum(len(catalog.corpus.positives[o.query_id]) > 1 for o in items) > 0, "a query with several judged passages"
     c = counts(items)
-    for name, side in (("random", "first"), ("hard", "second")):
+    for side, name in enumerate(("random", "hard")):
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
             assert main(["eval", "--checkpoint", str(CHECKPOINTS[name]), "--data", str(data), "--split", "val",
                          "--json"]) == 0
         full = json.loads(out.getvalue())["full"]
         assert full["queries"] == c["queries"] == len(items)
-        right = sum(1 / len(catalog.corpus.positives[o.query_id]) for o in items if getattr(o, side).rank == 1)
+        right = sum(1 / len(catalog.corpus.positives[o.query_id]) for o in items if o.sides[side].rank == 1)
         assert right == pytest.approx(full["recall@1"] * full["queries"], abs=full["queries"] * 5e-5 + 1e-9)
-        assert c[side] == len(select(items, side)) == sum(getattr(o, side).rank > 1 for o in items)
+        assert c["confused"][side] == len(select(items, side)) == sum(o.sides[side].rank > 1 for o in items)

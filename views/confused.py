@@ -37,13 +37,13 @@ if st.session_state.qid and st.session_state.qid not in by_id:
 
 cols = st.columns(3)
 cols[0].metric("Validation queries", f"{c['queries']:,}")
-for col, model, side in ((cols[1], first, "first"), (cols[2], second, "second")):
-    col.metric(f"Confused · {model}", f"{c[side]:,}",
+for col, model, confused in zip(cols[1:], (first, second), c["confused"]):
+    col.metric(f"Confused · {model}", f"{confused:,}",
                help="Judged passage not at rank 1 (ties count against it)")
 pick, show, order = st.columns([2, 5, 2], vertical_alignment="bottom")
 name = pick.selectbox("Checkpoint", [first, second], key="model")
-side, other_side = ("first", "second") if name == first else ("second", "first")
-sizes = {"confused": c[side], **{k: c[k] for k in ("fixed", "broken", "both")}}
+side = 0 if name == first else 1                       # which of the pair the table is about
+sizes = {"confused": c["confused"][side], **{k: c[k] for k in ("fixed", "broken", "both")}}
 which = show.radio("Show", FILTERS, key="filter", horizontal=True,
                    format_func=lambda f: f"{labels[f]} ({sizes[f]:,})")
 sort = order.selectbox("Worst first by", SORTS, key="sort")
@@ -56,10 +56,10 @@ st.caption(f"{len(rows):,} queries. *judged rank*: where {name} ranks the judged
            f"{len(engines[name].catalog):,}; *gap*: the top wrong passage's cosine minus the judged one's "
            "(> 0: the wrong one won); *unknown words*: words the model saw as <unk>. "
            "**Click any cell of a row to open that query.**")
-other = second if side == "first" else first
+other = (first, second)[1 - side]
 columns = ["query", "unknown words", "judged rank", f"rank in {other}", "gap", "type"]
 table = pd.DataFrame([(o.query, " ".join(t.text for t in ranker.tokens(o.query)[0] if not t.known),
-                       getattr(o, side).rank, getattr(o, other_side).rank, getattr(o, side).gap,
+                       o.sides[side].rank, o.sides[1 - side].rank, o.sides[side].gap,
                        o.query_type or "—")
                       for o in rows], columns=columns)
 opened = {"selection": {"cells": [(position, "query")]}} if position is not None else None
@@ -80,7 +80,7 @@ if chosen is None:
     st.info("No validation query in this group.")
     st.stop()
 
-s = getattr(chosen, side)
+s = chosen.sides[side]
 cat = engines[name].catalog
 st.subheader(f"“{chosen.query}”")
 if position is None and not clicked:

@@ -57,10 +57,10 @@ pair = list(dict.fromkeys([a, b]))
 maps = state.embedding_maps([engines[n] for n in pair], dims)
 shown = pair if show == SHOW[0] else [a if show == SHOW[1] else b]
 outcomes = state.confusions(engines[names[0]], engines[names[1]]) if len(names) >= 2 else []
-side_of = {names[0]: "first", names[1]: "second"} if len(names) >= 2 else {}
+side_of = {names[0]: 0, names[1]: 1} if len(names) >= 2 else {}
 points = {}
 for name in pair:
-    confused = {o.query_id: getattr(o, side_of[name]).rank > 1 for o in outcomes} if name in side_of else {}
+    confused = {o.query_id: o.sides[side_of[name]].rank > 1 for o in outcomes} if name in side_of else {}
     points[name] = state.points(engines[name], maps[name], confused)
 colours = [c for c in charts.COLOUR_BY if c != "query type" or has_query_types(points[a])]
 if st.session_state.colour not in colours:
