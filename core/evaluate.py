@@ -3,7 +3,7 @@ a dict of metrics out).
 
 A *ranker* has `fit(passage_texts)` and `scores(query_texts) -> (Q, N)` over the fitted passages.
 Two modes share one scoring pass: *full* ranks every passage; *rerank* ranks each query's own
-candidates (queries with a positive and at least two candidates).
+candidates (queries with at least two candidates, one of them judged).
 """
 from __future__ import annotations
 
@@ -67,7 +67,8 @@ class IREvaluator:
             if "full" in modes:
                 full.append(per_query_metrics(scores, rel))
             if "rerank" in modes:
-                keep = [i for i, r in enumerate(rows) if len(self.cand_cols[r]) >= 2]
+                keep = [i for i, r in enumerate(rows) if len(self.cand_cols[r]) >= 2
+                        and set(self.cand_cols[r]) & set(self.rel_cols[r])]
                 if keep:
                     width = max(len(self.cand_cols[rows[i]]) for i in keep)
                     idx = torch.full((len(keep), width), -1, dtype=torch.long)

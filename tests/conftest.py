@@ -1,12 +1,31 @@
+"""Shared fixtures and data for every test folder: tests/unit (fast library tests on tiny data the
+tests make), tests/app (Streamlit AppTest and the real browser) and tests/system (subprocesses, the
+CLI and builds, Chroma servers, stress, the real data end to end). Everything under tests/app and
+tests/system is marked `slow` here, by folder (see pytest.ini)."""
 import json
 import socket
 from pathlib import Path
 
 import pytest
 
+TESTS = Path(__file__).resolve().parent
+SLOW_FOLDERS = ("app", "system")
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "msmarco"
 DEV_PAIRS = SHARED / "dev_small_pairs.jsonl"
 TRAIN_SAMPLE = SHARED / "v1.1_train_sample200.jsonl"
+
+
+@pytest.hookimpl(tryfirst=True)         # before `-m` deselects by marker
+def pytest_collection_modifyitems(items):
+    """Mark every test under tests/app and tests/system `slow`."""
+    for item in items:
+        try:
+            folder = item.path.resolve().relative_to(TESTS).parts[0]
+        except ValueError:                   # a test outside tests/
+            continue
+        if folder in SLOW_FOLDERS:
+            item.add_marker(pytest.mark.slow)
+
 
 def free_port() -> int:
     """A TCP port on localhost that nothing listens on (for test servers)."""

@@ -18,9 +18,7 @@ from core.search import Engine
 from core.index import ExactIndex, SearchIndexError, chroma_client, ensure_index
 from tests.conftest import DEV_PAIRS, free_port, needs_shared
 
-pytestmark = pytest.mark.slow    # see pytest.ini
-
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CHROMA = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
 
 

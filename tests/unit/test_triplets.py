@@ -1,3 +1,4 @@
+"""Random and hard triplets: no negative is a positive, validation positives stay out, one per positive."""
 import numpy as np
 
 from core.data import build_corpus, split_queries

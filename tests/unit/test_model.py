@@ -1,3 +1,4 @@
+"""The two-tower model: padding, shared and separate towers, frozen embeddings, checkpoints, the Encoder."""
 import dataclasses
 
 import pytest

@@ -1,3 +1,4 @@
+"""The vocabulary: <pad> and <unk>, GloVe restricted to the corpus, encoding, save and load, bad GloVe files."""
 import numpy as np
 import pytest
 

@@ -11,8 +11,6 @@ from core.model import file_fingerprint, load_checkpoint, save_checkpoint
 from core.triplets import load_mined
 from tests.conftest import tiny_rows
 
-pytestmark = pytest.mark.slow    # see pytest.ini
-
 
 @pytest.fixture(scope="module")
 def tiny_build(tmp_path_factory):

@@ -1,7 +1,7 @@
 """core.projection's pure parts: the passage sample, UMAP's membership strengths, placing a typed
 query, neighbours, finding points by text, region labels, and stored maps (one checkpoint's, or
 two aligned) refitted only when their key changes (the UMAP fits themselves run for real in
-tests/test_build.py, on the app pages and, aligned on toy data, here)."""
+tests/system/test_build.py, on the app pages and, aligned on toy data, here)."""
 from __future__ import annotations
 
 import json

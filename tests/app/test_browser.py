@@ -24,7 +24,7 @@ import pytest
 from core import launcher
 from tests.conftest import DEV_PAIRS, SHARED, free_port
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 REAL_ARTIFACTS = Path(os.environ.get("ARTIFACTS_DIR") or ROOT / "artifacts")
 CHECKPOINTS = {name: REAL_ARTIFACTS / name / "model.pt" for name in ("random", "hard")}
@@ -73,7 +73,6 @@ except ImportError:
     HAVE_PLAYWRIGHT = False
 
 pytestmark = [
-    pytest.mark.slow,
     pytest.mark.skipif(not HAVE_PLAYWRIGHT, reason="the playwright Python package is not installed (pip install playwright)"),
     pytest.mark.skipif(not CHROMIUM.is_file(), reason=f"{CHROMIUM} not found (apt-get install chromium)"),
     pytest.mark.skipif(not all(p.is_file() for p in CHECKPOINTS.values()),

@@ -18,9 +18,7 @@ import pytest
 from core import artifacts, jobs, launcher, runs
 from core.artifacts import write_json
 from core.config import Config
-from tests.test_training import APP, assert_consistent, tiny_env, wait_for  # noqa: F401 (tiny_env: a fixture)
-
-pytestmark = pytest.mark.slow    # see pytest.ini
+from tests.app.test_training import APP, assert_consistent, tiny_env, wait_for  # noqa: F401 (tiny_env: a fixture)
 
 
 def good_log(loss: float = 0.5) -> dict:

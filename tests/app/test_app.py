@@ -1,5 +1,6 @@
 """The Streamlit app through AppTest: each page renders, searches answer with judged passages and
-rank movements, a URL reopens a view, and bad input or a broken setup gets a friendly message.
+rank movements, a URL reopens a view, and bad input or a broken setup gets a friendly message
+(the engine layer's pure parts are tested in tests/unit/test_engine.py).
 
 The page tests run the real checkpoints (artifacts/random and artifacts/hard, or those under
 $ARTIFACTS_DIR) over the first 600 queries of the real dev pairs, with Chroma in a temporary
@@ -10,19 +11,12 @@ import json
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from core.data import load_corpus
-from core.catalog import Catalog, coverage
-from core.queries import QueryError, highlight, query_tokens, readable, validate_query
-from views.headline import metrics_note, metrics_rows
-from core.vocab import Vocab
-from tests.conftest import DEV_PAIRS, SHARED, tiny_rows
+from tests.conftest import DEV_PAIRS, SHARED
 
-pytestmark = pytest.mark.slow    # see pytest.ini
-
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
 REAL_ARTIFACTS = Path(os.environ.get("ARTIFACTS_DIR") or ROOT / "artifacts")
 CHECKPOINTS = {name: REAL_ARTIFACTS / name / "model.pt" for name in ("random", "hard")}
@@ -34,76 +28,6 @@ needs_app = pytest.mark.skipif(
     not DEV_PAIRS.is_file() or not all(p.is_file() for p in CHECKPOINTS.values()),
     reason=f"needs real checkpoints ({', '.join(str(p) for p in CHECKPOINTS.values())}: run `python -m core build`) "
            f"and real MS MARCO data at {SHARED}")
-
-
-# --- the engine layer's pure parts (no checkpoint needed) ----------------------------------------
-
-@pytest.fixture(scope="module")
-def small_vocab():
-    words = ["<pad>", "<unk>", "what", "is", "the", "capital", "of", "france", "19", "related", "?"]
-    return Vocab(words, np.zeros((len(words), 2), dtype=np.float32))
-
-
-@pytest.mark.parametrize("text, message", [
-    ("", "Type a question"), ("  \n\t ", "Type a question"),
-    ("capital " * 200, "at most 1,000 characters"),
-    ("qwzxv blorft", "vocabulary"), ("😀🙂", "vocabulary"), ("???", "vocabulary"),
-])
-def test_validate_query_refuses_with_a_friendly_message(text, message, small_vocab):
-    with pytest.raises(QueryError, match=message):
-        validate_query(text, small_vocab)
-
-
-def test_validate_query_accepts_and_tidies(small_vocab):
-    assert validate_query("  What is\tthe capital of 😀 France? ", small_vocab) == "What is the capital of 😀 France?"
-    assert validate_query("x" * 1000) == "x" * 1000          # without a vocabulary only emptiness and length count
-
-
-def test_query_tokens_mark_unknown_words_and_the_cut(small_vocab):
-    tokens, dropped = query_tokens(small_vocab, "covid-19-related capital of qwzxv France", max_len=4)
-    assert [(t.text, t.known) for t in tokens] == [("19", True), ("related", True), ("capital", True), ("of", True)]
-    assert dropped == 2
-    tokens, _ = query_tokens(small_vocab, "qwzxv 😀")
-    assert [t.known for t in tokens] == [False, False]
-
-
-def test_highlight_marks_whole_query_words_only():
-    pieces = highlight("Paris is the capital of France; capitals <b>vary</b>.", "What is the capital of france?")
-    assert [p for p, hit in pieces if hit] == ["capital", "France"]
-    assert "".join(p for p, _ in pieces) == "Paris is the capital of France; capitals <b>vary</b>."
-
-
-def test_coverage_finds_queries_the_corpus_cannot_answer():
-    from core.data import build_corpus
-    catalog = Catalog(build_corpus(tiny_rows()))
-    paris = coverage(catalog, "What is the capital of France?")
-    assert paris.words == ["capital", "france"] and not paris.missing and paris.together == 1 and paris.thin
-    assert coverage(catalog, "how is coffee made").together == 0                     # no passage says "made"
-    australia = coverage(catalog, "what is the capital of australia")
-    assert australia.missing == ["australia"] and australia.thin
-    assert not coverage(catalog, "what is the").thin                       # no content word: nothing to say
-
-
-def test_examples_are_readable_questions(small_vocab):
-    assert readable("what is the capital of france", small_vocab)
-    assert not readable("3/5 of 60", small_vocab) and not readable("the capital of france", small_vocab)
-    assert not readable("what is the qwzxv", small_vocab) and not readable("what is", small_vocab)
-
-
-def test_metrics_rows_tolerate_missing_and_partial_metrics():
-    assert [r["model"] for r in metrics_rows({})] == ["glove-avg", "bm25", "random", "hard", "hybrid:random",
-                                                      "hybrid:hard"]
-    assert not any(r["measured"] for r in metrics_rows({"models": None}))
-    rows = {r["model"]: r for r in metrics_rows({"models": {"random": {"full": {"mrr@10": 0.5, "queries": 846},
-                                                                      "rerank": {"mrr@10": 0.3, "queries": 26}},
-                                                           "extra": {}}})}
-    assert rows["random"]["mrr@10"] == 0.5 and rows["random"]["recall@10"] is None and rows["random"]["measured"]
-    assert (rows["random"]["queries"], rows["random"]["rerank queries"]) == (846, 26)   # each figure's count
-    assert rows["hard"]["mrr@10"] is None and "extra" in rows
-    assert metrics_note({}).startswith("*rerank*")
-    note = metrics_note({"split": {"val_fraction": 0.125, "val_queries": 846}, "corpus": {"passages": 8002}})
-    assert note.startswith("Measured on 846 validation queries (12.5% of the queries") and "all 8,002 passages" in note
-    assert "6-10" not in note
 
 
 # --- pages ---------------------------------------------------------------------------------------

@@ -1,9 +1,11 @@
 """Reliability of what is on disk and of the command line: the atomic write helper under concurrent
 writers (and every writer going through it), training settings checked before any work, diverged
-runs, malformed data rows, `mine` as a stage of its own, and errors that name the file. Every
-failure is one `error:` line (exit code 2) and leaves no checkpoint and no `.partial` folder."""
+runs, malformed data rows, `mine` as a stage of its own, errors that name the file, and a missing
+source or an unwritable artifacts or Chroma folder. Every failure is one `error:` line (exit code 2)
+and leaves no checkpoint and no `.partial` folder."""
 from __future__ import annotations
 
+import errno
 import json
 import multiprocessing
 import os
@@ -17,12 +19,13 @@ import torch
 from core import cli
 from core.artifacts import write_atomic, write_json
 from core.artifacts import CheckpointError
+from core.index import SearchIndexError, chroma_client, ensure_index
 from core.model import file_fingerprint, load_checkpoint
 from core.triplets import load_mined
 from core.vocab import Vocab
 from tests.conftest import tiny_rows
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ROUNDS = 1000
 
 
@@ -276,3 +279,45 @@ def test_mine_is_a_stage_of_its_own_that_train_hard_reads(tiny_random, tmp_path,
     assert cli.main(["train", "--out", str(tmp_path / "x"), "--source", str(data), "--negatives", "hard",
                      "--hard-file", str(tmp_path / "none.json")]) == 2
     assert "python -m core mine" in one_error_line(capsys)
+
+
+# --- a missing source, a read-only or full artifacts folder, a read-only Chroma folder -------
+
+def test_a_missing_data_source_is_explained(tmp_path, capsys):
+    assert cli.main(["eval", "--checkpoint", "glove-avg", "--data", str(tmp_path / "nowhere.jsonl")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("code", [errno.EROFS, errno.ENOSPC])
+def test_a_read_only_or_full_artifacts_folder_is_explained_and_nothing_is_half_written(tmp_path, tiny_jsonl, capsys,
+                                                                                        monkeypatch, code):
+    target = tmp_path / "artifacts" / "metrics.json"
+    write_json(target, {"old": True})
+    real_replace = os.replace
+
+    def failing_replace(src, dst):
+        raise OSError(code, os.strerror(code), str(dst))
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(OSError):
+        write_json(target, {"new": True})
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert json.loads(target.read_text()) == {"old": True} and sorted(p.name for p in target.parent.iterdir()) == ["metrics.json"]
+
+    def failing_train(*args, **kwargs):
+        raise OSError(code, os.strerror(code), str(tmp_path / "run" / "model.pt"))
+    monkeypatch.setattr("core.train.train", failing_train)
+    assert cli.main(["train", "--out", str(tmp_path / "run"), "--source", str(tiny_jsonl), "--top-n", "100"]) == 2
+    err = capsys.readouterr().err
+    assert os.strerror(code) in err and "ARTIFACTS_DIR" in err and "unchanged" in err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders anyway; the monkeypatched test covers it")
+def test_a_really_read_only_chroma_folder_is_an_index_error(tmp_path):
+    folder = tmp_path / "chroma"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        with pytest.raises(SearchIndexError, match="writable"):
+            ensure_index(chroma_client(folder), None, "x", "fp", ["a"], ["text"], "c")
+    finally:
+        folder.chmod(0o700)

@@ -19,11 +19,11 @@ from core.search import Engine
 from core.index import set_aside_if_corrupt
 
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CHECKPOINTS = {name: ROOT / "artifacts" / name / "model.pt" for name in ("random", "hard")}
 QUERY = "how is coffee made"
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not all(p.is_file() for p in CHECKPOINTS.values()),
-                                reason="needs the committed checkpoints (artifacts/random, artifacts/hard)")]
+pytestmark = pytest.mark.skipif(not all(p.is_file() for p in CHECKPOINTS.values()),
+                                reason="needs the committed checkpoints (artifacts/random, artifacts/hard)")
 
 
 @pytest.fixture

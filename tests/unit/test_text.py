@@ -1,6 +1,9 @@
+"""core.text: tokeniser cases, mojibake repair, Unicode, truncation, and properties (hypothesis)."""
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from core.text import normalize, tokenize
+from core.text import _CONTROL, normalize, tokenize
 
 
 @pytest.mark.parametrize("text, tokens", [
@@ -39,3 +42,29 @@ def test_unicode_and_emoji_survive():
 
 def test_truncation():
     assert tokenize("one two three four", max_len=2) == ["one", "two"]
+
+
+# --- properties (hypothesis) ----------------------------------------------------------------------
+
+ANY_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=3000)
+
+
+@given(ANY_TEXT)
+def test_tokens_are_lower_case_non_empty_and_without_whitespace(text):
+    for tok in tokenize(text):
+        assert tok and tok == tok.lower() and not any(ch.isspace() for ch in tok)
+
+
+@given(ANY_TEXT, st.integers(0, 50))
+def test_max_len_keeps_a_prefix(text, n):
+    assert tokenize(text, n) == tokenize(text)[:n]
+
+
+@given(st.text(st.characters(max_codepoint=127), max_size=500))
+def test_the_ascii_fast_path_equals_the_full_normalisation(text):
+    import unicodedata
+
+    from core.text import _LOST_DASH, _LOST_QUOTE, _MOJIBAKE, _PUNCT_MAP, _redecode
+    slow = _MOJIBAKE.sub(_redecode, text)
+    slow = unicodedata.normalize("NFKC", _LOST_DASH.sub("-", _LOST_QUOTE.sub("'", slow))).translate(_PUNCT_MAP)
+    assert normalize(text) == _CONTROL.sub(" ", slow)

@@ -10,9 +10,7 @@ import pytest
 
 from core.confused import counts, outcomes, select
 from tests.conftest import DEV_PAIRS, SHARED, TRAIN_SAMPLE
-from tests.test_app import CHECKPOINTS, app_env, cards, needs_app, open_page  # noqa: F401  (app_env: a fixture)
-
-pytestmark = pytest.mark.slow    # see pytest.ini
+from tests.app.test_app import CHECKPOINTS, app_env, cards, needs_app, open_page  # noqa: F401  (app_env: a fixture)
 
 EVAL_QUERIES = 300     # dev queries in the agreement test's corpus, with the train sample's multi-judged queries
 

@@ -1,12 +1,9 @@
-import pytest
 """Training on real MS MARCO data improves retrieval over the untrained model."""
 from core.config import Config
 from core.data import load_corpus
 from core.train import train
 from core.vocab import Vocab
 from tests.conftest import DEV_PAIRS, needs_shared
-
-pytestmark = pytest.mark.slow    # see pytest.ini
 
 
 @needs_shared

@@ -1,3 +1,4 @@
+"""The losses by hand: triplet cosine, in-batch softmax and its mask for false negatives."""
 import math
 
 import torch

@@ -1,10 +1,11 @@
+"""core.data on files the tests write: schema, passage ids, parquet, folders, the split, bad sources."""
 import json
 
 import pandas as pd
 import pytest
 
 from core.data import DataSourceError, build_corpus, is_validation, load_corpus, passage_id, split_queries
-from tests.conftest import DEV_PAIRS, TRAIN_SAMPLE, needs_shared, tiny_rows
+from tests.conftest import tiny_rows
 
 
 def test_jsonl_with_extra_keys(tiny_jsonl):
@@ -70,14 +71,3 @@ def test_hub_failure_is_explained(monkeypatch):
     monkeypatch.setattr(datasets, "load_dataset", offline)
     with pytest.raises(DataSourceError, match="MSMARCO_SOURCE"):
         load_corpus("hub")
-
-
-@needs_shared
-def test_real_files():
-    dev = load_corpus(str(DEV_PAIRS))
-    assert len(dev.queries) == 6380 and all(len(dev.positives[q]) == 1 for q in dev.candidates)
-    sample = load_corpus(str(TRAIN_SAMPLE))
-    assert len(sample.queries) == 200
-    assert sum(bool(p) for p in sample.positives.values()) == 189
-    folder = load_corpus(str(DEV_PAIRS.parent))          # the whole shared folder, train_extra.jsonl included
-    assert (len(folder.queries), len(folder.passages)) == (19496, 22194)

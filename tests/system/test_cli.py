@@ -1,3 +1,4 @@
+"""`python -m core` as a subprocess: train, eval's JSON contract (checkpoints, baselines, BM25, hybrids), --help."""
 import json
 import subprocess
 import sys
@@ -5,9 +6,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow    # see pytest.ini
-
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(*args):
