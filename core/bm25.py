@@ -2,14 +2,15 @@
 
 It is both a ranker for `IREvaluator` (`fit`, `scores`) and a searcher (`search`, `batch_search`),
 so the lexical baseline is measured and shown exactly like the dense models."""
+
 from __future__ import annotations
 
 import bm25s
 import numpy as np
 from bm25s.stopwords import STOPWORDS_EN
 
-from core.types import Hit
 from core.text import tokenize
+from core.types import Hit
 
 _STOP = set(STOPWORDS_EN)
 
@@ -22,7 +23,7 @@ class BM25:
     def __init__(self, k1: float = 0.9, b: float = 0.4):
         self.k1, self.b = k1, b
 
-    def fit(self, passages: list[str], ids: list[str] | None = None) -> "BM25":
+    def fit(self, passages: list[str], ids: list[str] | None = None) -> BM25:
         self.ids = list(ids) if ids is not None else [str(i) for i in range(len(passages))]
         self.model = bm25s.BM25(k1=self.k1, b=self.b)
         self.model.index([bm25_tokens(t) or ["<empty>"] for t in passages], show_progress=False)

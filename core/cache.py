@@ -1,4 +1,5 @@
 """`KeyedCache`: what the app opens once per process (engines, maps), one lock per key."""
+
 from __future__ import annotations
 
 import threading
@@ -15,8 +16,9 @@ class KeyedCache:
         self._locks: dict[Hashable, threading.Lock] = {}
         self._values: dict[Hashable, object] = {}
 
-    def get(self, key: Hashable, make: Callable[[], object],
-            replaces: Callable[[Hashable], bool] | None = None):
+    def get(
+        self, key: Hashable, make: Callable[[], object], replaces: Callable[[Hashable], bool] | None = None
+    ):
         """The value of `key`, made by `make()` the first time (once, however many threads ask); once
         made, the kept values of keys for which `replaces(key)` holds (older versions) are dropped."""
         value = self._values.get(key, self)

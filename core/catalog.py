@@ -1,5 +1,6 @@
 """The corpus as the searchers share it: passages by row, the judged passages of dataset queries,
 and how much of the corpus speaks of a query's words (few passages: likely no answer here)."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -11,7 +12,7 @@ from core.data import Corpus
 from core.queries import content_words, query_key
 from core.text import normalize
 
-FEW_PASSAGES = 3          # at most this many passages holding all of a query's words: likely no answer here
+FEW_PASSAGES = 3  # at most this many passages holding all of a query's words: likely no answer here
 
 
 class Catalog:
@@ -58,9 +59,10 @@ class Catalog:
 @dataclass(frozen=True)
 class Coverage:
     """How much of the corpus speaks of a query's content words."""
-    words: list[str]         # the query's content words
-    missing: list[str]       # those that occur in no passage
-    together: int            # passages that hold every content word
+
+    words: list[str]  # the query's content words
+    missing: list[str]  # those that occur in no passage
+    together: int  # passages that hold every content word
 
     @property
     def thin(self) -> bool:

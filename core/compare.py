@@ -1,5 +1,6 @@
 """Two searchers side by side: one query through both, each hit with its rank in the other model,
 and validation queries on which two checkpoints place the judged passage far apart."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,8 +16,8 @@ from core.search import Ranked, ResultHit, SearchResult
 @dataclass(frozen=True)
 class Moved:
     hit: ResultHit
-    other_rank: int      # the passage's rank in the other model, over the whole corpus
-    new: bool            # not in the other model's top k
+    other_rank: int  # the passage's rank in the other model, over the whole corpus
+    new: bool  # not in the other model's top k
 
     @property
     def change(self) -> int:
@@ -30,7 +31,7 @@ class Comparison:
     right: SearchResult
     left_moves: list[Moved]
     right_moves: list[Moved]
-    overlap: float       # share of the top k both models return
+    overlap: float  # share of the top k both models return
 
 
 def _moves(result: SearchResult, other: SearchResult, catalog: Catalog) -> list[Moved]:
@@ -48,7 +49,7 @@ def compare(query: str, left: Ranked, right: Ranked, k: int = 10) -> Comparison:
 @dataclass(frozen=True)
 class Example:
     query: str
-    ranks: dict[str, int]    # model name -> rank of the judged passage over the whole corpus (first, second)
+    ranks: dict[str, int]  # model name -> rank of the judged passage over the whole corpus (first, second)
 
     @property
     def verdict(self) -> str:
@@ -69,7 +70,7 @@ def example_queries(first: Ranked, second: Ranked, n: int = 6) -> list[Example]:
     if not val:
         return []
     ra, rb = first.judged_ranks(val), second.judged_ranks(val)
-    gap = np.log2(ra) - np.log2(rb)          # > 0: `second` ranks the judged passage higher
+    gap = np.log2(ra) - np.log2(rb)  # > 0: `second` ranks the judged passage higher
 
     def pick(rows, limit):
         return sorted(rows, key=lambda i: (-abs(gap[i]), len(texts[val[i]])))[:limit]

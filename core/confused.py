@@ -5,6 +5,7 @@ Ranks come from `Ranked.query_scores` through `core.metrics.judged_rank`, the fu
 `python -m core eval`, so with one judged passage per query the number of confused queries is
 `queries * (1 - recall@1)` of `eval --split val` (ties count against the judged passage in both).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,20 +13,21 @@ from dataclasses import dataclass
 import torch
 
 from core.data import split_queries
-from core.search import Ranked
 from core.metrics import judged_rank
+from core.search import Ranked
 
-FILTERS = ("confused", "fixed", "broken", "both")     # see `Outcome.kind` and `select`
+FILTERS = ("confused", "fixed", "broken", "both")  # see `Outcome.kind` and `select`
 SORTS = ("judged rank", "score gap")
 
 
 @dataclass(frozen=True)
 class Side:
     """One checkpoint's view of one query."""
-    rank: int             # rank of the best-scored judged passage over the whole corpus
-    judged_row: int       # that passage's row (corpus order) and cosine
+
+    rank: int  # rank of the best-scored judged passage over the whole corpus
+    judged_row: int  # that passage's row (corpus order) and cosine
     judged_score: float
-    wrong_row: int        # the best-scored passage that is not judged, and its cosine
+    wrong_row: int  # the best-scored passage that is not judged, and its cosine
     wrong_score: float
 
     @property
@@ -39,7 +41,7 @@ class Outcome:
     query_id: str
     query: str
     query_type: str
-    sides: tuple[Side, Side]    # (the baseline, the ranker compared with it): in the order `outcomes` got them
+    sides: tuple[Side, Side]  # (the baseline, the ranker compared with it): in the order `outcomes` got them
 
     @property
     def kind(self) -> str:
@@ -54,9 +56,16 @@ def _sides(engine: Ranked, query_ids: list[str]) -> list[Side]:
     ranks = judged_rank(scores, rel)
     judged = scores.masked_fill(~rel, float("-inf")).max(1)
     wrong = scores.masked_fill(rel, float("-inf")).max(1)
-    return [Side(int(r), int(ji), float(js), int(wi), float(ws)) for r, js, ji, ws, wi in
-            zip(ranks.tolist(), judged.values.tolist(), judged.indices.tolist(), wrong.values.tolist(),
-                wrong.indices.tolist())]
+    return [
+        Side(int(r), int(ji), float(js), int(wi), float(ws))
+        for r, js, ji, ws, wi in zip(
+            ranks.tolist(),
+            judged.values.tolist(),
+            judged.indices.tolist(),
+            wrong.values.tolist(),
+            wrong.indices.tolist(),
+        )
+    ]
 
 
 def outcomes(first: Ranked, second: Ranked, query_ids: list[str] | None = None) -> list[Outcome]:
@@ -74,11 +83,16 @@ def outcomes(first: Ranked, second: Ranked, query_ids: list[str] | None = None) 
 def counts(items: list[Outcome]) -> dict:
     """Queries in all; confused for each side (baseline, compared); fixed, broken and confused in both."""
     kinds = [o.kind for o in items]
-    return {"queries": len(items), "confused": tuple(sum(o.sides[i].rank > 1 for o in items) for i in (0, 1)),
-            **{k: kinds.count(k) for k in ("fixed", "broken", "both")}}
+    return {
+        "queries": len(items),
+        "confused": tuple(sum(o.sides[i].rank > 1 for o in items) for i in (0, 1)),
+        **{k: kinds.count(k) for k in ("fixed", "broken", "both")},
+    }
 
 
-def select(items: list[Outcome], side: int, which: str = "confused", sort: str = "judged rank") -> list[Outcome]:
+def select(
+    items: list[Outcome], side: int, which: str = "confused", sort: str = "judged rank"
+) -> list[Outcome]:
     """The queries of filter `which` ('confused': the judged passage is not first for `side`, 0 for the
     baseline or 1; else an `Outcome.kind`), worst first for `side` by judged rank or by score gap."""
     if which not in FILTERS or sort not in SORTS or side not in (0, 1):

@@ -4,6 +4,7 @@ Rows in the v1.1 schema are normalised into a `Corpus`: a table of queries, a ta
 passages with stable ids (the same text always gets the same id), each query's candidate list and
 its set of positives. Fields the loader does not know are ignored.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -26,10 +27,10 @@ class DataSourceError(RuntimeError):
 
 @dataclass
 class Corpus:
-    queries: pd.DataFrame            # columns: query_id (str), text, query_type
-    passages: pd.DataFrame           # columns: pid (str), text; row order is the corpus order
+    queries: pd.DataFrame  # columns: query_id (str), text, query_type
+    passages: pd.DataFrame  # columns: pid (str), text; row order is the corpus order
     candidates: dict[str, list[str]]  # query_id -> its candidate pids, in the file's order
-    positives: dict[str, set[str]]    # query_id -> pids judged relevant (may be empty)
+    positives: dict[str, set[str]]  # query_id -> pids judged relevant (may be empty)
     source: str = ""
 
     def passage_text(self) -> dict[str, str]:
@@ -46,7 +47,9 @@ class Corpus:
     def fingerprint(self) -> str:
         h = hashlib.sha1()
         for qid in sorted(self.candidates):
-            h.update(f"{qid}\t{','.join(self.candidates[qid])}\t{','.join(sorted(self.positives[qid]))}\n".encode())
+            h.update(
+                f"{qid}\t{','.join(self.candidates[qid])}\t{','.join(sorted(self.positives[qid]))}\n".encode()
+            )
         return h.hexdigest()[:16]
 
 
@@ -122,7 +125,7 @@ def _corpus(located: Iterable[tuple[str, dict]], source: str) -> Corpus:
         if qid in candidates:
             continue
         pids = []
-        for text, sel in zip(passage_texts, selected):
+        for text in passage_texts:
             pid = passage_id(text)
             texts.setdefault(pid, text.strip())
             if pid not in pids:
@@ -135,7 +138,9 @@ def _corpus(located: Iterable[tuple[str, dict]], source: str) -> Corpus:
     return Corpus(
         queries=pd.DataFrame(queries, columns=["query_id", "text", "query_type"]),
         passages=pd.DataFrame(list(texts.items()), columns=["pid", "text"]),
-        candidates=candidates, positives=positives, source=source,
+        candidates=candidates,
+        positives=positives,
+        source=source,
     )
 
 
@@ -149,7 +154,8 @@ def _local_files(path: Path) -> list[Path]:
         return [path]
     raise DataSourceError(
         f"data source {path} does not exist. Set {SOURCE_ENV} (or --data) to a v1.1-schema .jsonl/.parquet "
-        "file or folder, or to 'hub' to download microsoft/ms_marco v1.1 from Hugging Face.")
+        "file or folder, or to 'hub' to download microsoft/ms_marco v1.1 from Hugging Face."
+    )
 
 
 def _read_local(files: list[Path]) -> Iterator[tuple[str, dict]]:
@@ -158,7 +164,7 @@ def _read_local(files: list[Path]) -> Iterator[tuple[str, dict]]:
         if f.suffix == ".parquet":
             try:
                 records = pd.read_parquet(f).to_dict("records")
-            except Exception as e:       # pyarrow raises its own kinds for a file that is not parquet
+            except Exception as e:  # pyarrow raises its own kinds for a file that is not parquet
                 raise DataSourceError(f"{f}: not a readable parquet file ({type(e).__name__}: {e})") from e
             yield from ((f"{f} row {n}", r) for n, r in enumerate(records, 1))
             continue
@@ -169,8 +175,10 @@ def _read_local(files: list[Path]) -> Iterator[tuple[str, dict]]:
                     if line.strip():
                         yield f"{f}:{line_no}", json.loads(line)
                 except UnicodeDecodeError as e:
-                    raise DataSourceError(f"{f}:{line_no}: not UTF-8 text (byte {e.start + 1} of the line); "
-                                          "the data must be UTF-8 JSONL or parquet") from e
+                    raise DataSourceError(
+                        f"{f}:{line_no}: not UTF-8 text (byte {e.start + 1} of the line); "
+                        "the data must be UTF-8 JSONL or parquet"
+                    ) from e
                 except json.JSONDecodeError as e:
                     raise DataSourceError(f"{f}:{line_no}: not valid JSON ({e.msg})") from e
 
@@ -178,11 +186,13 @@ def _read_local(files: list[Path]) -> Iterator[tuple[str, dict]]:
 def _read_hub(split: str) -> Iterator[dict]:
     try:
         import datasets
+
         ds = datasets.load_dataset(HUB_NAME, HUB_CONFIG, split=split)
     except Exception as e:  # network, auth, missing package: all end in the same advice
         raise DataSourceError(
             f"could not load {HUB_NAME} ({HUB_CONFIG}, split {split!r}) from the Hugging Face hub: {e}. "
-            f"Without internet, point {SOURCE_ENV} (or --data) at local v1.1-schema JSONL/parquet files.") from e
+            f"Without internet, point {SOURCE_ENV} (or --data) at local v1.1-schema JSONL/parquet files."
+        ) from e
     return iter(ds)
 
 

@@ -1,6 +1,7 @@
 """The inference encoder: texts in, unit vectors out, in length-sorted batches on one torch thread
 per worker. `Checkpoint` is one checkpoint file opened once: its fingerprint, its encoder and its
 metadata, for every stage that needs them."""
+
 from __future__ import annotations
 
 import os
@@ -45,21 +46,29 @@ class Encoder:
     Batches are formed from length-sorted texts (within chunks of 8 batches) so little compute is
     spent on padding, and run on `workers` threads (default: one per core) of one torch thread each."""
 
-    def __init__(self, model: TwoTower, vocab: Vocab, query_len: int = 32, passage_len: int = 128,
-                 batch_size: int = 128, meta: dict | None = None, workers: int | None = None):
+    def __init__(
+        self,
+        model: TwoTower,
+        vocab: Vocab,
+        query_len: int = 32,
+        passage_len: int = 128,
+        batch_size: int = 128,
+        meta: dict | None = None,
+        workers: int | None = None,
+    ):
         self.model, self.vocab = model.eval(), vocab
         self.query_len, self.passage_len, self.batch_size = query_len, passage_len, batch_size
         self.meta = meta or {}
         self.workers = workers or os.cpu_count() or 1
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path) -> "Encoder":
+    def from_checkpoint(cls, path: str | Path) -> Encoder:
         model, vocab, meta = load_checkpoint(path)
         lens = meta.get("data", {})
         return cls(model, vocab, lens.get("query_len", 32), lens.get("passage_len", 128), meta=meta)
 
     @classmethod
-    def glove_average(cls, vocab: Vocab, query_len: int = 32, passage_len: int = 128) -> "Encoder":
+    def glove_average(cls, vocab: Vocab, query_len: int = 32, passage_len: int = 128) -> Encoder:
         """The untrained baseline: the mean GloVe vector of the tokens, nothing learned."""
         cfg = ModelConfig(tower="avg", out_dim=0, mean_path=False, lexical_dim=0)
         return cls(TwoTower.from_vocab(cfg, vocab), vocab, query_len, passage_len, meta={"name": "glove-avg"})
@@ -74,17 +83,19 @@ class Encoder:
     def _encode(self, texts, max_len, tower, progress: bool | Tally = False) -> np.ndarray:
         """Tokenise a chunk of texts on this thread, sort it by length, hand its batches to the pool
         and go on to the next chunk while they run (torch releases the GIL inside the GRU)."""
+
         def run(rows: np.ndarray, ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
-            with torch.inference_mode():           # thread-local, so entered in each worker
+            with torch.inference_mode():  # thread-local, so entered in each worker
                 return rows, tower(*pad(ids)).numpy()
 
         bar = None
         if progress is True:
             from tqdm.auto import tqdm
+
             bar = tqdm(total=len(texts), desc="encode", unit="text", leave=False)
         out, done, pending = None, 0, deque()
 
-        def collect(wait: bool) -> None:           # finished batches, in the order they were handed out
+        def collect(wait: bool) -> None:  # finished batches, in the order they were handed out
             nonlocal out, done
             while pending and (wait or pending[0].done()):
                 rows, vecs = pending.popleft().result()

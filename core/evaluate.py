@@ -5,15 +5,15 @@ A *ranker* has `fit(passage_texts)` and `scores(query_texts) -> (Q, N)` over the
 Two modes share one scoring pass: *full* ranks every passage; *rerank* ranks each query's own
 candidates (queries with at least two candidates, one of them judged).
 """
+
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from core.encoder import Encoder
 from core.data import Corpus
+from core.encoder import Encoder
 from core.metrics import LOGGED_FULL_METRICS, RERANK_METRICS, concat, mean_metrics, per_query_metrics
-
 
 
 class DenseRanker:
@@ -22,7 +22,7 @@ class DenseRanker:
     def __init__(self, encoder: Encoder, progress: bool = False):
         self.encoder, self.progress = encoder, progress
 
-    def fit(self, passages: list[str]) -> "DenseRanker":
+    def fit(self, passages: list[str]) -> DenseRanker:
         self.passage_vecs = torch.from_numpy(self.encoder.encode_passages(passages, progress=self.progress))
         return self
 
@@ -31,8 +31,14 @@ class DenseRanker:
 
 
 class IREvaluator:
-    def __init__(self, queries: dict[str, str], passages: dict[str, str], relevant: dict[str, set[str]],
-                 candidates: dict[str, list[str]] | None = None, chunk: int = 512):
+    def __init__(
+        self,
+        queries: dict[str, str],
+        passages: dict[str, str],
+        relevant: dict[str, set[str]],
+        candidates: dict[str, list[str]] | None = None,
+        chunk: int = 512,
+    ):
         self.pids = list(passages)
         self.passage_texts = list(passages.values())
         col = {pid: i for i, pid in enumerate(self.pids)}
@@ -44,17 +50,20 @@ class IREvaluator:
         self.chunk = chunk
 
     @classmethod
-    def from_corpus(cls, corpus: Corpus, query_ids: list[str] | None = None) -> "IREvaluator":
+    def from_corpus(cls, corpus: Corpus, query_ids: list[str] | None = None) -> IREvaluator:
         ids = set(query_ids) if query_ids is not None else None
-        queries = {q: t for q, t in zip(corpus.queries.query_id, corpus.queries.text) if ids is None or q in ids}
+        queries = {
+            q: t for q, t in zip(corpus.queries.query_id, corpus.queries.text) if ids is None or q in ids
+        }
         return cls(queries, corpus.passage_text(), corpus.positives, corpus.candidates)
 
     def _chunks(self, ranker):
         """Yield (rows, scores (Qc, N), relevance (Qc, N)) for query chunks."""
         for start in range(0, len(self.qids), self.chunk):
             rows = range(start, min(start + self.chunk, len(self.qids)))
-            scores = torch.from_numpy(np.ascontiguousarray(ranker.scores([self.query_texts[r] for r in rows]),
-                                                           dtype=np.float32))
+            scores = torch.from_numpy(
+                np.ascontiguousarray(ranker.scores([self.query_texts[r] for r in rows]), dtype=np.float32)
+            )
             rel = torch.zeros_like(scores, dtype=torch.bool)
             for i, r in enumerate(rows):
                 rel[i, self.rel_cols[r]] = True
@@ -67,8 +76,11 @@ class IREvaluator:
             if "full" in modes:
                 full.append(per_query_metrics(scores, rel))
             if "rerank" in modes:
-                keep = [i for i, r in enumerate(rows) if len(self.cand_cols[r]) >= 2
-                        and set(self.cand_cols[r]) & set(self.rel_cols[r])]
+                keep = [
+                    i
+                    for i, r in enumerate(rows)
+                    if len(self.cand_cols[r]) >= 2 and set(self.cand_cols[r]) & set(self.rel_cols[r])
+                ]
                 if keep:
                     width = max(len(self.cand_cols[rows[i]]) for i in keep)
                     idx = torch.full((len(keep), width), -1, dtype=torch.long)
@@ -84,7 +96,11 @@ class IREvaluator:
             out["rerank"] = {"queries": int(len(m.get("mrr@10", []))), **_mean_or_none(m, RERANK_METRICS)}
         if "full" in modes:
             m = concat(full)
-            out["full"] = {"queries": len(self.qids), "corpus": len(self.pids), **_mean_or_none(m, LOGGED_FULL_METRICS)}
+            out["full"] = {
+                "queries": len(self.qids),
+                "corpus": len(self.pids),
+                **_mean_or_none(m, LOGGED_FULL_METRICS),
+            }
         return out
 
 

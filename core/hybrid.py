@@ -4,6 +4,7 @@ One formula (`fuse`) behind the evaluator's ranker (`HybridRanker`), the weight 
 on training queries only) and the app's hybrid searcher. Fitted weights live in
 `artifacts/hybrid.json`, keyed by the checkpoint file's fingerprint.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,7 +35,7 @@ class HybridRanker:
     def __init__(self, dense, weight: float, bm25: BM25 | None = None):
         self.dense, self.weight, self.bm25 = dense, weight, bm25 or BM25()
 
-    def fit(self, passages: list[str]) -> "HybridRanker":
+    def fit(self, passages: list[str]) -> HybridRanker:
         self.dense.fit(passages)
         self.bm25.fit(passages)
         return self
@@ -43,17 +44,28 @@ class HybridRanker:
         return fuse(self.dense.scores(queries), self.bm25.scores(queries), self.weight)
 
 
-def fit_weight(cosine: np.ndarray, bm25: np.ndarray, relevant: np.ndarray) -> tuple[float, dict[float, float]]:
+def fit_weight(
+    cosine: np.ndarray, bm25: np.ndarray, relevant: np.ndarray
+) -> tuple[float, dict[float, float]]:
     """(the weight of `GRID` with the best full MRR@10, MRR@10 of every weight) for (Q, N) cosines,
     BM25 scores and relevance of training queries; ties go to the smaller weight (more BM25)."""
     rel = torch.from_numpy(relevant)
-    table = {w: round(float(per_query_metrics(torch.from_numpy(fuse(cosine, bm25, w)), rel)["mrr@10"].mean()), 4)
-             for w in GRID}
+    table = {
+        w: round(float(per_query_metrics(torch.from_numpy(fuse(cosine, bm25, w)), rel)["mrr@10"].mean()), 4)
+        for w in GRID
+    }
     return max(table, key=lambda w: (table[w], -w)), table
 
 
-def fit_on_corpus(encoder, corpus: Corpus, train_qids: list[str], sample: int = 1000, seed: int = 13,
-                  passage_vectors: np.ndarray | None = None, bm25: BM25 | None = None) -> tuple[float, dict, int]:
+def fit_on_corpus(
+    encoder,
+    corpus: Corpus,
+    train_qids: list[str],
+    sample: int = 1000,
+    seed: int = 13,
+    passage_vectors: np.ndarray | None = None,
+    bm25: BM25 | None = None,
+) -> tuple[float, dict, int]:
     """`fit_weight` on up to `sample` training queries (a fixed random sample) over every passage of
     `corpus`: (weight, MRR@10 by weight, queries used). Vectors and a fitted BM25 may be passed in."""
     rng = np.random.default_rng(seed)
@@ -63,8 +75,9 @@ def fit_on_corpus(encoder, corpus: Corpus, train_qids: list[str], sample: int = 
     bm25 = bm25 or BM25().fit(texts, list(corpus.passages.pid))
     query_text = dict(zip(corpus.queries.query_id, corpus.queries.text))
     queries = [query_text[q] for q in qids]
-    weight, table = fit_weight(encoder.encode_queries(queries) @ vectors.T, bm25.scores(queries),
-                               corpus.relevance(qids))
+    weight, table = fit_weight(
+        encoder.encode_queries(queries) @ vectors.T, bm25.scores(queries), corpus.relevance(qids)
+    )
     return weight, table, len(qids)
 
 
@@ -82,8 +95,14 @@ def weight_for(artifacts: str | Path, fingerprint: str) -> float | None:
     return None
 
 
-def save_weight(artifacts: str | Path, name: str, fingerprint: str, weight: float, table: dict, queries: int) -> None:
+def save_weight(
+    artifacts: str | Path, name: str, fingerprint: str, weight: float, table: dict, queries: int
+) -> None:
     weights = read_weights(artifacts)
-    weights[name] = {"weight": weight, "checkpoint": fingerprint, "queries": queries,
-                     "mrr@10 by weight": {str(w): m for w, m in table.items()}}
+    weights[name] = {
+        "weight": weight,
+        "checkpoint": fingerprint,
+        "queries": queries,
+        "mrr@10 by weight": {str(w): m for w, m in table.items()},
+    }
     write_json(Path(artifacts) / "hybrid.json", weights)

@@ -7,6 +7,7 @@ renamed only when complete, so a killed build never damages the previous index. 
 folder whose database cannot be read is derived data: `set_aside_if_corrupt` moves it out of the way
 so that the indexes are rebuilt.
 """
+
 from __future__ import annotations
 
 import os
@@ -52,7 +53,7 @@ class ExactIndex:
         return self.vectors[[row[i] for i in ids]]
 
     def query(self, vectors: np.ndarray, k: int) -> list[list[Hit]]:
-        scores = np.asarray(vectors, dtype=np.float32) @ self.vectors.T          # (Q, N)
+        scores = np.asarray(vectors, dtype=np.float32) @ self.vectors.T  # (Q, N)
         k = min(k, len(self.ids))
         top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
         out = []
@@ -66,19 +67,28 @@ class ChromaIndex:
     """A Chroma collection in cosine space; vectors come from our encoder, never Chroma's."""
 
     def __init__(self, collection, max_batch: int):
-        self.collection, self.max_batch = collection, max_batch   # max_batch: client.get_max_batch_size()
+        self.collection, self.max_batch = collection, max_batch  # max_batch: client.get_max_batch_size()
 
-    def add(self, ids: list[str], vectors: np.ndarray, texts: list[str] | None = None,
-            progress: bool | Tally = False) -> None:
+    def add(
+        self,
+        ids: list[str],
+        vectors: np.ndarray,
+        texts: list[str] | None = None,
+        progress: bool | Tally = False,
+    ) -> None:
         """Add in chunks of the client's maximum batch size; `progress` as in `Encoder.encode_passages`."""
         step = self.max_batch
         starts = range(0, len(ids), step)
         if progress is True:
             from tqdm.auto import tqdm
+
             starts = tqdm(starts, desc="chroma add", unit="chunk", leave=False)
         for s in starts:
-            self.collection.add(ids=list(ids[s : s + step]), embeddings=np.asarray(vectors[s : s + step]),
-                                documents=list(texts[s : s + step]) if texts is not None else None)
+            self.collection.add(
+                ids=list(ids[s : s + step]),
+                embeddings=np.asarray(vectors[s : s + step]),
+                documents=list(texts[s : s + step]) if texts is not None else None,
+            )
             if callable(progress):
                 progress(min(s + step, len(ids)), len(ids))
 
@@ -87,13 +97,20 @@ class ChromaIndex:
 
     def query(self, vectors: np.ndarray, k: int) -> list[list[Hit]]:
         try:
-            res = self.collection.query(query_embeddings=np.asarray(vectors, dtype=np.float32),
-                                        n_results=min(k, len(self)), include=["distances"])
+            res = self.collection.query(
+                query_embeddings=np.asarray(vectors, dtype=np.float32),
+                n_results=min(k, len(self)),
+                include=["distances"],
+            )
         except Exception as e:
-            raise SearchIndexError(f"searching the Chroma index {self.collection.name!r} failed ({type(e).__name__}: {e}); "
-                              "if it was deleted or its server stopped, restart the app to rebuild or reconnect") from e
-        return [[Hit(i, 1.0 - float(d)) for i, d in zip(ids, dists)]
-                for ids, dists in zip(res["ids"], res["distances"])]
+            raise SearchIndexError(
+                f"searching the Chroma index {self.collection.name!r} failed ({type(e).__name__}: {e}); "
+                "if it was deleted or its server stopped, restart the app to rebuild or reconnect"
+            ) from e
+        return [
+            [Hit(i, 1.0 - float(d)) for i, d in zip(ids, dists)]
+            for ids, dists in zip(res["ids"], res["distances"])
+        ]
 
     def get_vectors(self, ids: list[str]) -> np.ndarray:
         res = self.collection.get(ids=list(ids), include=["embeddings"])
@@ -122,6 +139,7 @@ def chroma_client(path: str | Path | None = None, host: str | None = None, port:
     """An HTTP client when a host is given (or CHROMA_HOST is set), else an embedded persistent one."""
     import chromadb
     from chromadb.config import Settings
+
     host = host or os.environ.get("CHROMA_HOST")
     settings = Settings(anonymized_telemetry=False)
     if host:
@@ -130,16 +148,20 @@ def chroma_client(path: str | Path | None = None, host: str | None = None, port:
             client = chromadb.HttpClient(host=host, port=port, settings=settings)
             client.heartbeat()
         except Exception as e:
-            raise SearchIndexError(f"no Chroma server answers at {host}:{port} ({e}); start one with "
-                              f"`chroma run --path artifacts/chroma-server --port {port}` or unset CHROMA_HOST") from e
+            raise SearchIndexError(
+                f"no Chroma server answers at {host}:{port} ({e}); start one with "
+                f"`chroma run --path artifacts/chroma-server --port {port}` or unset CHROMA_HOST"
+            ) from e
         return client
     path = chroma_folder(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(path), settings=settings)
     except Exception as e:
-        raise SearchIndexError(f"the Chroma folder {path} cannot be opened ({type(e).__name__}: {e}); check that it is "
-                          "writable and its disk has free space, or delete the folder to rebuild the indexes") from e
+        raise SearchIndexError(
+            f"the Chroma folder {path} cannot be opened ({type(e).__name__}: {e}); check that it is "
+            "writable and its disk has free space, or delete the folder to rebuild the indexes"
+        ) from e
 
 
 def chroma_folder(path: str | Path | None = None) -> Path:
@@ -167,10 +189,12 @@ def set_aside_if_corrupt(path: str | Path | None = None) -> Path | None:
     if os.environ.get("CHROMA_HOST") or not _unreadable(folder / "chroma.sqlite3"):
         return None
     from chromadb.api.shared_system_client import SharedSystemClient
-    aside = Path(tempfile.mkdtemp(prefix=f"{folder.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}-",
-                                  dir=folder.parent))
-    os.replace(folder, aside)                          # onto the empty folder just made: a unique name
-    SharedSystemClient._identifier_to_system.pop(str(folder), None)   # Chroma caches one client per path
+
+    aside = Path(
+        tempfile.mkdtemp(prefix=f"{folder.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}-", dir=folder.parent)
+    )
+    os.replace(folder, aside)  # onto the empty folder just made: a unique name
+    SharedSystemClient._identifier_to_system.pop(str(folder), None)  # Chroma caches one client per path
     return aside
 
 
@@ -198,8 +222,8 @@ def open_index(client, name: str, fingerprint: str, corpus_fingerprint: str, siz
 @dataclass
 class IndexBuild:
     index: ChromaIndex
-    built: bool                          # False: an up-to-date index was reused
-    vectors: np.ndarray | None = None    # the passage vectors, when they were just encoded
+    built: bool  # False: an up-to-date index was reused
+    vectors: np.ndarray | None = None  # the passage vectors, when they were just encoded
     seconds: dict = field(default_factory=dict)
 
     @property
@@ -207,8 +231,17 @@ class IndexBuild:
         return round(len(self.vectors) / max(self.seconds["encode"], 1e-9), 1) if self.built else 0.0
 
 
-def ensure_index(client, encoder: Encoder, name: str, fingerprint: str, pids: list[str], texts: list[str],
-                 corpus_fingerprint: str, force: bool = False, progress: bool | Tally = False) -> IndexBuild:
+def ensure_index(
+    client,
+    encoder: Encoder,
+    name: str,
+    fingerprint: str,
+    pids: list[str],
+    texts: list[str],
+    corpus_fingerprint: str,
+    force: bool = False,
+    progress: bool | Tally = False,
+) -> IndexBuild:
     """Open the checkpoint's index, or (re)build it when missing, stale or forced. `progress` is True
     for tqdm bars, or a callable given (done, total) over encoding and then adding the passages."""
     if not force:
@@ -219,15 +252,17 @@ def ensure_index(client, encoder: Encoder, name: str, fingerprint: str, pids: li
         return _build_index(client, encoder, name, fingerprint, pids, texts, corpus_fingerprint, progress)
     except SearchIndexError:
         raise
-    except Exception as e:      # a full disk, a read-only folder, a server that went away, a locked database
-        raise SearchIndexError(f"building the Chroma index for {name!r} failed ({type(e).__name__}: {e}); the previous "
-                          "index, if any, is untouched. Check that the Chroma folder is writable and has free space "
-                          "(or that the Chroma server is up), then run `python -m core build` again") from e
+    except Exception as e:  # a full disk, a read-only folder, a server that went away, a locked database
+        raise SearchIndexError(
+            f"building the Chroma index for {name!r} failed ({type(e).__name__}: {e}); the previous "
+            "index, if any, is untouched. Check that the Chroma folder is writable and has free space "
+            "(or that the Chroma server is up), then run `python -m core build` again"
+        ) from e
 
 
 def _build_index(client, encoder, name, fingerprint, pids, texts, corpus_fingerprint, progress) -> IndexBuild:
     final, tmp = collection_name(name, fingerprint), collection_name(name, fingerprint) + ".building"
-    if tmp in _names(client):                # a build of this checkpoint that was killed
+    if tmp in _names(client):  # a build of this checkpoint that was killed
         client.delete_collection(tmp)
     n = len(pids)
     encode_progress = (lambda done, total: progress(done, 2 * n)) if callable(progress) else progress
@@ -235,11 +270,15 @@ def _build_index(client, encoder, name, fingerprint, pids, texts, corpus_fingerp
     t0 = time.time()
     vectors = encoder.encode_passages(texts, progress=encode_progress)
     t1 = time.time()
-    col = client.create_collection(tmp, configuration={"hnsw": HNSW}, embedding_function=None,
-                                   metadata={"corpus": corpus_fingerprint, "checkpoint": fingerprint, "name": name})
+    col = client.create_collection(
+        tmp,
+        configuration={"hnsw": HNSW},
+        embedding_function=None,
+        metadata={"corpus": corpus_fingerprint, "checkpoint": fingerprint, "name": name},
+    )
     idx = ChromaIndex(col, client.get_max_batch_size())
     idx.add(pids, vectors, texts, progress=add_progress)
-    for old in _names(client):               # only now: the index this one replaces, older ones of this name
+    for old in _names(client):  # only now: the index this one replaces, older ones of this name
         if old != tmp and (old == final or (client.get_collection(old).metadata or {}).get("name") == name):
             client.delete_collection(old)
     col.modify(name=final)

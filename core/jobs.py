@@ -12,6 +12,7 @@ Layout:
 
 A record or log that cannot be read, or holds the wrong types, is *unreadable*, with what is wrong.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -28,21 +29,21 @@ from core.artifacts import RUN_PREFIX, runs_dir, write_json
 
 REGISTRY_LOCK = ".registry.lock"
 FINISHED = ("done", "failed", "cancelled")
-UNREADABLE = "unreadable"                 # the status of a run whose record or log cannot be read
+UNREADABLE = "unreadable"  # the status of a run whose record or log cannot be read
 
 
 @dataclass
 class Job:
     run: str
-    status: str                 # running, done, failed, cancelled, or unreadable (job.json cannot be read)
+    status: str  # running, done, failed, cancelled, or unreadable (job.json cannot be read)
     pid: int
     started: float
     command: list[str]
     ended: float | None = None
     returncode: int | None = None
-    error: str | None = None    # failed: how it ended, then its output's tail; unreadable: what is wrong
+    error: str | None = None  # failed: how it ended, then its output's tail; unreadable: what is wrong
     cancel_requested: bool = False
-    pid_start: int | None = None    # the process's start time (/proc/PID/stat field 22): the pid is still it
+    pid_start: int | None = None  # the process's start time (/proc/PID/stat field 22): the pid is still it
 
     @property
     def name(self) -> str:
@@ -53,9 +54,18 @@ class Job:
         return (self.ended or time.time()) - self.started
 
 
-JOB_TYPES = {"run": str, "status": str, "pid": int, "started": (int, float), "command": list,
-             "ended": (int, float, type(None)), "returncode": (int, type(None)), "error": (str, type(None)),
-             "cancel_requested": bool, "pid_start": (int, type(None))}
+JOB_TYPES = {
+    "run": str,
+    "status": str,
+    "pid": int,
+    "started": (int, float),
+    "command": list,
+    "ended": (int, float, type(None)),
+    "returncode": (int, type(None)),
+    "error": (str, type(None)),
+    "cancel_requested": bool,
+    "pid_start": (int, type(None)),
+}
 
 
 def read_record(path: Path) -> tuple[object, str | None]:
@@ -66,7 +76,7 @@ def read_record(path: Path) -> tuple[object, str | None]:
         return None, "is missing"
     except OSError as e:
         return None, f"cannot be read ({e.strerror})"
-    except ValueError as e:                                  # not JSON, or not UTF-8 (binary)
+    except ValueError as e:  # not JSON, or not UTF-8 (binary)
         return None, f"is not valid JSON ({type(e).__name__}: {str(e)[:80]})"
 
 
@@ -102,10 +112,15 @@ def log_problem(log) -> str | None:
     if not _records(log.get("batches"), ("epoch", "step", "loss", "active")):
         return "has batches that are not a list of {epoch, step, loss, active}"
     epochs = log.get("epochs")
-    if not (_records(epochs, ("epoch",)) and all(_numbers(e, ("loss", "active"), nullable=True)
-                                                 and isinstance(e.get("val"), dict)
-                                                 and _numbers(e["val"], tuple(e["val"]), nullable=True)
-                                                 for e in epochs)):
+    if not (
+        _records(epochs, ("epoch",))
+        and all(
+            _numbers(e, ("loss", "active"), nullable=True)
+            and isinstance(e.get("val"), dict)
+            and _numbers(e["val"], tuple(e["val"]), nullable=True)
+            for e in epochs
+        )
+    ):
         return "has epochs that are not a list of {epoch, loss, active, val}"
     if not (isinstance(log.get("data", {}), dict) and _numbers(log, ("seconds", "steps"), nullable=True)):
         return "has data, seconds or steps of the wrong type"
@@ -122,8 +137,9 @@ def read_log(path: Path) -> tuple[dict | None, str | None]:
 def _job_problem(record, run: str) -> str | None:
     if not isinstance(record, dict):
         return f"holds a JSON {type(record).__name__}, not a run record"
-    wrong = [k for k in record if k not in JOB_TYPES] + \
-            [k for k, kind in JOB_TYPES.items() if k in record and not isinstance(record[k], kind)]
+    wrong = [k for k in record if k not in JOB_TYPES] + [
+        k for k, kind in JOB_TYPES.items() if k in record and not isinstance(record[k], kind)
+    ]
     missing = [k for k in ("run", "status", "pid", "started", "command") if k not in record]
     if wrong or missing or record["run"] != run or record["status"] not in ("running", *FINISHED):
         return f"is not a run record for {run} (unknown or wrong-typed: {wrong}, missing: {missing})"
@@ -137,8 +153,9 @@ def read_job(path: Path) -> Job:
     problem = problem or _job_problem(record, run)
     if problem is None:
         return Job(**record)
-    return Job(run, UNREADABLE, 0, mtime(path), [],
-               error=f"{path} {problem}; delete {path.parent} to remove the run")
+    return Job(
+        run, UNREADABLE, 0, mtime(path), [], error=f"{path} {problem}; delete {path.parent} to remove the run"
+    )
 
 
 def mtime(path: Path) -> float:
@@ -171,13 +188,17 @@ def registry_lock(runs: Path) -> Iterator[None]:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
-        os.close(fd)                        # releases the lock
+        os.close(fd)  # releases the lock
 
 
 def progress_log(runs: Path, run: str) -> tuple[str, dict] | None:
     """(last event, log so far) from a job's progress file; None when there is none yet or it is damaged."""
     state, problem = read_record(job_dir(runs, run) / "progress.json")
-    if problem or not isinstance(state, dict) or not isinstance(state.get("event"), str) or \
-            log_problem(state.get("log")):
+    if (
+        problem
+        or not isinstance(state, dict)
+        or not isinstance(state.get("event"), str)
+        or log_problem(state.get("log"))
+    ):
         return None
     return state["event"], state["log"]

@@ -6,6 +6,7 @@ is never trusted, nor signalled). Whoever looks next (`refresh`) records how a f
 ended. Every read-modify-write of the registry holds its file lock, and every file is written
 atomically, so sessions polling at once never see or leave half a record.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,10 +25,10 @@ from core.runs import table, write_table
 ROOT = Path(__file__).resolve().parents[1]
 LOCK = ".lock"
 HARD_FILE = Path("mined") / "negatives.json"
-CANCEL_GRACE_S = 10.0                     # SIGTERM, then SIGKILL after this long
+CANCEL_GRACE_S = 10.0  # SIGTERM, then SIGKILL after this long
 ERROR_LINES = 25
 
-_children: dict[int, subprocess.Popen] = {}   # processes this process started, polled so they are reaped
+_children: dict[int, subprocess.Popen] = {}  # processes this process started, polled so they are reaped
 
 
 class RunError(RuntimeError):
@@ -35,6 +36,7 @@ class RunError(RuntimeError):
 
 
 # --- the config a launch trains with -------------------------------------------------------------
+
 
 def run_config(artifacts: str | Path | None = None, **settings) -> Config:
     """A `Config` with `settings` (any model/train/data field by name, e.g. hidden=64, loss="triplet").
@@ -48,8 +50,10 @@ def run_config(artifacts: str | Path | None = None, **settings) -> Config:
     if cfg.train.negatives == "hard":
         mined = Path(artifacts or artifacts_dir()) / HARD_FILE
         if not mined.is_file():
-            raise RunError(f"Hard negatives need the mined file {mined}: run `python -m core build` first, "
-                           "or train with random negatives.")
+            raise RunError(
+                f"Hard negatives need the mined file {mined}: run `python -m core build` first, "
+                "or train with random negatives."
+            )
         cfg.train.hard_file = str(mined)
     return _checked(cfg)
 
@@ -62,6 +66,7 @@ def _checked(cfg: Config) -> Config:
 
 
 # --- processes and the lock ----------------------------------------------------------------------
+
 
 def process_start(pid: int) -> int | None:
     """When process `pid` started (clock ticks after boot, /proc/PID/stat field 22), or None when there
@@ -92,14 +97,18 @@ def _lock_owner(runs: Path) -> dict | None:
 
 
 def _busy(run: str) -> RunError:
-    return RunError(f"A training run ({RUN_PREFIX}{run}) is already in progress; only one run at a time. "
-                    "Wait for it to finish or cancel it, then start yours.")
+    return RunError(
+        f"A training run ({RUN_PREFIX}{run}) is already in progress; only one run at a time. "
+        "Wait for it to finish or cancel it, then start yours."
+    )
 
 
 def _output_tail(path: Path, lines: int = ERROR_LINES) -> str:
     """The last lines of a process's output, progress-bar redraws (carriage returns) collapsed."""
     text = path.read_text(errors="replace") if path.is_file() else ""
-    shown = [next((part for part in reversed(line.split("\r")) if part.strip()), "") for line in text.split("\n")]
+    shown = [
+        next((part for part in reversed(line.split("\r")) if part.strip()), "") for line in text.split("\n")
+    ]
     return "\n".join([line for line in shown if line][-lines:])
 
 
@@ -118,15 +127,17 @@ def launch(cfg: Config, artifacts: str | Path | None = None) -> Job:
     cfg = _checked(cfg)
     try:
         with registry_lock(runs):
-            active = _settle(artifacts)                    # also clears the lock of a run that has ended
+            active = _settle(artifacts)  # also clears the lock of a run that has ended
             owner = _lock_owner(runs)
             if active is not None or owner is not None:
                 raise _busy(active.run if active else str(owner.get("run", "?")))
             job = _start(cfg, runs)
             write_table(artifacts)
     except OSError as e:
-        raise RunError(f"The run cannot start: {e.strerror or e} ({e.filename or runs}). Free some disk "
-                       f"space or make {runs} writable, then start it again; nothing was left behind.") from e
+        raise RunError(
+            f"The run cannot start: {e.strerror or e} ({e.filename or runs}). Free some disk "
+            f"space or make {runs} writable, then start it again; nothing was left behind."
+        ) from e
     return job
 
 
@@ -140,11 +151,27 @@ def _start(cfg: Config, runs: Path) -> Job:
     try:
         folder.mkdir(parents=True)
         cfg.save(folder / "config.json")
-        command = [sys.executable, "-m", "core", "train", "--out", str(runs / run), "--config",
-                   str(folder / "config.json"), "--progress-file", str(folder / "progress.json")]
+        command = [
+            sys.executable,
+            "-m",
+            "core",
+            "train",
+            "--out",
+            str(runs / run),
+            "--config",
+            str(folder / "config.json"),
+            "--progress-file",
+            str(folder / "progress.json"),
+        ]
         with open(folder / "output.log", "wb") as out:
-            proc = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                    env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            proc = subprocess.Popen(
+                command,
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
         _children[proc.pid] = proc
         job = Job(run, "running", proc.pid, time.time(), command, pid_start=process_start(proc.pid))
         save_job(runs, job)
@@ -169,8 +196,11 @@ def _finish(runs: Path, job: Job) -> Job:
     job.returncode = proc.returncode if proc else None
     output = folder / "output.log"
     job.ended = mtime(output) if output.is_file() else time.time()
-    job.error = None if job.status != "failed" else "\n".join(
-        [ending(job.returncode), _output_tail(output) or "(the process wrote no output)"])
+    job.error = (
+        None
+        if job.status != "failed"
+        else "\n".join([ending(job.returncode), _output_tail(output) or "(the process wrote no output)"])
+    )
     for leftover in (f".{job.run}.partial", f".{job.run}.old"):
         shutil.rmtree(runs / leftover, ignore_errors=True)
     save_job(runs, job)
@@ -192,7 +222,7 @@ def _settle(artifacts: Path) -> Job | None:
             else:
                 _finish(runs, job)
     if (runs / LOCK).exists() and _lock_owner(runs) is None:
-        (runs / LOCK).unlink(missing_ok=True)                 # stale: no valid live owner
+        (runs / LOCK).unlink(missing_ok=True)  # stale: no valid live owner
     write_table(artifacts)
     return active
 
@@ -225,8 +255,10 @@ def cancel(artifacts: str | Path | None = None, grace_s: float = CANCEL_GRACE_S)
     try:
         return _cancel(Path(artifacts or artifacts_dir()), grace_s)
     except OSError as e:
-        raise RunError(f"The run cannot be cancelled: {e.strerror or e} ({e.filename}). Make the artifacts "
-                       "folder writable and try again.") from e
+        raise RunError(
+            f"The run cannot be cancelled: {e.strerror or e} ({e.filename}). Make the artifacts "
+            "folder writable and try again."
+        ) from e
 
 
 def _cancel(artifacts: Path, grace_s: float) -> Job | None:
@@ -237,7 +269,7 @@ def _cancel(artifacts: Path, grace_s: float) -> Job | None:
     with registry_lock(runs):
         job = read_job(job_dir(runs, job.run) / "job.json")
         if job.status != "running":
-            return job                                  # it ended meanwhile
+            return job  # it ended meanwhile
         job.cancel_requested = True
         save_job(runs, job)
     for sig in (signal.SIGTERM, signal.SIGKILL):

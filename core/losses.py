@@ -1,5 +1,6 @@
 """Losses over embeddings. Each module's math lives in `compute_loss_from_embeddings`, testable
 without a model. Inputs are L2-normalised: q, p, n are (B, D); cosine similarity is a dot product."""
+
 from __future__ import annotations
 
 import torch
@@ -36,7 +37,7 @@ class InBatchSoftmaxLoss(nn.Module):
         self.temperature = temperature
 
     def compute_loss_from_embeddings(self, q, p, n, invalid=None) -> torch.Tensor:
-        logits = q @ torch.cat([p, n]).T / self.temperature          # (B, 2B)
+        logits = q @ torch.cat([p, n]).T / self.temperature  # (B, 2B)
         if invalid is not None:
             logits = logits.masked_fill(invalid, float("-inf"))
         return F.cross_entropy(logits, torch.arange(len(q), device=q.device))

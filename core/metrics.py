@@ -1,24 +1,28 @@
 """IR metrics, batched over queries: every function takes a score matrix (Q, C) and a boolean
 relevance matrix (Q, C) over the same candidates. Padding candidates carry score -inf and are
 never relevant. Queries without any relevant candidate must be filtered out by the caller."""
+
 from __future__ import annotations
 
 import torch
 
 CUTOFFS = (1, 5, 10, 100)
-RERANK_METRICS = ("mrr@10", "recall@1", "recall@5", "ndcg@10")        # reported for reranking candidates
-FULL_METRICS = ("mrr@10", "recall@1", "recall@10", "recall@100")      # reported for ranking the whole corpus
-LOGGED_FULL_METRICS = (*FULL_METRICS, "recall@5", "ndcg@10")          # also kept in training logs
+RERANK_METRICS = ("mrr@10", "recall@1", "recall@5", "ndcg@10")  # reported for reranking candidates
+FULL_METRICS = ("mrr@10", "recall@1", "recall@10", "recall@100")  # reported for ranking the whole corpus
+LOGGED_FULL_METRICS = (*FULL_METRICS, "recall@5", "ndcg@10")  # also kept in training logs
 
 
 def per_query_metrics(scores: torch.Tensor, relevant: torch.Tensor) -> dict[str, torch.Tensor]:
     """MRR@10, Recall@{1,5,10,100} and nDCG@10 (binary gains), each a (Q,) tensor."""
-    scores, relevant = torch.as_tensor(scores, dtype=torch.float32), torch.as_tensor(relevant, dtype=torch.bool)
+    scores, relevant = (
+        torch.as_tensor(scores, dtype=torch.float32),
+        torch.as_tensor(relevant, dtype=torch.bool),
+    )
     k = min(max(CUTOFFS), scores.shape[1])
-    top = scores.topk(k, dim=1).indices                      # (Q, k) best first
-    hits = relevant.gather(1, top).float()                   # (Q, k) 1 where a relevant passage sits
-    n_rel = relevant.sum(1).float()                          # (Q,)
-    first = torch.where(hits[:, :10].any(1), hits[:, :10].argmax(1), -1)   # first hit in top 10, or -1
+    top = scores.topk(k, dim=1).indices  # (Q, k) best first
+    hits = relevant.gather(1, top).float()  # (Q, k) 1 where a relevant passage sits
+    n_rel = relevant.sum(1).float()  # (Q,)
+    first = torch.where(hits[:, :10].any(1), hits[:, :10].argmax(1), -1)  # first hit in top 10, or -1
     out = {"mrr@10": torch.where(first >= 0, 1.0 / (first + 1).float(), torch.zeros_like(n_rel))}
     for c in CUTOFFS:
         out[f"recall@{c}"] = hits[:, :c].sum(1) / n_rel
@@ -32,7 +36,10 @@ def per_query_metrics(scores: torch.Tensor, relevant: torch.Tensor) -> dict[str,
 def judged_rank(scores: torch.Tensor, relevant: torch.Tensor) -> torch.Tensor:
     """1-based rank of the best-scored relevant candidate in each row; a tie with a non-relevant
     candidate counts against it."""
-    scores, relevant = torch.as_tensor(scores, dtype=torch.float32), torch.as_tensor(relevant, dtype=torch.bool)
+    scores, relevant = (
+        torch.as_tensor(scores, dtype=torch.float32),
+        torch.as_tensor(relevant, dtype=torch.bool),
+    )
     best = scores.masked_fill(~relevant, float("-inf")).max(1).values
     return ((scores >= best[:, None]) & ~relevant).sum(1) + 1
 
@@ -49,4 +56,3 @@ def mean_metrics(per_query: dict[str, torch.Tensor]) -> dict[str, float]:
 
 def concat(parts: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     return {name: torch.cat([p[name] for p in parts]) for name in parts[0]} if parts else {}
-

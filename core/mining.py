@@ -8,6 +8,7 @@ scores above the query's own positive, skip the first `skip` survivors (likely u
 and keep the next `keep`. Optionally add BM25's top passages, and the query's own candidates from
 the data (the official BM25-mined negatives of train_extra.jsonl), too.
 """
+
 from __future__ import annotations
 
 import re
@@ -19,9 +20,9 @@ from tqdm.auto import tqdm
 
 from core.artifacts import key_of
 from core.bm25 import BM25
-from core.encoder import Checkpoint
 from core.config import BuildConfig, Config
 from core.data import Corpus, split_queries
+from core.encoder import Checkpoint
 from core.text import normalize
 from core.triplets import load_mined, negative_pool, save_mined
 
@@ -30,8 +31,17 @@ def _norm(text: str) -> str:
     return re.sub(r"\W+", " ", normalize(text).lower()).strip()
 
 
-def mine_negatives(encoder, index, corpus: Corpus, qids: list[str], pool: set[str], cfg: BuildConfig,
-                   bm25=None, batch: int = 256, progress: bool = True) -> dict[str, list[str]]:
+def mine_negatives(
+    encoder,
+    index,
+    corpus: Corpus,
+    qids: list[str],
+    pool: set[str],
+    cfg: BuildConfig,
+    bm25=None,
+    batch: int = 256,
+    progress: bool = True,
+) -> dict[str, list[str]]:
     """{query_id: [negative pid, ...]} best-ranked first. `encoder` embeds the queries, `index`
     (`query`, `get_vectors`) holds the passage vectors; `bm25` (optional) is a searcher whose top
     passages are appended; with `cfg.file_negatives` the query's own candidates from the data too."""
@@ -43,9 +53,13 @@ def mine_negatives(encoder, index, corpus: Corpus, qids: list[str], pool: set[st
         texts = [query_text[q] for q in chunk]
         qvecs = encoder.encode_queries(texts)
         dense = index.query(qvecs, cfg.mine_depth)
-        lexical = bm25.batch_search(texts, cfg.bm25_negatives) if bm25 is not None and cfg.bm25_negatives else None
-        needed = sorted({h.docid for hits in dense for h in hits} | {p for q in chunk for p in corpus.positives[q]})
-        vecs = dict(zip(needed, index.get_vectors(needed)))     # one lookup per chunk
+        lexical = (
+            bm25.batch_search(texts, cfg.bm25_negatives) if bm25 is not None and cfg.bm25_negatives else None
+        )
+        needed = sorted(
+            {h.docid for hits in dense for h in hits} | {p for q in chunk for p in corpus.positives[q]}
+        )
+        vecs = dict(zip(needed, index.get_vectors(needed)))  # one lookup per chunk
         for i, q in enumerate(chunk):
             positives = sorted(corpus.positives[q])
             pos_texts = {passage_norm[p] for p in positives}
@@ -56,10 +70,13 @@ def mine_negatives(encoder, index, corpus: Corpus, qids: list[str], pool: set[st
             cands = [h for h in dense[i] if usable(h.docid)]
             if cands:
                 pos_vecs = np.stack([vecs[p] for p in positives])
-                sims = np.stack([vecs[h.docid] for h in cands]) @ pos_vecs.T                # (C, P)
+                sims = np.stack([vecs[h.docid] for h in cands]) @ pos_vecs.T  # (C, P)
                 best_positive = float((pos_vecs @ qvecs[i]).max())
-                cands = [h for h, s in zip(cands, sims.max(1)) if s < cfg.dup_threshold
-                         and not (cfg.drop_above_positive and h.score > best_positive)]
+                cands = [
+                    h
+                    for h, s in zip(cands, sims.max(1))
+                    if s < cfg.dup_threshold and not (cfg.drop_above_positive and h.score > best_positive)
+                ]
             negatives = [h.docid for h in cands[cfg.mine_skip : cfg.mine_skip + cfg.mine_keep]]
             extra = [h.docid for h in lexical[i]] if lexical is not None else []
             extra += corpus.candidates[q] if cfg.file_negatives else []
@@ -70,12 +87,23 @@ def mine_negatives(encoder, index, corpus: Corpus, qids: list[str], pool: set[st
 
 def mining_stats(mined: dict[str, list[str]]) -> dict:
     sizes = np.array([len(v) for v in mined.values()]) if mined else np.zeros(1)
-    return {"queries": len(mined), "negatives": int(sizes.sum()), "mean_per_query": round(float(sizes.mean()), 2),
-            "queries_without": int((sizes == 0).sum())}
+    return {
+        "queries": len(mined),
+        "negatives": int(sizes.sum()),
+        "mean_per_query": round(float(sizes.mean()), 2),
+        "queries_without": int((sizes == 0).sum()),
+    }
 
 
-def mine_file(cfg: Config, corpus: Corpus, checkpoint: Checkpoint, index, path: Path, force: bool = False,
-              progress: bool = True) -> tuple[str, bool]:
+def mine_file(
+    cfg: Config,
+    corpus: Corpus,
+    checkpoint: Checkpoint,
+    index,
+    path: Path,
+    force: bool = False,
+    progress: bool = True,
+) -> tuple[str, bool]:
     """The mining stage: hard negatives for the training queries of `corpus`, mined with `checkpoint`
     over its `index` (`cfg.build` settings), saved to `path` with their provenance, unless `path`
     already holds them for this checkpoint file, corpus and settings. Returns (the key the mined file
@@ -84,7 +112,7 @@ def mine_file(cfg: Config, corpus: Corpus, checkpoint: Checkpoint, index, path: 
     key = key_of(fingerprint, corpus.fingerprint(), cfg.build, cfg.data.val_fraction)
     try:
         current = load_mined(path)[1].get("key")
-    except (FileNotFoundError, ValueError):          # missing or unreadable: mined again
+    except (FileNotFoundError, ValueError):  # missing or unreadable: mined again
         current = None
     if current == key and not force:
         return key, False
@@ -92,10 +120,21 @@ def mine_file(cfg: Config, corpus: Corpus, checkpoint: Checkpoint, index, path: 
     texts, pids = list(corpus.passages.text), list(corpus.passages.pid)
     bm25 = BM25().fit(texts, pids) if cfg.build.bm25_negatives else None
     pool = set(negative_pool(corpus, val_qids))
-    mined = mine_negatives(checkpoint.encoder, index, corpus, train_qids, pool, cfg.build,
-                           bm25=bm25, progress=progress)
-    save_mined(path, mined, {"key": key, "checkpoint": str(checkpoint.path), "checkpoint_fingerprint": fingerprint,
-                             "corpus_fingerprint": corpus.fingerprint(), "source": corpus.source,
-                             "settings": vars(cfg.build), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                             **mining_stats(mined)})
+    mined = mine_negatives(
+        checkpoint.encoder, index, corpus, train_qids, pool, cfg.build, bm25=bm25, progress=progress
+    )
+    save_mined(
+        path,
+        mined,
+        {
+            "key": key,
+            "checkpoint": str(checkpoint.path),
+            "checkpoint_fingerprint": fingerprint,
+            "corpus_fingerprint": corpus.fingerprint(),
+            "source": corpus.source,
+            "settings": vars(cfg.build),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            **mining_stats(mined),
+        },
+    )
     return key, True

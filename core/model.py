@@ -4,6 +4,7 @@ Shapes: B = batch, T = tokens (padded), E = embedding size, H = GRU hidden size,
 `ModelConfig` is the only constructor argument; a checkpoint stores it beside the weights and the
 vocabulary, so `load_checkpoint` rebuilds the model without any training code.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -18,7 +19,7 @@ from core.artifacts import CheckpointError, write_atomic
 from core.config import ModelConfig
 from core.vocab import PAD_ID, UNK_ID, Vocab
 
-CHECKPOINT_FORMAT = 2   # 2: padded BiGRU modules, optional lexical path
+CHECKPOINT_FORMAT = 2  # 2: padded BiGRU modules, optional lexical path
 
 
 def masked_mean(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -34,7 +35,7 @@ def length_mask(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
 def reverse_within(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """x (B, T, C) with each row's first `lengths[b]` steps reversed; padding stays where it is."""
     t = torch.arange(x.shape[1], device=x.device)[None, :]
-    idx = torch.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)            # (B, T)
+    idx = torch.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)  # (B, T)
     return x.gather(1, idx.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
 
 
@@ -49,17 +50,23 @@ class BiGRU(nn.Module):
         dirs = 2 if cfg.bidirectional else 1
         self.forward_layers = nn.ModuleList(
             nn.GRU(cfg.embed_dim if i == 0 else cfg.hidden * dirs, cfg.hidden, batch_first=True)
-            for i in range(cfg.layers))
-        self.backward_layers = nn.ModuleList(
-            nn.GRU(cfg.embed_dim if i == 0 else cfg.hidden * dirs, cfg.hidden, batch_first=True)
-            for i in range(cfg.layers)) if cfg.bidirectional else None
+            for i in range(cfg.layers)
+        )
+        self.backward_layers = (
+            nn.ModuleList(
+                nn.GRU(cfg.embed_dim if i == 0 else cfg.hidden * dirs, cfg.hidden, batch_first=True)
+                for i in range(cfg.layers)
+            )
+            if cfg.bidirectional
+            else None
+        )
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         for i, fwd in enumerate(self.forward_layers):
-            out = fwd(x)[0]                                                          # (B, T, H)
+            out = fwd(x)[0]  # (B, T, H)
             if self.backward_layers is not None:
                 back = self.backward_layers[i](reverse_within(x, lengths))[0]
-                out = torch.cat([out, reverse_within(back, lengths)], dim=-1)        # (B, T, 2H)
+                out = torch.cat([out, reverse_within(back, lengths)], dim=-1)  # (B, T, 2H)
             x = out
         return x
 
@@ -89,18 +96,22 @@ class Tower(nn.Module):
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         parts, states = [], x[..., :0]
         if self.cfg.tower == "gru":
-            states = self.gru(x, lengths)                                            # (B, T, dirs * H)
+            states = self.gru(x, lengths)  # (B, T, dirs * H)
             if self.cfg.pooling == "last":
                 h = self.cfg.hidden
-                last = states.gather(1, (lengths - 1).clamp(min=0)[:, None, None].expand(-1, 1, states.shape[-1]))
-                parts.append(torch.cat([last[:, 0, :h], states[:, 0, h:]], dim=-1))  # fwd at the end, bwd at 0
+                last = states.gather(
+                    1, (lengths - 1).clamp(min=0)[:, None, None].expand(-1, 1, states.shape[-1])
+                )
+                parts.append(
+                    torch.cat([last[:, 0, :h], states[:, 0, h:]], dim=-1)
+                )  # fwd at the end, bwd at 0
             else:
-                parts.append(masked_mean(states, lengths))                           # (B, dirs * H)
+                parts.append(masked_mean(states, lengths))  # (B, dirs * H)
         if self.cfg.tower == "avg" or self.cfg.mean_path:
-            parts.append(masked_mean(x, lengths))                                    # (B, E)
-        dense = F.normalize(self.proj(torch.cat(parts, dim=-1)), dim=-1)             # (B, D)
+            parts.append(masked_mean(x, lengths))  # (B, E)
+        dense = F.normalize(self.proj(torch.cat(parts, dim=-1)), dim=-1)  # (B, D)
         context = self.term_context(torch.cat([states, x], -1)).squeeze(-1) if self.cfg.lexical_dim else None
-        return dense, context                                                        # (B, D), (B, T)
+        return dense, context  # (B, D), (B, T)
 
 
 class TwoTower(nn.Module):
@@ -120,10 +131,10 @@ class TwoTower(nn.Module):
         # towers[0] encodes queries, towers[-1] passages: one module when the weights are shared
         self.towers = nn.ModuleList([Tower(cfg) for _ in range(1 if cfg.shared else 2)])
         if cfg.lexical_dim:
-            self.term_prior = nn.Parameter(torch.zeros(cfg.vocab_size))              # (V,) before softplus
-            self.log_mix = nn.Parameter(torch.zeros(()))                             # s = exp(log_mix)
+            self.term_prior = nn.Parameter(torch.zeros(cfg.vocab_size))  # (V,) before softplus
+            self.log_mix = nn.Parameter(torch.zeros(()))  # s = exp(log_mix)
             ids = torch.arange(cfg.vocab_size, dtype=torch.long)
-            h = (ids * 2654435761) % (1 << 32)                                        # Knuth's multiplicative hash
+            h = (ids * 2654435761) % (1 << 32)  # Knuth's multiplicative hash
             self.register_buffer("bucket", (h >> 7) % cfg.lexical_dim, persistent=False)  # (V,)
             self.register_buffer("sign", ((h >> 3) & 1).float() * 2 - 1, persistent=False)  # (V,) +-1
 
@@ -137,18 +148,18 @@ class TwoTower(nn.Module):
         dense, context = tower(self.embedding(ids), lengths)
         if context is None:
             return dense
-        weights = self.term_weights(ids, lengths, context)                           # (B, T)
+        weights = self.term_weights(ids, lengths, context)  # (B, T)
         lexical = torch.zeros(len(ids), self.cfg.lexical_dim, device=ids.device)
         lexical = F.normalize(lexical.scatter_add(1, self.bucket[ids], self.sign[ids] * weights), dim=-1)
         s = self.log_mix.exp()
-        return torch.cat([dense, s * lexical], dim=-1) / torch.sqrt(1 + s * s)        # (B, D + L)
+        return torch.cat([dense, s * lexical], dim=-1) / torch.sqrt(1 + s * s)  # (B, D + L)
 
     def term_weights(self, ids: torch.Tensor, lengths: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         """(B, T) weight of each token; 0 on padding and on `<unk>` (unknown words never match)."""
         return F.softplus(self.term_prior[ids] + context) * (length_mask(ids, lengths) & (ids != UNK_ID))
 
     @classmethod
-    def from_vocab(cls, cfg: ModelConfig, vocab: Vocab, idf: torch.Tensor | None = None) -> "TwoTower":
+    def from_vocab(cls, cfg: ModelConfig, vocab: Vocab, idf: torch.Tensor | None = None) -> TwoTower:
         """A new model with the vocabulary's word vectors; `idf` (V,) initialises the term weights."""
         cfg = dataclasses.replace(cfg, vocab_size=len(vocab), embed_dim=vocab.dim)
         model = cls(cfg)
@@ -156,7 +167,7 @@ class TwoTower(nn.Module):
             model.embedding.weight.copy_(vocab.embedding_matrix())
             if cfg.lexical_dim:
                 prior = idf if idf is not None else torch.ones(len(vocab))
-                model.term_prior.copy_(torch.log(torch.expm1(prior.clamp(min=1e-3))))   # softplus^-1
+                model.term_prior.copy_(torch.log(torch.expm1(prior.clamp(min=1e-3))))  # softplus^-1
         return model
 
 
@@ -166,8 +177,13 @@ def save_checkpoint(path: str | Path, model: TwoTower, vocab: Vocab, meta: dict)
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     if model.cfg.freeze_embeddings:
         state["embedding.weight"] = state["embedding.weight"].half()
-    ckpt = {"format": CHECKPOINT_FORMAT, "model_config": dataclasses.asdict(model.cfg),
-            "vocab": vocab.int_to_vocab, "state_dict": state, "meta": meta}
+    ckpt = {
+        "format": CHECKPOINT_FORMAT,
+        "model_config": dataclasses.asdict(model.cfg),
+        "vocab": vocab.int_to_vocab,
+        "state_dict": state,
+        "meta": meta,
+    }
     write_atomic(path, lambda f: torch.save(ckpt, f))
 
 
@@ -175,11 +191,15 @@ def load_checkpoint(path: str | Path) -> tuple[TwoTower, Vocab, dict]:
     """(model in eval mode, vocabulary, meta). Uses `weights_only` loading: no arbitrary pickle."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} not found: run `python -m core build` (or `python -m core train`)")
+        raise CheckpointError(
+            f"checkpoint {path} not found: run `python -m core build` (or `python -m core train`)"
+        )
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
         if ckpt.get("format") != CHECKPOINT_FORMAT:
-            raise CheckpointError(f"checkpoint {path} has format {ckpt.get('format')!r}, expected {CHECKPOINT_FORMAT}")
+            raise CheckpointError(
+                f"checkpoint {path} has format {ckpt.get('format')!r}, expected {CHECKPOINT_FORMAT}"
+            )
         cfg = ModelConfig(**ckpt["model_config"])
         state = ckpt["state_dict"]
         state["embedding.weight"] = state["embedding.weight"].float()
@@ -189,8 +209,10 @@ def load_checkpoint(path: str | Path) -> tuple[TwoTower, Vocab, dict]:
     except CheckpointError:
         raise
     except Exception as e:
-        raise CheckpointError(f"checkpoint {path} is corrupt or incompatible ({type(e).__name__}: {e}); "
-                              "rebuild it with `python -m core build --force`") from e
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt or incompatible ({type(e).__name__}: {e}); "
+            "rebuild it with `python -m core build --force`"
+        ) from e
     return model.eval(), vocab, ckpt.get("meta", {})
 
 

@@ -12,6 +12,7 @@ strengths. That is numpy over the stored coordinates (about a millisecond), so t
 hundred kB, can be committed and a fresh clone needs neither the pickled reducer (15 MB a map) nor
 numba's compile of `transform`.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,17 +31,17 @@ from core.queries import validate_query
 from core.types import Progress
 
 
-
 @dataclass
 class Projection:
     """A fitted map: coordinates of passages (by corpus row) and of validation queries."""
+
     name: str
     dims: int
     key: str
-    rows: np.ndarray          # passage rows (corpus order) on the map, ascending
-    query_ids: list[str]      # validation queries on the map
-    passage_xy: np.ndarray    # (len(rows), dims)
-    query_xy: np.ndarray      # (len(query_ids), dims)
+    rows: np.ndarray  # passage rows (corpus order) on the map, ascending
+    query_ids: list[str]  # validation queries on the map
+    passage_xy: np.ndarray  # (len(rows), dims)
+    query_xy: np.ndarray  # (len(query_ids), dims)
     fit_seconds: float
     neighbors: int
 
@@ -49,6 +50,7 @@ class Projection:
 class Embedded:
     """What a map is fitted from: a checkpoint's name, file fingerprint, encoder (for the validation
     queries) and every passage's vector (a `core.search.Engine` has all four)."""
+
     name: str
     fingerprint: str
     encoder: object
@@ -60,8 +62,9 @@ def projection_path(artifacts: str | Path, names: list[str], dims: int) -> Path:
     return Path(artifacts) / "umap" / f"{'+'.join(names)}-{dims}d.npz"
 
 
-def projection_key(fingerprints: list[str], corpus_fp: str, val_fraction: float, cfg: ProjectionConfig,
-                   dims: int) -> str:
+def projection_key(
+    fingerprints: list[str], corpus_fp: str, val_fraction: float, cfg: ProjectionConfig, dims: int
+) -> str:
     """One checkpoint's key is the one its committed map was stored with; aligned maps key them all."""
     if len(fingerprints) == 1:
         return key_of(fingerprints[0], corpus_fp, val_fraction, cfg, dims)
@@ -84,12 +87,18 @@ def fit_umap(vector_sets: list[np.ndarray], dims: int, cfg: ProjectionConfig) ->
     points as embedded by different checkpoints). Several sets are fitted together by umap-learn's
     `AlignedUMAP`, each point related to itself, so a point sits in the same region on every map
     unless its neighbourhood changed: what moves between two checkpoints is what they disagree on."""
-    import umap      # slow to import (numba); only needed to fit
+    import umap  # slow to import (numba); only needed to fit
+
     n = len(vector_sets[0])
-    settings = dict(n_components=dims, metric="cosine", n_neighbors=min(cfg.umap_neighbors, n - 1),
-                    min_dist=cfg.umap_min_dist, random_state=cfg.umap_seed)
+    settings = dict(
+        n_components=dims,
+        metric="cosine",
+        n_neighbors=min(cfg.umap_neighbors, n - 1),
+        min_dist=cfg.umap_min_dist,
+        random_state=cfg.umap_seed,
+    )
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")      # "n_jobs overridden by random_state": a fixed map is the point
+        warnings.simplefilter("ignore")  # "n_jobs overridden by random_state": a fixed map is the point
         if len(vector_sets) == 1:
             return [umap.UMAP(**settings).fit_transform(vector_sets[0]).astype(np.float32)]
         itself = {i: i for i in range(n)}
@@ -101,12 +110,24 @@ def fit_umap(vector_sets: list[np.ndarray], dims: int, cfg: ProjectionConfig) ->
 def save_projections(path: str | Path, maps: list[Projection]) -> None:
     """Write maps of the same points atomically (`write_atomic`), coordinates stacked per map."""
     first = maps[0]
-    meta = {"names": [p.name for p in maps], "dims": first.dims, "key": first.key,
-            "fit_seconds": first.fit_seconds, "neighbors": first.neighbors}
-    write_atomic(path, lambda f: np.savez_compressed(
-        f, rows=first.rows.astype(np.int32), query_ids=np.array(first.query_ids, dtype=str),
-        passage_xy=np.stack([p.passage_xy for p in maps]), query_xy=np.stack([p.query_xy for p in maps]),
-        meta=np.array(json.dumps(meta))))
+    meta = {
+        "names": [p.name for p in maps],
+        "dims": first.dims,
+        "key": first.key,
+        "fit_seconds": first.fit_seconds,
+        "neighbors": first.neighbors,
+    }
+    write_atomic(
+        path,
+        lambda f: np.savez_compressed(
+            f,
+            rows=first.rows.astype(np.int32),
+            query_ids=np.array(first.query_ids, dtype=str),
+            passage_xy=np.stack([p.passage_xy for p in maps]),
+            query_xy=np.stack([p.query_xy for p in maps]),
+            meta=np.array(json.dumps(meta)),
+        ),
+    )
 
 
 def load_projections(path: str | Path) -> list[Projection] | None:
@@ -123,18 +144,29 @@ def load_projections(path: str | Path) -> list[Projection] | None:
     names = meta.get("names") or [meta.get("name")]
     if len(names) != len(passages):
         return None
-    return [Projection(name, dims, meta["key"], rows, query_ids, p, q, meta["fit_seconds"], meta["neighbors"])
-            for name, p, q in zip(names, passages, queries)]
+    return [
+        Projection(name, dims, meta["key"], rows, query_ids, p, q, meta["fit_seconds"], meta["neighbors"])
+        for name, p, q in zip(names, passages, queries)
+    ]
 
 
 def _query_vectors(encoder, corpus: Corpus, query_ids: list[str]) -> np.ndarray:
     texts = corpus.queries.set_index("query_id").text
-    return encoder.encode_queries([texts[q] for q in query_ids]) if query_ids else np.zeros((0, 0), np.float32)
+    return (
+        encoder.encode_queries([texts[q] for q in query_ids]) if query_ids else np.zeros((0, 0), np.float32)
+    )
 
 
-def ensure_projections(artifacts: str | Path, models: list[Embedded], corpus: Corpus, val_fraction: float,
-                       cfg: ProjectionConfig, dims: int = 2, force: bool = False,
-                       progress: Progress | None = None) -> tuple[list[Projection], bool]:
+def ensure_projections(
+    artifacts: str | Path,
+    models: list[Embedded],
+    corpus: Corpus,
+    val_fraction: float,
+    cfg: ProjectionConfig,
+    dims: int = 2,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> tuple[list[Projection], bool]:
     """The stored maps of `models` (one map, or maps aligned across them) when their key still
     matches, else new fits, stored. Returns (one map per model, whether they were fitted now)."""
     if dims not in (2, 3):
@@ -149,17 +181,26 @@ def ensure_projections(artifacts: str | Path, models: list[Embedded], corpus: Co
     row = {pid: i for i, pid in enumerate(corpus.passages.pid)}
     judged = [row[p] for q in val for p in corpus.positives[q]]
     rows = sample_rows(len(models[0].vectors), judged, cfg.umap_max_passages, cfg.umap_seed)
-    sets = [np.concatenate([m.vectors[rows], _query_vectors(m.encoder, corpus, val)]) if val
-            else m.vectors[rows] for m in models]
+    sets = [
+        np.concatenate([m.vectors[rows], _query_vectors(m.encoder, corpus, val)]) if val else m.vectors[rows]
+        for m in models
+    ]
     if progress:
         what = f"the {names[0]} model" if len(names) == 1 else f"the {' and '.join(names)} models, aligned"
-        progress(0.0, f"Fitting {dims}-D UMAP maps of {what}: {len(rows):,} passages and {len(val):,} "
-                      "validation queries (a minute or two per model on a 2-core machine, once)")
+        progress(
+            0.0,
+            f"Fitting {dims}-D UMAP maps of {what}: {len(rows):,} passages and {len(val):,} "
+            "validation queries (a minute or two per model on a 2-core machine, once)",
+        )
     t0 = time.perf_counter()
     coords = fit_umap(sets, dims, cfg)
     seconds = round(time.perf_counter() - t0, 1)
-    maps = [Projection(name, dims, key, rows, list(val), xy[: len(rows)], xy[len(rows):], seconds,
-                       cfg.umap_neighbors) for name, xy in zip(names, coords)]
+    maps = [
+        Projection(
+            name, dims, key, rows, list(val), xy[: len(rows)], xy[len(rows) :], seconds, cfg.umap_neighbors
+        )
+        for name, xy in zip(names, coords)
+    ]
     save_projections(path, maps)
     if progress:
         progress(1.0, "The maps are ready")
@@ -197,9 +238,13 @@ class EmbeddingMap:
         self.position = {point: i for i, point in enumerate(self.ids)}
 
     @classmethod
-    def for_engine(cls, projection: Projection, engine) -> "EmbeddingMap":
+    def for_engine(cls, projection: Projection, engine) -> EmbeddingMap:
         """The map's points' vectors from a `core.search.Engine` (its passages, its encoded queries)."""
-        return cls(projection, engine.vectors, _query_vectors(engine.encoder, engine.catalog.corpus, projection.query_ids))
+        return cls(
+            projection,
+            engine.vectors,
+            _query_vectors(engine.encoder, engine.catalog.corpus, projection.query_ids),
+        )
 
     def place(self, vector: np.ndarray) -> np.ndarray:
         """Coordinates for a unit vector: its nearest fitted points' coordinates (cosine in the
@@ -222,15 +267,15 @@ def point_ids(projection: Projection) -> list[str]:
     return [f"p{r}" for r in projection.rows.tolist()] + [f"q{q}" for q in projection.query_ids]
 
 
-
 @dataclass
 class Located:
     """A typed query on a map: where it lands and what is truly near it."""
+
     query: str
-    xy: np.ndarray                           # its coordinates on the map
-    neighbours: list[tuple[int, float]]      # exact top k in the original space: (passage row, cosine)
-    judged: list[tuple[int, int, float]]     # judged passages of a dataset query: (row, rank, cosine)
-    project_ms: float                        # encoding the query and placing it on the map
+    xy: np.ndarray  # its coordinates on the map
+    neighbours: list[tuple[int, float]]  # exact top k in the original space: (passage row, cosine)
+    judged: list[tuple[int, int, float]]  # judged passages of a dataset query: (row, rank, cosine)
+    project_ms: float  # encoding the query and placing it on the map
 
 
 def locate(emap: EmbeddingMap, engine, query: str, k: int = 10) -> Located:

@@ -1,5 +1,6 @@
 """Query handling: what a typed query must be to be searched, the tokens a model sees in it, its
 content words (for highlighting and the corpus-coverage check), and whether it reads as a question."""
+
 from __future__ import annotations
 
 import re
@@ -10,8 +11,30 @@ from core.text import tokenize
 from core.vocab import UNK_ID, Vocab
 
 MAX_QUERY_CHARS = 1000
-QUESTION_WORDS = {"what", "which", "who", "whom", "whose", "when", "where", "why", "how", "do", "does", "did",
-                  "can", "could", "should", "would", "i", "you", "your", "my", "we", "me"}   # not highlighted
+QUESTION_WORDS = {
+    "what",
+    "which",
+    "who",
+    "whom",
+    "whose",
+    "when",
+    "where",
+    "why",
+    "how",
+    "do",
+    "does",
+    "did",
+    "can",
+    "could",
+    "should",
+    "would",
+    "i",
+    "you",
+    "your",
+    "my",
+    "we",
+    "me",
+}  # not highlighted
 QUESTION_STARTS = {"what", "which", "who", "when", "where", "why", "how", "is", "are", "does", "do", "can"}
 
 
@@ -22,7 +45,7 @@ class QueryError(ValueError):
 @dataclass(frozen=True)
 class QueryToken:
     text: str
-    known: bool      # False: the model saw <unk>
+    known: bool  # False: the model saw <unk>
 
 
 def query_tokens(vocab: Vocab, text: str, max_len: int | None = None) -> tuple[list[QueryToken], int]:
@@ -32,7 +55,11 @@ def query_tokens(vocab: Vocab, text: str, max_len: int | None = None) -> tuple[l
     dropped = 0
     for tok in tokenize(text):
         ids = vocab.token_ids([tok])
-        parts = [QueryToken(tok, False)] if ids == [UNK_ID] else [QueryToken(vocab.int_to_vocab[i], True) for i in ids]
+        parts = (
+            [QueryToken(tok, False)]
+            if ids == [UNK_ID]
+            else [QueryToken(vocab.int_to_vocab[i], True) for i in ids]
+        )
         room = len(parts) if max_len is None else max(max_len - len(seen), 0)
         seen += parts[:room]
         dropped += len(parts) - len(parts[:room])
@@ -47,13 +74,17 @@ def validate_query(text: str, vocab: Vocab | None = None) -> str:
     if not query:
         raise QueryError("Type a question or a few words to search for.")
     if len(query) > MAX_QUERY_CHARS:
-        raise QueryError(f"That query is {len(query):,} characters long; queries can be at most "
-                         f"{MAX_QUERY_CHARS:,} characters. Shorten it to the question you want answered.")
+        raise QueryError(
+            f"That query is {len(query):,} characters long; queries can be at most "
+            f"{MAX_QUERY_CHARS:,} characters. Shorten it to the question you want answered."
+        )
     if vocab is not None:
         tokens, _ = query_tokens(vocab, query)
         if not any(t.known and any(ch.isalnum() for ch in t.text) for t in tokens):
-            raise QueryError(f"None of the words in your query are in the model's vocabulary ({len(vocab):,} "
-                             "English words from GloVe), so there is nothing to search with. Try plain English words.")
+            raise QueryError(
+                f"None of the words in your query are in the model's vocabulary ({len(vocab):,} "
+                "English words from GloVe), so there is nothing to search with. Try plain English words."
+            )
     return query
 
 
@@ -90,5 +121,9 @@ def readable(query: str, vocab: Vocab) -> bool:
     """Whether a query reads as a question a class can follow: it starts with a question word, has
     four words or more, all of them letters and known to the model (no sums like '3/5 of 60')."""
     words = tokenize(query)
-    return (len(words) >= 4 and words[0] in QUESTION_STARTS and all(w.isalpha() for w in words)
-            and all(t.known for t in query_tokens(vocab, query)[0]))
+    return (
+        len(words) >= 4
+        and words[0] in QUESTION_STARTS
+        and all(w.isalpha() for w in words)
+        and all(t.known for t in query_tokens(vocab, query)[0])
+    )

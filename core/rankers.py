@@ -1,6 +1,7 @@
 """Rankers by name, for evaluation: a checkpoint (a path, or a folder name under artifacts/),
 `glove-avg` (the untrained baseline), `bm25`, or `hybrid:<checkpoint>` (fused with BM25 by the
 weight the build fitted for that checkpoint file)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,19 +14,24 @@ from core.hybrid import PREFIX, HybridRanker, weight_for
 from core.vocab import Vocab
 
 BASELINES = ("glove-avg", "bm25")
-METRIC_MODELS = (*BASELINES, *PREFERRED, *(PREFIX + name for name in PREFERRED))    # in metrics.json
+METRIC_MODELS = (*BASELINES, *PREFERRED, *(PREFIX + name for name in PREFERRED))  # in metrics.json
 
 
 def checkpoint_for(name: str, artifacts: Path) -> Checkpoint | None:
     """The checkpoint behind ranker `name` (a hybrid's dense one), not yet read; None for a baseline."""
     if name in BASELINES:
         return None
-    dense = name[len(PREFIX):] if name.startswith(PREFIX) else name
+    dense = name[len(PREFIX) :] if name.startswith(PREFIX) else name
     return Checkpoint(dense, checkpoint_path(dense, artifacts))
 
 
-def make_ranker(name: str, artifacts: Path, glove: str | None = None, progress: bool = False,
-                checkpoint: Checkpoint | None = None):
+def make_ranker(
+    name: str,
+    artifacts: Path,
+    glove: str | None = None,
+    progress: bool = False,
+    checkpoint: Checkpoint | None = None,
+):
     """A ranker (`fit`, `scores`) for `name`, from the handle `checkpoint` when one is open already;
     a hybrid of a checkpoint with no fitted weight is an error that says how to fit one."""
     if name == "glove-avg":
@@ -38,6 +44,8 @@ def make_ranker(name: str, artifacts: Path, glove: str | None = None, progress: 
         return dense
     weight = weight_for(artifacts, checkpoint.fingerprint)
     if weight is None:
-        raise CheckpointError(f"no fusion weight fitted for {checkpoint.path} in {Path(artifacts) / 'hybrid.json'}: "
-                              "run `python -m core build` (it fits one for each checkpoint it trains)")
+        raise CheckpointError(
+            f"no fusion weight fitted for {checkpoint.path} in {Path(artifacts) / 'hybrid.json'}: "
+            "run `python -m core build` (it fits one for each checkpoint it trains)"
+        )
     return HybridRanker(dense, weight)

@@ -1,5 +1,6 @@
 """Labels for the regions of a 2-D map, so a class can orient itself: k-means on the map, each
 region named by its most distinctive words."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -8,17 +9,19 @@ import numpy as np
 
 from core.projection import Projection
 
-REGIONS = 8             # regions labelled on a 2-D map
+REGIONS = 8  # regions labelled on a 2-D map
 REGION_MIN_SHARE = 0.05  # a region's label words occur in at least this share of its passages
 
 
-def region_labels(projection: Projection, catalog, regions: int = REGIONS, words: int = 2,
-                  seed: int = 13) -> list[tuple[float, float, str]]:
+def region_labels(
+    projection: Projection, catalog, regions: int = REGIONS, words: int = 2, seed: int = 13
+) -> list[tuple[float, float, str]]:
     """(x, y, label) for regions of a 2-D map, so a class can orient itself: the passages grouped by
     k-means on their map coordinates, each group named by its most distinctive words, the words
     (in at least REGION_MIN_SHARE of its passages) whose share of the group's passages most exceeds
     their share of the whole map's."""
     from sklearn.cluster import KMeans
+
     xy = projection.passage_xy[:, :2]
     regions = min(regions, len(xy))
     if projection.dims != 2 or regions < 2:
@@ -30,8 +33,11 @@ def region_labels(projection: Projection, catalog, regions: int = REGIONS, words
     for g in range(regions):
         members = np.flatnonzero(groups == g)
         counts = Counter(t for i in members for t in terms[i])
-        lift = {t: (c / len(members)) / (overall[t] / len(terms)) for t, c in counts.items()
-                if c >= max(2, REGION_MIN_SHARE * len(members)) and t.isalpha() and len(t) > 2}
+        lift = {
+            t: (c / len(members)) / (overall[t] / len(terms))
+            for t, c in counts.items()
+            if c >= max(2, REGION_MIN_SHARE * len(members)) and t.isalpha() and len(t) > 2
+        }
         best = sorted(lift, key=lambda t: (-lift[t], t))[:words]
         if best:
             x, y = np.median(xy[members], axis=0)

@@ -1,5 +1,6 @@
 """What the Training page shows of runs: where a running one is, the logs of all of them as curves,
 and the runs table (every checkpoint and run: settings, data, duration, final validation metrics)."""
+
 from __future__ import annotations
 
 import io
@@ -10,19 +11,19 @@ from pathlib import Path
 import pandas as pd
 
 from core.artifacts import RUN_PREFIX, artifacts_dir, folders_with, runs_dir, write_json, write_text
-from core.jobs import UNREADABLE, Job, is_config, jobs, job_dir, mtime, progress_log, read_log, read_record
+from core.jobs import UNREADABLE, Job, is_config, job_dir, jobs, mtime, progress_log, read_log, read_record
 from core.metrics import FULL_METRICS
 from core.tracking import phase
 
-VAL_METRICS = (*FULL_METRICS, "ndcg@10")      # the validation columns of the table and the curves
+VAL_METRICS = (*FULL_METRICS, "ndcg@10")  # the validation columns of the table and the curves
 
 
 @dataclass
 class RunProgress:
-    event: str          # starting, validating, batch, epoch or done
-    fraction: float     # share of the whole run done (loading, validations and saving included)
+    event: str  # starting, validating, batch, epoch or done
+    fraction: float  # share of the whole run done (loading, validations and saving included)
     text: str
-    log: dict | None    # the log so far (batches, epochs), None before training starts
+    log: dict | None  # the log so far (batches, epochs), None before training starts
 
 
 def progress(job: Job, artifacts: str | Path | None = None) -> RunProgress:
@@ -65,41 +66,83 @@ def curves(logs_by_name: dict[str, dict], smooth: int = 20) -> tuple[pd.DataFram
     for name, log in logs_by_name.items():
         b = pd.DataFrame(log.get("batches") or [], columns=["epoch", "step", "loss", "active", "lr"])
         if len(b):
-            b["x"] = b.epoch - 1 + (b.groupby("epoch").cumcount() + 1) / b.groupby("epoch").step.transform("size")
+            b["x"] = (
+                b.epoch - 1 + (b.groupby("epoch").cumcount() + 1) / b.groupby("epoch").step.transform("size")
+            )
             b["loss_smooth"] = b.loss.rolling(smooth, min_periods=1).mean()
             b["active_smooth"] = b.active.rolling(smooth, min_periods=1).mean()
             batches.append(b.assign(run=name))
         margin = log["config"]["train"]["margin"]
-        epochs += [{"run": name, "epoch": e["epoch"], "loss": e.get("loss"), "active": e.get("active"),
-                    "margin": margin, **{k: e["val"].get(k) for k in VAL_METRICS}} for e in log.get("epochs") or []]
+        epochs += [
+            {
+                "run": name,
+                "epoch": e["epoch"],
+                "loss": e.get("loss"),
+                "active": e.get("active"),
+                "margin": margin,
+                **{k: e["val"].get(k) for k in VAL_METRICS},
+            }
+            for e in log.get("epochs") or []
+        ]
     columns = ["run", "epoch", "loss", "active", "margin", *VAL_METRICS]
-    return (pd.concat(batches, ignore_index=True) if batches else pd.DataFrame(
-        columns=["run", "x", "epoch", "step", "loss", "active", "loss_smooth", "active_smooth"]),
-        pd.DataFrame(epochs, columns=columns))
+    return (
+        pd.concat(batches, ignore_index=True)
+        if batches
+        else pd.DataFrame(
+            columns=["run", "x", "epoch", "step", "loss", "active", "loss_smooth", "active_smooth"]
+        ),
+        pd.DataFrame(epochs, columns=columns),
+    )
 
 
 # --- the runs table ------------------------------------------------------------------------------
+
 
 def _when(t: float | None) -> str | None:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else None
 
 
-def _row(name: str, status: str, config: dict, log: dict | None, started: float | None, finished: float | None,
-         seconds: float | None, error: str | None = None) -> dict:
+def _row(
+    name: str,
+    status: str,
+    config: dict,
+    log: dict | None,
+    started: float | None,
+    finished: float | None,
+    seconds: float | None,
+    error: str | None = None,
+) -> dict:
     m, t = config.get("model", {}), config.get("train", {})
     data = (log or {}).get("data", {})
     last = ((log or {}).get("epochs") or [{}])[-1]
     val = last.get("val") or {}
-    return {"run": name, "status": status, "started": _when(started), "finished": _when(finished),
-            "duration_s": None if seconds is None else round(seconds, 1),
-            "tower": m.get("tower"), "hidden": m.get("hidden"), "bidirectional": m.get("bidirectional"),
-            "frozen_embeddings": m.get("freeze_embeddings"), "loss": t.get("loss"), "margin": t.get("margin"),
-            "temperature": t.get("temperature"), "negatives": t.get("negatives"), "lr": t.get("lr"),
-            "epochs": t.get("epochs"), "batch_size": t.get("batch_size"), "max_queries": t.get("max_queries"),
-            "init_from": Path(t["init_from"]).parent.name if t.get("init_from") else None,
-            "train_queries": data.get("train_queries"), "data_fingerprint": data.get("fingerprint"),
-            "epochs_done": last.get("epoch"), "final_loss": last.get("loss"), "final_active": last.get("active"),
-            **{f"val_{k}": val.get(k) for k in VAL_METRICS}, "error": error}
+    return {
+        "run": name,
+        "status": status,
+        "started": _when(started),
+        "finished": _when(finished),
+        "duration_s": None if seconds is None else round(seconds, 1),
+        "tower": m.get("tower"),
+        "hidden": m.get("hidden"),
+        "bidirectional": m.get("bidirectional"),
+        "frozen_embeddings": m.get("freeze_embeddings"),
+        "loss": t.get("loss"),
+        "margin": t.get("margin"),
+        "temperature": t.get("temperature"),
+        "negatives": t.get("negatives"),
+        "lr": t.get("lr"),
+        "epochs": t.get("epochs"),
+        "batch_size": t.get("batch_size"),
+        "max_queries": t.get("max_queries"),
+        "init_from": Path(t["init_from"]).parent.name if t.get("init_from") else None,
+        "train_queries": data.get("train_queries"),
+        "data_fingerprint": data.get("fingerprint"),
+        "epochs_done": last.get("epoch"),
+        "final_loss": last.get("loss"),
+        "final_active": last.get("active"),
+        **{f"val_{k}": val.get(k) for k in VAL_METRICS},
+        "error": error,
+    }
 
 
 def table(artifacts: str | Path | None = None) -> list[dict]:
@@ -118,10 +161,13 @@ def table(artifacts: str | Path | None = None) -> list[dict]:
     for name, log in [*all_logs.items(), *((name, None) for name in broken)]:
         if name in launched:
             continue
-        in_runs = name.startswith(RUN_PREFIX)          # a committed checkpoint's file times are its checkout's
-        finished = mtime(runs / name[len(RUN_PREFIX):] / "log.json") if in_runs else None
-        row = _row(name, "done", log["config"], log, None, finished, log.get("seconds")) if log else \
-            _row(name, UNREADABLE, {}, None, None, finished, None, broken[name])
+        in_runs = name.startswith(RUN_PREFIX)  # a committed checkpoint's file times are its checkout's
+        finished = mtime(runs / name[len(RUN_PREFIX) :] / "log.json") if in_runs else None
+        row = (
+            _row(name, "done", log["config"], log, None, finished, log.get("seconds"))
+            if log
+            else _row(name, UNREADABLE, {}, None, None, finished, None, broken[name])
+        )
         if in_runs:
             launched[name] = row
         else:

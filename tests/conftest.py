@@ -2,6 +2,7 @@
 tests make), tests/app (Streamlit AppTest and the real browser) and tests/system (subprocesses, the
 CLI and builds, Chroma servers, stress, the real data end to end). Everything under tests/app and
 tests/system is marked `slow` here, by folder (see pytest.ini)."""
+
 import json
 import socket
 from pathlib import Path
@@ -15,13 +16,13 @@ DEV_PAIRS = SHARED / "dev_small_pairs.jsonl"
 TRAIN_SAMPLE = SHARED / "v1.1_train_sample200.jsonl"
 
 
-@pytest.hookimpl(tryfirst=True)         # before `-m` deselects by marker
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
 def pytest_collection_modifyitems(items):
     """Mark every test under tests/app and tests/system `slow`."""
     for item in items:
         try:
             folder = item.path.resolve().relative_to(TESTS).parts[0]
-        except ValueError:                   # a test outside tests/
+        except ValueError:  # a test outside tests/
             continue
         if folder in SLOW_FOLDERS:
             item.add_marker(pytest.mark.slow)
@@ -34,13 +35,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-needs_shared = pytest.mark.skipif(not DEV_PAIRS.is_file(),
-                                  reason=f"real MS MARCO data not found at {SHARED} (../shared/msmarco beside the repo)")
+needs_shared = pytest.mark.skipif(
+    not DEV_PAIRS.is_file(),
+    reason=f"real MS MARCO data not found at {SHARED} (../shared/msmarco beside the repo)",
+)
 
 # A tiny corpus in the v1.1 schema: topics with clearly separable vocabulary.
 TOPICS = {
-    "coffee": ["coffee beans are roasted and brewed into a hot drink", "espresso is strong coffee brewed under pressure"],
-    "python": ["python is a snake found in asia and africa", "pythons are large snakes that kill by constriction"],
+    "coffee": [
+        "coffee beans are roasted and brewed into a hot drink",
+        "espresso is strong coffee brewed under pressure",
+    ],
+    "python": [
+        "python is a snake found in asia and africa",
+        "pythons are large snakes that kill by constriction",
+    ],
     "paris": ["paris is the capital city of france", "the eiffel tower stands in paris france"],
     "moon": ["the moon orbits the earth every month", "astronauts first walked on the moon in 1969"],
     "piano": ["the piano is a musical instrument with keys", "a pianist plays music on the piano keyboard"],
@@ -50,7 +59,11 @@ QUESTIONS = {
     "coffee": ["how is coffee made", "what is espresso coffee", "coffee drink brewing"],
     "python": ["what kind of snake is a python", "where do python snakes live", "how do pythons kill"],
     "paris": ["what is the capital of france", "where is the eiffel tower", "paris france city"],
-    "moon": ["how long does the moon take to orbit earth", "when did astronauts walk on the moon", "moon orbit"],
+    "moon": [
+        "how long does the moon take to orbit earth",
+        "when did astronauts walk on the moon",
+        "moon orbit",
+    ],
     "piano": ["what instrument has keys", "who plays the piano", "piano music keyboard"],
     "rain": ["why does rain fall", "what causes floods", "rain clouds water"],
 }
@@ -64,8 +77,12 @@ def tiny_rows(extra_keys: bool = True) -> list[dict]:
         for q_i, question in enumerate(QUESTIONS[topic]):
             pos = TOPICS[topic][q_i % 2]
             texts = [pos, TOPICS[other][0], TOPICS[other][1]]
-            row = {"query_id": qid, "query": question, "query_type": "DESCRIPTION",
-                   "passages": {"is_selected": [1, 0, 0], "passage_text": texts, "url": ["", "", ""]}}
+            row = {
+                "query_id": qid,
+                "query": question,
+                "query_type": "DESCRIPTION",
+                "passages": {"is_selected": [1, 0, 0], "passage_text": texts, "url": ["", "", ""]},
+            }
             if extra_keys:
                 row.update({"answers": ["x"], "wellFormedAnswers": [], "some_future_field": {"a": 1}})
             rows.append(row)
@@ -83,5 +100,6 @@ def tiny_jsonl(tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def glove_vocab():
     from core.vocab import Vocab
+
     texts = [t for ts in TOPICS.values() for t in ts] + [q for qs in QUESTIONS.values() for q in qs]
     return Vocab.for_texts(texts, top_n=2000)

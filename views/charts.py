@@ -1,5 +1,6 @@
 """The pages' Plotly figures: the embedding maps, the rank slopegraph between two models and the
 training curves (a run that continues another checkpoint drawn from where that one ended)."""
+
 from __future__ import annotations
 
 import html
@@ -12,13 +13,20 @@ import plotly.graph_objects as go
 from core import artifacts, runs
 from core.compare import Comparison
 
-COLOURS = {"other passage": "#c3c7cf", "judged passage": "#8fd19e", "query": "#3478f6", "correct": "#3478f6",
-           "confused": "#e8590c", "passage": "#c3c7cf", "unknown": "#a9b4c2"}
+COLOURS = {
+    "other passage": "#c3c7cf",
+    "judged passage": "#8fd19e",
+    "query": "#3478f6",
+    "correct": "#3478f6",
+    "confused": "#e8590c",
+    "passage": "#c3c7cf",
+    "unknown": "#a9b4c2",
+}
 TYPE_COLOURS = ["#3478f6", "#e8590c", "#9c36b5", "#f59f00", "#1098ad", "#d6336c", "#5c940d", "#495057"]
 COLOUR_BY = {"role": "role", "correct vs confused": "outcome", "query type": "query_type"}
 SELECTED, NEIGHBOUR, JUDGED, TYPED = "#d6336c", "#212529", "#fab005", "#d6336c"
 UP, DOWN, SAME = "#2e9e5b", "#d64541", "#adb5bd"
-SLOPE_DEPTH = 20          # the slopegraph shows at most this many ranks per side
+SLOPE_DEPTH = 20  # the slopegraph shows at most this many ranks per side
 
 
 def plain(text: str) -> str:
@@ -28,33 +36,48 @@ def plain(text: str) -> str:
 
 # --- the embeddings map ----------------------------------------------------------------------------
 
+
 def _trace(points, name: str, colour: str, dims: int, size: float, opacity: float = 0.75):
     marker = dict(color=colour, size=size, opacity=opacity, line=dict(width=0))
-    common = dict(name=f"{name} ({len(points):,})", mode="markers", marker=marker, customdata=points.id,
-                  text=[plain(t) for t in points.short],
-                  hovertemplate=f"<b>{plain(name)}</b><br>%{{text}}<extra></extra>")
+    common = dict(
+        name=f"{name} ({len(points):,})",
+        mode="markers",
+        marker=marker,
+        customdata=points.id,
+        text=[plain(t) for t in points.short],
+        hovertemplate=f"<b>{plain(name)}</b><br>%{{text}}<extra></extra>",
+    )
     if dims == 3:
-        return go.Scatter3d(x=points.x, y=points.y, z=points.z,
-                            **{**common, "marker": {**marker, "size": size * 0.6}})
+        return go.Scatter3d(
+            x=points.x, y=points.y, z=points.z, **{**common, "marker": {**marker, "size": size * 0.6}}
+        )
     return go.Scattergl(x=points.x, y=points.y, **common)
 
 
 def _markers(dims: int, coords: list, name: str, marker: dict, hover: list[str] | None = None):
     trace = go.Scatter3d if dims == 3 else go.Scatter
-    return trace(**dict(zip("xyz", zip(*coords))), mode="markers", name=name, marker=marker,
-                 hovertext=hover, hoverinfo="text" if hover else "skip")
+    return trace(
+        **dict(zip("xyz", zip(*coords))),
+        mode="markers",
+        name=name,
+        marker=marker,
+        hovertext=hover,
+        hoverinfo="text" if hover else "skip",
+    )
 
 
-def map_figure(points, colour_by: str, dims: int, typed=None, selected: list[str] = (), regions=(),
-               width: int = 480) -> go.Figure:
+def map_figure(
+    points, colour_by: str, dims: int, typed=None, selected: list[str] = (), regions=(), width: int = 480
+) -> go.Figure:
     """Passages and queries coloured by `colour_by` (a key of COLOUR_BY), on equal axes. With `typed`
     (a core.projection.Located), the query as a star with lines to its top k and to its judged
     passage (a marker of its own); `selected` (point ids: the point, then its neighbours) ringed;
     `regions` ((x, y, label) from core.regions.region_labels) written over the map. The height
     follows the map's aspect for a plot about `width` pixels wide, so no band of it is left empty."""
     column = COLOUR_BY[colour_by]
-    groups = list(dict.fromkeys(["other passage", "passage", "judged passage",
-                                 *sorted(points[column].unique())]))
+    groups = list(
+        dict.fromkeys(["other passage", "passage", "judged passage", *sorted(points[column].unique())])
+    )
     extra = iter(TYPE_COLOURS)
     fig = go.Figure()
     for g in groups:
@@ -63,51 +86,107 @@ def map_figure(points, colour_by: str, dims: int, typed=None, selected: list[str
             typed_colour = column == "query_type" and g not in ("passage", "unknown")
             colour = next(extra, "#495057") if typed_colour else COLOURS.get(g)
             background = g in ("other passage", "passage", "judged passage")
-            fig.add_trace(_trace(part, g, colour, dims, 4 if background else 6,
-                                 opacity=0.45 if background else 0.85))
+            fig.add_trace(
+                _trace(part, g, colour, dims, 4 if background else 6, opacity=0.45 if background else 0.85)
+            )
     where = dict(zip(points.id, points[list("xyz"[:dims])].to_numpy().tolist()))
     text = dict(zip(points.id, points.short))
     if typed is not None:
-        for label, rows, colour in (("your query's top k", [r for r, _ in typed.neighbours], "#f59f00"),
-                                    ("its judged passage", [r for r, _, _ in typed.judged], JUDGED)):
+        for label, rows, colour in (
+            ("your query's top k", [r for r, _ in typed.neighbours], "#f59f00"),
+            ("its judged passage", [r for r, _, _ in typed.judged], JUDGED),
+        ):
             ends = [where[f"p{r}"] for r in rows if f"p{r}" in where]
             if not ends:
                 continue
             line = [c for end in ends for c in (list(typed.xy), end, [None] * dims)]
             trace = go.Scatter3d if dims == 3 else go.Scatter
-            fig.add_trace(trace(**dict(zip("xyz", zip(*line))), mode="lines", hoverinfo="skip",
-                                showlegend=False, line=dict(color=colour, width=1.5)))
+            fig.add_trace(
+                trace(
+                    **dict(zip("xyz", zip(*line))),
+                    mode="lines",
+                    hoverinfo="skip",
+                    showlegend=False,
+                    line=dict(color=colour, width=1.5),
+                )
+            )
             judged = label == "its judged passage"
-            fig.add_trace(_markers(dims, ends, label, dict(
-                color=colour, size=16 if judged else 10, symbol="diamond" if judged else "circle",
-                line=dict(width=2, color="#212529"))))
-        fig.add_trace(_markers(dims, [list(typed.xy)], "your query", dict(
-            color=TYPED, size=18 if dims == 2 else 9, symbol="star" if dims == 2 else "diamond",
-            line=dict(width=1.5, color="white")), [plain(typed.query)]))
+            fig.add_trace(
+                _markers(
+                    dims,
+                    ends,
+                    label,
+                    dict(
+                        color=colour,
+                        size=16 if judged else 10,
+                        symbol="diamond" if judged else "circle",
+                        line=dict(width=2, color="#212529"),
+                    ),
+                )
+            )
+        fig.add_trace(
+            _markers(
+                dims,
+                [list(typed.xy)],
+                "your query",
+                dict(
+                    color=TYPED,
+                    size=18 if dims == 2 else 9,
+                    symbol="star" if dims == 2 else "diamond",
+                    line=dict(width=1.5, color="white"),
+                ),
+                [plain(typed.query)],
+            )
+        )
     shown = [p for p in selected if p in where]
     if shown:
-        fig.add_trace(_markers(dims, [where[shown[0]]], "selected point", dict(
-            color="rgba(0,0,0,0)", size=24, symbol="circle", line=dict(width=4, color=SELECTED)),
-            [plain(text[shown[0]])]))
+        fig.add_trace(
+            _markers(
+                dims,
+                [where[shown[0]]],
+                "selected point",
+                dict(color="rgba(0,0,0,0)", size=24, symbol="circle", line=dict(width=4, color=SELECTED)),
+                [plain(text[shown[0]])],
+            )
+        )
     if shown[1:]:
-        fig.add_trace(_markers(dims, [where[p] for p in shown[1:]], "its nearest neighbours", dict(
-            color="rgba(0,0,0,0)", size=13, symbol="circle", line=dict(width=2, color=NEIGHBOUR)),
-            [plain(text[p]) for p in shown[1:]]))
+        fig.add_trace(
+            _markers(
+                dims,
+                [where[p] for p in shown[1:]],
+                "its nearest neighbours",
+                dict(color="rgba(0,0,0,0)", size=13, symbol="circle", line=dict(width=2, color=NEIGHBOUR)),
+                [plain(text[p]) for p in shown[1:]],
+            )
+        )
     for x, y, label in regions if dims == 2 else ():
-        fig.add_annotation(x=x, y=y, text=plain(label), showarrow=False, font=dict(size=11, color="#343a40"),
-                           bgcolor="rgba(255,255,255,.7)", borderpad=2)
+        fig.add_annotation(
+            x=x,
+            y=y,
+            text=plain(label),
+            showarrow=False,
+            font=dict(size=11, color="#343a40"),
+            bgcolor="rgba(255,255,255,.7)",
+            borderpad=2,
+        )
     axis = dict(showticklabels=False, title="", showgrid=False, zeroline=False)
     spread = points[["x", "y"]].max() - points[["x", "y"]].min()
     height = int(min(max(width * spread.y / max(spread.x, 1e-9), 0.6 * width), 1.2 * width)) + 70  # + legend
-    fig.update_layout(height=height, margin=dict(l=0, r=0, t=10, b=0), uirevision="map",
-                      legend=dict(orientation="h", y=-0.02, yanchor="top", x=0, font=dict(size=11)),
-                      dragmode="pan" if dims == 2 else "orbit", xaxis=axis,
-                      yaxis={**axis, "scaleanchor": "x"},
-                      scene=dict(xaxis=axis, yaxis=axis, zaxis=axis, aspectmode="data"))
+    fig.update_layout(
+        height=height,
+        margin=dict(l=0, r=0, t=10, b=0),
+        uirevision="map",
+        legend=dict(orientation="h", y=-0.02, yanchor="top", x=0, font=dict(size=11)),
+        dragmode="pan" if dims == 2 else "orbit",
+        xaxis=axis,
+        yaxis={**axis, "scaleanchor": "x"},
+        scene=dict(xaxis=axis, yaxis=axis, zaxis=axis, aspectmode="data"),
+    )
     return fig
 
 
 # --- rank movement between two models ------------------------------------------------------------
+
 
 def rank_slopes(result: Comparison, k: int) -> go.Figure:
     """Each passage of either model's top k (at most SLOPE_DEPTH) as a line from its rank on the left
@@ -120,7 +199,7 @@ def rank_slopes(result: Comparison, k: int) -> go.Figure:
         ranks[move.hit.pid] = (move.hit.rank, move.other_rank, move.hit)
     for move in result.right_moves[:depth]:
         ranks.setdefault(move.hit.pid, (move.other_rank, move.hit.rank, move.hit))
-    rows = []                                   # per side: each rank beyond those shown -> a row below
+    rows = []  # per side: each rank beyond those shown -> a row below
     for side in (0, 1):
         beyond = sorted({v[side] for v in ranks.values()} - set(range(1, depth + 1)))
         rows.append({r: depth + 1.5 + i for i, r in enumerate(beyond)})
@@ -129,24 +208,41 @@ def rank_slopes(result: Comparison, k: int) -> go.Figure:
         colour = UP if right < left else DOWN if right > left else SAME
         ys = [rows[side].get(r, r) for side, r in enumerate((left, right))]
         labels = [f"#{r:,}" if r > depth else "" for r in (left, right)]
-        fig.add_trace(go.Scatter(x=[0, 1], y=ys, mode="lines+markers+text", text=labels,
-                                 textposition=["middle left", "middle right"], showlegend=False,
-                                 line=dict(color=colour, width=5 if hit.judged else 2), marker=dict(size=7),
-                                 hovertext=plain(("✓ judged · " if hit.judged else "") + hit.text[:90]),
-                                 hoverinfo="text"))
+        fig.add_trace(
+            go.Scatter(
+                x=[0, 1],
+                y=ys,
+                mode="lines+markers+text",
+                text=labels,
+                textposition=["middle left", "middle right"],
+                showlegend=False,
+                line=dict(color=colour, width=5 if hit.judged else 2),
+                marker=dict(size=7),
+                hovertext=plain(("✓ judged · " if hit.judged else "") + hit.text[:90]),
+                hoverinfo="text",
+            )
+        )
     lowest = max([depth, *rows[0].values(), *rows[1].values()])
     names = [plain(result.left.model), plain(result.right.model)]
-    fig.update_layout(height=60 + 15 * (lowest + 1), margin=dict(l=10, r=10, t=30, b=10),
-                      xaxis=dict(tickvals=[0, 1], ticktext=names, range=[-0.35, 1.35], side="top",
-                                 showgrid=False, zeroline=False),
-                      yaxis=dict(autorange="reversed", showgrid=False, zeroline=False,
-                                 tickvals=[*range(1, depth + 1), depth + 1.5] if lowest > depth else
-                                 list(range(1, depth + 1)),
-                                 ticktext=[f"#{t}" for t in range(1, depth + 1)] + ["beyond"]))
+    fig.update_layout(
+        height=60 + 15 * (lowest + 1),
+        margin=dict(l=10, r=10, t=30, b=10),
+        xaxis=dict(
+            tickvals=[0, 1], ticktext=names, range=[-0.35, 1.35], side="top", showgrid=False, zeroline=False
+        ),
+        yaxis=dict(
+            autorange="reversed",
+            showgrid=False,
+            zeroline=False,
+            tickvals=[*range(1, depth + 1), depth + 1.5] if lowest > depth else list(range(1, depth + 1)),
+            ticktext=[f"#{t}" for t in range(1, depth + 1)] + ["beyond"],
+        ),
+    )
     return fig
 
 
 # --- training curves -----------------------------------------------------------------------------
+
 
 def _checkpoint_name(init_from: str) -> str:
     """The app's name of the checkpoint file a run started from (run-ID for a run's own)."""
@@ -172,8 +268,14 @@ def epoch_offsets(logs: dict[str, dict]) -> dict[str, int]:
 
 
 def _layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
-    fig.update_layout(title=title, height=320, margin=dict(l=10, r=10, t=40, b=10), xaxis_title=x,
-                      yaxis_title=y, legend=dict(title_text="", orientation="h", yanchor="top", y=-0.3, x=0))
+    fig.update_layout(
+        title=title,
+        height=320,
+        margin=dict(l=10, r=10, t=40, b=10),
+        xaxis_title=x,
+        yaxis_title=y,
+        legend=dict(title_text="", orientation="h", yanchor="top", y=-0.3, x=0),
+    )
     return fig
 
 
@@ -188,20 +290,35 @@ def training_figures(logs: dict[str, dict], labels: dict[str, str], k: int) -> l
     order = [labels[n] for n in logs]
     colours = dict(zip(order, itertools.cycle(px.colors.qualitative.Plotly)))
     style = dict(color="run", color_discrete_map=colours, category_orders={"run": order})
-    x = "epoch (a continued run starts where its first checkpoint ended)" if any(offsets.values()) \
+    x = (
+        "epoch (a continued run starts where its first checkpoint ended)"
+        if any(offsets.values())
         else "epoch"
+    )
     loss = px.line(epochs.dropna(subset=["loss"]), x="epoch", y="loss", markers=True, **style)
-    triplet = {labels[n] for n, log in logs.items()
-               if log.get("config", {}).get("train", {}).get("loss") == "triplet"}
+    triplet = {
+        labels[n]
+        for n, log in logs.items()
+        if log.get("config", {}).get("train", {}).get("loss") == "triplet"
+    }
     for margin in sorted(epochs[epochs.run.isin(triplet)].margin.unique()):
-        loss.add_hline(y=margin, line_dash="dot", line_color="gray",
-                       annotation_text=f"triplet margin {margin:g}")
+        loss.add_hline(
+            y=margin, line_dash="dot", line_color="gray", annotation_text=f"triplet margin {margin:g}"
+        )
     long = epochs.melt(id_vars=["run", "epoch"], value_vars=["mrr@10", f"recall@{k}"], var_name="metric")
     return [
         _layout(px.line(batches, x="x", y="loss_smooth", **style), "Batch loss (smoothed)", x, "loss"),
-        _layout(px.line(batches, x="x", y="active_smooth", range_y=[0, 1], **style),
-                "Active triplets (inside the margin)", x, "share"),
+        _layout(
+            px.line(batches, x="x", y="active_smooth", range_y=[0, 1], **style),
+            "Active triplets (inside the margin)",
+            x,
+            "share",
+        ),
         _layout(loss, "Epoch loss", x, "loss"),
-        _layout(px.line(long, x="epoch", y="value", line_dash="metric", markers=True, range_y=[0, 1],
-                        **style), f"Validation MRR@10, Recall@{k}", x, "score"),
+        _layout(
+            px.line(long, x="epoch", y="value", line_dash="metric", markers=True, range_y=[0, 1], **style),
+            f"Validation MRR@10, Recall@{k}",
+            x,
+            "score",
+        ),
     ]

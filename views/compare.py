@@ -1,11 +1,12 @@
 """One query through two checkpoints: where each ranks the judged passage (the story, in big type),
 how every passage moves between them (a slopegraph and badges), an optional BM25 column."""
+
 import streamlit as st
 
 from core.catalog import coverage
 from core.compare import compare
-from core.queries import QueryError
 from core.index import SearchIndexError
+from core.queries import QueryError
 from views import charts, components, state, url
 
 components.style()
@@ -15,8 +16,12 @@ if len(state.engines()) < 2:
     st.info("Comparing needs two checkpoints under the artifacts folder: run `python -m core build`.")
     st.stop()
 names = list(engines)
-components.link_notices(url.url_state({"q": "", "k": 10, "a": names[0], "b": names[1], "bm25": False},
-                                        {"k": range(1, 51), "a": names, "b": names}))
+components.link_notices(
+    url.url_state(
+        {"q": "", "k": 10, "a": names[0], "b": names[1], "bm25": False},
+        {"k": range(1, 51), "a": names, "b": names},
+    )
+)
 
 box, left_pick, right_pick, depth = st.columns([5, 2, 2, 2], vertical_alignment="bottom")
 query = box.text_input("Query", key="q", placeholder="Ask a question, e.g. what is dysgraphia?")
@@ -27,8 +32,9 @@ show_bm25 = st.checkbox("Add a BM25 column (lexical baseline)", key="bm25")
 url.save_url(["q", "k", "a", "b", "bm25"])
 components.same_checkpoint(left_name, right_name)
 
-with st.expander(f"Example queries: validation queries where {names[0]} and {names[1]} disagree",
-                 expanded=not query):
+with st.expander(
+    f"Example queries: validation queries where {names[0]} and {names[1]} disagree", expanded=not query
+):
     components.example_buttons(state.examples(engines[names[0]], engines[names[1]]))
 
 if not query:
@@ -37,7 +43,7 @@ if not query:
 try:
     result = compare(query, engines[left_name], engines[right_name], k)
     lexical = state.lexical().search(query, k) if show_bm25 else None
-except (QueryError, SearchIndexError) as e:    # a query to change, or an index that could not be repaired
+except (QueryError, SearchIndexError) as e:  # a query to change, or an index that could not be repaired
     st.warning(str(e), icon="✋")
     st.stop()
 for notice in {side.notice for side in (result.left, result.right) if side.notice}:
@@ -48,19 +54,31 @@ stats = st.columns(3)
 ranks = [side.judged.rank if side.judged else None for side in (result.left, result.right)]
 moved = f"{ranks[0] - ranks[1]:+,} places" if None not in ranks and ranks[0] != ranks[1] else None
 for col, side, delta in zip(stats, (result.left, result.right), (None, moved)):
-    col.metric(f"Judged passage · {side.model}", components.judged_rank(side.judged), delta=delta,
-               help=f"Rank among all {len(cat):,} passages of the passage MS MARCO judged relevant"
-               if side.judged else "Not a dataset query: no passage is judged for it")
+    col.metric(
+        f"Judged passage · {side.model}",
+        components.judged_rank(side.judged),
+        delta=delta,
+        help=f"Rank among all {len(cat):,} passages of the passage MS MARCO judged relevant"
+        if side.judged
+        else "Not a dataset query: no passage is judged for it",
+    )
 stats[2].metric(f"Overlap@{k}", f"{result.overlap:.0%}", help="Share of the top k that both models return")
 with st.expander("How each passage moves between the two models", expanded=True):
-    st.caption(f"Green: {result.right.model} ranks the passage higher than {result.left.model}; red: "
-               "lower; grey: the same. Below the line: ranks beyond those shown. Thick: the judged passage.")
+    st.caption(
+        f"Green: {result.right.model} ranks the passage higher than {result.left.model}; red: "
+        "lower; grey: the same. Below the line: ranks beyond those shown. Thick: the judged passage."
+    )
     st.plotly_chart(charts.rank_slopes(result, k), key="slopes", config={"displayModeBar": False})
-components.secondary("Badges give each passage's rank in the other model: ▲ ranked higher here, ▼ lower. "
-                     "Hover a card for its whole text.")
+components.secondary(
+    "Badges give each passage's rank in the other model: ▲ ranked higher here, ▼ lower. "
+    "Hover a card for its whole text."
+)
 columns = st.columns(3 if lexical else 2, gap="medium")
-sides = zip((result.left, result.right), (result.left_moves, result.right_moves),
-            (result.right.model, result.left.model))
+sides = zip(
+    (result.left, result.right),
+    (result.left_moves, result.right_moves),
+    (result.right.model, result.left.model),
+)
 for col, (side, moves, other) in zip(columns, sides):
     with col:
         st.subheader(side.model)

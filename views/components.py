@@ -1,5 +1,6 @@
 """The pages' building blocks: result cards, rank badges, token chips, example-query buttons and the
 notices (no answer in the corpus, same checkpoint twice, a link's unknown values)."""
+
 from __future__ import annotations
 
 import html
@@ -50,8 +51,9 @@ def style() -> None:
 
 def marked(text: str, query: str) -> str:
     """`text` as HTML with the query's words in <mark>; everything escaped."""
-    return "".join(f"<mark>{html.escape(p)}</mark>" if hit else html.escape(p)
-                   for p, hit in highlight(text, query))
+    return "".join(
+        f"<mark>{html.escape(p)}</mark>" if hit else html.escape(p) for p, hit in highlight(text, query)
+    )
 
 
 def movement(move: Moved, other: str, k: int) -> str:
@@ -76,8 +78,14 @@ def example_buttons(items: list[Example]) -> None:
     """Example queries to click, each labelled with what the second model does to it and where the two
     models rank its judged passage."""
     for col, ex in zip(st.columns(3) * 2, items):
-        col.button(ex.query, on_click=set_query, args=(ex.query,), width="stretch", wrap=True,
-                   help=" · ".join(f"{m} ranks the judged passage #{r:,}" for m, r in ex.ranks.items()))
+        col.button(
+            ex.query,
+            on_click=set_query,
+            args=(ex.query,),
+            width="stretch",
+            wrap=True,
+            help=" · ".join(f"{m} ranks the judged passage #{r:,}" for m, r in ex.ranks.items()),
+        )
         col.caption(f"{verdict(ex)}: " + " → ".join(f"{m} #{r:,}" for m, r in ex.ranks.items()))
 
 
@@ -86,12 +94,16 @@ def card(hit: ResultHit, query: str, score_label: str = "cos", extra: str = "", 
     six lines until the pointer rests on it)."""
     judged = '<span class="badge judged">✓ judged relevant</span>' if hit.judged else ""
     if hit.missed:
-        extra = ('<span class="badge missed" title="Exact search over every passage ranks it here; the '
-                 'approximate (HNSW) index did not return it.">missed by the index</span>') + extra
-    st.html(f'<div class="card{" judged" if hit.judged else ""}"><div class="card-head">'
-            f'<span class="rank">#{hit.rank}</span><span class="score">{score_label} {hit.score:.3f}</span>'
-            f'{judged}{extra}</div><div class="card-text{" clamp" if clamp else ""}">'
-            f'{marked(hit.text, query)}</div></div>')
+        extra = (
+            '<span class="badge missed" title="Exact search over every passage ranks it here; the '
+            'approximate (HNSW) index did not return it.">missed by the index</span>'
+        ) + extra
+    st.html(
+        f'<div class="card{" judged" if hit.judged else ""}"><div class="card-head">'
+        f'<span class="rank">#{hit.rank}</span><span class="score">{score_label} {hit.score:.3f}</span>'
+        f'{judged}{extra}</div><div class="card-text{" clamp" if clamp else ""}">'
+        f"{marked(hit.text, query)}</div></div>"
+    )
 
 
 def text_card(text: str) -> None:
@@ -107,11 +119,20 @@ def text_list(texts: list[str], limit: int = 140) -> None:
 
 def tokens(items: list[QueryToken], dropped: int = 0) -> None:
     """The query's tokens as chips; unknown ones (the model saw <unk>) struck out."""
-    chips = "".join(f'<span class="tok" title="in the vocabulary">{html.escape(t.text)}</span>' if t.known
-                    else f'<span class="tok oov" title="unknown: the model saw &lt;unk&gt;">'
-                         f'{html.escape(t.text)}</span>' for t in items)
-    cut = (f"<small>{dropped} more token{'s' if dropped != 1 else ''} past the model's query length "
-           "went unseen.</small>") if dropped else ""
+    chips = "".join(
+        f'<span class="tok" title="in the vocabulary">{html.escape(t.text)}</span>'
+        if t.known
+        else f'<span class="tok oov" title="unknown: the model saw &lt;unk&gt;">{html.escape(t.text)}</span>'
+        for t in items
+    )
+    cut = (
+        (
+            f"<small>{dropped} more token{'s' if dropped != 1 else ''} past the model's query length "
+            "went unseen.</small>"
+        )
+        if dropped
+        else ""
+    )
     st.html(f'<div class="tokens">{chips}</div>{cut}')
 
 
@@ -135,6 +156,7 @@ def secondary(text: str) -> None:
 
 # --- notices -------------------------------------------------------------------------------------
 
+
 def link_notices(notices: list[str]) -> None:
     """What a shared link asked for that this machine cannot show (core: `state.url_state`)."""
     for text in notices:
@@ -143,8 +165,11 @@ def link_notices(notices: list[str]) -> None:
 
 def same_checkpoint(left: str, right: str) -> None:
     if left == right:
-        st.info(f"Both sides use the same checkpoint, **{left}**, so they agree on everything. Pick another "
-                "checkpoint on one side to see what changes.", icon="🪞")
+        st.info(
+            f"Both sides use the same checkpoint, **{left}**, so they agree on everything. Pick another "
+            "checkpoint on one side to see what changes.",
+            icon="🪞",
+        )
 
 
 def no_answer(cov: Coverage, passages: int, dataset_query: bool) -> None:
@@ -159,6 +184,8 @@ def no_answer(cov: Coverage, passages: int, dataset_query: bool) -> None:
         found = f"Only {cov.together} passage{'s' if cov.together != 1 else ''} contain all of {words}"
     else:
         found = f"No passage contains all of {words}"
-    st.info(f"**This corpus probably holds no answer.** {found}, among the {passages:,} passages: they are "
-            "a sample of MS MARCO, not the web. Whatever the models rank first, they are not to blame.",
-            icon="📭")
+    st.info(
+        f"**This corpus probably holds no answer.** {found}, among the {passages:,} passages: they are "
+        "a sample of MS MARCO, not the web. Whatever the models rank first, they are not to blame.",
+        icon="📭",
+    )

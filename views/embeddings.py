@@ -1,16 +1,17 @@
 """The embedding space on UMAP maps aligned across two checkpoints, so a passage's movement shows:
 regions named by their words, a typed query placed with lines to its top k and its judged passage,
 and a clicked or found point shown beside the maps and ringed on both, with its nearest neighbours."""
+
 import time
 from functools import partial
 
 import streamlit as st
 
+from core.projection import locate
 from core.queries import QueryError
 from core.search import ResultHit
-from core.projection import locate
-from views.points import find_points, has_query_types
 from views import charts, components, state, url
+from views.points import find_points, has_query_types
 
 SHOW = ("both maps", "left only", "right only")
 NEIGHBOURS = 5
@@ -19,10 +20,24 @@ components.style()
 st.title("🗺️ Embeddings")
 engines = state.engines()
 names = list(engines)
-defaults = {"q": "", "k": 10, "a": names[0], "b": names[min(1, len(names) - 1)], "show": SHOW[0], "dims": 2,
-            "colour": "role", "point": ""}
-choices = {"k": range(1, 51), "a": names, "b": names, "show": SHOW, "dims": (2, 3),
-           "colour": list(charts.COLOUR_BY)}
+defaults = {
+    "q": "",
+    "k": 10,
+    "a": names[0],
+    "b": names[min(1, len(names) - 1)],
+    "show": SHOW[0],
+    "dims": 2,
+    "colour": "role",
+    "point": "",
+}
+choices = {
+    "k": range(1, 51),
+    "a": names,
+    "b": names,
+    "show": SHOW,
+    "dims": (2, 3),
+    "colour": list(charts.COLOUR_BY),
+}
 components.link_notices(url.url_state(defaults, choices))
 
 
@@ -66,14 +81,21 @@ colours = [c for c in charts.COLOUR_BY if c != "query type" or has_query_types(p
 if st.session_state.colour not in colours:
     st.session_state.colour = colours[0]
 colour = colour_pick.selectbox("Colour by", colours, key="colour")
-find_box.text_input("Find a point by its text", key="find", on_change=found, args=(points[a],),
-                    placeholder="e.g. shingles vaccine")
+find_box.text_input(
+    "Find a point by its text",
+    key="find",
+    on_change=found,
+    args=(points[a],),
+    placeholder="e.g. shingles vaccine",
+)
 url.save_url(["q", "k", "a", "b", "show", "dims", "colour", "point"])
-components.secondary("Each point is a passage or a validation query as the checkpoint embeds it, "
-                     "flattened by UMAP (cosine), the two maps fitted together so that a passage sits in the "
-                     "same region on both unless the models disagree about it. **The maps distort "
-                     "distances**: the true nearest neighbours (exact cosine) are listed beside them. "
-                     "Click a point, or find it by its text.")
+components.secondary(
+    "Each point is a passage or a validation query as the checkpoint embeds it, "
+    "flattened by UMAP (cosine), the two maps fitted together so that a passage sits in the "
+    "same region on both unless the models disagree about it. **The maps distort "
+    "distances**: the true nearest neighbours (exact cosine) are listed beside them. "
+    "Click a point, or find it by its text."
+)
 
 located = {}
 if query:
@@ -88,16 +110,29 @@ ringed = {name: [point, *maps[name].neighbours(point, NEIGHBOURS)] if point else
 for col, name in zip(columns, shown):
     with col:
         t0 = time.perf_counter()
-        fig = charts.map_figure(points[name], colour, dims, located.get(name), ringed[name],
-                                state.regions(engines[name], maps[name]),
-                                width=430 if len(shown) > 1 else 760)
+        fig = charts.map_figure(
+            points[name],
+            colour,
+            dims,
+            located.get(name),
+            ringed[name],
+            state.regions(engines[name], maps[name]),
+            width=430 if len(shown) > 1 else 760,
+        )
         st.subheader(name)
-        st.plotly_chart(fig, key=f"map_{name}_{dims}", on_select=partial(clicked, f"map_{name}_{dims}"),
-                        selection_mode="points", config={"scrollZoom": True, "displayModeBar": False})
+        st.plotly_chart(
+            fig,
+            key=f"map_{name}_{dims}",
+            on_select=partial(clicked, f"map_{name}_{dims}"),
+            selection_mode="points",
+            config={"scrollZoom": True, "displayModeBar": False},
+        )
         p = maps[name].projection
-        components.secondary(f"{len(p.rows):,} passages + {len(p.query_ids):,} validation queries · UMAP fit "
-                             f"{p.fit_seconds:.0f} s (once, stored) · "
-                             f"figure {1e3 * (time.perf_counter() - t0):.0f} ms")
+        components.secondary(
+            f"{len(p.rows):,} passages + {len(p.query_ids):,} validation queries · UMAP fit "
+            f"{p.fit_seconds:.0f} s (once, stored) · "
+            f"figure {1e3 * (time.perf_counter() - t0):.0f} ms"
+        )
 
 with panel:
     if point:
@@ -107,20 +142,33 @@ with panel:
         near = {name: ringed[name][1:] for name in shown}
         if len(shown) > 1:
             same = len(set(near[shown[0]]) & set(near[shown[1]]))
-            st.metric("Neighbours kept", f"{same} of {NEIGHBOURS}",
-                      help=f"Of its {NEIGHBOURS} nearest points (exact cosine), how many both models share")
+            st.metric(
+                "Neighbours kept",
+                f"{same} of {NEIGHBOURS}",
+                help=f"Of its {NEIGHBOURS} nearest points (exact cosine), how many both models share",
+            )
         for name in shown:
             st.markdown(f"**Nearest in {name}** (ringed)")
             components.text_list([text[p] for p in near[name]])
         st.button("Clear the selection", on_click=pick_point, args=("",), width="stretch")
         for other in st.session_state.get("matches", [])[1:NEIGHBOURS]:
-            st.button(text[other][:60], key=f"match_{other}", on_click=pick_point, args=(other,),
-                      width="stretch", wrap=True, help="Another point matching what you typed")
+            st.button(
+                text[other][:60],
+                key=f"match_{other}",
+                on_click=pick_point,
+                args=(other,),
+                width="stretch",
+                wrap=True,
+                help="Another point matching what you typed",
+            )
     for name, hit in located.items():
         cat = engines[name].catalog
         if hit.judged:
-            st.metric(f"Judged passage · {name}", f"#{min(r for _, r, _ in hit.judged):,}",
-                      help="Where this model ranks the passage judged relevant, among all passages")
+            st.metric(
+                f"Judged passage · {name}",
+                f"#{min(r for _, r, _ in hit.judged):,}",
+                help="Where this model ranks the passage judged relevant, among all passages",
+            )
         components.secondary(f"{name}: query encoded and placed on the map in {hit.project_ms:.1f} ms")
         with st.expander(f"True nearest neighbours · {name}", expanded=not point):
             judged_rows = {r for r, _, _ in hit.judged}
@@ -128,5 +176,6 @@ with panel:
                 hit_row = ResultHit(rank, cat.pids[row], score, cat.display_text(row), row in judged_rows)
                 components.card(hit_row, query, clamp=True)
     if not point and not located:
-        st.info("Type a query above to place it on the maps, click a point, or find one by its text.",
-                icon="💡")
+        st.info(
+            "Type a query above to place it on the maps, click a point, or find one by its text.", icon="💡"
+        )

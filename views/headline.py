@@ -1,12 +1,13 @@
 """The Home page's results table and the note on what it was measured on, from artifacts/metrics.json
 (plain data in, rows out, so it is tested without a page)."""
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from core.rankers import METRIC_MODELS
 from core.metrics import FULL_METRICS
+from core.rankers import METRIC_MODELS
 
 
 def read_metrics(artifacts: Path) -> dict:
@@ -23,13 +24,17 @@ def metrics_note(metrics: dict) -> str:
     split, corpus = metrics.get("split") or {}, metrics.get("corpus") or {}
     parts = []
     if isinstance(split.get("val_queries"), int):
-        share = f" ({split['val_fraction']:.1%} of the queries, never trained on)" if isinstance(
-            split.get("val_fraction"), float) else ""
+        share = (
+            f" ({split['val_fraction']:.1%} of the queries, never trained on)"
+            if isinstance(split.get("val_fraction"), float)
+            else ""
+        )
         parts.append(f"{split['val_queries']:,} validation queries{share}")
     if isinstance(corpus.get("passages"), int):
         parts.append(f"*full*: each ranking all {corpus['passages']:,} passages")
-    return ("Measured on " + ", ".join(parts) + ". " if parts else "") + \
-        "*rerank*: each query with two or more candidate passages in the data ranks only those."
+    return (
+        "Measured on " + ", ".join(parts) + ". " if parts else ""
+    ) + "*rerank*: each query with two or more candidate passages in the data ranks only those."
 
 
 def metrics_rows(metrics: dict) -> list[dict]:
@@ -42,7 +47,14 @@ def metrics_rows(metrics: dict) -> list[dict]:
     for name in [*METRIC_MODELS, *(m for m in models if m not in METRIC_MODELS)]:
         m = models.get(name) or {}
         full, rerank = m.get("full") or {}, m.get("rerank") or {}
-        rows.append({"model": name, **{k: full.get(k) for k in FULL_METRICS}, "queries": full.get("queries"),
-                     "rerank mrr@10": rerank.get("mrr@10"), "rerank queries": rerank.get("queries"),
-                     "measured": bool(full or rerank)})
+        rows.append(
+            {
+                "model": name,
+                **{k: full.get(k) for k in FULL_METRICS},
+                "queries": full.get("queries"),
+                "rerank mrr@10": rerank.get("mrr@10"),
+                "rerank queries": rerank.get("queries"),
+                "measured": bool(full or rerank),
+            }
+        )
     return rows

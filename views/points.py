@@ -1,5 +1,6 @@
 """The Embeddings page's points table: one row per point of a map, with its role, outcome, type and
 text, and finding points by their text."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,15 +24,19 @@ def map_points(projection: Projection, catalog, confused: dict[str, bool] | None
     queries = corpus.queries.set_index("query_id")
     judged = {catalog.row[p] for q in projection.query_ids for p in corpus.positives[q]}
     confused = confused or {}
-    rows = [("passage", "judged passage" if r in judged else "other passage", catalog.display_text(r))
-            for r in projection.rows.tolist()]
+    rows = [
+        ("passage", "judged passage" if r in judged else "other passage", catalog.display_text(r))
+        for r in projection.rows.tolist()
+    ]
     rows += [("query", "query", queries.text[q]) for q in projection.query_ids]
     points = pd.DataFrame(rows, columns=["kind", "role", "text"])
     points.insert(0, "id", point_ids(projection))
-    qtypes = ["passage"] * len(projection.rows) + [str(queries.query_type[q] or "unknown").lower()
-                                                    for q in projection.query_ids]
+    qtypes = ["passage"] * len(projection.rows) + [
+        str(queries.query_type[q] or "unknown").lower() for q in projection.query_ids
+    ]
     outcome = list(points.role[: len(projection.rows)]) + [
-        ("confused" if confused[q] else "correct") if q in confused else "query" for q in projection.query_ids]
+        ("confused" if confused[q] else "correct") if q in confused else "query" for q in projection.query_ids
+    ]
     points["query_type"], points["outcome"] = qtypes, outcome
     points["short"] = [short(t) for t in points.text]
     xy = np.concatenate([projection.passage_xy, projection.query_xy])

@@ -1,10 +1,11 @@
 """Search one checkpoint: where it ranks the judged passage first, cards with highlighted words, the
 tokens the model saw, a notice when the corpus likely holds no answer, latency last."""
+
 import streamlit as st
 
 from core.catalog import coverage
-from core.queries import QueryError
 from core.index import SearchIndexError
+from core.queries import QueryError
 from views import components, state, url
 
 components.style()
@@ -12,8 +13,9 @@ st.title("🔎 Search")
 engines = state.rankers()
 names = list(engines)
 default = "hard" if "hard" in engines else names[0]
-components.link_notices(url.url_state({"q": "", "k": 10, "model": default},
-                                        {"k": range(1, 51), "model": names}))
+components.link_notices(
+    url.url_state({"q": "", "k": 10, "model": default}, {"k": range(1, 51), "model": names})
+)
 
 box, pick, depth = st.columns([6, 2, 2], vertical_alignment="bottom")
 query = box.text_input("Query", key="q", placeholder="Ask a question, e.g. what is dysgraphia?")
@@ -23,8 +25,10 @@ url.save_url(["q", "k", "model"])
 
 if len(engines) >= 2:
     first, second = (engines[n] for n in names[:2])
-    with st.expander(f"Example queries: validation queries where **{first.name}** and **{second.name}** "
-                     "disagree", expanded=not query):
+    with st.expander(
+        f"Example queries: validation queries where **{first.name}** and **{second.name}** disagree",
+        expanded=not query,
+    ):
         components.example_buttons(state.examples(first, second))
 
 if not query:
@@ -32,7 +36,7 @@ if not query:
     st.stop()
 try:
     result = engines[name].search(query, k)
-except (QueryError, SearchIndexError) as e:    # a query to change, or an index that could not be repaired
+except (QueryError, SearchIndexError) as e:  # a query to change, or an index that could not be repaired
     st.warning(str(e), icon="✋")
     st.stop()
 if result.notice:
@@ -42,21 +46,27 @@ components.no_answer(coverage(cat, result.query), len(cat), result.query_id is n
 main, side = st.columns([3, 1], gap="large")
 with side:
     if result.query_id:
-        st.metric(f"Judged passage · {name}", components.judged_rank(result.judged),
-                  help=f"Where {name} ranks the passage MS MARCO judged relevant, among all {len(cat):,}")
+        st.metric(
+            f"Judged passage · {name}",
+            components.judged_rank(result.judged),
+            help=f"Where {name} ranks the passage MS MARCO judged relevant, among all {len(cat):,}",
+        )
         st.markdown(components.judged_summary(result.judged, len(cat), k, name))
     else:
         st.caption("Not one of the dataset's queries, so no passage is judged for it; the examples are.")
     st.markdown("**Tokens the model saw** (struck out: unknown)")
     components.tokens(result.tokens, result.dropped_tokens)
-    components.secondary(f"Encode query {result.encode_ms:.1f} ms · "
-                         f"search the index {result.search_ms:.1f} ms")
+    components.secondary(
+        f"Encode query {result.encode_ms:.1f} ms · search the index {result.search_ms:.1f} ms"
+    )
 with main:
     missed = sum(hit.missed for hit in result.hits)
     if missed:
-        st.caption(f"Chroma's approximate (HNSW) index missed {missed} of the passages that exact search over "
-                   f"every passage ranks in the top {k}; they are shown where exact search puts them, marked "
-                   "*missed by the index*.")
+        st.caption(
+            f"Chroma's approximate (HNSW) index missed {missed} of the passages that exact search over "
+            f"every passage ranks in the top {k}; they are shown where exact search puts them, marked "
+            "*missed by the index*."
+        )
     for hit in result.hits:
         components.card(hit, result.query)
     if result.judged and result.judged.rank > k:

@@ -1,6 +1,7 @@
 """What the pages share: the catalog, rankers, maps and their derived tables, each loaded once per
 process and keyed by what it was made from (a checkpoint file's fingerprint, a map's key), never by
 an object's id, which CPython reuses once the object is gone."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -43,6 +44,7 @@ def friendly_errors():
 
 # --- resources, loaded once per process ----------------------------------------------------------
 
+
 @st.cache_resource(show_spinner="Loading the MS MARCO passages…")
 def _catalog(source: str) -> Catalog:
     return Catalog(load_corpus(source))
@@ -68,8 +70,9 @@ def _hybrid(key: tuple, _engine: Engine, _lexical: Lexical) -> Hybrid:
     if weight is None:
         corpus = _engine.catalog.corpus
         train_qids = split_queries(corpus, _engine.val_fraction)[0]
-        weight = fit_on_corpus(_engine.encoder, corpus, train_qids, passage_vectors=_engine.vectors,
-                               bm25=_lexical.bm25)[0]
+        weight = fit_on_corpus(
+            _engine.encoder, corpus, train_qids, passage_vectors=_engine.vectors, bm25=_lexical.bm25
+        )[0]
     return Hybrid(_engine, _lexical, weight)
 
 
@@ -131,10 +134,15 @@ def engines() -> Mapping[str, Engine]:
     def open_engine(name, path) -> Engine:
         def make() -> Engine:
             bar = st.progress(0.0, text=f"Opening the {name} model…")
-            engine = Engine(name, path, cat, chroma_path=artifacts / "chroma",
-                            progress=lambda done, text: bar.progress(done, text=text))
+            engine = Engine(
+                name,
+                path,
+                cat,
+                chroma_path=artifacts / "chroma",
+                progress=lambda done, text: bar.progress(done, text=text),
+            )
             bar.empty()
-            if engine.notice:                     # its index was unreadable and has been rebuilt
+            if engine.notice:  # its index was unreadable and has been rebuilt
                 st.info(engine.notice, icon="🛠️")
             return engine
 
@@ -162,7 +170,7 @@ def rankers() -> Mapping[str, Ranked]:
         if name == Lexical.name:
             return lexical()
         if name.startswith(HYBRID):
-            engine = checkpoints[name[len(HYBRID):]]
+            engine = checkpoints[name[len(HYBRID) :]]
             with friendly_errors():
                 return _hybrid((resolve_source(), engine.name, engine.fingerprint), engine, lexical())
         return checkpoints[name]
@@ -172,12 +180,16 @@ def rankers() -> Mapping[str, Ranked]:
 
 
 def examples(first: Ranked, second: Ranked) -> list[Example]:
-    return _examples((resolve_source(), first.name, _version(first), second.name, _version(second)), first, second)
+    return _examples(
+        (resolve_source(), first.name, _version(first), second.name, _version(second)), first, second
+    )
 
 
 def confusions(first: Ranked, second: Ranked) -> list[Outcome]:
     """Every validation query through both (core.confused), once per process and pair of versions."""
-    return _outcomes((resolve_source(), first.name, _version(first), second.name, _version(second)), first, second)
+    return _outcomes(
+        (resolve_source(), first.name, _version(first), second.name, _version(second)), first, second
+    )
 
 
 def _version(ranker: Ranked) -> str:
@@ -197,11 +209,18 @@ def embedding_maps(chosen: list[Engine], dims: int) -> dict[str, EmbeddingMap]:
 
     def make() -> dict[str, EmbeddingMap]:
         bar = st.progress(0.0, text=f"Opening the {dims}-D maps…")
-        maps, _ = ensure_projections(artifacts, list(chosen), chosen[0].catalog.corpus,
-                                     chosen[0].val_fraction, ProjectionConfig(), dims,
-                                     progress=lambda done, text: bar.progress(done, text))
+        maps, _ = ensure_projections(
+            artifacts,
+            list(chosen),
+            chosen[0].catalog.corpus,
+            chosen[0].val_fraction,
+            ProjectionConfig(),
+            dims,
+            progress=lambda done, text: bar.progress(done, text),
+        )
         bar.empty()
         return {e.name: EmbeddingMap.for_engine(p, e) for e, p in zip(chosen, maps)}
+
     return shared.get(key, make)
 
 

@@ -1,5 +1,6 @@
 """Widget state in the URL, so a shared link reopens the same view, with notices for a link's values
 that cannot be shown here; and the presentation switch, for a projector."""
+
 from __future__ import annotations
 
 import streamlit as st
@@ -31,8 +32,10 @@ def url_state(defaults: dict, choices: dict | None = None) -> list[str]:
         bad = value is None or (key in choices and value not in choices[key])
         if bad and raw is not None:
             allowed = f", which must be {_choices_text(choices[key])}" if key in choices else ""
-            notices.append(f"This link asks for **{key}** = “{raw}”{allowed}: not available here, so "
-                           f"**{default}** is shown instead.")
+            notices.append(
+                f"This link asks for **{key}** = “{raw}”{allowed}: not available here, so "
+                f"**{default}** is shown instead."
+            )
         st.session_state[key] = default if bad else value
     return notices
 
@@ -43,8 +46,11 @@ def save_url(keys: list[str]) -> None:
     goes back a page in one press, not to the same page without its parameters."""
     st.session_state.kept.update({k: st.session_state[k] for k in keys})
     defaults = st.session_state.get("url_defaults", {})
-    wanted = {k: str(st.session_state[k]) for k in keys
-              if st.session_state[k] not in ("", None) and st.session_state[k] != defaults.get(k)}
+    wanted = {
+        k: str(st.session_state[k])
+        for k in keys
+        if st.session_state[k] not in ("", None) and st.session_state[k] != defaults.get(k)
+    }
     if st.query_params.to_dict() != wanted:
         st.query_params.from_dict(wanted)
 
@@ -66,9 +72,12 @@ html { font-size: 18px; }
 def presentation_switch() -> None:
     """The sidebar's presentation switch (larger type, fewer secondary numbers), for a projector."""
     st.session_state.setdefault("present", st.query_params.get("present") in ("1", "true"))
-    st.sidebar.toggle("Presentation mode", key="present",
-                      help="Larger type and fewer secondary numbers, for a projector. A link with ?present=1 "
-                           "opens in this mode.")
+    st.sidebar.toggle(
+        "Presentation mode",
+        key="present",
+        help="Larger type and fewer secondary numbers, for a projector. A link with ?present=1 "
+        "opens in this mode.",
+    )
     if presenting():
         st.html(PRESENT_CSS)
 

@@ -5,6 +5,7 @@ rank movements, a URL reopens a view, and bad input or a broken setup gets a fri
 The page tests run the real checkpoints (artifacts/random and artifacts/hard, or those under
 $ARTIFACTS_DIR) over the first 600 queries of the real dev pairs, with Chroma in a temporary
 folder, so both indexes build in seconds."""
+
 from __future__ import annotations
 
 import json
@@ -21,16 +22,23 @@ APP = str(ROOT / "app.py")
 REAL_ARTIFACTS = Path(os.environ.get("ARTIFACTS_DIR") or ROOT / "artifacts")
 CHECKPOINTS = {name: REAL_ARTIFACTS / name / "model.pt" for name in ("random", "hard")}
 CORPUS_QUERIES = 600
-BAD = {"empty": "", "spaces": "   ", "5,000 characters": "why " * 1250, "unknown words": "qwzxv blorftangle",
-       "emoji": "😀🙂🚀"}
+BAD = {
+    "empty": "",
+    "spaces": "   ",
+    "5,000 characters": "why " * 1250,
+    "unknown words": "qwzxv blorftangle",
+    "emoji": "😀🙂🚀",
+}
 
 needs_app = pytest.mark.skipif(
     not DEV_PAIRS.is_file() or not all(p.is_file() for p in CHECKPOINTS.values()),
-    reason=f"needs real checkpoints ({', '.join(str(p) for p in CHECKPOINTS.values())}: run `python -m core build`) "
-           f"and real MS MARCO data at {SHARED}")
+    reason=f"needs real checkpoints ({', '.join(str(p) for p in CHECKPOINTS.values())}: run "
+    f"`python -m core build`) and real MS MARCO data at {SHARED}",
+)
 
 
 # --- pages ---------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def app_env(tmp_path_factory):
@@ -54,6 +62,7 @@ def app_env(tmp_path_factory):
 
 def open_page(page: str, **params):
     from streamlit.testing.v1 import AppTest
+
     at = AppTest.from_file(APP, default_timeout=300)
     at.query_params.update(params)
     at.switch_page(page).run()
@@ -70,7 +79,7 @@ def test_search_answers_with_cards_latency_tokens_and_judged_passage(app_env):
     at = open_page("views/search.py")
     examples = [b.label for b in at.button]
     assert examples, "example queries to click"
-    at.button[0].click().run()                       # a validation query: its judged passage is known
+    at.button[0].click().run()  # a validation query: its judged passage is known
     assert at.text_input(key="q").value == examples[0]
     assert len(cards(at)) >= 10
     metrics = {m.label: m.value for m in at.metric}
@@ -79,7 +88,7 @@ def test_search_answers_with_cards_latency_tokens_and_judged_passage(app_env):
     assert any('class="tok' in h.value for h in at.html)
     assert any("ranks the judged passage" in m.value for m in at.markdown)
     assert any("judged relevant" in c for c in cards(at))
-    assert at.query_params["q"] == examples[0] and "model" not in at.query_params     # a default: left out
+    assert at.query_params["q"] == examples[0] and "model" not in at.query_params  # a default: left out
 
 
 @needs_app
@@ -88,7 +97,7 @@ def test_no_answer_notice_for_a_question_the_corpus_does_not_cover(app_env):
     assert "probably holds no answer" in " ".join(i.value for i in at.info) and cards(at)
     at = open_page("views/compare.py", q="what is the capital of australia")
     assert "probably holds no answer" in " ".join(i.value for i in at.info)
-    query = at.button[0].label                      # a dataset query: its judged passage is in the corpus
+    query = at.button[0].label  # a dataset query: its judged passage is in the corpus
     at.button[0].click().run()
     assert at.text_input(key="q").value == query and "no answer" not in " ".join(i.value for i in at.info)
 
@@ -119,8 +128,13 @@ def test_presentation_mode_enlarges_type_and_drops_secondary_numbers(app_env):
 
 @needs_app
 def test_search_shows_the_judged_passage_beyond_top_k(app_env):
-    helps = {b.label: b.help for b in open_page("views/search.py").button}    # "random ranks the judged passage #N · ..."
-    ranks = {q: int(h.split("random ranks the judged passage #")[1].split()[0].replace(",", "")) for q, h in helps.items()}
+    helps = {
+        b.label: b.help for b in open_page("views/search.py").button
+    }  # "random ranks the judged passage #N · ..."
+    ranks = {
+        q: int(h.split("random ranks the judged passage #")[1].split()[0].replace(",", ""))
+        for q, h in helps.items()
+    }
     query, rank = max(ranks.items(), key=lambda item: item[1])
     at = open_page("views/search.py", q=query, k="1", model="random")
     assert len(cards(at)) == (2 if rank > 1 else 1)
@@ -131,7 +145,7 @@ def test_search_shows_the_judged_passage_beyond_top_k(app_env):
 @needs_app
 def test_search_marks_unknown_words_and_escapes_html(app_env):
     at = open_page("views/search.py", q="<b>capital</b> of qwzxv france", k="3", model="random")
-    assert at.slider(key="k").value == 3 and at.selectbox(key="model").value == "random"   # the URL's view
+    assert at.slider(key="k").value == 3 and at.selectbox(key="model").value == "random"  # the URL's view
     assert len(cards(at)) == 3
     assert any('class="tok oov"' in h.value and "qwzxv" in h.value for h in at.html)
     assert not any("<b>capital" in c for c in cards(at))
@@ -144,8 +158,13 @@ def test_bad_queries_get_a_friendly_message(app_env, label):
     at.text_input(key="q").input(BAD[label]).run()
     assert not at.exception and not cards(at)
     shown = " ".join(m.value for m in [*at.warning, *at.info])
-    expected = {"empty": "Type a question", "spaces": "Type a question", "5,000 characters": "at most 1,000 characters",
-                "unknown words": "vocabulary", "emoji": "vocabulary"}[label]
+    expected = {
+        "empty": "Type a question",
+        "spaces": "Type a question",
+        "5,000 characters": "at most 1,000 characters",
+        "unknown words": "vocabulary",
+        "emoji": "vocabulary",
+    }[label]
     assert expected in shown, shown
 
 
@@ -156,9 +175,11 @@ def test_compare_shows_both_columns_movements_and_bm25(app_env):
     at.button[0].click().run()
     assert [s.value for s in at.subheader] == ["random", "hard"]
     metrics = {m.label: m.value for m in at.metric}
-    assert list(metrics) == ["Judged passage · random", "Judged passage · hard", "Overlap@10"]   # story first
+    assert list(metrics) == ["Judged passage · random", "Judged passage · hard", "Overlap@10"]  # story first
     assert metrics["Overlap@10"].endswith("%")
-    assert metrics["Judged passage · random"].startswith("#") and metrics["Judged passage · hard"].startswith("#")
+    assert metrics["Judged passage · random"].startswith("#") and metrics["Judged passage · hard"].startswith(
+        "#"
+    )
     badges = " ".join(cards(at))
     assert any(mark in badges for mark in ("▲", "▼", "not in")), "rank movements against the other model"
     slopes = json.loads(at.get("plotly_chart")[0].proto.spec)
@@ -178,14 +199,21 @@ def test_home_shows_metrics_or_what_to_do(app_env, tmp_path, monkeypatch):
     verdicts = " ".join(c.value for c in at.caption)
     assert "hard fixes it" in verdicts, "curated examples, labelled"
     monkeypatch.setenv("ARTIFACTS_DIR", str(tmp_path))
-    at = open_page("views/home.py")                    # no metrics, no checkpoints: what to do, for both
+    at = open_page("views/home.py")  # no metrics, no checkpoints: what to do, for both
     assert "python -m core build" in " ".join(i.value for i in at.info)
     assert "no checkpoints" in at.error[0].value
-    (tmp_path / "metrics.json").write_text(json.dumps({"models": {
-        "random": {"full": {"mrr@10": 0.51, "queries": 846}},
-        "hard": {"full": {"mrr@10": 0.55, "queries": 846}},
-        "bm25": {"full": {"mrr@10": 0.8, "queries": 846}},
-        "hybrid:hard": {"full": {"mrr@10": 0.82, "queries": 800}}}}))
+    (tmp_path / "metrics.json").write_text(
+        json.dumps(
+            {
+                "models": {
+                    "random": {"full": {"mrr@10": 0.51, "queries": 846}},
+                    "hard": {"full": {"mrr@10": 0.55, "queries": 846}},
+                    "bm25": {"full": {"mrr@10": 0.8, "queries": 846}},
+                    "hybrid:hard": {"full": {"mrr@10": 0.82, "queries": 800}},
+                }
+            }
+        )
+    )
     at = open_page("views/home.py")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["MRR@10 · random"] == "0.510" and metrics["MRR@10 · hard"] == "0.550"
@@ -195,8 +223,16 @@ def test_home_shows_metrics_or_what_to_do(app_env, tmp_path, monkeypatch):
     assert list(table.index) == ["bm25", "random", "hard", "hybrid:hard"]
     assert table.loc["hybrid:hard", "queries"] == 800
     assert "Not measured yet: glove-avg" in " ".join(c.value for c in at.caption)
-    (tmp_path / "metrics.json").write_text(json.dumps({"models": {          # a random checkpoint that scores 0
-        "random": {"full": {"mrr@10": 0.0, "queries": 846}}, "hard": {"full": {"mrr@10": 0.2, "queries": 846}}}}))
+    (tmp_path / "metrics.json").write_text(
+        json.dumps(
+            {
+                "models": {  # a random checkpoint that scores 0
+                    "random": {"full": {"mrr@10": 0.0, "queries": 846}},
+                    "hard": {"full": {"mrr@10": 0.2, "queries": 846}},
+                }
+            }
+        )
+    )
     at = open_page("views/home.py")
     assert not at.exception and {m.label: m.value for m in at.metric}["Hard vs random"] == "+0.200"
 
@@ -206,7 +242,7 @@ def test_setup_problems_are_explained_not_traced(tmp_path, monkeypatch):
     monkeypatch.setenv("ARTIFACTS_DIR", str(tmp_path))
     at = open_page("views/search.py")
     assert "MSMARCO_SOURCE" in at.error[0].value and "does not exist" in at.error[0].value
-    if DEV_PAIRS.is_file():                          # data present, no checkpoints
+    if DEV_PAIRS.is_file():  # data present, no checkpoints
         monkeypatch.setenv("MSMARCO_SOURCE", str(DEV_PAIRS))
         at = open_page("views/compare.py")
         assert "no checkpoints" in at.error[0].value and "python -m core build" in at.error[0].value

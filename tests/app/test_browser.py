@@ -8,6 +8,7 @@ cancelled from the page, and that the server log holds no warning from the app's
 Needs: the `playwright` Python package and /usr/bin/chromium (Debian's `chromium`; never
 `playwright install`), real checkpoints and ../shared/msmarco. Chroma indexes and UMAP maps are
 built in a temporary folder, or copied from artifacts/ when the build (or the app) already made them."""
+
 from __future__ import annotations
 
 import os
@@ -29,20 +30,36 @@ DOCS = ROOT / "docs"
 REAL_ARTIFACTS = Path(os.environ.get("ARTIFACTS_DIR") or ROOT / "artifacts")
 CHECKPOINTS = {name: REAL_ARTIFACTS / name / "model.pt" for name in ("random", "hard")}
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-READY_S = 900          # building both indexes and the aligned maps on 2 cores, when not copied
-WARM_SEARCH_MS = 50    # server-side encode + search, as shown on the page
-WARM_MAP_S = 3.0       # the embeddings page's two maps drawn, on a warm app
-PROJECT_MS = 1000      # placing a typed query on a map, as shown on the page
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+READY_S = 900  # building both indexes and the aligned maps on 2 cores, when not copied
+WARM_SEARCH_MS = 50  # server-side encode + search, as shown on the page
+WARM_MAP_S = 3.0  # the embeddings page's two maps drawn, on a warm app
+PROJECT_MS = 1000  # placing a typed query on a map, as shown on the page
 SIZES = {"1024": {"width": 1024, "height": 768}, "1440": {"width": 1440, "height": 900}}
 NO_ANSWER = "what is the capital of australia"
-PAGES = {"home": "", "search": f"search?q={NO_ANSWER.replace(' ', '+')}",
-         "compare": "compare?q=what+is+a+python&bm25=true",
-         "embeddings": "embeddings", "confused": "confused", "training": "training"}
-READY = {"home": "Every model", "search": "Tokens the model saw", "compare": "How each passage moves",
-         "embeddings": "Find a point by its text", "confused": "Top wrong passage",
-         "training": "Start a training run"}
+PAGES = {
+    "home": "",
+    "search": f"search?q={NO_ANSWER.replace(' ', '+')}",
+    "compare": "compare?q=what+is+a+python&bm25=true",
+    "embeddings": "embeddings",
+    "confused": "confused",
+    "training": "training",
+}
+READY = {
+    "home": "Every model",
+    "search": "Tokens the model saw",
+    "compare": "How each passage moves",
+    "embeddings": "Find a point by its text",
+    "confused": "Top wrong passage",
+    "training": "Start a training run",
+}
 CUT = """() => {
   const sel = '[data-testid="stMetricLabel"] *, [data-testid="stMetricValue"], button *,'
     + ' [data-testid="stWidgetLabel"] *, [data-testid="stPageLink"] *, [data-testid="stExpander"] summary *,'
@@ -68,15 +85,20 @@ RINGED = """() => [...document.querySelectorAll('.js-plotly-plot')].map(
 
 try:
     import playwright.sync_api  # noqa: F401
+
     HAVE_PLAYWRIGHT = True
 except ImportError:
     HAVE_PLAYWRIGHT = False
 
 pytestmark = [
-    pytest.mark.skipif(not HAVE_PLAYWRIGHT, reason="the playwright Python package is not installed (pip install playwright)"),
+    pytest.mark.skipif(
+        not HAVE_PLAYWRIGHT, reason="the playwright Python package is not installed (pip install playwright)"
+    ),
     pytest.mark.skipif(not CHROMIUM.is_file(), reason=f"{CHROMIUM} not found (apt-get install chromium)"),
-    pytest.mark.skipif(not all(p.is_file() for p in CHECKPOINTS.values()),
-                       reason="real checkpoints not built: run `python -m core build`"),
+    pytest.mark.skipif(
+        not all(p.is_file() for p in CHECKPOINTS.values()),
+        reason="real checkpoints not built: run `python -m core build`",
+    ),
     pytest.mark.skipif(not DEV_PAIRS.is_file(), reason=f"real MS MARCO data not found at {SHARED}"),
 ]
 
@@ -88,7 +110,7 @@ def server(tmp_path_factory):
     art = tmp_path_factory.mktemp("artifacts")
     for name, path in CHECKPOINTS.items():
         (art / name).mkdir()
-        for f in path.parent.iterdir():                 # model.pt, and log.json for the training page
+        for f in path.parent.iterdir():  # model.pt, and log.json for the training page
             (art / name / f.name).symlink_to(f)
     for extra in ("metrics.json", "chroma", "mined", "umap"):
         src = REAL_ARTIFACTS / extra
@@ -100,10 +122,26 @@ def server(tmp_path_factory):
     env = {**os.environ, "ARTIFACTS_DIR": str(art), "MSMARCO_SOURCE": str(SHARED)}
     env.pop("CHROMA_HOST", None)
     log_path = art / "streamlit.log"
-    log = open(log_path, "w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                             "--server.address", "127.0.0.1", "--server.port", str(port)],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    log = open(log_path, "w")  # noqa: SIM115 (the server writes to it until the fixture stops it)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.headless",
+            "true",
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(port),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(120):
@@ -116,7 +154,7 @@ def server(tmp_path_factory):
             pytest.fail(f"streamlit did not start: {log_path.read_text()[-2000:]}")
         yield url, log_path
     finally:
-        launcher.cancel(art, grace_s=2)                     # a training run the page started
+        launcher.cancel(art, grace_s=2)  # a training run the page started
         proc.terminate()
         proc.wait(timeout=30)
         log.close()
@@ -125,6 +163,7 @@ def server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright
+
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         yield b
@@ -137,6 +176,7 @@ def no_crash(page) -> None:
 
 def test_search_and_compare_in_a_browser(server, browser):
     from playwright.sync_api import expect
+
     url, _ = server
     page = browser.new_page(viewport=SIZES["1440"])
     page.goto(f"{url}/search", timeout=60_000)
@@ -151,7 +191,7 @@ def test_search_and_compare_in_a_browser(server, browser):
     page.locator(".card").first.wait_for(timeout=30_000)
     for text in ("judged relevant", "Judged passage · hard", "Tokens the model saw", "Encode query"):
         page.get_by_text(text).first.wait_for(timeout=10_000)
-    assert "q=" in page.url and "model=" not in page.url           # the default model is left out of the URL
+    assert "q=" in page.url and "model=" not in page.url  # the default model is left out of the URL
     # The same search again, warm; best of three loads (Chromium renders on the server's 2 cores).
     totals = []
     for _ in range(3):
@@ -173,7 +213,7 @@ def test_search_and_compare_in_a_browser(server, browser):
     page.locator("h3", has_text="bm25").wait_for(timeout=30_000)
     page.locator(".badge.up, .badge.down, .badge.new").first.wait_for(timeout=10_000)
     page.get_by_text("How each passage moves").wait_for(timeout=10_000)
-    shared = browser.new_page()                                     # a shared link reopens the same view
+    shared = browser.new_page()  # a shared link reopens the same view
     shared.goto(f"{url}/compare?q=what+is+a+python&k=3&a=hard&b=random", timeout=60_000)
     shared.locator(".card").first.wait_for(timeout=30_000)
     expect(shared.locator("h3").first).to_have_text("hard")
@@ -196,8 +236,11 @@ def test_every_page_fits_a_projector_and_a_laptop(server, browser):
             page.wait_for_timeout(1200)
             no_crash(page)
             cut[f"{name} {size}"] = page.evaluate(CUT)
-            page.screenshot(path=str(DOCS / (f"screenshot_{name}.png" if size == "1440" else
-                                             f"screenshot_{name}_{size}.png")))
+            page.screenshot(
+                path=str(
+                    DOCS / (f"screenshot_{name}.png" if size == "1440" else f"screenshot_{name}_{size}.png")
+                )
+            )
         page.close()
     assert not any(cut.values()), {k: v for k, v in cut.items() if v}
 
@@ -211,7 +254,7 @@ def test_confused_keeps_the_open_query_and_back_takes_one_press(server, browser)
     heading = page.locator("[data-testid='stHeading'] h3").first
     heading.wait_for(timeout=120_000)
     page.wait_for_timeout(1500)
-    page.go_back()                                                  # one press: back on Home
+    page.go_back()  # one press: back on Home
     page.get_by_text("Every model").wait_for(timeout=30_000)
     assert "confused" not in page.url, page.url
     page.go_forward()
@@ -219,7 +262,7 @@ def test_confused_keeps_the_open_query_and_back_takes_one_press(server, browser)
     page.wait_for_timeout(1000)
     first = heading.inner_text()
     grid = page.locator("[data-testid='stDataFrame']").first.bounding_box()
-    page.mouse.click(grid["x"] + 120, grid["y"] + 35 * 3.5)        # a cell of the third row: a click opens it
+    page.mouse.click(grid["x"] + 120, grid["y"] + 35 * 3.5)  # a cell of the third row: a click opens it
     changed = f"() => document.querySelector('[data-testid=stHeading] h3').innerText !== {first!r}"
     page.wait_for_function(changed, timeout=30_000)
     opened = heading.inner_text()
@@ -255,8 +298,10 @@ def test_a_clicked_map_point_is_ringed_on_both_maps(server, browser):
     placed = page.get_by_text(re.compile(r"placed on the map in [\d.]+ ms"))
     placed.first.wait_for(timeout=30_000)
     shown = [float(re.search(r"in ([\d.]+) ms", t).group(1)) for t in placed.all_inner_texts()]
-    print(f"embeddings page: warm maps drawn in {min(times):.2f}s (loads {[round(t, 2) for t in times]}), "
-          f"typed query placed in {shown} ms")
+    print(
+        f"embeddings page: warm maps drawn in {min(times):.2f}s (loads {[round(t, 2) for t in times]}), "
+        f"typed query placed in {shown} ms"
+    )
     assert min(times) < WARM_MAP_S and max(shown) < PROJECT_MS, (times, shown)
 
 
@@ -267,10 +312,10 @@ def test_training_page_in_a_browser(server, browser):
     page.goto(f"{url}/training", timeout=60_000)
     page.locator("[data-testid='stPlotlyChart']").nth(3).wait_for(timeout=60_000)
     no_crash(page)
-    page.get_by_label("Max training queries (0: all)").fill("2000")     # still training when cancelled
+    page.get_by_label("Max training queries (0: all)").fill("2000")  # still training when cancelled
     page.get_by_label("GRU hidden size").fill("32")
     page.get_by_role("button", name="Start training").click()
-    page.get_by_text(re.compile("Phase [12] of 4")).first.wait_for(timeout=60_000)   # loading is progress too
+    page.get_by_text(re.compile("Phase [12] of 4")).first.wait_for(timeout=60_000)  # loading is progress too
     page.get_by_text("Epoch 1 of").first.wait_for(timeout=180_000)
     page.wait_for_timeout(3000)
     no_crash(page)

@@ -1,5 +1,6 @@
 """The embeddings and confused pages through AppTest (over test_app's 600-query corpus, where the
 maps are fitted on first use), and the confused counts against `python -m core eval`."""
+
 from __future__ import annotations
 
 import contextlib
@@ -9,10 +10,10 @@ import json
 import pytest
 
 from core.confused import counts, outcomes, select
-from tests.conftest import DEV_PAIRS, SHARED, TRAIN_SAMPLE
 from tests.app.test_app import CHECKPOINTS, app_env, cards, needs_app, open_page  # noqa: F401  (app_env: a fixture)
+from tests.conftest import DEV_PAIRS, SHARED, TRAIN_SAMPLE
 
-EVAL_QUERIES = 300     # dev queries in the agreement test's corpus, with the train sample's multi-judged queries
+EVAL_QUERIES = 300  # dev queries in the agreement test's corpus, with the train sample's multi-judged queries
 
 
 def plots(at):
@@ -28,14 +29,14 @@ def test_embeddings_page_places_a_query_among_its_true_neighbours(app_env):
     at = open_page("views/embeddings.py")
     assert [s.value for s in at.subheader] == ["random", "hard"] and len(plots(at)) == 2
     assert "distort distances" in " ".join(c.value for c in at.caption)
-    assert (app_env / "umap" / "random+hard-2d.npz").is_file()                  # one aligned fit for both
+    assert (app_env / "umap" / "random+hard-2d.npz").is_file()  # one aligned fit for both
     figure = json.loads(plots(at)[0].proto.spec)
     assert {"other passage", "judged passage", "query"} <= set(traces(at, 0))
     assert figure["layout"]["yaxis"]["scaleanchor"] == "x", "equal axes"
     assert figure["layout"]["annotations"], "region labels"
-    assert "query type" not in at.selectbox(key="colour").options               # the dev data has no types
+    assert "query type" not in at.selectbox(key="colour").options  # the dev data has no types
 
-    query = open_page("views/compare.py").button[0].label           # a validation query: its judged passage is known
+    query = open_page("views/compare.py").button[0].label  # a validation query: its judged passage is known
     at = open_page("views/embeddings.py", q=query, k="5")
     assert {m.label for m in at.metric} == {"Judged passage · random", "Judged passage · hard"}
     assert any("placed on the map in" in c.value for c in at.caption)
@@ -46,7 +47,7 @@ def test_embeddings_page_places_a_query_among_its_true_neighbours(app_env):
     assert {"correct", "confused"} <= set(traces(at, 0))
     at = open_page("views/embeddings.py", show="right only", dims="3", q="<b>what</b> is a python")
     assert len(plots(at)) == 1 and json.loads(plots(at)[0].proto.spec)["data"][0]["type"] == "scatter3d"
-    assert traces(at, 0)["your query"]["hovertext"] == ["&lt;b&gt;what&lt;/b&gt; is a python"]   # as typed
+    assert traces(at, 0)["your query"]["hovertext"] == ["&lt;b&gt;what&lt;/b&gt; is a python"]  # as typed
     at.text_input(key="q").input("😀").run()
     assert "vocabulary" in " ".join(w.value for w in at.warning)
 
@@ -62,7 +63,7 @@ def test_a_found_point_is_ringed_on_both_maps_with_its_neighbours(app_env):
         ringed = traces(at, i)
         assert len(ringed["selected point"]["x"]) == 1 and len(ringed["its nearest neighbours"]["x"]) == 5
     assert at.metric[0].label == "Neighbours kept"
-    at = open_page("views/embeddings.py", point=point)                              # a shared link
+    at = open_page("views/embeddings.py", point=point)  # a shared link
     assert "selected point" in traces(at, 1)
     next(b for b in at.button if b.label == "Clear the selection").click().run()
     assert "selected point" not in traces(at, 0) and "point" not in at.query_params
@@ -73,23 +74,25 @@ def test_confused_page_counts_filters_and_keeps_the_open_query(app_env):
     at = open_page("views/confused.py")
     m = {x.label: int(x.value.replace(",", "")) for x in at.metric}
     sizes = {o: int(o.rsplit("(", 1)[1].rstrip(")").replace(",", "")) for o in at.radio(key="filter").options}
-    fixed, broken, both = (next(v for k, v in sizes.items() if k.startswith(p)) for p in
-                           ("fixed by hard", "broken by hard", "confused in both"))
+    fixed, broken, both = (
+        next(v for k, v in sizes.items() if k.startswith(p))
+        for p in ("fixed by hard", "broken by hard", "confused in both")
+    )
     assert fixed + both == m["Confused · random"] and broken + both == m["Confused · hard"] > 0
     assert at.radio(key="filter").value == "fixed" and at.selectbox(key="model").value == "random"  # default
-    table = at.dataframe[0].value                  # random's mistakes that hard fixes, worst first
+    table = at.dataframe[0].value  # random's mistakes that hard fixes, worst first
     assert len(table) == fixed and (table["judged rank"] > 1).all() and (table["rank in hard"] == 1).all()
     assert list(table["judged rank"]) == sorted(table["judged rank"], reverse=True)
     shown = cards(at)
     assert len(shown) == 2 and "judged relevant" in shown[1] and "judged relevant" not in shown[0]
     assert any('class="tok' in h.value for h in at.html), "the query's tokens"
-    qid, query = at.session_state.qid, at.subheader[0].value.strip("“”")             # the worst one
+    qid, query = at.session_state.qid, at.subheader[0].value.strip("“”")  # the worst one
     assert "qid" not in at.query_params, "opened by default: left out of the URL (Back takes one press)"
 
     at.selectbox(key="sort").set_value("score gap").run()
     gaps = list(at.dataframe[0].value["gap"])
     assert gaps == sorted(gaps, reverse=True)
-    assert at.subheader[0].value.strip("“”") == query and at.session_state.qid == qid   # by id, not by row
+    assert at.subheader[0].value.strip("“”") == query and at.session_state.qid == qid  # by id, not by row
     at.selectbox(key="model").set_value("hard").run()
     assert at.subheader[0].value.strip("“”") == query and at.session_state.qid == qid
     at.radio(key="filter").set_value("confused").run()
@@ -98,37 +101,62 @@ def test_confused_page_counts_filters_and_keeps_the_open_query(app_env):
     assert at.subheader[0].value.strip("“”") == query, "kept through a filter it is not in"
     assert "Kept open from before" in " ".join(c.value for c in at.caption)
 
-    at = open_page("views/confused.py", model="random", filter="fixed", sort="score gap", qid=qid)   # a shared link
+    at = open_page(
+        "views/confused.py", model="random", filter="fixed", sort="score gap", qid=qid
+    )  # a shared link
     assert at.selectbox(key="model").value == "random" and at.radio(key="filter").value == "fixed"
     assert at.subheader[0].value.strip("“”") == query and at.query_params["qid"] == qid
     at = open_page("views/confused.py", qid="no-such-query")
     assert "not a validation query" in " ".join(w.value for w in at.warning)
 
 
-@pytest.mark.skipif(not DEV_PAIRS.is_file() or not TRAIN_SAMPLE.is_file() or not all(p.is_file() for p in CHECKPOINTS.values()),
-                    reason=f"needs real checkpoints and real MS MARCO data at {SHARED}")
+@pytest.mark.skipif(
+    not DEV_PAIRS.is_file()
+    or not TRAIN_SAMPLE.is_file()
+    or not all(p.is_file() for p in CHECKPOINTS.values()),
+    reason=f"needs real checkpoints and real MS MARCO data at {SHARED}",
+)
 def test_confused_counts_agree_with_core_eval(tmp_path):
     """A query is confused when its judged passage is not at rank 1; `eval`'s recall@1 counts the
     other queries, each 1/(its judged passages), so the two must match to `eval`'s 4 decimals."""
+    from core.catalog import Catalog
     from core.cli import main
     from core.data import load_corpus
-    from core.catalog import Catalog
     from core.search import Engine
+
     data = tmp_path / "corpus.jsonl"
-    several = [line for line in TRAIN_SAMPLE.read_text().splitlines(keepends=True)
-               if sum(json.loads(line)["passages"]["is_selected"]) > 1]         # queries with 2+ judged passages
+    several = [
+        line
+        for line in TRAIN_SAMPLE.read_text().splitlines(keepends=True)
+        if sum(json.loads(line)["passages"]["is_selected"]) > 1
+    ]  # queries with 2+ judged passages
     with open(DEV_PAIRS) as f:
         data.write_text("".join(next(f) for _ in range(EVAL_QUERIES)) + "".join(several))
     catalog = Catalog(load_corpus(str(data)))
     engines = {n: Engine(n, p, catalog, chroma_path=tmp_path / "chroma") for n, p in CHECKPOINTS.items()}
     items = outcomes(engines["random"], engines["hard"])
-    assert sum(len(catalog.corpus.positives[o.query_id]) > 1 for o in items) > 0, "a query with several judged passages"
+    assert sum(len(catalog.corpus.positives[o.query_id]) > 1 for o in items) > 0, (
+        "a query with several judged passages"
+    )
     c = counts(items)
     for side, name in enumerate(("random", "hard")):
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
-            assert main(["eval", "--checkpoint", str(CHECKPOINTS[name]), "--data", str(data), "--split", "val",
-                         "--json"]) == 0
+            assert (
+                main(
+                    [
+                        "eval",
+                        "--checkpoint",
+                        str(CHECKPOINTS[name]),
+                        "--data",
+                        str(data),
+                        "--split",
+                        "val",
+                        "--json",
+                    ]
+                )
+                == 0
+            )
         full = json.loads(out.getvalue())["full"]
         assert full["queries"] == c["queries"] == len(items)
         right = sum(1 / len(catalog.corpus.positives[o.query_id]) for o in items if o.sides[side].rank == 1)

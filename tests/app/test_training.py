@@ -5,6 +5,7 @@ run reports are tested without a run in tests/unit/test_tracking.py).
 
 The launcher tests train on the tiny corpus of conftest (no real data needed); the page test runs
 the committed checkpoints over the first CORPUS_QUERIES real dev queries."""
+
 from __future__ import annotations
 
 import json
@@ -64,16 +65,19 @@ def tiny_env(tmp_path, tiny_jsonl, monkeypatch):
     monkeypatch.setenv("ARTIFACTS_DIR", str(art))
     monkeypatch.setenv("MSMARCO_SOURCE", str(tiny_jsonl))
     yield art
-    launcher.cancel(art, grace_s=2)               # never leave a process behind, whatever failed
+    launcher.cancel(art, grace_s=2)  # never leave a process behind, whatever failed
 
 
 # --- the launcher --------------------------------------------------------------------------------
+
 
 def test_cancel_stops_the_process_and_leaves_artifacts_consistent(tiny_env):
     cfg = launcher.run_config(tiny_env, hidden=8, out_dim=16, epochs=5000, batch_size=4, warmup_steps=1)
     job = launcher.launch(cfg, tiny_env)
     wait_for(lambda: runs.progress(job, tiny_env).event in ("batch", "epoch"), 90, "training to start")
-    assert (artifacts.runs_dir(tiny_env) / f".{job.run}.partial").is_dir(), "training writes into its partial folder"
+    assert (artifacts.runs_dir(tiny_env) / f".{job.run}.partial").is_dir(), (
+        "training writes into its partial folder"
+    )
     with pytest.raises(launcher.RunError, match="already in progress"):
         launcher.launch(cfg, tiny_env)
     assert launcher.refresh(tiny_env).run == job.run
@@ -87,6 +91,7 @@ def test_cancel_stops_the_process_and_leaves_artifacts_consistent(tiny_env):
     assert_consistent(tiny_env, cancelled)
     assert runs.progress(cancelled, tiny_env).log["batches"], "the curves so far are kept for the record"
     from streamlit.testing.v1 import AppTest
+
     at = AppTest.from_file(APP, default_timeout=60)
     at.switch_page("views/training.py").run()
     assert not at.exception, [e.value for e in at.exception]
@@ -97,12 +102,13 @@ def test_cancel_stops_the_process_and_leaves_artifacts_consistent(tiny_env):
 
 def test_a_lock_whose_process_is_gone_is_stale(tmp_path):
     import subprocess
+
     gone = subprocess.Popen(["true"])
     gone.wait()
     write_json(tmp_path / "runs" / launcher.LOCK, {"run": "x", "pid": gone.pid})
     assert launcher.refresh(tmp_path) is None and not (tmp_path / "runs" / launcher.LOCK).exists()
     me = {"run": "x", "pid": os.getpid(), "start": launcher.process_start(os.getpid())}
-    write_json(tmp_path / "runs" / launcher.LOCK, me)                                     # alive: kept, launches refused
+    write_json(tmp_path / "runs" / launcher.LOCK, me)  # alive: kept, launches refused
     launcher.refresh(tmp_path)
     with pytest.raises(launcher.RunError, match="already in progress"):
         launcher.launch(launcher.run_config(tmp_path), tmp_path)
@@ -119,6 +125,7 @@ def test_a_crashed_run_reports_its_error_and_leaves_no_partial_checkpoint(tiny_e
     assert "error:" in failed.error, failed.error
     assert_consistent(tiny_env, failed)
     from streamlit.testing.v1 import AppTest
+
     at = AppTest.from_file(APP, default_timeout=60)
     at.switch_page("views/training.py").run()
     assert not at.exception, [e.value for e in at.exception]
@@ -127,8 +134,10 @@ def test_a_crashed_run_reports_its_error_and_leaves_no_partial_checkpoint(tiny_e
 
 # --- table and curves ----------------------------------------------------------------------------
 
-needs_committed = pytest.mark.skipif(not all((REAL_ARTIFACTS / n / "log.json").is_file() for n in COMMITTED),
-                                     reason="committed checkpoints' logs not found: run `python -m core build`")
+needs_committed = pytest.mark.skipif(
+    not all((REAL_ARTIFACTS / n / "log.json").is_file() for n in COMMITTED),
+    reason="committed checkpoints' logs not found: run `python -m core build`",
+)
 
 
 @needs_committed
@@ -138,21 +147,30 @@ def test_table_and_curves_cover_the_committed_checkpoints():
         log = json.loads((REAL_ARTIFACTS / name / "log.json").read_text())
         row = rows[name]
         assert row["status"] == "done" and row["data_fingerprint"] == log["data"]["fingerprint"]
-        assert row["val_mrr@10"] == log["epochs"][-1]["val"]["mrr@10"] and row["epochs_done"] == len(log["epochs"]) - 1
+        assert (
+            row["val_mrr@10"] == log["epochs"][-1]["val"]["mrr@10"]
+            and row["epochs_done"] == len(log["epochs"]) - 1
+        )
         assert row["negatives"] == log["config"]["train"]["negatives"] and row["duration_s"] == log["seconds"]
     batches, epochs = runs.curves({n: runs.logs(REAL_ARTIFACTS)[n] for n in COMMITTED})
     random_epochs = epochs[epochs.run == "random"]
-    assert list(random_epochs.epoch) == list(range(len(random_epochs)))            # epoch 0: untrained
+    assert list(random_epochs.epoch) == list(range(len(random_epochs)))  # epoch 0: untrained
     assert random_epochs["mrr@10"].iloc[-1] > random_epochs["mrr@10"].iloc[0]
     last = batches[batches.run == "random"].x.max()
-    assert abs(last - (len(random_epochs) - 1)) < 1e-9                              # x in epochs
+    assert abs(last - (len(random_epochs) - 1)) < 1e-9  # x in epochs
 
 
 @needs_committed
 def test_a_cli_run_under_runs_is_a_row_and_a_checkpoint(tmp_path):
     """`python -m core train --out artifacts/runs/ID` (no launcher record) shows up like a launched run."""
     from core.artifacts import find_checkpoints
-    for folder in ("random", "runs/cli", ".hard.partial", "runs/.next.partial"):   # the last two: still being written
+
+    for folder in (
+        "random",
+        "runs/cli",
+        ".hard.partial",
+        "runs/.next.partial",
+    ):  # the last two: still being written
         (tmp_path / folder).mkdir(parents=True)
         for f in ("model.pt", "log.json"):
             (tmp_path / folder / f).symlink_to(REAL_ARTIFACTS / "random" / f)
@@ -160,12 +178,13 @@ def test_a_cli_run_under_runs_is_a_row_and_a_checkpoint(tmp_path):
     assert list(runs.logs(tmp_path)) == ["random", "run-cli"]
     rows = runs.write_table(tmp_path)
     assert [(r["run"], r["status"]) for r in rows] == [("random", "done"), ("run-cli", "done")]
-    assert rows[1]["finished"] and rows[0]["finished"] is None            # a checkout's file times mean nothing
+    assert rows[1]["finished"] and rows[0]["finished"] is None  # a checkout's file times mean nothing
     assert json.loads((tmp_path / "runs" / "runs.json").read_text()) == rows
     assert (tmp_path / "runs" / "runs.csv").read_text() == runs.table_csv(rows)
 
 
 # --- the page, end to end ------------------------------------------------------------------------
+
 
 @pytest.fixture
 def page_env(tmp_path, monkeypatch):
@@ -187,10 +206,13 @@ def page_env(tmp_path, monkeypatch):
     launcher.cancel(art, grace_s=2)
 
 
-@pytest.mark.skipif(not DEV_PAIRS.is_file() or not all((REAL_ARTIFACTS / n / "model.pt").is_file() for n in COMMITTED),
-                    reason=f"needs the committed checkpoints and real MS MARCO data at {SHARED}")
+@pytest.mark.skipif(
+    not DEV_PAIRS.is_file() or not all((REAL_ARTIFACTS / n / "model.pt").is_file() for n in COMMITTED),
+    reason=f"needs the committed checkpoints and real MS MARCO data at {SHARED}",
+)
 def test_a_short_run_launched_from_the_page_appears_in_the_table_and_on_search(page_env):
     from streamlit.testing.v1 import AppTest
+
     at = AppTest.from_file(APP, default_timeout=60)
     at.switch_page("views/training.py").run()
     assert not at.exception, [e.value for e in at.exception]
@@ -214,10 +236,13 @@ def test_a_short_run_launched_from_the_page_appears_in_the_table_and_on_search(p
         if at.get("progress"):
             seen.append(bar(at))
         return at.success or [e for e in at.error if "already in progress" not in e.value]
+
     wait_for(finished, SHORT_RUN_S, "the short run to finish", step=1)
     seconds = time.time() - t0
-    print(f"short run: {seconds:.1f}s from the click to the page showing it done; phases seen: "
-          f"{[(round(f, 2), t.split(' · ')[0]) for f, t in seen]}")
+    print(
+        f"short run: {seconds:.1f}s from the click to the page showing it done; phases seen: "
+        f"{[(round(f, 2), t.split(' · ')[0]) for f, t in seen]}"
+    )
     assert at.success and "GRU 32" in at.success[0].value, [e.value for e in at.error]
     assert "already in progress" not in " ".join(e.value for e in at.error), "the refusal ends with the run"
     assert [f for f, _ in seen] == sorted(f for f, _ in seen), "the bar only moves forward"
@@ -233,21 +258,25 @@ def test_a_short_run_launched_from_the_page_appears_in_the_table_and_on_search(p
     search.query_params.update({"model": job.name, "q": "what is a python", "k": "3"})
     search.switch_page("views/search.py").run()
     assert not search.exception, [e.value for e in search.exception]
-    assert job.name in search.selectbox(key="model").options and search.selectbox(key="model").value == job.name
+    assert (
+        job.name in search.selectbox(key="model").options and search.selectbox(key="model").value == job.name
+    )
     assert len([h for h in search.html if 'class="card' in h.value]) == 3
 
 
 # --- what a run reports --------------------------------------------------------------------------
 
+
 def bar(at) -> tuple[float, str]:
     """(fraction, text from the phase on, past the run's label) of the training page's progress bar."""
     proto = at.get("progress")[0].proto
-    return proto.value / 100, proto.text[proto.text.find("Phase"):] if "Phase" in proto.text else proto.text
+    return proto.value / 100, proto.text[proto.text.find("Phase") :] if "Phase" in proto.text else proto.text
 
 
 @needs_committed
 def test_the_margin_line_is_drawn_only_for_triplet_runs():
     from views.charts import training_figures
+
     logs = {n: runs.logs(REAL_ARTIFACTS)[n] for n in COMMITTED}
     labels = {n: n for n in logs}
     losses = {log["config"]["train"]["loss"] for log in logs.values()}

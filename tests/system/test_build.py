@@ -1,4 +1,5 @@
 """The pipeline on tiny data: every stage runs, a second run trains nothing, stale outputs rebuild."""
+
 import json
 
 import pytest
@@ -41,7 +42,9 @@ def test_first_build_makes_every_artifact(tiny_build):
     assert set(metrics["models"]) == {"glove-avg", "bm25", "random", "hard", "hybrid:random", "hybrid:hard"}
     weights = json.loads((out / "hybrid.json").read_text())
     assert weights["hard"]["checkpoint"] == file_fingerprint(out / "hard" / "model.pt")
-    assert 0 <= weights["hard"]["weight"] <= 1 and metrics["hybrid_weights"]["hard"] == weights["hard"]["weight"]
+    assert (
+        0 <= weights["hard"]["weight"] <= 1 and metrics["hybrid_weights"]["hard"] == weights["hard"]["weight"]
+    )
     assert metrics["models"]["hard"]["full"]["corpus"] == 12
     hard_cfg = json.loads((out / "hard" / "config.json").read_text())["train"]
     assert hard_cfg["negatives"] == "hard" and hard_cfg["init_from"].endswith("random/model.pt")
@@ -49,6 +52,7 @@ def test_first_build_makes_every_artifact(tiny_build):
 
 def test_mined_negatives_are_never_positives(tiny_build):
     from core.data import load_corpus
+
     cfg, out, _ = tiny_build
     corpus = load_corpus(cfg.data.source)
     mined, provenance = load_mined(out / "mined" / "negatives.json")
@@ -61,10 +65,18 @@ def test_second_build_does_no_training(tiny_build):
     cfg, out, _ = tiny_build
     before = {n: file_fingerprint(out / n / "model.pt") for n in ("random", "hard")}
     second = build(cfg, out, progress=False, log=lambda *_: None)
-    assert statuses(second) == {"data": "loaded", "vocab": "made", "train random": "up to date",
-                                "index random": "up to date", "mine": "up to date", "train hard": "up to date",
-                                "index hard": "up to date", "project random+hard": "up to date",
-                                "fuse": "up to date", "metrics": "up to date"}
+    assert statuses(second) == {
+        "data": "loaded",
+        "vocab": "made",
+        "train random": "up to date",
+        "index random": "up to date",
+        "mine": "up to date",
+        "train hard": "up to date",
+        "index hard": "up to date",
+        "project random+hard": "up to date",
+        "fuse": "up to date",
+        "metrics": "up to date",
+    }
     assert before == {n: file_fingerprint(out / n / "model.pt") for n in ("random", "hard")}
 
 
@@ -74,13 +86,21 @@ def test_changed_checkpoint_makes_index_stale(tiny_build):
     model, vocab, meta = load_checkpoint(ckpt)
     with torch.no_grad():
         model.towers[0].proj.weight.add_(0.01)
-    save_checkpoint(ckpt, model, vocab, meta)          # same build key: training is not redone
+    save_checkpoint(ckpt, model, vocab, meta)  # same build key: training is not redone
     from core.data import load_corpus
+
     corpus = load_corpus(cfg.data.source)
     client = chroma_client(out / "chroma")
-    assert open_index(client, "hard", file_fingerprint(ckpt), corpus.fingerprint(), len(corpus.passages)) is None
+    assert (
+        open_index(client, "hard", file_fingerprint(ckpt), corpus.fingerprint(), len(corpus.passages)) is None
+    )
     third = statuses(build(cfg, out, progress=False, log=lambda *_: None))
-    assert third["train hard"] == "up to date" and third["index hard"] == "built" and third["metrics"] == "built"
-    assert third["project random+hard"] == "built"              # the aligned maps follow either checkpoint
-    assert third["fuse"] == "built"                              # and so does the hybrid's weight
-    assert open_index(client, "hard", file_fingerprint(ckpt), corpus.fingerprint(), len(corpus.passages)) is not None
+    assert (
+        third["train hard"] == "up to date" and third["index hard"] == "built" and third["metrics"] == "built"
+    )
+    assert third["project random+hard"] == "built"  # the aligned maps follow either checkpoint
+    assert third["fuse"] == "built"  # and so does the hybrid's weight
+    assert (
+        open_index(client, "hard", file_fingerprint(ckpt), corpus.fingerprint(), len(corpus.passages))
+        is not None
+    )

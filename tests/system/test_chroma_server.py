@@ -1,6 +1,7 @@
 """Chroma server mode: a real `chroma run` on localhost, an index built into it through the same
 `ensure_index` the embedded path uses, and searches that agree with exact search; the app's engine
 reaches it through CHROMA_HOST / CHROMA_PORT."""
+
 from __future__ import annotations
 
 import shutil
@@ -11,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from core.encoder import Encoder
-from core.data import load_corpus
 from core.catalog import Catalog
-from core.search import Engine
+from core.data import load_corpus
+from core.encoder import Encoder
 from core.index import ExactIndex, SearchIndexError, chroma_client, ensure_index
+from core.search import Engine
 from tests.conftest import DEV_PAIRS, free_port, needs_shared
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,8 +28,12 @@ def server(tmp_path_factory):
     if not Path(CHROMA).is_file():
         pytest.skip(f"the `chroma` command (from the chromadb package) was not found at {CHROMA}")
     port, folder = free_port(), tmp_path_factory.mktemp("chroma-server")
-    proc = subprocess.Popen([CHROMA, "run", "--path", str(folder), "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [CHROMA, "run", "--path", str(folder), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.time() + 60
     while True:
         try:
@@ -58,7 +63,9 @@ def test_index_built_into_a_server_agrees_with_exact_search(server, glove_vocab,
     ann, truth = made.index.query(enc.encode_queries(queries), 5), exact.query(enc.encode_queries(queries), 5)
     assert [[h.docid for h in a] for a in ann] == [[h.docid for h in t] for t in truth]
     # a second client (another app process) finds the finished index instead of rebuilding it
-    again = ensure_index(chroma_client(host=host, port=port), enc, "server-test", "fp1", pids, texts, corpus.fingerprint())
+    again = ensure_index(
+        chroma_client(host=host, port=port), enc, "server-test", "fp1", pids, texts, corpus.fingerprint()
+    )
     assert not again.built and again.index.texts(pids[:2]) == dict(zip(pids[:2], texts[:2]))
 
 
@@ -80,7 +87,9 @@ def test_the_app_engine_reaches_the_server_through_the_environment(server, tmp_p
     result = engine.search(query, 5)
     exact = ExactIndex()
     exact.add(catalog.pids, engine.vectors)
-    assert [h.pid for h in result.hits] == [h.docid for h in exact.query(engine.encoder.encode_queries([query]), 5)[0]]
+    assert [h.pid for h in result.hits] == [
+        h.docid for h in exact.query(engine.encoder.encode_queries([query]), 5)[0]
+    ]
     names = [c if isinstance(c, str) else c.name for c in chroma_client().list_collections()]
     assert any(n.startswith("hard-") for n in names)
 

@@ -1,4 +1,6 @@
-"""`python -m core` as a subprocess: train, eval's JSON contract (checkpoints, baselines, BM25, hybrids), --help."""
+"""`python -m core` as a subprocess: train, eval's JSON contract (checkpoints, baselines, BM25, hybrids),
+--help."""
+
 import json
 import subprocess
 import sys
@@ -10,17 +12,37 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "core", *args], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
 
 
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory):
     from tests.conftest import tiny_rows
+
     d = tmp_path_factory.mktemp("cli")
     data = d / "tiny.jsonl"
     data.write_text("\n".join(json.dumps(r) for r in tiny_rows()))
-    r = run("train", "--out", str(d / "run"), "--source", str(data), "--epochs", "2", "--hidden", "16",
-            "--out-dim", "16", "--top-n", "500", "--batch-size", "8", "--val-fraction", "0.3")
+    r = run(
+        "train",
+        "--out",
+        str(d / "run"),
+        "--source",
+        str(data),
+        "--epochs",
+        "2",
+        "--hidden",
+        "16",
+        "--out-dim",
+        "16",
+        "--top-n",
+        "500",
+        "--batch-size",
+        "8",
+        "--val-fraction",
+        "0.3",
+    )
     assert r.returncode == 0, r.stderr
     return d / "run" / "model.pt", data
 
@@ -67,12 +89,17 @@ def test_eval_bm25_and_hybrid_print_the_same_contract(tiny_checkpoint, tmp_path)
     r = run("eval", "--checkpoint", "bm25", "--data", str(data), "--json")
     assert r.returncode == 0, r.stderr
     bm25 = json.loads(r.stdout)
-    r = run("eval", "--checkpoint", f"hybrid:{ckpt}", "--data", str(data), "--json", "--artifacts", str(tmp_path))
+    r = run(
+        "eval", "--checkpoint", f"hybrid:{ckpt}", "--data", str(data), "--json", "--artifacts", str(tmp_path)
+    )
     assert r.returncode == 2 and "python -m core build" in r.stderr and "Traceback" not in r.stderr
     from core.hybrid import save_weight
     from core.model import file_fingerprint
+
     save_weight(tmp_path, "tiny", file_fingerprint(ckpt), 0.5, {0.5: 1.0}, 10)
-    r = run("eval", "--checkpoint", f"hybrid:{ckpt}", "--data", str(data), "--json", "--artifacts", str(tmp_path))
+    r = run(
+        "eval", "--checkpoint", f"hybrid:{ckpt}", "--data", str(data), "--json", "--artifacts", str(tmp_path)
+    )
     assert r.returncode == 0, r.stderr
     hybrid = json.loads(r.stdout)
     for out in (bm25, hybrid):

@@ -1,6 +1,7 @@
 """Hardening over the real checkpoint and data: many sessions searching at once, builds killed mid-way,
 broken checkpoints, and queries of any length and alphabet (hypothesis); the property tests of the
 tokeniser and the metrics are in tests/unit."""
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,10 @@ from tests.conftest import DEV_PAIRS
 ROOT = Path(__file__).resolve().parents[2]
 CHECKPOINT = ROOT / "artifacts" / "hard" / "model.pt"
 SECONDS = float(os.environ.get("HARDENING_SECONDS", 30))
-needs_real = pytest.mark.skipif(not DEV_PAIRS.is_file() or not CHECKPOINT.is_file(),
-                                reason=f"needs real MS MARCO data at {DEV_PAIRS.parent} and {CHECKPOINT}")
+needs_real = pytest.mark.skipif(
+    not DEV_PAIRS.is_file() or not CHECKPOINT.is_file(),
+    reason=f"needs real MS MARCO data at {DEV_PAIRS.parent} and {CHECKPOINT}",
+)
 
 
 @pytest.fixture(scope="module")
@@ -54,12 +57,16 @@ def engine(sample, tmp_path_factory):
 
 # --- many sessions at once -----------------------------------------------------------------------
 
+
 @needs_real
 def test_sixteen_threads_search_for_thirty_seconds_without_errors(engine):
     """16 threads (app sessions) search, compare and run BM25 for SECONDS; every answer must equal
     the answer the same query got alone."""
     lexical = Lexical(engine.catalog)
-    queries = list(engine.catalog.corpus.queries.text[:40]) + ["what is the capital of france", "ÿüñïçødé café ☕ naïve"]
+    queries = list(engine.catalog.corpus.queries.text[:40]) + [
+        "what is the capital of france",
+        "ÿüñïçødé café ☕ naïve",
+    ]
     alone = {q: [h.pid for h in engine.search(q, 10).hits] for q in queries}
     alone_bm25 = {q: [h.pid for h in lexical.search(q, 10).hits] for q in queries}
     deadline, errors, done = time.time() + SECONDS, [], [0] * 16
@@ -76,7 +83,7 @@ def test_sixteen_threads_search_for_thirty_seconds_without_errors(engine):
                     ok = [h.pid for h in c.left.hits] == alone[q] and c.overlap == 1.0
                 else:
                     ok = [h.pid for h in engine.search(q, 10).hits] == alone[q]
-            except Exception as e:               # noqa: BLE001 - any error is the failure being tested for
+            except Exception as e:  # noqa: BLE001 - any error is the failure being tested for
                 errors.append(f"session {i}: {type(e).__name__}: {e}")
                 return
             if not ok:
@@ -90,7 +97,9 @@ def test_sixteen_threads_search_for_thirty_seconds_without_errors(engine):
         t.join(SECONDS + 60)
     assert not errors, errors[:5]
     assert all(n > 0 for n in done), done
-    print(f"\n16 sessions, {SECONDS:.0f} s: {sum(done):,} requests ({sum(done) / SECONDS:.0f}/s), none failed")
+    print(
+        f"\n16 sessions, {SECONDS:.0f} s: {sum(done):,} requests ({sum(done) / SECONDS:.0f}/s), none failed"
+    )
 
 
 # --- builds killed mid-way -----------------------------------------------------------------------
@@ -106,8 +115,11 @@ corpus = load_corpus(source)
 pids, texts = list(corpus.passages.pid), list(corpus.passages.text)
 def report(done, total):
     print(done, total, flush=True)
-ensure_index(chroma_client(chroma), Encoder.from_checkpoint(ckpt), "hard", file_fingerprint(ckpt), pids, texts,
-             corpus.fingerprint(), force=True, progress=report)
+encoder = Encoder.from_checkpoint(ckpt)
+fingerprint = file_fingerprint(ckpt)
+client = chroma_client(chroma)
+corpus_fp = corpus.fingerprint()
+ensure_index(client, encoder, "hard", fingerprint, pids, texts, corpus_fp, force=True, progress=report)
 """
 
 
@@ -116,13 +128,20 @@ def test_a_rebuild_killed_while_adding_leaves_the_previous_index_usable(sample, 
     corpus = load_corpus(str(sample))
     pids, texts = list(corpus.passages.pid), list(corpus.passages.text)
     enc, fp = Encoder.from_checkpoint(CHECKPOINT), file_fingerprint(CHECKPOINT)
-    first = ensure_index(chroma_client(tmp_path / "chroma"), enc, "hard", fp, pids, texts, corpus.fingerprint())
+    first = ensure_index(
+        chroma_client(tmp_path / "chroma"), enc, "hard", fp, pids, texts, corpus.fingerprint()
+    )
     query = enc.encode_queries([corpus.queries.text.iloc[0]])
     before = [h.docid for h in first.index.query(query, 10)[0]]
 
-    proc = subprocess.Popen([sys.executable, "-c", KILLED_BUILD, str(CHECKPOINT), str(sample), str(tmp_path / "chroma")],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    for line in proc.stdout:                     # (done, total): past half, encoding is over and adding has begun
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_BUILD, str(CHECKPOINT), str(sample), str(tmp_path / "chroma")],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    for line in proc.stdout:  # (done, total): past half, encoding is over and adding has begun
         done, total = map(int, line.split())
         if done > total // 2:
             os.kill(proc.pid, signal.SIGKILL)
@@ -135,10 +154,10 @@ def test_a_rebuild_killed_while_adding_leaves_the_previous_index_usable(sample, 
     assert survivor is not None, "the previous index must survive a killed rebuild"
     assert [h.docid for h in survivor.query(query, 10)[0]] == before
     again = ensure_index(client, enc, "hard", fp, pids, texts, corpus.fingerprint())
-    assert not again.built                        # the survivor is reused
+    assert not again.built  # the survivor is reused
     rebuilt = ensure_index(client, enc, "hard", fp, pids, texts, corpus.fingerprint(), force=True)
     names = [c if isinstance(c, str) else c.name for c in client.list_collections()]
-    assert rebuilt.built and names == [f"hard-{fp}"], names   # the dead ".building" collection is gone
+    assert rebuilt.built and names == [f"hard-{fp}"], names  # the dead ".building" collection is gone
 
 
 def test_a_pipeline_killed_at_any_stage_leaves_consistent_artifacts_and_recovers(tiny_jsonl, tmp_path):
@@ -146,24 +165,48 @@ def test_a_pipeline_killed_at_any_stage_leaves_consistent_artifacts_and_recovers
     loads and metrics.json and the mined file parse (temporary files may be left behind a SIGKILL,
     never in a reader's place), and the next build finishes."""
     out = tmp_path / "artifacts"
-    flags = ["--artifacts", str(out), "--source", str(tiny_jsonl), "--val-fraction", "0.3", "--top-n", "300",
-             "--hidden", "16", "--out-dim", "16", "--epochs", "2", "--batch-size", "8", "--warmup-steps", "1",
-             "--hard-epochs", "1", "--mine-depth", "8", "--mine-keep", "3"]
+    flags = [
+        "--artifacts",
+        str(out),
+        "--source",
+        str(tiny_jsonl),
+        "--val-fraction",
+        "0.3",
+        "--top-n",
+        "300",
+        "--hidden",
+        "16",
+        "--out-dim",
+        "16",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--warmup-steps",
+        "1",
+        "--hard-epochs",
+        "1",
+        "--mine-depth",
+        "8",
+        "--mine-keep",
+        "3",
+    ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("CHROMA_HOST", None)
     run = [sys.executable, "-m", "core", "build", *flags]
     assert subprocess.run(run, cwd=ROOT, env=env, capture_output=True, check=False).returncode == 0
 
     for stage in ("[vocab]", "[train random]", "[mine]", "[train hard]", "[index hard]"):
-        proc = subprocess.Popen([*run, "--force"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                text=True)
+        proc = subprocess.Popen(
+            [*run, "--force"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
         for line in proc.stdout:
             if line.startswith(stage):
                 proc.kill()
                 break
         proc.wait(timeout=120)
         for ckpt in out.glob("*/model.pt"):
-            load_checkpoint(ckpt)                # raises on a half-written file
+            load_checkpoint(ckpt)  # raises on a half-written file
         json.loads((out / "metrics.json").read_text())
         load_mined_file = json.loads((out / "mined" / "negatives.json").read_text())
         assert load_mined_file, f"mined negatives unreadable after a kill at {stage}"
@@ -176,13 +219,16 @@ def test_a_pipeline_killed_at_any_stage_leaves_consistent_artifacts_and_recovers
 
 # --- broken inputs get clear errors --------------------------------------------------------------
 
+
 @needs_real
 def test_corrupt_truncated_and_mismatched_checkpoints_are_explained(tmp_path, capsys):
     data = CHECKPOINT.read_bytes()
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes(data[: len(data) // 2])
     ckpt = torch.load(CHECKPOINT, weights_only=True)
-    ckpt["state_dict"]["embedding.weight"] = ckpt["state_dict"]["embedding.weight"][:100]   # vocabulary of another model
+    ckpt["state_dict"]["embedding.weight"] = ckpt["state_dict"]["embedding.weight"][
+        :100
+    ]  # vocabulary of another model
     mismatched = tmp_path / "mismatched.pt"
     torch.save(ckpt, mismatched)
     for path in (truncated, mismatched):
@@ -199,10 +245,18 @@ ANY_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max
 
 
 @needs_real
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                  HealthCheck.too_slow])
-@given(query=st.one_of(ANY_TEXT, st.text(alphabet="abc xyz?!-'", max_size=5000),
-                       st.sampled_from(["", " ", "\x00", "😀" * 400, "what " * 300, "ﷺ ℌ ㎒ Ⅻ", "a\u0301" * 50])))
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    query=st.one_of(
+        ANY_TEXT,
+        st.text(alphabet="abc xyz?!-'", max_size=5000),
+        st.sampled_from(["", " ", "\x00", "😀" * 400, "what " * 300, "ﷺ ℌ ㎒ Ⅻ", "a\u0301" * 50]),
+    )
+)
 def test_any_query_is_answered_or_refused_with_a_message(engine, query):
     try:
         result = engine.search(query, 10)

@@ -1,4 +1,5 @@
 """Training on real MS MARCO data improves retrieval over the untrained model."""
+
 from core.config import Config
 from core.data import load_corpus
 from core.train import train

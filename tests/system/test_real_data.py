@@ -1,11 +1,12 @@
 """The real MS MARCO files end to end: their counts, and HNSW against exact search with artifacts/random."""
+
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from core.encoder import Encoder
 from core.data import load_corpus, split_queries
+from core.encoder import Encoder
 from core.index import ExactIndex, chroma_client, ensure_index
 from core.model import file_fingerprint
 from tests.conftest import DEV_PAIRS, TRAIN_SAMPLE, needs_shared
@@ -20,20 +21,30 @@ def test_real_files():
     sample = load_corpus(str(TRAIN_SAMPLE))
     assert len(sample.queries) == 200
     assert sum(bool(p) for p in sample.positives.values()) == 189
-    folder = load_corpus(str(DEV_PAIRS.parent))          # the whole shared folder, train_extra.jsonl included
+    folder = load_corpus(str(DEV_PAIRS.parent))  # the whole shared folder, train_extra.jsonl included
     assert (len(folder.queries), len(folder.passages)) == (19496, 22194)
 
 
 @needs_shared
-@pytest.mark.skipif(not (ROOT_ARTIFACTS / "random" / "model.pt").is_file(), reason="committed checkpoint artifacts/random/model.pt is missing")
+@pytest.mark.skipif(
+    not (ROOT_ARTIFACTS / "random" / "model.pt").is_file(),
+    reason="committed checkpoint artifacts/random/model.pt is missing",
+)
 def test_hnsw_agrees_with_exact_on_real_data(tmp_path):
     corpus = load_corpus(str(DEV_PAIRS.parent))
     _, val = split_queries(corpus, 0.125)
     ckpt = ROOT_ARTIFACTS / "random" / "model.pt"
     enc = Encoder.from_checkpoint(ckpt)
     pids, texts = list(corpus.passages.pid), list(corpus.passages.text)
-    idx = ensure_index(chroma_client(tmp_path / "chroma"), enc, "random", file_fingerprint(ckpt), pids, texts,
-                       corpus.fingerprint()).index
+    idx = ensure_index(
+        chroma_client(tmp_path / "chroma"),
+        enc,
+        "random",
+        file_fingerprint(ckpt),
+        pids,
+        texts,
+        corpus.fingerprint(),
+    ).index
     exact = ExactIndex()
     exact.add(pids, enc.encode_passages(texts))
     qtext = dict(zip(corpus.queries.query_id, corpus.queries.text))

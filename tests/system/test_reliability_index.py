@@ -1,6 +1,7 @@
 """Reliability of the indexes behind the app: a corrupted Chroma database is set aside and rebuilt
 (with a notice, on the page too), and opening or building one checkpoint never holds up searches
 on a checkpoint that is already open (one lock per checkpoint)."""
+
 from __future__ import annotations
 
 import os
@@ -12,18 +13,19 @@ from pathlib import Path
 import pytest
 
 from core import search as search_module
-from core.data import load_corpus
 from core.cache import KeyedCache
 from core.catalog import Catalog
-from core.search import Engine
+from core.data import load_corpus
 from core.index import set_aside_if_corrupt
-
+from core.search import Engine
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKPOINTS = {name: ROOT / "artifacts" / name / "model.pt" for name in ("random", "hard")}
 QUERY = "how is coffee made"
-pytestmark = pytest.mark.skipif(not all(p.is_file() for p in CHECKPOINTS.values()),
-                                reason="needs the committed checkpoints (artifacts/random, artifacts/hard)")
+pytestmark = pytest.mark.skipif(
+    not all(p.is_file() for p in CHECKPOINTS.values()),
+    reason="needs the committed checkpoints (artifacts/random, artifacts/hard)",
+)
 
 
 @pytest.fixture
@@ -44,7 +46,7 @@ def corrupt_folders(parent: Path) -> list[str]:
 def test_a_corrupted_chroma_database_is_set_aside_and_rebuilt_by_the_next_search(catalog, tmp_path):
     chroma = tmp_path / "chroma"
     engine = Engine("hard", CHECKPOINTS["hard"], catalog, chroma_path=chroma)
-    other = Engine("random", CHECKPOINTS["random"], catalog, chroma_path=chroma)     # shares the folder
+    other = Engine("random", CHECKPOINTS["random"], catalog, chroma_path=chroma)  # shares the folder
     before = engine.search(QUERY, 5)
     assert before.notice is None and engine.notice is None
     scribble_over(chroma / "chroma.sqlite3")
@@ -67,6 +69,7 @@ def test_an_app_restarted_over_a_corrupted_database_repairs_it_while_opening(cat
 
 def test_the_search_page_rebuilds_a_corrupted_index_with_a_notice(catalog, tiny_jsonl, tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
+
     art = tmp_path / "artifacts"
     for name, path in CHECKPOINTS.items():
         (art / name).mkdir(parents=True)
@@ -81,6 +84,7 @@ def test_the_search_page_rebuilds_a_corrupted_index_with_a_notice(catalog, tiny_
         at.switch_page("views/search.py").run()
         assert not at.exception, [e.value for e in at.exception]
         return at
+
     assert "rebuilt" not in " ".join(i.value for i in search().info)
     scribble_over(art / "chroma" / "chroma.sqlite3")
     at = search()
@@ -88,11 +92,13 @@ def test_the_search_page_rebuilds_a_corrupted_index_with_a_notice(catalog, tiny_
     assert len([h for h in at.html if 'class="card' in h.value]) == 3
 
 
-def test_a_slow_build_of_one_checkpoint_never_holds_up_searches_on_an_open_one(catalog, tmp_path,
-                                                                                monkeypatch):
+def test_a_slow_build_of_one_checkpoint_never_holds_up_searches_on_an_open_one(
+    catalog, tmp_path, monkeypatch
+):
     cache = KeyedCache()
-    open_one = cache.get(("hard",), lambda: Engine("hard", CHECKPOINTS["hard"], catalog,
-                                                   chroma_path=tmp_path))
+    open_one = cache.get(
+        ("hard",), lambda: Engine("hard", CHECKPOINTS["hard"], catalog, chroma_path=tmp_path)
+    )
     normal = []
     for _ in range(7):
         t0 = time.perf_counter()
@@ -101,13 +107,16 @@ def test_a_slow_build_of_one_checkpoint_never_holds_up_searches_on_an_open_one(c
     real_ensure = search_module.ensure_index
     building = threading.Event()
 
-    def slow_ensure(*args, **kwargs):               # an index build that takes a while
+    def slow_ensure(*args, **kwargs):  # an index build that takes a while
         building.set()
         time.sleep(3)
         return real_ensure(*args, **kwargs)
+
     monkeypatch.setattr(search_module, "ensure_index", slow_ensure)
-    slow = threading.Thread(target=cache.get, args=(
-        ("random",), lambda: Engine("random", CHECKPOINTS["random"], catalog, chroma_path=tmp_path)))
+    slow = threading.Thread(
+        target=cache.get,
+        args=(("random",), lambda: Engine("random", CHECKPOINTS["random"], catalog, chroma_path=tmp_path)),
+    )
     slow.start()
     assert building.wait(30)
     during = []
@@ -118,8 +127,10 @@ def test_a_slow_build_of_one_checkpoint_never_holds_up_searches_on_an_open_one(c
         during.append(time.perf_counter() - t0)
     assert slow.is_alive(), "the slow build was still going while those searches ran"
     limit = max(0.25, 5 * statistics.median(normal))
-    print(f"search latency: normal {statistics.median(normal) * 1e3:.1f} ms, during a build "
-          f"{statistics.median(during) * 1e3:.1f} ms (max {max(during) * 1e3:.1f} ms)")
+    print(
+        f"search latency: normal {statistics.median(normal) * 1e3:.1f} ms, during a build "
+        f"{statistics.median(during) * 1e3:.1f} ms (max {max(during) * 1e3:.1f} ms)"
+    )
     assert max(during) < limit
     slow.join(60)
     assert cache.get(("random",), pytest.fail).search(QUERY).hits, "the slow one was made once"
@@ -132,6 +143,7 @@ def test_a_value_is_made_once_however_many_threads_ask():
         made.append(1)
         time.sleep(0.2)
         return object()
+
     threads = [threading.Thread(target=cache.get, args=("k", make)) for _ in range(8)]
     for t in threads:
         t.start()
@@ -139,5 +151,5 @@ def test_a_value_is_made_once_however_many_threads_ask():
         t.join()
     assert len(made) == 1
     first = cache.get("k", make)
-    cache.get("k2", object, replaces=lambda old: old == "k")          # a newer version of "k"
+    cache.get("k2", object, replaces=lambda old: old == "k")  # a newer version of "k"
     assert cache.get("k", object) is not first, "the replaced value was dropped"

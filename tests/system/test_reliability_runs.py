@@ -1,6 +1,7 @@
 """Reliability of the runs registry (`core.runs`) and the Training page over it: concurrent polling
 while a run ends, damaged records listed as unreadable (the page still loads), stale locks, pids
 trusted only with their start time, how a killed run ended, and launches on a full or read-only disk."""
+
 from __future__ import annotations
 
 import errno
@@ -22,15 +23,27 @@ from tests.app.test_training import APP, assert_consistent, tiny_env, wait_for  
 
 
 def good_log(loss: float = 0.5) -> dict:
-    return {"config": Config().to_dict(), "data": {"fingerprint": "abc", "train_queries": 10},
-            "batches": [{"epoch": 1, "step": 1, "loss": loss, "active": 0.5, "lr": 1e-3}],
-            "epochs": [{"epoch": 0, "val": {"mrr@10": 0.1}},
-                       {"epoch": 1, "loss": loss, "active": 0.5, "val": {"mrr@10": 0.2}}], "seconds": 1.0}
+    return {
+        "config": Config().to_dict(),
+        "data": {"fingerprint": "abc", "train_queries": 10},
+        "batches": [{"epoch": 1, "step": 1, "loss": loss, "active": 0.5, "lr": 1e-3}],
+        "epochs": [
+            {"epoch": 0, "val": {"mrr@10": 0.1}},
+            {"epoch": 1, "loss": loss, "active": 0.5, "val": {"mrr@10": 0.2}},
+        ],
+        "seconds": 1.0,
+    }
 
 
 def job_record(run: str, pid: int, start: int | None, status: str = "running") -> dict:
-    return {"run": run, "status": status, "pid": pid, "started": time.time() - 5, "command": ["python"],
-            "pid_start": start}
+    return {
+        "run": run,
+        "status": status,
+        "pid": pid,
+        "started": time.time() - 5,
+        "command": ["python"],
+        "pid_start": start,
+    }
 
 
 def record_running(art: Path, run: str, proc: subprocess.Popen, start_offset: int = 0) -> None:
@@ -44,19 +57,20 @@ def record_running(art: Path, run: str, proc: subprocess.Popen, start_offset: in
 
 # --- many pollers while a run ends ---------------------------------------------------------------
 
+
 def _poll(art: str, seconds: float, errors) -> None:
     deadline = time.time() + seconds
     while time.time() < deadline:
         try:
             launcher.refresh(art)
-        except Exception as e:                    # noqa: BLE001 (any exception fails the test)
+        except Exception as e:  # noqa: BLE001 (any exception fails the test)
             errors.put(f"{type(e).__name__}: {e}")
 
 
 def test_concurrent_refreshes_while_a_run_ends_agree_and_never_raise(tmp_path):
     ending = subprocess.Popen(["sleep", "0.6"])
     record_running(tmp_path, "ending", ending)
-    write_json(artifacts.runs_dir(tmp_path) / "done" / "log.json", good_log())          # a finished CLI run too
+    write_json(artifacts.runs_dir(tmp_path) / "done" / "log.json", good_log())  # a finished CLI run too
     ctx = multiprocessing.get_context("fork")
     errors = ctx.Queue()
     procs = [ctx.Process(target=_poll, args=(str(tmp_path), 1.5, errors)) for _ in range(2)]
@@ -103,8 +117,10 @@ BAD_FILES = {
     "a list as log.json": ("ID/log.json", b"[1, 2, 3]"),
     "NaN in log.json": ("ID/log.json", VALID.replace(b'"loss": 0.5', b'"loss": NaN')),
     "garbage job.json": ("jobs/ID/job.json", b"\x00\x01 not json"),
-    "wrong-typed job.json": ("jobs/ID/job.json",
-                             json.dumps({**job_record("ID", 12, 1), "pid": "12"}).encode()),
+    "wrong-typed job.json": (
+        "jobs/ID/job.json",
+        json.dumps({**job_record("ID", 12, 1), "pid": "12"}).encode(),
+    ),
     "another run's job.json": ("jobs/ID/job.json", json.dumps(job_record("other", 12, 1, "done")).encode()),
 }
 
@@ -123,30 +139,33 @@ def write_bad_files(art: Path, cases) -> dict[str, str]:
 
 @pytest.mark.parametrize("case", BAD_FILES)
 def test_a_damaged_record_is_listed_as_unreadable(case, tmp_path):
-    (name, _), = write_bad_files(tmp_path, [case]).items()
+    ((name, _),) = write_bad_files(tmp_path, [case]).items()
     assert launcher.refresh(tmp_path) is None
     rows = {r["run"]: r for r in runs.table(tmp_path)}
-    assert rows[name]["status"] == jobs.UNREADABLE and str(artifacts.runs_dir(tmp_path)) in rows[name]["error"]
+    assert (
+        rows[name]["status"] == jobs.UNREADABLE and str(artifacts.runs_dir(tmp_path)) in rows[name]["error"]
+    )
     assert name not in runs.logs(tmp_path)
     assert json.loads((artifacts.runs_dir(tmp_path) / "runs.json").read_text()) == list(rows.values())
 
 
 def test_the_training_page_loads_over_every_damaged_record(tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
+
     art = tmp_path / "artifacts"
     names = write_bad_files(art, BAD_FILES)
     write_json(art / "random" / "log.json", good_log())
     (art / "hard").mkdir()
-    (art / "hard" / "log.json").write_bytes(b"{")                 # a damaged log outside runs/ too
+    (art / "hard" / "log.json").write_bytes(b"{")  # a damaged log outside runs/ too
     names["hard"] = "truncated log.json"
-    (artifacts.runs_dir(art) / launcher.LOCK).write_bytes(b"")            # what a full disk used to leave
+    (artifacts.runs_dir(art) / launcher.LOCK).write_bytes(b"")  # what a full disk used to leave
     monkeypatch.setenv("ARTIFACTS_DIR", str(art))
     at = AppTest.from_file(APP, default_timeout=60)
     at.switch_page("views/training.py").run()
     assert not at.exception, [e.value for e in at.exception]
     table = at.dataframe[0].value
     status = dict(zip(table.run, table.status))
-    assert {n: status.get(n) for n in names} == {n: jobs.UNREADABLE for n in names}
+    assert {n: status.get(n) for n in names} == dict.fromkeys(names, jobs.UNREADABLE)
     assert status["random"] == "done" and at.multiselect[0].value == ["random"]
     assert not (artifacts.runs_dir(art) / launcher.LOCK).exists(), "the empty lock was stale"
     assert not at.get("progress"), "nothing shows as in progress"
@@ -154,14 +173,22 @@ def test_the_training_page_loads_over_every_damaged_record(tmp_path, monkeypatch
 
 # --- locks and pids ------------------------------------------------------------------------------
 
+
 def _me(**changes) -> dict:
     return {"run": "x", "pid": os.getpid(), "start": launcher.process_start(os.getpid()), **changes}
 
 
-STALE_LOCKS = {"empty": b"", "garbage": b"\xff\x00", "no pid": b'{"run": "x"}', "a list": b"[]",
-               "pid 0": json.dumps(_me(pid=0)), "pid -1": json.dumps(_me(pid=-1)),
-               "pid as text": json.dumps(_me(pid=str(os.getpid()))),
-               "no start time": json.dumps(_me(start=None)), "another start time": json.dumps(_me(start=1))}
+STALE_LOCKS = {
+    "empty": b"",
+    "garbage": b"\xff\x00",
+    "no pid": b'{"run": "x"}',
+    "a list": b"[]",
+    "pid 0": json.dumps(_me(pid=0)),
+    "pid -1": json.dumps(_me(pid=-1)),
+    "pid as text": json.dumps(_me(pid=str(os.getpid()))),
+    "no start time": json.dumps(_me(start=None)),
+    "another start time": json.dumps(_me(start=1)),
+}
 
 
 @pytest.mark.parametrize("case", STALE_LOCKS)
@@ -174,9 +201,9 @@ def test_a_lock_without_a_valid_live_owner_is_stale(case, tmp_path):
 
 
 def test_a_pid_whose_start_time_differs_is_never_trusted_nor_signalled(tmp_path):
-    stranger = subprocess.Popen(["sleep", "30"], start_new_session=True)     # its own process group
+    stranger = subprocess.Popen(["sleep", "30"], start_new_session=True)  # its own process group
     try:
-        record_running(tmp_path, "old", stranger, start_offset=-7)       # the pid, reused by another process
+        record_running(tmp_path, "old", stranger, start_offset=-7)  # the pid, reused by another process
         assert launcher.refresh(tmp_path) is None, "not trusted: the run is over"
         assert jobs.jobs(tmp_path)[0].status == "failed"
         assert not (artifacts.runs_dir(tmp_path) / launcher.LOCK).exists()
@@ -215,11 +242,13 @@ def test_a_run_that_exits_with_an_error_gives_its_code(tiny_env):  # noqa: F811
 
 # --- launching on a disk that cannot be written ----------------------------------------------------
 
+
 def test_a_launch_on_a_full_disk_is_a_message_and_leaves_no_lock(tiny_env, monkeypatch):  # noqa: F811
     from streamlit.testing.v1 import AppTest
 
     def full_disk(self, path):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
     monkeypatch.setattr(Config, "save", full_disk)
     with pytest.raises(launcher.RunError, match="No space left on device.*nothing was left behind"):
         launcher.launch(launcher.run_config(tiny_env, epochs=1), tiny_env)
@@ -243,7 +272,10 @@ def test_a_read_only_disk_refuses_launches_with_a_message_and_polling_still_work
         if Path(path).name == jobs.REGISTRY_LOCK:
             raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
         return real_open(path, flags, *args)
-    write_json(artifacts.runs_dir(tmp_path) / "jobs" / "ended" / "job.json", job_record("ended", finished.pid, 1))
+
+    write_json(
+        artifacts.runs_dir(tmp_path) / "jobs" / "ended" / "job.json", job_record("ended", finished.pid, 1)
+    )
     monkeypatch.setattr(os, "open", read_only)
     assert launcher.refresh(tmp_path) is None, "the ended run is not trusted, and polling does not raise"
     with pytest.raises(launcher.RunError, match="Read-only file system"):

@@ -1,6 +1,7 @@
 """The searchers (`core.search`): one checkpoint with its Chroma index, BM25 and the hybrid answer one
 `search` alike; ranks are exact over the whole corpus, and a passage the approximate index misses
 within the top k is shown, marked, rather than leaving a rank with no passage."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -43,7 +44,7 @@ def test_ranks_are_exact_over_the_whole_corpus(engine, catalog):
     assert not any(h.missed for h in result.hits)
     assert result.query_id is not None and result.judged is not None and result.judged.judged
     row = catalog.row[result.judged.pid]
-    assert result.judged.rank == int((exact >= exact[row]).sum())       # the tie rule of core.metrics
+    assert result.judged.rank == int((exact >= exact[row]).sum())  # the tie rule of core.metrics
     assert result.rank_of(result.judged.pid, row) == result.judged.rank
 
 
@@ -51,14 +52,14 @@ def test_a_passage_the_index_misses_is_shown_marked_at_its_exact_rank(engine, ca
     query = dataset_query(catalog)
     exact = engine.scores([query])[0]
     top = [catalog.pids[r] for r in np.argsort(-exact, kind="stable")[:6]]
-    lost = top[1]                                    # exact rank 2: the approximate index leaves it out
+    lost = top[1]  # exact rank 2: the approximate index leaves it out
 
     def approximate(vectors, k):
         return [[Hit(pid, float(exact[catalog.row[pid]])) for pid in top if pid != lost][:k]]
 
     monkeypatch.setattr(engine.index, "query", approximate)
     result = engine.search(query, k=5)
-    assert [h.pid for h in result.hits] == top[:6]           # the index's 5, the missed one in its place
+    assert [h.pid for h in result.hits] == top[:6]  # the index's 5, the missed one in its place
     missed = [h for h in result.hits if h.missed]
     assert [(h.pid, h.rank) for h in missed] == [(lost, 2)]
     if result.judged is not None and result.judged.pid == lost:
@@ -70,7 +71,7 @@ def test_the_judged_passage_missed_by_the_index_gets_a_card(engine, catalog, mon
     judged = engine.search(query, k=10).judged
     assert judged is not None and judged.rank <= 10
 
-    def approximate(vectors, k):                     # every passage but the judged one, in exact order
+    def approximate(vectors, k):  # every passage but the judged one, in exact order
         exact = engine.scores([query])[0]
         rows = [r for r in np.argsort(-exact, kind="stable") if catalog.pids[r] != judged.pid]
         return [[Hit(catalog.pids[r], float(exact[r])) for r in rows[:k]]]

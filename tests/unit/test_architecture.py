@@ -1,5 +1,6 @@
 """docs/ARCHITECTURE.md matches the code: every module is in its map, `core` imports only point down
 the map (no cycles), `core` never imports Streamlit, and the pages never touch torch or Chroma."""
+
 from __future__ import annotations
 
 import re

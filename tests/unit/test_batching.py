@@ -1,9 +1,10 @@
 """Training batches: similar lengths together, every triplet exactly once, the optimiser's groups."""
+
 import numpy as np
 
+from core.collate import length_batches
 from core.config import ModelConfig, TrainConfig
 from core.model import TwoTower
-from core.collate import length_batches
 from core.train import optimizer_for
 
 
@@ -11,7 +12,10 @@ def test_length_batches_keep_every_triplet_once_and_group_lengths():
     rng = np.random.default_rng(0)
     lengths = {f"p{i}": int(n) for i, n in enumerate(rng.integers(5, 128, 1000))}
     triplets = [(f"q{i}", f"p{i}", f"p{(i * 7) % 1000}") for i in range(1000)]
-    key = lambda t: max(lengths[t[1]], lengths[t[2]])
+
+    def key(t):
+        return max(lengths[t[1]], lengths[t[2]])
+
     batches = length_batches(triplets, key, 32, np.random.default_rng(1), window=10)
     assert sorted(t for b in batches for t in b) == sorted(triplets)
     assert all(len(b) == 32 for b in batches[:-1] if len(b) != 1000 % 32)

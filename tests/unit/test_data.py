@@ -1,4 +1,5 @@
 """core.data on files the tests write: schema, passage ids, parquet, folders, the split, bad sources."""
+
 import json
 
 import pandas as pd
@@ -10,7 +11,7 @@ from tests.conftest import tiny_rows
 
 def test_jsonl_with_extra_keys(tiny_jsonl):
     c = load_corpus(str(tiny_jsonl))
-    assert len(c.queries) == 18 and len(c.passages) == 12       # 12 unique texts, shared across queries
+    assert len(c.queries) == 18 and len(c.passages) == 12  # 12 unique texts, shared across queries
     q0 = c.queries.query_id[0]
     assert c.candidates[q0][0] in c.positives[q0] and len(c.positives[q0]) == 1
     assert c.passages.pid.is_unique
@@ -22,7 +23,9 @@ def test_same_text_same_id_and_parquet_equals_jsonl(tiny_jsonl, tmp_path):
     pd.DataFrame(tiny_rows(extra_keys=False)).to_parquet(pq)
     b = load_corpus(str(pq))
     assert a.fingerprint() == b.fingerprint()
-    assert passage_id("paris is the capital city of france") == passage_id("  paris is the capital city of france ")
+    assert passage_id("paris is the capital city of france") == passage_id(
+        "  paris is the capital city of france "
+    )
 
 
 def test_folder_source_and_env(tiny_jsonl, monkeypatch):
@@ -51,7 +54,9 @@ def test_bad_sources(tmp_path):
     with pytest.raises(DataSourceError, match="MSMARCO_SOURCE"):
         load_corpus(str(tmp_path / "nope.jsonl"))
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"query_id": 1, "query": "x", "passages": {"is_selected": [1], "passage_text": ["a"]}}\n{oops\n')
+    bad.write_text(
+        '{"query_id": 1, "query": "x", "passages": {"is_selected": [1], "passage_text": ["a"]}}\n{oops\n'
+    )
     with pytest.raises(DataSourceError, match=r"bad.jsonl:2"):
         load_corpus(str(bad))
     wrong = tmp_path / "wrong.jsonl"
@@ -68,6 +73,7 @@ def test_hub_failure_is_explained(monkeypatch):
 
     def offline(*a, **k):
         raise ConnectionError("no internet")
+
     monkeypatch.setattr(datasets, "load_dataset", offline)
     with pytest.raises(DataSourceError, match="MSMARCO_SOURCE"):
         load_corpus("hub")

@@ -1,4 +1,5 @@
 """core.evaluate.IREvaluator's full and rerank metrics, by hand, with a ranker whose scores the test sets."""
+
 from __future__ import annotations
 
 import math
@@ -7,7 +8,7 @@ import numpy as np
 
 from core.evaluate import IREvaluator
 
-PIDS = [f"p{i}" for i in range(1, 13)]                    # 12 passages: a rank of 12 is past the cut at 10
+PIDS = [f"p{i}" for i in range(1, 13)]  # 12 passages: a rank of 12 is past the cut at 10
 PASSAGES = {pid: f"text of {pid}" for pid in PIDS}
 
 
@@ -18,15 +19,21 @@ def row(**scores: float) -> list[float]:
 
 # Each query's scores over p1..p12, in order; q4 and q5 have none: scoring them would be a KeyError.
 SCORES = {
-    "q1": row(p5=0.9, p1=0.8, p2=0.7, p3=0.1),           # judged p1: 2nd of all, 1st of its candidates
-    "q2": row(p3=0.95, p1=0.9, p4=0.85, p2=0.8),         # judged p2, p3: 1st and 4th of all, 1st and 3rd of theirs
+    "q1": row(p5=0.9, p1=0.8, p2=0.7, p3=0.1),  # judged p1: 2nd of all, 1st of its candidates
+    "q2": row(p3=0.95, p1=0.9, p4=0.85, p2=0.8),  # judged p2, p3: 1st and 4th of all, 1st and 3rd of theirs
     "q3": row(**{f"p{i}": 1.0 - 0.01 * (i - 1) for i in range(1, 12)}, p12=0.5),  # judged p12: 12th; 2nd of 2
-    "q6": row(p6=1.0),                                    # judged p6: 1st, but a single candidate
+    "q6": row(p6=1.0),  # judged p6: 1st, but a single candidate
 }
 QUERIES = {q: f"question {q}" for q in ("q1", "q2", "q3", "q4", "q5", "q6")}
 RELEVANT = {"q1": {"p1"}, "q2": {"p2", "p3"}, "q3": {"p12"}, "q4": set(), "q5": {"p99"}, "q6": {"p6"}}
-CANDIDATES = {"q1": ["p1", "p2", "p3"], "q2": ["p2", "p4", "p3"], "q3": ["p12", "p11"], "q4": ["p1", "p2"],
-              "q5": ["p1", "p2"], "q6": ["p6"]}
+CANDIDATES = {
+    "q1": ["p1", "p2", "p3"],
+    "q2": ["p2", "p4", "p3"],
+    "q3": ["p12", "p11"],
+    "q4": ["p1", "p2"],
+    "q5": ["p1", "p2"],
+    "q6": ["p6"],
+}
 
 
 class TableRanker:
@@ -52,7 +59,13 @@ def d(rank: int) -> float:
 
 def evaluate(chunk: int = 512, modes=("rerank", "full"), **kwargs):
     ranker = TableRanker(SCORES)
-    args = {"queries": QUERIES, "passages": PASSAGES, "relevant": RELEVANT, "candidates": CANDIDATES, **kwargs}
+    args = {
+        "queries": QUERIES,
+        "passages": PASSAGES,
+        "relevant": RELEVANT,
+        "candidates": CANDIDATES,
+        **kwargs,
+    }
     return IREvaluator(**args, chunk=chunk)(ranker, modes=modes), ranker
 
 
@@ -65,7 +78,7 @@ def test_full_mode_ranks_every_passage():
     assert full["mrr@10"] == (1 / 2 + 1 + 0 + 1) / 4 == 0.625
     assert full["recall@1"] == (0 + 1 / 2 + 0 + 1) / 4 == 0.375
     assert full["recall@5"] == full["recall@10"] == (1 + 1 + 0 + 1) / 4 == 0.75
-    assert full["recall@100"] == 1.0                         # q3's passage is found, only below the cut
+    assert full["recall@100"] == 1.0  # q3's passage is found, only below the cut
     ndcg = (d(2) + (d(1) + d(4)) / (d(1) + d(2)) + 0 + 1) / 4
     assert full["ndcg@10"] == round(ndcg, 4) == 0.627
     assert ranker.fitted == list(PASSAGES.values())
@@ -88,7 +101,7 @@ def test_rerank_mode_ranks_each_querys_own_candidates():
 
 def test_chunks_and_modes_change_nothing_but_what_is_reported():
     whole, _ = evaluate()
-    one_by_one, _ = evaluate(chunk=1)                        # q6's chunk has no query to rerank
+    one_by_one, _ = evaluate(chunk=1)  # q6's chunk has no query to rerank
     assert one_by_one == whole
     full_only, ranker = evaluate(modes=("full",))
     assert full_only == {"full": whole["full"]} and len(ranker.asked) == 4
@@ -97,9 +110,23 @@ def test_chunks_and_modes_change_nothing_but_what_is_reported():
 
 def test_nothing_to_score_gives_counts_of_zero_and_no_metrics():
     out, ranker = evaluate(relevant={"q4": set(), "q5": {"p99"}})
-    assert out["full"] == {"queries": 0, "corpus": 12, "mrr@10": None, "recall@1": None, "recall@10": None,
-                           "recall@100": None, "recall@5": None, "ndcg@10": None}
-    assert out["rerank"] == {"queries": 0, "mrr@10": None, "recall@1": None, "recall@5": None, "ndcg@10": None}
+    assert out["full"] == {
+        "queries": 0,
+        "corpus": 12,
+        "mrr@10": None,
+        "recall@1": None,
+        "recall@10": None,
+        "recall@100": None,
+        "recall@5": None,
+        "ndcg@10": None,
+    }
+    assert out["rerank"] == {
+        "queries": 0,
+        "mrr@10": None,
+        "recall@1": None,
+        "recall@5": None,
+        "ndcg@10": None,
+    }
     assert ranker.asked == [] and ranker.fitted == list(PASSAGES.values())
 
 
@@ -116,7 +143,10 @@ def test_rerank_leaves_out_a_query_none_of_whose_candidates_is_judged():
     scores = {"q1": SCORES["q1"]}
     ranker = TableRanker(scores)
     ranker.by_text["question q7"] = row(p1=0.9, p2=0.8, p9=0.1)
-    out = IREvaluator(queries, PASSAGES, {"q1": {"p1"}, "q7": {"p9"}},
-                      {"q1": CANDIDATES["q1"], "q7": ["p1", "p2"]})(ranker)
-    assert out["rerank"]["queries"] == 1 and out["rerank"]["mrr@10"] == 1.0 and out["rerank"]["recall@1"] == 1.0
+    out = IREvaluator(
+        queries, PASSAGES, {"q1": {"p1"}, "q7": {"p9"}}, {"q1": CANDIDATES["q1"], "q7": ["p1", "p2"]}
+    )(ranker)
+    assert (
+        out["rerank"]["queries"] == 1 and out["rerank"]["mrr@10"] == 1.0 and out["rerank"]["recall@1"] == 1.0
+    )
     assert out["full"]["queries"] == 2

@@ -1,4 +1,5 @@
 """Dense + BM25 fusion: the formula, the weight fit on training queries, the stored weights."""
+
 import numpy as np
 
 from core.hybrid import GRID, fit_weight, fuse, read_weights, save_weight, weight_for
@@ -9,7 +10,7 @@ def test_fuse_scales_bm25_by_each_querys_best_score():
     bm = np.array([[4.0, 2.0, 0.0], [0.0, 0.0, 0.0]], dtype=np.float32)
     out = fuse(cos, bm, 0.25)
     assert np.allclose(out[0], 0.25 * cos[0] + 0.75 * np.array([1.0, 0.5, 0.0]))
-    assert np.allclose(out[1], 0.25 * cos[1])                        # no BM25 match: cosines alone
+    assert np.allclose(out[1], 0.25 * cos[1])  # no BM25 match: cosines alone
     assert np.allclose(fuse(cos, bm, 1.0), cos)
 
 

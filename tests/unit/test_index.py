@@ -1,9 +1,10 @@
 """core.index on random vectors and a tiny corpus: a local Chroma round trip, chunked adds, staleness."""
+
 import numpy as np
 import pytest
 
 from core.encoder import Encoder
-from core.index import ChromaIndex, DenseSearcher, ExactIndex, HNSW, chroma_client, ensure_index
+from core.index import HNSW, ChromaIndex, DenseSearcher, ExactIndex, chroma_client, ensure_index
 
 
 def random_unit(n, d, seed):
@@ -20,14 +21,16 @@ def test_chroma_round_trip_and_agreement_with_exact(tmp_path):
     queries = random_unit(20, 32, 1)
     before = ChromaIndex(col, 1000).query(queries, 10)
     del client, col
-    reopened = ChromaIndex(chroma_client(tmp_path / "chroma").get_collection("tst", embedding_function=None), 1000)
+    reopened = ChromaIndex(
+        chroma_client(tmp_path / "chroma").get_collection("tst", embedding_function=None), 1000
+    )
     after = reopened.query(queries, 10)
     assert [[h.docid for h in hits] for hits in before] == [[h.docid for h in hits] for hits in after]
     exact = ExactIndex()
     exact.add(ids, vecs)
     truth = exact.query(queries, 10)
     assert [h.docid for h in truth[0]] == [h.docid for h in after[0]]
-    assert abs(truth[0][0].score - after[0][0].score) < 1e-4         # cosine similarity, not distance
+    assert abs(truth[0][0].score - after[0][0].score) < 1e-4  # cosine similarity, not distance
     assert reopened.texts(["p3"]) == {"p3": "text p3"}
     assert np.allclose(reopened.get_vectors(["p7", "p2"]), vecs[[7, 2]], atol=1e-6)
 
@@ -48,10 +51,15 @@ def test_ensure_index_reuses_and_detects_stale(tmp_path, glove_vocab):
     client = chroma_client(tmp_path / "chroma")
     pids, texts = ["a", "b", "c"], ["coffee is a drink", "paris is in france", "the moon orbits earth"]
     seen = []
-    made = ensure_index(client, enc, "mdl", "fp1", pids, texts, "corpus1", progress=lambda d, t: seen.append((d, t)))
+    made = ensure_index(
+        client, enc, "mdl", "fp1", pids, texts, "corpus1", progress=lambda d, t: seen.append((d, t))
+    )
     assert made.built and len(made.index) == 3
-    assert np.allclose(made.vectors, enc.encode_passages(texts)) and made.index.get_vectors(pids).shape == (3, 50)
-    assert seen[-1] == (6, 6) and [d for d, _ in seen] == sorted(d for d, _ in seen)   # encode 3, then add 3
+    assert np.allclose(made.vectors, enc.encode_passages(texts)) and made.index.get_vectors(pids).shape == (
+        3,
+        50,
+    )
+    assert seen[-1] == (6, 6) and [d for d, _ in seen] == sorted(d for d, _ in seen)  # encode 3, then add 3
     assert not ensure_index(client, enc, "mdl", "fp1", pids, texts, "corpus1").built
     # a changed checkpoint (new fingerprint) or corpus is stale: rebuilt, old collection dropped
     assert ensure_index(client, enc, "mdl", "fp2", pids, texts, "corpus1").built
@@ -71,6 +79,7 @@ def test_interrupted_build_leaves_previous_index(tmp_path, glove_vocab, monkeypa
 
     def boom(*a, **k):
         raise KeyboardInterrupt
+
     monkeypatch.setattr(ChromaIndex, "add", boom)
     with pytest.raises(KeyboardInterrupt):
         ensure_index(client, enc, "mdl", "fp1", pids, texts, "c1", force=True)
@@ -79,4 +88,6 @@ def test_interrupted_build_leaves_previous_index(tmp_path, glove_vocab, monkeypa
     made = ensure_index(client, enc, "mdl", "fp1", pids, texts, "c1")
     assert not made.built and len(made.index) == 2
     made = ensure_index(client, enc, "mdl", "fp1", pids, texts, "c1", force=True)
-    assert made.built and [c if isinstance(c, str) else c.name for c in client.list_collections()] == ["mdl-fp1"]
+    assert made.built and [c if isinstance(c, str) else c.name for c in client.list_collections()] == [
+        "mdl-fp1"
+    ]

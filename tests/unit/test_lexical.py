@@ -1,4 +1,5 @@
 """The lexical path of the towers: learned term weights hashed into buckets beside the dense vector."""
+
 import dataclasses
 
 import torch
@@ -30,7 +31,9 @@ def test_vectors_are_unit_and_padding_changes_nothing(glove_vocab):
 def test_a_shared_rare_word_raises_the_lexical_score(glove_vocab):
     """With every dense weight at zero only IDF-weighted term overlap is left: the passage that holds
     the query's rare word scores higher than one that holds only a common word of it."""
-    passages = [glove_vocab.encode(t, 32) for ts in TOPICS.values() for t in ts] + [glove_vocab.encode("the", 4)] * 9
+    passages = [glove_vocab.encode(t, 32) for ts in TOPICS.values() for t in ts] + [
+        glove_vocab.encode("the", 4)
+    ] * 9
     model = model_for(glove_vocab, idf=glove_vocab.idf(passages))
     with torch.no_grad():
         for p in model.towers[0].proj.parameters():
@@ -39,7 +42,9 @@ def test_a_shared_rare_word_raises_the_lexical_score(glove_vocab):
     rare, common = (pad([glove_vocab.encode(t, 16)]) for t in ("espresso is strong", "the is strong"))
     with torch.no_grad():
         qv = model.encode_query(*q)
-        assert (qv @ model.encode_passage(*rare).T).item() > (qv @ model.encode_passage(*common).T).item() + 0.1
+        assert (qv @ model.encode_passage(*rare).T).item() > (
+            qv @ model.encode_passage(*common).T
+        ).item() + 0.1
 
 
 def test_term_weights_follow_the_idf_and_ignore_padding_and_unknown_words(glove_vocab):
@@ -48,8 +53,8 @@ def test_term_weights_follow_the_idf_and_ignore_padding_and_unknown_words(glove_
     ids, lengths = pad([[5, 9, UNK_ID], [7]])
     with torch.no_grad():
         w = model.term_weights(ids, lengths, torch.zeros(ids.shape))
-    assert torch.allclose(w[0, :2], idf[[5, 9]], atol=1e-4)          # softplus(prior) starts at the IDF
-    assert w[0, 2] == 0 and w[1, 1:].eq(0).all()                     # <unk> and padding weigh nothing
+    assert torch.allclose(w[0, :2], idf[[5, 9]], atol=1e-4)  # softplus(prior) starts at the IDF
+    assert w[0, 2] == 0 and w[1, 1:].eq(0).all()  # <unk> and padding weigh nothing
 
 
 def test_round_trip_keeps_the_lexical_path(glove_vocab, tmp_path):

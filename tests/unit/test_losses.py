@@ -1,4 +1,5 @@
 """The losses by hand: triplet cosine, in-batch softmax and its mask for false negatives."""
+
 import math
 
 import torch
@@ -13,8 +14,8 @@ def unit(*rows):
 
 def test_triplet_cosine_by_hand():
     q = unit([1, 0], [1, 0])
-    p = unit([1, 0], [0, 1])          # cos 1, cos 0
-    n = unit([0, 1], [1, 0])          # cos 0, cos 1
+    p = unit([1, 0], [0, 1])  # cos 1, cos 0
+    n = unit([0, 1], [1, 0])  # cos 0, cos 1
     loss = TripletCosineLoss(margin=0.2).compute_loss_from_embeddings(q, p, n)
     # triplet 1: d_pos 0, d_neg 1 -> max(0, 0 - 1 + .2) = 0; triplet 2: d_pos 1, d_neg 0 -> 1.2
     assert math.isclose(loss.item(), 0.6, abs_tol=1e-6)
@@ -35,7 +36,7 @@ def test_in_batch_by_hand():
 
 def test_in_batch_mask_removes_false_negatives():
     q = unit([1, 0], [1, 0.01])
-    p = unit([1, 0], [1, 0.01])       # query 1's positive equals query 2's: not a negative
+    p = unit([1, 0], [1, 0.01])  # query 1's positive equals query 2's: not a negative
     n = unit([0, 1], [0, 1])
     loss_fn = InBatchSoftmaxLoss(temperature=0.05)
     unmasked = loss_fn.compute_loss_from_embeddings(q, p, n)

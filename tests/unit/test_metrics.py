@@ -1,4 +1,5 @@
 """core.metrics by hand, and properties (hypothesis): agreement with the judged rank, ExactIndex's order."""
+
 import math
 
 import numpy as np
@@ -11,22 +12,28 @@ from core.metrics import judged_rank, mean_metrics, per_query_metrics, rank_of
 
 
 def test_metrics_by_hand():
-    scores = torch.tensor([
-        [0.9, 0.8, 0.7, 0.1],    # relevant at rank 2
-        [0.1, 0.2, 0.3, 0.4],    # relevant at ranks 1 and 3
-        [0.5, 0.4, 0.3, float("-inf")],   # padded candidate; relevant nowhere in the top (rank 3)
-    ])
-    rel = torch.tensor([
-        [False, True, False, False],
-        [False, True, False, True],
-        [False, False, True, False],
-    ])
+    scores = torch.tensor(
+        [
+            [0.9, 0.8, 0.7, 0.1],  # relevant at rank 2
+            [0.1, 0.2, 0.3, 0.4],  # relevant at ranks 1 and 3
+            [0.5, 0.4, 0.3, float("-inf")],  # padded candidate; relevant nowhere in the top (rank 3)
+        ]
+    )
+    rel = torch.tensor(
+        [
+            [False, True, False, False],
+            [False, True, False, True],
+            [False, False, True, False],
+        ]
+    )
     m = per_query_metrics(scores, rel)
     assert torch.allclose(m["mrr@10"], torch.tensor([0.5, 1.0, 1 / 3]))
     assert torch.allclose(m["recall@1"], torch.tensor([0.0, 0.5, 0.0]))
     assert torch.allclose(m["recall@5"], torch.tensor([1.0, 1.0, 1.0]))
+
     def d(x):
         return 1 / math.log2(x)
+
     ndcg = [d(3) / 1, (1 + d(4)) / (1 + d(3)), d(4) / 1]
     assert torch.allclose(m["ndcg@10"], torch.tensor(ndcg), atol=1e-6)
     assert torch.equal(judged_rank(scores, rel), torch.tensor([2, 1, 3]))
@@ -36,7 +43,7 @@ def test_metrics_by_hand():
 def test_mrr_cut_at_10():
     scores = torch.arange(20, 0, -1, dtype=torch.float32)[None, :]
     rel = torch.zeros(1, 20, dtype=torch.bool)
-    rel[0, 10] = True                     # rank 11
+    rel[0, 10] = True  # rank 11
     m = per_query_metrics(scores, rel)
     assert m["mrr@10"].item() == 0 and m["recall@10"].item() == 0 and m["recall@100"].item() == 1
     assert judged_rank(scores, rel).item() == 11
@@ -46,10 +53,11 @@ def test_ties_count_against_the_judged_passage():
     scores = torch.tensor([[0.5, 0.5, 0.1]])
     rel = torch.tensor([[False, True, False]])
     assert judged_rank(scores, rel).item() == 2
-    assert rank_of(scores[0].numpy(), 1) == 2 == rank_of(scores[0], 0)    # the app's ranks follow the same rule
+    assert rank_of(scores[0].numpy(), 1) == 2 == rank_of(scores[0], 0)  # the app's ranks follow the same rule
 
 
 # --- properties (hypothesis) ----------------------------------------------------------------------
+
 
 @st.composite
 def rankings(draw):
@@ -74,15 +82,17 @@ def test_metrics_agree_with_the_judged_rank_and_stay_in_range(ranking):
         assert ((v >= 0) & (v <= 1 + 1e-6)).all(), name
     assert (m["recall@1"] <= m["recall@5"]).all() and (m["recall@5"] <= m["recall@10"]).all()
     assert (m["recall@10"] <= m["recall@100"]).all()
-    shifted = per_query_metrics(scores * 3 + 7, rel)       # a monotone change of scores changes nothing
+    shifted = per_query_metrics(scores * 3 + 7, rel)  # a monotone change of scores changes nothing
     assert all(torch.allclose(shifted[k], m[k]) for k in m)
 
 
 @given(rankings())
 def test_exact_index_returns_the_metrics_order(ranking):
     scores, _ = ranking
-    for row in scores:                           # 1-d "vectors" whose product with [1] is the score
+    for row in scores:  # 1-d "vectors" whose product with [1] is the score
         index = ExactIndex()
         index.add([str(i) for i in range(len(row))], row[:, None].numpy())
         k = min(10, len(row))
-        assert [int(h.docid) for h in index.query(np.ones((1, 1), np.float32), k)[0]] == row.topk(k).indices.tolist()
+        assert [int(h.docid) for h in index.query(np.ones((1, 1), np.float32), k)[0]] == row.topk(
+            k
+        ).indices.tolist()

@@ -1,9 +1,10 @@
 """Hard-negative mining: what it keeps, and the sources and filters of the build's options."""
+
 import pytest
 
 from core.config import BuildConfig
-from core.encoder import Encoder
 from core.data import build_corpus, split_queries
+from core.encoder import Encoder
 from core.index import ExactIndex
 from core.mining import mine_negatives, mining_stats
 from core.triplets import negative_pool

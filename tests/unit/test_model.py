@@ -1,25 +1,34 @@
 """The two-tower model: padding, shared and separate towers, frozen embeddings, checkpoints, the Encoder."""
+
 import dataclasses
 
 import pytest
 import torch
 
-from core.collate import pad
-from core.encoder import Encoder
-from core.config import ModelConfig
 from core.artifacts import CheckpointError
+from core.collate import pad
+from core.config import ModelConfig
+from core.encoder import Encoder
 from core.model import TwoTower, load_checkpoint, save_checkpoint
 
-TEXTS = ["how is coffee made", "paris", "the moon orbits the earth every month and astronauts walked on it in 1969",
-         "what kind of snake is a python"]
+TEXTS = [
+    "how is coffee made",
+    "paris",
+    "the moon orbits the earth every month and astronauts walked on it in 1969",
+    "what kind of snake is a python",
+]
 
 
-@pytest.mark.parametrize("cfg", [
-    ModelConfig(tower="gru", pooling="mean"),
-    ModelConfig(tower="gru", pooling="last", bidirectional=True, layers=2, mean_path=False),
-    ModelConfig(tower="gru", pooling="last", bidirectional=False, shared=False),
-    ModelConfig(tower="avg", out_dim=0),
-], ids=["gru-mean", "bigru2-last", "gru-last-separate", "avg"])
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        ModelConfig(tower="gru", pooling="mean"),
+        ModelConfig(tower="gru", pooling="last", bidirectional=True, layers=2, mean_path=False),
+        ModelConfig(tower="gru", pooling="last", bidirectional=False, shared=False),
+        ModelConfig(tower="avg", out_dim=0),
+    ],
+    ids=["gru-mean", "bigru2-last", "gru-last-separate", "avg"],
+)
 def test_padding_invariance(glove_vocab, cfg):
     torch.manual_seed(0)
     model = TwoTower.from_vocab(cfg, glove_vocab).eval()
@@ -31,7 +40,9 @@ def test_padding_invariance(glove_vocab, cfg):
             assert torch.allclose(alone[0], batch[i], atol=1e-5), TEXTS[i]
             # extra padding columns change nothing either
             padded = torch.cat([pad([x])[0], torch.zeros(1, 9, dtype=torch.long)], 1)
-            assert torch.allclose(model.encode_passage(padded, torch.tensor([len(x)]))[0], batch[i], atol=1e-5)
+            assert torch.allclose(
+                model.encode_passage(padded, torch.tensor([len(x)]))[0], batch[i], atol=1e-5
+            )
     assert torch.allclose(batch.norm(dim=1), torch.ones(len(TEXTS)), atol=1e-5)
 
 
@@ -46,8 +57,12 @@ def test_shared_and_separate_towers(glove_vocab):
 
 
 def test_frozen_embeddings(glove_vocab):
-    assert not TwoTower.from_vocab(ModelConfig(freeze_embeddings=True), glove_vocab).embedding.weight.requires_grad
-    assert TwoTower.from_vocab(ModelConfig(freeze_embeddings=False), glove_vocab).embedding.weight.requires_grad
+    assert not TwoTower.from_vocab(
+        ModelConfig(freeze_embeddings=True), glove_vocab
+    ).embedding.weight.requires_grad
+    assert TwoTower.from_vocab(
+        ModelConfig(freeze_embeddings=False), glove_vocab
+    ).embedding.weight.requires_grad
 
 
 def test_checkpoint_round_trip(glove_vocab, tmp_path):
@@ -55,7 +70,9 @@ def test_checkpoint_round_trip(glove_vocab, tmp_path):
     cfg = ModelConfig(hidden=32, out_dim=16)
     model = TwoTower.from_vocab(cfg, glove_vocab).eval()
     path = tmp_path / "model.pt"
-    save_checkpoint(path, model, glove_vocab, {"data": {"query_len": 16, "passage_len": 64}, "val": {"mrr@10": 0.5}})
+    save_checkpoint(
+        path, model, glove_vocab, {"data": {"query_len": 16, "passage_len": 64}, "val": {"mrr@10": 0.5}}
+    )
     back, vocab, meta = load_checkpoint(path)
     assert back.cfg == dataclasses.replace(cfg, vocab_size=len(glove_vocab), embed_dim=50)
     assert vocab.int_to_vocab == glove_vocab.int_to_vocab and meta["val"]["mrr@10"] == 0.5
@@ -64,7 +81,7 @@ def test_checkpoint_round_trip(glove_vocab, tmp_path):
     assert after.passage_len == 64 and after.query_len == 16
     # word vectors are stored as fp16 when frozen: encodings agree to fp16 precision
     assert abs(after.encode_passages(TEXTS) - before).max() < 2e-3
-    assert not list(tmp_path.glob(".*tmp"))            # no temp file left behind
+    assert not list(tmp_path.glob(".*tmp"))  # no temp file left behind
 
 
 def test_bad_checkpoints(tmp_path):
@@ -91,10 +108,12 @@ def test_encoder_keeps_input_order(glove_vocab):
 def test_threaded_encoding_matches_one_thread_and_restores_torch_threads(glove_vocab):
     torch.manual_seed(0)
     model = TwoTower.from_vocab(ModelConfig(), glove_vocab)
-    texts = TEXTS * 20                                       # 80 texts in 10 batches of 8
+    texts = TEXTS * 20  # 80 texts in 10 batches of 8
     one = Encoder(model, glove_vocab, batch_size=8, workers=1).encode_passages(texts)
     threads = torch.get_num_threads()
     seen = []
-    many = Encoder(model, glove_vocab, batch_size=8, workers=4).encode_passages(texts, progress=lambda d, t: seen.append(d))
+    many = Encoder(model, glove_vocab, batch_size=8, workers=4).encode_passages(
+        texts, progress=lambda d, t: seen.append(d)
+    )
     assert abs(many - one).max() < 1e-6
     assert seen == list(range(8, 81, 8)) and torch.get_num_threads() == threads

@@ -2,6 +2,7 @@
 query, neighbours, finding points by text, region labels, and stored maps (one checkpoint's, or
 two aligned) refitted only when their key changes (the UMAP fits themselves run for real in
 tests/system/test_build.py, on the app pages and, aligned on toy data, here)."""
+
 from __future__ import annotations
 
 import json
@@ -12,11 +13,20 @@ import pytest
 import core.projection as projection
 from core.config import ProjectionConfig
 from core.data import build_corpus, split_queries
-from core.projection import (Embedded, EmbeddingMap, Projection, ensure_projections, fit_umap, load_projections,
-                             membership_weights, projection_path, sample_rows)
+from core.projection import (
+    Embedded,
+    EmbeddingMap,
+    Projection,
+    ensure_projections,
+    fit_umap,
+    load_projections,
+    membership_weights,
+    projection_path,
+    sample_rows,
+)
 from core.regions import region_labels
-from views.points import find_points, map_points
 from tests.conftest import TOPICS, tiny_rows
+from views.points import find_points, map_points
 
 
 def test_sample_rows_keeps_judged_rows_and_caps():
@@ -41,12 +51,15 @@ def _unit(x):
 
 def test_a_typed_query_lands_among_its_nearest_points():
     rng = np.random.default_rng(0)
-    a, b = _unit(rng.normal(0, 0.05, (20, 8)) + np.eye(8)[0]), _unit(rng.normal(0, 0.05, (20, 8)) + np.eye(8)[1])
+    a, b = (
+        _unit(rng.normal(0, 0.05, (20, 8)) + np.eye(8)[0]),
+        _unit(rng.normal(0, 0.05, (20, 8)) + np.eye(8)[1]),
+    )
     coords = np.concatenate([rng.normal(0, 0.3, (20, 2)), rng.normal(10, 0.3, (20, 2))]).astype(np.float32)
     p = Projection("m", 2, "k", np.arange(40), [], coords, np.zeros((0, 2), np.float32), 0.0, neighbors=10)
     emap = EmbeddingMap(p, np.concatenate([a, b]), np.zeros((0, 8), np.float32))
-    assert np.linalg.norm(emap.place(_unit(np.eye(8)[0]))) < 1.0                      # among cluster a
-    assert np.linalg.norm(emap.place(_unit(np.eye(8)[1])) - 10) < 1.5                 # among cluster b
+    assert np.linalg.norm(emap.place(_unit(np.eye(8)[0]))) < 1.0  # among cluster a
+    assert np.linalg.norm(emap.place(_unit(np.eye(8)[1])) - 10) < 1.5  # among cluster b
     assert np.allclose(emap.place(a[3]), emap.place(a[3] * 1.0))
 
 
@@ -58,7 +71,7 @@ class FakeEncoder:
 def test_maps_are_stored_and_refitted_only_when_stale(tmp_path, monkeypatch):
     fits = []
 
-    def fake_fit(vector_sets, dims, cfg):             # stands in for UMAP: the bookkeeping is under test
+    def fake_fit(vector_sets, dims, cfg):  # stands in for UMAP: the bookkeeping is under test
         fits.append([len(v) for v in vector_sets])
         return [v[:, :dims].astype(np.float32) for v in vector_sets]
 
@@ -72,22 +85,26 @@ def test_maps_are_stored_and_refitted_only_when_stale(tmp_path, monkeypatch):
     assert built and fits == [[8 + len(val)]] and first[0].query_ids == val
     assert first[0].passage_xy.shape == (8, 2)
     judged = {list(corpus.passages.pid).index(p) for q in val for p in corpus.positives[q]}
-    assert judged <= set(first[0].rows.tolist())                               # judged passages always kept
+    assert judged <= set(first[0].rows.tolist())  # judged passages always kept
     again, built = ensure_projections(tmp_path, [hard], corpus, 0.3, cfg, 2)
     assert not built and len(fits) == 1 and np.array_equal(again[0].passage_xy, first[0].passage_xy)
-    rebuilt = Embedded("hard", "fp2", FakeEncoder(), passages)                   # a new checkpoint file
+    rebuilt = Embedded("hard", "fp2", FakeEncoder(), passages)  # a new checkpoint file
     assert ensure_projections(tmp_path, [rebuilt], corpus, 0.3, cfg, 2)[1]
     assert ensure_projections(tmp_path, [hard], corpus, 0.3, ProjectionConfig(umap_max_passages=9), 2)[1]
     assert ensure_projections(tmp_path, [hard], corpus, 0.3, cfg, 3)[0][0].query_xy.shape == (len(val), 3)
     pair, built = ensure_projections(tmp_path, [random, hard], corpus, 0.3, cfg, 2)
     assert built and [p.name for p in pair] == ["random", "hard"] and fits[-1] == [8 + len(val)] * 2
     assert not ensure_projections(tmp_path, [random, hard], corpus, 0.3, cfg, 2)[1]
-    assert ensure_projections(tmp_path, [hard, random], corpus, 0.3, cfg, 2)[1]   # another pair: own file
-    assert sorted(p.name for p in (tmp_path / "umap").iterdir()) == ["hard+random-2d.npz", "hard-2d.npz",
-                                                                     "hard-3d.npz", "random+hard-2d.npz"]
+    assert ensure_projections(tmp_path, [hard, random], corpus, 0.3, cfg, 2)[1]  # another pair: own file
+    assert sorted(p.name for p in (tmp_path / "umap").iterdir()) == [
+        "hard+random-2d.npz",
+        "hard-2d.npz",
+        "hard-3d.npz",
+        "random+hard-2d.npz",
+    ]
     projection_path(tmp_path, ["hard"], 2).write_bytes(b"not a map")
     assert load_projections(projection_path(tmp_path, ["hard"], 2)) is None
-    assert ensure_projections(tmp_path, [hard], corpus, 0.3, cfg, 2)[1]                # unreadable: refitted
+    assert ensure_projections(tmp_path, [hard], corpus, 0.3, cfg, 2)[1]  # unreadable: refitted
     with pytest.raises(ValueError, match="2 or 3"):
         ensure_projections(tmp_path, [hard], corpus, 0.3, cfg, 4)
 
@@ -96,9 +113,14 @@ def test_a_one_checkpoint_map_of_the_earlier_layout_still_reads(tmp_path):
     """The earlier layout (one map per file, unstacked coordinates, `name` in its meta) loads as one map."""
     path = tmp_path / "hard-2d.npz"
     meta = {"name": "hard", "dims": 2, "key": "k", "fit_seconds": 1.0, "neighbors": 15}
-    np.savez_compressed(path, rows=np.arange(5, dtype=np.int32), query_ids=np.array(["q1", "q2"]),
-                        passage_xy=np.zeros((5, 2), np.float32), query_xy=np.ones((2, 2), np.float32),
-                        meta=np.array(json.dumps(meta)))
+    np.savez_compressed(
+        path,
+        rows=np.arange(5, dtype=np.int32),
+        query_ids=np.array(["q1", "q2"]),
+        passage_xy=np.zeros((5, 2), np.float32),
+        query_xy=np.ones((2, 2), np.float32),
+        meta=np.array(json.dumps(meta)),
+    )
     maps = load_projections(path)
     assert maps and len(maps) == 1 and maps[0].name == "hard" and maps[0].passage_xy.shape == (5, 2)
     assert maps[0].query_ids == ["q1", "q2"]
@@ -120,17 +142,18 @@ def test_aligned_umap_keeps_a_shared_structure_in_place():
 
 def test_points_neighbours_find_and_regions():
     from core.catalog import Catalog
+
     corpus = build_corpus(tiny_rows())
     catalog = Catalog(corpus)
     n = len(corpus.passages)
     topic = np.array([next(i for i, ts in enumerate(TOPICS.values()) if t in ts) for t in catalog.texts])
-    xy = (np.stack([topic % 3, topic // 3], 1) * 10.0).astype(np.float32)       # one spot per topic
+    xy = (np.stack([topic % 3, topic // 3], 1) * 10.0).astype(np.float32)  # one spot per topic
     p = Projection("m", 2, "k", np.arange(n), [], xy, np.zeros((0, 2), np.float32), 0.0, neighbors=3)
     vectors = _unit(np.eye(6)[topic] + np.random.default_rng(0).normal(0, 0.01, (n, 6)))
     emap = EmbeddingMap(p, vectors, np.zeros((0, 6), np.float32))
     coffee = f"p{int(np.flatnonzero(topic == 0)[0])}"
     assert emap.neighbours(coffee, 1) and emap.neighbours(coffee, 1)[0] != coffee
-    assert topic[int(emap.neighbours(coffee, 1)[0][1:])] == 0            # nearest: the other coffee passage
+    assert topic[int(emap.neighbours(coffee, 1)[0][1:])] == 0  # nearest: the other coffee passage
     points = map_points(p, catalog)
     espresso = [f"p{i}" for i, t in enumerate(catalog.texts) if "espresso" in t]
     assert find_points(points, "ESPRESSO") == espresso

@@ -1,5 +1,6 @@
 """The pure parts the pages rely on: query checks and tokens (core.queries), highlighting, the corpus's
 coverage of a query (core.catalog), readable examples, and the Home table (views.headline)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,9 +8,9 @@ import pytest
 
 from core.catalog import Catalog, coverage
 from core.queries import QueryError, highlight, query_tokens, readable, validate_query
-from views.headline import metrics_note, metrics_rows
 from core.vocab import Vocab
 from tests.conftest import tiny_rows
+from views.headline import metrics_note, metrics_rows
 
 
 @pytest.fixture(scope="module")
@@ -18,44 +19,61 @@ def small_vocab():
     return Vocab(words, np.zeros((len(words), 2), dtype=np.float32))
 
 
-@pytest.mark.parametrize("text, message", [
-    ("", "Type a question"), ("  \n\t ", "Type a question"),
-    ("capital " * 200, "at most 1,000 characters"),
-    ("qwzxv blorft", "vocabulary"), ("😀🙂", "vocabulary"), ("???", "vocabulary"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "Type a question"),
+        ("  \n\t ", "Type a question"),
+        ("capital " * 200, "at most 1,000 characters"),
+        ("qwzxv blorft", "vocabulary"),
+        ("😀🙂", "vocabulary"),
+        ("???", "vocabulary"),
+    ],
+)
 def test_validate_query_refuses_with_a_friendly_message(text, message, small_vocab):
     with pytest.raises(QueryError, match=message):
         validate_query(text, small_vocab)
 
 
 def test_validate_query_accepts_and_tidies(small_vocab):
-    assert validate_query("  What is\tthe capital of 😀 France? ", small_vocab) == "What is the capital of 😀 France?"
-    assert validate_query("x" * 1000) == "x" * 1000          # without a vocabulary only emptiness and length count
+    assert (
+        validate_query("  What is\tthe capital of 😀 France? ", small_vocab)
+        == "What is the capital of 😀 France?"
+    )
+    assert validate_query("x" * 1000) == "x" * 1000  # without a vocabulary only emptiness and length count
 
 
 def test_query_tokens_mark_unknown_words_and_the_cut(small_vocab):
     tokens, dropped = query_tokens(small_vocab, "covid-19-related capital of qwzxv France", max_len=4)
-    assert [(t.text, t.known) for t in tokens] == [("19", True), ("related", True), ("capital", True), ("of", True)]
+    assert [(t.text, t.known) for t in tokens] == [
+        ("19", True),
+        ("related", True),
+        ("capital", True),
+        ("of", True),
+    ]
     assert dropped == 2
     tokens, _ = query_tokens(small_vocab, "qwzxv 😀")
     assert [t.known for t in tokens] == [False, False]
 
 
 def test_highlight_marks_whole_query_words_only():
-    pieces = highlight("Paris is the capital of France; capitals <b>vary</b>.", "What is the capital of france?")
+    pieces = highlight(
+        "Paris is the capital of France; capitals <b>vary</b>.", "What is the capital of france?"
+    )
     assert [p for p, hit in pieces if hit] == ["capital", "France"]
     assert "".join(p for p, _ in pieces) == "Paris is the capital of France; capitals <b>vary</b>."
 
 
 def test_coverage_finds_queries_the_corpus_cannot_answer():
     from core.data import build_corpus
+
     catalog = Catalog(build_corpus(tiny_rows()))
     paris = coverage(catalog, "What is the capital of France?")
     assert paris.words == ["capital", "france"] and not paris.missing and paris.together == 1 and paris.thin
-    assert coverage(catalog, "how is coffee made").together == 0                     # no passage says "made"
+    assert coverage(catalog, "how is coffee made").together == 0  # no passage says "made"
     australia = coverage(catalog, "what is the capital of australia")
     assert australia.missing == ["australia"] and australia.thin
-    assert not coverage(catalog, "what is the").thin                       # no content word: nothing to say
+    assert not coverage(catalog, "what is the").thin  # no content word: nothing to say
 
 
 def test_examples_are_readable_questions(small_vocab):
@@ -65,16 +83,38 @@ def test_examples_are_readable_questions(small_vocab):
 
 
 def test_metrics_rows_tolerate_missing_and_partial_metrics():
-    assert [r["model"] for r in metrics_rows({})] == ["glove-avg", "bm25", "random", "hard", "hybrid:random",
-                                                      "hybrid:hard"]
+    assert [r["model"] for r in metrics_rows({})] == [
+        "glove-avg",
+        "bm25",
+        "random",
+        "hard",
+        "hybrid:random",
+        "hybrid:hard",
+    ]
     assert not any(r["measured"] for r in metrics_rows({"models": None}))
-    rows = {r["model"]: r for r in metrics_rows({"models": {"random": {"full": {"mrr@10": 0.5, "queries": 846},
-                                                                      "rerank": {"mrr@10": 0.3, "queries": 26}},
-                                                           "extra": {}}})}
-    assert rows["random"]["mrr@10"] == 0.5 and rows["random"]["recall@10"] is None and rows["random"]["measured"]
-    assert (rows["random"]["queries"], rows["random"]["rerank queries"]) == (846, 26)   # each figure's count
+    rows = {
+        r["model"]: r
+        for r in metrics_rows(
+            {
+                "models": {
+                    "random": {
+                        "full": {"mrr@10": 0.5, "queries": 846},
+                        "rerank": {"mrr@10": 0.3, "queries": 26},
+                    },
+                    "extra": {},
+                }
+            }
+        )
+    }
+    assert (
+        rows["random"]["mrr@10"] == 0.5 and rows["random"]["recall@10"] is None and rows["random"]["measured"]
+    )
+    assert (rows["random"]["queries"], rows["random"]["rerank queries"]) == (846, 26)  # each figure's count
     assert rows["hard"]["mrr@10"] is None and "extra" in rows
     assert metrics_note({}).startswith("*rerank*")
     note = metrics_note({"split": {"val_fraction": 0.125, "val_queries": 846}, "corpus": {"passages": 8002}})
-    assert note.startswith("Measured on 846 validation queries (12.5% of the queries") and "all 8,002 passages" in note
+    assert (
+        note.startswith("Measured on 846 validation queries (12.5% of the queries")
+        and "all 8,002 passages" in note
+    )
     assert "6-10" not in note

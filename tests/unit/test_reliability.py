@@ -3,6 +3,7 @@ writers (and every writer going through it), training settings checked before an
 runs, malformed data rows, `mine` as a stage of its own, errors that name the file, and a missing
 source or an unwritable artifacts or Chroma folder. Every failure is one `error:` line (exit code 2)
 and leaves no checkpoint and no `.partial` folder."""
+
 from __future__ import annotations
 
 import errno
@@ -17,8 +18,7 @@ import pytest
 import torch
 
 from core import cli
-from core.artifacts import write_atomic, write_json
-from core.artifacts import CheckpointError
+from core.artifacts import CheckpointError, write_atomic, write_json
 from core.index import SearchIndexError, chroma_client, ensure_index
 from core.model import file_fingerprint, load_checkpoint
 from core.triplets import load_mined
@@ -71,11 +71,12 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
     def half_then_fail(f):
         f.write(b"half of a new file")
         raise OSError(28, "No space left on device")
+
     with pytest.raises(OSError):
         write_atomic(path, half_then_fail)
     assert path.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["model.pt"]
     with pytest.raises(ValueError):
-        write_json(tmp_path / "log.json", {"loss": float("nan")})      # never a file that does not parse
+        write_json(tmp_path / "log.json", {"loss": float("nan")})  # never a file that does not parse
     assert not (tmp_path / "log.json").exists()
     assert oct(path.stat().st_mode & 0o777) == oct(0o666 & ~_umask()), "permissions as open() gives them"
 
@@ -92,14 +93,19 @@ def test_every_writer_uses_the_helper():
     hand_written = re.compile(r"\.tmp\b|\.write_text\(|\.write_bytes\(|os\.replace\(tmp")
     code = [*sorted((ROOT / "core").glob("*.py")), ROOT / "app.py", *sorted(ROOT.glob("views/*.py"))]
     modules = [p for p in code if p.name != "artifacts.py"]
-    offenders = [f"{p.relative_to(ROOT)}:{n}" for p in modules
-                 for n, line in enumerate(p.read_text().splitlines(), 1) if hand_written.search(line)]
+    offenders = [
+        f"{p.relative_to(ROOT)}:{n}"
+        for p in modules
+        for n, line in enumerate(p.read_text().splitlines(), 1)
+        if hand_written.search(line)
+    ]
     assert not offenders, offenders
 
 
 def test_checkpoints_vocabularies_and_maps_are_written_atomically(tmp_path, glove_vocab, monkeypatch):
     from core.config import ModelConfig
     from core.model import TwoTower, save_checkpoint
+
     model = TwoTower.from_vocab(ModelConfig(hidden=8, out_dim=8), glove_vocab)
     save_checkpoint(tmp_path / "model.pt", model, glove_vocab, {"name": "x"})
     glove_vocab.save(tmp_path / "vocab.npz")
@@ -107,10 +113,13 @@ def test_checkpoints_vocabularies_and_maps_are_written_atomically(tmp_path, glov
 
     def full_disk(*args, **kwargs):
         raise OSError(28, "No space left on device")
+
     monkeypatch.setattr(torch, "save", full_disk)
     monkeypatch.setattr(np, "savez", full_disk)
-    for write in (lambda: save_checkpoint(tmp_path / "model.pt", model, glove_vocab, {"name": "y"}),
-                  lambda: glove_vocab.save(tmp_path / "vocab.npz")):
+    for write in (
+        lambda: save_checkpoint(tmp_path / "model.pt", model, glove_vocab, {"name": "y"}),
+        lambda: glove_vocab.save(tmp_path / "vocab.npz"),
+    ):
         with pytest.raises(OSError):
             write()
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
@@ -120,8 +129,20 @@ def test_checkpoints_vocabularies_and_maps_are_written_atomically(tmp_path, glov
 
 # --- the command line: one error line, nothing left behind -------------------------------------
 
-TINY = ["--top-n", "300", "--hidden", "8", "--out-dim", "8", "--batch-size", "8", "--warmup-steps", "1",
-        "--val-fraction", "0.3"]
+TINY = [
+    "--top-n",
+    "300",
+    "--hidden",
+    "8",
+    "--out-dim",
+    "8",
+    "--batch-size",
+    "8",
+    "--warmup-steps",
+    "1",
+    "--val-fraction",
+    "0.3",
+]
 
 
 def one_error_line(capsys) -> str:
@@ -142,8 +163,10 @@ def tiny_random(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tiny")
     data = folder / "tiny.jsonl"
     data.write_text("\n".join(json.dumps(r) for r in tiny_rows()) + "\n")
-    assert cli.main(["train", "--out", str(folder / "random"), "--source", str(data), "--epochs", "1",
-                     *TINY]) == 0
+    assert (
+        cli.main(["train", "--out", str(folder / "random"), "--source", str(data), "--epochs", "1", *TINY])
+        == 0
+    )
     return folder / "random" / "model.pt", data
 
 
@@ -166,19 +189,36 @@ BAD_SETTINGS = {
 def test_a_bad_training_setting_is_one_error_line_and_leaves_no_checkpoint(case, tiny_jsonl, capsys):
     flags, message = BAD_SETTINGS[case]
     folder = tiny_jsonl.parent
-    code = cli.main(["train", "--out", str(folder / "run"), "--source", str(tiny_jsonl), "--epochs", "1",
-                     *TINY, *flags])
+    code = cli.main(
+        ["train", "--out", str(folder / "run"), "--source", str(tiny_jsonl), "--epochs", "1", *TINY, *flags]
+    )
     assert code == 2 and message in one_error_line(capsys)
     assert left_behind(folder, tiny_jsonl.name) == [], "no run folder, no .run.partial"
 
 
 def test_settings_are_checked_before_the_data_is_loaded(tmp_path, capsys):
     """A bad setting is reported even when the data source does not exist: nothing was loaded."""
-    assert cli.main(["train", "--out", str(tmp_path / "run"), "--source", str(tmp_path / "nowhere"),
-                     "--epochs", "0"]) == 2
+    assert (
+        cli.main(
+            ["train", "--out", str(tmp_path / "run"), "--source", str(tmp_path / "nowhere"), "--epochs", "0"]
+        )
+        == 2
+    )
     assert "--epochs" in one_error_line(capsys)
-    assert cli.main(["build", "--artifacts", str(tmp_path), "--source", str(tmp_path / "nowhere"),
-                     "--batch-size", "0"]) == 2
+    assert (
+        cli.main(
+            [
+                "build",
+                "--artifacts",
+                str(tmp_path),
+                "--source",
+                str(tmp_path / "nowhere"),
+                "--batch-size",
+                "0",
+            ]
+        )
+        == 2
+    )
     assert "--batch-size" in one_error_line(capsys) and left_behind(tmp_path) == []
 
 
@@ -187,9 +227,12 @@ def test_a_failure_after_training_started_removes_the_partial_folder(tiny_jsonl,
 
     def full_disk(*args, **kwargs):
         raise OSError(28, "No space left on device", str(folder / ".run.partial" / "model.pt"))
+
     monkeypatch.setattr("core.train.save_checkpoint", full_disk)
-    assert cli.main(["train", "--out", str(folder / "run"), "--source", str(tiny_jsonl), "--epochs", "1",
-                     *TINY]) == 2
+    assert (
+        cli.main(["train", "--out", str(folder / "run"), "--source", str(tiny_jsonl), "--epochs", "1", *TINY])
+        == 2
+    )
     assert "No space left on device" in one_error_line(capsys)
     assert left_behind(folder, tiny_jsonl.name) == []
 
@@ -208,12 +251,16 @@ def malformed_file(folder: Path, change) -> Path:
 
 
 MALFORMED = {
-    "passage_text a string": (lambda r: r["passages"].update(passage_text="one passage, not a list"),
-                              "passages.passage_text is a str, not a list of passages"),
+    "passage_text a string": (
+        lambda r: r["passages"].update(passage_text="one passage, not a list"),
+        "passages.passage_text is a str, not a list of passages",
+    ),
     "a null passage": (lambda r: r["passages"]["passage_text"].__setitem__(1, None), "passage 2 is null"),
     "passages null": (lambda r: r.update(passages=None), "missing passages"),
-    "is_selected yes": (lambda r: r["passages"].update(is_selected=["yes", 0, 0]),
-                        "passages.is_selected is ['yes', 0, 0], not a list of integers"),
+    "is_selected yes": (
+        lambda r: r["passages"].update(is_selected=["yes", 0, 0]),
+        "passages.is_selected is ['yes', 0, 0], not a list of integers",
+    ),
     "query_id missing": (lambda r: r.pop("query_id"), "missing query_id"),
     "a row that is a list": (lambda r: r.clear(), None),
     "undecodable bytes": (b'{"query_id": 9, "query": "caf\xe9", "passages": {}}', "not UTF-8 text"),
@@ -225,7 +272,7 @@ MALFORMED = {
 def test_a_malformed_row_is_one_error_line_naming_the_file_and_row(case, tmp_path, capsys):
     change, message = MALFORMED[case]
     path = malformed_file(tmp_path, change)
-    if message is None:                      # an empty object: no query_id, no passages
+    if message is None:  # an empty object: no query_id, no passages
         message = "missing query_id, passages"
     assert cli.main(["train", "--out", str(tmp_path / "run"), "--source", str(path), *TINY]) == 2
     line = one_error_line(capsys)
@@ -237,7 +284,7 @@ def test_eval_with_no_scorable_query_is_an_error(tiny_random, tmp_path, capsys):
     checkpoint, _ = tiny_random
     rows = tiny_rows()
     for row in rows:
-        row["passages"]["is_selected"] = [0, 0, 0]                # nothing judged relevant
+        row["passages"]["is_selected"] = [0, 0, 0]  # nothing judged relevant
     data = tmp_path / "unjudged.jsonl"
     data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     assert cli.main(["eval", "--checkpoint", str(checkpoint), "--data", str(data), "--json"]) == 2
@@ -247,7 +294,7 @@ def test_eval_with_no_scorable_query_is_an_error(tiny_random, tmp_path, capsys):
 def test_checkpoint_and_vocabulary_errors_name_the_file(tiny_random, tmp_path):
     checkpoint, _ = tiny_random
     ckpt = torch.load(checkpoint, weights_only=True)
-    ckpt["vocab"] = ckpt["vocab"][:-5]                              # words and vectors disagree
+    ckpt["vocab"] = ckpt["vocab"][:-5]  # words and vectors disagree
     mismatched = tmp_path / "mismatched.pt"
     torch.save(ckpt, mismatched)
     with pytest.raises(CheckpointError, match=f"checkpoint {mismatched} is corrupt or incompatible.*words"):
@@ -265,23 +312,72 @@ def test_checkpoint_and_vocabulary_errors_name_the_file(tiny_random, tmp_path):
 def test_mine_is_a_stage_of_its_own_that_train_hard_reads(tiny_random, tmp_path, capsys):
     checkpoint, data = tiny_random
     mined = tmp_path / "mined" / "negatives.json"
-    mine = ["mine", "--checkpoint", str(checkpoint), "--out", str(mined), "--artifacts", str(tmp_path),
-            "--source", str(data), "--val-fraction", "0.3", "--mine-depth", "8", "--mine-keep", "3"]
+    mine = [
+        "mine",
+        "--checkpoint",
+        str(checkpoint),
+        "--out",
+        str(mined),
+        "--artifacts",
+        str(tmp_path),
+        "--source",
+        str(data),
+        "--val-fraction",
+        "0.3",
+        "--mine-depth",
+        "8",
+        "--mine-keep",
+        "3",
+    ]
     assert cli.main(mine) == 0
     assert json.loads(capsys.readouterr().out)["status"] == "mined"
     negatives, provenance = load_mined(mined)
     assert provenance["checkpoint_fingerprint"] == file_fingerprint(checkpoint) and provenance["queries"] > 0
     assert negatives and all(len(v) <= 3 for v in negatives.values())
     assert cli.main(mine) == 0 and json.loads(capsys.readouterr().out)["status"] == "up to date"
-    assert cli.main(["train", "--out", str(tmp_path / "hard"), "--source", str(data), "--epochs", "1", *TINY,
-                     "--negatives", "hard", "--hard-file", str(mined), "--init-from", str(checkpoint)]) == 0
+    assert (
+        cli.main(
+            [
+                "train",
+                "--out",
+                str(tmp_path / "hard"),
+                "--source",
+                str(data),
+                "--epochs",
+                "1",
+                *TINY,
+                "--negatives",
+                "hard",
+                "--hard-file",
+                str(mined),
+                "--init-from",
+                str(checkpoint),
+            ]
+        )
+        == 0
+    )
     assert load_checkpoint(tmp_path / "hard" / "model.pt")[2]["train"]["negatives"] == "hard"
-    assert cli.main(["train", "--out", str(tmp_path / "x"), "--source", str(data), "--negatives", "hard",
-                     "--hard-file", str(tmp_path / "none.json")]) == 2
+    assert (
+        cli.main(
+            [
+                "train",
+                "--out",
+                str(tmp_path / "x"),
+                "--source",
+                str(data),
+                "--negatives",
+                "hard",
+                "--hard-file",
+                str(tmp_path / "none.json"),
+            ]
+        )
+        == 2
+    )
     assert "python -m core mine" in one_error_line(capsys)
 
 
 # --- a missing source, a read-only or full artifacts folder, a read-only Chroma folder -------
+
 
 def test_a_missing_data_source_is_explained(tmp_path, capsys):
     assert cli.main(["eval", "--checkpoint", "glove-avg", "--data", str(tmp_path / "nowhere.jsonl")]) == 2
@@ -289,29 +385,39 @@ def test_a_missing_data_source_is_explained(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("code", [errno.EROFS, errno.ENOSPC])
-def test_a_read_only_or_full_artifacts_folder_is_explained_and_nothing_is_half_written(tmp_path, tiny_jsonl, capsys,
-                                                                                        monkeypatch, code):
+def test_a_read_only_or_full_artifacts_folder_is_explained_and_nothing_is_half_written(
+    tmp_path, tiny_jsonl, capsys, monkeypatch, code
+):
     target = tmp_path / "artifacts" / "metrics.json"
     write_json(target, {"old": True})
     real_replace = os.replace
 
     def failing_replace(src, dst):
         raise OSError(code, os.strerror(code), str(dst))
+
     monkeypatch.setattr(os, "replace", failing_replace)
     with pytest.raises(OSError):
         write_json(target, {"new": True})
     monkeypatch.setattr(os, "replace", real_replace)
-    assert json.loads(target.read_text()) == {"old": True} and sorted(p.name for p in target.parent.iterdir()) == ["metrics.json"]
+    assert json.loads(target.read_text()) == {"old": True} and sorted(
+        p.name for p in target.parent.iterdir()
+    ) == ["metrics.json"]
 
     def failing_train(*args, **kwargs):
         raise OSError(code, os.strerror(code), str(tmp_path / "run" / "model.pt"))
+
     monkeypatch.setattr("core.train.train", failing_train)
-    assert cli.main(["train", "--out", str(tmp_path / "run"), "--source", str(tiny_jsonl), "--top-n", "100"]) == 2
+    assert (
+        cli.main(["train", "--out", str(tmp_path / "run"), "--source", str(tiny_jsonl), "--top-n", "100"])
+        == 2
+    )
     err = capsys.readouterr().err
     assert os.strerror(code) in err and "ARTIFACTS_DIR" in err and "unchanged" in err
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders anyway; the monkeypatched test covers it")
+@pytest.mark.skipif(
+    os.geteuid() == 0, reason="root writes into read-only folders anyway; the monkeypatched test covers it"
+)
 def test_a_really_read_only_chroma_folder_is_an_index_error(tmp_path):
     folder = tmp_path / "chroma"
     folder.mkdir()

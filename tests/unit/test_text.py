@@ -1,4 +1,5 @@
 """core.text: tokeniser cases, mojibake repair, Unicode, truncation, and properties (hypothesis)."""
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -6,19 +7,22 @@ from hypothesis import strategies as st
 from core.text import _CONTROL, normalize, tokenize
 
 
-@pytest.mark.parametrize("text, tokens", [
-    ("Hello, World!", ["hello", ",", "world", "!"]),
-    ("I don't know", ["i", "do", "n't", "know"]),
-    ("we can't go", ["we", "ca", "n't", "go"]),
-    ("John's car", ["john", "'s", "car"]),
-    ("they're here", ["they", "'re", "here"]),
-    ("a well-known fact", ["a", "well-known", "fact"]),
-    ("costs $1,000.50 today", ["costs", "$", "1,000.50", "today"]),
-    ("born in the U.S. in 1990", ["born", "in", "the", "u.s.", "in", "1990"]),
-    ("e-mail me at 10am", ["e-mail", "me", "at", "10", "am"]),
-    ("", []),
-    ("   ", []),
-])
+@pytest.mark.parametrize(
+    "text, tokens",
+    [
+        ("Hello, World!", ["hello", ",", "world", "!"]),
+        ("I don't know", ["i", "do", "n't", "know"]),
+        ("we can't go", ["we", "ca", "n't", "go"]),
+        ("John's car", ["john", "'s", "car"]),
+        ("they're here", ["they", "'re", "here"]),
+        ("a well-known fact", ["a", "well-known", "fact"]),
+        ("costs $1,000.50 today", ["costs", "$", "1,000.50", "today"]),
+        ("born in the U.S. in 1990", ["born", "in", "the", "u.s.", "in", "1990"]),
+        ("e-mail me at 10am", ["e-mail", "me", "at", "10", "am"]),
+        ("", []),
+        ("   ", []),
+    ],
+)
 def test_tokenize_cases(text, tokens):
     assert tokenize(text) == tokens
 
@@ -33,7 +37,7 @@ def test_mojibake_is_repaired():
 
 def test_mojibake_with_lost_bytes():
     assert normalize("whatâs new â the world") == "what's new - the world"
-    assert normalize("pâte à choux") == "pâte à choux"          # a real â is left alone
+    assert normalize("pâte à choux") == "pâte à choux"  # a real â is left alone
 
 
 def test_unicode_and_emoji_survive():
@@ -65,6 +69,9 @@ def test_the_ascii_fast_path_equals_the_full_normalisation(text):
     import unicodedata
 
     from core.text import _LOST_DASH, _LOST_QUOTE, _MOJIBAKE, _PUNCT_MAP, _redecode
+
     slow = _MOJIBAKE.sub(_redecode, text)
-    slow = unicodedata.normalize("NFKC", _LOST_DASH.sub("-", _LOST_QUOTE.sub("'", slow))).translate(_PUNCT_MAP)
+    slow = unicodedata.normalize("NFKC", _LOST_DASH.sub("-", _LOST_QUOTE.sub("'", slow))).translate(
+        _PUNCT_MAP
+    )
     assert normalize(text) == _CONTROL.sub(" ", slow)

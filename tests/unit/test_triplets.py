@@ -1,4 +1,5 @@
 """Random and hard triplets: no negative is a positive, validation positives stay out, one per positive."""
+
 import numpy as np
 
 from core.data import build_corpus, split_queries
@@ -9,7 +10,7 @@ from tests.conftest import tiny_rows
 def multi_positive_corpus():
     rows = tiny_rows()
     for r in rows[:6]:
-        r["passages"]["is_selected"] = [1, 1, 0]    # two positives each
+        r["passages"]["is_selected"] = [1, 1, 0]  # two positives each
     return build_corpus(rows)
 
 
@@ -45,10 +46,12 @@ def test_hard_triplets_drop_positives_and_mix():
     qids = list(c.candidates)
     pool = negative_pool(c, [])
     # a mined list that (wrongly) contains a positive: it must never be used
-    mined = {q: sorted(c.positives[q]) + [p for p in c.candidates[q] if p not in c.positives[q]] for q in qids}
+    mined = {
+        q: sorted(c.positives[q]) + [p for p in c.candidates[q] if p not in c.positives[q]] for q in qids
+    }
     rng = np.random.default_rng(1)
     for _ in range(50):
-        for q, pos, neg in hard_triplets(c, qids, mined, pool, rng, random_mix=0.0):
+        for q, _, neg in hard_triplets(c, qids, mined, pool, rng, random_mix=0.0):
             assert neg not in c.positives[q] and neg in mined[q]
     mixed = hard_triplets(c, qids * 50, mined, pool, rng, random_mix=1.0)
     assert any(neg not in mined[q] for q, _, neg in mixed)

@@ -1,4 +1,6 @@
-"""The vocabulary: <pad> and <unk>, GloVe restricted to the corpus, encoding, save and load, bad GloVe files."""
+"""The vocabulary: <pad> and <unk>, GloVe restricted to the corpus, encoding, save and load, bad GloVe
+files."""
+
 import numpy as np
 import pytest
 
@@ -19,7 +21,7 @@ def test_pad_and_unk(glove_vocab):
 
 
 def test_restricted_vocab_keeps_corpus_words_and_top_n(glove_vocab):
-    assert "espresso" in glove_vocab.vocab_to_int          # a corpus word outside the top 2000
+    assert "espresso" in glove_vocab.vocab_to_int  # a corpus word outside the top 2000
     assert "the" in glove_vocab.vocab_to_int
     assert 2000 < len(glove_vocab) < 2200
 
@@ -27,7 +29,7 @@ def test_restricted_vocab_keeps_corpus_words_and_top_n(glove_vocab):
 def test_encode_unknown_and_compound(glove_vocab):
     v = glove_vocab
     assert v.encode("zzqxv", 10) == [UNK_ID]
-    assert v.encode("", 10) == [UNK_ID]                    # never empty
+    assert v.encode("", 10) == [UNK_ID]  # never empty
     assert v.encode("coffee-snake", 10) == [v.vocab_to_int["coffee"], v.vocab_to_int["snake"]]
     assert len(v.encode("the " * 50, 7)) == 7
 
@@ -39,7 +41,7 @@ def test_save_load_round_trip(glove_vocab, tmp_path):
     assert back.int_to_vocab == glove_vocab.int_to_vocab
     assert np.array_equal(back.vectors, glove_vocab.vectors)
     assert back.fingerprint() == glove_vocab.fingerprint()
-    with np.load(path, allow_pickle=False) as f:      # no pickled objects inside
+    with np.load(path, allow_pickle=False) as f:  # no pickled objects inside
         assert set(f.files) == {"words", "vectors"}
 
 
