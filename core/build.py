@@ -18,7 +18,6 @@ from core.evaluate import IREvaluator
 from core.hybrid import PREFIX, fit_on_corpus, read_weights, save_weight, weight_for
 from core.index import chroma_client, ensure_index
 from core.mining import mine_file, mining_stats
-from core.model import load_checkpoint
 from core.projection import Embedded, ensure_projections
 from core.rankers import METRIC_MODELS, make_ranker
 from core.text import TOKENIZER_VERSION
@@ -35,9 +34,9 @@ class StageResult:
     detail: str = ""
 
 
-def _checkpoint_key(path: Path) -> str | None:
+def _build_key(checkpoint: Checkpoint) -> str | None:
     try:
-        return load_checkpoint(path)[2].get("build_key") if path.is_file() else None
+        return checkpoint.meta.get("build_key") if checkpoint.path.is_file() else None
     except CheckpointError:
         return None  # a corrupt checkpoint is rebuilt
 
@@ -63,11 +62,12 @@ def train_round(
     inputs_key: str = "",
     force: bool = False,
     progress: bool = True,
-) -> tuple[Path, bool]:
+) -> tuple[Checkpoint, bool]:
     """Train `out/model.pt` unless its key (config, corpus, vocabulary, tokeniser, `inputs_key`) still
-    matches: (checkpoint path, whether it was trained). Paths are left out of the key (the
-    fingerprints in `inputs_key` stand for what they point to), and so is the number of threads."""
-    ckpt = out / "model.pt"
+    matches: (the checkpoint, opened once for every later stage; whether it was trained). Paths are
+    left out of the key (the fingerprints in `inputs_key` stand for what they point to), and so is
+    the number of threads."""
+    ckpt = Checkpoint(out.name, out / "model.pt")
     key = key_of(
         inputs_key,
         cfg.model,
@@ -77,9 +77,10 @@ def train_round(
         vocab.fingerprint(),
         TOKENIZER_VERSION,
     )
-    fresh = force or _checkpoint_key(ckpt) != key
+    fresh = force or _build_key(ckpt) != key
     if fresh:
         train(cfg, corpus, vocab, out, progress=progress, extra_meta={"build_key": key})
+        ckpt = Checkpoint(out.name, out / "model.pt")
     return ckpt, fresh
 
 
@@ -126,8 +127,9 @@ def build(
 
     def train_stage(name: str, inputs_key: str) -> None:
         t0 = time.time()
-        ckpt, fresh = train_round(configs[name], corpus, vocab, out / name, inputs_key, force, progress)
-        checkpoints[name] = Checkpoint(name, ckpt)
+        checkpoints[name], fresh = train_round(
+            configs[name], corpus, vocab, out / name, inputs_key, force, progress
+        )
         record(f"train {name}", t0, fresh, f"val MRR@10 {checkpoints[name].meta['val']['mrr@10']}")
 
     def index_stage(name: str):

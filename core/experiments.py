@@ -20,7 +20,6 @@ from core.artifacts import key_of, read_json, write_json, write_text
 from core.bm25 import BM25
 from core.config import BuildConfig, Config
 from core.data import Corpus, split_queries
-from core.encoder import Checkpoint
 from core.evaluate import DenseRanker, IREvaluator
 from core.hybrid import HybridRanker, fit_on_corpus
 from core.index import ExactIndex
@@ -137,15 +136,11 @@ def run_variant(variant: Variant, base: Config, corpus: Corpus, root: Path, prog
     random_dir = root / "random-rounds" / key_of(shared.to_dict(), corpus.fingerprint())
     configs = stage_configs(cfg, random_dir / "model.pt", out / "mined.json")
     t0 = time.time()
-    random_ckpt = Checkpoint(
-        "random", train_round(configs["random"], corpus, vocab, random_dir, progress=progress)[0]
-    )
+    random_ckpt, _ = train_round(configs["random"], corpus, vocab, random_dir, progress=progress)
     index = ExactIndex()
     index.add(list(corpus.passages.pid), random_ckpt.encoder.encode_passages(list(corpus.passages.text)))
     mine_key, _ = mine_file(cfg, corpus, random_ckpt, index, out / "mined.json", progress=progress)
-    hard_ckpt = Checkpoint(
-        "hard", train_round(configs["hard"], corpus, vocab, out / "hard", mine_key, progress=progress)[0]
-    )
+    hard_ckpt, _ = train_round(configs["hard"], corpus, vocab, out / "hard", mine_key, progress=progress)
     seconds = round(time.time() - t0, 1)
     weight, _, _ = fit_on_corpus(hard_ckpt.encoder, corpus, train_qids)
     hard = DenseRanker(hard_ckpt.encoder)

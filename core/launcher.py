@@ -20,7 +20,7 @@ from pathlib import Path
 from core.artifacts import RUN_PREFIX, artifacts_dir, runs_dir, write_json
 from core.config import Config, ConfigError, validate
 from core.jobs import Job, job_dir, jobs, mtime, read_job, read_record, registry_lock, save_job
-from core.runs import table, write_table
+from core.runs import table, table_inputs, write_table
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCK = ".lock"
@@ -29,6 +29,7 @@ CANCEL_GRACE_S = 10.0  # SIGTERM, then SIGKILL after this long
 ERROR_LINES = 25
 
 _children: dict[int, subprocess.Popen] = {}  # processes this process started, polled so they are reaped
+_current: dict[Path, tuple] = {}  # artifacts folder -> the table's inputs when runs.json last matched them
 
 
 class RunError(RuntimeError):
@@ -239,13 +240,26 @@ def refresh(artifacts: str | Path | None = None) -> Job | None:
     running = [job for job in jobs(artifacts) if job.status == "running"]
     alive = [job for job in running if _alive(job.pid, job.pid_start)]
     stale = (runs / LOCK).exists() and _lock_owner(runs) is None
-    if len(alive) == len(running) and not stale and read_record(runs / "runs.json")[0] == table(artifacts):
+    if len(alive) == len(running) and not stale and _table_current(artifacts):
         return alive[-1] if alive else None
     try:
         with registry_lock(runs):
             return _settle(artifacts)
     except OSError:
         return alive[-1] if alive else None
+
+
+def _table_current(artifacts: Path) -> bool:
+    """Whether runs.json holds the table its files make. Once it did, the answer is kept until one
+    of those files changes (by name, size or modification time), so a poll with nothing new reads no
+    log: it costs a listing and a stat of each file."""
+    inputs = table_inputs(artifacts)
+    if _current.get(artifacts) == inputs:
+        return True
+    if read_record(runs_dir(artifacts) / "runs.json")[0] != table(artifacts):
+        return False
+    _current[artifacts] = inputs
+    return True
 
 
 def cancel(artifacts: str | Path | None = None, grace_s: float = CANCEL_GRACE_S) -> Job | None:

@@ -181,6 +181,27 @@ def _launch_config(runs: Path, run: str) -> dict:
     return config if is_config(config) else {}
 
 
+def table_inputs(artifacts: str | Path | None = None) -> tuple:
+    """(path, inode, size, modification time) of every file the runs table is made from, and of
+    runs.json: a file replaced by an atomic write has a new inode, whatever its size and time."""
+    artifacts = Path(artifacts or artifacts_dir())
+    runs = runs_dir(artifacts)
+    paths = [
+        *artifacts.glob("*/log.json"),
+        *runs.glob("*/log.json"),
+        *runs.glob("jobs/*/*.json"),
+        runs / "runs.json",
+    ]
+    found = []
+    for path in sorted(paths):
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        found.append((str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns))
+    return tuple(found)
+
+
 def table_csv(rows: list[dict]) -> str:
     buf = io.StringIO()
     pd.DataFrame(rows, columns=list(_row("", "", {}, None, None, None, None))).to_csv(buf, index=False)

@@ -80,6 +80,22 @@ def test_second_build_does_no_training(tiny_build):
     assert before == {n: file_fingerprint(out / n / "model.pt") for n in ("random", "hard")}
 
 
+def test_an_up_to_date_build_opens_each_checkpoint_once(tiny_build, monkeypatch):
+    """Every stage (index, mining, maps, fusion, metrics) works from one handle per checkpoint: the
+    file is read once and fingerprinted once, however many stages use it."""
+    import core.encoder as encoder_module
+
+    cfg, out, _ = tiny_build
+    opened, hashed = [], []
+    real_open, real_hash = encoder_module.load_checkpoint, encoder_module.file_fingerprint
+    monkeypatch.setattr(encoder_module, "load_checkpoint", lambda p: opened.append(p) or real_open(p))
+    monkeypatch.setattr(encoder_module, "file_fingerprint", lambda p: hashed.append(p) or real_hash(p))
+    monkeypatch.setattr("core.build.train", lambda *a, **k: pytest.fail("an up-to-date build trained"))
+    build(cfg, out, progress=False, log=lambda *_: None)
+    assert sorted(map(str, opened)) == sorted(str(out / n / "model.pt") for n in ("random", "hard"))
+    assert sorted(map(str, hashed)) == sorted(map(str, opened))
+
+
 def test_changed_checkpoint_makes_index_stale(tiny_build):
     cfg, out, _ = tiny_build
     ckpt = out / "hard" / "model.pt"

@@ -106,6 +106,25 @@ def test_polling_only_reads_when_nothing_changed(tmp_path, monkeypatch):
     assert writes == []
 
 
+def test_polling_reads_no_log_until_a_file_changes(tmp_path, monkeypatch):
+    log_path = artifacts.runs_dir(tmp_path) / "done" / "log.json"
+    write_json(log_path, good_log())
+    launcher.refresh(tmp_path)  # writes the table
+    launcher.refresh(tmp_path)  # finds runs.json current, and remembers what it was made from
+    reads = []
+    real = runs.read_log
+    monkeypatch.setattr(runs, "read_log", lambda path: reads.append(path) or real(path))
+    for _ in range(3):
+        launcher.refresh(tmp_path)
+    assert reads == [], "a poll with nothing new re-read the logs"
+    changed = good_log()
+    changed["seconds"] = 99.0
+    write_json(log_path, changed)
+    launcher.refresh(tmp_path)
+    assert log_path in reads, "a changed log was not read"
+    assert json.loads((artifacts.runs_dir(tmp_path) / "runs.json").read_text())[0]["duration_s"] == 99.0
+
+
 # --- damaged records -----------------------------------------------------------------------------
 
 VALID = json.dumps(good_log()).encode()
