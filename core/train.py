@@ -76,7 +76,7 @@ def train(
     """Train a two-tower model into `out_dir` (model.pt, log.json, config.json); returns the log.
     The run is written to a sibling `.partial` folder that replaces `out_dir` only when complete and
     is removed when training fails, so a crash never leaves a half-written checkpoint (a cancelled
-    run's folder is removed by `core.runs`). `vocab` is ignored with `init_from`.
+    run's folder is removed by `core.launcher`). `vocab` is ignored with `init_from`.
     `hook(event, log)` sees the log as it grows (live progress, experiment tracking)."""
     validate(cfg)
     work = partial_dir(out_dir)
