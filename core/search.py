@@ -95,8 +95,13 @@ def _result(
 
 def exact_top(scores: np.ndarray, k: int, floor: float | None = None) -> list[tuple[int, float, bool]]:
     """The top-k (row, score, missed=False) of one query's exact scores, ties in corpus order;
-    rows scoring at or below `floor` are left out."""
-    rows = np.argsort(-scores, kind="stable")[:k]
+    rows scoring at or below `floor` are left out. Only the passages scoring at least the k-th best
+    score are sorted (every search runs this over the whole corpus)."""
+    rows = np.arange(len(scores))
+    if 0 < k < len(scores):
+        kth_best = np.partition(scores, len(scores) - k)[len(scores) - k]
+        rows = np.flatnonzero(scores >= kth_best)  # ties at the cut included, in corpus order
+    rows = rows[np.argsort(-scores[rows], kind="stable")][:k]
     return [(int(r), float(scores[r]), False) for r in rows if floor is None or scores[r] > floor]
 
 
