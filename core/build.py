@@ -146,7 +146,7 @@ def build(
             force=force,
             progress=progress,
         )
-        vectors[name] = made.vectors if made.built else made.index.get_vectors(pids)
+        vectors[name] = made.passage_vectors(pids)
         record(
             f"index {name}",
             t0,
@@ -188,9 +188,10 @@ def build(
 
     # 7. the fusion weight of each checkpoint with BM25, fitted on training queries only
     t0 = time.time()
-    bm25, refit = BM25().fit(texts, pids), []
+    bm25, refit = None, []
     for c in checkpoints.values():
         if force or weight_for(out, c.fingerprint) is None:
+            bm25 = bm25 or BM25().fit(texts, pids)
             weight, table, n = fit_on_corpus(
                 c.encoder, corpus, train_qids, passage_vectors=vectors[c.name], bm25=bm25
             )

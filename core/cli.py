@@ -136,8 +136,8 @@ def cmd_eval(args) -> int:
     corpus = load_corpus(args.data)
     qids = None
     if args.split != "all":
-        trained_on = checkpoint.val_fraction if checkpoint else None
-        fraction = args.val_fraction or trained_on or DataConfig.val_fraction
+        trained_on = checkpoint.val_fraction if checkpoint else DataConfig.val_fraction
+        fraction = args.val_fraction or trained_on
         qids = split_queries(corpus, fraction)[args.split == "val"]
     evaluator = IREvaluator.from_corpus(corpus, qids)
     if not evaluator.qids:

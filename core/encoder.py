@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from core.collate import pad
-from core.config import ModelConfig
+from core.config import DataConfig, ModelConfig
 from core.model import TwoTower, file_fingerprint, load_checkpoint
 from core.types import Tally
 from core.vocab import Vocab
@@ -156,7 +156,7 @@ class Checkpoint:
         return self.encoder.meta
 
     @property
-    def val_fraction(self) -> float | None:
-        """The share of queries held out for validation when it was trained (None: not recorded)."""
-        value = self.meta.get("data", {}).get("val_fraction")
-        return None if value is None else float(value)
+    def val_fraction(self) -> float:
+        """The share of queries held out for validation when it was trained (the default when the
+        checkpoint does not record it)."""
+        return float(self.meta.get("data", {}).get("val_fraction", DataConfig.val_fraction))

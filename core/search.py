@@ -160,7 +160,7 @@ class Engine(Ranked):
         self.checkpoint = checkpoint if isinstance(checkpoint, Checkpoint) else Checkpoint(name, checkpoint)
         self.encoder, self.fingerprint = self.checkpoint.encoder, self.checkpoint.fingerprint
         self.vocab = self.encoder.vocab
-        self.val_fraction = self.checkpoint.val_fraction or DataConfig.val_fraction
+        self.val_fraction = self.checkpoint.val_fraction
 
         def report(done: int, total: int) -> None:  # encoding, then adding, every passage
             progress(
@@ -172,7 +172,7 @@ class Engine(Ranked):
         self.chroma_path, self._repairing = chroma_path, threading.Lock()
         made, self.notice = self._open_index(report if progress else False)  # notice: it was repaired
         self.index = made.index
-        self.vectors = made.vectors if made.built else self.index.get_vectors(catalog.pids)
+        self.vectors = made.passage_vectors(catalog.pids)
         self.search("warm up")  # torch's and Chroma's one-off set-up is not the first query's
         if progress:
             progress(1.0, f"The {name} model is ready")
