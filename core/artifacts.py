@@ -31,7 +31,8 @@ def folders_with(root: str | Path, filename: str) -> dict[str, Path]:
     }
 
 
-PREFERRED = ("random", "hard")  # the build's checkpoints, listed first in this order
+PREFERRED = ("random", "hard")  # the build's compared checkpoints, listed first in this order
+UNLISTED = ("warmup",)  # the build's shared starting checkpoint: measured in metrics.json, not searched
 RUN_PREFIX = "run-"  # a training run's checkpoint name: run-ID
 
 
@@ -50,9 +51,9 @@ def run_checkpoints(artifacts: str | Path) -> dict[str, Path]:
 
 
 def find_checkpoints(artifacts: str | Path) -> dict[str, Path]:
-    """Every `artifacts/NAME/model.pt` by NAME: random and hard first, then the rest by name, then
-    finished training runs (`artifacts/runs/ID/model.pt`) as run-ID."""
-    found = folders_with(artifacts, "model.pt")
+    """Every `artifacts/NAME/model.pt` by NAME: random and hard first, then the rest by name (but not the
+    warm-up both start from), then finished training runs (`artifacts/runs/ID/model.pt`) as run-ID."""
+    found = {n: p for n, p in folders_with(artifacts, "model.pt").items() if n not in UNLISTED}
     found.update(run_checkpoints(artifacts))
     if not found:
         raise CheckpointError(

@@ -1,6 +1,13 @@
-"""The pipeline, one command: vocabulary -> random-negative checkpoint -> index -> mining ->
-hard-negative checkpoint -> index -> metrics. Stages hand off through files in `artifacts/`;
-each stage records a key of its inputs and is skipped while that key still matches."""
+"""The pipeline, one command: vocabulary -> warm-up checkpoint -> mining with it -> two rounds that
+continue it and differ only in their negatives (random, hard) -> indexes -> maps -> fusion weights ->
+metrics. Stages hand off through files in `artifacts/`; each stage records a key of its inputs and is
+skipped while that key still matches.
+
+The comparison the app teaches is controlled: `random` and `hard` start from the same warm-up
+checkpoint and train the same epochs at the same learning rate, schedule and batch size on the same
+queries; only where each triplet's explicit negative comes from differs (drawn at random, or mined
+with the warm-up checkpoint).
+"""
 
 from __future__ import annotations
 
@@ -15,8 +22,8 @@ from core.config import Config
 from core.data import Corpus, load_corpus, split_queries
 from core.encoder import Checkpoint
 from core.evaluate import IREvaluator
-from core.hybrid import PREFIX, fit_on_corpus, read_weights, save_weight, weight_for
-from core.index import chroma_client, ensure_index
+from core.hybrid import PREFIX, fit_on_corpus, fitting_queries, read_weights, save_weight, weight_for
+from core.index import ExactIndex, chroma_client, ensure_index
 from core.mining import mine_file, mining_stats
 from core.projection import Embedded, ensure_projections
 from core.rankers import METRIC_MODELS, make_ranker
@@ -24,6 +31,9 @@ from core.text import TOKENIZER_VERSION
 from core.train import train
 from core.triplets import load_mined
 from core.vocab import Vocab
+
+ROUNDS = ("warmup", "random", "hard")  # training stages, in order; random and hard are compared
+COMPARED = ("random", "hard")
 
 
 @dataclass
@@ -41,17 +51,49 @@ def _build_key(checkpoint: Checkpoint) -> str | None:
         return None  # a corrupt checkpoint is rebuilt
 
 
-def stage_configs(cfg: Config, random_ckpt: Path, mined: Path) -> dict[str, Config]:
-    """The resolved training config of each round: the hard round reads the mined file and, by
-    default, starts from the random checkpoint."""
-    hard = copy.deepcopy(cfg)
-    b = cfg.build
-    hard.train.negatives, hard.train.hard_file = "hard", str(mined)
-    hard.train.epochs, hard.train.lr, hard.train.random_mix = b.hard_epochs, b.hard_lr, b.hard_random_mix
-    hard.train.init_from = str(random_ckpt) if b.hard_init == "random" else None
-    random = copy.deepcopy(cfg)
-    random.train.negatives, random.train.init_from = "random", None
-    return {"random": random, "hard": hard}
+def stage_configs(cfg: Config, warmup_ckpt: Path, mined: Path) -> dict[str, Config]:
+    """The resolved training config of each round. The warm-up trains with `cfg.train` (random
+    negatives, from scratch); random and hard both start from the warm-up checkpoint and train with
+    the same `cfg.build.round_*` settings: only `negatives` (and the mined file it reads) differs."""
+    warmup = copy.deepcopy(cfg)
+    warmup.train.negatives, warmup.train.hard_file, warmup.train.init_from = "random", None, None
+    rounds = {"warmup": warmup}
+    for name in COMPARED:
+        c = copy.deepcopy(cfg)
+        c.train.epochs, c.train.lr, c.train.init_from = (
+            cfg.build.round_epochs,
+            cfg.build.round_lr,
+            str(warmup_ckpt),
+        )
+        c.train.negatives, c.train.negatives_per_query = name, cfg.build.round_negatives
+        c.train.hard_file = str(mined) if name == "hard" else None
+        c.train.random_mix = cfg.build.hard_random_mix if name == "hard" else 0.0
+        rounds[name] = c
+    return rounds
+
+
+def mining_index(checkpoint: Checkpoint, corpus: Corpus) -> LazyIndex:
+    """An exact index of every passage's vector under `checkpoint`, for mining (no Chroma needed),
+    encoded only when mining first asks it something (an up-to-date mined file needs none)."""
+
+    def make() -> ExactIndex:
+        index = ExactIndex()
+        index.add(list(corpus.passages.pid), checkpoint.encoder.encode_passages(list(corpus.passages.text)))
+        return index
+
+    return LazyIndex(make)
+
+
+class LazyIndex:
+    """An index made on first use."""
+
+    def __init__(self, make):
+        self.make, self.made = make, None
+
+    def __getattr__(self, name):
+        if self.made is None:
+            self.made = self.make()
+        return getattr(self.made, name)
 
 
 def train_round(
@@ -71,7 +113,7 @@ def train_round(
     key = key_of(
         inputs_key,
         cfg.model,
-        replace(cfg.train, hard_file=None, init_from=None, threads=0),
+        replace(cfg.train, hard_file=None, init_from=None, teacher_file=None, threads=0),
         replace(cfg.data, source=None),
         corpus.fingerprint(),
         vocab.fingerprint(),
@@ -84,57 +126,55 @@ def train_round(
     return ckpt, fresh
 
 
-def build(
-    cfg: Config, out: Path | None = None, force: bool = False, client=None, progress: bool = True, log=print
-) -> list[StageResult]:
-    out = Path(out or artifacts_dir())
-    results: list[StageResult] = []
+class _Run:
+    """One build's shared state and its stage log: the corpus, split, vocabulary and open checkpoints
+    that later stages reuse."""
 
-    def record(stage: str, t0: float, built: bool | str, detail: str = "") -> None:
+    def __init__(self, cfg: Config, out: Path, force: bool, progress: bool, log):
+        self.cfg, self.out, self.force, self.progress, self.log = cfg, out, force, progress, log
+        self.results: list[StageResult] = []
+        self.checkpoints: dict[str, Checkpoint] = {}  # each opened once, after its training stage
+        self.vectors: dict = {}
+
+    def record(self, stage: str, t0: float, built: bool | str, detail: str = "") -> None:
         status = built if isinstance(built, str) else "built" if built else "up to date"
-        results.append(StageResult(stage, status, round(time.time() - t0, 1), detail))
-        log(f"[{stage}] {status} in {time.time() - t0:.1f}s {detail}")
+        self.results.append(StageResult(stage, status, round(time.time() - t0, 1), detail))
+        self.log(f"[{stage}] {status} in {time.time() - t0:.1f}s {detail}")
 
-    t0 = time.time()
-    corpus = load_corpus(cfg.data.source)
-    train_qids, val_qids = split_queries(corpus, cfg.data.val_fraction)
-    record(
-        "data",
-        t0,
-        "loaded",
-        f"{len(corpus.queries)} queries, {len(corpus.passages)} passages, "
-        f"{len(train_qids)} train / {len(val_qids)} validation",
-    )
-
-    # 1. vocabulary: the corpus's words plus the most frequent GloVe words. Cheap, so always made;
-    #    its fingerprint (with the tokeniser's version) keys the training stages.
-    t0 = time.time()
-    vocab = Vocab.for_config([*corpus.passages.text, *corpus.queries.text], cfg.vocab)
-    record(
-        "vocab",
-        t0,
-        "made",
-        f"{len(vocab)} words, fingerprint {vocab.fingerprint()}, "
-        f"OOV rate {vocab.oov_rate(corpus.queries.text):.2%} of query tokens",
-    )
-
-    client = client or chroma_client(out / "chroma")
-    mined_path = out / "mined" / "negatives.json"
-    configs = stage_configs(cfg, out / "random" / "model.pt", mined_path)
-    pids, texts = list(corpus.passages.pid), list(corpus.passages.text)
-    checkpoints: dict[str, Checkpoint] = {}  # each opened once, after its training stage
-    vectors = {}
-
-    def train_stage(name: str, inputs_key: str) -> None:
+    def load(self) -> None:
+        t0, d = time.time(), self.cfg.data
+        self.corpus = load_corpus(d.source)
+        self.train_qids, self.val_qids = split_queries(self.corpus, d.val_fraction, d.tune_fraction)
+        self.fitted_on, self.tune_qids = fitting_queries(self.corpus, d.val_fraction, d.tune_fraction)
+        train, tune, val = len(self.train_qids), len(self.tune_qids), len(self.val_qids)
+        sizes = f"{len(self.corpus.queries)} queries, {len(self.corpus.passages)} passages"
+        self.record("data", t0, "loaded", f"{sizes}, {train} train / {tune} tuning / {val} validation")
+        # the corpus's words plus the most frequent GloVe words: cheap, so always made; its fingerprint
+        # (with the tokeniser's version) keys the training stages
         t0 = time.time()
-        checkpoints[name], fresh = train_round(
-            configs[name], corpus, vocab, out / name, inputs_key, force, progress
+        texts = [*self.corpus.passages.text, *self.corpus.queries.text]
+        self.vocab = Vocab.for_config(texts, self.cfg.vocab)
+        oov = self.vocab.oov_rate(self.corpus.queries.text)
+        detail = f"{len(self.vocab)} words, fingerprint {self.vocab.fingerprint()}, OOV rate {oov:.2%}"
+        self.record("vocab", t0, "made", detail + " of query tokens")
+
+    def train_stage(self, name: str, cfg: Config, inputs_key: str) -> None:
+        t0 = time.time()
+        self.checkpoints[name], fresh = train_round(
+            cfg, self.corpus, self.vocab, self.out / name, inputs_key, self.force, self.progress
         )
-        record(f"train {name}", t0, fresh, f"val MRR@10 {checkpoints[name].meta['val']['mrr@10']}")
+        self.record(f"train {name}", t0, fresh, f"val MRR@10 {self.checkpoints[name].meta['val']['mrr@10']}")
 
-    def index_stage(name: str):
-        t0 = time.time()
-        c = checkpoints[name]
+    def mine_stage(self, mined_path: Path) -> str:
+        t0, warmup = time.time(), self.checkpoints["warmup"]
+        index = mining_index(warmup, self.corpus)
+        key, fresh = mine_file(self.cfg, self.corpus, warmup, index, mined_path, self.force, self.progress)
+        self.record("mine", t0, fresh, str(mining_stats(load_mined(mined_path)[0])))
+        return key
+
+    def index_stage(self, name: str, client) -> None:
+        t0, c = time.time(), self.checkpoints[name]
+        pids, texts = list(self.corpus.passages.pid), list(self.corpus.passages.text)
         made = ensure_index(
             client,
             c.encoder,
@@ -142,85 +182,88 @@ def build(
             c.fingerprint,
             pids,
             texts,
-            corpus.fingerprint(),
-            force=force,
-            progress=progress,
+            self.corpus.fingerprint(),
+            force=self.force,
+            progress=self.progress,
         )
-        vectors[name] = made.passage_vectors(pids)
-        record(
-            f"index {name}",
-            t0,
-            made.built,
-            f"{len(made.index)} vectors" + (f", {made.passages_per_s} passages/s" if made.built else ""),
-        )
-        return made.index
+        self.vectors[name] = made.passage_vectors(pids)
+        rate = f", {made.passages_per_s} passages/s" if made.built else ""
+        self.record(f"index {name}", t0, made.built, f"{len(made.index)} vectors{rate}")
 
-    # 2-3. random-negative round and its index
-    train_stage("random", "")
-    random_index = index_stage("random")
-
-    # 4. hard negatives mined with the random checkpoint, for training queries only
-    t0 = time.time()
-    mine_key, fresh = mine_file(cfg, corpus, checkpoints["random"], random_index, mined_path, force, progress)
-    record("mine", t0, fresh, str(mining_stats(load_mined(mined_path)[0])))
-
-    # 5-6. hard-negative round and its index
-    train_stage("hard", mine_key)
-    index_stage("hard")
-
-    # 6b. UMAP maps (2-D and 3-D) of both checkpoints, aligned, with the validation queries, for the app
-    t0 = time.time()
-    models = [Embedded(c.name, c.fingerprint, c.encoder, vectors[c.name]) for c in checkpoints.values()]
-    fitted = [
-        ensure_projections(out, models, corpus, cfg.data.val_fraction, cfg.projection, dims, force=force)
-        for dims in (2, 3)
-    ]
-    record(
-        f"project {'+'.join(checkpoints)}",
-        t0,
-        any(built for _, built in fitted),
-        "  ".join(
-            f"{maps[0].dims}-D {len(maps[0].rows)} passages + {len(maps[0].query_ids)} queries, "
-            f"fit {maps[0].fit_seconds}s"
-            for maps, _ in fitted
-        ),
-    )
-
-    # 7. the fusion weight of each checkpoint with BM25, fitted on training queries only
-    t0 = time.time()
-    bm25, refit = None, []
-    for c in checkpoints.values():
-        if force or weight_for(out, c.fingerprint) is None:
-            bm25 = bm25 or BM25().fit(texts, pids)
-            weight, table, n = fit_on_corpus(
-                c.encoder, corpus, train_qids, passage_vectors=vectors[c.name], bm25=bm25
+    def project_stage(self) -> None:
+        """UMAP maps (2-D and 3-D) of the compared checkpoints, aligned, with the validation queries."""
+        t0, d = time.time(), self.cfg.data
+        models = [Embedded(n, c.fingerprint, c.encoder, self.vectors[n]) for n, c in self.compared().items()]
+        fitted = [
+            ensure_projections(
+                self.out, models, self.corpus, d.val_fraction, self.cfg.projection, dims, force=self.force
             )
-            save_weight(out, c.name, c.fingerprint, weight, table, n)
-            refit.append(c.name)
-    record(
-        "fuse",
-        t0,
-        bool(refit),
-        "  ".join(f"hybrid:{n} weight {w['weight']}" for n, w in read_weights(out).items()),
-    )
+            for dims in (2, 3)
+        ]
+        detail = "  ".join(
+            f"{m.dims}-D {len(m.rows)} passages + {len(m.query_ids)} queries, fit {m.fit_seconds}s"
+            for (m, *_), _ in fitted
+        )
+        self.record(f"project {'+'.join(COMPARED)}", t0, any(built for _, built in fitted), detail)
 
-    # 8. metrics of both checkpoints, their hybrids and the two baselines on the validation split
-    t0 = time.time()
-    metrics_path = out / "metrics.json"
-    fps = {c.name: c.fingerprint for c in checkpoints.values()}
-    metrics_key = key_of(fps, corpus.fingerprint(), cfg.data.val_fraction, read_weights(out))
-    fresh = force or read_json(metrics_path, {}).get("key") != metrics_key
-    if fresh:
-        write_json(metrics_path, evaluate_all(corpus, val_qids, out, cfg, metrics_key, checkpoints))
-    m = read_json(metrics_path)["models"]
-    record("metrics", t0, fresh, "  ".join(f"{k} {v['full']['mrr@10']}" for k, v in m.items()))
-    return results
+    def fuse_stage(self) -> None:
+        """Each compared checkpoint's fusion weight with BM25, fitted on the tuning queries only."""
+        t0, bm25, refit = time.time(), None, []
+        for name, c in self.compared().items():
+            if self.force or weight_for(self.out, c.fingerprint) is None:
+                texts, pids = list(self.corpus.passages.text), list(self.corpus.passages.pid)
+                bm25 = bm25 or BM25().fit(texts, pids)
+                weight, table, n = fit_on_corpus(
+                    c.encoder, self.corpus, self.tune_qids, passage_vectors=self.vectors[name], bm25=bm25
+                )
+                save_weight(self.out, name, c.fingerprint, weight, table, n, self.fitted_on)
+                refit.append(name)
+        weights = "  ".join(f"hybrid:{n} weight {w['weight']}" for n, w in read_weights(self.out).items())
+        self.record("fuse", t0, bool(refit), weights)
+
+    def metrics_stage(self) -> None:
+        """Validation metrics of the warm-up, both compared checkpoints, their hybrids and two baselines."""
+        t0, d = time.time(), self.cfg.data
+        path = self.out / "metrics.json"
+        fps = {n: c.fingerprint for n, c in self.checkpoints.items()}
+        key = key_of(fps, self.corpus.fingerprint(), d.val_fraction, d.tune_fraction, read_weights(self.out))
+        fresh = self.force or read_json(path, {}).get("key") != key
+        if fresh:
+            write_json(
+                path, evaluate_all(self.corpus, self.val_qids, self.out, self.cfg, key, self.checkpoints)
+            )
+        m = read_json(path)["models"]
+        self.record("metrics", t0, fresh, "  ".join(f"{k} {v['full']['mrr@10']}" for k, v in m.items()))
+
+    def compared(self) -> dict[str, Checkpoint]:
+        return {n: self.checkpoints[n] for n in COMPARED}
+
+
+def build(
+    cfg: Config, out: Path | None = None, force: bool = False, client=None, progress: bool = True, log=print
+) -> list[StageResult]:
+    run = _Run(cfg, Path(out or artifacts_dir()), force, progress, log)
+    run.load()
+    mined_path = run.out / "mined" / "negatives.json"
+    configs = stage_configs(cfg, run.out / "warmup" / "model.pt", mined_path)
+    run.train_stage("warmup", configs["warmup"], "")
+    mine_key = run.mine_stage(mined_path)
+    warmup_key = run.checkpoints["warmup"].fingerprint
+    run.train_stage("random", configs["random"], warmup_key)
+    run.train_stage("hard", configs["hard"], key_of(warmup_key, mine_key))
+    client = client or chroma_client(run.out / "chroma")
+    for name in COMPARED:
+        run.index_stage(name, client)
+    run.project_stage()
+    run.fuse_stage()
+    run.metrics_stage()
+    return run.results
 
 
 def evaluate_all(
     corpus: Corpus, val_qids: list[str], out: Path, cfg: Config, key: str, checkpoints: dict[str, Checkpoint]
 ) -> dict:
-    """Validation metrics in both modes for every ranker of `METRIC_MODELS`, from the open handles."""
+    """Validation metrics in every mode for every ranker of `METRIC_MODELS`, from the open handles."""
     evaluator = IREvaluator.from_corpus(corpus, val_qids)
     models, seconds = {}, {}
     for name in METRIC_MODELS:
@@ -230,9 +273,19 @@ def evaluate_all(
         )
         models[name] = evaluator(ranker)
         seconds[name] = round(time.time() - t0, 2)
+    d = cfg.data
     return {
         "key": key,
-        "split": {"val_fraction": cfg.data.val_fraction, "val_queries": len(val_qids)},
+        "split": {
+            "val_fraction": d.val_fraction,
+            "tune_fraction": d.tune_fraction,
+            "val_queries": len(val_qids),
+        },
+        "design": {
+            "warmup": f"{cfg.train.epochs} epochs, random negatives, lr {cfg.train.lr}",
+            "rounds": f"{cfg.build.round_epochs} epochs from the warm-up at lr {cfg.build.round_lr}",
+            "differs": "the negatives: random ones for random, ones mined with the warm-up for hard",
+        },
         "corpus": {
             "source": corpus.source,
             "fingerprint": corpus.fingerprint(),
@@ -241,6 +294,7 @@ def evaluate_all(
         },
         "checkpoints": {c.name: c.fingerprint for c in checkpoints.values()},
         "hybrid_weights": {n: w["weight"] for n, w in read_weights(out).items()},
+        "hybrid_fitted_on": {n: w.get("fitted_on") for n, w in read_weights(out).items()},
         "models": models,
         "eval_seconds": seconds,
     }

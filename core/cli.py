@@ -15,7 +15,7 @@ from pathlib import Path
 
 from core.artifacts import CheckpointError
 from core.config import Config, DataConfig, validate
-from core.data import DataSourceError, load_corpus, split_queries
+from core.data import DataSourceError, load_corpus, split_queries, tune_queries
 from core.index import SearchIndexError
 from core.train import DivergedError
 
@@ -138,7 +138,9 @@ def cmd_eval(args) -> int:
     if args.split != "all":
         trained_on = checkpoint.val_fraction if checkpoint else DataConfig.val_fraction
         fraction = args.val_fraction or trained_on
-        qids = split_queries(corpus, fraction)[args.split == "val"]
+        tune = checkpoint.tune_fraction if checkpoint else DataConfig.tune_fraction
+        train, val = split_queries(corpus, fraction, tune)
+        qids = {"train": train, "val": val, "tune": tune_queries(corpus, fraction, tune)}[args.split]
     evaluator = IREvaluator.from_corpus(corpus, qids)
     if not evaluator.qids:
         raise DataSourceError(
@@ -148,14 +150,15 @@ def cmd_eval(args) -> int:
     t0 = time.time()
     metrics = evaluator(ranker)
     out = {
-        "rerank": {k: metrics["rerank"][k] for k in ("queries", *RERANK_METRICS)},
         "full": {k: metrics["full"][k] for k in ("queries", "corpus", *FULL_METRICS)},
+        "bm25_hard": {k: metrics["bm25_hard"][k] for k in ("queries", *RERANK_METRICS)},
+        "rerank": {k: metrics["rerank"][k] for k in ("queries", *RERANK_METRICS)},
     }
     if args.json:
         print(json.dumps(out))
     else:
         for mode, m in out.items():
-            print(f"{mode:7s} " + "  ".join(f"{k} {v}" for k, v in m.items()))
+            print(f"{mode:9s} " + "  ".join(f"{k} {v}" for k, v in m.items()))
         print(f"({time.time() - t0:.1f}s)")
     return 0
 
@@ -283,7 +286,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("eval", help="evaluate a checkpoint (rerank and full retrieval)")
+    p = sub.add_parser(
+        "eval",
+        help="evaluate a checkpoint (full retrieval, BM25-hard rerank, rerank of the data's candidates)",
+    )
     p.add_argument(
         "--checkpoint",
         required=True,
@@ -298,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--split",
-        choices=("all", "train", "val"),
+        choices=("all", "train", "tune", "val"),
         default="all",
         help="queries to score (default: all in the file)",
     )

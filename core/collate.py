@@ -21,17 +21,19 @@ def pad(id_lists: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def collate_triplets(batch: list[Triplet], corpus: Corpus, query_ids: dict, passage_ids: dict):
-    """(query batch, passage batch of the B positives then the B negatives, invalid (B, 2B)): a
-    candidate is invalid for a query when it is one of that query's positives other than its own column."""
-    qids, pos, neg = zip(*batch)
+    """(query batch, passage batch of the B positives then the B*k negatives, query by query,
+    invalid (B, B + B*k)): a candidate is invalid for a query when it is one of that query's
+    positives other than its own column."""
+    qids, pos = [t[0] for t in batch], [t[1] for t in batch]
+    passages = pos + [n for t in batch for n in t[2:]]
     columns: dict[str, list[int]] = {}
-    for j, c in enumerate(pos + neg):
+    for j, c in enumerate(passages):
         columns.setdefault(c, []).append(j)
-    invalid = torch.zeros(len(qids), 2 * len(qids), dtype=torch.bool)
+    invalid = torch.zeros(len(qids), len(passages), dtype=torch.bool)
     for i, q in enumerate(qids):
         for p in corpus.positives[q]:
             invalid[i, [j for j in columns.get(p, []) if j != i]] = True
-    return pad([query_ids[q] for q in qids]), pad([passage_ids[p] for p in pos + neg]), invalid
+    return pad([query_ids[q] for q in qids]), pad([passage_ids[p] for p in passages]), invalid
 
 
 def length_batches(

@@ -19,7 +19,8 @@ class DataConfig:
     source: str | None = (
         None  # file/folder of v1.1-schema JSONL/parquet, 'hub[:split]'; None: $MSMARCO_SOURCE or hub
     )
-    val_fraction: float = 0.125  # share of queries held out (by a hash of query_id)
+    val_fraction: float = 0.125  # share of queries held out for the reported figures (by a hash of query_id)
+    tune_fraction: float = 0.05  # the next slice of the hash: fits what a score chooses (fusion weights)
     query_len: int = 32  # tokens kept per query
     passage_len: int = 128  # tokens kept per passage
 
@@ -55,6 +56,9 @@ class TrainConfig:
     negatives: str = "random"  # "random" or "hard" (mined file)
     hard_file: str | None = None  # mined negatives (jsonl) when negatives == "hard"
     random_mix: float = 0.0  # with hard negatives: share of triplets that get a random negative instead
+    negatives_per_query: int = 1  # explicit negatives per (query, positive), beside the in-batch ones
+    distill: float = 0.0  # weight of Margin-MSE distillation from all-MiniLM-L6-v2 (0: off; optional extra)
+    teacher_file: str | None = None  # the teacher's cached vectors (default: artifacts/teacher/minilm.npz)
     epochs: int = 4
     batch_size: int = 64
     lr: float = 2e-3
@@ -82,10 +86,16 @@ class BuildConfig:
     bm25_negatives: int = 0  # BM25 top passages added as a second source (0: off)
     file_negatives: bool = False  # add each query's own non-positive candidates from the data (BM25-mined in
     # train_extra's official triples, MS MARCO's candidates in v1.1)
-    hard_epochs: int = 5
-    hard_lr: float = 2e-3
-    hard_init: str = "random"  # start the hard round from the "random" checkpoint or from "scratch"
+    # The two compared rounds: each starts from the warm-up checkpoint (trained with `train`'s settings)
+    # and trains `round_epochs` at `round_lr`, one with random negatives, one with the mined ones.
+    round_epochs: int = 5
+    round_lr: float = 2e-3
+    round_negatives: int = 1  # explicit negatives per (query, positive) in both compared rounds
     hard_random_mix: float = 0.0  # share of hard-round triplets that keep a random negative
+
+    def mining(self) -> dict:
+        """The settings mining reads (its file's key): not those of the rounds trained after it."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if not k.startswith(("round_", "hard_"))}
 
 
 @dataclass
@@ -165,7 +175,9 @@ def validate(cfg: Config) -> Config:
     whole_from = {
         "--epochs": (t.epochs, 1),
         "--batch-size": (t.batch_size, 1),
-        "--hard-epochs": (b.hard_epochs, 1),
+        "--round-epochs": (b.round_epochs, 1),
+        "--negatives-per-query": (t.negatives_per_query, 1),
+        "--round-negatives": (b.round_negatives, 1),
         "--max-queries": (t.max_queries, 0),
         "--warmup-steps": (t.warmup_steps, 0),
         "--lexical-dim": (cfg.model.lexical_dim, 0),
@@ -175,14 +187,22 @@ def validate(cfg: Config) -> Config:
             raise ConfigError(f"{flag} must be a whole number of at least {least}, not {value!r}")
     for flag, value in {
         "--lr": t.lr,
-        "--hard-lr": b.hard_lr,
+        "--round-lr": b.round_lr,
         "--embed-lr": t.embed_lr,
         "--temperature": t.temperature,
     }.items():
         if not _positive(value):
             raise ConfigError(f"{flag} must be a finite number above 0, not {value!r}")
+    if not (isinstance(t.distill, (int, float)) and math.isfinite(t.distill) and t.distill >= 0):
+        raise ConfigError(f"--distill must be a finite number of at least 0, not {t.distill!r}")
     if not (_positive(d.val_fraction) and d.val_fraction < 1):
         raise ConfigError(f"--val-fraction must be between 0 and 1 (both excluded), not {d.val_fraction!r}")
+    tune = d.tune_fraction
+    if not (isinstance(tune, (int, float)) and math.isfinite(tune) and 0 <= tune < 1 - d.val_fraction):
+        raise ConfigError(
+            f"--tune-fraction must be at least 0 and leave training queries beside --val-fraction "
+            f"{d.val_fraction}, not {tune!r}"
+        )
     for flag, value, choices in (
         ("--loss", t.loss, ("inbatch", "triplet")),
         ("--negatives", t.negatives, ("random", "hard")),

@@ -58,19 +58,41 @@ def passage_id(text: str) -> str:
     return "p" + hashlib.blake2b(text.strip().encode("utf-8"), digest_size=8).hexdigest()
 
 
+def split_position(query_id: str) -> float:
+    """A query's fixed place in [0, 1] by a hash of its id, identical on every machine and run."""
+    return int(hashlib.md5(str(query_id).encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+
+
 def is_validation(query_id: str, fraction: float) -> bool:
-    """Deterministic split by a hash of the query id, identical on every machine and run."""
-    h = int(hashlib.md5(str(query_id).encode()).hexdigest()[:8], 16)
-    return h / 0xFFFFFFFF < fraction
+    return split_position(query_id) < fraction
 
 
-def split_queries(corpus: Corpus, val_fraction: float) -> tuple[list[str], list[str]]:
-    """(train query ids, validation query ids), only queries with at least one positive."""
+def is_tuning(query_id: str, val_fraction: float, tune_fraction: float) -> bool:
+    """The tuning slice sits right after the validation slice: [val, val + tune)."""
+    return val_fraction <= split_position(query_id) < val_fraction + tune_fraction
+
+
+def split_queries(
+    corpus: Corpus, val_fraction: float, tune_fraction: float = 0.0
+) -> tuple[list[str], list[str]]:
+    """(train query ids, validation query ids), only queries with at least one positive; the tuning
+    slice (`tune_queries`) belongs to neither."""
     train, val = [], []
     for qid in corpus.queries.query_id:
-        if corpus.positives[qid]:
-            (val if is_validation(qid, val_fraction) else train).append(qid)
+        if not corpus.positives[qid] or is_tuning(qid, val_fraction, tune_fraction):
+            continue
+        (val if is_validation(qid, val_fraction) else train).append(qid)
     return train, val
+
+
+def tune_queries(corpus: Corpus, val_fraction: float, tune_fraction: float) -> list[str]:
+    """The queries (with a positive) that fit settings chosen by a score, such as a fusion weight:
+    never trained on, mined from or reported."""
+    return [
+        q
+        for q in corpus.queries.query_id
+        if corpus.positives[q] and is_tuning(q, val_fraction, tune_fraction)
+    ]
 
 
 def _sequence(value) -> bool:

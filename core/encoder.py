@@ -160,3 +160,9 @@ class Checkpoint:
         """The share of queries held out for validation when it was trained (the default when the
         checkpoint does not record it)."""
         return float(self.meta.get("data", {}).get("val_fraction", DataConfig.val_fraction))
+
+    @property
+    def tune_fraction(self) -> float:
+        """The share of queries kept out of training to fit settings chosen by a score (0 for a
+        checkpoint trained before the tuning slice existed)."""
+        return float(self.meta.get("data", {}).get("tune_fraction", 0.0))

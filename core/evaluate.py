@@ -2,8 +2,10 @@
 a dict of metrics out).
 
 A *ranker* has `fit(passage_texts)` and `scores(query_texts) -> (Q, N)` over the fitted passages.
-Two modes share one scoring pass: *full* ranks every passage; *rerank* ranks each query's own
-candidates (queries with at least two candidates, one of them judged).
+Three modes share one scoring pass: *full* ranks every passage; *rerank* ranks each query's own
+candidates from the data (queries with at least two candidates, one of them judged); *bm25_hard*
+ranks each query's judged passage(s) among the `BM25_HARD_DEPTH` best other passages BM25 finds in the
+whole corpus, a candidate list hard enough to tell models apart.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from core.bm25 import BM25
 from core.data import Corpus
 from core.encoder import Encoder
 from core.metrics import LOGGED_FULL_METRICS, RERANK_METRICS, concat, mean_metrics, per_query_metrics
@@ -28,6 +31,34 @@ class DenseRanker:
 
     def scores(self, queries: list[str]) -> np.ndarray:
         return (torch.from_numpy(self.encoder.encode_queries(queries)) @ self.passage_vecs.T).numpy()
+
+
+BM25_HARD_DEPTH = 20
+MODES = ("full", "bm25_hard", "rerank")
+
+
+def bm25_hard_candidates(
+    queries: dict[str, str],
+    passages: dict[str, str],
+    relevant: dict[str, set[str]],
+    depth: int = BM25_HARD_DEPTH,
+) -> dict[str, list[str]]:
+    """{query id: its judged passages, then the `depth` best-scored other passages by BM25 over all of
+    `passages`} (fewer where fewer passages share a word with the query)."""
+    pids = list(passages)
+    bm25 = BM25().fit(list(passages.values()), pids)
+    out = {}
+    qids = list(queries)
+    for start in range(0, len(qids), 256):
+        chunk = qids[start : start + 256]
+        for q, row in zip(chunk, bm25.scores([queries[c] for c in chunk])):
+            judged = sorted(p for p in relevant.get(q, ()) if p in passages)
+            n = min(depth + len(judged), len(row))
+            top = np.argpartition(-row, n - 1)[:n]
+            order = top[np.argsort(-row[top], kind="stable")]
+            others = [pids[c] for c in order if row[c] > 0 and pids[c] not in judged]
+            out[q] = judged + others[:depth]
+    return out
 
 
 class IREvaluator:
@@ -48,6 +79,17 @@ class IREvaluator:
         cands = candidates or {}
         self.cand_cols = [[col[p] for p in cands.get(q, []) if p in col] for q in self.qids]
         self.chunk = chunk
+        self._relevant, self._passages, self._hard_cols = relevant, passages, None
+
+    def hard_cols(self) -> list[list[int]]:
+        """Each query's BM25-hard candidate columns, computed on first use (BM25 over the corpus)."""
+        if self._hard_cols is None:
+            col = {pid: i for i, pid in enumerate(self.pids)}
+            cands = bm25_hard_candidates(
+                dict(zip(self.qids, self.query_texts)), self._passages, self._relevant
+            )
+            self._hard_cols = [[col[p] for p in cands[q]] for q in self.qids]
+        return self._hard_cols
 
     @classmethod
     def from_corpus(cls, corpus: Corpus, query_ids: list[str] | None = None) -> IREvaluator:
@@ -69,39 +111,46 @@ class IREvaluator:
                 rel[i, self.rel_cols[r]] = True
             yield rows, scores, rel
 
-    def __call__(self, ranker, modes=("rerank", "full")) -> dict:
+    def __call__(self, ranker, modes=MODES) -> dict:
+        """{mode: {"queries": n, metric: mean, ...}} for each of `modes`."""
         ranker.fit(self.passage_texts)
-        full, rerank = [], []
+        lists = {"rerank": self.cand_cols, "bm25_hard": self.hard_cols() if "bm25_hard" in modes else None}
+        per_mode = {m: [] for m in modes}
         for rows, scores, rel in self._chunks(ranker):
-            if "full" in modes:
-                full.append(per_query_metrics(scores, rel))
-            if "rerank" in modes:
-                keep = [
-                    i
-                    for i, r in enumerate(rows)
-                    if len(self.cand_cols[r]) >= 2 and set(self.cand_cols[r]) & set(self.rel_cols[r])
-                ]
-                if keep:
-                    width = max(len(self.cand_cols[rows[i]]) for i in keep)
-                    idx = torch.full((len(keep), width), -1, dtype=torch.long)
-                    for j, i in enumerate(keep):
-                        idx[j, : len(self.cand_cols[rows[i]])] = torch.tensor(self.cand_cols[rows[i]])
-                    pad = idx < 0
-                    s = scores[keep].gather(1, idx.clamp(min=0)).masked_fill(pad, float("-inf"))
-                    r = rel[keep].gather(1, idx.clamp(min=0)) & ~pad
-                    rerank.append(per_query_metrics(s, r))
+            for mode in modes:
+                if mode == "full":
+                    per_mode[mode].append(per_query_metrics(scores, rel))
+                elif found := _candidate_metrics(
+                    scores, rel, [lists[mode][r] for r in rows], [self.rel_cols[r] for r in rows]
+                ):
+                    per_mode[mode].append(found)
         out = {}
-        if "rerank" in modes:
-            m = concat(rerank)
-            out["rerank"] = {"queries": int(len(m.get("mrr@10", []))), **_mean_or_none(m, RERANK_METRICS)}
-        if "full" in modes:
-            m = concat(full)
-            out["full"] = {
-                "queries": len(self.qids),
-                "corpus": len(self.pids),
-                **_mean_or_none(m, LOGGED_FULL_METRICS),
-            }
+        for mode in modes:
+            m = concat(per_mode[mode])
+            if mode == "full":
+                out[mode] = {
+                    "queries": len(self.qids),
+                    "corpus": len(self.pids),
+                    **_mean_or_none(m, LOGGED_FULL_METRICS),
+                }
+            else:
+                out[mode] = {"queries": int(len(m.get("mrr@10", []))), **_mean_or_none(m, RERANK_METRICS)}
         return out
+
+
+def _candidate_metrics(scores, rel, cand_cols: list[list[int]], rel_cols: list[list[int]]) -> dict | None:
+    """Metrics of each query ranking only its candidates (queries with two or more candidates, one of
+    them judged; the others are left out); None when no query qualifies."""
+    keep = [i for i, (c, r) in enumerate(zip(cand_cols, rel_cols)) if len(c) >= 2 and set(c) & set(r)]
+    if not keep:
+        return None
+    idx = torch.full((len(keep), max(len(cand_cols[i]) for i in keep)), -1, dtype=torch.long)
+    for j, i in enumerate(keep):
+        idx[j, : len(cand_cols[i])] = torch.tensor(cand_cols[i])
+    pad = idx < 0
+    s = scores[keep].gather(1, idx.clamp(min=0)).masked_fill(pad, float("-inf"))
+    r = rel[keep].gather(1, idx.clamp(min=0)) & ~pad
+    return per_query_metrics(s, r)
 
 
 def _mean_or_none(per_query: dict, keys) -> dict:

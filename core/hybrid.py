@@ -1,8 +1,9 @@
 """Dense + BM25 fusion: `weight * cosine + (1 - weight) * BM25 / the query's best BM25 score`.
 
 One formula (`fuse`) behind the evaluator's ranker (`HybridRanker`), the weight fit (`fit_weight`,
-on training queries only) and the app's hybrid searcher. Fitted weights live in
-`artifacts/hybrid.json`, keyed by the checkpoint file's fingerprint.
+on the tuning slice: queries the checkpoint never trained on and the reported figures never use) and
+the app's hybrid searcher. Fitted weights live in `artifacts/hybrid.json`, keyed by the checkpoint
+file's fingerprint, with the queries each was fitted on.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import torch
 
 from core.artifacts import read_json, write_json
 from core.bm25 import BM25
-from core.data import Corpus
+from core.data import Corpus, split_queries, tune_queries
 from core.metrics import per_query_metrics
 
 GRID = tuple(round(float(w), 2) for w in np.linspace(0, 1, 21))
@@ -48,7 +49,11 @@ def fit_weight(
     cosine: np.ndarray, bm25: np.ndarray, relevant: np.ndarray
 ) -> tuple[float, dict[float, float]]:
     """(the weight of `GRID` with the best full MRR@10, MRR@10 of every weight) for (Q, N) cosines,
-    BM25 scores and relevance of training queries; ties go to the smaller weight (more BM25)."""
+    BM25 scores and relevance of tuning queries; ties go to the smaller weight (more BM25)."""
+    if not len(relevant):
+        raise ValueError(
+            "no tuning query with a judged passage to fit the fusion weight on: raise --tune-fraction"
+        )
     rel = torch.from_numpy(relevant)
     table = {
         w: round(float(per_query_metrics(torch.from_numpy(fuse(cosine, bm25, w)), rel)["mrr@10"].mean()), 4)
@@ -57,19 +62,29 @@ def fit_weight(
     return max(table, key=lambda w: (table[w], -w)), table
 
 
+def fitting_queries(corpus: Corpus, val_fraction: float, tune_fraction: float) -> tuple[dict, list[str]]:
+    """(which queries, their ids) a fusion weight is fitted on: the tuning slice of the hash split, or,
+    for a checkpoint trained before it existed (`tune_fraction` 0), its training queries, said so."""
+    if tune_fraction > 0:
+        split = {"split": "tuning", "hash_range": [val_fraction, round(val_fraction + tune_fraction, 6)]}
+        return split, tune_queries(corpus, val_fraction, tune_fraction)
+    split = {"split": "training (the checkpoint has no tuning slice)", "hash_range": [val_fraction, 1.0]}
+    return split, split_queries(corpus, val_fraction)[0]
+
+
 def fit_on_corpus(
     encoder,
     corpus: Corpus,
-    train_qids: list[str],
+    qids: list[str],
     sample: int = 1000,
     seed: int = 13,
     passage_vectors: np.ndarray | None = None,
     bm25: BM25 | None = None,
 ) -> tuple[float, dict, int]:
-    """`fit_weight` on up to `sample` training queries (a fixed random sample) over every passage of
+    """`fit_weight` on up to `sample` of `qids` (a fixed random sample) over every passage of
     `corpus`: (weight, MRR@10 by weight, queries used). Vectors and a fitted BM25 may be passed in."""
     rng = np.random.default_rng(seed)
-    qids = [train_qids[i] for i in sorted(rng.permutation(len(train_qids))[:sample])]
+    qids = [qids[i] for i in sorted(rng.permutation(len(qids))[:sample])]
     texts = list(corpus.passages.text)
     vectors = encoder.encode_passages(texts) if passage_vectors is None else passage_vectors
     bm25 = bm25 or BM25().fit(texts, list(corpus.passages.pid))
@@ -82,7 +97,8 @@ def fit_on_corpus(
 
 
 def read_weights(artifacts: str | Path) -> dict:
-    """artifacts/hybrid.json: {checkpoint name: {"weight", "checkpoint", "queries", "mrr@10 by weight"}}."""
+    """artifacts/hybrid.json: {checkpoint name: {"weight", "checkpoint", "fitted_on", "queries",
+    "mrr@10 by weight"}}."""
     found = read_json(Path(artifacts) / "hybrid.json", {})
     return found if isinstance(found, dict) else {}
 
@@ -96,12 +112,19 @@ def weight_for(artifacts: str | Path, fingerprint: str) -> float | None:
 
 
 def save_weight(
-    artifacts: str | Path, name: str, fingerprint: str, weight: float, table: dict, queries: int
+    artifacts: str | Path,
+    name: str,
+    fingerprint: str,
+    weight: float,
+    table: dict,
+    queries: int,
+    fitted_on: dict,
 ) -> None:
     weights = read_weights(artifacts)
     weights[name] = {
         "weight": weight,
         "checkpoint": fingerprint,
+        "fitted_on": fitted_on,
         "queries": queries,
         "mrr@10 by weight": {str(w): m for w, m in table.items()},
     }

@@ -3,7 +3,7 @@
 
 For each training query, retrieve the top `depth` passages, drop the query's positives and
 near-duplicates of them (same normalised text, or cosine above `dup_threshold`), drop passages
-outside the negative pool (validation queries' positives), optionally drop those the checkpoint
+outside the negative pool (validation and tuning queries' positives), optionally drop those the checkpoint
 scores above the query's own positive, skip the first `skip` survivors (likely unjudged positives)
 and keep the next `keep`. Optionally add BM25's top passages, and the query's own candidates from
 the data (the official BM25-mined negatives of train_extra.jsonl), too.
@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from core.artifacts import key_of
 from core.bm25 import BM25
 from core.config import BuildConfig, Config
-from core.data import Corpus, split_queries
+from core.data import Corpus, split_queries, tune_queries
 from core.encoder import Checkpoint
 from core.text import normalize
 from core.triplets import load_mined, negative_pool, save_mined
@@ -109,17 +109,18 @@ def mine_file(
     already holds them for this checkpoint file, corpus and settings. Returns (the key the mined file
     records, whether it was mined now)."""
     fingerprint = checkpoint.fingerprint
-    key = key_of(fingerprint, corpus.fingerprint(), cfg.build, cfg.data.val_fraction)
+    d = cfg.data
+    key = key_of(fingerprint, corpus.fingerprint(), cfg.build.mining(), d.val_fraction, d.tune_fraction)
     try:
         current = load_mined(path)[1].get("key")
     except (FileNotFoundError, ValueError):  # missing or unreadable: mined again
         current = None
     if current == key and not force:
         return key, False
-    train_qids, val_qids = split_queries(corpus, cfg.data.val_fraction)
+    train_qids, val_qids = split_queries(corpus, d.val_fraction, d.tune_fraction)
     texts, pids = list(corpus.passages.text), list(corpus.passages.pid)
     bm25 = BM25().fit(texts, pids) if cfg.build.bm25_negatives else None
-    pool = set(negative_pool(corpus, val_qids))
+    pool = set(negative_pool(corpus, val_qids + tune_queries(corpus, d.val_fraction, d.tune_fraction)))
     mined = mine_negatives(
         checkpoint.encoder, index, corpus, train_qids, pool, cfg.build, bm25=bm25, progress=progress
     )

@@ -14,7 +14,8 @@ from core.hybrid import PREFIX, HybridRanker, weight_for
 from core.vocab import Vocab
 
 BASELINES = ("glove-avg", "bm25")
-METRIC_MODELS = (*BASELINES, *PREFERRED, *(PREFIX + name for name in PREFERRED))  # in metrics.json
+WARMUP = "warmup"  # the build's shared starting checkpoint, measured beside the two it starts
+METRIC_MODELS = (*BASELINES, WARMUP, *PREFERRED, *(PREFIX + name for name in PREFERRED))  # in metrics.json
 
 
 def checkpoint_for(name: str, artifacts: Path) -> Checkpoint | None:

@@ -13,14 +13,15 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from core.artifacts import partial_dir, publish_dir, write_json
+from core.artifacts import artifacts_dir, partial_dir, publish_dir, write_json
 from core.collate import collate_triplets, length_batches
 from core.config import Config, TrainConfig, validate
-from core.data import Corpus, split_queries
+from core.data import Corpus, split_queries, tune_queries
 from core.encoder import Encoder
 from core.evaluate import DenseRanker, IREvaluator
-from core.losses import active_fraction, make_loss
+from core.losses import MarginMSELoss, active_fraction, make_loss
 from core.model import TwoTower, load_checkpoint, save_checkpoint
+from core.teacher import load_teacher
 from core.triplets import hard_triplets, load_mined, negative_pool, random_triplets
 from core.types import Hook
 from core.vocab import Vocab
@@ -106,10 +107,10 @@ def _train_into(
     rng = np.random.default_rng(tc.seed)
 
     # data
-    train_qids, val_qids = split_queries(corpus, dc.val_fraction)
+    train_qids, val_qids = split_queries(corpus, dc.val_fraction, dc.tune_fraction)
     if tc.max_queries:
         train_qids = train_qids[: tc.max_queries]
-    pool = negative_pool(corpus, val_qids)
+    pool = negative_pool(corpus, val_qids + tune_queries(corpus, dc.val_fraction, dc.tune_fraction))
     mined = load_mined(tc.hard_file)[0] if tc.negatives == "hard" else {}
 
     # model
@@ -125,6 +126,12 @@ def _train_into(
         model = TwoTower.from_vocab(cfg.model, vocab, idf=vocab.idf(list(passage_ids.values())))
         cfg.model = model.cfg
     loss_fn = make_loss(tc.loss, tc.margin, tc.temperature)
+    teacher = (
+        load_teacher(corpus, tc.teacher_file or artifacts_dir() / "teacher" / "minilm.npz")
+        if tc.distill
+        else None
+    )
+    distill = MarginMSELoss(tc.temperature)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = optimizer_for(model, tc)
     steps_per_epoch = math.ceil(sum(len(corpus.positives[q]) for q in train_qids) / tc.batch_size)
@@ -163,13 +170,14 @@ def _train_into(
     started = time.time()
     model.train()
     for epoch in range(1, tc.epochs + 1):
+        k = tc.negatives_per_query
         if tc.negatives == "hard":
-            triplets = hard_triplets(corpus, train_qids, mined, pool, rng, tc.random_mix)
+            triplets = hard_triplets(corpus, train_qids, mined, pool, rng, tc.random_mix, k)
         else:
-            triplets = random_triplets(corpus, train_qids, pool, rng)
+            triplets = random_triplets(corpus, train_qids, pool, rng, k)
         if tc.length_batches:
             batches = length_batches(
-                triplets, lambda t: max(len(passage_ids[t[1]]), len(passage_ids[t[2]])), tc.batch_size, rng
+                triplets, lambda t: max(len(passage_ids[p]) for p in t[1:]), tc.batch_size, rng
             )
         else:
             rng.shuffle(triplets)
@@ -181,6 +189,10 @@ def _train_into(
             qv, pnv = model.encode_query(q, ql), model.encode_passage(pn, pnl)
             pv, nv = pnv[: len(q)], pnv[len(q) :]
             loss = loss_fn.compute_loss_from_embeddings(qv, pv, nv, invalid)
+            if teacher is not None:
+                loss = loss + tc.distill * distill.compute_loss_from_embeddings(
+                    qv, pv, nv, teacher.margins(batch)
+                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, tc.clip)
@@ -227,6 +239,7 @@ def _train_into(
             "fingerprint": log["data"]["fingerprint"],
             "source": corpus.source,
             "val_fraction": dc.val_fraction,
+            "tune_fraction": dc.tune_fraction,
         },
         "vocab_fingerprint": vocab.fingerprint(),
         "train": cfg.to_dict()["train"],

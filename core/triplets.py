@@ -15,12 +15,13 @@ import numpy as np
 from core.artifacts import write_json
 from core.data import Corpus
 
-Triplet = tuple[str, str, str]  # (query_id, positive pid, negative pid)
+Triplet = tuple[str, ...]  # (query_id, positive pid, negative pid, ...): one or more explicit negatives
 
 
-def negative_pool(corpus: Corpus, val_qids: list[str]) -> np.ndarray:
-    """Passage ids that may serve as negatives: all but the validation queries' positives."""
-    held_out = set().union(*(corpus.positives[q] for q in val_qids)) if val_qids else set()
+def negative_pool(corpus: Corpus, held_out_qids: list[str]) -> np.ndarray:
+    """Passage ids that may serve as negatives: all but the held-out (validation, tuning) queries'
+    positives."""
+    held_out = set().union(*(corpus.positives[q] for q in held_out_qids)) if held_out_qids else set()
     return np.array([p for p in corpus.passages.pid if p not in held_out])
 
 
@@ -34,10 +35,11 @@ def _random_negative(pool: np.ndarray, positives: set[str], rng: np.random.Gener
 
 
 def random_triplets(
-    corpus: Corpus, qids: list[str], pool: np.ndarray, rng: np.random.Generator
+    corpus: Corpus, qids: list[str], pool: np.ndarray, rng: np.random.Generator, k: int = 1
 ) -> list[Triplet]:
+    """One tuple per (query, positive), with `k` random negatives."""
     return [
-        (q, pos, _random_negative(pool, corpus.positives[q], rng))
+        (q, pos, *(_random_negative(pool, corpus.positives[q], rng) for _ in range(k)))
         for q in qids
         for pos in sorted(corpus.positives[q])
     ]
@@ -50,17 +52,28 @@ def hard_triplets(
     pool: np.ndarray,
     rng: np.random.Generator,
     random_mix: float = 0.0,
+    k: int = 1,
 ) -> list[Triplet]:
-    """Each triplet takes a negative drawn from the query's mined list; with probability
-    `random_mix` (or when nothing was mined for the query) a random one instead."""
+    """One tuple per (query, positive), with `k` negatives drawn from the query's mined list (distinct
+    while it lasts); each is a random one instead with probability `random_mix`, or when nothing was
+    mined for the query."""
     out = []
     for q in qids:
         hard = [n for n in mined.get(q, []) if n not in corpus.positives[q]]
         for pos in sorted(corpus.positives[q]):
-            if hard and rng.random() >= random_mix:
-                out.append((q, pos, hard[rng.integers(len(hard))]))
-            else:
-                out.append((q, pos, _random_negative(pool, corpus.positives[q], rng)))
+            picks = np.resize(rng.permutation(hard), k) if hard else [None] * k  # repeats past the list
+            out.append(
+                (
+                    q,
+                    pos,
+                    *(
+                        str(p)
+                        if p is not None and rng.random() >= random_mix
+                        else _random_negative(pool, corpus.positives[q], rng)
+                        for p in picks
+                    ),
+                )
+            )
     return out
 
 

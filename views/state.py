@@ -15,9 +15,9 @@ from core.catalog import Catalog
 from core.compare import Example, example_queries
 from core.config import ProjectionConfig
 from core.confused import Outcome, outcomes
-from core.data import SOURCE_ENV, DataSourceError, load_corpus, resolve_source, split_queries
+from core.data import SOURCE_ENV, DataSourceError, load_corpus, resolve_source
 from core.hybrid import PREFIX as HYBRID
-from core.hybrid import fit_on_corpus, weight_for
+from core.hybrid import fit_on_corpus, fitting_queries, weight_for
 from core.index import SearchIndexError
 from core.projection import EmbeddingMap, ensure_projections
 from core.regions import region_labels
@@ -63,15 +63,15 @@ def _maps() -> KeyedCache:
     return KeyedCache()
 
 
-@st.cache_resource(show_spinner="Fitting the fusion weight of the hybrid on training queries…")
+@st.cache_resource(show_spinner="Fitting the fusion weight of the hybrid on tuning queries…")
 def _hybrid(key: tuple, _engine: Engine, _lexical: Lexical) -> Hybrid:
     """`hybrid:NAME`: the build's fitted weight for this checkpoint file, else one fitted now."""
     weight = weight_for(artifacts_dir(), _engine.fingerprint)
     if weight is None:
         corpus = _engine.catalog.corpus
-        train_qids = split_queries(corpus, _engine.val_fraction)[0]
+        _, qids = fitting_queries(corpus, _engine.val_fraction, _engine.checkpoint.tune_fraction)
         weight = fit_on_corpus(
-            _engine.encoder, corpus, train_qids, passage_vectors=_engine.vectors, bm25=_lexical.bm25
+            _engine.encoder, corpus, qids, passage_vectors=_engine.vectors, bm25=_lexical.bm25
         )[0]
     return Hybrid(_engine, _lexical, weight)
 

@@ -19,11 +19,11 @@ def tiny_build(tmp_path_factory):
     data = d / "tiny.jsonl"
     data.write_text("\n".join(json.dumps(r) for r in tiny_rows()))
     cfg = Config()
-    cfg.data.source, cfg.data.val_fraction = str(data), 0.3
+    cfg.data.source, cfg.data.val_fraction, cfg.data.tune_fraction = str(data), 0.3, 0.2
     cfg.vocab.top_n = 300
     cfg.model.hidden, cfg.model.out_dim = 16, 16
     cfg.train.epochs, cfg.train.batch_size, cfg.train.warmup_steps = 2, 8, 1
-    cfg.build.hard_epochs, cfg.build.mine_depth, cfg.build.mine_keep = 1, 8, 3
+    cfg.build.round_epochs, cfg.build.mine_depth, cfg.build.mine_keep = 1, 8, 3
     out = d / "artifacts"
     first = build(cfg, out, progress=False, log=lambda *_: None)
     return cfg, out, first
@@ -36,18 +36,37 @@ def statuses(results):
 def test_first_build_makes_every_artifact(tiny_build):
     cfg, out, first = tiny_build
     assert all(s == "built" for stage, s in statuses(first).items() if stage not in ("data", "vocab"))
-    for name in ("random", "hard"):
+    for name in ("warmup", "random", "hard"):
         assert {"model.pt", "log.json", "config.json"} <= {p.name for p in (out / name).iterdir()}
     metrics = json.loads((out / "metrics.json").read_text())
-    assert set(metrics["models"]) == {"glove-avg", "bm25", "random", "hard", "hybrid:random", "hybrid:hard"}
+    assert set(metrics["models"]) == {
+        "glove-avg",
+        "bm25",
+        "warmup",
+        "random",
+        "hard",
+        "hybrid:random",
+        "hybrid:hard",
+    }
+    assert metrics["models"]["hard"]["bm25_hard"]["queries"] > 0
     weights = json.loads((out / "hybrid.json").read_text())
     assert weights["hard"]["checkpoint"] == file_fingerprint(out / "hard" / "model.pt")
     assert (
         0 <= weights["hard"]["weight"] <= 1 and metrics["hybrid_weights"]["hard"] == weights["hard"]["weight"]
     )
     assert metrics["models"]["hard"]["full"]["corpus"] == 12
-    hard_cfg = json.loads((out / "hard" / "config.json").read_text())["train"]
-    assert hard_cfg["negatives"] == "hard" and hard_cfg["init_from"].endswith("random/model.pt")
+    assert weights["hard"]["fitted_on"]["split"] == "tuning"
+
+
+def test_the_compared_rounds_differ_only_in_their_negatives(tiny_build):
+    _, out, _ = tiny_build
+    random, hard = (json.loads((out / n / "config.json").read_text()) for n in ("random", "hard"))
+    assert random["train"].pop("negatives") == "random" and hard["train"].pop("negatives") == "hard"
+    assert (
+        hard["train"].pop("hard_file").endswith("negatives.json") and random["train"].pop("hard_file") is None
+    )
+    assert random == hard
+    assert hard["train"]["init_from"].endswith("warmup/model.pt")
 
 
 def test_mined_negatives_are_never_positives(tiny_build):
@@ -56,9 +75,10 @@ def test_mined_negatives_are_never_positives(tiny_build):
     cfg, out, _ = tiny_build
     corpus = load_corpus(cfg.data.source)
     mined, provenance = load_mined(out / "mined" / "negatives.json")
-    assert mined and provenance["checkpoint_fingerprint"] == file_fingerprint(out / "random" / "model.pt")
+    assert mined and provenance["checkpoint_fingerprint"] == file_fingerprint(out / "warmup" / "model.pt")
+    assert sum(bool(negs) for negs in mined.values()) >= len(mined) / 2
     for q, negs in mined.items():
-        assert negs and not set(negs) & corpus.positives[q]
+        assert not set(negs) & corpus.positives[q]
 
 
 def test_second_build_does_no_training(tiny_build):

@@ -61,8 +61,13 @@ def test_eval_json_contract(tiny_checkpoint):
     r = run("eval", "--checkpoint", str(ckpt), "--data", str(data), "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert set(out) == {"rerank", "full"}
-    assert set(out["rerank"]) == {"queries", "mrr@10", "recall@1", "recall@5", "ndcg@10"}
+    assert set(out) == {"rerank", "full", "bm25_hard"}
+    assert (
+        set(out["rerank"])
+        == set(out["bm25_hard"])
+        == {"queries", "mrr@10", "recall@1", "recall@5", "ndcg@10"}
+    )
+    assert 0 < out["bm25_hard"]["queries"] <= out["full"]["queries"]
     assert set(out["full"]) == {"queries", "corpus", "mrr@10", "recall@1", "recall@10", "recall@100"}
     assert out["rerank"]["queries"] == 18 and out["full"]["queries"] == 18 and out["full"]["corpus"] == 12
     for mode in out.values():

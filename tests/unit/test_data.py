@@ -5,7 +5,15 @@ import json
 import pandas as pd
 import pytest
 
-from core.data import DataSourceError, build_corpus, is_validation, load_corpus, passage_id, split_queries
+from core.data import (
+    DataSourceError,
+    build_corpus,
+    is_validation,
+    load_corpus,
+    passage_id,
+    split_queries,
+    tune_queries,
+)
 from tests.conftest import tiny_rows
 
 
@@ -77,3 +85,22 @@ def test_hub_failure_is_explained(monkeypatch):
     monkeypatch.setattr(datasets, "load_dataset", offline)
     with pytest.raises(DataSourceError, match="MSMARCO_SOURCE"):
         load_corpus("hub")
+
+
+def test_the_warm_up_is_not_listed_among_searchable_checkpoints(tmp_path):
+    from core.artifacts import find_checkpoints
+
+    for name in ("warmup", "hard", "random", "other"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model.pt").write_bytes(b"")
+    assert list(find_checkpoints(tmp_path)) == ["random", "hard", "other"]
+
+
+def test_tuning_slice_sits_between_validation_and_training():
+    c = build_corpus(tiny_rows())
+    train, val = split_queries(c, 0.3, 0.2)
+    tune = tune_queries(c, 0.3, 0.2)
+    assert tune and not set(tune) & set(train) and not set(tune) & set(val)
+    assert sorted(train + val + tune) == sorted(q for q in c.queries.query_id if c.positives[q])
+    assert split_queries(c, 0.3, 0.2)[1] == split_queries(c, 0.3)[1]  # validation never moves
+    assert tune_queries(c, 0.3, 0.0) == []

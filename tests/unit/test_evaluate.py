@@ -150,3 +150,34 @@ def test_rerank_leaves_out_a_query_none_of_whose_candidates_is_judged():
         out["rerank"]["queries"] == 1 and out["rerank"]["mrr@10"] == 1.0 and out["rerank"]["recall@1"] == 1.0
     )
     assert out["full"]["queries"] == 2
+
+
+def test_bm25_hard_candidates_are_the_judged_passages_and_bm25s_best_others():
+    from core.evaluate import bm25_hard_candidates
+
+    passages = {
+        "a": "the capital of france is paris",
+        "b": "paris is a city in france",
+        "c": "france borders spain",
+        "d": "bananas are yellow",
+        "e": "the capital of italy is rome",
+    }
+    cands = bm25_hard_candidates({"q": "capital of france"}, passages, {"q": {"c"}}, depth=2)
+    # judged c first; then BM25's two best other passages (a holds both words, b or e one of them);
+    # d shares no word and is never a candidate
+    assert cands["q"][0] == "c" and cands["q"][1] == "a" and len(cands["q"]) == 3
+    assert "d" not in bm25_hard_candidates({"q": "capital of france"}, passages, {"q": {"c"}}, depth=10)["q"]
+
+
+def test_bm25_hard_mode_ranks_the_judged_passage_among_its_bm25_candidates():
+    passages = {f"p{i}": f"apple banana {'cherry ' * i}" for i in range(1, 30)}
+    queries = {"q": "cherry"}
+    ranker = TableRanker({})
+    # scores that put the judged p1 2nd overall; among its candidates (p1 + BM25's 20 best others) 2nd too
+    ranker.by_text = {"cherry": [1.0 if pid == "p29" else 0.9 if pid == "p1" else 0.0 for pid in passages]}
+    out = IREvaluator(queries, passages, {"q": {"p1"}})(ranker, modes=("full", "bm25_hard"))
+    assert out["bm25_hard"]["queries"] == 1 and out["bm25_hard"]["mrr@10"] == 0.5
+    ranker.by_text = {"cherry": [1.0 if pid == "p2" else 0.9 if pid == "p1" else 0.0 for pid in passages]}
+    # p2 has the fewest cherries: BM25 ranks it below 20 others, so it is no candidate and p1 is 1st
+    out = IREvaluator(queries, passages, {"q": {"p1"}})(ranker, modes=("bm25_hard",))
+    assert out["bm25_hard"]["mrr@10"] == 1.0

@@ -43,3 +43,31 @@ def test_in_batch_mask_removes_false_negatives():
     invalid = torch.tensor([[False, True, False, False], [True, False, False, False]])
     masked = loss_fn.compute_loss_from_embeddings(q, p, n, invalid)
     assert masked < unmasked and masked.item() < 1e-3
+
+
+def test_several_negatives_per_query_are_each_compared_with_their_own_query():
+    q = F.normalize(torch.tensor([[1.0, 0.0], [0.0, 1.0]]), dim=-1)
+    p = q.clone()
+    # query 0's two negatives, then query 1's: only query 1's second negative is close to its query
+    n = F.normalize(torch.tensor([[0.0, 1.0], [-1.0, 0.0], [1.0, 0.0], [0.1, 1.0]]), dim=-1)
+    loss = TripletCosineLoss(margin=0.2).compute_loss_from_embeddings(q, p, n)
+    d_close = 1 - float(n[3] @ q[1])
+    assert torch.isclose(loss, torch.tensor((0 + 0 + 0 + (0 - d_close + 0.2)) / 4))
+    assert active_fraction(q, p, n, 0.2) == 0.25
+    logits = InBatchSoftmaxLoss(temperature=1.0).compute_loss_from_embeddings(q, p, n)
+    assert torch.isfinite(logits)
+
+
+def test_margin_mse_is_zero_when_the_student_keeps_the_teachers_margins():
+    from core.losses import MarginMSELoss
+    from core.teacher import Teacher
+
+    q, p = unit([1.0, 0.0], [0.0, 1.0]), unit([1.0, 0.2], [0.1, 1.0])
+    n = unit([0.5, 1.0], [1.0, 0.3])
+    teacher = Teacher(["a", "b"], q.numpy(), ["pa", "pb", "na", "nb"], torch.cat([p, n]).numpy())
+    margins = teacher.margins([("a", "pa", "na"), ("b", "pb", "nb")])
+    assert margins.shape == (2, 1)
+    loss = MarginMSELoss(temperature=0.05)
+    assert float(loss.compute_loss_from_embeddings(q, p, n, margins)) < 1e-10
+    off = float(loss.compute_loss_from_embeddings(q, p, n, margins + 0.05))
+    assert math.isclose(off, 1.0, rel_tol=1e-4)  # a margin 0.05 off is 1 in units of 1/0.05

@@ -10,7 +10,7 @@ from core.catalog import Catalog, coverage
 from core.queries import QueryError, highlight, query_tokens, readable, validate_query
 from core.vocab import Vocab
 from tests.conftest import tiny_rows
-from views.headline import metrics_note, metrics_rows
+from views.headline import design_sentence, fitted_on_note, metrics_note, metrics_rows
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +86,7 @@ def test_metrics_rows_tolerate_missing_and_partial_metrics():
     assert [r["model"] for r in metrics_rows({})] == [
         "glove-avg",
         "bm25",
+        "warmup",
         "random",
         "hard",
         "hybrid:random",
@@ -99,7 +100,8 @@ def test_metrics_rows_tolerate_missing_and_partial_metrics():
                 "models": {
                     "random": {
                         "full": {"mrr@10": 0.5, "queries": 846},
-                        "rerank": {"mrr@10": 0.3, "queries": 26},
+                        "bm25_hard": {"mrr@10": 0.3, "queries": 26},
+                        "rerank": {"mrr@10": 0.9, "queries": 20},
                     },
                     "extra": {},
                 }
@@ -109,12 +111,34 @@ def test_metrics_rows_tolerate_missing_and_partial_metrics():
     assert (
         rows["random"]["mrr@10"] == 0.5 and rows["random"]["recall@10"] is None and rows["random"]["measured"]
     )
-    assert (rows["random"]["queries"], rows["random"]["rerank queries"]) == (846, 26)  # each figure's count
+    assert (rows["random"]["queries"], rows["random"]["BM25-hard queries"]) == (
+        846,
+        26,
+    )  # each figure's count
+    assert rows["random"]["BM25-hard mrr@10"] == 0.3 and "rerank mrr@10" not in rows["random"]
     assert rows["hard"]["mrr@10"] is None and "extra" in rows
-    assert metrics_note({}).startswith("*rerank*")
+    assert metrics_note({}).startswith("*BM25-hard*")
     note = metrics_note({"split": {"val_fraction": 0.125, "val_queries": 846}, "corpus": {"passages": 8002}})
     assert (
         note.startswith("Measured on 846 validation queries (12.5% of the queries")
         and "all 8,002 passages" in note
     )
     assert "6-10" not in note
+
+
+def test_fitted_on_note_names_the_tuning_slice_and_stays_quiet_without_it():
+    fitted = {"hard": {"split": "tuning", "hash_range": [0.125, 0.175]}}
+    note = fitted_on_note({"hybrid_fitted_on": fitted})
+    assert "tuning queries (hash slice 12.5%–17.5%)" in note
+    assert fitted_on_note({}) == fitted_on_note({"hybrid_fitted_on": {"hard": None}}) == ""
+
+
+def test_design_sentence_says_what_the_build_recorded_and_nothing_without_it():
+    design = {
+        "warmup": "4 epochs, random negatives, lr 0.002",
+        "rounds": "5 epochs from the warm-up at lr 0.002",
+    }
+    sentence = design_sentence({"design": design})
+    assert "warm-up** checkpoint (4 epochs, random negatives, lr 0.002) for 5 epochs" in sentence
+    assert "only the negatives differ" in sentence
+    assert design_sentence({}) == design_sentence({"design": {"warmup": 4}}) == ""

@@ -55,3 +55,17 @@ def test_hard_triplets_drop_positives_and_mix():
             assert neg not in c.positives[q] and neg in mined[q]
     mixed = hard_triplets(c, qids * 50, mined, pool, rng, random_mix=1.0)
     assert any(neg not in mined[q] for q, _, neg in mixed)
+
+
+def test_several_negatives_per_query_are_distinct_mined_ones_while_they_last():
+    c = multi_positive_corpus()
+    qids = list(c.candidates)
+    pool = negative_pool(c, [])
+    mined = {q: [p for p in c.passages.pid if p not in c.positives[q]][:3] for q in qids}
+    rng = np.random.default_rng(3)
+    for q, _, *negs in hard_triplets(c, qids, mined, pool, rng, k=3):
+        assert sorted(negs) == sorted(mined[q])  # all three, each once
+    for q, _, *negs in hard_triplets(c, qids, mined, pool, rng, k=5):
+        assert len(negs) == 5 and set(negs) == set(mined[q])  # fewer mined than asked: repeated
+    for q, _, *negs in random_triplets(c, qids, pool, rng, k=4):
+        assert len(negs) == 4 and not set(negs) & c.positives[q]
