@@ -6,11 +6,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
+
+from core.outputs import recover_all
 
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # read once: new files get the permissions the umask gives
@@ -51,7 +52,10 @@ def run_checkpoints(artifacts: str | Path) -> dict[str, Path]:
 
 def find_checkpoints(artifacts: str | Path) -> dict[str, Path]:
     """Every `artifacts/NAME/model.pt` by NAME: random and hard first, then the rest by name, then
-    finished training runs (`artifacts/runs/ID/model.pt`) as run-ID."""
+    finished training runs (`artifacts/runs/ID/model.pt`) as run-ID. A folder a crash left mid-swap
+    is recovered first (`core.outputs.recover`), so its checkpoint is found."""
+    recover_all(artifacts)
+    recover_all(runs_dir(artifacts))
     found = folders_with(artifacts, "model.pt")
     found.update(run_checkpoints(artifacts))
     if not found:
@@ -103,26 +107,6 @@ def write_json(path: str | Path, obj) -> None:
 def read_json(path: str | Path, default=None):
     path = Path(path)
     return json.loads(path.read_text()) if path.is_file() else default
-
-
-def partial_dir(final: str | Path) -> Path:
-    """A fresh sibling folder to build `final` in; `publish_dir` swaps it in when complete."""
-    final = Path(final)
-    tmp = final.with_name(f".{final.name}.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    return tmp
-
-
-def publish_dir(tmp: Path, final: str | Path) -> None:
-    """Replace `final` by the completed `tmp` folder (the old one survives until the swap)."""
-    final = Path(final)
-    old = final.with_name(f".{final.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if final.exists():
-        os.replace(final, old)
-    os.replace(tmp, final)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def key_of(*parts) -> str:

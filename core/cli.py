@@ -17,6 +17,7 @@ from core.artifacts import CheckpointError
 from core.config import Config, DataConfig, validate
 from core.data import DataSourceError, load_corpus, split_queries
 from core.index import SearchIndexError
+from core.outputs import OutputError, hold, replace_problem
 from core.train import DivergedError
 
 DERIVED = {"vocab_size", "embed_dim"}
@@ -67,6 +68,9 @@ def cmd_train(args) -> int:
     from core.vocab import Vocab
 
     cfg = validate(config_from_args(args))
+    problem = replace_problem(Path(args.out), args.force)  # checked again, under its lock, by train
+    if problem:
+        raise OutputError(problem)
     corpus = load_corpus(cfg.data.source)
     vocab = (
         None
@@ -77,7 +81,7 @@ def cmd_train(args) -> int:
         progress_file(args.progress_file) if args.progress_file else None,
         wandb_hook(cfg, Path(args.out).name),
     )
-    log = train(cfg, corpus, vocab, args.out, hook=hook)
+    log = train(cfg, corpus, vocab, args.out, hook=hook, force=args.force)
     print(
         json.dumps(
             {"checkpoint": str(Path(args.out) / "model.pt"), "val": log["epochs"][-1]["val"]}, indent=2
@@ -175,9 +179,13 @@ def cmd_experiments(args) -> int:
 
 
 def cmd_build(args) -> int:
+    from core.artifacts import artifacts_dir
     from core.build import build, summary_table
 
-    results = build(validate(config_from_args(args)), args.artifacts, force=args.force)
+    cfg = validate(config_from_args(args))
+    out = Path(args.artifacts or artifacts_dir())
+    with hold(out / ".build.lock", f"the build of {out}"):
+        results = build(cfg, out, force=args.force)
     print(summary_table(results))
     return 0
 
@@ -218,7 +226,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a two-tower model and write model.pt, log.json, config.json")
-    p.add_argument("--out", required=True, help="run folder to write")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="run folder to write: a new or empty one, or a finished run (replaced when this one is done)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="also replace an unfinished run's folder (a folder holding other files is never replaced)",
+    )
     p.add_argument(
         "--progress-file", default=None, help="JSON file rewritten as training goes (the log so far)"
     )
@@ -320,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     except (
         DataSourceError,
         CheckpointError,
+        OutputError,
         SearchIndexError,
         DivergedError,
         FileNotFoundError,
