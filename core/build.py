@@ -145,6 +145,7 @@ def build(
             corpus.fingerprint(),
             force=force,
             progress=progress,
+            path=c.path,
         )
         vectors[name] = made.passage_vectors(pids)
         record(

@@ -111,6 +111,7 @@ def cmd_mine(args) -> int:
         texts,
         corpus.fingerprint(),
         progress=True,
+        path=checkpoint.path,
     ).index
     _, fresh = mine_file(cfg, corpus, checkpoint, index, out, force=args.force)
     print(

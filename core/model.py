@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 from pathlib import Path
 
 import torch
@@ -184,7 +185,9 @@ def save_checkpoint(path: str | Path, model: TwoTower, vocab: Vocab, meta: dict)
         "state_dict": state,
         "meta": meta,
     }
-    write_atomic(path, lambda f: torch.save(ckpt, f))
+    buffer = io.BytesIO()  # serialised in memory first: a full disk is then a plain OSError, not torch's
+    torch.save(ckpt, buffer)
+    write_atomic(path, lambda f: f.write(buffer.getbuffer()))
 
 
 def load_checkpoint(path: str | Path) -> tuple[TwoTower, Vocab, dict]:
