@@ -14,10 +14,11 @@ import time
 from pathlib import Path
 
 from core.artifacts import CheckpointError
-from core.config import Config, DataConfig, validate
+from core.config import Config, ConfigError, DataConfig, validate
 from core.data import DataSourceError, load_corpus, split_queries
 from core.index import SearchIndexError
 from core.outputs import OutputError, hold, replace_problem
+from core.settings import RULES, problem
 from core.train import DivergedError
 
 DERIVED = {"vocab_size", "embed_dim"}
@@ -50,16 +51,34 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def read_config(path: str) -> Config:
+    """The settings of a `--config` file; a `ConfigError` naming the file when it is not one."""
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"--config {file} is not a file (give a JSON file of settings, as config.json)")
+    try:
+        return Config.from_dict(json.loads(file.read_text(encoding="utf-8")), f"--config {file}")
+    except ConfigError:
+        raise
+    except (ValueError, RecursionError) as e:  # not UTF-8, not JSON, nested too deeply
+        raise ConfigError(f"--config {file} is not a JSON file of settings ({e})") from e
+
+
 def config_from_args(args: argparse.Namespace) -> Config:
-    cfg = (
-        Config.from_dict(json.loads(Path(args.config).read_text()))
-        if getattr(args, "config", None)
-        else Config()
-    )
+    cfg = read_config(args.config) if getattr(args, "config", None) else Config()
     for key, value in vars(args).items():
         if "." in key and value is not None:
             cfg.set(key, value)
     return cfg
+
+
+def check_flags(values: dict) -> None:
+    """A command's own flags (not settings of a `Config`) checked by their rules in core.settings;
+    None (not given) passes."""
+    for name, value in values.items():
+        error = None if value is None else problem(name, value, RULES[name])
+        if error:
+            raise ConfigError(error)
 
 
 def cmd_train(args) -> int:
@@ -133,6 +152,7 @@ def cmd_eval(args) -> int:
     from core.metrics import FULL_METRICS, RERANK_METRICS
     from core.rankers import checkpoint_for, make_ranker
 
+    check_flags({"data.val_fraction": args.val_fraction})
     artifacts = Path(args.artifacts or artifacts_dir())
     checkpoint = checkpoint_for(args.checkpoint, artifacts)
     ranker = make_ranker(
@@ -196,6 +216,7 @@ def cmd_bench(args) -> int:
     from core.artifacts import artifacts_dir, find_checkpoints
     from core.data import resolve_source
 
+    check_flags({"bench.queries": args.queries, "bench.minilm": args.minilm})
     artifacts = Path(args.artifacts or artifacts_dir())
     source = resolve_source(args.data)
     sizes = [int(n) for n in args.scale.split(",") if n.strip()] if args.scale else []

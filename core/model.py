@@ -209,6 +209,17 @@ def load_checkpoint(path: str | Path) -> tuple[TwoTower, Vocab, dict]:
         model = TwoTower(cfg)
         model.load_state_dict(state)
         vocab = Vocab(ckpt["vocab"], state["embedding.weight"].numpy())
+        meta = ckpt.get("meta", {})
+        if not isinstance(meta, dict):
+            raise CheckpointError(
+                f"checkpoint {path} is corrupt: its meta is a {type(meta).__name__}, not a dict"
+            )
+        broken = next((k for k, v in state.items() if v.is_floating_point() and not v.isfinite().all()), None)
+        if broken:
+            raise CheckpointError(
+                f"checkpoint {path} holds non-finite weights ({broken}): it diverged or is damaged; "
+                "train it again (`python -m core build --force`)"
+            )
     except CheckpointError:
         raise
     except Exception as e:
@@ -216,7 +227,7 @@ def load_checkpoint(path: str | Path) -> tuple[TwoTower, Vocab, dict]:
             f"checkpoint {path} is corrupt or incompatible ({type(e).__name__}: {e}); "
             "rebuild it with `python -m core build --force`"
         ) from e
-    return model.eval(), vocab, ckpt.get("meta", {})
+    return model.eval(), vocab, meta
 
 
 def file_fingerprint(path: str | Path) -> str:
