@@ -232,7 +232,7 @@ def cmd_bench(args) -> int:
     report["command"] = (
         f"python -m core bench --queries {args.queries} --minilm {args.minilm} --scale '{args.scale}'"
     )
-    bench_report.write_reports(report, artifacts)
+    bench_report.write_reports(report, artifacts, bench_report.report_path(artifacts, args.report))
     print(bench_report.markdown(report))
     return 0
 
@@ -303,12 +303,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "bench",
         help="measure encoding, latency, Chroma, ANN agreement, cold start and scaling; writes "
-        "artifacts/bench.json and docs/benchmark.md",
+        "bench.json in the artifacts folder and a markdown report (docs/benchmark.md for ./artifacts)",
     )
     p.add_argument(
         "--data", default=None, help="v1.1-schema file/folder (default: $MSMARCO_SOURCE, else the hub)"
     )
     _artifacts_flag(p, "artifacts folder with the checkpoints")
+    p.add_argument(
+        "--report",
+        default=None,
+        help="markdown report to write (default: docs/benchmark.md for ./artifacts, else "
+        "benchmark.md in the --artifacts folder)",
+    )
     p.add_argument(
         "--queries", type=int, default=200, help="validation queries timed one at a time (default: 200)"
     )

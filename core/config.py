@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.artifacts import write_json
-from core.settings import RULES, default_rule, problem
+from core.settings import PATH, RULES, default_rule, problem
 
 
 @dataclass
@@ -132,7 +132,16 @@ class Config:
         return cls(**{name: type(getattr(defaults, name))(**d.get(name, {})) for name in SECTIONS})
 
     def save(self, path: str | Path) -> None:
-        write_json(path, self.to_dict())
+        """Write config.json, paths inside the repository relative to it: committed files hold no
+        machine's absolute paths (a `--config` file is read from the repository root, as the launcher
+        does)."""
+        d = self.to_dict()
+        for name, rule in RULES.items():
+            section, _, key = name.partition(".")
+            value = d.get(section, {}).get(key)
+            if rule is PATH and isinstance(value, str) and Path(value).is_absolute():
+                d[section][key] = _in_repo(Path(value))
+        write_json(path, d)
 
     def set(self, name: str, value) -> None:
         """Set one setting by `section.field` (`train.lr`), or by a field name alone (`lr`) when it
@@ -144,6 +153,17 @@ class Config:
         if not hasattr(getattr(self, section, None), field_name):
             raise KeyError(f"unknown setting {name!r}")
         setattr(getattr(self, section), field_name, value)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _in_repo(path: Path) -> str:
+    """`path` relative to the repository when inside it, else as it is."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
 
 
 SECTIONS = ("data", "vocab", "model", "train", "build", "projection")

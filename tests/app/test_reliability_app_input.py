@@ -95,3 +95,9 @@ def test_one_card_renders_a_bounded_part_of_a_huge_passage():
     huge = "coffee beans are roasted " * 200_000  # 5 MB
     html = components.marked(huge, "coffee")
     assert len(html) < 20 * components.CARD_CHARS and "more characters not shown" in html
+
+
+def test_a_hybrid_picked_over_a_damaged_hybrid_json_is_a_message(two_checkpoints):
+    (two_checkpoints / "hybrid.json").write_text("garbage{")
+    at = open_page("views/search.py", q="how is coffee made", model="hybrid:random")
+    assert any("hybrid.json is damaged" in e.value for e in at.error), [e.value for e in at.error]

@@ -5,6 +5,7 @@ point leaves recoverable: the next start finishes or undoes it, and the checkpoi
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 from pathlib import Path
@@ -134,3 +135,37 @@ def test_recovery_leaves_a_folder_that_another_process_is_writing_alone(tmp_path
         assert partial.is_dir()
     find_checkpoints(artifacts)
     assert not partial.exists(), "a run that never finished is cleared once nobody writes it"
+
+
+def test_a_benchmark_of_other_artifacts_never_overwrites_the_repositorys_report(tmp_path):
+    """`bench --artifacts <elsewhere>` used to overwrite docs/benchmark.md."""
+    from core.bench_report import ROOT, report_path
+
+    assert report_path(tmp_path) == tmp_path / "benchmark.md"
+    assert report_path(ROOT / "artifacts") == ROOT / "docs" / "benchmark.md"
+    assert report_path(tmp_path, str(tmp_path / "mine.md")) == tmp_path / "mine.md"
+
+
+def test_config_json_holds_no_absolute_path_of_this_machine(tmp_path):
+    from core.config import ROOT, Config
+
+    cfg = Config()
+    cfg.train.hard_file = str(ROOT / "artifacts" / "mined" / "negatives.json")
+    cfg.train.init_from = str(ROOT / "artifacts" / "random" / "model.pt")
+    cfg.vocab.glove = str(tmp_path / "glove.6B.50d.txt")  # outside the repository: kept as it is
+    cfg.save(tmp_path / "config.json")
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["train"]["hard_file"] == "artifacts/mined/negatives.json"
+    assert saved["train"]["init_from"] == "artifacts/random/model.pt"
+    assert saved["vocab"]["glove"] == str(tmp_path / "glove.6B.50d.txt")
+    assert str(ROOT) not in (tmp_path / "config.json").read_text()
+
+
+@pytest.mark.parametrize("text", ["garbage{", "[1, 2]", '{"random": {"checkpoint": "fp", "weight": NaN}}'])
+def test_a_damaged_hybrid_json_is_an_error_naming_the_file(tmp_path, text):
+    from core.artifacts import CheckpointError
+    from core.hybrid import weight_for
+
+    (tmp_path / "hybrid.json").write_text(text)
+    with pytest.raises(CheckpointError, match=f"{tmp_path / 'hybrid.json'} is damaged"):
+        weight_for(tmp_path, "fp")
