@@ -8,12 +8,13 @@ import contextlib
 import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from core import cli, outputs
-from core.artifacts import find_checkpoints
+from core.artifacts import find_checkpoints, write_json
 from core.outputs import hold, publish_dir, sibling
 from tests.unit.test_reliability import TINY, one_error_line
 
@@ -169,3 +170,14 @@ def test_a_damaged_hybrid_json_is_an_error_naming_the_file(tmp_path, text):
     (tmp_path / "hybrid.json").write_text(text)
     with pytest.raises(CheckpointError, match=f"{tmp_path / 'hybrid.json'} is damaged"):
         weight_for(tmp_path, "fp")
+
+
+def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = tmp_path / f".metrics.json.{dead.pid}.x1.tmp"  # a writer killed mid-write left it
+    live = tmp_path / f".metrics.json.{os.getpid()}.x2.tmp"  # a writer still at work
+    stale.write_text("half")
+    live.write_text("half")
+    write_json(tmp_path / "metrics.json", {"ok": True})
+    assert sorted(p.name for p in tmp_path.iterdir()) == [live.name, "metrics.json"]
