@@ -3,14 +3,16 @@ so a crash never leaves half a file."""
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
+
+from core.outputs import recover_all
 
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # read once: new files get the permissions the umask gives
@@ -52,7 +54,10 @@ def run_checkpoints(artifacts: str | Path) -> dict[str, Path]:
 
 def find_checkpoints(artifacts: str | Path) -> dict[str, Path]:
     """Every `artifacts/NAME/model.pt` by NAME: random and hard first, then the rest by name (but not the
-    warm-up both start from), then finished training runs (`artifacts/runs/ID/model.pt`) as run-ID."""
+    warm-up both start from), then finished training runs (`artifacts/runs/ID/model.pt`) as run-ID. A
+    folder a crash left mid-swap is recovered first (`core.outputs.recover`), so its checkpoint is found."""
+    recover_all(artifacts)
+    recover_all(runs_dir(artifacts))
     found = {n: p for n, p in folders_with(artifacts, "model.pt").items() if n not in UNLISTED}
     found.update(run_checkpoints(artifacts))
     if not found:
@@ -77,7 +82,8 @@ def write_atomic(path: str | Path, write: Callable[[BinaryIO], object]) -> None:
     file or the new one, never a mix."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    _sweep(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             os.fchmod(f.fileno(), 0o666 & ~_UMASK)  # as open() would make it, not mkstemp's 0600
@@ -88,6 +94,15 @@ def write_atomic(path: str | Path, write: Callable[[BinaryIO], object]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _sweep(path: Path) -> None:
+    """Remove the temporary files of `path` whose writer is gone (killed mid-write: its pid, in the
+    name, is no longer running); a live writer's are left alone."""
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2 :].split(".")[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            tmp.unlink(missing_ok=True)
 
 
 def write_text(path: str | Path, text: str) -> None:
@@ -104,26 +119,6 @@ def write_json(path: str | Path, obj) -> None:
 def read_json(path: str | Path, default=None):
     path = Path(path)
     return json.loads(path.read_text()) if path.is_file() else default
-
-
-def partial_dir(final: str | Path) -> Path:
-    """A fresh sibling folder to build `final` in; `publish_dir` swaps it in when complete."""
-    final = Path(final)
-    tmp = final.with_name(f".{final.name}.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    return tmp
-
-
-def publish_dir(tmp: Path, final: str | Path) -> None:
-    """Replace `final` by the completed `tmp` folder (the old one survives until the swap)."""
-    final = Path(final)
-    old = final.with_name(f".{final.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if final.exists():
-        os.replace(final, old)
-    os.replace(tmp, final)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def key_of(*parts) -> str:

@@ -129,7 +129,17 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_reports(report: dict, artifacts: Path, doc: Path = ROOT / "docs" / "benchmark.md") -> None:
-    """bench.json and docs/benchmark.md (the README links to it)."""
+def report_path(artifacts: Path, given: str | None = None) -> Path:
+    """Where the markdown report goes: `given`, else docs/benchmark.md (the README links to it) for the
+    repository's own artifacts, else `benchmark.md` beside bench.json: a benchmark of other artifacts
+    never overwrites the repository's report."""
+    if given:
+        return Path(given)
+    own = Path(artifacts).resolve() == (ROOT / "artifacts").resolve()
+    return ROOT / "docs" / "benchmark.md" if own else Path(artifacts) / "benchmark.md"
+
+
+def write_reports(report: dict, artifacts: Path, doc: Path) -> None:
+    """bench.json in `artifacts`, and the markdown report at `doc` (`report_path`)."""
     write_json(artifacts / "bench.json", report)
     write_text(doc, "# Benchmark\n\n" + markdown(report))

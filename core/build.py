@@ -185,6 +185,7 @@ class _Run:
             self.corpus.fingerprint(),
             force=self.force,
             progress=self.progress,
+            path=c.path,
         )
         self.vectors[name] = made.passage_vectors(pids)
         rate = f", {made.passages_per_s} passages/s" if made.built else ""

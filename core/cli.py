@@ -14,9 +14,11 @@ import time
 from pathlib import Path
 
 from core.artifacts import CheckpointError
-from core.config import Config, DataConfig, validate
+from core.config import Config, ConfigError, DataConfig, validate
 from core.data import DataSourceError, load_corpus, split_queries, tune_queries
 from core.index import SearchIndexError
+from core.outputs import OutputError, hold, replace_problem
+from core.settings import RULES, problem
 from core.train import DivergedError
 
 DERIVED = {"vocab_size", "embed_dim"}
@@ -49,16 +51,34 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def read_config(path: str) -> Config:
+    """The settings of a `--config` file; a `ConfigError` naming the file when it is not one."""
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"--config {file} is not a file (give a JSON file of settings, as config.json)")
+    try:
+        return Config.from_dict(json.loads(file.read_text(encoding="utf-8")), f"--config {file}")
+    except ConfigError:
+        raise
+    except (ValueError, RecursionError) as e:  # not UTF-8, not JSON, nested too deeply
+        raise ConfigError(f"--config {file} is not a JSON file of settings ({e})") from e
+
+
 def config_from_args(args: argparse.Namespace) -> Config:
-    cfg = (
-        Config.from_dict(json.loads(Path(args.config).read_text()))
-        if getattr(args, "config", None)
-        else Config()
-    )
+    cfg = read_config(args.config) if getattr(args, "config", None) else Config()
     for key, value in vars(args).items():
         if "." in key and value is not None:
             cfg.set(key, value)
     return cfg
+
+
+def check_flags(values: dict) -> None:
+    """A command's own flags (not settings of a `Config`) checked by their rules in core.settings;
+    None (not given) passes."""
+    for name, value in values.items():
+        error = None if value is None else problem(name, value, RULES[name])
+        if error:
+            raise ConfigError(error)
 
 
 def cmd_train(args) -> int:
@@ -67,6 +87,9 @@ def cmd_train(args) -> int:
     from core.vocab import Vocab
 
     cfg = validate(config_from_args(args))
+    problem = replace_problem(Path(args.out), args.force)  # checked again, under its lock, by train
+    if problem:
+        raise OutputError(problem)
     corpus = load_corpus(cfg.data.source)
     vocab = (
         None
@@ -77,7 +100,7 @@ def cmd_train(args) -> int:
         progress_file(args.progress_file) if args.progress_file else None,
         wandb_hook(cfg, Path(args.out).name),
     )
-    log = train(cfg, corpus, vocab, args.out, hook=hook)
+    log = train(cfg, corpus, vocab, args.out, hook=hook, force=args.force)
     print(
         json.dumps(
             {"checkpoint": str(Path(args.out) / "model.pt"), "val": log["epochs"][-1]["val"]}, indent=2
@@ -107,6 +130,7 @@ def cmd_mine(args) -> int:
         texts,
         corpus.fingerprint(),
         progress=True,
+        path=checkpoint.path,
     ).index
     _, fresh = mine_file(cfg, corpus, checkpoint, index, out, force=args.force)
     print(
@@ -128,6 +152,7 @@ def cmd_eval(args) -> int:
     from core.metrics import FULL_METRICS, RERANK_METRICS
     from core.rankers import checkpoint_for, make_ranker
 
+    check_flags({"data.val_fraction": args.val_fraction})
     artifacts = Path(args.artifacts or artifacts_dir())
     checkpoint = checkpoint_for(args.checkpoint, artifacts)
     ranker = make_ranker(
@@ -178,9 +203,13 @@ def cmd_experiments(args) -> int:
 
 
 def cmd_build(args) -> int:
+    from core.artifacts import artifacts_dir
     from core.build import build, summary_table
 
-    results = build(validate(config_from_args(args)), args.artifacts, force=args.force)
+    cfg = validate(config_from_args(args))
+    out = Path(args.artifacts or artifacts_dir())
+    with hold(out / ".build.lock", f"the build of {out}"):
+        results = build(cfg, out, force=args.force)
     print(summary_table(results))
     return 0
 
@@ -190,6 +219,7 @@ def cmd_bench(args) -> int:
     from core.artifacts import artifacts_dir, find_checkpoints
     from core.data import resolve_source
 
+    check_flags({"bench.queries": args.queries, "bench.minilm": args.minilm})
     artifacts = Path(args.artifacts or artifacts_dir())
     source = resolve_source(args.data)
     sizes = [int(n) for n in args.scale.split(",") if n.strip()] if args.scale else []
@@ -205,7 +235,7 @@ def cmd_bench(args) -> int:
     report["command"] = (
         f"python -m core bench --queries {args.queries} --minilm {args.minilm} --scale '{args.scale}'"
     )
-    bench_report.write_reports(report, artifacts)
+    bench_report.write_reports(report, artifacts, bench_report.report_path(artifacts, args.report))
     print(bench_report.markdown(report))
     return 0
 
@@ -221,7 +251,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a two-tower model and write model.pt, log.json, config.json")
-    p.add_argument("--out", required=True, help="run folder to write")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="run folder to write: a new or empty one, or a finished run (replaced when this one is done)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="also replace an unfinished run's folder (a folder holding other files is never replaced)",
+    )
     p.add_argument(
         "--progress-file", default=None, help="JSON file rewritten as training goes (the log so far)"
     )
@@ -267,12 +306,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "bench",
         help="measure encoding, latency, Chroma, ANN agreement, cold start and scaling; writes "
-        "artifacts/bench.json and docs/benchmark.md",
+        "bench.json in the artifacts folder and a markdown report (docs/benchmark.md for ./artifacts)",
     )
     p.add_argument(
         "--data", default=None, help="v1.1-schema file/folder (default: $MSMARCO_SOURCE, else the hub)"
     )
     _artifacts_flag(p, "artifacts folder with the checkpoints")
+    p.add_argument(
+        "--report",
+        default=None,
+        help="markdown report to write (default: docs/benchmark.md for ./artifacts, else "
+        "benchmark.md in the --artifacts folder)",
+    )
     p.add_argument(
         "--queries", type=int, default=200, help="validation queries timed one at a time (default: 200)"
     )
@@ -326,6 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     except (
         DataSourceError,
         CheckpointError,
+        OutputError,
         SearchIndexError,
         DivergedError,
         FileNotFoundError,

@@ -7,11 +7,11 @@ The resolved config is written next to each run (`config.json`), and a checkpoin
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.artifacts import write_json
+from core.settings import PATH, RULES, default_rule, problem
 
 
 @dataclass
@@ -123,19 +123,35 @@ class Config:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> Config:
-        sections = {
-            "data": DataConfig,
-            "vocab": VocabConfig,
-            "model": ModelConfig,
-            "train": TrainConfig,
-            "build": BuildConfig,
-            "projection": ProjectionConfig,
-        }
-        return cls(**{name: kind(**d.get(name, {})) for name, kind in sections.items()})
+    def from_dict(cls, d: dict, where: str = "the settings") -> Config:
+        """The config a dict of sections describes (as `to_dict` writes it); a `ConfigError` naming
+        `where` and the key when it is not a dict of sections or holds a setting that does not exist.
+        Values are checked by `validate`."""
+        if not isinstance(d, dict):
+            raise ConfigError(
+                f"{where} must be a JSON object of sections (data, model, train...), not {d!r:.60}"
+            )
+        defaults = cls()
+        for section, values in d.items():
+            known = getattr(defaults, section, None) if section in SECTIONS else None
+            if not isinstance(values, dict) or known is None:
+                raise ConfigError(f"{where}: {section!r} is not a section of settings holding an object")
+            unknown = sorted(set(values) - {f.name for f in dataclasses.fields(known)})
+            if unknown:
+                raise ConfigError(f"{where}: unknown setting {section}.{unknown[0]}")
+        return cls(**{name: type(getattr(defaults, name))(**d.get(name, {})) for name in SECTIONS})
 
     def save(self, path: str | Path) -> None:
-        write_json(path, self.to_dict())
+        """Write config.json, paths inside the repository relative to it: committed files hold no
+        machine's absolute paths (a `--config` file is read from the repository root, as the launcher
+        does)."""
+        d = self.to_dict()
+        for name, rule in RULES.items():
+            section, _, key = name.partition(".")
+            value = d.get(section, {}).get(key)
+            if rule is PATH and isinstance(value, str) and Path(value).is_absolute():
+                d[section][key] = _in_repo(Path(value))
+        write_json(path, d)
 
     def set(self, name: str, value) -> None:
         """Set one setting by `section.field` (`train.lr`), or by a field name alone (`lr`) when it
@@ -149,6 +165,20 @@ class Config:
         setattr(getattr(self, section), field_name, value)
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _in_repo(path: Path) -> str:
+    """`path` relative to the repository when inside it, else as it is."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+SECTIONS = ("data", "vocab", "model", "train", "build", "projection")
+
+
 class ConfigError(ValueError):
     """A setting out of range; the message names the flag and what it accepts."""
 
@@ -158,57 +188,28 @@ MINE_COMMAND = (
 )
 
 
-def _whole(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _positive(value) -> bool:
-    """A finite number above zero."""
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    return number and math.isfinite(value) and value > 0
-
-
 def validate(cfg: Config) -> Config:
-    """`cfg` when its training settings make sense, else a `ConfigError` naming the first bad one;
-    checked before any data is loaded, so nonsense never costs a run (or leaves a checkpoint)."""
-    t, d, b = cfg.train, cfg.data, cfg.build
-    whole_from = {
-        "--epochs": (t.epochs, 1),
-        "--batch-size": (t.batch_size, 1),
-        "--round-epochs": (b.round_epochs, 1),
-        "--negatives-per-query": (t.negatives_per_query, 1),
-        "--round-negatives": (b.round_negatives, 1),
-        "--max-queries": (t.max_queries, 0),
-        "--warmup-steps": (t.warmup_steps, 0),
-        "--lexical-dim": (cfg.model.lexical_dim, 0),
-    }
-    for flag, (value, least) in whole_from.items():
-        if not (_whole(value) and value >= least):
-            raise ConfigError(f"{flag} must be a whole number of at least {least}, not {value!r}")
-    for flag, value in {
-        "--lr": t.lr,
-        "--round-lr": b.round_lr,
-        "--embed-lr": t.embed_lr,
-        "--temperature": t.temperature,
-    }.items():
-        if not _positive(value):
-            raise ConfigError(f"{flag} must be a finite number above 0, not {value!r}")
-    if not (isinstance(t.distill, (int, float)) and math.isfinite(t.distill) and t.distill >= 0):
-        raise ConfigError(f"--distill must be a finite number of at least 0, not {t.distill!r}")
-    if not (_positive(d.val_fraction) and d.val_fraction < 1):
-        raise ConfigError(f"--val-fraction must be between 0 and 1 (both excluded), not {d.val_fraction!r}")
-    tune = d.tune_fraction
-    if not (isinstance(tune, (int, float)) and math.isfinite(tune) and 0 <= tune < 1 - d.val_fraction):
+    """`cfg` when every setting has its type and lies in its range (`core.settings.RULES`; a setting
+    without a rule keeps its default's type), else a `ConfigError` naming the first bad flag; checked
+    before any data is loaded, so nonsense never costs a run (or leaves a checkpoint)."""
+    defaults = Config()
+    for section in SECTIONS:
+        for f in dataclasses.fields(getattr(cfg, section)):
+            name, value = f"{section}.{f.name}", getattr(getattr(cfg, section), f.name)
+            error = problem(
+                name, value, RULES.get(name) or default_rule(getattr(getattr(defaults, section), f.name))
+            )
+            if error:
+                raise ConfigError(error)
+    d, t = cfg.data, cfg.train
+    if d.val_fraction + d.tune_fraction >= 0.9:
         raise ConfigError(
-            f"--tune-fraction must be at least 0 and leave training queries beside --val-fraction "
-            f"{d.val_fraction}, not {tune!r}"
+            f"--val-fraction {d.val_fraction} and --tune-fraction {d.tune_fraction} leave too few training "
+            "queries: together they must stay below 0.9"
         )
-    for flag, value, choices in (
-        ("--loss", t.loss, ("inbatch", "triplet")),
-        ("--negatives", t.negatives, ("random", "hard")),
-    ):
-        if value not in choices:
-            raise ConfigError(f"{flag} must be {' or '.join(choices)}, not {value!r}")
+    for name, path in (("--glove", cfg.vocab.glove), ("--init-from", t.init_from)):
+        if path not in (None, "", "package") and not Path(path).is_file():
+            raise ConfigError(f"{name} {path} does not exist (or is not a file)")
     if t.negatives == "hard" and not (t.hard_file and Path(t.hard_file).is_file()):
         missing = (
             f"the mined file {t.hard_file} does not exist"

@@ -201,8 +201,8 @@ def _read_local(files: list[Path]) -> Iterator[tuple[str, dict]]:
                         f"{f}:{line_no}: not UTF-8 text (byte {e.start + 1} of the line); "
                         "the data must be UTF-8 JSONL or parquet"
                     ) from e
-                except json.JSONDecodeError as e:
-                    raise DataSourceError(f"{f}:{line_no}: not valid JSON ({e.msg})") from e
+                except (ValueError, RecursionError) as e:  # not JSON, a 5,000-digit number, nested too deeply
+                    raise DataSourceError(f"{f}:{line_no}: not valid JSON ({getattr(e, 'msg', e)})") from e
 
 
 def _read_hub(split: str) -> Iterator[dict]:

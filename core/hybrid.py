@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.artifacts import read_json, write_json
+from core.artifacts import CheckpointError, read_json, write_json
 from core.bm25 import BM25
 from core.data import Corpus, split_queries, tune_queries
 from core.metrics import per_query_metrics
@@ -98,17 +98,36 @@ def fit_on_corpus(
 
 def read_weights(artifacts: str | Path) -> dict:
     """artifacts/hybrid.json: {checkpoint name: {"weight", "checkpoint", "fitted_on", "queries",
-    "mrr@10 by weight"}}."""
-    found = read_json(Path(artifacts) / "hybrid.json", {})
-    return found if isinstance(found, dict) else {}
+    "mrr@10 by weight"}}; a `CheckpointError` naming the file when it is not such JSON."""
+    path = Path(artifacts) / "hybrid.json"
+    try:
+        found = read_json(path, {})
+    except (ValueError, RecursionError) as e:
+        raise _damaged(path, f"not JSON: {e}") from e
+    if not isinstance(found, dict):
+        raise _damaged(path, "not a JSON object")
+    return found
 
 
 def weight_for(artifacts: str | Path, fingerprint: str) -> float | None:
     """The weight fitted for the checkpoint file with this fingerprint, or None."""
     for entry in read_weights(artifacts).values():
         if isinstance(entry, dict) and entry.get("checkpoint") == fingerprint:
-            return entry.get("weight")
+            weight = entry.get("weight")
+            ok = isinstance(weight, (int, float)) and not isinstance(weight, bool) and 0 <= weight <= 1
+            if not ok:
+                raise _damaged(
+                    Path(artifacts) / "hybrid.json", f"a weight of {weight!r}, not one from 0 to 1"
+                )
+            return float(weight)
     return None
+
+
+def _damaged(path: Path, what: str) -> CheckpointError:
+    return CheckpointError(
+        f"{path} is damaged ({what}); delete it and run `python -m core build` to fit the fusion "
+        "weights again"
+    )
 
 
 def save_weight(

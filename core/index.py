@@ -3,15 +3,20 @@
 `ExactIndex` (brute-force NumPy) and `ChromaIndex` (HNSW in ChromaDB, embedded or a server) share
 one interface, so tests compare them. `ensure_index` builds a checkpoint's Chroma collection, or
 reuses it when its fingerprints still match; a build goes into a temporary collection that is
-renamed only when complete, so a killed build never damages the previous index. An embedded Chroma
-folder whose database cannot be read is derived data: `set_aside_if_corrupt` moves it out of the way
-so that the indexes are rebuilt.
+renamed only when complete, so a killed build never damages the previous index. A collection is
+named after its checkpoint file's fingerprint (never a folder name), and one process builds it while
+the others wait (a file lock per collection). A collection that does not answer (damaged HNSW files, a
+deleted segment folder) is rebuilt; an embedded Chroma folder whose database cannot be read is derived
+data: `set_aside_if_corrupt` moves it out of the way so that the indexes are rebuilt. A full disk is
+told apart from damage: it is reported, and the folder kept.
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import os
-import re
+import shutil
 import sqlite3
 import tempfile
 import time
@@ -23,10 +28,12 @@ import numpy as np
 
 from core.artifacts import artifacts_dir
 from core.encoder import Encoder
+from core.outputs import hold
 from core.types import Hit, Tally
 
 # ef_search 256: agreement@10 with exact search stays >= 0.99 with the 640-d vectors (128 gave 0.989)
 HNSW = {"space": "cosine", "ef_construction": 200, "max_neighbors": 32, "ef_search": 256}
+LOW_SPACE = 64 << 20  # bytes free below which a failing Chroma folder is taken for a full disk, not damage
 
 
 class SearchIndexError(RuntimeError):
@@ -113,13 +120,25 @@ class ChromaIndex:
         ]
 
     def get_vectors(self, ids: list[str]) -> np.ndarray:
-        res = self.collection.get(ids=list(ids), include=["embeddings"])
+        res = self._get(ids, "embeddings")
         row = {pid: i for i, pid in enumerate(res["ids"])}
-        return np.asarray(res["embeddings"], dtype=np.float32)[[row[i] for i in ids]]
+        try:
+            return np.asarray(res["embeddings"], dtype=np.float32)[[row[i] for i in ids]]
+        except (KeyError, ValueError) as e:
+            raise SearchIndexError(f"the Chroma index {self.collection.name!r} lacks a passage ({e})") from e
 
     def texts(self, ids: list[str]) -> dict[str, str]:
-        res = self.collection.get(ids=list(ids), include=["documents"])
+        res = self._get(ids, "documents")
         return dict(zip(res["ids"], res["documents"]))
+
+    def _get(self, ids: list[str], what: str) -> dict:
+        try:
+            return self.collection.get(ids=list(ids), include=[what])
+        except Exception as e:
+            raise SearchIndexError(
+                f"reading {what} from the Chroma index {self.collection.name!r} failed "
+                f"({type(e).__name__}: {e}); it is rebuilt when next opened"
+            ) from e
 
 
 class DenseSearcher:
@@ -133,6 +152,9 @@ class DenseSearcher:
 
     def batch_search(self, queries: list[str], k: int = 10) -> list[list[Hit]]:
         return self.index.query(self.encoder.encode_queries(queries), k)
+
+
+_checked: set[str] = set()  # embedded Chroma folders whose database this process has checked
 
 
 def chroma_client(path: str | Path | None = None, host: str | None = None, port: int | None = None):
@@ -154,6 +176,9 @@ def chroma_client(path: str | Path | None = None, host: str | None = None, port:
             ) from e
         return client
     path = chroma_folder(path)
+    if str(path.resolve()) not in _checked:  # once per process: a damaged database is set aside first
+        set_aside_if_corrupt(path)
+        _checked.add(str(path.resolve()))
     try:
         path.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(path), settings=settings)
@@ -170,31 +195,56 @@ def chroma_folder(path: str | Path | None = None) -> Path:
 
 
 def _unreadable(db: Path) -> bool:
-    """Whether the SQLite file `db` exists and fails SQLite's own quick check (or is not a database)."""
+    """Whether the SQLite file `db` exists and fails SQLite's own quick check (or is not a database).
+    Opened for writing, so that a journal a failed write left behind is rolled back, not taken for damage."""
     if not db.is_file():
         return False
     try:
-        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
+        with closing(sqlite3.connect(db, timeout=30)) as con:
             return con.execute("PRAGMA quick_check").fetchone()[0] != "ok"
+    except sqlite3.OperationalError as e:  # busy with another process's write: not damage
+        return "locked" not in str(e) and "busy" not in str(e)
     except sqlite3.DatabaseError:
         return True
 
 
+def disk_full(folder: Path, error: BaseException | None = None) -> bool:
+    """Whether `error` (or one it was raised from) says the disk is full, or `folder`'s disk has
+    less than LOW_SPACE free."""
+    while error is not None:
+        text = str(error).lower()
+        if getattr(error, "errno", None) == errno.ENOSPC or "disk is full" in text or "no space left" in text:
+            return True
+        error = error.__cause__ or error.__context__
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("/"))
+    return shutil.disk_usage(existing).free < LOW_SPACE
+
+
+def full_disk_error(folder: Path) -> SearchIndexError:
+    return SearchIndexError(
+        f"the disk holding {folder} is full: free some space (or point ARTIFACTS_DIR elsewhere), then "
+        "try again. The indexes there are intact and were kept."
+    )
+
+
 def set_aside_if_corrupt(path: str | Path | None = None) -> Path | None:
     """When the embedded Chroma folder's database cannot be read, move the folder to a sibling
-    `NAME.corrupt-TIME-XXXX` (for a look, or deletion) and forget the client this process cached for it,
+    `NAME.corrupt-TIME-XXXX` (for a look, or deletion) and forget the clients this process cached,
     so the next client starts an empty folder and the indexes are rebuilt. Returns where the folder
-    went; None when its database is sound, or when a Chroma server is in use (CHROMA_HOST)."""
+    went; None when its database is sound, or when a Chroma server is in use (CHROMA_HOST). On a full
+    disk nothing is moved: a `SearchIndexError` says so."""
     folder = chroma_folder(path)
     if os.environ.get("CHROMA_HOST") or not _unreadable(folder / "chroma.sqlite3"):
         return None
-    from chromadb.api.shared_system_client import SharedSystemClient
+    if disk_full(folder):
+        raise full_disk_error(folder)
+    from chromadb.api.client import Client
 
     aside = Path(
         tempfile.mkdtemp(prefix=f"{folder.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}-", dir=folder.parent)
     )
     os.replace(folder, aside)  # onto the empty folder just made: a unique name
-    SharedSystemClient._identifier_to_system.pop(str(folder), None)  # Chroma caches one client per path
+    Client.clear_system_cache()  # Chroma keeps one system per path; the next client opens afresh
     return aside
 
 
@@ -202,21 +252,49 @@ def _names(client) -> list[str]:
     return [c if isinstance(c, str) else c.name for c in client.list_collections()]
 
 
-def collection_name(name: str, fingerprint: str) -> str:
-    """Chroma names allow 3-63 characters of [a-zA-Z0-9._-]."""
-    return f"{re.sub(r'[^a-zA-Z0-9_-]', '-', name)[:40]}-{fingerprint}".strip("-_")
+def collection_name(fingerprint: str) -> str:
+    """A checkpoint's collection: named by its file's fingerprint alone, so two files never share one
+    unless they are the same model, and no folder name decides which collection is whose."""
+    return f"checkpoint-{fingerprint}"
 
 
-def open_index(client, name: str, fingerprint: str, corpus_fingerprint: str, size: int) -> ChromaIndex | None:
-    """The complete collection for these fingerprints, or None when it is missing or stale."""
+def _answers(col, size: int) -> bool:
+    """Whether the collection holds `size` vectors and answers: a stored vector reads back, and a
+    search for it returns as many hits as asked (damaged HNSW files fail one of these, or return fewer)."""
     try:
-        col = client.get_collection(collection_name(name, fingerprint), embedding_function=None)
+        if col.count() != size:
+            return False
+        if size == 0:
+            return True
+        stored = col.get(limit=1, include=["embeddings"])["embeddings"]
+        n = min(10, size)
+        found = col.query(query_embeddings=np.asarray(stored, dtype=np.float32), n_results=n, include=[])
+        return len(found["ids"][0]) == n
+    except Exception:
+        return False
+
+
+def open_index(client, fingerprint: str, corpus_fingerprint: str, size: int) -> ChromaIndex | None:
+    """The complete collection for these fingerprints, or None when it is missing, stale or damaged."""
+    try:
+        col = client.get_collection(collection_name(fingerprint), embedding_function=None)
     except Exception:
         return None
-    meta = col.metadata or {}
-    if meta.get("corpus") != corpus_fingerprint or col.count() != size:
+    if (col.metadata or {}).get("corpus") != corpus_fingerprint or not _answers(col, size):
         return None
     return ChromaIndex(col, client.get_max_batch_size())
+
+
+def _lock_file(client, collection: str) -> Path:
+    """The file lock of one collection of one Chroma folder or server, shared by every process."""
+    s = client.get_settings()
+    where = (
+        str(Path(s.persist_directory).resolve())
+        if s.is_persistent
+        else f"{s.chroma_server_host}:{s.chroma_server_http_port}"
+    )
+    key = hashlib.sha1(where.encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / "two-tower-index-locks" / f".{key}-{collection}.lock"
 
 
 @dataclass
@@ -245,18 +323,31 @@ def ensure_index(
     corpus_fingerprint: str,
     force: bool = False,
     progress: bool | Tally = False,
+    path: str | Path | None = None,
 ) -> IndexBuild:
-    """Open the checkpoint's index, or (re)build it when missing, stale or forced. `progress` is True
-    for tqdm bars, or a callable given (done, total) over encoding and then adding the passages."""
+    """Open the checkpoint's index, or (re)build it when missing, stale, damaged or forced; one
+    process builds it while the others wait and then open it. `path` is the checkpoint file: an
+    older index of that same file is removed once this one is complete (never another file's).
+    `progress` is True for tqdm bars, or a callable given (done, total) over encoding and then adding
+    the passages."""
     if not force:
-        idx = open_index(client, name, fingerprint, corpus_fingerprint, len(pids))
+        idx = open_index(client, fingerprint, corpus_fingerprint, len(pids))
         if idx is not None:
             return IndexBuild(idx, built=False)
     try:
-        return _build_index(client, encoder, name, fingerprint, pids, texts, corpus_fingerprint, progress)
+        with hold(_lock_file(client, collection_name(fingerprint)), f"the index of {name}", wait=True):
+            idx = None if force else open_index(client, fingerprint, corpus_fingerprint, len(pids))
+            if idx is not None:  # another process built it while this one waited
+                return IndexBuild(idx, built=False)
+            return _build_index(
+                client, encoder, name, fingerprint, pids, texts, corpus_fingerprint, progress, path
+            )
     except SearchIndexError:
         raise
     except Exception as e:  # a full disk, a read-only folder, a server that went away, a locked database
+        folder = Path(client.get_settings().persist_directory or ".")
+        if client.get_settings().is_persistent and disk_full(folder, e):
+            raise full_disk_error(folder) from e
         raise SearchIndexError(
             f"building the Chroma index for {name!r} failed ({type(e).__name__}: {e}); the previous "
             "index, if any, is untouched. Check that the Chroma folder is writable and has free space "
@@ -264,8 +355,11 @@ def ensure_index(
         ) from e
 
 
-def _build_index(client, encoder, name, fingerprint, pids, texts, corpus_fingerprint, progress) -> IndexBuild:
-    final, tmp = collection_name(name, fingerprint), collection_name(name, fingerprint) + ".building"
+def _build_index(
+    client, encoder, name, fingerprint, pids, texts, corpus_fingerprint, progress, path
+) -> IndexBuild:
+    final = collection_name(fingerprint)
+    tmp = final + ".building"
     if tmp in _names(client):  # a build of this checkpoint that was killed
         client.delete_collection(tmp)
     n = len(pids)
@@ -274,16 +368,25 @@ def _build_index(client, encoder, name, fingerprint, pids, texts, corpus_fingerp
     t0 = time.time()
     vectors = encoder.encode_passages(texts, progress=encode_progress)
     t1 = time.time()
+    owner = str(Path(path).resolve()) if path else ""
     col = client.create_collection(
         tmp,
         configuration={"hnsw": HNSW},
         embedding_function=None,
-        metadata={"corpus": corpus_fingerprint, "checkpoint": fingerprint, "name": name},
+        metadata={"corpus": corpus_fingerprint, "checkpoint": fingerprint, "name": name, "path": owner},
     )
     idx = ChromaIndex(col, client.get_max_batch_size())
     idx.add(pids, vectors, texts, progress=add_progress)
-    for old in _names(client):  # only now: the index this one replaces, older ones of this name
-        if old != tmp and (old == final or (client.get_collection(old).metadata or {}).get("name") == name):
+    for old in _names(client):  # only now: the index this one replaces, older ones of the same file
+        if old != tmp and (old == final or (owner and _owner(client, old) == owner)):
             client.delete_collection(old)
     col.modify(name=final)
     return IndexBuild(idx, True, vectors, {"encode": round(t1 - t0, 2), "add": round(time.time() - t1, 2)})
+
+
+def _owner(client, collection: str) -> str | None:
+    """The checkpoint file a collection was built from (None when unknown or unreadable)."""
+    try:
+        return (client.get_collection(collection).metadata or {}).get("path")
+    except Exception:
+        return None

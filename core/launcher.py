@@ -20,6 +20,7 @@ from pathlib import Path
 from core.artifacts import RUN_PREFIX, artifacts_dir, runs_dir, write_json
 from core.config import Config, ConfigError, validate
 from core.jobs import Job, job_dir, jobs, mtime, read_job, read_record, registry_lock, save_job
+from core.outputs import recover
 from core.runs import table, table_inputs, write_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,11 +114,21 @@ def _output_tail(path: Path, lines: int = ERROR_LINES) -> str:
     return "\n".join([line for line in shown if line][-lines:])
 
 
-def ending(returncode: int | None) -> str:
-    """How a process ended, from its exit status (negative: the signal that killed it)."""
-    if returncode is None:
-        return "ended; exit status unknown (the process was started by another app process)"
-    return f"killed (signal {-returncode})" if returncode < 0 else f"exited with code {returncode}"
+def ending(returncode: int | None, output: str = "") -> str:
+    """How a process ended, from its exit status (negative: the signal that killed it). Another app
+    process than the one that started it cannot know the status: then it is read from the output,
+    since a run that ends by itself says why (an `error:` line, a traceback) or publishes a checkpoint."""
+    if returncode is not None:
+        return f"killed (signal {-returncode})" if returncode < 0 else f"exited with code {returncode}"
+    lines = output.splitlines()
+    if any(line.startswith("error:") for line in lines):
+        return "exited with an error"
+    if any(line.startswith("Traceback") for line in lines):
+        return "crashed with an exception"
+    return (
+        "killed: it ended without a word and without a checkpoint, as a SIGKILL or running out of "
+        "memory ends a process (its exit status is known only to the app process that started it)"
+    )
 
 
 def launch(cfg: Config, artifacts: str | Path | None = None) -> Job:
@@ -192,18 +203,18 @@ def _finish(runs: Path, job: Job) -> Job:
     behind, the lock released. Called under the registry lock."""
     proc = _children.pop(job.pid, None)
     folder = job_dir(runs, job.run)
+    recover(runs / job.run)  # a swap the process did not finish: completed, or its leftovers removed
     done = (runs / job.run / "model.pt").is_file()
     job.status = "done" if done else "cancelled" if job.cancel_requested else "failed"
     job.returncode = proc.returncode if proc else None
     output = folder / "output.log"
     job.ended = mtime(output) if output.is_file() else time.time()
+    tail = _output_tail(output)
     job.error = (
         None
         if job.status != "failed"
-        else "\n".join([ending(job.returncode), _output_tail(output) or "(the process wrote no output)"])
+        else "\n".join([ending(job.returncode, tail), tail or "(the process wrote no output)"])
     )
-    for leftover in (f".{job.run}.partial", f".{job.run}.old"):
-        shutil.rmtree(runs / leftover, ignore_errors=True)
     save_job(runs, job)
     lock, _ = read_record(runs / LOCK)
     if isinstance(lock, dict) and lock.get("run") == job.run:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 from pathlib import Path
 
 import torch
@@ -184,7 +185,9 @@ def save_checkpoint(path: str | Path, model: TwoTower, vocab: Vocab, meta: dict)
         "state_dict": state,
         "meta": meta,
     }
-    write_atomic(path, lambda f: torch.save(ckpt, f))
+    buffer = io.BytesIO()  # serialised in memory first: a full disk is then a plain OSError, not torch's
+    torch.save(ckpt, buffer)
+    write_atomic(path, lambda f: f.write(buffer.getbuffer()))
 
 
 def load_checkpoint(path: str | Path) -> tuple[TwoTower, Vocab, dict]:
@@ -206,6 +209,17 @@ def load_checkpoint(path: str | Path) -> tuple[TwoTower, Vocab, dict]:
         model = TwoTower(cfg)
         model.load_state_dict(state)
         vocab = Vocab(ckpt["vocab"], state["embedding.weight"].numpy())
+        meta = ckpt.get("meta", {})
+        if not isinstance(meta, dict):
+            raise CheckpointError(
+                f"checkpoint {path} is corrupt: its meta is a {type(meta).__name__}, not a dict"
+            )
+        broken = next((k for k, v in state.items() if v.is_floating_point() and not v.isfinite().all()), None)
+        if broken:
+            raise CheckpointError(
+                f"checkpoint {path} holds non-finite weights ({broken}): it diverged or is damaged; "
+                "train it again (`python -m core build --force`)"
+            )
     except CheckpointError:
         raise
     except Exception as e:
@@ -213,7 +227,7 @@ def load_checkpoint(path: str | Path) -> tuple[TwoTower, Vocab, dict]:
             f"checkpoint {path} is corrupt or incompatible ({type(e).__name__}: {e}); "
             "rebuild it with `python -m core build --force`"
         ) from e
-    return model.eval(), vocab, ckpt.get("meta", {})
+    return model.eval(), vocab, meta
 
 
 def file_fingerprint(path: str | Path) -> str:

@@ -117,13 +117,14 @@ def highlight(text: str, query: str) -> list[tuple[str, bool]]:
     return pieces
 
 
-def readable(query: str, vocab: Vocab) -> bool:
+def readable(query: str, vocab: Vocab | None) -> bool:
     """Whether a query reads as a question a class can follow: it starts with a question word, has
-    four words or more, all of them letters and known to the model (no sums like '3/5 of 60')."""
+    four words or more, all of them letters and known to the model (no sums like '3/5 of 60'; with no
+    vocabulary, as for BM25, every word is known)."""
     words = tokenize(query)
     return (
         len(words) >= 4
         and words[0] in QUESTION_STARTS
         and all(w.isalpha() for w in words)
-        and all(t.known for t in query_tokens(vocab, query)[0])
+        and (vocab is None or all(t.known for t in query_tokens(vocab, query)[0]))
     )

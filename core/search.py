@@ -27,6 +27,7 @@ from core.index import IndexBuild, SearchIndexError, chroma_client, ensure_index
 from core.metrics import judged_rank, rank_of
 from core.queries import QueryToken, query_tokens, validate_query
 from core.types import Progress
+from core.vocab import Vocab
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,7 @@ class Ranked:
     name: str
     catalog: Catalog
     val_fraction: float = DataConfig.val_fraction
+    vocab: Vocab | None = None  # the words the model knows; None: every word counts (BM25)
 
     def scores(self, texts: list[str]) -> np.ndarray:
         raise NotImplementedError
@@ -177,9 +179,11 @@ class Engine(Ranked):
         if progress:
             progress(1.0, f"The {name} model is ready")
 
-    def _open_index(self, progress, force: bool = False) -> tuple[IndexBuild, str | None]:
-        """(this checkpoint's index, opened or built; a notice when it had to be repaired). A Chroma
-        folder whose database cannot be read is set aside and the index rebuilt in a fresh one."""
+    def _open_index(self, progress, failed: bool = False) -> tuple[IndexBuild, str | None]:
+        """(this checkpoint's index, opened or built; a notice when it had to be repaired). After a
+        failed search (`failed`) it is reopened, rebuilt only when it does not answer (another process
+        may have rebuilt it meanwhile). A Chroma folder whose database cannot be read is set aside and
+        the index rebuilt in a fresh one."""
 
         def made(force: bool) -> IndexBuild:
             return ensure_index(
@@ -192,10 +196,15 @@ class Engine(Ranked):
                 self.catalog.fingerprint,
                 force=force,
                 progress=progress,
+                path=self.checkpoint.path,
             )
 
         try:
-            return made(force), f"The {self.name} index failed, so it was rebuilt." if force else None
+            index = made(False)
+            return (
+                index,
+                f"The {self.name} index failed, so it was rebuilt." if failed and index.built else None,
+            )
         except SearchIndexError:
             aside = set_aside_if_corrupt(self.chroma_path)
             if aside is None:
@@ -214,7 +223,7 @@ class Engine(Ranked):
         except SearchIndexError:
             with self._repairing:
                 if self.index is index:
-                    made, self.notice = self._open_index(False, force=True)
+                    made, self.notice = self._open_index(False, failed=True)
                     self.index = made.index
             return self.index.query(vec, k)[0], self.notice
 

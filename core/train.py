@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import random
-import shutil
 import time
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from core.artifacts import artifacts_dir, partial_dir, publish_dir, write_json
+from core.artifacts import artifacts_dir, write_json
 from core.collate import collate_triplets, length_batches
 from core.config import Config, TrainConfig, validate
 from core.data import Corpus, split_queries, tune_queries
@@ -21,6 +20,7 @@ from core.encoder import Encoder
 from core.evaluate import DenseRanker, IREvaluator
 from core.losses import MarginMSELoss, active_fraction, make_loss
 from core.model import TwoTower, load_checkpoint, save_checkpoint
+from core.outputs import claim, publish_dir
 from core.teacher import load_teacher
 from core.triplets import hard_triplets, load_mined, negative_pool, random_triplets
 from core.types import Hook
@@ -73,19 +73,17 @@ def train(
     progress: bool = True,
     extra_meta: dict | None = None,
     hook: Hook | None = None,
+    force: bool = False,
 ) -> dict:
     """Train a two-tower model into `out_dir` (model.pt, log.json, config.json); returns the log.
     The run is written to a sibling `.partial` folder that replaces `out_dir` only when complete and
     is removed when training fails, so a crash never leaves a half-written checkpoint (a cancelled
-    run's folder is removed by `core.launcher`). `vocab` is ignored with `init_from`.
-    `hook(event, log)` sees the log as it grows (live progress, experiment tracking)."""
+    run's folder is removed by `core.launcher`); one writer at a time, and never over a folder that
+    is not a run (`core.outputs.claim`; `force` replaces an unfinished one). `vocab` is ignored with
+    `init_from`. `hook(event, log)` sees the log as it grows (live progress, experiment tracking)."""
     validate(cfg)
-    work = partial_dir(out_dir)
-    try:
+    with claim(out_dir, force) as work:
         return _train_into(work, cfg, corpus, vocab, Path(out_dir), progress, extra_meta, hook)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
 
 
 def _train_into(

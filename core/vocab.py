@@ -154,13 +154,15 @@ def load_glove(glove: str | None = None) -> tuple[list[str], np.ndarray]:
     if not path.is_file():
         raise FileNotFoundError(f"GloVe file {path} does not exist (expected a glove.6B.*d.txt file)")
     words, rows = [], []
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8", errors="replace") as f:
         for line_no, line in enumerate(f, 1):
             parts = line.rstrip("\n").split(" ")
             if len(parts) < 3:
                 raise ValueError(f"{path}:{line_no}: not a GloVe line ('word v1 v2 ...')")
             words.append(parts[0])
             rows.append(parts[1:])
+    if not words:
+        raise ValueError(f"{path} holds no GloVe vectors (an empty file?); expected a glove.6B.*d.txt file")
     try:
         vectors = np.array(rows, dtype=np.float32)
     except ValueError as e:

@@ -11,7 +11,7 @@ from core.catalog import Coverage
 from core.compare import Example, Moved
 from core.queries import QueryToken, highlight
 from core.search import ResultHit
-from views.url import presenting, set_query
+from views.url import presenting, set_query, shown
 
 CSS = """<style>
 [data-testid="stMainBlockContainer"] { padding-top: 3.5rem; }
@@ -42,6 +42,7 @@ CSS = """<style>
 .tok.oov { border-color: #d64541; background: rgba(214,69,65,.12); text-decoration: line-through; }
 </style>"""
 
+CARD_CHARS = 4000  # characters of a passage one card shows at most (MS MARCO's are under 1,200)
 VERDICTS = {"fixes": "✅ {second} fixes it", "breaks": "⚠️ {second} breaks it", "same": "🤝 both find it"}
 
 
@@ -50,10 +51,14 @@ def style() -> None:
 
 
 def marked(text: str, query: str) -> str:
-    """`text` as HTML with the query's words in <mark>; everything escaped."""
-    return "".join(
-        f"<mark>{html.escape(p)}</mark>" if hit else html.escape(p) for p, hit in highlight(text, query)
+    """`text` as HTML with the query's words in <mark>; everything escaped; a text longer than
+    CARD_CHARS is cut there, with a note, so no passage makes a page of megabytes."""
+    more = len(text) - CARD_CHARS
+    body = "".join(
+        f"<mark>{html.escape(p)}</mark>" if hit else html.escape(p)
+        for p, hit in highlight(text[:CARD_CHARS], query)
     )
+    return body + (f" … <small>({more:,} more characters not shown)</small>" if more > 0 else "")
 
 
 def movement(move: Moved, other: str, k: int) -> str:
@@ -108,7 +113,7 @@ def card(hit: ResultHit, query: str, score_label: str = "cos", extra: str = "", 
 
 def text_card(text: str) -> None:
     """A passage or query as plain text in a card, cut to six lines until the pointer rests on it."""
-    st.html(f'<div class="card"><div class="card-text clamp">{html.escape(text)}</div></div>')
+    st.html(f'<div class="card"><div class="card-text clamp">{marked(text, "")}</div></div>')
 
 
 def text_list(texts: list[str], limit: int = 140) -> None:
@@ -177,9 +182,9 @@ def no_answer(cov: Coverage, passages: int, dataset_query: bool) -> None:
     A dataset query always has its judged passage in the corpus: no notice for it."""
     if dataset_query or not cov.thin:
         return
-    words = ", ".join(f"“{w}”" for w in cov.words)
+    words = ", ".join(shown(w) for w in cov.words)
     if cov.missing:
-        found = f"No passage contains {', '.join(f'“{w}”' for w in cov.missing)}"
+        found = f"No passage contains {', '.join(shown(w) for w in cov.missing)}"
     elif cov.together:
         found = f"Only {cov.together} passage{'s' if cov.together != 1 else ''} contain all of {words}"
     else:

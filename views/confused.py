@@ -37,7 +37,8 @@ if st.session_state.model not in (first, second):  # the pair changed under the 
     st.session_state.model = first
 if st.session_state.qid and st.session_state.qid not in by_id:
     st.warning(
-        f"This link opens query id “{st.session_state.qid}”, which is not a validation query here.", icon="🔗"
+        f"This link opens query id {url.shown(st.session_state.qid)}, which is not a validation query here.",
+        icon="🔗",
     )
     st.session_state.qid = ""
 

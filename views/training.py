@@ -10,12 +10,11 @@ import streamlit as st
 
 from core import artifacts, jobs, launcher, runs
 from core.artifacts import PREFERRED, artifacts_dir
+from core.settings import CHOICES
 from views import charts, components
 
 POLL_S = 1.0
-LOSSES = {"inbatch": "in-batch softmax", "triplet": "triplet margin"}
-NEGATIVES = {"random": "random", "hard": "hard (mined)"}
-TOWERS = {"gru": "GRU", "avg": "average of word vectors"}
+LOSSES, NEGATIVES, TOWERS = CHOICES["loss"], CHOICES["negatives"], CHOICES["tower"]
 HELP = {
     "warmup": "The learning rate rises linearly over these first steps, then follows a cosine down to 0. "
     "A short run has few steps (300 queries at batch 64: 5 per epoch).",

@@ -3,13 +3,27 @@ that cannot be shown here; and the presentation switch, for a projector."""
 
 from __future__ import annotations
 
+import re
+
 import streamlit as st
+
+SHOWN_CHARS = 60  # a value from a link is shown cut to this many characters
+
+
+def shown(value) -> str:
+    """A value from outside (a link, a typed query) as markdown that shows it as it is: inline code,
+    never a link, an image or formatting; on one line, cut to SHOWN_CHARS characters."""
+    text = " ".join(str(value).split())
+    text = text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1] + "…"
+    fence = "`" * (max(map(len, re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}" if text else "“”"
 
 
 def _choices_text(allowed) -> str:
     if isinstance(allowed, range):
         return f"from {allowed.start} to {allowed.stop - 1}"
-    return "one of " + ", ".join(f"“{c}”" for c in allowed)
+    return "one of " + ", ".join(shown(c) for c in allowed)
 
 
 def url_state(defaults: dict, choices: dict | None = None) -> list[str]:
@@ -33,7 +47,7 @@ def url_state(defaults: dict, choices: dict | None = None) -> list[str]:
         if bad and raw is not None:
             allowed = f", which must be {_choices_text(choices[key])}" if key in choices else ""
             notices.append(
-                f"This link asks for **{key}** = “{raw}”{allowed}: not available here, so "
+                f"This link asks for **{key}** = {shown(raw)}{allowed}: not available here, so "
                 f"**{default}** is shown instead."
             )
         st.session_state[key] = default if bad else value

@@ -127,16 +127,11 @@ def test_changed_checkpoint_makes_index_stale(tiny_build):
 
     corpus = load_corpus(cfg.data.source)
     client = chroma_client(out / "chroma")
-    assert (
-        open_index(client, "hard", file_fingerprint(ckpt), corpus.fingerprint(), len(corpus.passages)) is None
-    )
+    assert open_index(client, file_fingerprint(ckpt), corpus.fingerprint(), len(corpus.passages)) is None
     third = statuses(build(cfg, out, progress=False, log=lambda *_: None))
     assert (
         third["train hard"] == "up to date" and third["index hard"] == "built" and third["metrics"] == "built"
     )
     assert third["project random+hard"] == "built"  # the aligned maps follow either checkpoint
     assert third["fuse"] == "built"  # and so does the hybrid's weight
-    assert (
-        open_index(client, "hard", file_fingerprint(ckpt), corpus.fingerprint(), len(corpus.passages))
-        is not None
-    )
+    assert open_index(client, file_fingerprint(ckpt), corpus.fingerprint(), len(corpus.passages)) is not None

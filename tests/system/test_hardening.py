@@ -150,14 +150,14 @@ def test_a_rebuild_killed_while_adding_leaves_the_previous_index_usable(sample, 
     assert proc.returncode == -signal.SIGKILL, proc.stderr.read()[-2000:]
 
     client = chroma_client(tmp_path / "chroma")
-    survivor = open_index(client, "hard", fp, corpus.fingerprint(), len(pids))
+    survivor = open_index(client, fp, corpus.fingerprint(), len(pids))
     assert survivor is not None, "the previous index must survive a killed rebuild"
     assert [h.docid for h in survivor.query(query, 10)[0]] == before
     again = ensure_index(client, enc, "hard", fp, pids, texts, corpus.fingerprint())
     assert not again.built  # the survivor is reused
     rebuilt = ensure_index(client, enc, "hard", fp, pids, texts, corpus.fingerprint(), force=True)
     names = [c if isinstance(c, str) else c.name for c in client.list_collections()]
-    assert rebuilt.built and names == [f"hard-{fp}"], names  # the dead ".building" collection is gone
+    assert rebuilt.built and names == [f"checkpoint-{fp}"], names  # the dead ".building" collection is gone
 
 
 def test_a_pipeline_killed_at_any_stage_leaves_consistent_artifacts_and_recovers(tiny_jsonl, tmp_path):

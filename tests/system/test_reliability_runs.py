@@ -86,7 +86,7 @@ def test_concurrent_refreshes_while_a_run_ends_agree_and_never_raise(tmp_path):
     assert not seen and all(p.exitcode == 0 for p in procs), seen[:3]
     assert launcher.refresh(tmp_path) is None
     job = jobs.jobs(tmp_path)[0]
-    assert job.status == "failed" and job.error.startswith("ended; exit status unknown")
+    assert job.status == "failed" and job.error.startswith("killed: it ended without a word")
     folder = artifacts.runs_dir(tmp_path)
     rows = json.loads((folder / "runs.json").read_text())
     assert rows == runs.table(tmp_path) and (folder / "runs.csv").read_text() == runs.table_csv(rows)
@@ -299,3 +299,11 @@ def test_a_read_only_disk_refuses_launches_with_a_message_and_polling_still_work
     assert launcher.refresh(tmp_path) is None, "the ended run is not trusted, and polling does not raise"
     with pytest.raises(launcher.RunError, match="Read-only file system"):
         launcher.launch(Config(), tmp_path)
+
+
+def test_how_a_run_ended_is_read_from_its_output_by_another_app_process():
+    """A run this process did not start has no exit status here; it used to read 'exit status unknown'."""
+    assert launcher.ending(None, "epoch 1/4: 50%").startswith("killed: it ended without a word")
+    assert launcher.ending(None, "error: --lr must be ...") == "exited with an error"
+    assert launcher.ending(None, "Traceback (most recent call last):\n  ...") == "crashed with an exception"
+    assert launcher.ending(-9) == "killed (signal 9)" and launcher.ending(2) == "exited with code 2"

@@ -1,7 +1,9 @@
 """Dense + BM25 fusion: the formula, the weight fit on training queries, the stored weights."""
 
 import numpy as np
+import pytest
 
+from core.artifacts import CheckpointError
 from core.hybrid import GRID, fit_weight, fuse, read_weights, save_weight, weight_for
 
 
@@ -32,4 +34,5 @@ def test_weights_are_found_by_checkpoint_fingerprint(tmp_path):
     assert weight_for(tmp_path, "abc") == 0.4 and weight_for(tmp_path, "def") == 0.6
     assert weight_for(tmp_path, "other") is None
     (tmp_path / "hybrid.json").write_text("[1, 2]")
-    assert read_weights(tmp_path) == {}
+    with pytest.raises(CheckpointError, match="hybrid.json is damaged"):  # said, naming the file
+        read_weights(tmp_path)
