@@ -184,7 +184,7 @@ class ConfigError(ValueError):
 
 
 MINE_COMMAND = (
-    "python -m core mine --checkpoint artifacts/random/model.pt --out artifacts/mined/negatives.json"
+    "python -m core mine --checkpoint artifacts/warmup/model.pt --out artifacts/mined/negatives.json"
 )
 
 

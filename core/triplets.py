@@ -86,7 +86,7 @@ def load_mined(path: str | Path) -> tuple[dict[str, list[str]], dict]:
     """(negatives by query id, provenance) of a mined file; a missing or unreadable one raises with
     its name and the command that makes it."""
     path = Path(path)
-    remedy = f"run `python -m core mine --checkpoint artifacts/random/model.pt --out {path}` (or `build`)"
+    remedy = f"run `python -m core mine --checkpoint artifacts/warmup/model.pt --out {path}` (or `build`)"
     if not path.is_file():
         raise FileNotFoundError(f"mined negatives {path} not found: {remedy} first")
     try:
