@@ -245,15 +245,19 @@ def ensure_index(
     corpus_fingerprint: str,
     force: bool = False,
     progress: bool | Tally = False,
+    vectors: np.ndarray | None = None,
 ) -> IndexBuild:
     """Open the checkpoint's index, or (re)build it when missing, stale or forced. `progress` is True
-    for tqdm bars, or a callable given (done, total) over encoding and then adding the passages."""
+    for tqdm bars, or a callable given (done, total) over encoding and then adding the passages.
+    `vectors`: the passages' vectors when they are already encoded (only added, then)."""
     if not force:
         idx = open_index(client, name, fingerprint, corpus_fingerprint, len(pids))
         if idx is not None:
             return IndexBuild(idx, built=False)
     try:
-        return _build_index(client, encoder, name, fingerprint, pids, texts, corpus_fingerprint, progress)
+        return _build_index(
+            client, encoder, name, fingerprint, pids, texts, corpus_fingerprint, progress, vectors
+        )
     except SearchIndexError:
         raise
     except Exception as e:  # a full disk, a read-only folder, a server that went away, a locked database
@@ -264,7 +268,9 @@ def ensure_index(
         ) from e
 
 
-def _build_index(client, encoder, name, fingerprint, pids, texts, corpus_fingerprint, progress) -> IndexBuild:
+def _build_index(
+    client, encoder, name, fingerprint, pids, texts, corpus_fingerprint, progress, vectors=None
+) -> IndexBuild:
     final, tmp = collection_name(name, fingerprint), collection_name(name, fingerprint) + ".building"
     if tmp in _names(client):  # a build of this checkpoint that was killed
         client.delete_collection(tmp)
@@ -272,7 +278,10 @@ def _build_index(client, encoder, name, fingerprint, pids, texts, corpus_fingerp
     encode_progress = (lambda done, total: progress(done, 2 * n)) if callable(progress) else progress
     add_progress = (lambda done, total: progress(n + done, 2 * n)) if callable(progress) else progress
     t0 = time.time()
-    vectors = encoder.encode_passages(texts, progress=encode_progress)
+    if vectors is None:
+        vectors = encoder.encode_passages(texts, progress=encode_progress)
+    else:  # nothing to encode: adding is all the work
+        add_progress = progress
     t1 = time.time()
     col = client.create_collection(
         tmp,
