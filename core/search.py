@@ -144,7 +144,7 @@ class Part:
     value: float
     words: tuple[tuple[str, float], ...] = ()  # (word, share); with `other` they add up to `value`
     other: float = 0.0  # what no single word owns: hashed words sharing a lexical bucket
-    source: str = ""  # in a fused score, the weighted ranker it comes from: "0.8 × hard"
+    source: str = ""  # in a fused score, the weighted ranker it comes from: "hard × 0.8"
 
 
 @dataclass(frozen=True)
@@ -238,17 +238,29 @@ class Engine(Ranked):
         self.notice: str | None = None  # the index was unreadable and has been rebuilt
         self.index_error: str | None = None  # why a background build failed (exact search answers)
         self.index_share = 0.0  # how much of a background build is done
+        self.unreported: str | None = None  # a background build's notice, for the next search to carry
         self.vectors = self._open_or_encode(progress)
+        if self.index is None and not background:
+            self._build(background=False)
+        self.search("warm up")  # torch's (and Chroma's) one-off set-up is not the first query's
         self.builder: threading.Thread | None = None
-        if self.index is None:
-            if background:
-                self.builder = threading.Thread(target=self._build, name=f"index {name}", daemon=True)
-                self.builder.start()
-            else:
-                self._build(raising=True)
-        self.search("warm up")  # torch's and Chroma's one-off set-up is not the first query's
+        if self.index is None and background:
+            self.builder = threading.Thread(
+                target=self._build, args=(True,), name=f"index {name}", daemon=True
+            )
+            self.builder.start()
         if progress:
             progress(1.0, f"The {name} model is ready")
+
+    @property
+    def index_state(self) -> str:
+        """'ready' (searches use the Chroma index), 'being built (45%)', or why building it failed
+        (exact search answers meanwhile)."""
+        if self.index is not None:
+            return "ready"
+        if self.index_error:
+            return f"could not be built ({self.index_error})"
+        return f"being built ({self.index_share:.0%})"
 
     def _open_or_encode(self, progress: Progress | None) -> np.ndarray:
         """Every passage's vector: read back from this checkpoint's up-to-date index when there is one
@@ -273,18 +285,20 @@ class Engine(Ranked):
 
         return self.encoder.encode_passages(self.catalog.texts, progress=report if progress else False)
 
-    def _build(self, raising: bool = False) -> None:
-        """Build this checkpoint's index from `self.vectors` and answer from it once complete. On a
-        background thread a failure is kept in `index_error` (exact search goes on answering)."""
+    def _build(self, background: bool) -> None:
+        """Build this checkpoint's index from `self.vectors` and answer from it once complete. In the
+        `background`, a failure is kept in `index_error` (exact search goes on answering), and a
+        repair's notice is left for the next search to carry."""
 
         def report(done: int, total: int) -> None:
             self.index_share = done / total
 
         try:
-            made, self.notice = self._open_index(report)
-            self.index = made.index
+            made, notice = self._open_index(report)
+            made.index.query(self.vectors[:1], 1)  # Chroma's one-off set-up, before searches use it
+            self.notice, self.unreported, self.index = notice, notice if background else None, made.index
         except Exception as e:
-            if raising:
+            if not background:
                 raise
             self.index_error = f"{type(e).__name__}: {e}"
 
@@ -349,7 +363,7 @@ class Engine(Ranked):
             top, path = with_missed([(self.catalog.row[h.docid], h.score) for h in hits], scores, k), "chroma"
         t2 = time.perf_counter()
         result = _result(self, query, top, scores, (t1 - t0) * 1e3, (t2 - t1) * 1e3, path=path)
-        result.notice = notice
+        result.notice, self.unreported = notice or self.unreported, None
         return result
 
     def encode_query(self, query: str) -> np.ndarray:
@@ -437,7 +451,7 @@ class Hybrid(Ranked):
         fused, bm25 = self.scores([query])[0], self.lexical.scores([query])[0]
         best, w = float(bm25.max()), self.weight
         scale = bm25_weight(best, w)
-        model, words = f"{w:.2g} × {self.engine.name}", f"{1 - w:.2g} × bm25 ÷ {best:.2f} (its best)"
+        model, words = f"{self.engine.name} × {w:.2g}", f"bm25 × {1 - w:.2g} ÷ {best:.2f} (its best)"
         splits = self.engine.encoder.explain(query, [self.catalog.texts[r] for r in rows])
         return [
             Explanation(

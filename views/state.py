@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 import streamlit as st
 
-from core.artifacts import PREFERRED, CheckpointError, artifacts_dir, find_checkpoints
+from core.artifacts import CheckpointError, artifacts_dir, find_checkpoints
 from core.cache import KeyedCache
 from core.catalog import Catalog
 from core.compare import Example, example_queries
@@ -124,8 +124,9 @@ class _Shelf(Mapping):
 
 
 def engines() -> Mapping[str, Engine]:
-    """Every checkpoint under the artifacts folder (training runs included). The committed pair is
-    opened now; any other checkpoint when a page first asks for it."""
+    """Every checkpoint under the artifacts folder (training runs included), each opened when a page
+    first asks for it: its passages encoded under a progress bar (or read back from its index), so
+    exact search answers at once, while its Chroma index is built on a background thread."""
     cat, source, shared = catalog(), resolve_source(), _engines()
     with friendly_errors():
         artifacts = artifacts_dir()
@@ -140,10 +141,9 @@ def engines() -> Mapping[str, Engine]:
                 cat,
                 chroma_path=artifacts / "chroma",
                 progress=lambda done, text: bar.progress(done, text=text),
+                background=True,
             )
             bar.empty()
-            if engine.notice:  # its index was unreadable and has been rebuilt
-                st.info(engine.notice, icon="🛠️")
             return engine
 
         with friendly_errors():
@@ -151,9 +151,6 @@ def engines() -> Mapping[str, Engine]:
             # a rebuilt checkpoint (same name, new file): its old engine and index are replaced
             return shared.get(key, make, replaces=lambda old: (old[0], old[4]) == (name, key[4]))
 
-    for name in PREFERRED:
-        if name in paths:
-            open_engine(name, paths[name])
     return _Shelf(paths, open_engine)
 
 

@@ -102,7 +102,7 @@ def test_a_hybrid_is_its_two_weighted_parts(engine, lexical, query):
     hybrid = Hybrid(engine, lexical, 0.6)
     found = assert_adds_up(hybrid, query)
     sources = [p.source for p in found[0].parts]
-    assert sources[0] == sources[1] == "0.6 × tiny" and sources[2].startswith("0.4 × bm25")
+    assert sources[0] == sources[1] == "tiny × 0.6" and sources[2].startswith("bm25 × 0.4 ÷ ")
     plain = engine.explain(query, list(range(len(engine.catalog))))
     for e, d in zip(found, plain):
         assert e.parts[0].value + e.parts[1].value == pytest.approx(0.6 * d.score, abs=1e-6)
