@@ -376,7 +376,6 @@ class Engine(Ranked):
     def explain(self, query: str, rows: list[int]) -> list[Explanation]:
         """Cosine = meaning (the dense parts' product) + shared words (the learned weights of the words
         query and passage share), from the model's own parts (`TwoTower.parts`)."""
-        query = validate_query(query, self.vocab)
         cosines = self.vectors[rows] @ self.encode_query(query)
         splits = self.encoder.explain(query, [self.catalog.texts[r] for r in rows])
         return [Explanation(float(c), self.unit, _split_parts(s)) for c, s in zip(cosines, splits)]
@@ -447,7 +446,6 @@ class Hybrid(Ranked):
     def explain(self, query: str, rows: list[int]) -> list[Explanation]:
         """Fused = weight × the checkpoint's cosine (its meaning and shared-words parts) + BM25 × (1 -
         weight) / the query's best BM25 score (its words), as `core.hybrid.fuse` adds them."""
-        query = validate_query(query, self.vocab)
         fused, bm25 = self.scores([query])[0], self.lexical.scores([query])[0]
         best, w = float(bm25.max()), self.weight
         scale = bm25_weight(best, w)
