@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +41,40 @@ from core.index import (
 from core.metrics import judged_rank, rank_of
 from core.queries import QueryToken, query_tokens, validate_query
 from core.types import Progress
+
+QUIET_S = 3.0  # a background index build starts, and adds each chunk, once the app has been idle this long
+
+
+class Activity:
+    """When the app last did foreground work (encoding passages or queries): a background index build
+    waits, before it starts and before each chunk it adds to Chroma, until it has been quiet for
+    QUIET_S, so it never slows a page. (Chroma adds on its own thread pool, which no thread priority
+    of ours reaches.)"""
+
+    def __init__(self):
+        self.lock, self.busy, self.last = threading.Lock(), 0, time.monotonic()
+
+    @contextmanager
+    def working(self) -> Iterator[None]:
+        with self.lock:
+            self.busy += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.busy, self.last = self.busy - 1, time.monotonic()
+
+    def wait_quiet(self, quiet_s: float | None = None) -> None:
+        quiet_s = QUIET_S if quiet_s is None else quiet_s
+        while True:
+            with self.lock:
+                left = 0.2 if self.busy else self.last + quiet_s - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(left, 0.5))
+
+
+FOREGROUND = Activity()  # this process's
 
 
 @dataclass(frozen=True)
@@ -283,17 +319,22 @@ class Engine(Ranked):
                 f"Encoding {total:,} passages with the {self.name} model: {done:,} done ({done / total:.0%})",
             )
 
-        return self.encoder.encode_passages(self.catalog.texts, progress=report if progress else False)
+        with FOREGROUND.working():
+            return self.encoder.encode_passages(self.catalog.texts, progress=report if progress else False)
 
     def _build(self, background: bool) -> None:
         """Build this checkpoint's index from `self.vectors` and answer from it once complete. In the
         `background`, a failure is kept in `index_error` (exact search goes on answering), and a
         repair's notice is left for the next search to carry."""
 
-        def report(done: int, total: int) -> None:
+        def report(done: int, total: int) -> None:  # after each chunk added
             self.index_share = done / total
+            if background:
+                FOREGROUND.wait_quiet()
 
         try:
+            if background:
+                FOREGROUND.wait_quiet()
             made, notice = self._open_index(report)
             made.index.query(self.vectors[:1], 1)  # Chroma's one-off set-up, before searches use it
             self.notice, self.unreported, self.index = notice, notice if background else None, made.index
@@ -353,7 +394,8 @@ class Engine(Ranked):
         over every passage while the index is not ready; `path` says which."""
         query = validate_query(query, self.vocab)
         t0 = time.perf_counter()
-        vec = self.encoder.encode_queries([query])
+        with FOREGROUND.working():
+            vec = self.encoder.encode_queries([query])
         t1 = time.perf_counter()
         hits, notice = self._query(vec, k)
         scores = self.vectors @ vec[0]
@@ -371,13 +413,15 @@ class Engine(Ranked):
         return self.encoder.encode_queries([query])[0]
 
     def scores(self, texts: list[str]) -> np.ndarray:
-        return self.encoder.encode_queries(texts) @ self.vectors.T
+        with FOREGROUND.working():
+            return self.encoder.encode_queries(texts) @ self.vectors.T
 
     def explain(self, query: str, rows: list[int]) -> list[Explanation]:
         """Cosine = meaning (the dense parts' product) + shared words (the learned weights of the words
         query and passage share), from the model's own parts (`TwoTower.parts`)."""
-        cosines = self.vectors[rows] @ self.encode_query(query)
-        splits = self.encoder.explain(query, [self.catalog.texts[r] for r in rows])
+        with FOREGROUND.working():
+            cosines = self.vectors[rows] @ self.encode_query(query)
+            splits = self.encoder.explain(query, [self.catalog.texts[r] for r in rows])
         return [Explanation(float(c), self.unit, _split_parts(s)) for c, s in zip(cosines, splits)]
 
     def tokens(self, query: str) -> tuple[list[QueryToken], int]:

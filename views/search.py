@@ -14,7 +14,7 @@ components.style()
 st.title("🔎 Search")
 engines = state.rankers()
 names = list(engines)
-default = "hard" if "hard" in engines else names[0]
+default = state.search_default(names)
 components.link_notices(
     url.url_state({"q": "", "k": 10, "model": default}, {"k": range(1, 51), "model": names})
 )
