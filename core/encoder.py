@@ -98,6 +98,8 @@ class Encoder:
     def explain(self, query: str, passages: list[str]) -> list[Split]:
         """The score of `query` with each passage (the dot product of their vectors) split into what
         the model's parts add (`TwoTower.parts`): the dense part, and the lexical part word by word."""
+        if not passages:
+            return []
         q_ids, p_ids = (
             [self.vocab.encode(query, self.query_len)],
             [self.vocab.encode(t, self.passage_len) for t in passages],

@@ -106,6 +106,13 @@ def test_a_hybrid_is_its_two_weighted_parts(engine, lexical, query):
         assert e.parts[0].value + e.parts[1].value == pytest.approx(0.6 * d.score, abs=1e-6)
 
 
+def test_nothing_to_explain_is_no_explanation(engine, lexical):
+    for ranker in (engine, lexical, Hybrid(engine, lexical, 0.6)):
+        assert ranker.explain(QUERIES[0], []) == []
+    no_match = lexical.search("qwzxv blorftangle", 3)
+    assert not no_match.hits and lexical.explain_result(no_match) == {}
+
+
 def test_units_come_from_the_ranker(engine, lexical):
     hybrid = Hybrid(engine, lexical, 0.6)
     assert [r.unit for r in (engine, lexical, hybrid)] == ["cos", "bm25", "fused"]
