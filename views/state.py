@@ -22,7 +22,7 @@ from core.hybrid import fit_on_corpus, weight_for
 from core.index import SearchIndexError
 from core.projection import EmbeddingMap, ensure_projections
 from core.regions import region_labels
-from core.search import Engine, Hybrid, Lexical, Ranked
+from core.search import FOREGROUND, Engine, Hybrid, Lexical, Ranked
 from core.types import Progress
 from views.points import map_points
 
@@ -196,6 +196,12 @@ def engines() -> Mapping[str, Engine]:
         first = search_default(list(paths))
         start(first, paths[first])  # not waited for: under way while the page renders
     return _Shelf(paths, open_engine)
+
+
+def serving():
+    """A page being served, as foreground work (`core.search.FOREGROUND`): background index builds wait
+    until no page has been served for a moment, so they never slow one down."""
+    return FOREGROUND.working()
 
 
 def search_default(names: list[str]) -> str:
