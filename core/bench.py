@@ -228,6 +228,20 @@ def _indexes_ready(page, base: str, names: list[str], timeout_s: float) -> bool:
     return True
 
 
+def _stop(server: subprocess.Popen, grace_s: float = 60) -> float | None:
+    """Seconds the server took to exit after SIGTERM (a background index build finishes the chunk it
+    is adding); None when it had to be killed after `grace_s`."""
+    started = time.perf_counter()
+    server.terminate()
+    try:
+        server.wait(timeout=grace_s)
+        return round(time.perf_counter() - started, 2)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+        return None
+
+
 def first_use(
     source: str, checkpoints: dict[str, Path], app_root: Path = ROOT, settle_s: float = 600
 ) -> dict:
@@ -238,7 +252,12 @@ def first_use(
     checkout, to measure an earlier version the same way)."""
     from playwright.sync_api import sync_playwright
 
-    out: dict = {"query": FIRST_QUERY, "load_avg_start": os.getloadavg()[0], "before (issue 20)": BEFORE}
+    out: dict = {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "query": FIRST_QUERY,
+        "load_avg_start": os.getloadavg()[0],
+        "before (issue 20)": BEFORE,
+    }
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
         artifacts = Path(tmp)
         for name, path in checkpoints.items():
@@ -261,9 +280,8 @@ def first_use(
                 page, f"{base}/search?q={query}&model=run-bench-run", server
             )
         finally:
-            server.terminate()
-            server.wait(timeout=30)
             browser.close()
+            out["server stopped after SIGTERM, s"] = _stop(server)
     out["load_avg_end"] = os.getloadavg()[0]
     return out
 

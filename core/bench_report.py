@@ -163,10 +163,14 @@ def first_use_table(measured: dict) -> list[str]:
     if not measured:
         return []
     versions = list(measured)
+    dates = ", ".join(
+        f"{v} on {m['created'][:16].replace('T', ' ')}" for v, m in measured.items() if "created" in m
+    )
     lines = [
         "",
-        "First use, in headless Chromium (`python -m core bench --first-use`): seconds, the app's CPU "
-        "seconds meanwhile (what a busy machine cannot inflate) and the load average, per version.",
+        "First use, in headless Chromium (`python -m core bench --first-use`; "
+        f"{dates}): seconds, the app's CPU seconds meanwhile (what a busy machine cannot inflate) and the "
+        "load average, per version of the app.",
         "",
         "| from → to | " + " | ".join(versions) + " | issue 20 |",
         "|---|" + "---|" * (len(versions) + 1),

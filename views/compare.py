@@ -86,7 +86,7 @@ sides = zip(
 for col, (side, moves, other) in zip(columns, sides):
     with col:
         st.subheader(side.model)
-        components.secondary(f"encode {side.encode_ms:.1f} ms · search {side.search_ms:.1f} ms")
+        components.secondary(components.answered_by(side, engines[side.model]))
         for move in moves:
             components.card(
                 move.hit,
