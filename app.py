@@ -2,13 +2,14 @@
 
 import streamlit as st
 
+from views import state
 from views.url import presentation_switch
 
 st.set_page_config(
     page_title="Two-tower search · MS MARCO", page_icon="🔎", layout="wide", initial_sidebar_state="collapsed"
 )
 presentation_switch()
-st.navigation(
+page = st.navigation(
     [
         st.Page("views/home.py", title="Home", icon="🏠", default=True),
         st.Page("views/search.py", title="Search", icon="🔎"),
@@ -18,4 +19,6 @@ st.navigation(
         st.Page("views/training.py", title="Training", icon="🏋️"),
     ],
     position="top",
-).run()
+)
+with state.serving():  # background index builds wait until no page is being served
+    page.run()

@@ -37,6 +37,17 @@ class BM25:
                 out[i] = self.model.get_scores(tokens)
         return out
 
+    def explain(self, query: str, rows: list[int]) -> list[dict[str, float]]:
+        """What each query term adds to the BM25 score of each passage (by row): the terms' shares add
+        up to `scores([query])` at those rows, to rounding (a repeated term counts each time, as there)."""
+        shares: list[dict[str, float]] = [{} for _ in rows]
+        for term in bm25_tokens(query):
+            column = self.model.get_scores([term])[rows]
+            for share, value in zip(shares, column.tolist()):
+                if value:
+                    share[term] = share.get(term, 0.0) + value
+        return shares
+
     def batch_search(self, queries: list[str], k: int = 10) -> list[list[Hit]]:
         scores = self.scores(queries)
         k = min(k, scores.shape[1])

@@ -222,6 +222,10 @@ def cmd_bench(args) -> int:
     check_flags({"bench.queries": args.queries, "bench.minilm": args.minilm})
     artifacts = Path(args.artifacts or artifacts_dir())
     source = resolve_source(args.data)
+    if args.first_use:
+        report = bench.refresh_first_use(artifacts, source, args.label, Path(args.app))
+        print("\n".join(bench_report.first_use_table(report["first_use"])))
+        return 0
     sizes = [int(n) for n in args.scale.split(",") if n.strip()] if args.scale else []
     report = bench.run(
         load_corpus(source),
@@ -329,6 +333,14 @@ def build_parser() -> argparse.ArgumentParser:
         default="10000,100000,1000000",
         help="synthetic index sizes, comma-separated ('' to skip; default: 10000,100000,1000000)",
     )
+    p.add_argument(
+        "--first-use",
+        action="store_true",
+        help="measure only a fresh clone's and a new run's first Search result (headless Chromium) into "
+        "the existing report",
+    )
+    p.add_argument("--app", default=".", help="with --first-use: the app checkout to measure (default: .)")
+    p.add_argument("--label", default="now", help="with --first-use: the column to keep it in (default: now)")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser(

@@ -25,9 +25,9 @@ class Side:
     """One checkpoint's view of one query."""
 
     rank: int  # rank of the best-scored judged passage over the whole corpus
-    judged_row: int  # that passage's row (corpus order) and cosine
+    judged_row: int  # that passage's row (corpus order) and score (in the ranker's `unit`)
     judged_score: float
-    wrong_row: int  # the best-scored passage that is not judged, and its cosine
+    wrong_row: int  # the best-scored passage that is not judged, and its score
     wrong_score: float
 
     @property

@@ -10,6 +10,7 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -23,6 +24,20 @@ from core.types import Tally
 from core.vocab import Vocab
 
 _TORCH_THREADS = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Split:
+    """A checkpoint's score of one query with one passage, taken apart: `dense + sum(words.values())
+    + collisions` is the score (the dot product of their unit vectors), to rounding."""
+
+    dense: float  # what the dense (meaning) part adds
+    words: dict[str, float]  # each word the two share: what its learned weights add
+    collisions: float  # what different words hashed into one lexical bucket add (rare, usually 0)
+
+    @property
+    def lexical(self) -> float:
+        return sum(self.words.values()) + self.collisions
 
 
 @contextmanager
@@ -79,6 +94,38 @@ class Encoder:
     def encode_passages(self, texts: list[str], progress: bool | Tally = False) -> np.ndarray:
         """Passage vectors; `progress` is True for a tqdm bar or a callable given (done, total)."""
         return self._encode(texts, self.passage_len, self.model.encode_passage, progress)
+
+    def explain(self, query: str, passages: list[str]) -> list[Split]:
+        """The score of `query` with each passage (the dot product of their vectors) split into what
+        the model's parts add (`TwoTower.parts`): the dense part, and the lexical part word by word."""
+        if not passages:
+            return []
+        q_ids, p_ids = (
+            [self.vocab.encode(query, self.query_len)],
+            [self.vocab.encode(t, self.passage_len) for t in passages],
+        )
+        with single_torch_thread(), torch.inference_mode():
+            q_dense, q_share, q_bucket = self.model.parts(*pad(q_ids))
+            p_dense, p_share, p_bucket = self.model.parts(*pad(p_ids), passage=True)
+        q_share, p_share = q_share[0].double(), p_share.double()  # (Tq,), (P, Tp)
+        q_ids_t, p_ids_t = torch.tensor(q_ids[0]), pad(p_ids)[0]
+        # (P, Tq, Tp): query token i times passage token j, where the two land in one bucket
+        pairs = (
+            q_share[None, :, None]
+            * p_share[:, None, :]
+            * (q_bucket[0][None, :, None] == p_bucket[:, None, :])
+        )
+        same = q_ids_t[None, :, None] == p_ids_t[:, None, :]
+        by_token = (pairs * same).sum(2)  # (P, Tq): each query token's matches of the same word
+        out = []
+        for row, dense in enumerate((p_dense.double() @ q_dense[0].double()).tolist()):
+            words: dict[str, float] = {}
+            for i, share in zip(q_ids[0], by_token[row].tolist()):
+                if share:
+                    word = self.vocab.int_to_vocab[i]
+                    words[word] = words.get(word, 0.0) + share
+            out.append(Split(dense, words, float((pairs[row] * ~same[row]).sum())))
+        return out
 
     def _encode(self, texts, max_len, tower, progress: bool | Tally = False) -> np.ndarray:
         """Tokenise a chunk of texts on this thread, sort it by length, hand its batches to the pool

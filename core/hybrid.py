@@ -30,6 +30,12 @@ def fuse(cosine: np.ndarray, bm25: np.ndarray, weight: float) -> np.ndarray:
     return weight * cosine + (1 - weight) * lexical
 
 
+def bm25_weight(best_bm25: float, weight: float) -> float:
+    """What one point of BM25 adds to a fused score (`fuse`), the rest being `weight * cosine`:
+    (1 - weight) / the query's best BM25 score."""
+    return (1 - weight) / best_bm25 if best_bm25 > 0 else 0.0
+
+
 class HybridRanker:
     """An `IREvaluator` ranker: a dense ranker and BM25 over the same passages, fused."""
 

@@ -324,12 +324,13 @@ def ensure_index(
     force: bool = False,
     progress: bool | Tally = False,
     path: str | Path | None = None,
+    vectors: np.ndarray | None = None,
 ) -> IndexBuild:
     """Open the checkpoint's index, or (re)build it when missing, stale, damaged or forced; one
     process builds it while the others wait and then open it. `path` is the checkpoint file: an
     older index of that same file is removed once this one is complete (never another file's).
     `progress` is True for tqdm bars, or a callable given (done, total) over encoding and then adding
-    the passages."""
+    the passages. `vectors`: the passages' vectors when they are already encoded (only added, then)."""
     if not force:
         idx = open_index(client, fingerprint, corpus_fingerprint, len(pids))
         if idx is not None:
@@ -340,7 +341,7 @@ def ensure_index(
             if idx is not None:  # another process built it while this one waited
                 return IndexBuild(idx, built=False)
             return _build_index(
-                client, encoder, name, fingerprint, pids, texts, corpus_fingerprint, progress, path
+                client, encoder, name, fingerprint, pids, texts, corpus_fingerprint, progress, path, vectors
             )
     except SearchIndexError:
         raise
@@ -356,7 +357,7 @@ def ensure_index(
 
 
 def _build_index(
-    client, encoder, name, fingerprint, pids, texts, corpus_fingerprint, progress, path
+    client, encoder, name, fingerprint, pids, texts, corpus_fingerprint, progress, path, vectors=None
 ) -> IndexBuild:
     final = collection_name(fingerprint)
     tmp = final + ".building"
@@ -366,7 +367,10 @@ def _build_index(
     encode_progress = (lambda done, total: progress(done, 2 * n)) if callable(progress) else progress
     add_progress = (lambda done, total: progress(n + done, 2 * n)) if callable(progress) else progress
     t0 = time.time()
-    vectors = encoder.encode_passages(texts, progress=encode_progress)
+    if vectors is None:
+        vectors = encoder.encode_passages(texts, progress=encode_progress)
+    else:  # nothing to encode: adding is all the work
+        add_progress = progress
     t1 = time.time()
     owner = str(Path(path).resolve()) if path else ""
     col = client.create_collection(

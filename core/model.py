@@ -155,6 +155,27 @@ class TwoTower(nn.Module):
         s = self.log_mix.exp()
         return torch.cat([dense, s * lexical], dim=-1) / torch.sqrt(1 + s * s)  # (B, D + L)
 
+    def parts(self, ids: torch.Tensor, lengths: torch.Tensor, passage: bool = False) -> tuple:
+        """The unit vectors of `encode_query` (or `encode_passage`) taken apart: (the dense part as it
+        stands in the vector (B, D), each token's signed share of the lexical part (B, T), each token's
+        bucket (B, T)). The vector is `[dense, zeros(L).scatter_add(bucket, share)]`, so the score of a
+        query with a passage is the dot product of their dense parts plus the sum of query-share times
+        passage-share over every pair of tokens in one bucket: the same word (a shared word), or two
+        words whose hashes collide. Without a lexical path the shares are zeros."""
+        tower = self.towers[-1] if passage else self.towers[0]
+        dense, context = tower(self.embedding(ids), lengths)
+        if context is None:
+            return dense, torch.zeros(ids.shape), torch.zeros_like(ids)
+        weights = self.term_weights(ids, lengths, context)  # (B, T), as in `_encode`
+        signed = self.sign[ids] * weights
+        raw = torch.zeros(len(ids), self.cfg.lexical_dim, device=ids.device).scatter_add(
+            1, self.bucket[ids], signed
+        )
+        s = self.log_mix.exp()
+        norm = torch.sqrt(1 + s * s)
+        scale = s / (raw.norm(dim=-1, keepdim=True).clamp_min(1e-12) * norm)  # F.normalize's eps
+        return dense / norm, signed * scale, self.bucket[ids]
+
     def term_weights(self, ids: torch.Tensor, lengths: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         """(B, T) weight of each token; 0 on padding and on `<unk>` (unknown words never match)."""
         return F.softplus(self.term_prior[ids] + context) * (length_mask(ids, lengths) & (ids != UNK_ID))

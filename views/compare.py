@@ -1,5 +1,6 @@
 """One query through two checkpoints: where each ranks the judged passage (the story, in big type),
-how every passage moves between them (a slopegraph and badges), an optional BM25 column."""
+how every passage moves between them (a slopegraph and badges), what each score adds up from, an
+optional BM25 column."""
 
 import streamlit as st
 
@@ -43,6 +44,9 @@ if not query:
 try:
     result = compare(query, engines[left_name], engines[right_name], k)
     lexical = state.lexical().search(query, k) if show_bm25 else None
+    why = {side.model: engines[side.model].explain_result(side) for side in (result.left, result.right)}
+    if lexical:
+        why[lexical.model] = state.lexical().explain_result(lexical)
 except (QueryError, SearchIndexError) as e:  # a query to change, or an index that could not be repaired
     st.warning(str(e), icon="✋")
     st.stop()
@@ -82,18 +86,27 @@ sides = zip(
 for col, (side, moves, other) in zip(columns, sides):
     with col:
         st.subheader(side.model)
-        components.secondary(f"encode {side.encode_ms:.1f} ms · search {side.search_ms:.1f} ms")
+        components.secondary(components.answered_by(side, engines[side.model]))
         for move in moves:
-            components.card(move.hit, side.query, extra=components.movement(move, other, k), clamp=True)
+            components.card(
+                move.hit,
+                side.query,
+                side.unit,
+                extra=components.movement(move, other, k),
+                clamp=True,
+                why=why[side.model][move.hit.pid],
+            )
         if side.judged and side.judged.rank > k:
             st.caption(f"Judged passage, ranked #{side.judged.rank:,} of {len(cat):,}:")
-            components.card(side.judged, side.query, clamp=True)
+            components.card(
+                side.judged, side.query, side.unit, clamp=True, why=why[side.model][side.judged.pid]
+            )
 if lexical:
     with columns[2]:
         st.subheader("bm25")
         components.secondary(f"search {lexical.search_ms:.1f} ms · word matches only")
         for hit in lexical.hits:
-            components.card(hit, lexical.query, score_label="bm25", clamp=True)
+            components.card(hit, lexical.query, lexical.unit, clamp=True, why=why[lexical.model][hit.pid])
         if not lexical.hits:
             st.info("No passage contains any of the query's words.")
         if lexical.query_id:

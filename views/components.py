@@ -10,7 +10,7 @@ import streamlit as st
 from core.catalog import Coverage
 from core.compare import Example, Moved
 from core.queries import QueryToken, highlight
-from core.search import ResultHit
+from core.search import Explanation, Part, Ranked, ResultHit, SearchResult
 from views.url import presenting, set_query, shown
 
 CSS = """<style>
@@ -22,6 +22,7 @@ CSS = """<style>
   font-size: .9rem; }
 .rank { font-weight: 700; font-size: 1.05rem; }
 .score { color: rgba(128,128,128,1); font-variant-numeric: tabular-nums; }
+.why { font-size: .85rem; color: rgba(128,128,128,1); margin-bottom: .3rem; overflow-wrap: anywhere; }
 .badge { border-radius: 1rem; padding: 0 .55rem; font-size: .8rem; font-weight: 600; }
 .badge.judged { background: #2e9e5b; color: white; }
 .badge.up { background: rgba(46,158,91,.16); color: #1f7a45; }
@@ -94,21 +95,56 @@ def example_buttons(items: list[Example]) -> None:
         col.caption(f"{verdict(ex)}: " + " → ".join(f"{m} #{r:,}" for m, r in ex.ranks.items()))
 
 
-def card(hit: ResultHit, query: str, score_label: str = "cos", extra: str = "", clamp: bool = False) -> None:
-    """A result: rank, score, badges, the passage with the query's words marked (with `clamp`, cut to
-    six lines until the pointer rests on it)."""
+def card(
+    hit: ResultHit,
+    query: str,
+    unit: str = "cos",
+    extra: str = "",
+    clamp: bool = False,
+    why: Explanation | None = None,
+) -> None:
+    """A result: rank, score in the ranker's `unit`, badges, what the score adds up from (`why`), the
+    passage with the query's words marked (with `clamp`, cut to six lines until the pointer rests on it)."""
     judged = '<span class="badge judged">✓ judged relevant</span>' if hit.judged else ""
     if hit.missed:
         extra = (
             '<span class="badge missed" title="Exact search over every passage ranks it here; the '
             'approximate (HNSW) index did not return it.">missed by the index</span>'
         ) + extra
+    parts = (
+        f'<div class="why" title="What the score adds up from, and the words each part owes to">'
+        f"{html.escape(explanation(why))}</div>"
+        if why
+        else ""
+    )
     st.html(
         f'<div class="card{" judged" if hit.judged else ""}"><div class="card-head">'
-        f'<span class="rank">#{hit.rank}</span><span class="score">{score_label} {hit.score:.3f}</span>'
-        f'{judged}{extra}</div><div class="card-text{" clamp" if clamp else ""}">'
+        f'<span class="rank">#{hit.rank}</span><span class="score">{html.escape(unit)} {hit.score:.3f}</span>'
+        f'{judged}{extra}</div>{parts}<div class="card-text{" clamp" if clamp else ""}">'
         f"{marked(hit.text, query)}</div></div>"
     )
+
+
+def explanation(why: Explanation, words: int = 3) -> str:
+    """'meaning 0.41 + shared words 0.21 (canberra 0.12, capital 0.05)': a score's parts, each with its
+    largest words; a fused score's parts after the weighted ranker each comes from ('from hard × 0.8:
+    meaning 0.33 + …; from bm25 × 0.2 ÷ 14.20 (its best): shared words 0.14 (…)')."""
+    groups: dict[str, list[str]] = {}
+    for part in why.parts:
+        groups.setdefault(part.source, []).append(_part(part, words))
+    return "; ".join(
+        f"from {source}: {' + '.join(shown)}" if source else " + ".join(shown)
+        for source, shown in groups.items()
+    )
+
+
+def _part(part: Part, words: int) -> str:
+    shown = [f"{w} {v:.2f}" for w, v in part.words if round(v, 2)][:words]
+    if len(shown) < sum(1 for _, v in part.words if round(v, 2)):
+        shown.append("…")
+    if round(part.other, 2):
+        shown.append(f"hash collisions {part.other:.2f}")
+    return f"{part.label} {part.value:.2f}" + (f" ({', '.join(shown)})" if shown else "")
 
 
 def text_card(text: str) -> None:
@@ -151,6 +187,18 @@ def judged_summary(hit: ResultHit | None, total: int, k: int, name: str) -> str:
 
 def judged_rank(hit: ResultHit | None) -> str:
     return f"#{hit.rank:,}" if hit else "—"
+
+
+def answered_by(result: SearchResult, ranker: Ranked) -> str:
+    """'Encode query 2.1 ms · search the index 1.3 ms', or what answered instead of the index: exact
+    search over every passage (BM25 and hybrids always; a checkpoint while its index is built)."""
+    if result.path == "chroma":
+        searched = "search the index"
+    else:
+        state = getattr(ranker, "index_state", "ready")
+        building = f" (its Chroma index is {state})" if state != "ready" else ""
+        searched = f"exact search over every passage{building}"
+    return f"Encode query {result.encode_ms:.1f} ms · {searched} {result.search_ms:.1f} ms"
 
 
 def secondary(text: str) -> None:

@@ -1,6 +1,7 @@
 """Validation queries a checkpoint gets wrong: the judged passage is not its first result. Worst
 first; a click on a row opens it (kept by query id through sort, filter and checkpoint changes) with
-the wrong passage that won beside the judged one, and the query's tokens, unknown words struck out."""
+the wrong passage that won beside the judged one, what each one's score adds up from, and the query's
+tokens, unknown words struck out. Scores are in the picked ranker's unit (cos, bm25, fused)."""
 
 import pandas as pd
 import streamlit as st
@@ -63,8 +64,8 @@ position = next((i for i, o in enumerate(rows) if o.query_id == open_id), None)
 
 st.caption(
     f"{len(rows):,} queries. *judged rank*: where {name} ranks the judged passage among all "
-    f"{len(engines[name].catalog):,}; *gap*: the top wrong passage's cosine minus the judged one's "
-    "(> 0: the wrong one won); *unknown words*: words the model saw as <unk>. "
+    f"{len(engines[name].catalog):,}; *gap*: the top wrong passage's score ({ranker.unit}) minus the "
+    "judged one's (> 0: the wrong one won); *unknown words*: words the model saw as <unk>. "
     "**Click any cell of a row to open that query.**"
 )
 other = (first, second)[1 - side]
@@ -93,7 +94,7 @@ event = st.dataframe(
     hide_index=True,
     height=300,
     column_config={
-        "gap": st.column_config.NumberColumn(format="%+.3f"),
+        "gap": st.column_config.NumberColumn(f"gap ({ranker.unit})", format="%+.3f"),
         "query": st.column_config.TextColumn(width="large"),
     },
 )
@@ -119,8 +120,9 @@ tokens, _ = ranker.tokens(chosen.query)
 components.tokens(tokens)
 st.caption(
     f"Query {chosen.query_id} · {name} ranks the judged passage #{s.rank:,} "
-    f"(score {s.judged_score:.3f}); the best passage not judged scores {s.wrong_score:.3f} "
-    f"(gap {s.gap:+.3f}). Highlighted: the query's words each passage shares."
+    f"({ranker.unit} {s.judged_score:.3f}); the best passage not judged scores {s.wrong_score:.3f} "
+    f"(gap {s.gap:+.3f}). Highlighted: the query's words each passage shares; above each passage, "
+    "what its score adds up from."
     + ("" if all(t.known for t in tokens) else " Struck out: words the model does not know (<unk>).")
 )
 links = st.columns(3)
@@ -136,6 +138,7 @@ links[1].page_link(
 links[2].page_link(
     "views/embeddings.py", label="Open in Embeddings", icon="🗺️", query_params={"q": chosen.query}
 )
+why_wrong, why_judged = ranker.explain(chosen.query, [s.wrong_row, s.judged_row])
 wrong, right = st.columns(2, gap="medium")
 with wrong:
     st.markdown(f"**Top wrong passage** (rank #{1 if s.rank > 1 else 2})")
@@ -144,10 +147,14 @@ with wrong:
             1 if s.rank > 1 else 2, cat.pids[s.wrong_row], s.wrong_score, cat.display_text(s.wrong_row), False
         ),
         chosen.query,
+        ranker.unit,
+        why=why_wrong,
     )
 with right:
     st.markdown(f"**Judged passage** (rank #{s.rank:,})")
     components.card(
         ResultHit(s.rank, cat.pids[s.judged_row], s.judged_score, cat.display_text(s.judged_row), True),
         chosen.query,
+        ranker.unit,
+        why=why_judged,
     )

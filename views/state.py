@@ -4,12 +4,13 @@ an object's id, which CPython reuses once the object is gone."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from contextlib import contextmanager
 
 import streamlit as st
 
-from core.artifacts import PREFERRED, CheckpointError, artifacts_dir, find_checkpoints
+from core.artifacts import CheckpointError, artifacts_dir, find_checkpoints
 from core.cache import KeyedCache
 from core.catalog import Catalog
 from core.compare import Example, example_queries
@@ -21,7 +22,8 @@ from core.hybrid import fit_on_corpus, fitting_queries, weight_for
 from core.index import SearchIndexError
 from core.projection import EmbeddingMap, ensure_projections
 from core.regions import region_labels
-from core.search import Engine, Hybrid, Lexical, Ranked
+from core.search import FOREGROUND, Engine, Hybrid, Lexical, Ranked
+from core.types import Progress
 from views.points import map_points
 
 SETUP_HELP = (
@@ -50,12 +52,58 @@ def _catalog(source: str) -> Catalog:
     return Catalog(load_corpus(source))
 
 
+class _Opening:
+    """A checkpoint being opened (its passages encoded) on a worker thread of its own, shared by every
+    session of the process: a page waiting for it shows its progress, and leaving that page mid-way
+    never wastes the work, which the next page to ask for the checkpoint picks up."""
+
+    def __init__(self, make: Callable[[Progress], Engine]):
+        self.share, self.text = 0.0, "Opening the model…"
+        self.engine: Engine | None = None
+        self.error: Exception | None = None
+        self.done = threading.Event()
+        threading.Thread(target=self._run, args=(make,), name="open checkpoint", daemon=True).start()
+
+    def _run(self, make: Callable[[Progress], Engine]) -> None:
+        try:
+            self.engine = make(self._report)
+        except Exception as e:  # shown by the page that waits for it (`wait`)
+            self.error = e
+        finally:
+            self.done.set()
+
+    def _report(self, share: float, text: str) -> None:
+        self.share, self.text = share, text
+
+    def wait(self) -> Engine:
+        """The engine, once open, under a progress bar that follows the worker (never frozen)."""
+        if not self.done.is_set():
+            bar = st.progress(self.share, text=self.text)
+            while not self.done.wait(0.25):
+                bar.progress(self.share, text=self.text)
+            bar.empty()
+        if self.error is not None:
+            raise self.error
+        return self.engine
+
+
 @st.cache_resource
-def _engines() -> KeyedCache:
-    """Engines shared by every session of this process. Not a cached function, so an index build can
-    drive a progress bar in the page that triggered it; one lock per checkpoint keeps two sessions from
-    building one index twice, and never holds up a search on a checkpoint that is already open."""
-    return KeyedCache()
+def _openings() -> tuple[threading.Lock, dict]:
+    """The checkpoints opened or being opened in this process, by key (`engines`), and their lock."""
+    return threading.Lock(), {}
+
+
+def _opening(key: tuple, make: Callable[[Progress], Engine]) -> _Opening:
+    """The opening of `key`, started now unless one is under way or done (a failed one starts again).
+    A rebuilt checkpoint (same name and Chroma folder, another file) replaces the old one's."""
+    lock, openings = _openings()
+    with lock:
+        job = openings.get(key)
+        if job is None or job.error is not None:
+            for old in [k for k in openings if (k[0], k[4]) == (key[0], key[4])]:
+                del openings[old]
+            job = openings[key] = _Opening(make)
+        return job
 
 
 @st.cache_resource
@@ -124,37 +172,41 @@ class _Shelf(Mapping):
 
 
 def engines() -> Mapping[str, Engine]:
-    """Every checkpoint under the artifacts folder (training runs included). The committed pair is
-    opened now; any other checkpoint when a page first asks for it."""
-    cat, source, shared = catalog(), resolve_source(), _engines()
+    """Every checkpoint under the artifacts folder (training runs included), each opened when a page
+    first asks for it: its passages encoded (or read back from its index) on a worker thread, under a
+    progress bar, so exact search answers at once, while its Chroma index is built in the background.
+    The checkpoint Search opens with starts at once, whichever page asks first (Home, in class)."""
+    cat, source = catalog(), resolve_source()
     with friendly_errors():
         artifacts = artifacts_dir()
         paths = find_checkpoints(artifacts)
 
+    def start(name: str, path) -> _Opening:
+        def make(progress: Progress) -> Engine:
+            return Engine(name, path, cat, artifacts / "chroma", progress, background=True)
+
+        key = (name, str(path), path.stat().st_mtime_ns, source, str(artifacts / "chroma"))
+        return _opening(key, make)
+
     def open_engine(name, path) -> Engine:
-        def make() -> Engine:
-            bar = st.progress(0.0, text=f"Opening the {name} model…")
-            engine = Engine(
-                name,
-                path,
-                cat,
-                chroma_path=artifacts / "chroma",
-                progress=lambda done, text: bar.progress(done, text=text),
-            )
-            bar.empty()
-            if engine.notice:  # its index was unreadable and has been rebuilt
-                st.info(engine.notice, icon="🛠️")
-            return engine
-
         with friendly_errors():
-            key = (name, str(path), path.stat().st_mtime_ns, source, str(artifacts / "chroma"))
-            # a rebuilt checkpoint (same name, new file): its old engine and index are replaced
-            return shared.get(key, make, replaces=lambda old: (old[0], old[4]) == (name, key[4]))
+            return start(name, path).wait()
 
-    for name in PREFERRED:
-        if name in paths:
-            open_engine(name, paths[name])
+    with friendly_errors():
+        first = search_default(list(paths))
+        start(first, paths[first])  # not waited for: under way while the page renders
     return _Shelf(paths, open_engine)
+
+
+def serving():
+    """A page being served, as foreground work (`core.search.FOREGROUND`): background index builds wait
+    until no page has been served for a moment, so they never slow one down."""
+    return FOREGROUND.working()
+
+
+def search_default(names: list[str]) -> str:
+    """The ranker the Search page opens with: hard, else the first."""
+    return "hard" if "hard" in names else names[0]
 
 
 def lexical() -> Lexical:

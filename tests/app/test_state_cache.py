@@ -5,6 +5,8 @@ the id of an object that is gone, so an id key can hand a rebuilt checkpoint the
 
 from __future__ import annotations
 
+import threading
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -42,3 +44,33 @@ def test_a_map_table_follows_its_outcomes(monkeypatch):
     emap = SimpleNamespace(projection=SimpleNamespace(key="map-key"))
     assert state.points(engine, emap, {"q1": True}) == {"q1": True}
     assert state.points(engine, emap, {"q1": False}) == {"q1": False}  # as many outcomes, other values
+
+
+def test_a_checkpoint_opens_once_on_a_worker_thread_and_a_failed_opening_starts_again():
+    state._openings.clear()
+    made, threads = [], []
+
+    def make(progress):
+        progress(0.5, "half way")
+        threads.append(threading.current_thread())
+        made.append(1)
+        time.sleep(0.2)
+        return "engine"
+
+    key = ("hard", "hard/model.pt", 1, "source", "chroma")
+    first = state._opening(key, make)
+    assert state._opening(key, make) is first and first.wait() == "engine" and made == [1]
+    assert threads[0] is not threading.current_thread(), "the page only waits (leaving it wastes nothing)"
+    assert first.text == "half way"
+
+    def fail(progress):
+        raise state.CheckpointError("corrupt")
+
+    broken = ("random", "random/model.pt", 1, "source", "chroma")
+    with pytest.raises(state.CheckpointError):
+        state._opening(broken, fail).wait()
+    assert state._opening(broken, make).wait() == "engine", "tried again, not the failure kept"
+    rebuilt = ("hard", "hard/model.pt", 2, "source", "chroma")  # a new file of the same name
+    state._opening(rebuilt, make).wait()
+    assert key not in state._openings()[1] and rebuilt in state._openings()[1]
+    state._openings.clear()

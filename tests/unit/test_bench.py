@@ -57,3 +57,32 @@ def test_reports_are_the_json_and_the_benchmark_page(tmp_path):
     assert "| all-MiniLM-L6-v2 | — | not installed |" in text
     assert json.loads((tmp_path / "artifacts" / "bench.json").read_text())["checks"]["query_p50_ms"]["met"]
     assert (tmp_path / "docs" / "benchmark.md").read_text() == "# Benchmark\n\n" + bench_report.markdown(r)
+
+
+def first_use(fresh: float, new_run: float) -> dict:
+    def path(s: float) -> dict:
+        return {"seconds": s, "app_cpu_s": s * 1.5, "load_avg": 0.5}
+
+    return {
+        "fresh clone -> first result": path(fresh),
+        "new run -> first result": path(new_run),
+        "before (issue 20)": bench.BEFORE,
+    }
+
+
+def test_first_use_is_checked_against_its_targets_beside_an_earlier_version():
+    r = report(3500, 4.0, 20)
+    r["first_use"] = {"now": first_use(9.5, 16.0), "before": first_use(66.0, 37.0)}
+    r["ratios"], r["checks"] = bench_report.ratios(r), bench_report.checks(r)
+    assert r["checks"]["fresh_clone_first_result_s"] == {"measured": 9.5, "target": "< 10", "met": True}
+    assert not r["checks"]["new_run_first_result_s"]["met"], "only the current version ('now') is checked"
+    text = bench_report.markdown(r)
+    assert (
+        "| fresh clone → first result | 9.5 s (CPU 14.25 s, load 0.5) | 66.0 s (CPU 99.0 s, load 0.5) "
+        "| 66 s |" in text
+    )
+    assert "| a new run's first Search result, s | 16.0 | < 15 | **no** |" in text
+    del r["first_use"]
+    assert "fresh_clone_first_result_s" not in bench_report.checks(
+        r
+    ) and "First use" not in bench_report.markdown(r)

@@ -1,0 +1,88 @@
+"""An engine answers with exact search as soon as its passages are encoded, builds its Chroma index on
+a background thread once the app has been idle for a moment (never while passages are being encoded),
+and switches to it when complete; a failed background build leaves exact search answering."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from core import search as search_module
+from core.catalog import Catalog
+from core.config import ModelConfig
+from core.data import build_corpus
+from core.model import TwoTower, save_checkpoint
+from core.search import FOREGROUND, Engine
+from tests.conftest import tiny_rows
+
+QUERY = "what is the capital of france"
+
+
+@pytest.fixture(scope="module")
+def checkpoint(glove_vocab, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("background")
+    model = TwoTower.from_vocab(ModelConfig(hidden=16, out_dim=16, lexical_dim=32), glove_vocab)
+    save_checkpoint(folder / "model.pt", model, glove_vocab, {"data": {"query_len": 32, "passage_len": 64}})
+    return folder / "model.pt"
+
+
+@pytest.fixture
+def catalog():
+    return Catalog(build_corpus(tiny_rows()))
+
+
+@pytest.fixture(autouse=True)
+def quick(monkeypatch):
+    monkeypatch.setattr(search_module, "QUIET_S", 0.5)
+
+
+def test_exact_search_answers_until_the_background_index_is_complete(checkpoint, catalog, tmp_path):
+    engine = Engine("tiny", checkpoint, catalog, tmp_path / "chroma", background=True)
+    first = engine.search(QUERY, 5)
+    assert engine.index is None and first.path == "exact" and engine.index_state.startswith("being built")
+    engine.builder.join(60)
+    after = engine.search(QUERY, 5)
+    assert engine.index_state == "ready" and after.path == "chroma"
+    assert [h.pid for h in after.hits] == [h.pid for h in first.hits] and after.notice is None
+    reopened = Engine("tiny", checkpoint, catalog, tmp_path / "chroma", background=True)
+    assert reopened.builder is None and reopened.search(QUERY, 5).path == "chroma", (
+        "an up-to-date index is reused"
+    )
+
+
+def test_the_build_waits_while_the_app_is_busy(checkpoint, catalog, tmp_path):
+    with FOREGROUND.working():  # e.g. another checkpoint's passages being encoded
+        engine = Engine("tiny", checkpoint, catalog, tmp_path / "chroma", background=True)
+        time.sleep(1.5)
+        assert engine.index is None and engine.index_share == 0, "not started while busy"
+    started = time.monotonic()
+    engine.builder.join(60)
+    assert engine.index is not None and time.monotonic() - started >= 0.4, "started once quiet"
+
+
+def test_a_failed_background_build_leaves_exact_search_answering(checkpoint, catalog, tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(search_module, "ensure_index", broken)
+    engine = Engine("tiny", checkpoint, catalog, tmp_path / "chroma", background=True)
+    engine.builder.join(60)
+    assert engine.index is None and "disk full" in engine.index_state
+    result = engine.search(QUERY, 5)
+    assert result.path == "exact" and len(result.hits) == 5
+    with pytest.raises(OSError):  # without `background`, a failure is the caller's
+        Engine("tiny", checkpoint, catalog, tmp_path / "other")
+
+
+def test_a_repair_made_in_the_background_is_told_by_the_next_search(checkpoint, catalog, tmp_path):
+    Engine("tiny", checkpoint, catalog, tmp_path / "chroma")
+    db = tmp_path / "chroma" / "chroma.sqlite3"
+    with open(db, "r+b") as f:  # garbage over the whole database
+        f.write(os.urandom(db.stat().st_size))
+    engine = Engine("tiny", checkpoint, catalog, tmp_path / "chroma", background=True)
+    engine.builder.join(60)
+    told = engine.search(QUERY, 3)
+    assert told.notice and "set aside" in told.notice and told.path == "chroma"
+    assert engine.search(QUERY, 3).notice is None, "told once"

@@ -1,0 +1,139 @@
+"""Explaining a score (`Ranked.explain`): every kind of ranker takes its own score apart into parts
+that add up to it, to rounding, and each part into the words it owes to; the model's parts
+(`TwoTower.parts`) rebuild its vectors, hash collisions included."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from core.catalog import Catalog
+from core.collate import pad
+from core.config import ModelConfig
+from core.data import build_corpus
+from core.model import TwoTower, save_checkpoint
+from core.search import Engine, Hybrid, Lexical
+from tests.conftest import TOPICS, tiny_rows
+
+# a repeated word, an unknown one, only unknown ones (a Confused query may be so; nothing to explain but
+# the dense part of <unk>)
+QUERIES = ["what is the capital of france", "coffee espresso coffee", "qwzxv moon", "qwzxv blorftangle"]
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return Catalog(build_corpus(tiny_rows()))
+
+
+def checkpoint(vocab, folder, lexical_dim: int, tower: str = "gru"):
+    """An untrained checkpoint whose term weights start at the corpus IDF (shared words weigh)."""
+    torch.manual_seed(0)
+    cfg = ModelConfig(tower=tower, hidden=16, out_dim=16, lexical_dim=lexical_dim)
+    passages = [vocab.encode(t, 64) for ts in TOPICS.values() for t in ts]
+    model = TwoTower.from_vocab(cfg, vocab, idf=vocab.idf(passages) if lexical_dim else None)
+    save_checkpoint(folder / "model.pt", model, vocab, {"data": {"query_len": 32, "passage_len": 64}})
+    return folder / "model.pt"
+
+
+@pytest.fixture(scope="module", params=[512, 2, 0], ids=["lexical", "colliding buckets", "dense only"])
+def engine(request, glove_vocab, catalog, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("explain")
+    return Engine("tiny", checkpoint(glove_vocab, folder, request.param), catalog, folder / "chroma")
+
+
+@pytest.fixture(scope="module")
+def lexical(catalog):
+    return Lexical(catalog)
+
+
+def assert_adds_up(ranker, query: str) -> list:
+    """Every passage's explanation: its score is the ranker's, its parts add up to it, and each
+    part's words (and what no word owns) add up to the part."""
+    rows = list(range(len(ranker.catalog)))
+    found = ranker.explain(query, rows)
+    scores = ranker.scores([query])[0]
+    for row, e in zip(rows, found):
+        assert e.unit == ranker.unit
+        assert e.score == pytest.approx(float(scores[row]), abs=1e-5)
+        assert sum(p.value for p in e.parts) == pytest.approx(e.score, abs=1e-5)
+        for part in e.parts:
+            if part.words or part.other:
+                assert sum(v for _, v in part.words) + part.other == pytest.approx(part.value, abs=1e-9)
+            assert [v for _, v in part.words] == sorted((v for _, v in part.words), reverse=True)
+    return found
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_a_checkpoints_cosine_is_meaning_plus_shared_words(engine, query):
+    found = assert_adds_up(engine, query)
+    assert all([p.label for p in e.parts] == ["meaning", "shared words"] for e in found)
+    row = engine.catalog.texts.index(TOPICS["paris"][0])  # shares "capital", "france" with the query
+    words = dict(found[row].parts[1].words)
+    lexical_path = engine.encoder.model.cfg.lexical_dim > 0
+    if query == QUERIES[0] and lexical_path:
+        assert {"capital", "france"} <= set(words) and words["france"] > 0
+    if not lexical_path:
+        assert all(e.parts[1].value == 0 and not e.parts[1].words for e in found)
+
+
+def test_two_buckets_make_collisions_that_no_word_owns(engine):
+    if engine.encoder.model.cfg.lexical_dim != 2:
+        pytest.skip("only with colliding buckets")
+    found = assert_adds_up(engine, QUERIES[0])
+    assert any(abs(e.parts[1].other) > 1e-6 for e in found), "different words share a bucket"
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_bm25_is_the_sum_of_its_terms(lexical, query):
+    found = assert_adds_up(lexical, query)
+    row = lexical.catalog.texts.index(TOPICS["coffee"][1])  # "espresso is strong coffee brewed…"
+    if query == QUERIES[1]:
+        words = dict(found[row].parts[0].words)
+        assert set(words) == {"coffee", "espresso"}
+        one = lexical.bm25.explain("coffee", [row])[0]["coffee"]
+        assert words["coffee"] == pytest.approx(2 * one), "a repeated word counts each time, as in BM25"
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_a_hybrid_is_its_two_weighted_parts(engine, lexical, query):
+    hybrid = Hybrid(engine, lexical, 0.6)
+    found = assert_adds_up(hybrid, query)
+    sources = [p.source for p in found[0].parts]
+    assert sources[0] == sources[1] == "tiny × 0.6" and sources[2].startswith("bm25 × 0.4 ÷ ")
+    plain = engine.explain(query, list(range(len(engine.catalog))))
+    for e, d in zip(found, plain):
+        assert e.parts[0].value + e.parts[1].value == pytest.approx(0.6 * d.score, abs=1e-6)
+
+
+def test_nothing_to_explain_is_no_explanation(engine, lexical):
+    for ranker in (engine, lexical, Hybrid(engine, lexical, 0.6)):
+        assert ranker.explain(QUERIES[0], []) == []
+    no_match = lexical.search("qwzxv blorftangle", 3)
+    assert not no_match.hits and lexical.explain_result(no_match) == {}
+
+
+def test_units_come_from_the_ranker(engine, lexical):
+    hybrid = Hybrid(engine, lexical, 0.6)
+    assert [r.unit for r in (engine, lexical, hybrid)] == ["cos", "bm25", "fused"]
+    for ranker in (engine, lexical, hybrid):
+        result = ranker.search(QUERIES[0], 3)
+        assert result.unit == ranker.unit
+        explained = ranker.explain_result(result)
+        assert set(explained) == {h.pid for h in result.hits} | (
+            {result.judged.pid} if result.judged else set()
+        )
+        assert all(explained[h.pid].score == pytest.approx(h.score, abs=1e-5) for h in result.hits)
+
+
+def test_the_models_parts_rebuild_its_vectors(glove_vocab, tmp_path):
+    for dim, tower in ((64, "gru"), (0, "gru"), (0, "avg")):
+        model = TwoTower.from_vocab(
+            ModelConfig(tower=tower, hidden=16, out_dim=16, lexical_dim=dim), glove_vocab
+        )
+        ids, lengths = pad([glove_vocab.encode(t, 32) for t in ("paris france", "the moon orbits the earth")])
+        with torch.no_grad():
+            for passage, encode in ((False, model.encode_query), (True, model.encode_passage)):
+                dense, share, bucket = model.parts(ids, lengths, passage=passage)
+                parts = [dense] + ([torch.zeros(2, dim).scatter_add(1, bucket, share)] if dim else [])
+                assert np.allclose(torch.cat(parts, 1), encode(ids, lengths), atol=1e-6)
