@@ -7,8 +7,7 @@ from views.url import presentation_switch
 st.set_page_config(
     page_title="Two-tower search · MS MARCO", page_icon="🔎", layout="wide", initial_sidebar_state="collapsed"
 )
-presentation_switch()
-st.navigation(
+page = st.navigation(
     [
         st.Page("views/home.py", title="Home", icon="🏠", default=True),
         st.Page("views/search.py", title="Search", icon="🔎"),
@@ -18,4 +17,7 @@ st.navigation(
         st.Page("views/training.py", title="Training", icon="🏋️"),
     ],
     position="top",
-).run()
+)
+st.session_state.page = page.url_path  # which page wrote the URL last (views.url: Back undoes a step)
+presentation_switch()
+page.run()

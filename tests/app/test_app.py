@@ -122,8 +122,52 @@ def test_presentation_mode_enlarges_type_and_drops_secondary_numbers(app_env):
     assert any(c.value.startswith("Encode query") for c in at.caption)
     at.toggle(key="present").set_value(True).run()
     assert not any(c.value.startswith("Encode query") for c in at.caption), "latency left out"
-    assert any("font-size: 18px" in h.value for h in at.html) and cards(at)
+    assert any("font-size: 20px" in h.value for h in at.html) and cards(at)
     assert open_page("views/compare.py", q="what is a python", present="1").toggle(key="present").value
+
+
+@needs_app
+def test_presentation_mode_stays_in_the_url_and_out_of_the_sidebar(app_env):
+    at = open_page("views/home.py", present="1")
+    assert at.toggle(key="present").value and not at.sidebar.children, "the switch is not in the sidebar"
+    assert at.query_params["present"] == "1"
+    at.switch_page("views/training.py").run()  # another page through the top bar: the link drops it
+    assert at.query_params.get("present") == "1" and at.toggle(key="present").value
+    at = open_page("views/search.py", q="what is a python", present="1")
+    at.text_input(key="q").set_value("what is dysgraphia").run()
+    assert at.query_params == {"q": "what is dysgraphia", "present": "1"}, "kept beside the page's values"
+    at.toggle(key="present").set_value(False).run()
+    assert "present" not in at.query_params and at.query_params["q"] == "what is dysgraphia"
+
+
+def back(at, **params):
+    """The browser's Back button: the URL of the step before, and a rerun (as Streamlit's popstate does)."""
+    at.query_params.clear()
+    at.query_params.update(params)
+    return at.run()
+
+
+@needs_app
+def test_back_undoes_one_step_on_search_and_compare(app_env):
+    at = open_page("views/search.py")
+    at.text_input(key="q").set_value("what is a python").run()
+    at.text_input(key="q").set_value("what is dysgraphia").run()
+    at.selectbox(key="model").set_value("random").run()
+    assert at.query_params == {"q": "what is dysgraphia", "model": "random"}
+    back(at, q="what is dysgraphia")
+    assert at.selectbox(key="model").value == "hard" and at.text_input(key="q").value == "what is dysgraphia"
+    back(at, q="what is a python")
+    assert at.text_input(key="q").value == "what is a python" and cards(at)
+    back(at)
+    assert at.text_input(key="q").value == "" and not cards(at)
+
+    at = open_page("views/compare.py", q="what is a python")
+    at.checkbox(key="bm25").check().run()
+    at.slider(key="k").set_value(3).run()
+    back(at, q="what is a python", bm25="True")
+    assert at.slider(key="k").value == 10 and at.checkbox(key="bm25").value
+    back(at, q="what is a python")
+    assert not at.checkbox(key="bm25").value and [s.value for s in at.subheader] == ["random", "hard"]
 
 
 @needs_app

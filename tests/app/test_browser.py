@@ -60,18 +60,63 @@ READY = {
     "confused": "Top wrong passage",
     "training": "Start a training run",
 }
-CUT = """() => {
-  const sel = '[data-testid="stMetricLabel"] *, [data-testid="stMetricValue"], button *,'
-    + ' [data-testid="stWidgetLabel"] *, [data-testid="stPageLink"] *, [data-testid="stExpander"] summary *,'
-    + ' [data-testid="stCaptionContainer"] *';
-  const cut = [...document.querySelectorAll(sel)].filter(e => {
-    if (!e.offsetParent || e.clientWidth === 0) return false;
-    const s = getComputedStyle(e);
-    return (s.overflowX !== 'visible' || s.textOverflow === 'ellipsis') && e.scrollWidth > e.clientWidth + 1;
-  }).map(e => e.innerText.trim().slice(0, 60)).filter(t => t);
-  const page = document.documentElement;
-  return page.scrollWidth > page.clientWidth + 1 ? [...cut, 'the page scrolls sideways'] : cut;
-}"""
+PROJECTOR = """() => {
+  const MIN_PX = 14;
+  const width = document.documentElement.clientWidth;
+  const skip = 'script, style, noscript, .hoverlayer, [data-testid="stTooltipContent"], .clamp';
+  const CLIP = ['hidden', 'clip'];
+  const hidden = el => {  // visually hidden (a skip link): clipped to nothing
+    for (let e = el; e; e = e.parentElement) if (getComputedStyle(e).clip !== 'auto') return true;
+  };
+  const shown = el => el.checkVisibility({opacityProperty: true, visibilityProperty: true}) && !hidden(el);
+  const boxes = [];
+  const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walk.nextNode()) {
+    const node = walk.currentNode, el = node.parentElement, text = node.textContent.trim();
+    if (!text || !el || el.closest(skip) || !shown(el)) continue;
+    const svg = el.closest('svg');
+    let rects;
+    if (svg) rects = [el.getBoundingClientRect()];
+    else { const r = document.createRange(); r.selectNodeContents(node); rects = [...r.getClientRects()]; }
+    rects = rects.filter(r => r.width > 1 && r.height > 1);
+    if (rects.length) boxes.push({el, svg, text: text.slice(0, 40), rects});
+  }
+  const problems = [];
+  const say = (kind, b, more = '') => problems.push(`${kind}: “${b.text}”${more}`);
+  for (const b of boxes) {
+    const size = parseFloat(getComputedStyle(b.el).fontSize);
+    if (size < MIN_PX - 0.01) say(`${size.toFixed(1)} px`, b);
+    const outX = (r, box) => r.left < box.left - 1 || r.right > box.right + 1;
+    const outY = (r, box) => r.top < box.top - 1 || r.bottom > box.bottom + 1;
+    let cut = b.rects.some(r => r.right > width + 1);
+    if (b.svg) {
+      const box = b.svg.getBoundingClientRect();
+      cut = cut || b.rects.some(r => outX(r, box) || outY(r, box));
+    }
+    for (let e = b.el; e && e !== document.body && !cut; e = e.parentElement) {
+      if (e instanceof SVGElement) continue;
+      const s = getComputedStyle(e), box = e.getBoundingClientRect();
+      if (s.textOverflow === 'ellipsis' && e.scrollWidth > e.clientWidth + 1) cut = true;
+      if (CLIP.includes(s.overflowX) && b.rects.some(r => outX(r, box))) cut = true;
+      if (CLIP.includes(s.overflowY) && b.rects.some(r => outY(r, box))) cut = true;
+      if ([s.overflowX, s.overflowY].some(o => o === 'auto' || o === 'scroll')) break;  // scrolls into view
+    }
+    if (cut) say('cut', b);
+  }
+  const rects = boxes.flatMap(b => b.rects.map(r => ({b, r}))).sort((p, q) => p.r.top - q.r.top);
+  for (let i = 0; i < rects.length; i++) {
+    for (let j = i + 1; j < rects.length && rects[j].r.top < rects[i].r.bottom - 2; j++) {
+      const p = rects[i], q = rects[j];
+      if (p.b === q.b) continue;
+      const w = Math.min(p.r.right, q.r.right) - Math.max(p.r.left, q.r.left);
+      const h = Math.min(p.r.bottom, q.r.bottom) - Math.max(p.r.top, q.r.top);
+      if (w > 2 && h > 2) say('overlaps', p.b, ` and “${q.b.text}”`);
+    }
+  }
+  if (document.documentElement.scrollWidth > width + 1) problems.push('the page scrolls sideways');
+  return [...new Set(problems)];
+}
+"""
 MAP_POINT = """() => {
   const gd = document.querySelectorAll('.js-plotly-plot')[0];
   const t = gd._fullData.find(t => (t.name || '').startsWith('judged passage'));
@@ -235,7 +280,7 @@ def test_every_page_fits_a_projector_and_a_laptop(server, browser):
                 page.locator("[data-testid='stPlotlyChart'] .main-svg").nth(2).wait_for(timeout=30_000)
             page.wait_for_timeout(1200)
             no_crash(page)
-            cut[f"{name} {size}"] = page.evaluate(CUT)
+            cut[f"{name} {size}"] = page.evaluate(PROJECTOR)
             page.screenshot(
                 path=str(
                     DOCS / (f"screenshot_{name}.png" if size == "1440" else f"screenshot_{name}_{size}.png")
