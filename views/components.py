@@ -7,7 +7,7 @@ import html
 
 import streamlit as st
 
-from core.catalog import Coverage
+from core.catalog import NoAnswer
 from core.compare import Example, Moved
 from core.queries import QueryToken, highlight
 from core.search import ResultHit
@@ -172,20 +172,23 @@ def same_checkpoint(left: str, right: str) -> None:
         )
 
 
-def no_answer(cov: Coverage, passages: int, dataset_query: bool) -> None:
-    """Say so when the corpus likely holds no answer (core.catalog.coverage), so the model is not blamed.
-    A dataset query always has its judged passage in the corpus: no notice for it."""
-    if dataset_query or not cov.thin:
+def no_answer(found: NoAnswer | None, dataset_query: bool) -> None:
+    """Say so when the passages a model found never mention what was asked (core.catalog.no_answer):
+    a word no passage holds is likely misspelled, else the corpus likely holds no answer and the model
+    is not to blame. A dataset query always has its judged passage in the corpus: no notice for it."""
+    if dataset_query or found is None:
         return
-    words = ", ".join(f"“{w}”" for w in cov.words)
-    if cov.missing:
-        found = f"No passage contains {', '.join(f'“{w}”' for w in cov.missing)}"
-    elif cov.together:
-        found = f"Only {cov.together} passage{'s' if cov.together != 1 else ''} contain all of {words}"
+    quoted = ", ".join(f"“{w}”" for w in found.unknown or found.words)
+    if found.unknown:
+        st.info(
+            f"**No passage contains {quoted}**, in any form. Check the spelling; if it is right, this "
+            "corpus (a sample of MS MARCO, not the web) says nothing about it.",
+            icon="🔤",
+        )
     else:
-        found = f"No passage contains all of {words}"
-    st.info(
-        f"**This corpus probably holds no answer.** {found}, among the {passages:,} passages: they are "
-        "a sample of MS MARCO, not the web. Whatever the models rank first, they are not to blame.",
-        icon="📭",
-    )
+        st.info(
+            f"**This corpus probably holds no answer.** None of the passages found mentions {quoted} in "
+            "any form: the corpus is a sample of MS MARCO, not the web. Whatever the models rank first, "
+            "they are not to blame.",
+            icon="📭",
+        )

@@ -3,7 +3,7 @@ tokens the model saw, a notice when the corpus likely holds no answer, latency l
 
 import streamlit as st
 
-from core.catalog import coverage
+from core.catalog import no_answer
 from core.index import SearchIndexError
 from core.queries import QueryError
 from views import components, state, url
@@ -42,7 +42,7 @@ except (QueryError, SearchIndexError) as e:  # a query to change, or an index th
 if result.notice:
     st.info(result.notice, icon="🛠️")
 cat = engines[name].catalog
-components.no_answer(coverage(cat, result.query), len(cat), result.query_id is not None)
+components.no_answer(no_answer(cat, result.query, [h.pid for h in result.hits]), result.query_id is not None)
 main, side = st.columns([3, 1], gap="large")
 with side:
     if result.query_id:

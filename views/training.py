@@ -32,12 +32,13 @@ FIRST = ["label", "status", *(f"val_{m}" for m in runs.VAL_METRICS), "final_loss
 
 
 def label(row: dict) -> str:
-    """A run's readable name: when it started and what it trains, e.g. 'run 14:02 · GRU 32 · in-batch ·
+    """A run's readable name: when it started (to the second: two runs in a minute differ) and what it
+    trains, e.g. 'run 14:02:07 · GRU 32 · in-batch ·
     random negatives · 300 queries × 1 epoch'; a checkpoint outside runs/ keeps its name."""
     if not row["run"].startswith(artifacts.RUN_PREFIX):
         return row["run"]
     when = (
-        time.strftime("%H:%M", time.strptime(row["started"], "%Y-%m-%d %H:%M:%S"))
+        time.strftime("%H:%M:%S", time.strptime(row["started"], "%Y-%m-%d %H:%M:%S"))
         if row["started"]
         else row["run"][len(artifacts.RUN_PREFIX) :]
     )
