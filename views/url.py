@@ -102,8 +102,11 @@ html { font-size: 20px; }
 [data-testid="stMetricValue"] { font-size: 2.6rem; }
 [data-testid="stDataFrame"] { zoom: 1.25; }
 </style>"""
-SWITCH_CSS = """<style>
+FRAME_CSS = """<style>
 .st-key-present { position: fixed; top: .55rem; right: 3.2rem; z-index: 999991; width: auto; }
+@media (max-width: 1200px) {  /* a projector's 1024 px: room for two maps of 400 px or more */
+  [data-testid="stMainBlockContainer"] { padding-left: 2rem; padding-right: 2rem; }
+}
 </style>"""
 
 
@@ -112,7 +115,7 @@ def presentation_switch() -> None:
     for a projector: in the page's top bar, never in the sidebar, and kept in the URL on every page."""
     if PRESENT not in st.session_state:
         st.session_state[PRESENT] = st.query_params.get(PRESENT) in ("1", "true")
-    st.html(SWITCH_CSS)
+    st.html(FRAME_CSS)
     st.toggle(
         "Presentation",
         key=PRESENT,

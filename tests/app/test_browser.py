@@ -1,9 +1,11 @@
 """The app in a real browser: `streamlit run app.py` as a subprocess, driven by Debian's Chromium
 through Playwright, over the whole shared MS MARCO corpus. Opens every page at 1024×768 (a classroom
-projector) and at 1440×900 and saves docs/screenshot_*.png; checks that no metric label, button or
-widget label is cut, that the open Confused query survives a sort change, that a clicked map point is
-ringed on both maps, the no-answer notice, the warm search latency, a training run started and
-cancelled from the page, and that the server log holds no warning from the app's own setup.
+projector) and at 1440×900, presentation mode off and on, and saves docs/screenshot_*.png; the
+projector check: at 1024 no text node is cut, overlaps another or is drawn under 14 px (Plotly's SVG
+text included), the maps are 400 px wide or more, and a page opened again is drawn within 3 s. Also:
+the open Confused query survives a sort change and Back undoes a click, a clicked map point is ringed
+on both maps, the no-answer notice, the warm search latency, a training run started and cancelled
+from the page, and that the server log holds no warning from the app's own setup.
 
 Needs: the `playwright` Python package and /usr/bin/chromium (Debian's `chromium`; never
 `playwright install`), real checkpoints and ../shared/msmarco. Chroma indexes and UMAP maps are
@@ -43,10 +45,11 @@ WARM_SEARCH_MS = 50  # server-side encode + search, as shown on the page
 WARM_MAP_S = 3.0  # the embeddings page's two maps drawn, on a warm app
 PROJECT_MS = 1000  # placing a typed query on a map, as shown on the page
 SIZES = {"1024": {"width": 1024, "height": 768}, "1440": {"width": 1440, "height": 900}}
-NO_ANSWER = "what is the capital of australia"
+WARM_PAGE_S = 3.0  # any page, opened again on a warm app, until it has finished drawing
+MIN_MAP_PX = 400  # the width of each embeddings map at 1024 px
 PAGES = {
     "home": "",
-    "search": f"search?q={NO_ANSWER.replace(' ', '+')}",
+    "search": "search?q=what+is+dysgraphia%3F&model=hybrid%3Arandom",
     "compare": "compare?q=what+is+a+python&bm25=true",
     "embeddings": "embeddings",
     "confused": "confused",
@@ -157,7 +160,7 @@ def server(tmp_path_factory):
         (art / name).mkdir()
         for f in path.parent.iterdir():  # model.pt, and log.json for the training page
             (art / name / f.name).symlink_to(f)
-    for extra in ("metrics.json", "chroma", "mined", "umap"):
+    for extra in ("metrics.json", "hybrid.json", "chroma", "mined", "umap"):
         src = REAL_ARTIFACTS / extra
         if src.is_dir():
             shutil.copytree(src, art / extra)
@@ -248,8 +251,12 @@ def test_search_and_compare_in_a_browser(server, browser):
             break
     assert min(totals) < WARM_SEARCH_MS, totals
 
-    page.goto(f"{url}/search?q={NO_ANSWER.replace(' ', '+')}", timeout=60_000)
-    page.get_by_text("This corpus probably holds no answer").wait_for(timeout=30_000)
+    page.goto(f"{url}/search?q=symptms+of+dysgrafia", timeout=60_000)  # misspelled: the spelling is blamed
+    page.get_by_text("Check the spelling").wait_for(timeout=30_000)
+    for quiet in ("symptoms of dysgraphia", "how long to boil an egg"):  # results that mention the words
+        page.goto(f"{url}/search?q={quiet.replace(' ', '+')}", timeout=60_000)
+        page.locator(".card").first.wait_for(timeout=30_000)
+        assert not page.get_by_text(re.compile("no answer|No passage contains")).count(), quiet
 
     page.goto(f"{url}/compare?q={query.replace(' ', '+')}", timeout=60_000)
     page.get_by_text("Overlap@10").wait_for(timeout=30_000)
@@ -268,29 +275,58 @@ def test_search_and_compare_in_a_browser(server, browser):
     shared.close()
 
 
+def drawn(page, name: str) -> None:
+    """Wait until page `name` has finished drawing: its landmark text, its maps, no spinner left."""
+    page.get_by_text(READY[name]).first.wait_for(timeout=READY_S * 1000)
+    if name == "embeddings":
+        page.locator("[data-testid='stPlotlyChart'] .main-svg").nth(2).wait_for(timeout=READY_S * 1000)
+    page.locator("[data-testid='stSpinner']").first.wait_for(state="detached", timeout=READY_S * 1000)
+    page.wait_for_timeout(300)
+
+
+MAPS = """() => [...document.querySelectorAll('.js-plotly-plot')].map(gd => {
+  const fl = gd._fullLayout;
+  return {width: fl.xaxis._length, height: fl.yaxis._length, legend: fl.legend ? fl.legend._height : 0};
+})"""
+
+
 def test_every_page_fits_a_projector_and_a_laptop(server, browser):
+    """Every page at 1440×900 and 1024×768, presentation mode off and on (screenshots in docs/). At 1024:
+    no text cut, overlapping other text or under 14 px (chart text included), each embeddings map 400
+    px wide or more and taller than its legend; and every page, opened again, drawn within 3 s."""
     url, _ = server
-    cut = {}
-    for size, viewport in SIZES.items():
-        page = browser.new_page(viewport=viewport)
+    problems, slow = {}, {}
+    for size, present in [("1440", False), ("1440", True), ("1024", False), ("1024", True)]:
+        page = browser.new_page(viewport=SIZES[size])
         for name, path in PAGES.items():
-            page.goto(f"{url}/{path}", timeout=60_000)
-            page.get_by_text(READY[name]).first.wait_for(timeout=READY_S * 1000)
-            if name == "embeddings":
-                page.locator("[data-testid='stPlotlyChart'] .main-svg").nth(2).wait_for(timeout=30_000)
-            page.wait_for_timeout(1200)
+            link = f"{url}/{path}" + (("&" if "?" in path else "?") + "present=1" if present else "")
+            start = time.perf_counter()
+            page.goto(link, timeout=60_000)
+            drawn(page, name)
+            seconds = time.perf_counter() - start
             no_crash(page)
-            cut[f"{name} {size}"] = page.evaluate(PROJECTOR)
-            page.screenshot(
-                path=str(
-                    DOCS / (f"screenshot_{name}.png" if size == "1440" else f"screenshot_{name}_{size}.png")
-                )
-            )
+            tag = f"{name}{'' if size == '1440' else '_' + size}{'_present' if present else ''}"
+            page.screenshot(path=str(DOCS / f"screenshot_{tag}.png"))
+            if size == "1024":
+                found = page.evaluate(PROJECTOR)
+                if name == "embeddings":
+                    maps = page.evaluate(MAPS)
+                    found += [f"a map {m['width']:.0f} px wide" for m in maps if m["width"] < MIN_MAP_PX]
+                    found += [f"a legend taller than its map: {m}" for m in maps if m["legend"] > m["height"]]
+                problems[tag] = found
+                if seconds > WARM_PAGE_S:  # a second try: Chromium draws on the 2 cores the server uses
+                    start = time.perf_counter()
+                    page.goto(link, timeout=60_000)
+                    drawn(page, name)
+                    seconds = min(seconds, time.perf_counter() - start)
+                slow[tag] = round(seconds, 2)
         page.close()
-    assert not any(cut.values()), {k: v for k, v in cut.items() if v}
+    print(f"warm page loads at 1024 (s): {slow}")
+    assert not any(problems.values()), {k: v for k, v in problems.items() if v}
+    assert max(slow.values()) < WARM_PAGE_S, slow
 
 
-def test_confused_keeps_the_open_query_and_back_takes_one_press(server, browser):
+def test_confused_keeps_the_open_query_and_back_undoes_one_step(server, browser):
     url, _ = server
     page = browser.new_page(viewport=SIZES["1440"])
     page.goto(url, timeout=60_000)
@@ -311,6 +347,16 @@ def test_confused_keeps_the_open_query_and_back_takes_one_press(server, browser)
     changed = f"() => document.querySelector('[data-testid=stHeading] h3').innerText !== {first!r}"
     page.wait_for_function(changed, timeout=30_000)
     opened = heading.inner_text()
+    page.wait_for_timeout(1000)
+    page.mouse.click(grid["x"] + 120, grid["y"] + 35 * 4.5)  # the fourth row
+    page.wait_for_function(changed.replace(repr(first), repr(opened)), timeout=30_000)
+    page.wait_for_timeout(1000)
+    page.go_back()  # Back undoes the second click
+    page.wait_for_function(
+        f"() => document.querySelector('[data-testid=stHeading] h3').innerText === {opened!r}"
+    )
+    page.wait_for_timeout(1500)
+    assert heading.inner_text() == opened
     page.locator("[data-testid='stSelectbox']", has_text="Worst first by").click()
     page.get_by_role("option", name="score gap").click()
     page.wait_for_url("**sort=score+gap**", timeout=30_000)
