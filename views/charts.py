@@ -29,6 +29,7 @@ COLOUR_BY = {"role": "role", "correct vs confused": "outcome", "query type": "qu
 SELECTED, NEIGHBOUR, JUDGED, TYPED = "#d6336c", "#212529", "#fab005", "#d6336c"
 UP, DOWN, SAME = "#2e9e5b", "#d64541", "#adb5bd"
 SLOPE_DEPTH = 20  # the slopegraph shows at most this many ranks per side
+PLOT_PX = 240  # the height of a training chart's plot, its title and legend around it
 
 
 def font_size() -> int:
@@ -40,7 +41,10 @@ def _fonts(fig: go.Figure) -> go.Figure:
     """Every text of `fig` at `font_size()` or larger (ticks, legend, labels, annotations)."""
     size = font_size()
     fig.update_layout(font=dict(size=size), legend_font_size=size, title_font_size=size + 2)
+    fig.update_xaxes(tickfont_size=size, title_font_size=size)  # Streamlit's chart theme sets its own
+    fig.update_yaxes(tickfont_size=size, title_font_size=size)
     fig.update_annotations(font_size=size)
+    fig.update_traces(textfont_size=size, selector=lambda t: "textfont" in t)
     return fig
 
 
@@ -337,23 +341,24 @@ def epoch_offsets(logs: dict[str, dict]) -> dict[str, int]:
     return offsets
 
 
-def _layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
-    """A training chart's title, axes and legend: below the plot, a run per row (its label wrapped),
-    the chart as much taller as its legend is."""
+def _layout(fig: go.Figure, title: str, y: str) -> go.Figure:
+    """A training chart's title, axes and legend: the legend below the epoch axis, a run per row (its
+    label wrapped), the chart as much taller as its legend is."""
     size = font_size()
     fig.for_each_trace(lambda t: t.update(name=wrapped(t.name)))
     lines = sum(t.name.count("<br>") + 1 for t in fig.data if t.showlegend is not False)
+    top, below, legend = int(size * 2.8), int(size * 3.6), int(lines * size * 1.4) + 10
     fig.update_layout(
-        title=title,
-        height=300 + int(lines * size * 1.35),
-        margin=dict(l=10, r=10, t=40, b=10),
-        xaxis_title=x,
+        title=dict(text=title, y=1 - size * 0.8 / (top + PLOT_PX + below + legend), yanchor="top"),
+        height=top + PLOT_PX + below + legend,
+        margin=dict(l=10, r=10, t=top, b=below + legend),
+        xaxis_title="epoch",
         yaxis_title=y,
         legend=dict(
             title_text="",
             orientation="h",
             yanchor="top",
-            y=-0.25,
+            y=-below / PLOT_PX,
             x=0,
             entrywidth=1,
             entrywidthmode="fraction",
@@ -382,7 +387,6 @@ def training_figures(logs: dict[str, dict], labels: dict[str, str], k: int) -> l
     order = [labels[n] for n in logs]
     colours = dict(zip(order, itertools.cycle(px.colors.qualitative.Plotly)))
     style = dict(color="run", color_discrete_map=colours, category_orders={"run": order})
-    x = "epoch (continued runs offset)" if any(offsets.values()) else "epoch"
     loss = px.line(epochs.dropna(subset=["loss"]), x="epoch", y="loss", markers=True, **style)
     triplet = {
         labels[n]
@@ -395,18 +399,16 @@ def training_figures(logs: dict[str, dict], labels: dict[str, str], k: int) -> l
         )
     long = epochs.melt(id_vars=["run", "epoch"], value_vars=["mrr@10", f"recall@{k}"], var_name="metric")
     return [
-        _layout(px.line(batches, x="x", y="loss_smooth", **style), "Batch loss (smoothed)", x, "loss"),
+        _layout(px.line(batches, x="x", y="loss_smooth", **style), "Batch loss (smoothed)", "loss"),
         _layout(
             px.line(batches, x="x", y="active_smooth", range_y=[0, 1], **style),
             "Active triplets (inside the margin)",
-            x,
             "share",
         ),
-        _layout(loss, "Epoch loss", x, "loss"),
+        _layout(loss, "Epoch loss", "loss"),
         _layout(
             px.line(long, x="epoch", y="value", line_dash="metric", markers=True, range_y=[0, 1], **style),
             f"Validation MRR@10, Recall@{k}",
-            x,
             "score",
         ),
     ]

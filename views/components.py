@@ -22,7 +22,7 @@ CSS = """<style>
   font-size: .9rem; }
 .rank { font-weight: 700; font-size: 1.05rem; }
 .score { color: rgba(128,128,128,1); font-variant-numeric: tabular-nums; }
-.badge { border-radius: 1rem; padding: 0 .55rem; font-size: .8rem; font-weight: 600; }
+.badge { border-radius: 1rem; padding: 0 .55rem; font-size: .875rem; font-weight: 600; }
 .badge.judged { background: #2e9e5b; color: white; }
 .badge.up { background: rgba(46,158,91,.16); color: #1f7a45; }
 .badge.down { background: rgba(214,69,65,.14); color: #b3332f; }
@@ -36,7 +36,7 @@ CSS = """<style>
 .card-text mark { background: rgba(255,204,0,.45); color: inherit; padding: 0 .1rem; border-radius: .2rem; }
 .tokens { display: flex; flex-wrap: wrap; gap: .3rem; }
 .tok { border: 1px solid rgba(128,128,128,.35); border-radius: .35rem; padding: .1rem .4rem;
-  font-family: monospace; font-size: .85rem; }
+  font-family: monospace; font-size: .875rem; }
 .near { padding-left: 1.2rem; margin: 0 0 .6rem; font-size: .88rem; line-height: 1.4; }
 .near li { margin-bottom: .3rem; overflow-wrap: anywhere; }
 .tok.oov { border-color: #d64541; background: rgba(214,69,65,.12); text-decoration: line-through; }

@@ -104,6 +104,8 @@ html { font-size: 20px; }
 </style>"""
 FRAME_CSS = """<style>
 .st-key-present { position: fixed; top: .55rem; right: 3.2rem; z-index: 999991; width: auto; }
+[data-testid="stMetricLabel"] * { white-space: normal !important; overflow: visible !important; }
+code { font-size: max(.9em, 14px) !important; }
 @media (max-width: 1200px) {  /* a projector's 1024 px: room for two maps of 400 px or more */
   [data-testid="stMainBlockContainer"] { padding-left: 2rem; padding-right: 2rem; }
 }

@@ -281,9 +281,12 @@ def drawn(page, name: str) -> None:
     if name == "embeddings":
         page.locator("[data-testid='stPlotlyChart'] .main-svg").nth(2).wait_for(timeout=READY_S * 1000)
     page.locator("[data-testid='stSpinner']").first.wait_for(state="detached", timeout=READY_S * 1000)
+    page.wait_for_function(CHARTS_DRAWN, timeout=READY_S * 1000)
     page.wait_for_timeout(300)
 
 
+CHARTS_DRAWN = """() => [...document.querySelectorAll('[data-testid=stPlotlyChart]')].every(
+  c => c.querySelector('.main-svg'))"""
 MAPS = """() => [...document.querySelectorAll('.js-plotly-plot')].map(gd => {
   const fl = gd._fullLayout;
   return {width: fl.xaxis._length, height: fl.yaxis._length, legend: fl.legend ? fl.legend._height : 0};
@@ -322,6 +325,8 @@ def test_every_page_fits_a_projector_and_a_laptop(server, browser):
                 slow[tag] = round(seconds, 2)
         page.close()
     print(f"warm page loads at 1024 (s): {slow}")
+    for tag, found in problems.items():
+        print(tag, found)
     assert not any(problems.values()), {k: v for k, v in problems.items() if v}
     assert max(slow.values()) < WARM_PAGE_S, slow
 

@@ -127,6 +127,8 @@ def test_runs_started_in_the_same_minute_get_different_labels(tmp_path, monkeypa
     assert not at.exception, [e.value for e in at.exception]
     labels = list(at.dataframe[0].value.label)
     assert len(labels) == 2 and len(set(labels)) == 2 and labels[1].startswith("run 14:02:07 ·"), labels
+    label = json.loads(at.dataframe[0].proto.columns)["label"]
+    assert label["width"] == "medium", "a long label does not push the metric columns out of view"
 
 
 def test_a_lock_whose_process_is_gone_is_stale(tmp_path):
