@@ -191,7 +191,13 @@ def map_figure(
     if dims == 2:
         for x, y, label, anchor in spaced_labels(regions, lows, spread, (width, plot), font_size()):
             fig.add_annotation(
-                x=x, y=y, text=plain(label), showarrow=False, xanchor=anchor, bgcolor="rgba(255,255,255,.85)"
+                x=x,
+                y=y,
+                text=plain(label),
+                showarrow=False,
+                xanchor=anchor,
+                font=dict(color="#212529"),
+                bgcolor="rgba(255,255,255,.85)",
             )
     elif regions:
         fig.add_trace(

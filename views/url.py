@@ -100,7 +100,7 @@ PRESENT_CSS = """<style>
 html { font-size: 20px; }
 .card .score { display: none !important; }
 [data-testid="stMetricValue"] { font-size: 2.6rem; }
-[data-testid="stDataFrame"] { zoom: 1.25; }
+.stElementContainer:has(> [data-testid="stDataFrame"]) { width: 80% !important; zoom: 1.25; }
 </style>"""
 FRAME_CSS = """<style>
 .st-key-present { position: fixed; top: .55rem; right: 3.2rem; z-index: 999991; width: auto; }

@@ -170,6 +170,12 @@ def test_presentation_mode_stays_in_the_url_and_out_of_the_sidebar(app_env):
     assert at.query_params == {"q": "what is dysgraphia", "present": "1"}, "kept beside the page's values"
     at.toggle(key="present").set_value(False).run()
     assert "present" not in at.query_params and at.query_params["q"] == "what is dysgraphia"
+    at = open_page("views/compare.py", q="what is a python", present="1")
+    slopes = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]
+    assert slopes["font"]["size"] >= 18 and slopes["xaxis"]["tickfont"]["size"] >= 18, "charts enlarged"
+    assert any("stDataFrame" in h.value and "zoom" in h.value for h in at.html), "tables enlarged"
+    at = open_page("views/embeddings.py", present="1")
+    assert "distort distances" in " ".join(c.value for c in at.caption), "the explanation stays"
 
 
 def back(at, **params):
