@@ -8,7 +8,6 @@ from views.url import presentation_switch
 st.set_page_config(
     page_title="Two-tower search · MS MARCO", page_icon="🔎", layout="wide", initial_sidebar_state="collapsed"
 )
-presentation_switch()
 page = st.navigation(
     [
         st.Page("views/home.py", title="Home", icon="🏠", default=True),
@@ -20,5 +19,7 @@ page = st.navigation(
     ],
     position="top",
 )
+st.session_state.page = page.url_path  # which page wrote the URL last (views.url: Back undoes a step)
+presentation_switch()
 with state.serving():  # background index builds wait until no page is being served
     page.run()

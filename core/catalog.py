@@ -1,18 +1,16 @@
 """The corpus as the searchers share it: passages by row, the judged passages of dataset queries,
-and how much of the corpus speaks of a query's words (few passages: likely no answer here)."""
+and whether the corpus likely holds no answer to a query (the passages a model found never mention
+what was asked)."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from functools import cached_property
 
 from core.bm25 import bm25_tokens
 from core.data import Corpus
-from core.queries import content_words, query_key
+from core.queries import content_words, query_key, stems
 from core.text import normalize
-
-FEW_PASSAGES = 3  # at most this many passages holding all of a query's words: likely no answer here
 
 
 class Catalog:
@@ -46,35 +44,39 @@ class Catalog:
         """Each passage's BM25 terms, made on first use (a second or two for 20,000 passages)."""
         return [frozenset(bm25_tokens(t)) for t in self.texts]
 
+    def stems(self, row: int) -> set[str]:
+        """A passage's BM25 terms as `core.queries.stems`."""
+        return stems(bm25_tokens(self.texts[row]))
+
     @cached_property
-    def term_rows(self) -> dict[str, set[int]]:
-        """The rows of the passages holding each term."""
-        rows = defaultdict(set)
-        for row, terms in enumerate(self.passage_terms):
-            for t in terms:
-                rows[t].add(row)
-        return dict(rows)
+    def corpus_stems(self) -> frozenset[str]:
+        """The stems of every passage's terms, made on first use (a second or two)."""
+        return frozenset(stems(list(frozenset().union(*self.passage_terms))))
 
 
 @dataclass(frozen=True)
-class Coverage:
-    """How much of the corpus speaks of a query's content words."""
+class NoAnswer:
+    """Why the corpus likely holds no answer to a query: the passages the model returned share none of
+    its content words, in any form."""
 
     words: list[str]  # the query's content words
-    missing: list[str]  # those that occur in no passage
-    together: int  # passages that hold every content word
-
-    @property
-    def thin(self) -> bool:
-        """Whether the corpus likely holds no answer: at most FEW_PASSAGES passages hold all the words."""
-        return bool(self.words) and self.together <= FEW_PASSAGES
+    unknown: list[str]  # those no passage contains in any form: not in this corpus, or misspelled
 
 
-def coverage(catalog: Catalog, query: str) -> Coverage:
-    """Which of the query's content words occur in the corpus, and how many passages hold them all.
-    The corpus is a sample of MS MARCO: a question none of its passages speaks of has no answer here,
-    whatever the model does."""
+def no_answer(catalog: Catalog, query: str, pids: list[str]) -> NoAnswer | None:
+    """A `NoAnswer` when none of the returned passages `pids` shares a content word with `query` (as
+    `core.queries.stems`: "eggs" matches "egg", or the start of one), else None. The corpus is a sample
+    of MS MARCO: when even the best passages a model finds never mention what was asked, the answer is
+    likely not here (or the query is misspelled), and the model is not to blame. A query with no
+    content word gets None."""
     words = content_words(query)
-    found = [catalog.term_rows.get(w, set()) for w in words]
-    together = len(set.intersection(*found)) if found else 0
-    return Coverage(words, [w for w, rows in zip(words, found) if not rows], together)
+    asked = stems(words)
+    if not asked or any(_mentions(catalog.stems(catalog.row[p]), asked) for p in pids):
+        return None
+    return NoAnswer(words, [w for w in words if not _mentions(catalog.corpus_stems, stems([w]))])
+
+
+def _mentions(terms, asked: set[str]) -> bool:
+    """Whether a stem of `terms` begins with one of the `asked` stems (also "aus" in "australia", "lh"
+    in "lhrh": a query's abbreviation of a passage's word)."""
+    return any(t.startswith(q) for t in terms for q in asked)

@@ -51,7 +51,7 @@ class Job:
 
     @property
     def seconds(self) -> float:
-        return (self.ended or time.time()) - self.started
+        return max((self.ended or time.time()) - self.started, 0.0)  # never negative (clock, older record)
 
 
 JOB_TYPES = {

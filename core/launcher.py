@@ -208,7 +208,8 @@ def _finish(runs: Path, job: Job) -> Job:
     job.status = "done" if done else "cancelled" if job.cancel_requested else "failed"
     job.returncode = proc.returncode if proc else None
     output = folder / "output.log"
-    job.ended = mtime(output) if output.is_file() else time.time()
+    wrote = output.is_file() and output.stat().st_size > 0  # an empty log's time is when it was made
+    job.ended = max(mtime(output) if wrote else time.time(), job.started)
     tail = _output_tail(output)
     job.error = (
         None

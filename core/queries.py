@@ -1,5 +1,6 @@
 """Query handling: what a typed query must be to be searched, the tokens a model sees in it, its
-content words (for highlighting and the corpus-coverage check), and whether it reads as a question."""
+content words (for highlighting and the no-answer check) and their stems, and whether it reads as a
+question."""
 
 from __future__ import annotations
 
@@ -97,6 +98,27 @@ def content_words(query: str) -> list[str]:
     """The query's content words: its BM25 terms (no stopwords) less question words, in order, once each."""
     words = [t for t in bm25_tokens(query) if re.search(r"\w", t) and t not in QUESTION_WORDS]
     return list(dict.fromkeys(words))
+
+
+SUFFIXES = (("ies", "y"), ("sses", "ss"), ("ing", ""), ("ed", ""), ("es", ""), ("s", ""), ("e", ""))
+
+
+STEM_LETTERS = 8  # a stem keeps at most this many letters: "patriarchal" and "patriarchy" meet
+
+
+def stem(word: str) -> str:
+    """A word's plain form, for matching a query word to a passage's in another form: plural and verb
+    endings cut until none is left, and at most STEM_LETTERS letters kept ("eggs" -> "egg"; "boiled",
+    "boiling" -> "boil"; "symptoms" -> "symptom"; "bake", "baked" -> "bak"), always three or more."""
+    for suffix, plain in SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not word.endswith("ss"):
+            return stem(word[: -len(suffix)] + plain)
+    return word[:STEM_LETTERS]
+
+
+def stems(words: list[str]) -> set[str]:
+    """The stems of `words` and of their parts ("bethune-cookman": also "bethune" and "cookman")."""
+    return {stem(p) for w in words for p in {w, *re.split(r"[-/.']", w)} if p}
 
 
 def highlight(text: str, query: str) -> list[tuple[str, bool]]:

@@ -7,11 +7,13 @@ import html
 import itertools
 from pathlib import Path
 
+import numpy as np
 import plotly.express as px
 import plotly.graph_objects as go
 
 from core import artifacts, runs
 from core.compare import Comparison
+from views.url import presenting
 
 COLOURS = {
     "other passage": "#c3c7cf",
@@ -27,6 +29,23 @@ COLOUR_BY = {"role": "role", "correct vs confused": "outcome", "query type": "qu
 SELECTED, NEIGHBOUR, JUDGED, TYPED = "#d6336c", "#212529", "#fab005", "#d6336c"
 UP, DOWN, SAME = "#2e9e5b", "#d64541", "#adb5bd"
 SLOPE_DEPTH = 20  # the slopegraph shows at most this many ranks per side
+PLOT_PX = 240  # the height of a training chart's plot, its title and legend around it
+
+
+def font_size() -> int:
+    """The charts' text size in px: at least 14 (a projector's back row), larger in presentation mode."""
+    return 20 if presenting() else 14
+
+
+def _fonts(fig: go.Figure) -> go.Figure:
+    """Every text of `fig` at `font_size()` or larger (ticks, legend, labels, annotations)."""
+    size = font_size()
+    fig.update_layout(font=dict(size=size), legend_font_size=size, title_font_size=size + 2)
+    fig.update_xaxes(tickfont_size=size, title_font_size=size)  # Streamlit's chart theme sets its own
+    fig.update_yaxes(tickfont_size=size, title_font_size=size)
+    fig.update_annotations(font_size=size)
+    fig.update_traces(textfont_size=size, selector=lambda t: "textfont" in t)
+    return fig
 
 
 def plain(text: str) -> str:
@@ -54,9 +73,14 @@ def _trace(points, name: str, colour: str, dims: int, size: float, opacity: floa
     return go.Scattergl(x=points.x, y=points.y, **common)
 
 
+def _scatter(dims: int):
+    """The trace type of a map: WebGL in 2-D for every trace, so that each is drawn over the ones before
+    (an SVG trace would lie under the WebGL points, whatever its order)."""
+    return go.Scatter3d if dims == 3 else go.Scattergl
+
+
 def _markers(dims: int, coords: list, name: str, marker: dict, hover: list[str] | None = None):
-    trace = go.Scatter3d if dims == 3 else go.Scatter
-    return trace(
+    return _scatter(dims)(
         **dict(zip("xyz", zip(*coords))),
         mode="markers",
         name=name,
@@ -100,9 +124,8 @@ def map_figure(
             if not ends:
                 continue
             line = [c for end in ends for c in (list(typed.xy), end, [None] * dims)]
-            trace = go.Scatter3d if dims == 3 else go.Scatter
             fig.add_trace(
-                trace(
+                _scatter(dims)(
                     **dict(zip("xyz", zip(*line))),
                     mode="lines",
                     hoverinfo="skip",
@@ -131,13 +154,15 @@ def map_figure(
                 "your query",
                 dict(
                     color=TYPED,
-                    size=18 if dims == 2 else 9,
+                    size=18 if dims == 2 else 12,
                     symbol="star" if dims == 2 else "diamond",
                     line=dict(width=1.5, color="white"),
                 ),
                 [plain(typed.query)],
             )
         )
+        if dims == 3:  # named where it sits: among 3-D points a marker alone is easily lost
+            fig.data[-1].update(mode="markers+text", text=["your query"], textposition="top center")
     shown = [p for p in selected if p in where]
     if shown:
         fig.add_trace(
@@ -159,30 +184,85 @@ def map_figure(
                 [plain(text[p]) for p in shown[1:]],
             )
         )
-    for x, y, label in regions if dims == 2 else ():
-        fig.add_annotation(
-            x=x,
-            y=y,
-            text=plain(label),
-            showarrow=False,
-            font=dict(size=11, color="#343a40"),
-            bgcolor="rgba(255,255,255,.7)",
-            borderpad=2,
-        )
     axis = dict(showticklabels=False, title="", showgrid=False, zeroline=False)
-    spread = points[["x", "y"]].max() - points[["x", "y"]].min()
-    height = int(min(max(width * spread.y / max(spread.x, 1e-9), 0.6 * width), 1.2 * width)) + 70  # + legend
+    lows, highs = points[["x", "y"]].min().to_numpy(), points[["x", "y"]].max().to_numpy()
+    spread = np.maximum(highs - lows, 1e-9)
+    plot = int(min(max(width * spread[1] / spread[0], 0.6 * width), 1.2 * width))
+    if dims == 2:
+        for x, y, label, anchor in spaced_labels(regions, lows, spread, (width, plot), font_size()):
+            fig.add_annotation(
+                x=x,
+                y=y,
+                text=plain(label),
+                showarrow=False,
+                xanchor=anchor,
+                font=dict(color="#212529"),
+                bgcolor="rgba(255,255,255,.85)",
+            )
+    elif regions:
+        fig.add_trace(
+            go.Scatter3d(
+                **dict(zip("xyz", zip(*(xyz for xyz, _ in regions)))),
+                mode="text",
+                text=[plain(label) for _, label in regions],
+                hoverinfo="skip",
+                showlegend=False,
+            )
+        )
+    names = [t.name for t in fig.data if t.showlegend is not False and t.name]
     fig.update_layout(
-        height=height,
+        height=plot + legend_height(names, width, font_size()) + 10,
         margin=dict(l=0, r=0, t=10, b=0),
         uirevision="map",
-        legend=dict(orientation="h", y=-0.02, yanchor="top", x=0, font=dict(size=11)),
+        legend=dict(orientation="h", y=-0.02, yanchor="top", x=0),
         dragmode="pan" if dims == 2 else "orbit",
-        xaxis=axis,
-        yaxis={**axis, "scaleanchor": "x"},
+        xaxis={**axis, "automargin": False},
+        yaxis={**axis, "automargin": False, "scaleanchor": "x"},
         scene=dict(xaxis=axis, yaxis=axis, zaxis=axis, aspectmode="data"),
     )
-    return fig
+    return _fonts(fig)
+
+
+def _text_px(text: str, size: int) -> float:
+    """About how wide `text` is drawn at `size` px (a proportional font: 0.6 of the size a letter)."""
+    return 0.6 * size * len(text)
+
+
+def legend_height(names: list[str], width: int, size: int) -> int:
+    """Pixels a horizontal legend of `names` takes below a plot `width` pixels wide: entries (a symbol
+    and the name) packed into rows."""
+    rows, used = 1, 0.0
+    for name in names:
+        entry = _text_px(name, size) + 45
+        if used and used + entry > width:
+            rows, used = rows + 1, 0.0
+        used += entry
+    return int(rows * (size * 1.3 + 6)) + 10
+
+
+def spaced_labels(regions, lows, spread, plot: tuple[int, int], size: int) -> list:
+    """(x, y, label, xanchor) of the region labels that fit on a `plot` (width, height) pixels showing
+    `lows` to `lows + spread`, none overlapping another (kept in order, the later one dropped), each
+    anchored so that it stays inside the plot."""
+    scale = 0.95 * min(plot[0] / spread[0], plot[1] / spread[1])  # equal axes: the tighter one, padded
+    kept, boxes = [], []
+    for (x, y, *_), label in regions:
+        px = (plot[0] - spread[0] * scale) / 2 + (x - lows[0]) * scale
+        py = (plot[1] - spread[1] * scale) / 2 + (y - lows[1]) * scale
+        w, h = _text_px(label, size) + 8, size * 1.4 + 6
+        anchor, left = "center", px - w / 2
+        if left < 0:
+            anchor, left = "left", px
+        elif left + w > plot[0]:
+            anchor, left = "right", px - w
+        box = (left - 4, py - h / 2 - 4, left + w + 4, py + h / 2 + 4)
+        if w > plot[0] or any(
+            box[0] < o[2] and o[0] < box[2] and box[1] < o[3] and o[1] < box[3] for o in boxes
+        ):
+            continue
+        boxes.append(box)
+        kept.append((x, y, label, anchor))
+    return kept
 
 
 # --- rank movement between two models ------------------------------------------------------------
@@ -225,7 +305,7 @@ def rank_slopes(result: Comparison, k: int) -> go.Figure:
     lowest = max([depth, *rows[0].values(), *rows[1].values()])
     names = [plain(result.left.model), plain(result.right.model)]
     fig.update_layout(
-        height=60 + 15 * (lowest + 1),
+        height=70 + int(1.5 * font_size()) * (lowest + 1),  # a row per rank, its label clear of the next
         margin=dict(l=10, r=10, t=30, b=10),
         xaxis=dict(
             tickvals=[0, 1], ticktext=names, range=[-0.35, 1.35], side="top", showgrid=False, zeroline=False
@@ -238,7 +318,7 @@ def rank_slopes(result: Comparison, k: int) -> go.Figure:
             ticktext=[f"#{t}" for t in range(1, depth + 1)] + ["beyond"],
         ),
     )
-    return fig
+    return _fonts(fig)
 
 
 # --- training curves -----------------------------------------------------------------------------
@@ -267,16 +347,39 @@ def epoch_offsets(logs: dict[str, dict]) -> dict[str, int]:
     return offsets
 
 
-def _layout(fig: go.Figure, title: str, x: str, y: str) -> go.Figure:
+def _layout(fig: go.Figure, title: str, y: str) -> go.Figure:
+    """A training chart's title, axes and legend: the legend below the epoch axis, a run per row (its
+    label wrapped), the chart as much taller as its legend is."""
+    size = font_size()
+    fig.for_each_trace(lambda t: t.update(name=wrapped(t.name)))
+    lines = sum(t.name.count("<br>") + 1 for t in fig.data if t.showlegend is not False)
+    top, below, legend = int(size * 2.8), int(size * 3.6), int(lines * size * 1.4) + 10
     fig.update_layout(
-        title=title,
-        height=320,
-        margin=dict(l=10, r=10, t=40, b=10),
-        xaxis_title=x,
+        title=dict(text=title, y=1 - size * 0.8 / (top + PLOT_PX + below + legend), yanchor="top"),
+        height=top + PLOT_PX + below + legend,
+        margin=dict(l=10, r=10, t=top, b=below + legend),
+        xaxis_title="epoch",
         yaxis_title=y,
-        legend=dict(title_text="", orientation="h", yanchor="top", y=-0.3, x=0),
+        legend=dict(
+            title_text="",
+            orientation="h",
+            yanchor="top",
+            y=-below / PLOT_PX,
+            x=0,
+            entrywidth=1,
+            entrywidthmode="fraction",
+        ),
     )
-    return fig
+    return _fonts(fig)
+
+
+def wrapped(label: str, width: int = 34) -> str:
+    """A run's label over lines of about `width` characters, broken at its ' · ' separators."""
+    lines = [""]
+    for part in label.split(" · "):
+        joined = f"{lines[-1]} · {part}" if lines[-1] else part
+        lines[-1:] = [joined] if len(joined) <= width or not lines[-1] else [lines[-1] + " ·", part]
+    return "<br>".join(lines)
 
 
 def training_figures(logs: dict[str, dict], labels: dict[str, str], k: int) -> list[go.Figure]:
@@ -290,11 +393,6 @@ def training_figures(logs: dict[str, dict], labels: dict[str, str], k: int) -> l
     order = [labels[n] for n in logs]
     colours = dict(zip(order, itertools.cycle(px.colors.qualitative.Plotly)))
     style = dict(color="run", color_discrete_map=colours, category_orders={"run": order})
-    x = (
-        "epoch (a continued run starts where its first checkpoint ended)"
-        if any(offsets.values())
-        else "epoch"
-    )
     loss = px.line(epochs.dropna(subset=["loss"]), x="epoch", y="loss", markers=True, **style)
     triplet = {
         labels[n]
@@ -307,18 +405,16 @@ def training_figures(logs: dict[str, dict], labels: dict[str, str], k: int) -> l
         )
     long = epochs.melt(id_vars=["run", "epoch"], value_vars=["mrr@10", f"recall@{k}"], var_name="metric")
     return [
-        _layout(px.line(batches, x="x", y="loss_smooth", **style), "Batch loss (smoothed)", x, "loss"),
+        _layout(px.line(batches, x="x", y="loss_smooth", **style), "Batch loss (smoothed)", "loss"),
         _layout(
             px.line(batches, x="x", y="active_smooth", range_y=[0, 1], **style),
             "Active triplets (inside the margin)",
-            x,
             "share",
         ),
-        _layout(loss, "Epoch loss", x, "loss"),
+        _layout(loss, "Epoch loss", "loss"),
         _layout(
             px.line(long, x="epoch", y="value", line_dash="metric", markers=True, range_y=[0, 1], **style),
             f"Validation MRR@10, Recall@{k}",
-            x,
             "score",
         ),
     ]

@@ -4,7 +4,7 @@ optional BM25 column."""
 
 import streamlit as st
 
-from core.catalog import coverage
+from core.catalog import no_answer
 from core.compare import compare
 from core.index import SearchIndexError
 from core.queries import QueryError
@@ -53,7 +53,8 @@ except (QueryError, SearchIndexError) as e:  # a query to change, or an index th
 for notice in {side.notice for side in (result.left, result.right) if side.notice}:
     st.info(notice, icon="🛠️")
 cat = engines[left_name].catalog
-components.no_answer(coverage(cat, result.left.query), len(cat), result.left.query_id is not None)
+found = no_answer(cat, result.left.query, [h.pid for side in (result.left, result.right) for h in side.hits])
+components.no_answer(found, result.left.query_id is not None)
 stats = st.columns(3)
 ranks = [side.judged.rank if side.judged else None for side in (result.left, result.right)]
 moved = f"{ranks[0] - ranks[1]:+,} places" if None not in ranks and ranks[0] != ranks[1] else None

@@ -7,7 +7,7 @@ import html
 
 import streamlit as st
 
-from core.catalog import Coverage
+from core.catalog import NoAnswer
 from core.compare import Example, Moved
 from core.queries import QueryToken, highlight
 from core.search import Explanation, Part, Ranked, ResultHit, SearchResult
@@ -23,7 +23,7 @@ CSS = """<style>
 .rank { font-weight: 700; font-size: 1.05rem; }
 .score { color: rgba(128,128,128,1); font-variant-numeric: tabular-nums; }
 .why { font-size: .85rem; color: rgba(128,128,128,1); margin-bottom: .3rem; overflow-wrap: anywhere; }
-.badge { border-radius: 1rem; padding: 0 .55rem; font-size: .8rem; font-weight: 600; }
+.badge { border-radius: 1rem; padding: 0 .55rem; font-size: .875rem; font-weight: 600; }
 .badge.judged { background: #2e9e5b; color: white; }
 .badge.up { background: rgba(46,158,91,.16); color: #1f7a45; }
 .badge.down { background: rgba(214,69,65,.14); color: #b3332f; }
@@ -37,7 +37,7 @@ CSS = """<style>
 .card-text mark { background: rgba(255,204,0,.45); color: inherit; padding: 0 .1rem; border-radius: .2rem; }
 .tokens { display: flex; flex-wrap: wrap; gap: .3rem; }
 .tok { border: 1px solid rgba(128,128,128,.35); border-radius: .35rem; padding: .1rem .4rem;
-  font-family: monospace; font-size: .85rem; }
+  font-family: monospace; font-size: .875rem; }
 .near { padding-left: 1.2rem; margin: 0 0 .6rem; font-size: .88rem; line-height: 1.4; }
 .near li { margin-bottom: .3rem; overflow-wrap: anywhere; }
 .tok.oov { border-color: #d64541; background: rgba(214,69,65,.12); text-decoration: line-through; }
@@ -225,20 +225,23 @@ def same_checkpoint(left: str, right: str) -> None:
         )
 
 
-def no_answer(cov: Coverage, passages: int, dataset_query: bool) -> None:
-    """Say so when the corpus likely holds no answer (core.catalog.coverage), so the model is not blamed.
-    A dataset query always has its judged passage in the corpus: no notice for it."""
-    if dataset_query or not cov.thin:
+def no_answer(found: NoAnswer | None, dataset_query: bool) -> None:
+    """Say so when the passages a model found never mention what was asked (core.catalog.no_answer):
+    a word no passage holds is likely misspelled, else the corpus likely holds no answer and the model
+    is not to blame. A dataset query always has its judged passage in the corpus: no notice for it."""
+    if dataset_query or found is None:
         return
-    words = ", ".join(shown(w) for w in cov.words)
-    if cov.missing:
-        found = f"No passage contains {', '.join(shown(w) for w in cov.missing)}"
-    elif cov.together:
-        found = f"Only {cov.together} passage{'s' if cov.together != 1 else ''} contain all of {words}"
+    quoted = ", ".join(shown(w) for w in found.unknown or found.words)
+    if found.unknown:
+        st.info(
+            f"**No passage contains {quoted}**, in any form. Check the spelling; if it is right, this "
+            "corpus (a sample of MS MARCO, not the web) says nothing about it.",
+            icon="🔤",
+        )
     else:
-        found = f"No passage contains all of {words}"
-    st.info(
-        f"**This corpus probably holds no answer.** {found}, among the {passages:,} passages: they are "
-        "a sample of MS MARCO, not the web. Whatever the models rank first, they are not to blame.",
-        icon="📭",
-    )
+        st.info(
+            f"**This corpus probably holds no answer.** None of the passages found mentions {quoted} in "
+            "any form: the corpus is a sample of MS MARCO, not the web. Whatever the models rank first, "
+            "they are not to blame.",
+            icon="📭",
+        )

@@ -87,7 +87,7 @@ table = pd.DataFrame(
 opened = {"selection": {"cells": [(position, "query")]}} if position is not None else None
 event = st.dataframe(
     table,
-    key=f"table-{name}-{which}-{sort}",
+    key=f"table-{name}-{which}-{sort}-{url.url_moves()}",  # Back: the URL's query, not the last click
     on_select="rerun",
     selection_mode="single-cell",
     selection_default=opened,

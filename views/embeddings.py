@@ -1,6 +1,6 @@
 """The embedding space on UMAP maps aligned across two checkpoints, so a passage's movement shows:
 regions named by their words, a typed query placed with lines to its top k and its judged passage,
-and a clicked or found point shown beside the maps and ringed on both, with its nearest neighbours."""
+and a clicked or found point shown below the maps and ringed on both, with its nearest neighbours."""
 
 import time
 from functools import partial
@@ -89,11 +89,11 @@ find_box.text_input(
     placeholder="e.g. shingles vaccine",
 )
 url.save_url(["q", "k", "a", "b", "show", "dims", "colour", "point"])
-components.secondary(
+st.caption(  # the page's explanation: shown in presentation mode too
     "Each point is a passage or a validation query as the checkpoint embeds it, "
     "flattened by UMAP (cosine), the two maps fitted together so that a passage sits in the "
     "same region on both unless the models disagree about it. **The maps distort "
-    "distances**: the true nearest neighbours (exact cosine) are listed beside them. "
+    "distances**: the true nearest neighbours (exact cosine) are listed below them. "
     "Click a point, or find it by its text."
 )
 
@@ -106,8 +106,7 @@ if query:
 point = st.session_state.point if st.session_state.point in maps[a].position else ""
 ringed = {name: [point, *maps[name].neighbours(point, NEIGHBOURS)] if point else [] for name in shown}
 
-*columns, panel = st.columns([2] * len(shown) + [1.4], gap="medium")
-for col, name in zip(columns, shown):
+for col, name in zip(st.columns(len(shown), gap="medium"), shown):  # side by side, 400 px or more at 1024
     with col:
         t0 = time.perf_counter()
         fig = charts.map_figure(
@@ -117,7 +116,7 @@ for col, name in zip(columns, shown):
             located.get(name),
             ringed[name],
             state.regions(engines[name], maps[name]),
-            width=430 if len(shown) > 1 else 760,
+            width=470 if len(shown) > 1 else 820,
         )
         st.subheader(name)
         st.plotly_chart(
@@ -134,9 +133,10 @@ for col, name in zip(columns, shown):
             f"figure {1e3 * (time.perf_counter() - t0):.0f} ms"
         )
 
-with panel:
-    if point:
-        text = dict(zip(points[a].id, points[a].text))
+if point:  # below the maps: the selected point, and its nearest neighbours in each model
+    text = dict(zip(points[a].id, points[a].text))
+    chosen, *lists = st.columns([1.2] + [1] * len(shown), gap="medium")
+    with chosen:
         st.markdown(f"**Selected {'query' if point.startswith('q') else 'passage'}**")
         components.text_card(text[point])
         near = {name: ringed[name][1:] for name in shown}
@@ -147,9 +147,6 @@ with panel:
                 f"{same} of {NEIGHBOURS}",
                 help=f"Of its {NEIGHBOURS} nearest points (exact cosine), how many both models share",
             )
-        for name in shown:
-            st.markdown(f"**Nearest in {name}** (ringed)")
-            components.text_list([text[p] for p in near[name]])
         st.button("Clear the selection", on_click=pick_point, args=("",), width="stretch")
         for other in st.session_state.get("matches", [])[1:NEIGHBOURS]:
             st.button(
@@ -161,7 +158,12 @@ with panel:
                 wrap=True,
                 help="Another point matching what you typed",
             )
-    for name, hit in located.items():
+    for col, name in zip(lists, shown):
+        with col:
+            st.markdown(f"**Nearest in {name}** (ringed)")
+            components.text_list([text[p] for p in near[name]])
+for col, (name, hit) in zip(st.columns(max(len(located), 1), gap="medium"), located.items()):
+    with col:
         cat = engines[name].catalog
         if hit.judged:
             st.metric(
@@ -175,7 +177,5 @@ with panel:
             for rank, (row, score) in enumerate(hit.neighbours, 1):
                 hit_row = ResultHit(rank, cat.pids[row], score, cat.display_text(row), row in judged_rows)
                 components.card(hit_row, query, clamp=True)
-    if not point and not located:
-        st.info(
-            "Type a query above to place it on the maps, click a point, or find one by its text.", icon="💡"
-        )
+if not point and not located:
+    st.info("Type a query above to place it on the maps, click a point, or find one by its text.", icon="💡")

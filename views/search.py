@@ -5,7 +5,7 @@ search waits only for the checkpoint it uses."""
 
 import streamlit as st
 
-from core.catalog import coverage
+from core.catalog import no_answer
 from core.index import SearchIndexError
 from core.queries import QueryError
 from views import components, state, url
@@ -54,7 +54,7 @@ except (QueryError, SearchIndexError) as e:  # a query to change, or an index th
 if result.notice:
     st.info(result.notice, icon="🛠️")
 cat = ranker.catalog
-components.no_answer(coverage(cat, result.query), len(cat), result.query_id is not None)
+components.no_answer(no_answer(cat, result.query, [h.pid for h in result.hits]), result.query_id is not None)
 main, side = st.columns([3, 1], gap="large")
 with side:
     if result.query_id:

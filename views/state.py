@@ -282,6 +282,6 @@ def points(engine: Engine, emap: EmbeddingMap, confused: dict[str, bool]):
     return _points(key, emap, engine.catalog, confused)
 
 
-def regions(engine: Engine, emap: EmbeddingMap) -> list[tuple[float, float, str]]:
+def regions(engine: Engine, emap: EmbeddingMap) -> list[tuple[tuple[float, ...], str]]:
     """Labels for the map's regions (core.regions.region_labels), made once per map and process."""
     return _regions((engine.name, engine.fingerprint, emap.projection.key), emap, engine.catalog)

@@ -31,12 +31,13 @@ FIRST = ["label", "status", *(f"val_{m}" for m in runs.VAL_METRICS), "final_loss
 
 
 def label(row: dict) -> str:
-    """A run's readable name: when it started and what it trains, e.g. 'run 14:02 · GRU 32 · in-batch ·
+    """A run's readable name: when it started (to the second: two runs in a minute differ) and what it
+    trains, e.g. 'run 14:02:07 · GRU 32 · in-batch ·
     random negatives · 300 queries × 1 epoch'; a checkpoint outside runs/ keeps its name."""
     if not row["run"].startswith(artifacts.RUN_PREFIX):
         return row["run"]
     when = (
-        time.strftime("%H:%M", time.strptime(row["started"], "%Y-%m-%d %H:%M:%S"))
+        time.strftime("%H:%M:%S", time.strptime(row["started"], "%Y-%m-%d %H:%M:%S"))
         if row["started"]
         else row["run"][len(artifacts.RUN_PREFIX) :]
     )
@@ -142,7 +143,8 @@ components.style()
 st.title("🏋️ Training lab")
 st.caption(
     "Every checkpoint's training overlaid: the random-negative loss collapsing as its triplets go "
-    "inactive, the hard-negative run still learning. Start a run of your own below."
+    "inactive, the hard-negative run still learning (a run continued from another checkpoint starts at "
+    "the epoch where that one ended). Start a run of your own below."
 )
 art = artifacts_dir()
 active = launcher.refresh(art)
@@ -204,8 +206,13 @@ st.caption(
     f"`{artifacts.runs_dir(art)}/runs.csv` and `runs.json`. Click a column to sort."
 )
 table = pd.DataFrame(rows)
-st.dataframe(table, hide_index=True, column_order=[*FIRST, *(c for c in table.columns if c not in FIRST)])
-down_csv, down_json, _ = st.columns([1, 1, 4])
+st.dataframe(
+    table,
+    hide_index=True,
+    column_order=[*FIRST, *(c for c in table.columns if c not in FIRST)],
+    column_config={"label": st.column_config.TextColumn(width="medium", help="Hover a cell for all of it")},
+)  # the label no wider than the metrics after it, which stay in view at 1024 px
+down_csv, down_json, _ = st.columns([1, 1, 2])
 down_csv.download_button("Download CSV", runs.table_csv(rows), "runs.csv", "text/csv", key="train_csv")
 down_json.download_button(
     "Download JSON", json.dumps(rows, indent=2), "runs.json", "application/json", key="train_json"

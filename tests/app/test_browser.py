@@ -1,9 +1,11 @@
 """The app in a real browser: `streamlit run app.py` as a subprocess, driven by Debian's Chromium
 through Playwright, over the whole shared MS MARCO corpus. Opens every page at 1024×768 (a classroom
-projector) and at 1440×900 and saves docs/screenshot_*.png; checks that no metric label, button or
-widget label is cut, that the open Confused query survives a sort change, that a clicked map point is
-ringed on both maps, the no-answer notice, the warm search latency, a training run started and
-cancelled from the page, and that the server log holds no warning from the app's own setup.
+projector) and at 1440×900, presentation mode off and on, and saves docs/screenshot_*.png; the
+projector check: at 1024 no text node is cut, overlaps another or is drawn under 14 px (Plotly's SVG
+text included), the maps are 400 px wide or more, and a page opened again is drawn within 3 s. Also:
+the open Confused query survives a sort change and Back undoes a click, a clicked map point is ringed
+on both maps, the no-answer notice, the warm search latency, a training run started and cancelled
+from the page, and that the server log holds no warning from the app's own setup.
 
 Needs: the `playwright` Python package and /usr/bin/chromium (Debian's `chromium`; never
 `playwright install`), real checkpoints and ../shared/msmarco. Chroma indexes and UMAP maps are
@@ -43,10 +45,11 @@ WARM_SEARCH_MS = 50  # server-side encode + search, as shown on the page
 WARM_MAP_S = 3.0  # the embeddings page's two maps drawn, on a warm app
 PROJECT_MS = 1000  # placing a typed query on a map, as shown on the page
 SIZES = {"1024": {"width": 1024, "height": 768}, "1440": {"width": 1440, "height": 900}}
-NO_ANSWER = "what is the capital of australia"
+WARM_PAGE_S = 3.0  # any page, opened again on a warm app, until it has finished drawing
+MIN_MAP_PX = 400  # the width of each embeddings map at 1024 px
 PAGES = {
     "home": "",
-    "search": f"search?q={NO_ANSWER.replace(' ', '+')}",
+    "search": "search?q=what+is+dysgraphia%3F&model=hybrid%3Arandom",
     "compare": "compare?q=what+is+a+python&bm25=true",
     "embeddings": "embeddings",
     "confused": "confused",
@@ -60,18 +63,63 @@ READY = {
     "confused": "Top wrong passage",
     "training": "Start a training run",
 }
-CUT = """() => {
-  const sel = '[data-testid="stMetricLabel"] *, [data-testid="stMetricValue"], button *,'
-    + ' [data-testid="stWidgetLabel"] *, [data-testid="stPageLink"] *, [data-testid="stExpander"] summary *,'
-    + ' [data-testid="stCaptionContainer"] *';
-  const cut = [...document.querySelectorAll(sel)].filter(e => {
-    if (!e.offsetParent || e.clientWidth === 0) return false;
-    const s = getComputedStyle(e);
-    return (s.overflowX !== 'visible' || s.textOverflow === 'ellipsis') && e.scrollWidth > e.clientWidth + 1;
-  }).map(e => e.innerText.trim().slice(0, 60)).filter(t => t);
-  const page = document.documentElement;
-  return page.scrollWidth > page.clientWidth + 1 ? [...cut, 'the page scrolls sideways'] : cut;
-}"""
+PROJECTOR = """() => {
+  const MIN_PX = 14;
+  const width = document.documentElement.clientWidth;
+  const skip = 'script, style, noscript, .hoverlayer, [data-testid="stTooltipContent"], .clamp';
+  const CLIP = ['hidden', 'clip'];
+  const hidden = el => {  // visually hidden (a skip link): clipped to nothing
+    for (let e = el; e; e = e.parentElement) if (getComputedStyle(e).clip !== 'auto') return true;
+  };
+  const shown = el => el.checkVisibility({opacityProperty: true, visibilityProperty: true}) && !hidden(el);
+  const boxes = [];
+  const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walk.nextNode()) {
+    const node = walk.currentNode, el = node.parentElement, text = node.textContent.trim();
+    if (!text || !el || el.closest(skip) || !shown(el)) continue;
+    const svg = el.closest('svg');
+    let rects;
+    if (svg) rects = [el.getBoundingClientRect()];
+    else { const r = document.createRange(); r.selectNodeContents(node); rects = [...r.getClientRects()]; }
+    rects = rects.filter(r => r.width > 1 && r.height > 1);
+    if (rects.length) boxes.push({el, svg, text: text.slice(0, 40), rects});
+  }
+  const problems = [];
+  const say = (kind, b, more = '') => problems.push(`${kind}: “${b.text}”${more}`);
+  for (const b of boxes) {
+    const size = parseFloat(getComputedStyle(b.el).fontSize);
+    if (size < MIN_PX - 0.01) say(`${size.toFixed(1)} px`, b);
+    const outX = (r, box) => r.left < box.left - 1 || r.right > box.right + 1;
+    const outY = (r, box) => r.top < box.top - 1 || r.bottom > box.bottom + 1;
+    let cut = b.rects.some(r => r.right > width + 1);
+    if (b.svg) {
+      const box = b.svg.getBoundingClientRect();
+      cut = cut || b.rects.some(r => outX(r, box) || outY(r, box));
+    }
+    for (let e = b.el; e && e !== document.body && !cut; e = e.parentElement) {
+      if (e instanceof SVGElement) continue;
+      const s = getComputedStyle(e), box = e.getBoundingClientRect();
+      if (s.textOverflow === 'ellipsis' && e.scrollWidth > e.clientWidth + 1) cut = true;
+      if (CLIP.includes(s.overflowX) && b.rects.some(r => outX(r, box))) cut = true;
+      if (CLIP.includes(s.overflowY) && b.rects.some(r => outY(r, box))) cut = true;
+      if ([s.overflowX, s.overflowY].some(o => o === 'auto' || o === 'scroll')) break;  // scrolls into view
+    }
+    if (cut) say('cut', b);
+  }
+  const rects = boxes.flatMap(b => b.rects.map(r => ({b, r}))).sort((p, q) => p.r.top - q.r.top);
+  for (let i = 0; i < rects.length; i++) {
+    for (let j = i + 1; j < rects.length && rects[j].r.top < rects[i].r.bottom - 2; j++) {
+      const p = rects[i], q = rects[j];
+      if (p.b === q.b) continue;
+      const w = Math.min(p.r.right, q.r.right) - Math.max(p.r.left, q.r.left);
+      const h = Math.min(p.r.bottom, q.r.bottom) - Math.max(p.r.top, q.r.top);
+      if (w > 2 && h > 2) say('overlaps', p.b, ` and “${q.b.text}”`);
+    }
+  }
+  if (document.documentElement.scrollWidth > width + 1) problems.push('the page scrolls sideways');
+  return [...new Set(problems)];
+}
+"""
 MAP_POINT = """() => {
   const gd = document.querySelectorAll('.js-plotly-plot')[0];
   const t = gd._fullData.find(t => (t.name || '').startsWith('judged passage'));
@@ -112,7 +160,7 @@ def server(tmp_path_factory):
         (art / name).mkdir()
         for f in path.parent.iterdir():  # model.pt, and log.json for the training page
             (art / name / f.name).symlink_to(f)
-    for extra in ("metrics.json", "chroma", "mined", "umap"):
+    for extra in ("metrics.json", "hybrid.json", "chroma", "mined", "umap"):
         src = REAL_ARTIFACTS / extra
         if src.is_dir():
             shutil.copytree(src, art / extra)
@@ -203,8 +251,12 @@ def test_search_and_compare_in_a_browser(server, browser):
             break
     assert min(totals) < WARM_SEARCH_MS, totals
 
-    page.goto(f"{url}/search?q={NO_ANSWER.replace(' ', '+')}", timeout=60_000)
-    page.get_by_text("This corpus probably holds no answer").wait_for(timeout=30_000)
+    page.goto(f"{url}/search?q=symptms+of+dysgrafia", timeout=60_000)  # misspelled: the spelling is blamed
+    page.get_by_text("Check the spelling").wait_for(timeout=30_000)
+    for quiet in ("symptoms of dysgraphia", "how long to boil an egg"):  # results that mention the words
+        page.goto(f"{url}/search?q={quiet.replace(' ', '+')}", timeout=60_000)
+        page.locator(".card").first.wait_for(timeout=30_000)
+        assert not page.get_by_text(re.compile("no answer|No passage contains")).count(), quiet
 
     page.goto(f"{url}/compare?q={query.replace(' ', '+')}", timeout=60_000)
     page.get_by_text("Overlap@10").wait_for(timeout=30_000)
@@ -223,29 +275,63 @@ def test_search_and_compare_in_a_browser(server, browser):
     shared.close()
 
 
+def drawn(page, name: str) -> None:
+    """Wait until page `name` has finished drawing: its landmark text, its maps, no spinner left."""
+    page.get_by_text(READY[name]).first.wait_for(timeout=READY_S * 1000)
+    if name == "embeddings":
+        page.locator("[data-testid='stPlotlyChart'] .main-svg").nth(2).wait_for(timeout=READY_S * 1000)
+    page.locator("[data-testid='stSpinner']").first.wait_for(state="detached", timeout=READY_S * 1000)
+    page.wait_for_function(CHARTS_DRAWN, timeout=READY_S * 1000)
+    page.wait_for_timeout(300)
+
+
+CHARTS_DRAWN = """() => [...document.querySelectorAll('[data-testid=stPlotlyChart]')].every(
+  c => c.querySelector('.main-svg'))"""
+MAPS = """() => [...document.querySelectorAll('.js-plotly-plot')].map(gd => {
+  const fl = gd._fullLayout;
+  return {width: fl.xaxis._length, height: fl.yaxis._length, legend: fl.legend ? fl.legend._height : 0};
+})"""
+
+
 def test_every_page_fits_a_projector_and_a_laptop(server, browser):
+    """Every page at 1440×900 and 1024×768, presentation mode off and on (screenshots in docs/). At 1024:
+    no text cut, overlapping other text or under 14 px (chart text included), each embeddings map 400
+    px wide or more and taller than its legend; and every page, opened again, drawn within 3 s."""
     url, _ = server
-    cut = {}
-    for size, viewport in SIZES.items():
-        page = browser.new_page(viewport=viewport)
+    problems, slow = {}, {}
+    for size, present in [("1440", False), ("1440", True), ("1024", False), ("1024", True)]:
+        page = browser.new_page(viewport=SIZES[size])
         for name, path in PAGES.items():
-            page.goto(f"{url}/{path}", timeout=60_000)
-            page.get_by_text(READY[name]).first.wait_for(timeout=READY_S * 1000)
-            if name == "embeddings":
-                page.locator("[data-testid='stPlotlyChart'] .main-svg").nth(2).wait_for(timeout=30_000)
-            page.wait_for_timeout(1200)
+            link = f"{url}/{path}" + (("&" if "?" in path else "?") + "present=1" if present else "")
+            start = time.perf_counter()
+            page.goto(link, timeout=60_000)
+            drawn(page, name)
+            seconds = time.perf_counter() - start
             no_crash(page)
-            cut[f"{name} {size}"] = page.evaluate(CUT)
-            page.screenshot(
-                path=str(
-                    DOCS / (f"screenshot_{name}.png" if size == "1440" else f"screenshot_{name}_{size}.png")
-                )
-            )
+            tag = f"{name}{'' if size == '1440' else '_' + size}{'_present' if present else ''}"
+            page.screenshot(path=str(DOCS / f"screenshot_{tag}.png"))
+            if size == "1024":
+                found = page.evaluate(PROJECTOR)
+                if name == "embeddings":
+                    maps = page.evaluate(MAPS)
+                    found += [f"a map {m['width']:.0f} px wide" for m in maps if m["width"] < MIN_MAP_PX]
+                    found += [f"a legend taller than its map: {m}" for m in maps if m["legend"] > m["height"]]
+                problems[tag] = found
+                if seconds > WARM_PAGE_S:  # a second try: Chromium draws on the 2 cores the server uses
+                    start = time.perf_counter()
+                    page.goto(link, timeout=60_000)
+                    drawn(page, name)
+                    seconds = min(seconds, time.perf_counter() - start)
+                slow[tag] = round(seconds, 2)
         page.close()
-    assert not any(cut.values()), {k: v for k, v in cut.items() if v}
+    print(f"warm page loads at 1024 (s): {slow}")
+    for tag, found in problems.items():
+        print(tag, found)
+    assert not any(problems.values()), {k: v for k, v in problems.items() if v}
+    assert max(slow.values()) < WARM_PAGE_S, slow
 
 
-def test_confused_keeps_the_open_query_and_back_takes_one_press(server, browser):
+def test_confused_keeps_the_open_query_and_back_undoes_one_step(server, browser):
     url, _ = server
     page = browser.new_page(viewport=SIZES["1440"])
     page.goto(url, timeout=60_000)
@@ -266,6 +352,16 @@ def test_confused_keeps_the_open_query_and_back_takes_one_press(server, browser)
     changed = f"() => document.querySelector('[data-testid=stHeading] h3').innerText !== {first!r}"
     page.wait_for_function(changed, timeout=30_000)
     opened = heading.inner_text()
+    page.wait_for_timeout(1000)
+    page.mouse.click(grid["x"] + 120, grid["y"] + 35 * 4.5)  # the fourth row
+    page.wait_for_function(changed.replace(repr(first), repr(opened)), timeout=30_000)
+    page.wait_for_timeout(1000)
+    page.go_back()  # Back undoes the second click
+    page.wait_for_function(
+        f"() => document.querySelector('[data-testid=stHeading] h3').innerText === {opened!r}"
+    )
+    page.wait_for_timeout(1500)
+    assert heading.inner_text() == opened
     page.locator("[data-testid='stSelectbox']", has_text="Worst first by").click()
     page.get_by_role("option", name="score gap").click()
     page.wait_for_url("**sort=score+gap**", timeout=30_000)

@@ -53,6 +53,41 @@ def test_embeddings_page_places_a_query_among_its_true_neighbours(app_env):
 
 
 @needs_app
+def test_map_highlights_lie_above_the_points_in_readable_text(app_env):
+    query = open_page("views/compare.py").button[0].label
+    at = open_page("views/embeddings.py", q=query, point="p3")
+    figure = json.loads(plots(at)[0].proto.spec)
+    kinds = [t["type"] for t in figure["data"]]
+    assert set(kinds) == {"scattergl"}, "one WebGL layer: each trace drawn over those before it"
+    names = [t.get("name", "").split(" (")[0] for t in figure["data"]]
+    points = max(names.index(n) for n in ("other passage", "judged passage", "query"))
+    for highlight in ("your query's top k", "your query", "selected point", "its nearest neighbours"):
+        assert names.index(highlight) > points, highlight
+    layout = figure["layout"]
+    assert layout["font"]["size"] >= 14 and layout["legend"]["font"]["size"] >= 14
+    labels = layout["annotations"]
+    assert labels and all(a["font"]["size"] >= 14 for a in labels), "region labels"
+    at = open_page("views/embeddings.py", q=query, dims="3")
+    spec = {t.get("name", ""): t for t in json.loads(plots(at)[0].proto.spec)["data"]}
+    assert spec["your query"]["text"] == ["your query"] and "text" in spec["your query"]["mode"]
+    assert any(t.get("mode") == "text" and t["text"] for t in spec.values()), "3-D region labels"
+
+
+def test_region_labels_never_overlap_and_stay_inside_the_map():
+    from views.charts import spaced_labels
+
+    regions = [
+        ((0.0, 0.0), "coffee · beans"),
+        ((0.2, 0.1), "espresso · crema"),
+        ((9.9, 5.0), "rain · floods"),
+    ]
+    kept = spaced_labels(regions, [0, 0], [10, 10], (400, 400), 14)
+    assert [label for *_, label, _ in kept] == ["coffee · beans", "rain · floods"]  # the second overlapped
+    assert [anchor for *_, anchor in kept] == ["left", "right"]  # at the edges: drawn inwards
+    assert len(spaced_labels(regions, [0, 0], [10, 10], (4000, 4000), 14)) == 3  # room for all
+
+
+@needs_app
 def test_a_found_point_is_ringed_on_both_maps_with_its_neighbours(app_env):
     at = open_page("views/embeddings.py")
     text = next(t for t in json.loads(plots(at)[0].proto.spec)["data"][0]["text"] if "&" not in t)[:30]

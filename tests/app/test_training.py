@@ -100,6 +100,37 @@ def test_cancel_stops_the_process_and_leaves_artifacts_consistent(tiny_env):
     assert "no final metrics" in at.warning[0].value and row.label.startswith("run ") and "GRU 8" in row.label
 
 
+def test_a_run_cancelled_before_it_wrote_anything_has_a_duration_of_zero_or_more(tiny_env):
+    cfg = launcher.run_config(tiny_env, hidden=8, out_dim=16, epochs=5000, batch_size=4, warmup_steps=1)
+    job = launcher.launch(cfg, tiny_env)
+    output = jobs.job_dir(artifacts.runs_dir(tiny_env), job.run) / "output.log"
+    os.utime(output, (job.started - 1, job.started - 1))  # the empty log was made before the start time
+    cancelled = launcher.cancel(tiny_env)  # before Python has imported torch: nothing written yet
+    assert output.stat().st_size == 0 and cancelled.seconds >= 0 and cancelled.ended >= cancelled.started
+    row = next(r for r in runs.table(tiny_env) if r["run"] == job.name)
+    assert str(row["duration_s"])[0] != "-", row["duration_s"]  # never -0.0
+
+
+def test_runs_started_in_the_same_minute_get_different_labels(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    art = tmp_path / "artifacts"
+    monkeypatch.setenv("ARTIFACTS_DIR", str(art))
+    folder = artifacts.runs_dir(art)
+    start = time.mktime((2026, 1, 5, 14, 2, 7, 0, 0, -1))
+    for i, run in enumerate(("20260105-140207", "20260105-140240")):
+        jobs.job_dir(folder, run).mkdir(parents=True)
+        launcher.run_config(art, hidden=8).save(jobs.job_dir(folder, run) / "config.json")
+        jobs.save_job(folder, jobs.Job(run, "cancelled", 1, start + 33 * i, [], ended=start + 33 * i + 5))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page("views/training.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    labels = list(at.dataframe[0].value.label)
+    assert len(labels) == 2 and len(set(labels)) == 2 and labels[1].startswith("run 14:02:07 ·"), labels
+    label = json.loads(at.dataframe[0].proto.columns)["label"]
+    assert label["width"] == "medium", "a long label does not push the metric columns out of view"
+
+
 def test_a_lock_whose_process_is_gone_is_stale(tmp_path):
     import subprocess
 

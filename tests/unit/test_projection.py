@@ -159,4 +159,4 @@ def test_points_neighbours_find_and_regions():
     assert find_points(points, "ESPRESSO") == espresso
     assert find_points(points, "  ") == [] and find_points(points, "no such text") == []
     labels = region_labels(p, catalog, regions=6)
-    assert len(labels) >= 5 and "brewed · coffee" in [text for _, _, text in labels]  # python: no word twice
+    assert len(labels) >= 5 and "brewed · coffee" in [text for _, text in labels]  # python: no word twice

@@ -1,15 +1,15 @@
 """The pure parts the pages rely on: query checks and tokens (core.queries), highlighting, the corpus's
-coverage of a query (core.catalog), readable examples, and the Home table (views.headline)."""
+no-answer check (core.catalog), readable examples, and the Home table (views.headline)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from core.catalog import Catalog, coverage
-from core.queries import QueryError, highlight, query_tokens, readable, validate_query
+from core.catalog import Catalog, no_answer
+from core.queries import QueryError, highlight, query_tokens, readable, stem, validate_query
 from core.vocab import Vocab
-from tests.conftest import tiny_rows
+from tests.conftest import TOPICS, tiny_rows
 from views.headline import design_sentence, fitted_on_note, metrics_note, metrics_rows
 
 
@@ -64,16 +64,25 @@ def test_highlight_marks_whole_query_words_only():
     assert "".join(p for p, _ in pieces) == "Paris is the capital of France; capitals <b>vary</b>."
 
 
-def test_coverage_finds_queries_the_corpus_cannot_answer():
+def test_no_answer_when_the_passages_found_never_mention_the_query():
     from core.data import build_corpus
 
     catalog = Catalog(build_corpus(tiny_rows()))
-    paris = coverage(catalog, "What is the capital of France?")
-    assert paris.words == ["capital", "france"] and not paris.missing and paris.together == 1 and paris.thin
-    assert coverage(catalog, "how is coffee made").together == 0  # no passage says "made"
-    australia = coverage(catalog, "what is the capital of australia")
-    assert australia.missing == ["australia"] and australia.thin
-    assert not coverage(catalog, "what is the").thin  # no content word: nothing to say
+    rows = {topic: [catalog.pids[catalog.texts.index(t)] for t in texts] for topic, texts in TOPICS.items()}
+    assert no_answer(catalog, "where do pythons live", rows["python"]) is None  # "pythons" is "python"
+    assert no_answer(catalog, "snakes", rows["python"]) is None  # "snakes" is "snake"
+    assert no_answer(catalog, "the capital of france", rows["paris"] + rows["rain"]) is None
+    missed = no_answer(catalog, "where do pythons live", rows["coffee"])
+    assert missed.words == ["pythons", "live"] and missed.unknown == ["live"]  # in no passage
+    typo = no_answer(catalog, "what is the capitall of australia", rows["paris"])
+    assert typo.unknown == ["capitall", "australia"]
+    assert no_answer(catalog, "what is the", rows["coffee"]) is None  # no content word: nothing to say
+
+
+def test_stems_match_plurals_and_verb_forms():
+    assert {stem(w) for w in ("egg", "eggs")} == {"egg"} and stem("boiled") == stem("boiling") == "boil"
+    assert stem("symptoms") == "symptom" and stem("studies") == "study" and stem("glasses") == "glass"
+    assert stem("bake") == stem("baked") and stem("is") == "is"
 
 
 def test_examples_are_readable_questions(small_vocab):
