@@ -101,7 +101,7 @@ def test_eval_bm25_and_hybrid_print_the_same_contract(tiny_checkpoint, tmp_path)
     from core.hybrid import save_weight
     from core.model import file_fingerprint
 
-    save_weight(tmp_path, "tiny", file_fingerprint(ckpt), 0.5, {0.5: 1.0}, 10)
+    save_weight(tmp_path, "tiny", file_fingerprint(ckpt), 0.5, {0.5: 1.0}, 10, {"split": "tuning"})
     r = run(
         "eval", "--checkpoint", f"hybrid:{ckpt}", "--data", str(data), "--json", "--artifacts", str(tmp_path)
     )
