@@ -141,11 +141,11 @@ def test_same_and_unknown_checkpoints_and_bad_values_in_a_link_are_said(app_env)
     assert [s.value for s in at.subheader] == ["hard", "hard"]
     at = open_page("views/compare.py", q="what is a python", a="run-gone", b="hard", k="500")
     warned = " ".join(w.value for w in at.warning)
-    assert "“run-gone”" in warned and "**random** is shown" in warned and "from 1 to 50" in warned
+    assert "`run-gone`" in warned and "**random** is shown" in warned and "from 1 to 50" in warned
     assert at.selectbox(key="a").value == "random" and at.slider(key="k").value == 10
     assert "same checkpoint" not in " ".join(i.value for i in at.info)
     at = open_page("views/search.py", q="what is a python", model="nope")
-    assert "“nope”" in " ".join(w.value for w in at.warning) and at.selectbox(key="model").value == "hard"
+    assert "`nope`" in " ".join(w.value for w in at.warning) and at.selectbox(key="model").value == "hard"
 
 
 @needs_app

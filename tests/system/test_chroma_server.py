@@ -91,7 +91,7 @@ def test_the_app_engine_reaches_the_server_through_the_environment(server, tmp_p
         h.docid for h in exact.query(engine.encoder.encode_queries([query]), 5)[0]
     ]
     names = [c if isinstance(c, str) else c.name for c in chroma_client().list_collections()]
-    assert any(n.startswith("hard-") for n in names)
+    assert f"checkpoint-{engine.fingerprint}" in names
 
 
 def test_an_unreachable_server_is_a_clear_error():
