@@ -103,7 +103,7 @@ def map_figure(
         dict.fromkeys(["other passage", "passage", "judged passage", *sorted(points[column].unique())])
     )
     extra = iter(TYPE_COLOURS)
-    fig = go.Figure()
+    fig = go.Figure(_validate=False)  # tens of thousands of points: checking each costs the page time
     for g in groups:
         part = points[points[column] == g]
         if len(part):
