@@ -284,8 +284,8 @@ def drawn(page, name: str) -> None:
     page.wait_for_function(CHARTS_DRAWN, timeout=READY_S * 1000)
 
 
-CHARTS_DRAWN = """() => [...document.querySelectorAll('[data-testid=stPlotlyChart]')].every(
-  c => c.querySelector('.main-svg'))"""
+CHARTS_DRAWN = """() => !document.querySelector('[data-testid=stSkeleton]')
+  && [...document.querySelectorAll('[data-testid=stPlotlyChart]')].every(c => c.querySelector('.main-svg'))"""
 MAPS = """() => [...document.querySelectorAll('.js-plotly-plot')].map(gd => {
   const fl = gd._fullLayout;
   return {width: fl.xaxis._length, height: fl.yaxis._length, legend: fl.legend ? fl.legend._height : 0};
