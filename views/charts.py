@@ -103,7 +103,7 @@ def map_figure(
         dict.fromkeys(["other passage", "passage", "judged passage", *sorted(points[column].unique())])
     )
     extra = iter(TYPE_COLOURS)
-    fig = go.Figure()
+    fig = go.Figure(_validate=False)  # tens of thousands of points: checking each costs the page time
     for g in groups:
         part = points[points[column] == g]
         if len(part):
@@ -162,7 +162,9 @@ def map_figure(
             )
         )
         if dims == 3:  # named where it sits: among 3-D points a marker alone is easily lost
-            fig.data[-1].update(mode="markers+text", text=["your query"], textposition="top center")
+            fig.data[-1].update(
+                mode="markers+text", text=["your query"], textposition="top center", textfont_color=TYPED
+            )
     shown = [p for p in selected if p in where]
     if shown:
         fig.add_trace(
@@ -188,6 +190,8 @@ def map_figure(
     lows, highs = points[["x", "y"]].min().to_numpy(), points[["x", "y"]].max().to_numpy()
     spread = np.maximum(highs - lows, 1e-9)
     plot = int(min(max(width * spread[1] / spread[0], 0.6 * width), 1.2 * width))
+    if dims == 3:  # a 3-D scene fills its box whatever the spread, turned by the mouse
+        plot = min(int(0.75 * width), 560)
     if dims == 2:
         for x, y, label, anchor in spaced_labels(regions, lows, spread, (width, plot), font_size()):
             fig.add_annotation(
@@ -205,6 +209,7 @@ def map_figure(
                 **dict(zip("xyz", zip(*(xyz for xyz, _ in regions)))),
                 mode="text",
                 text=[plain(label) for _, label in regions],
+                textfont=dict(color="#212529"),
                 hoverinfo="skip",
                 showlegend=False,
             )
@@ -218,7 +223,7 @@ def map_figure(
         dragmode="pan" if dims == 2 else "orbit",
         xaxis={**axis, "automargin": False},
         yaxis={**axis, "automargin": False, "scaleanchor": "x"},
-        scene=dict(xaxis=axis, yaxis=axis, zaxis=axis, aspectmode="data"),
+        scene=dict(xaxis=axis, yaxis=axis, zaxis=axis, aspectmode="cube"),  # fills its box
     )
     return _fonts(fig)
 

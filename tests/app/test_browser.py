@@ -282,11 +282,10 @@ def drawn(page, name: str) -> None:
         page.locator("[data-testid='stPlotlyChart'] .main-svg").nth(2).wait_for(timeout=READY_S * 1000)
     page.locator("[data-testid='stSpinner']").first.wait_for(state="detached", timeout=READY_S * 1000)
     page.wait_for_function(CHARTS_DRAWN, timeout=READY_S * 1000)
-    page.wait_for_timeout(300)
 
 
-CHARTS_DRAWN = """() => [...document.querySelectorAll('[data-testid=stPlotlyChart]')].every(
-  c => c.querySelector('.main-svg'))"""
+CHARTS_DRAWN = """() => !document.querySelector('[data-testid=stSkeleton]')
+  && [...document.querySelectorAll('[data-testid=stPlotlyChart]')].every(c => c.querySelector('.main-svg'))"""
 MAPS = """() => [...document.querySelectorAll('.js-plotly-plot')].map(gd => {
   const fl = gd._fullLayout;
   return {width: fl.xaxis._length, height: fl.yaxis._length, legend: fl.legend ? fl.legend._height : 0};
@@ -307,6 +306,7 @@ def test_every_page_fits_a_projector_and_a_laptop(server, browser):
             page.goto(link, timeout=60_000)
             drawn(page, name)
             seconds = time.perf_counter() - start
+            page.wait_for_timeout(300)  # settled, for the screenshot
             no_crash(page)
             tag = f"{name}{'' if size == '1440' else '_' + size}{'_present' if present else ''}"
             page.screenshot(path=str(DOCS / f"screenshot_{tag}.png"))
