@@ -198,7 +198,7 @@ def _first_card(page, url: str, server: subprocess.Popen, timeout_s: float = 600
     started, cpu = time.perf_counter(), _cpu_seconds(server.pid)
     while True:
         try:
-            page.goto(url, timeout=5_000)
+            page.goto(url, timeout=5_000, wait_until="commit")
             break
         except Exception:  # not listening yet
             if time.perf_counter() - started > timeout_s:
@@ -218,11 +218,14 @@ def _indexes_ready(page, base: str, names: list[str], timeout_s: float) -> bool:
     deadline = time.perf_counter() + timeout_s
     for name in names:
         while time.perf_counter() < deadline:
-            page.goto(f"{base}/search?q=capital&model={name}")
-            page.locator(".card").first.wait_for(timeout=timeout_s * 1000)
-            if page.get_by_text("search the index").count():  # not "exact search over every passage"
-                break
-            time.sleep(5)
+            try:
+                page.goto(f"{base}/search?q=capital&model={name}", wait_until="commit")
+                page.locator(".card").first.wait_for(timeout=120_000)
+                if page.get_by_text("search the index").count():  # not "exact search over every passage"
+                    break
+            except Exception:  # a slow page on a busy machine: asked again
+                pass
+            time.sleep(10)
         else:
             return False
     return True
