@@ -9,8 +9,9 @@ import streamlit as st
 
 from core.catalog import Coverage
 from core.compare import Example, Moved
+from core.explain import Explanation, Part
 from core.queries import QueryToken, highlight
-from core.search import Explanation, Part, Ranked, ResultHit, SearchResult
+from core.search import Ranked, ResultHit, SearchResult
 from views.url import presenting, set_query
 
 CSS = """<style>
