@@ -15,8 +15,8 @@ class Part:
 
     label: str  # "meaning" (a checkpoint's dense part), "shared words" (its lexical part, or BM25)
     value: float
-    words: tuple[tuple[str, float], ...] = ()  # (word, share); with `other` they add up to `value`
-    other: float = 0.0  # what no single word owns: hashed words sharing a lexical bucket
+    words: tuple[tuple[str, float], ...] = ()  # (word, share); with `collisions` they add up to `value`
+    collisions: tuple[tuple[str, float], ...] = ()  # ("capital≈turo", share): two words in one hash bucket
     source: str = ""  # in a fused score, the weighted ranker it comes from: "hard × 0.8"
 
 
@@ -42,7 +42,7 @@ def split_parts(split: Split, scale: float = 1.0, source: str = "") -> tuple[Par
             "shared words",
             split.lexical * scale,
             word_shares(split.words, scale),
-            split.collisions * scale,
+            word_shares(split.collisions, scale),
             source,
         ),
     )

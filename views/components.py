@@ -138,8 +138,7 @@ def _part(part: Part, words: int) -> str:
     shown = [f"{w} {v:.2f}" for w, v in part.words if round(v, 2)][:words]
     if len(shown) < sum(1 for _, v in part.words if round(v, 2)):
         shown.append("…")
-    if round(part.other, 2):
-        shown.append(f"hash collisions {part.other:.2f}")
+    shown += [f"hash collision {pair} {v:.2f}" for pair, v in part.collisions if round(v, 2)][:2]
     return f"{part.label} {part.value:.2f}" + (f" ({', '.join(shown)})" if shown else "")
 
 
