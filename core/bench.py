@@ -26,7 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from core.artifacts import PREFERRED, find_checkpoints, read_json
-from core.bench_report import TARGETS, checks, first_use_checks, ratios, write_reports
+from core.bench_report import DOC, TARGETS, checks, first_use_checks, ratios, write_reports
 from core.bm25 import BM25
 from core.catalog import Catalog
 from core.config import DataConfig
@@ -289,7 +289,9 @@ def first_use(
     return out
 
 
-def refresh_first_use(artifacts: Path, source: str, label: str = "now", app_root: Path = ROOT) -> dict:
+def refresh_first_use(
+    artifacts: Path, source: str, label: str = "now", app_root: Path = ROOT, doc: Path = DOC
+) -> dict:
     """Measure `first_use` alone (of the app at `app_root`, kept under `label`) into the benchmark's
     existing report, and rewrite artifacts/bench.json and docs/benchmark.md."""
     report = read_json(artifacts / "bench.json", None)
@@ -298,7 +300,7 @@ def refresh_first_use(artifacts: Path, source: str, label: str = "now", app_root
     pair = {n: p for n, p in find_checkpoints(artifacts).items() if n in PREFERRED}
     report.setdefault("first_use", {})[label] = first_use(source, pair, app_root)
     report["checks"] = {**report["checks"], **first_use_checks(report)}
-    write_reports(report, artifacts)
+    write_reports(report, artifacts, doc)
     return report
 
 

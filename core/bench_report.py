@@ -8,6 +8,7 @@ from pathlib import Path
 from core.artifacts import write_json, write_text
 
 ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "benchmark.md"
 TARGETS = {
     "encode_passages_per_s": 3000,
     "query_p50_ms": 10,
@@ -190,7 +191,7 @@ def first_use_table(measured: dict) -> list[str]:
     return lines
 
 
-def write_reports(report: dict, artifacts: Path, doc: Path = ROOT / "docs" / "benchmark.md") -> None:
+def write_reports(report: dict, artifacts: Path, doc: Path = DOC) -> None:
     """bench.json and docs/benchmark.md (the README links to it)."""
     write_json(artifacts / "bench.json", report)
     write_text(doc, "# Benchmark\n\n" + markdown(report))
