@@ -8,6 +8,7 @@ from pathlib import Path
 from core.artifacts import write_json, write_text
 
 ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "benchmark.md"
 TARGETS = {
     "encode_passages_per_s": 3000,
     "query_p50_ms": 10,

@@ -223,7 +223,8 @@ def cmd_bench(args) -> int:
     artifacts = Path(args.artifacts or artifacts_dir())
     source = resolve_source(args.data)
     if args.first_use:
-        report = bench.refresh_first_use(artifacts, source, args.label, Path(args.app))
+        doc = bench_report.report_path(artifacts, args.report)
+        report = bench.refresh_first_use(artifacts, source, args.label, Path(args.app), doc)
         print("\n".join(bench_report.first_use_table(report["first_use"])))
         return 0
     sizes = [int(n) for n in args.scale.split(",") if n.strip()] if args.scale else []

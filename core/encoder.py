@@ -28,16 +28,16 @@ _TORCH_THREADS = threading.Lock()
 
 @dataclass(frozen=True)
 class Split:
-    """A checkpoint's score of one query with one passage, taken apart: `dense + sum(words.values())
-    + collisions` is the score (the dot product of their unit vectors), to rounding."""
+    """A checkpoint's score of one query with one passage, taken apart: `dense` plus every share in
+    `words` and `collisions` is the score (the dot product of their unit vectors), to rounding."""
 
     dense: float  # what the dense (meaning) part adds
     words: dict[str, float]  # each word the two share: what its learned weights add
-    collisions: float  # what different words hashed into one lexical bucket add (rare, usually 0)
+    collisions: dict[str, float]  # "query word≈passage word": two words hashed into one lexical bucket
 
     @property
     def lexical(self) -> float:
-        return sum(self.words.values()) + self.collisions
+        return sum(self.words.values()) + sum(self.collisions.values())
 
 
 @contextmanager
@@ -117,14 +117,18 @@ class Encoder:
         )
         same = q_ids_t[None, :, None] == p_ids_t[:, None, :]
         by_token = (pairs * same).sum(2)  # (P, Tq): each query token's matches of the same word
-        out = []
+        collided = pairs * ~same
+        out, word = [], self.vocab.int_to_vocab
         for row, dense in enumerate((p_dense.double() @ q_dense[0].double()).tolist()):
             words: dict[str, float] = {}
             for i, share in zip(q_ids[0], by_token[row].tolist()):
                 if share:
-                    word = self.vocab.int_to_vocab[i]
-                    words[word] = words.get(word, 0.0) + share
-            out.append(Split(dense, words, float((pairs[row] * ~same[row]).sum())))
+                    words[word[i]] = words.get(word[i], 0.0) + share
+            collisions: dict[str, float] = {}
+            for i, j in collided[row].nonzero().tolist():
+                pair = f"{word[q_ids[0][i]]}≈{word[p_ids[row][j]]}"
+                collisions[pair] = collisions.get(pair, 0.0) + float(collided[row, i, j])
+            out.append(Split(dense, words, collisions))
         return out
 
     def _encode(self, texts, max_len, tower, progress: bool | Tally = False) -> np.ndarray:

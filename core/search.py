@@ -27,7 +27,8 @@ import torch
 from core.bm25 import BM25, bm25_tokens
 from core.catalog import Catalog
 from core.config import DataConfig
-from core.encoder import Checkpoint, Split
+from core.encoder import Checkpoint
+from core.explain import Explanation, Part, split_parts, word_shares
 from core.hybrid import PREFIX, bm25_weight, fuse
 from core.index import (
     ChromaIndex,
@@ -171,44 +172,6 @@ def with_missed(
         if row not in found:
             top.insert(min(place, len(top)), (row, score, True))
     return top
-
-
-@dataclass(frozen=True)
-class Part:
-    """One part of a score: what it measures, its value, and the words it owes to (largest first)."""
-
-    label: str  # "meaning" (a checkpoint's dense part), "shared words" (its lexical part, or BM25)
-    value: float
-    words: tuple[tuple[str, float], ...] = ()  # (word, share); with `other` they add up to `value`
-    other: float = 0.0  # what no single word owns: hashed words sharing a lexical bucket
-    source: str = ""  # in a fused score, the weighted ranker it comes from: "hard × 0.8"
-
-
-@dataclass(frozen=True)
-class Explanation:
-    """A ranker's score of one passage for one query and the parts it adds up from (to rounding)."""
-
-    score: float
-    unit: str
-    parts: tuple[Part, ...]
-
-
-def _words(shares: dict[str, float], scale: float = 1.0) -> tuple[tuple[str, float], ...]:
-    return tuple(sorted(((w, v * scale) for w, v in shares.items()), key=lambda wv: -wv[1]))
-
-
-def _split_parts(split: Split, scale: float = 1.0, source: str = "") -> tuple[Part, Part]:
-    """A checkpoint's score split (`Encoder.explain`) as its two parts, each times `scale`."""
-    return (
-        Part("meaning", split.dense * scale, source=source),
-        Part(
-            "shared words",
-            split.lexical * scale,
-            _words(split.words, scale),
-            split.collisions * scale,
-            source,
-        ),
-    )
 
 
 class Ranked:
@@ -428,7 +391,7 @@ class Engine(Ranked):
         with FOREGROUND.working():
             cosines = self.vectors[rows] @ self.encode_query(query)
             splits = self.encoder.explain(query, [self.catalog.texts[r] for r in rows])
-        return [Explanation(float(c), self.unit, _split_parts(s)) for c, s in zip(cosines, splits)]
+        return [Explanation(float(c), self.unit, split_parts(s)) for c, s in zip(cosines, splits)]
 
     def tokens(self, query: str) -> tuple[list[QueryToken], int]:
         return query_tokens(self.vocab, query, self.encoder.query_len)
@@ -459,7 +422,7 @@ class Lexical(Ranked):
         scores = self.bm25.scores([query])[0]
         return [
             Explanation(
-                float(scores[r]), self.unit, (Part("shared words", sum(terms.values()), _words(terms)),)
+                float(scores[r]), self.unit, (Part("shared words", sum(terms.values()), word_shares(terms)),)
             )
             for r, terms in zip(rows, self.bm25.explain(query, rows))
         ]
@@ -506,8 +469,10 @@ class Hybrid(Ranked):
                 float(fused[r]),
                 self.unit,
                 (
-                    *_split_parts(split, w, model),
-                    Part("shared words", sum(terms.values()) * scale, _words(terms, scale), source=words),
+                    *split_parts(split, w, model),
+                    Part(
+                        "shared words", sum(terms.values()) * scale, word_shares(terms, scale), source=words
+                    ),
                 ),
             )
             for r, split, terms in zip(rows, splits, self.lexical.bm25.explain(query, rows))

@@ -9,8 +9,9 @@ import streamlit as st
 
 from core.catalog import NoAnswer
 from core.compare import Example, Moved
+from core.explain import Explanation, Part
 from core.queries import QueryToken, highlight
-from core.search import Explanation, Part, Ranked, ResultHit, SearchResult
+from core.search import Ranked, ResultHit, SearchResult
 from views.url import presenting, set_query, shown
 
 CSS = """<style>
@@ -142,8 +143,7 @@ def _part(part: Part, words: int) -> str:
     shown = [f"{w} {v:.2f}" for w, v in part.words if round(v, 2)][:words]
     if len(shown) < sum(1 for _, v in part.words if round(v, 2)):
         shown.append("…")
-    if round(part.other, 2):
-        shown.append(f"hash collisions {part.other:.2f}")
+    shown += [f"hash collision {pair} {v:.2f}" for pair, v in part.collisions if round(v, 2)][:2]
     return f"{part.label} {part.value:.2f}" + (f" ({', '.join(shown)})" if shown else "")
 
 

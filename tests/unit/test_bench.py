@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from core import bench, bench_report
 
 
@@ -86,3 +88,29 @@ def test_first_use_is_checked_against_its_targets_beside_an_earlier_version():
     assert "fresh_clone_first_result_s" not in bench_report.checks(
         r
     ) and "First use" not in bench_report.markdown(r)
+
+
+def test_first_use_alone_is_measured_into_the_existing_report(tmp_path, monkeypatch):
+    artifacts, doc = tmp_path / "artifacts", tmp_path / "benchmark.md"
+    for name in ("random", "hard", "other"):
+        (artifacts / name).mkdir(parents=True)
+        (artifacts / name / "model.pt").write_bytes(b"")
+    measured = []
+    monkeypatch.setattr(
+        bench, "first_use", lambda source, pair, root: measured.append(pair) or first_use(8, 12)
+    )
+    with pytest.raises(FileNotFoundError, match="python -m core bench"):  # no report to add to yet
+        bench.refresh_first_use(artifacts, "source", doc=doc)
+    r = report(3500, 4.0, 20)
+    r["ratios"], r["checks"] = bench_report.ratios(r), bench_report.checks(r)
+    bench_report.write_reports(r, artifacts, doc)
+    bench.refresh_first_use(artifacts, "source", label="before", doc=doc)
+    assert list(measured[0]) == ["random", "hard"], "the committed pair only"
+    saved = json.loads((artifacts / "bench.json").read_text())
+    assert list(saved["first_use"]) == ["before"] and "fresh_clone_first_result_s" not in saved["checks"]
+    bench.refresh_first_use(artifacts, "source", doc=doc)
+    saved = json.loads((artifacts / "bench.json").read_text())
+    assert (
+        list(saved["first_use"]) == ["before", "now"] and saved["checks"]["fresh_clone_first_result_s"]["met"]
+    )
+    assert "| fresh clone → first result | 8 s" in doc.read_text()

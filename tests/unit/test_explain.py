@@ -58,8 +58,9 @@ def assert_adds_up(ranker, query: str) -> list:
         assert e.score == pytest.approx(float(scores[row]), abs=1e-5)
         assert sum(p.value for p in e.parts) == pytest.approx(e.score, abs=1e-5)
         for part in e.parts:
-            if part.words or part.other:
-                assert sum(v for _, v in part.words) + part.other == pytest.approx(part.value, abs=1e-9)
+            if part.words or part.collisions:
+                shares = sum(v for _, v in part.words) + sum(v for _, v in part.collisions)
+                assert shares == pytest.approx(part.value, abs=1e-9)
             assert [v for _, v in part.words] == sorted((v for _, v in part.words), reverse=True)
     return found
 
@@ -81,7 +82,9 @@ def test_two_buckets_make_collisions_that_no_word_owns(engine):
     if engine.encoder.model.cfg.lexical_dim != 2:
         pytest.skip("only with colliding buckets")
     found = assert_adds_up(engine, QUERIES[0])
-    assert any(abs(e.parts[1].other) > 1e-6 for e in found), "different words share a bucket"
+    collided = [pair for e in found for pair, v in e.parts[1].collisions if abs(v) > 1e-6]
+    assert collided, "different words share a bucket"
+    assert all(len(pair.split("≈")) == 2 and len(set(pair.split("≈"))) == 2 for pair in collided)
 
 
 @pytest.mark.parametrize("query", QUERIES)
