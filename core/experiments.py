@@ -266,6 +266,9 @@ def markdown(results: list[dict], corpus: Corpus) -> str:
             f"{_f(h['full']['mrr@10'])} / {_f(h['bm25_hard']['mrr@10'])} (w {h['weight']}) | "
             f"{r['training']['train_seconds'] / 60:.1f} |"
         )
+    missing = [a.name for a in ARMS if a.name not in by_name]
+    if missing:
+        lines += ["", f"Defined but not run yet (no stored result): {', '.join(missing)}."]
     lines += ["", "Settings of each arm (overrides of the build's defaults):", ""]
     lines += [
         f"- **{a.name}**: `{a.overrides or {}}`, negatives {a.negatives}" for a in ARMS if a.name in by_name

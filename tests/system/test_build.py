@@ -83,11 +83,12 @@ def test_mined_negatives_are_never_positives(tiny_build):
 
 def test_second_build_does_no_training(tiny_build):
     cfg, out, _ = tiny_build
-    before = {n: file_fingerprint(out / n / "model.pt") for n in ("random", "hard")}
+    before = {n: file_fingerprint(out / n / "model.pt") for n in ("warmup", "random", "hard")}
     second = build(cfg, out, progress=False, log=lambda *_: None)
     assert statuses(second) == {
         "data": "loaded",
         "vocab": "made",
+        "train warmup": "up to date",
         "train random": "up to date",
         "index random": "up to date",
         "mine": "up to date",
@@ -97,7 +98,7 @@ def test_second_build_does_no_training(tiny_build):
         "fuse": "up to date",
         "metrics": "up to date",
     }
-    assert before == {n: file_fingerprint(out / n / "model.pt") for n in ("random", "hard")}
+    assert before == {n: file_fingerprint(out / n / "model.pt") for n in ("warmup", "random", "hard")}
 
 
 def test_an_up_to_date_build_opens_each_checkpoint_once(tiny_build, monkeypatch):
@@ -112,7 +113,7 @@ def test_an_up_to_date_build_opens_each_checkpoint_once(tiny_build, monkeypatch)
     monkeypatch.setattr(encoder_module, "file_fingerprint", lambda p: hashed.append(p) or real_hash(p))
     monkeypatch.setattr("core.build.train", lambda *a, **k: pytest.fail("an up-to-date build trained"))
     build(cfg, out, progress=False, log=lambda *_: None)
-    assert sorted(map(str, opened)) == sorted(str(out / n / "model.pt") for n in ("random", "hard"))
+    assert sorted(map(str, opened)) == sorted(str(out / n / "model.pt") for n in ("warmup", "random", "hard"))
     assert sorted(map(str, hashed)) == sorted(map(str, opened))
 
 

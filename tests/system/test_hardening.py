@@ -198,7 +198,7 @@ def test_a_pipeline_killed_at_any_stage_leaves_consistent_artifacts_and_recovers
     run = [sys.executable, "-m", "core", "build", *flags]
     assert subprocess.run(run, cwd=ROOT, env=env, capture_output=True, check=False).returncode == 0
 
-    for stage in ("[vocab]", "[train random]", "[mine]", "[train hard]", "[index hard]"):
+    for stage in ("[vocab]", "[train warmup]", "[mine]", "[train random]", "[train hard]", "[index hard]"):
         proc = subprocess.Popen(
             [*run, "--force"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
         )
@@ -216,7 +216,8 @@ def test_a_pipeline_killed_at_any_stage_leaves_consistent_artifacts_and_recovers
     final = subprocess.run(run, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     assert final.returncode == 0, final.stderr[-2000:]
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["checkpoints"] == {n: file_fingerprint(out / n / "model.pt") for n in ("random", "hard")}
+    names = ("warmup", "random", "hard")
+    assert metrics["checkpoints"] == {n: file_fingerprint(out / n / "model.pt") for n in names}
 
 
 # --- broken inputs get clear errors --------------------------------------------------------------
