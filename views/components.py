@@ -23,7 +23,7 @@ CSS = """<style>
   font-size: .9rem; }
 .rank { font-weight: 700; font-size: 1.05rem; }
 .score { color: rgba(128,128,128,1); font-variant-numeric: tabular-nums; }
-.why { font-size: .85rem; color: rgba(128,128,128,1); margin-bottom: .3rem; overflow-wrap: anywhere; }
+.why { font-size: .875rem; color: rgba(128,128,128,1); margin-bottom: .3rem; overflow-wrap: anywhere; }
 .badge { border-radius: 1rem; padding: 0 .55rem; font-size: .875rem; font-weight: 600; }
 .badge.judged { background: #2e9e5b; color: white; }
 .badge.up { background: rgba(46,158,91,.16); color: #1f7a45; }

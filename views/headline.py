@@ -31,6 +31,12 @@ def design_sentence(metrics: dict) -> str:
     )
 
 
+def hard_gain(random: dict, hard: dict) -> str:
+    """' and by +0.016 on BM25-hard candidate lists' when both rows have that figure, else nothing."""
+    a, b = random.get("BM25-hard mrr@10"), hard.get("BM25-hard mrr@10")
+    return f" and by {b - a:+.3f} on BM25-hard candidate lists" if a is not None and b is not None else ""
+
+
 def metrics_note(metrics: dict) -> str:
     """What the metrics were measured on, as far as metrics.json says."""
     split, corpus = metrics.get("split") or {}, metrics.get("corpus") or {}

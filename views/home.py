@@ -6,7 +6,14 @@ import streamlit as st
 
 from core.artifacts import artifacts_dir
 from views import components, state
-from views.headline import design_sentence, fitted_on_note, metrics_note, metrics_rows, read_metrics
+from views.headline import (
+    design_sentence,
+    fitted_on_note,
+    hard_gain,
+    metrics_note,
+    metrics_rows,
+    read_metrics,
+)
 
 PAGES = [
     ("views/search.py", "Search", "🔎", "one model, one query"),
@@ -62,8 +69,7 @@ if {"random", "hard"} <= set(by_name):
         )
         st.markdown(
             f"**The lesson is the gain, not the ranking.** Hard negatives lift the same small model by "
-            f"{gain:+.3f} MRR@10 (on {hard['queries']:,} validation queries) and by "
-            f"{hard['BM25-hard mrr@10'] - random['BM25-hard mrr@10']:+.3f} on BM25-hard candidate lists, "
+            f"{gain:+.3f} MRR@10 (on {hard['queries']:,} validation queries){hard_gain(random, hard)}, "
             f"against the same training with random negatives, yet **{best['model']}** "
             f"still leads with {best['mrr@10']:.3f}: MS MARCO questions share many words with their answers, "
             f"which keyword search (BM25) counts exactly, over a {len(cat):,}-passage sample." + versus

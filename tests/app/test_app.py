@@ -98,7 +98,7 @@ def notices(at) -> str:
 @needs_app
 def test_no_answer_notice_speaks_of_spelling_and_stays_quiet_when_results_share_a_word(app_env):
     at = open_page("views/search.py", q="symptms of dysgrafia")  # misspelled: no passage holds the words
-    assert "No passage contains “symptms”, “dysgrafia”" in notices(at) and "Check the spelling" in notices(at)
+    assert "No passage contains `symptms`, `dysgrafia`" in notices(at) and "Check the spelling" in notices(at)
     at = open_page("views/compare.py", q="symptms of dysgrafia")
     assert "Check the spelling" in notices(at) and "not to blame" not in notices(at)
     for query in ("symptoms of dysgraphia", "how long to boil an egg", "what is the capital of australia"):

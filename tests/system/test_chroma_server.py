@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMA = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture  # one server per test: sharing one across the module, the engine test's query hung
 def server(tmp_path_factory):
     if not Path(CHROMA).is_file():
         pytest.skip(f"the `chroma` command (from the chromadb package) was not found at {CHROMA}")
