@@ -89,6 +89,10 @@ def fit_on_corpus(
 ) -> tuple[float, dict, int]:
     """`fit_weight` on up to `sample` of `qids` (a fixed random sample) over every passage of
     `corpus`: (weight, MRR@10 by weight, queries used). Vectors and a fitted BM25 may be passed in."""
+    if not qids:
+        raise ValueError(
+            "no tuning query with a judged passage to fit the fusion weight on: raise --tune-fraction"
+        )
     rng = np.random.default_rng(seed)
     qids = [qids[i] for i in sorted(rng.permutation(len(qids))[:sample])]
     texts = list(corpus.passages.text)

@@ -20,7 +20,20 @@ from core.model import load_checkpoint
 ROOT = Path(__file__).resolve().parents[2]
 SEED, KILLS = 19, 20
 SMALL = [
-    *("--val-fraction", "0.3", "--top-n", "300", "--hidden", "8", "--out-dim", "8", "--lexical-dim", "16"),
+    *(
+        "--val-fraction",
+        "0.3",
+        "--tune-fraction",
+        "0.2",
+        "--top-n",
+        "300",
+        "--hidden",
+        "8",
+        "--out-dim",
+        "8",
+        "--lexical-dim",
+        "16",
+    ),
     *("--epochs", "2", "--batch-size", "8", "--warmup-steps", "1", "--round-epochs", "1"),
     *("--mine-depth", "8", "--mine-keep", "3"),
 ]
