@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from core.config import Config
+
 TESTS = Path(__file__).resolve().parent
 SLOW_FOLDERS = ("app", "system")
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "msmarco"
@@ -88,6 +90,20 @@ def tiny_rows(extra_keys: bool = True) -> list[dict]:
             rows.append(row)
             qid += 1
     return rows
+
+
+def tiny_pipeline_config(folder: Path, epochs: int) -> Config:
+    """The settings the build and experiments tests run the pipeline with: the tiny corpus written to
+    `folder`, a small model, a validation and a tuning slice big enough to hold queries."""
+    data = folder / "tiny.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in tiny_rows()))
+    cfg = Config()
+    cfg.data.source, cfg.data.val_fraction, cfg.data.tune_fraction = str(data), 0.3, 0.2
+    cfg.vocab.top_n = 300
+    cfg.model.hidden, cfg.model.out_dim = 16, 16
+    cfg.train.epochs, cfg.train.batch_size, cfg.train.warmup_steps = epochs, 8, 1
+    cfg.build.round_epochs, cfg.build.mine_depth, cfg.build.mine_keep = 1, 8, 3
+    return cfg
 
 
 @pytest.fixture

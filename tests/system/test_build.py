@@ -6,24 +6,16 @@ import pytest
 import torch
 
 from core.build import build
-from core.config import Config
 from core.index import chroma_client, open_index
 from core.model import file_fingerprint, load_checkpoint, save_checkpoint
 from core.triplets import load_mined
-from tests.conftest import tiny_rows
+from tests.conftest import tiny_pipeline_config
 
 
 @pytest.fixture(scope="module")
 def tiny_build(tmp_path_factory):
     d = tmp_path_factory.mktemp("build")
-    data = d / "tiny.jsonl"
-    data.write_text("\n".join(json.dumps(r) for r in tiny_rows()))
-    cfg = Config()
-    cfg.data.source, cfg.data.val_fraction, cfg.data.tune_fraction = str(data), 0.3, 0.2
-    cfg.vocab.top_n = 300
-    cfg.model.hidden, cfg.model.out_dim = 16, 16
-    cfg.train.epochs, cfg.train.batch_size, cfg.train.warmup_steps = 2, 8, 1
-    cfg.build.round_epochs, cfg.build.mine_depth, cfg.build.mine_keep = 1, 8, 3
+    cfg = tiny_pipeline_config(d, epochs=2)
     out = d / "artifacts"
     first = build(cfg, out, progress=False, log=lambda *_: None)
     return cfg, out, first

@@ -6,23 +6,15 @@ import json
 import pytest
 
 from core import experiments
-from core.config import Config
 from core.data import load_corpus
-from tests.conftest import tiny_rows
+from tests.conftest import tiny_pipeline_config
 
 
 @pytest.fixture(scope="module")
 def lab_run(tmp_path_factory):
     d = tmp_path_factory.mktemp("experiments")
-    data = d / "tiny.jsonl"
-    data.write_text("\n".join(json.dumps(r) for r in tiny_rows()))
-    cfg = Config()
-    cfg.data.source, cfg.data.val_fraction, cfg.data.tune_fraction = str(data), 0.3, 0.2
-    cfg.vocab.top_n = 300
-    cfg.model.hidden, cfg.model.out_dim = 16, 16
-    cfg.train.epochs, cfg.train.batch_size, cfg.train.warmup_steps = 1, 8, 1
-    cfg.build.round_epochs, cfg.build.mine_depth, cfg.build.mine_keep = 1, 8, 3
-    corpus = load_corpus(str(data))
+    cfg = tiny_pipeline_config(d, epochs=1)
+    corpus = load_corpus(cfg.data.source)
     only = ["random", "hard"]
     results = experiments.run(cfg, corpus, d / "artifacts", only=only, progress=False, log=lambda *_: None)
     return cfg, corpus, d / "artifacts", results
