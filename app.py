@@ -2,24 +2,24 @@
 
 import streamlit as st
 
-from views import state
-from views.url import presentation_switch
+from views.parts import state
+from views.parts.url import presentation_switch
 
 st.set_page_config(
     page_title="Two-tower search · MS MARCO", page_icon="🔎", layout="wide", initial_sidebar_state="collapsed"
 )
 page = st.navigation(
     [
-        st.Page("views/home.py", title="Home", icon="🏠", default=True),
-        st.Page("views/search.py", title="Search", icon="🔎"),
-        st.Page("views/compare.py", title="Compare", icon="⚖️"),
-        st.Page("views/embeddings.py", title="Embeddings", icon="🗺️"),
-        st.Page("views/confused.py", title="Confused", icon="🤔"),
-        st.Page("views/training.py", title="Training", icon="🏋️"),
+        st.Page("views/pages/home.py", title="Home", icon="🏠", default=True),
+        st.Page("views/pages/search.py", title="Search", icon="🔎"),
+        st.Page("views/pages/compare.py", title="Compare", icon="⚖️"),
+        st.Page("views/pages/embeddings.py", title="Embeddings", icon="🗺️"),
+        st.Page("views/pages/confused.py", title="Confused", icon="🤔"),
+        st.Page("views/pages/training.py", title="Training", icon="🏋️"),
     ],
     position="top",
 )
-st.session_state.page = page.url_path  # which page wrote the URL last (views.url: Back undoes a step)
+st.session_state.page = page.url_path  # which page wrote the URL last (views.parts.url: Back undoes a step)
 presentation_switch()
 with state.serving():  # background index builds wait until no page is being served
     page.run()

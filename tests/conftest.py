@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from core.config import Config
+from core.common.config import Config
 
 TESTS = Path(__file__).resolve().parent
 SLOW_FOLDERS = ("app", "system")
@@ -115,7 +115,7 @@ def tiny_jsonl(tmp_path) -> Path:
 
 @pytest.fixture(scope="session")
 def glove_vocab():
-    from core.vocab import Vocab
+    from core.data.vocab import Vocab
 
     texts = [t for ts in TOPICS.values() for t in ts] + [q for qs in QUESTIONS.values() for q in qs]
     return Vocab.for_texts(texts, top_n=2000)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from core.data import load_corpus
+from core.data.msmarco import load_corpus
 from tests.conftest import DEV_PAIRS, SHARED
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,7 +76,7 @@ def cards(at) -> list[str]:
 
 @needs_app
 def test_search_answers_with_cards_latency_tokens_and_judged_passage(app_env):
-    at = open_page("views/search.py")
+    at = open_page("views/pages/search.py")
     examples = [b.label for b in at.button]
     assert examples, "example queries to click"
     at.button[0].click().run()  # a validation query: its judged passage is known
@@ -97,12 +97,12 @@ def notices(at) -> str:
 
 @needs_app
 def test_no_answer_notice_speaks_of_spelling_and_stays_quiet_when_results_share_a_word(app_env):
-    at = open_page("views/search.py", q="symptms of dysgrafia")  # misspelled: no passage holds the words
+    at = open_page("views/pages/search.py", q="symptms of dysgrafia")  # misspelled: no passage has them
     assert "No passage contains `symptms`, `dysgrafia`" in notices(at) and "Check the spelling" in notices(at)
-    at = open_page("views/compare.py", q="symptms of dysgrafia")
+    at = open_page("views/pages/compare.py", q="symptms of dysgrafia")
     assert "Check the spelling" in notices(at) and "not to blame" not in notices(at)
     for query in ("symptoms of dysgraphia", "how long to boil an egg", "what is the capital of australia"):
-        at = open_page("views/search.py", q=query)  # results that mention the query's words, in any form
+        at = open_page("views/pages/search.py", q=query)  # results mention its words
         assert "No passage" not in notices(at) and "no answer" not in notices(at), (query, notices(at))
     query = at.button[0].label  # a dataset query: its judged passage is in the corpus
     at.button[0].click().run()
@@ -114,9 +114,9 @@ def test_no_answer_never_fires_where_a_model_ranks_the_judged_passage_in_its_top
     """Every query of the page tests' corpus, through BM25 and both checkpoints (on the whole shared
     folder's 2,504 validation queries it fires on 3, 13 and 13, none with the judged passage in the top
     10)."""
-    from core.bm25 import BM25
-    from core.catalog import Catalog, no_answer
-    from core.encoder import Checkpoint
+    from core.model.encoder import Checkpoint
+    from core.retrieval.bm25 import BM25
+    from core.retrieval.catalog import Catalog, no_answer
 
     corpus = load_corpus(str(app_env / "corpus.jsonl"))
     cat = Catalog(corpus)
@@ -136,45 +136,45 @@ def test_no_answer_never_fires_where_a_model_ranks_the_judged_passage_in_its_top
 
 @needs_app
 def test_same_and_unknown_checkpoints_and_bad_values_in_a_link_are_said(app_env):
-    at = open_page("views/compare.py", q="what is a python", a="hard", b="hard")
+    at = open_page("views/pages/compare.py", q="what is a python", a="hard", b="hard")
     assert "same checkpoint" in " ".join(i.value for i in at.info)
     assert [s.value for s in at.subheader] == ["hard", "hard"]
-    at = open_page("views/compare.py", q="what is a python", a="run-gone", b="hard", k="500")
+    at = open_page("views/pages/compare.py", q="what is a python", a="run-gone", b="hard", k="500")
     warned = " ".join(w.value for w in at.warning)
     assert "`run-gone`" in warned and "**random** is shown" in warned and "from 1 to 50" in warned
     assert at.selectbox(key="a").value == "random" and at.slider(key="k").value == 10
     assert "same checkpoint" not in " ".join(i.value for i in at.info)
-    at = open_page("views/search.py", q="what is a python", model="nope")
+    at = open_page("views/pages/search.py", q="what is a python", model="nope")
     assert "`nope`" in " ".join(w.value for w in at.warning) and at.selectbox(key="model").value == "hard"
 
 
 @needs_app
 def test_presentation_mode_enlarges_type_and_drops_secondary_numbers(app_env):
-    at = open_page("views/search.py", q="what is a python")
+    at = open_page("views/pages/search.py", q="what is a python")
     assert any(c.value.startswith("Encode query") for c in at.caption)
     at.toggle(key="present").set_value(True).run()
     assert not any(c.value.startswith("Encode query") for c in at.caption), "latency left out"
     assert any("font-size: 20px" in h.value for h in at.html) and cards(at)
-    assert open_page("views/compare.py", q="what is a python", present="1").toggle(key="present").value
+    assert open_page("views/pages/compare.py", q="what is a python", present="1").toggle(key="present").value
 
 
 @needs_app
 def test_presentation_mode_stays_in_the_url_and_out_of_the_sidebar(app_env):
-    at = open_page("views/home.py", present="1")
+    at = open_page("views/pages/home.py", present="1")
     assert at.toggle(key="present").value and not at.sidebar.children, "the switch is not in the sidebar"
     assert at.query_params["present"] == "1"
-    at.switch_page("views/training.py").run()  # another page through the top bar: the link drops it
+    at.switch_page("views/pages/training.py").run()  # another page through the top bar: the link drops it
     assert at.query_params.get("present") == "1" and at.toggle(key="present").value
-    at = open_page("views/search.py", q="what is a python", present="1")
+    at = open_page("views/pages/search.py", q="what is a python", present="1")
     at.text_input(key="q").set_value("what is dysgraphia").run()
     assert at.query_params == {"q": "what is dysgraphia", "present": "1"}, "kept beside the page's values"
     at.toggle(key="present").set_value(False).run()
     assert "present" not in at.query_params and at.query_params["q"] == "what is dysgraphia"
-    at = open_page("views/compare.py", q="what is a python", present="1")
+    at = open_page("views/pages/compare.py", q="what is a python", present="1")
     slopes = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]
     assert slopes["font"]["size"] >= 18 and slopes["xaxis"]["tickfont"]["size"] >= 18, "charts enlarged"
     assert any("stDataFrame" in h.value and "zoom" in h.value for h in at.html), "tables enlarged"
-    at = open_page("views/embeddings.py", present="1")
+    at = open_page("views/pages/embeddings.py", present="1")
     assert "distort distances" in " ".join(c.value for c in at.caption), "the explanation stays"
 
 
@@ -187,7 +187,7 @@ def back(at, **params):
 
 @needs_app
 def test_back_undoes_one_step_on_search_and_compare(app_env):
-    at = open_page("views/search.py")
+    at = open_page("views/pages/search.py")
     at.text_input(key="q").set_value("what is a python").run()
     at.text_input(key="q").set_value("what is dysgraphia").run()
     at.selectbox(key="model").set_value("random").run()
@@ -199,7 +199,7 @@ def test_back_undoes_one_step_on_search_and_compare(app_env):
     back(at)
     assert at.text_input(key="q").value == "" and not cards(at)
 
-    at = open_page("views/compare.py", q="what is a python")
+    at = open_page("views/pages/compare.py", q="what is a python")
     at.checkbox(key="bm25").check().run()
     at.slider(key="k").set_value(3).run()
     back(at, q="what is a python", bm25="True")
@@ -211,14 +211,14 @@ def test_back_undoes_one_step_on_search_and_compare(app_env):
 @needs_app
 def test_search_shows_the_judged_passage_beyond_top_k(app_env):
     helps = {
-        b.label: b.help for b in open_page("views/search.py").button
+        b.label: b.help for b in open_page("views/pages/search.py").button
     }  # "random ranks the judged passage #N · ..."
     ranks = {
         q: int(h.split("random ranks the judged passage #")[1].split()[0].replace(",", ""))
         for q, h in helps.items()
     }
     query, rank = max(ranks.items(), key=lambda item: item[1])
-    at = open_page("views/search.py", q=query, k="1", model="random")
+    at = open_page("views/pages/search.py", q=query, k="1", model="random")
     assert len(cards(at)) == (2 if rank > 1 else 1)
     if rank > 1:
         assert "The judged passage, ranked #" in " ".join(m.value for m in at.markdown)
@@ -226,7 +226,7 @@ def test_search_shows_the_judged_passage_beyond_top_k(app_env):
 
 @needs_app
 def test_search_marks_unknown_words_and_escapes_html(app_env):
-    at = open_page("views/search.py", q="<b>capital</b> of qwzxv france", k="3", model="random")
+    at = open_page("views/pages/search.py", q="<b>capital</b> of qwzxv france", k="3", model="random")
     assert at.slider(key="k").value == 3 and at.selectbox(key="model").value == "random"  # the URL's view
     assert len(cards(at)) == 3
     assert any('class="tok oov"' in h.value and "qwzxv" in h.value for h in at.html)
@@ -236,7 +236,7 @@ def test_search_marks_unknown_words_and_escapes_html(app_env):
 @needs_app
 @pytest.mark.parametrize("label", list(BAD))
 def test_bad_queries_get_a_friendly_message(app_env, label):
-    at = open_page("views/search.py")
+    at = open_page("views/pages/search.py")
     at.text_input(key="q").input(BAD[label]).run()
     assert not at.exception and not cards(at)
     shown = " ".join(m.value for m in [*at.warning, *at.info])
@@ -252,7 +252,7 @@ def test_bad_queries_get_a_friendly_message(app_env, label):
 
 @needs_app
 def test_compare_shows_both_columns_movements_and_bm25(app_env):
-    at = open_page("views/compare.py")
+    at = open_page("views/pages/compare.py")
     query = at.button[0].label
     at.button[0].click().run()
     assert [s.value for s in at.subheader] == ["random", "hard"]
@@ -275,13 +275,13 @@ def test_compare_shows_both_columns_movements_and_bm25(app_env):
 
 @needs_app
 def test_home_shows_metrics_or_what_to_do(app_env, tmp_path, monkeypatch):
-    at = open_page("views/home.py")
+    at = open_page("views/pages/home.py")
     passages = len(load_corpus(os.environ["MSMARCO_SOURCE"]).passages)
     assert f"{passages:,} passages searched" in " ".join(c.value for c in at.caption)
     verdicts = " ".join(c.value for c in at.caption)
     assert "hard fixes it" in verdicts, "curated examples, labelled"
     monkeypatch.setenv("ARTIFACTS_DIR", str(tmp_path))
-    at = open_page("views/home.py")  # no metrics, no checkpoints: what to do, for both
+    at = open_page("views/pages/home.py")  # no metrics, no checkpoints: what to do, for both
     assert "python -m core build" in " ".join(i.value for i in at.info)
     assert "no checkpoints" in at.error[0].value
     (tmp_path / "metrics.json").write_text(
@@ -296,7 +296,7 @@ def test_home_shows_metrics_or_what_to_do(app_env, tmp_path, monkeypatch):
             }
         )
     )
-    at = open_page("views/home.py")
+    at = open_page("views/pages/home.py")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["MRR@10 · random"] == "0.510" and metrics["MRR@10 · hard"] == "0.550"
     assert metrics["Best here · hybrid:hard"] == "0.820"
@@ -315,16 +315,16 @@ def test_home_shows_metrics_or_what_to_do(app_env, tmp_path, monkeypatch):
             }
         )
     )
-    at = open_page("views/home.py")
+    at = open_page("views/pages/home.py")
     assert not at.exception and {m.label: m.value for m in at.metric}["Hard vs random"] == "+0.200"
 
 
 def test_setup_problems_are_explained_not_traced(tmp_path, monkeypatch):
     monkeypatch.setenv("MSMARCO_SOURCE", str(tmp_path / "nowhere.jsonl"))
     monkeypatch.setenv("ARTIFACTS_DIR", str(tmp_path))
-    at = open_page("views/search.py")
+    at = open_page("views/pages/search.py")
     assert "MSMARCO_SOURCE" in at.error[0].value and "does not exist" in at.error[0].value
     if DEV_PAIRS.is_file():  # data present, no checkpoints
         monkeypatch.setenv("MSMARCO_SOURCE", str(DEV_PAIRS))
-        at = open_page("views/compare.py")
+        at = open_page("views/pages/compare.py")
         assert "no checkpoints" in at.error[0].value and "python -m core build" in at.error[0].value

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from core import launcher
+from core.runs import launcher
 from tests.conftest import DEV_PAIRS, SHARED, free_port
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from core.confused import counts, outcomes, select
+from core.analysis.confused import counts, outcomes, select
 from tests.app.test_app import CHECKPOINTS, app_env, cards, needs_app, open_page  # noqa: F401  (app_env: a fixture)
 from tests.conftest import DEV_PAIRS, SHARED, TRAIN_SAMPLE
 
@@ -26,7 +26,7 @@ def traces(at, i: int) -> dict:
 
 @needs_app
 def test_embeddings_page_places_a_query_among_its_true_neighbours(app_env):
-    at = open_page("views/embeddings.py")
+    at = open_page("views/pages/embeddings.py")
     assert [s.value for s in at.subheader] == ["random", "hard"] and len(plots(at)) == 2
     assert "distort distances" in " ".join(c.value for c in at.caption)
     assert (app_env / "umap" / "random+hard-2d.npz").is_file()  # one aligned fit for both
@@ -36,8 +36,8 @@ def test_embeddings_page_places_a_query_among_its_true_neighbours(app_env):
     assert figure["layout"]["annotations"], "region labels"
     assert "query type" not in at.selectbox(key="colour").options  # the dev data has no types
 
-    query = open_page("views/compare.py").button[0].label  # a validation query: its judged passage is known
-    at = open_page("views/embeddings.py", q=query, k="5")
+    query = open_page("views/pages/compare.py").button[0].label  # a validation query
+    at = open_page("views/pages/embeddings.py", q=query, k="5")
     assert {m.label for m in at.metric} == {"Judged passage · random", "Judged passage · hard"}
     assert any("placed on the map in" in c.value for c in at.caption)
     assert len(cards(at)) >= 10 and any("judged relevant" in c for c in cards(at))
@@ -45,7 +45,7 @@ def test_embeddings_page_places_a_query_among_its_true_neighbours(app_env):
 
     at.selectbox(key="colour").set_value("correct vs confused").run()
     assert {"correct", "confused"} <= set(traces(at, 0))
-    at = open_page("views/embeddings.py", show="right only", dims="3", q="<b>what</b> is a python")
+    at = open_page("views/pages/embeddings.py", show="right only", dims="3", q="<b>what</b> is a python")
     assert len(plots(at)) == 1 and json.loads(plots(at)[0].proto.spec)["data"][0]["type"] == "scatter3d"
     assert traces(at, 0)["your query"]["hovertext"] == ["&lt;b&gt;what&lt;/b&gt; is a python"]  # as typed
     at.text_input(key="q").input("😀").run()
@@ -54,8 +54,8 @@ def test_embeddings_page_places_a_query_among_its_true_neighbours(app_env):
 
 @needs_app
 def test_map_highlights_lie_above_the_points_in_readable_text(app_env):
-    query = open_page("views/compare.py").button[0].label
-    at = open_page("views/embeddings.py", q=query, point="p3")
+    query = open_page("views/pages/compare.py").button[0].label
+    at = open_page("views/pages/embeddings.py", q=query, point="p3")
     figure = json.loads(plots(at)[0].proto.spec)
     kinds = [t["type"] for t in figure["data"]]
     assert set(kinds) == {"scattergl"}, "one WebGL layer: each trace drawn over those before it"
@@ -67,14 +67,14 @@ def test_map_highlights_lie_above_the_points_in_readable_text(app_env):
     assert layout["font"]["size"] >= 14 and layout["legend"]["font"]["size"] >= 14
     labels = layout["annotations"]
     assert labels and all(a["font"]["size"] >= 14 for a in labels), "region labels"
-    at = open_page("views/embeddings.py", q=query, dims="3")
+    at = open_page("views/pages/embeddings.py", q=query, dims="3")
     spec = {t.get("name", ""): t for t in json.loads(plots(at)[0].proto.spec)["data"]}
     assert spec["your query"]["text"] == ["your query"] and "text" in spec["your query"]["mode"]
     assert any(t.get("mode") == "text" and t["text"] for t in spec.values()), "3-D region labels"
 
 
 def test_region_labels_never_overlap_and_stay_inside_the_map():
-    from views.charts import spaced_labels
+    from views.parts.charts import spaced_labels
 
     regions = [
         ((0.0, 0.0), "coffee · beans"),
@@ -89,7 +89,7 @@ def test_region_labels_never_overlap_and_stay_inside_the_map():
 
 @needs_app
 def test_a_found_point_is_ringed_on_both_maps_with_its_neighbours(app_env):
-    at = open_page("views/embeddings.py")
+    at = open_page("views/pages/embeddings.py")
     text = next(t for t in json.loads(plots(at)[0].proto.spec)["data"][0]["text"] if "&" not in t)[:30]
     at.text_input(key="find").input(text).run()
     point = at.query_params["point"]
@@ -98,7 +98,7 @@ def test_a_found_point_is_ringed_on_both_maps_with_its_neighbours(app_env):
         ringed = traces(at, i)
         assert len(ringed["selected point"]["x"]) == 1 and len(ringed["its nearest neighbours"]["x"]) == 5
     assert at.metric[0].label == "Neighbours kept"
-    at = open_page("views/embeddings.py", point=point)  # a shared link
+    at = open_page("views/pages/embeddings.py", point=point)  # a shared link
     assert "selected point" in traces(at, 1)
     next(b for b in at.button if b.label == "Clear the selection").click().run()
     assert "selected point" not in traces(at, 0) and "point" not in at.query_params
@@ -106,7 +106,7 @@ def test_a_found_point_is_ringed_on_both_maps_with_its_neighbours(app_env):
 
 @needs_app
 def test_confused_page_counts_filters_and_keeps_the_open_query(app_env):
-    at = open_page("views/confused.py")
+    at = open_page("views/pages/confused.py")
     m = {x.label: int(x.value.replace(",", "")) for x in at.metric}
     sizes = {o: int(o.rsplit("(", 1)[1].rstrip(")").replace(",", "")) for o in at.radio(key="filter").options}
     fixed, broken, both = (
@@ -137,11 +137,11 @@ def test_confused_page_counts_filters_and_keeps_the_open_query(app_env):
     assert "Kept open from before" in " ".join(c.value for c in at.caption)
 
     at = open_page(
-        "views/confused.py", model="random", filter="fixed", sort="score gap", qid=qid
+        "views/pages/confused.py", model="random", filter="fixed", sort="score gap", qid=qid
     )  # a shared link
     assert at.selectbox(key="model").value == "random" and at.radio(key="filter").value == "fixed"
     assert at.subheader[0].value.strip("“”") == query and at.query_params["qid"] == qid
-    at = open_page("views/confused.py", qid="no-such-query")
+    at = open_page("views/pages/confused.py", qid="no-such-query")
     assert "not a validation query" in " ".join(w.value for w in at.warning)
 
 
@@ -154,10 +154,10 @@ def test_confused_page_counts_filters_and_keeps_the_open_query(app_env):
 def test_confused_counts_agree_with_core_eval(tmp_path):
     """A query is confused when its judged passage is not at rank 1; `eval`'s recall@1 counts the
     other queries, each 1/(its judged passages), so the two must match to `eval`'s 4 decimals."""
-    from core.catalog import Catalog
-    from core.cli import main
-    from core.data import load_corpus
-    from core.search import Engine
+    from core.data.msmarco import load_corpus
+    from core.pipeline.cli import main
+    from core.retrieval.catalog import Catalog
+    from core.retrieval.search import Engine
 
     data = tmp_path / "corpus.jsonl"
     several = [

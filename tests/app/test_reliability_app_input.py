@@ -60,13 +60,13 @@ def rendered(markdown: str) -> str:
 
 def test_the_search_page_works_with_one_checkpoint(one_checkpoint):
     """It used to raise `'Lexical' object has no attribute 'vocab'` (its examples compare random, bm25)."""
-    at = open_page("views/search.py", q="how is coffee made")
+    at = open_page("views/pages/search.py", q="how is coffee made")
     assert any('class="card' in h.value for h in at.html)
 
 
 @pytest.mark.parametrize("key", INJECTIONS)
 def test_a_links_values_are_shown_as_text_never_as_a_link_or_an_image(two_checkpoints, key):
-    at = open_page("views/search.py", q="how is coffee made", **{key: INJECTIONS[key]})
+    at = open_page("views/pages/search.py", q="how is coffee made", **{key: INJECTIONS[key]})
     (notice,) = [w.value for w in at.warning if "This link asks for" in w.value]
     html = rendered(notice)
     assert "<a " not in html and "<img" not in html, html
@@ -74,13 +74,13 @@ def test_a_links_values_are_shown_as_text_never_as_a_link_or_an_image(two_checkp
 
 
 def test_the_confused_pages_query_id_is_shown_as_text(two_checkpoints):
-    at = open_page("views/confused.py", qid=INJECTIONS["k"])
+    at = open_page("views/pages/confused.py", qid=INJECTIONS["k"])
     (notice,) = [w.value for w in at.warning if "query id" in w.value]
     assert "<a " not in rendered(notice) and f"`{INJECTIONS['k']}`" in notice
 
 
 def test_url_values_in_markdown_are_inline_code_whatever_they_hold():
-    from views.url import SHOWN_CHARS, shown
+    from views.parts.url import SHOWN_CHARS, shown
 
     for value in ("`x`", "a``b", "**bold** _it_ $x$", "<b>x</b>", "line\nbreak", "x" * 500):
         html = rendered(shown(value))
@@ -90,7 +90,7 @@ def test_url_values_in_markdown_are_inline_code_whatever_they_hold():
 
 def test_one_card_renders_a_bounded_part_of_a_huge_passage():
     """A 5 MB passage used to become an 18 MB card."""
-    from views import components
+    from views.parts import components
 
     huge = "coffee beans are roasted " * 200_000  # 5 MB
     html = components.marked(huge, "coffee")
@@ -99,5 +99,5 @@ def test_one_card_renders_a_bounded_part_of_a_huge_passage():
 
 def test_a_hybrid_picked_over_a_damaged_hybrid_json_is_a_message(two_checkpoints):
     (two_checkpoints / "hybrid.json").write_text("garbage{")
-    at = open_page("views/search.py", q="how is coffee made", model="hybrid:random")
+    at = open_page("views/pages/search.py", q="how is coffee made", model="hybrid:random")
     assert any("hybrid.json is damaged" in e.value for e in at.error), [e.value for e in at.error]

@@ -31,14 +31,14 @@ def assert_explained(at, unit: str, *parts: str) -> None:
 
 @needs_app
 def test_search_and_compare_explain_every_score_in_its_rankers_unit(app_env):
-    at = open_page("views/search.py", q=QUERY)  # hard, the default
+    at = open_page("views/pages/search.py", q=QUERY)  # hard, the default
     assert_explained(at, "cos", "meaning ", " + shared words ")
     at.selectbox(key="model").set_value("bm25").run()
     assert_explained(at, "bm25", "shared words ")
     at.selectbox(key="model").set_value("hybrid:hard").run()
     assert_explained(at, "fused", "from hard × ", "meaning ", "; from bm25 × ")
 
-    at = open_page("views/compare.py", q=QUERY, bm25="true")  # random, hard and a BM25 column
+    at = open_page("views/pages/compare.py", q=QUERY, bm25="true")  # random, hard and a BM25 column
     found = scored(at)
     assert [label for label, _ in found].count("cos") >= 20 and ("bm25", "") not in found
     assert all("meaning " in why for label, why in found if label == "cos")
@@ -48,10 +48,12 @@ def test_search_and_compare_explain_every_score_in_its_rankers_unit(app_env):
 
 @needs_app
 def test_confused_explains_the_winner_and_the_judged_passage_in_the_rankers_unit(app_env):
-    at = open_page("views/confused.py")  # random against hard
+    at = open_page("views/pages/confused.py")  # random against hard
     assert len(cards(at)) == 2
     assert_explained(at, "cos", "meaning ", " + shared words ")
-    at = open_page("views/confused.py", a="bm25", b="hybrid:hard", model="hybrid:hard", filter="confused")
+    at = open_page(
+        "views/pages/confused.py", a="bm25", b="hybrid:hard", model="hybrid:hard", filter="confused"
+    )
     assert_explained(at, "fused", "from hard × ", "; from bm25 × ")
     text = " ".join(c.value for c in at.caption)
     assert "cosine" not in text and "(fused)" in text and "fused " in text

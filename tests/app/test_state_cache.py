@@ -1,4 +1,4 @@
-"""The app's per-process caches (`views.state`) follow what a result was made from: a rebuilt
+"""The app's per-process caches (`views.parts.state`) follow what a result was made from: a rebuilt
 checkpoint (same name, new file) gets fresh examples and confusions, and a map's points table follows
 the outcomes it is coloured by. Keys are fingerprints and contents, never `id(obj)`: CPython reuses
 the id of an object that is gone, so an id key can hand a rebuilt checkpoint the old one's results."""
@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from views import state
+from views.parts import state
 
 
 @pytest.fixture(autouse=True)

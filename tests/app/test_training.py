@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from core import artifacts, jobs, launcher, runs
-from core.artifacts import write_json
+from core.common import artifacts
+from core.common.artifacts import write_json
+from core.runs import jobs, launcher
+from core.runs import overview as runs
 from tests.conftest import DEV_PAIRS, SHARED
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,7 +95,7 @@ def test_cancel_stops_the_process_and_leaves_artifacts_consistent(tiny_env):
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(APP, default_timeout=60)
-    at.switch_page("views/training.py").run()
+    at.switch_page("views/pages/training.py").run()
     assert not at.exception, [e.value for e in at.exception]
     row = at.dataframe[0].value.set_index("run").loc[job.name]
     assert row.status == "cancelled" and row.isna()[["val_mrr@10", "final_loss"]].all(), "no final metrics"
@@ -123,7 +125,7 @@ def test_runs_started_in_the_same_minute_get_different_labels(tmp_path, monkeypa
         launcher.run_config(art, hidden=8).save(jobs.job_dir(folder, run) / "config.json")
         jobs.save_job(folder, jobs.Job(run, "cancelled", 1, start + 33 * i, [], ended=start + 33 * i + 5))
     at = AppTest.from_file(APP, default_timeout=60)
-    at.switch_page("views/training.py").run()
+    at.switch_page("views/pages/training.py").run()
     assert not at.exception, [e.value for e in at.exception]
     labels = list(at.dataframe[0].value.label)
     assert len(labels) == 2 and len(set(labels)) == 2 and labels[1].startswith("run 14:02:07 ·"), labels
@@ -158,7 +160,7 @@ def test_a_crashed_run_reports_its_error_and_leaves_no_partial_checkpoint(tiny_e
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(APP, default_timeout=60)
-    at.switch_page("views/training.py").run()
+    at.switch_page("views/pages/training.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert "failed" in at.error[0].value and failed.error.splitlines()[-1] in at.error[0].value
 
@@ -194,7 +196,7 @@ def test_table_and_curves_cover_the_committed_checkpoints():
 @needs_committed
 def test_a_cli_run_under_runs_is_a_row_and_a_checkpoint(tmp_path):
     """`python -m core train --out artifacts/runs/ID` (no launcher record) shows up like a launched run."""
-    from core.artifacts import find_checkpoints
+    from core.common.artifacts import find_checkpoints
 
     for folder in (
         "random",
@@ -245,7 +247,7 @@ def test_a_short_run_launched_from_the_page_appears_in_the_table_and_on_search(p
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(APP, default_timeout=60)
-    at.switch_page("views/training.py").run()
+    at.switch_page("views/pages/training.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert set(at.multiselect[0].value) == set(COMMITTED), "the committed pair's curves overlaid"
     at.number_input(key="train_hidden").set_value(32)
@@ -287,7 +289,7 @@ def test_a_short_run_launched_from_the_page_appears_in_the_table_and_on_search(p
 
     search = AppTest.from_file(APP, default_timeout=120)
     search.query_params.update({"model": job.name, "q": "what is a python", "k": "3"})
-    search.switch_page("views/search.py").run()
+    search.switch_page("views/pages/search.py").run()
     assert not search.exception, [e.value for e in search.exception]
     assert (
         job.name in search.selectbox(key="model").options and search.selectbox(key="model").value == job.name
@@ -306,7 +308,7 @@ def bar(at) -> tuple[float, str]:
 
 @needs_committed
 def test_the_margin_line_is_drawn_only_for_triplet_runs():
-    from views.charts import training_figures
+    from views.parts.charts import training_figures
 
     logs = {n: runs.logs(REAL_ARTIFACTS)[n] for n in COMMITTED}
     labels = {n: n for n in logs}

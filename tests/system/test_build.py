@@ -5,10 +5,10 @@ import json
 import pytest
 import torch
 
-from core.build import build
-from core.index import chroma_client, open_index
-from core.model import file_fingerprint, load_checkpoint, save_checkpoint
-from core.triplets import load_mined
+from core.data.triplets import load_mined
+from core.model.two_tower import file_fingerprint, load_checkpoint, save_checkpoint
+from core.pipeline.build import build
+from core.retrieval.index import chroma_client, open_index
 from tests.conftest import tiny_pipeline_config
 
 
@@ -62,7 +62,7 @@ def test_the_compared_rounds_differ_only_in_their_negatives(tiny_build):
 
 
 def test_mined_negatives_are_never_positives(tiny_build):
-    from core.data import load_corpus
+    from core.data.msmarco import load_corpus
 
     cfg, out, _ = tiny_build
     corpus = load_corpus(cfg.data.source)
@@ -96,14 +96,16 @@ def test_second_build_does_no_training(tiny_build):
 def test_an_up_to_date_build_opens_each_checkpoint_once(tiny_build, monkeypatch):
     """Every stage (index, mining, maps, fusion, metrics) works from one handle per checkpoint: the
     file is read once and fingerprinted once, however many stages use it."""
-    import core.encoder as encoder_module
+    import core.model.encoder as encoder_module
 
     cfg, out, _ = tiny_build
     opened, hashed = [], []
     real_open, real_hash = encoder_module.load_checkpoint, encoder_module.file_fingerprint
     monkeypatch.setattr(encoder_module, "load_checkpoint", lambda p: opened.append(p) or real_open(p))
     monkeypatch.setattr(encoder_module, "file_fingerprint", lambda p: hashed.append(p) or real_hash(p))
-    monkeypatch.setattr("core.build.train", lambda *a, **k: pytest.fail("an up-to-date build trained"))
+    monkeypatch.setattr(
+        "core.pipeline.build.train", lambda *a, **k: pytest.fail("an up-to-date build trained")
+    )
     build(cfg, out, progress=False, log=lambda *_: None)
     assert sorted(map(str, opened)) == sorted(str(out / n / "model.pt") for n in ("warmup", "random", "hard"))
     assert sorted(map(str, hashed)) == sorted(map(str, opened))
@@ -116,7 +118,7 @@ def test_changed_checkpoint_makes_index_stale(tiny_build):
     with torch.no_grad():
         model.towers[0].proj.weight.add_(0.01)
     save_checkpoint(ckpt, model, vocab, meta)  # same build key: training is not redone
-    from core.data import load_corpus
+    from core.data.msmarco import load_corpus
 
     corpus = load_corpus(cfg.data.source)
     client = chroma_client(out / "chroma")

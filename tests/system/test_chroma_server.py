@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from core.catalog import Catalog
-from core.data import load_corpus
-from core.encoder import Encoder
-from core.index import ExactIndex, SearchIndexError, chroma_client, ensure_index
-from core.search import Engine
+from core.data.msmarco import load_corpus
+from core.model.encoder import Encoder
+from core.retrieval.catalog import Catalog
+from core.retrieval.index import ExactIndex, SearchIndexError, chroma_client, ensure_index
+from core.retrieval.search import Engine
 from tests.conftest import DEV_PAIRS, free_port, needs_shared
 
 ROOT = Path(__file__).resolve().parents[2]

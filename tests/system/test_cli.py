@@ -98,8 +98,8 @@ def test_eval_bm25_and_hybrid_print_the_same_contract(tiny_checkpoint, tmp_path)
         "eval", "--checkpoint", f"hybrid:{ckpt}", "--data", str(data), "--json", "--artifacts", str(tmp_path)
     )
     assert r.returncode == 2 and "python -m core build" in r.stderr and "Traceback" not in r.stderr
-    from core.hybrid import save_weight
-    from core.model import file_fingerprint
+    from core.model.two_tower import file_fingerprint
+    from core.retrieval.hybrid import save_weight
 
     save_weight(tmp_path, "tiny", file_fingerprint(ckpt), 0.5, {0.5: 1.0}, 10, {"split": "tuning"})
     r = run(

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from core import experiments
-from core.data import load_corpus
+from core.data.msmarco import load_corpus
+from core.pipeline import experiments
 from tests.conftest import tiny_pipeline_config
 
 
@@ -43,6 +43,6 @@ def test_an_arm_and_its_control_differ_only_in_negatives(lab_run):
 
 def test_a_second_run_trains_nothing(lab_run, monkeypatch):
     cfg, corpus, artifacts, results = lab_run
-    monkeypatch.setattr("core.build.train", lambda *a, **k: pytest.fail("an up-to-date arm trained"))
+    monkeypatch.setattr("core.pipeline.build.train", lambda *a, **k: pytest.fail("an up-to-date arm trained"))
     again = experiments.run(cfg, corpus, artifacts, progress=False, log=lambda *_: None, only=[])
     assert [r["name"] for r in again] == ["random", "hard"]

@@ -14,8 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from core.artifacts import find_checkpoints
-from core.model import load_checkpoint
+from core.common.artifacts import find_checkpoints
+from core.model.two_tower import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED, KILLS = 19, 20

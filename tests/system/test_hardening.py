@@ -19,16 +19,16 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core import cli
-from core.artifacts import CheckpointError
-from core.catalog import Catalog
-from core.compare import compare
-from core.data import load_corpus
-from core.encoder import Encoder
-from core.index import chroma_client, ensure_index, open_index
-from core.model import file_fingerprint, load_checkpoint
-from core.queries import QueryError
-from core.search import Engine, Lexical
+from core.analysis.compare import compare
+from core.common.artifacts import CheckpointError
+from core.data.msmarco import load_corpus
+from core.model.encoder import Encoder
+from core.model.two_tower import file_fingerprint, load_checkpoint
+from core.pipeline import cli
+from core.retrieval.catalog import Catalog
+from core.retrieval.index import chroma_client, ensure_index, open_index
+from core.retrieval.queries import QueryError
+from core.retrieval.search import Engine, Lexical
 from tests.conftest import DEV_PAIRS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,10 +106,10 @@ def test_sixteen_threads_search_for_thirty_seconds_without_errors(engine):
 
 KILLED_BUILD = """
 import sys
-from core.encoder import Encoder
-from core.data import load_corpus
-from core.index import chroma_client, ensure_index
-from core.model import file_fingerprint
+from core.model.encoder import Encoder
+from core.data.msmarco import load_corpus
+from core.retrieval.index import chroma_client, ensure_index
+from core.model.two_tower import file_fingerprint
 ckpt, source, chroma = sys.argv[1:4]
 corpus = load_corpus(source)
 pids, texts = list(corpus.passages.pid), list(corpus.passages.text)

@@ -1,9 +1,9 @@
 """Training on real MS MARCO data improves retrieval over the untrained model."""
 
-from core.config import Config
-from core.data import load_corpus
-from core.train import train
-from core.vocab import Vocab
+from core.common.config import Config
+from core.data.msmarco import load_corpus
+from core.data.vocab import Vocab
+from core.training.train import train
 from tests.conftest import DEV_PAIRS, needs_shared
 
 

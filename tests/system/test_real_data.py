@@ -5,10 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.data import load_corpus, split_queries
-from core.encoder import Encoder
-from core.index import ExactIndex, chroma_client, ensure_index
-from core.model import file_fingerprint
+from core.data.msmarco import load_corpus, split_queries
+from core.model.encoder import Encoder
+from core.model.two_tower import file_fingerprint
+from core.retrieval.index import ExactIndex, chroma_client, ensure_index
 from tests.conftest import DEV_PAIRS, TRAIN_SAMPLE, needs_shared
 
 ROOT_ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from core import search as search_module
-from core.cache import KeyedCache
-from core.catalog import Catalog
-from core.data import load_corpus
-from core.index import set_aside_if_corrupt
-from core.search import Engine
+from core.common.cache import KeyedCache
+from core.data.msmarco import load_corpus
+from core.retrieval import search as search_module
+from core.retrieval.catalog import Catalog
+from core.retrieval.index import set_aside_if_corrupt
+from core.retrieval.search import Engine
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKPOINTS = {name: ROOT / "artifacts" / name / "model.pt" for name in ("random", "hard")}
@@ -81,12 +81,12 @@ def test_the_search_page_rebuilds_a_corrupted_index_with_a_notice(catalog, tiny_
     def search():
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
         at.query_params.update({"model": "hard", "q": QUERY, "k": "3"})
-        at.switch_page("views/search.py").run()
+        at.switch_page("views/pages/search.py").run()
         assert not at.exception, [e.value for e in at.exception]
         return at
 
     assert "rebuilt" not in " ".join(i.value for i in search().info)
-    from views import state
+    from views.parts import state
 
     for job in state._openings()[1].values():  # the app builds indexes in the background: wait for them
         if job.engine is not None and job.engine.builder is not None:

@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 from chromadb.api.client import Client
 
-from core import index as index_module
-from core.encoder import Encoder
-from core.index import SearchIndexError, chroma_client, ensure_index, set_aside_if_corrupt
+from core.model.encoder import Encoder
+from core.retrieval import index as index_module
+from core.retrieval.index import SearchIndexError, chroma_client, ensure_index, set_aside_if_corrupt
 
 ROOT = Path(__file__).resolve().parents[2]
 N = 1500  # enough passages for Chroma to write its HNSW files (a few hundred stay in its log)
@@ -104,7 +104,7 @@ def test_indexing_another_file_never_deletes_the_committed_checkpoints_collectio
 
 
 def test_a_search_whose_index_another_process_rebuilt_reopens_it(passages, tmp_path, monkeypatch, catalog):
-    from core.search import Engine
+    from core.retrieval.search import Engine
 
     folder = tmp_path / "chroma"
     engine = Engine("random", CHECKPOINT, catalog, chroma_path=folder)
@@ -122,9 +122,9 @@ def test_a_search_whose_index_another_process_rebuilt_reopens_it(passages, tmp_p
 
 COLD_OPEN = """
 import sys
-from core.data import load_corpus
-from core.encoder import Checkpoint
-from core.index import chroma_client, ensure_index
+from core.data.msmarco import load_corpus
+from core.model.encoder import Checkpoint
+from core.retrieval.index import chroma_client, ensure_index
 ckpt, source, chroma = sys.argv[1:4]
 corpus, c = load_corpus(source), Checkpoint("random", ckpt)
 made = ensure_index(chroma_client(chroma), c.encoder, "random", c.fingerprint, list(corpus.passages.pid),
@@ -195,7 +195,7 @@ def test_a_full_disk_is_said_and_keeps_the_good_indexes(passages, small_disk):
 
 
 def test_a_full_disk_while_saving_a_checkpoint_is_one_error_line(tiny_jsonl, small_disk, capsys):
-    from core import cli
+    from core.pipeline import cli
     from tests.unit.test_reliability import TINY, one_error_line
 
     fill(small_disk, 32 << 10)  # room for the config, not for the checkpoint
@@ -211,8 +211,8 @@ CHECKPOINT = ROOT / "artifacts" / "random" / "model.pt"
 
 @pytest.fixture
 def catalog(tiny_jsonl):
-    from core.catalog import Catalog
-    from core.data import load_corpus
+    from core.data.msmarco import load_corpus
+    from core.retrieval.catalog import Catalog
 
     if not CHECKPOINT.is_file():
         pytest.skip(f"needs the committed checkpoint {CHECKPOINT}")

@@ -1,4 +1,4 @@
-"""Reliability of the runs registry (`core.runs`) and the Training page over it: concurrent polling
+"""Reliability of the runs registry (`core.runs.overview`) and the Training page over it: concurrent polling
 while a run ends, damaged records listed as unreadable (the page still loads), stale locks, pids
 trusted only with their start time, how a killed run ended, and launches on a full or read-only disk."""
 
@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from core import artifacts, jobs, launcher, runs
-from core.artifacts import write_json
-from core.config import Config
+from core.common import artifacts
+from core.common.artifacts import write_json
+from core.common.config import Config
+from core.runs import jobs, launcher
+from core.runs import overview as runs
 from tests.app.test_training import APP, assert_consistent, tiny_env, wait_for  # noqa: F401 (tiny_env: a fixture)
 
 
@@ -180,7 +182,7 @@ def test_the_training_page_loads_over_every_damaged_record(tmp_path, monkeypatch
     (artifacts.runs_dir(art) / launcher.LOCK).write_bytes(b"")  # what a full disk used to leave
     monkeypatch.setenv("ARTIFACTS_DIR", str(art))
     at = AppTest.from_file(APP, default_timeout=60)
-    at.switch_page("views/training.py").run()
+    at.switch_page("views/pages/training.py").run()
     assert not at.exception, [e.value for e in at.exception]
     table = at.dataframe[0].value
     status = dict(zip(table.run, table.status))
@@ -275,7 +277,7 @@ def test_a_launch_on_a_full_disk_is_a_message_and_leaves_no_lock(tiny_env, monke
     assert not (folder / launcher.LOCK).exists() and not list(folder.glob("jobs/*"))
     assert launcher.refresh(tiny_env) is None
     at = AppTest.from_file(APP, default_timeout=60)
-    at.switch_page("views/training.py").run()
+    at.switch_page("views/pages/training.py").run()
     next(b for b in at.button if b.label == "Start training").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert "No space left on device" in " ".join(e.value for e in at.error)

@@ -1,4 +1,4 @@
-"""The searchers (`core.search`): one checkpoint with its Chroma index, BM25 and the hybrid answer one
+"""The searchers (`retrieval.search`): one checkpoint with its Chroma index, BM25 and the hybrid answer one
 `search` alike; ranks are exact over the whole corpus, and a passage the approximate index misses
 within the top k is shown, marked, rather than leaving a rank with no passage."""
 
@@ -7,13 +7,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.catalog import Catalog
-from core.config import ModelConfig
-from core.data import build_corpus
-from core.model import TwoTower, save_checkpoint
-from core.queries import QueryError
-from core.search import Engine, Hybrid, Lexical
-from core.types import Hit
+from core.common.config import ModelConfig
+from core.common.types import Hit
+from core.data.msmarco import build_corpus
+from core.model.two_tower import TwoTower, save_checkpoint
+from core.retrieval.catalog import Catalog
+from core.retrieval.queries import QueryError
+from core.retrieval.search import Engine, Hybrid, Lexical
 from tests.conftest import tiny_rows
 
 
@@ -44,7 +44,7 @@ def test_ranks_are_exact_over_the_whole_corpus(engine, catalog):
     assert not any(h.missed for h in result.hits)
     assert result.query_id is not None and result.judged is not None and result.judged.judged
     row = catalog.row[result.judged.pid]
-    assert result.judged.rank == int((exact >= exact[row]).sum())  # the tie rule of core.metrics
+    assert result.judged.rank == int((exact >= exact[row]).sum())  # the tie rule of core.retrieval.metrics
     assert result.rank_of(result.judged.pid, row) == result.judged.rank
 
 

@@ -1,37 +1,105 @@
-"""docs/ARCHITECTURE.md matches the code: every module is in its map, `core` imports only point down
-the map (no cycles), `core` never imports Streamlit, and the pages never touch torch or Chroma."""
+"""docs/ARCHITECTURE.md matches the code: every module is in its map, in its layer's folder; `core`
+imports only point down the map (no cycles, no layer reaching up), in every form an import takes
+(`from core.a.b import x`, `from core.a import b`, `from core import a`, `import core.a.b`); in
+`views/`, parts import only parts above them and pages import parts, never pages; `core` never
+imports Streamlit, and the pages never touch torch or Chroma."""
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "ARCHITECTURE.md").read_text()
 CORE_TABLE, VIEWS_TABLE = DOC.split("| `views/` |", 1)
+CORE_ORDER = ["core." + m.replace("/", ".") for m in re.findall(r"^\| `(\w+/\w+)\.py` \|", CORE_TABLE, re.M)]
+PARTS_ORDER = ["views.parts." + m for m in re.findall(r"^\| `parts/(\w+)\.py` \|", VIEWS_TABLE, re.M)]
 
 
-def imports(path: Path) -> set[str]:
-    return set(re.findall(r"^\s*(?:from|import) ([\w.]+)", path.read_text(), re.M))
+def listed(package: str) -> set[str]:
+    paths = (ROOT / package).rglob("*.py")
+    return {".".join(p.relative_to(ROOT).with_suffix("").parts) for p in paths if p.stem[:2] != "__"}
 
 
-def test_every_module_is_on_the_map():
-    core = {p.stem for p in (ROOT / "core").glob("*.py")} - {"__init__", "__main__"}
-    views = {p.stem for p in (ROOT / "views").glob("*.py")} - {"__init__"}
-    assert core == set(re.findall(r"^\| `(\w+)\.py` \|", CORE_TABLE, re.M))
-    assert views <= set(re.findall(r"`(\w+)\.py`", VIEWS_TABLE))
+def imported(source: str) -> set[str]:
+    """The project modules (or packages) `source` imports, each resolved to the most specific name:
+    `from core.a import b` is module `core.a.b` where that file exists, else package `core.a`."""
+    out = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for a in node.names:
+                full = f"{node.module}.{a.name}"
+                is_module = (ROOT / Path(*full.split("."))).with_suffix(".py").is_file()
+                is_package = (ROOT / Path(*full.split("."))).is_dir()
+                out.add(full if is_module or is_package else node.module)
+    return {m for m in out if m.split(".")[0] in ("core", "views")}
+
+
+def covers(name: str, order: list[str]) -> list[str]:
+    """The modules of `order` that importing `name` (a module or a package) reaches."""
+    return [m for m in order if m == name or m.startswith(name + ".")] or [name]
+
+
+def below_violations(module: str, source: str, order: list[str]) -> list[str]:
+    """What `module` imports at or below its own place in `order`."""
+    later = set(order[order.index(module) :])
+    return sorted({m for name in imported(source) for m in covers(name, order) if m in later})
+
+
+def test_every_module_is_on_the_map_in_its_layer_folder():
+    assert listed("core") == set(CORE_ORDER)
+    pages = {"views.pages." + m for m in re.findall(r"`pages/(\w+)\.py`", VIEWS_TABLE)}
+    assert listed("views") == set(PARTS_ORDER) | pages
+    assert len(CORE_ORDER) == len(set(CORE_ORDER))
 
 
 def test_core_imports_point_down_the_map():
-    order = re.findall(r"^\| `(\w+)\.py` \|", CORE_TABLE, re.M)
-    for i, module in enumerate(order):
-        used = {m.split(".")[1] for m in imports(ROOT / "core" / f"{module}.py") if m.startswith("core.")}
-        later = used & set(order[i:])
-        assert not later, f"core/{module}.py imports {sorted(later)}, listed at or below it"
+    for module in CORE_ORDER:
+        source = (ROOT / Path(*module.split("."))).with_suffix(".py").read_text()
+        assert not below_violations(module, source, CORE_ORDER), module
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "from core.pipeline import build",
+        "from core import pipeline",
+        "from core.pipeline.build import build",
+        "import core.pipeline.build",
+        "from core.retrieval import search",
+    ],
+)
+def test_an_import_that_points_up_is_caught_in_every_form(line):
+    assert below_violations("core.retrieval.index", line, CORE_ORDER)
+
+
+def test_an_import_that_points_down_is_allowed_in_every_form():
+    ok = "from core.common import config\nfrom core import common\nimport core.data.text\n"
+    assert not below_violations("core.retrieval.index", ok, CORE_ORDER)
+
+
+def test_views_parts_point_down_and_pages_never_import_pages():
+    for part in PARTS_ORDER:
+        source = (ROOT / Path(*part.split("."))).with_suffix(".py").read_text()
+        assert not below_violations(part, source, PARTS_ORDER), part
+        assert not any(m.startswith("views.pages") for m in imported(source)), part
+    for page in (ROOT / "views" / "pages").glob("*.py"):
+        assert not any(m.startswith("views.pages") for m in imported(page.read_text())), page
 
 
 def test_layers():
-    for path in (ROOT / "core").glob("*.py"):
-        assert not any(m.split(".")[0] == "streamlit" for m in imports(path)), path
-    for path in [ROOT / "app.py", *(ROOT / "views").glob("*.py")]:
-        assert not any(m.split(".")[0] in ("torch", "chromadb") for m in imports(path)), path
+    for path in (ROOT / "core").rglob("*.py"):
+        assert "streamlit" not in {m.split(".")[0] for m in _all_imports(path)}, path
+    for path in [ROOT / "app.py", *(ROOT / "views").rglob("*.py")]:
+        assert not {m.split(".")[0] for m in _all_imports(path)} & {"torch", "chromadb"}, path
+
+
+def _all_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    return names | {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}

@@ -9,12 +9,12 @@ import time
 
 import pytest
 
-from core import search as search_module
-from core.catalog import Catalog
-from core.config import ModelConfig
-from core.data import build_corpus
-from core.model import TwoTower, save_checkpoint
-from core.search import FOREGROUND, Engine
+from core.common.config import ModelConfig
+from core.data.msmarco import build_corpus
+from core.model.two_tower import TwoTower, save_checkpoint
+from core.retrieval import search as search_module
+from core.retrieval.catalog import Catalog
+from core.retrieval.search import FOREGROUND, Engine
 from tests.conftest import tiny_rows
 
 QUERY = "what is the capital of france"

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from core import bench, bench_report
+from core.pipeline import bench, bench_report
 
 
 def test_scaling_measures_chroma_against_exact_search():

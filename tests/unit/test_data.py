@@ -1,11 +1,11 @@
-"""core.data on files the tests write: schema, passage ids, parquet, folders, the split, bad sources."""
+"""core.data.msmarco on files the tests write: schema, ids, parquet, folders, the split, bad sources."""
 
 import json
 
 import pandas as pd
 import pytest
 
-from core.data import (
+from core.data.msmarco import (
     DataSourceError,
     build_corpus,
     is_validation,
@@ -88,7 +88,7 @@ def test_hub_failure_is_explained(monkeypatch):
 
 
 def test_the_warm_up_is_not_listed_among_searchable_checkpoints(tmp_path):
-    from core.artifacts import find_checkpoints
+    from core.common.artifacts import find_checkpoints
 
     for name in ("warmup", "hard", "random", "other"):
         (tmp_path / name).mkdir()

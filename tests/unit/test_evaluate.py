@@ -1,4 +1,4 @@
-"""core.evaluate.IREvaluator's full and rerank metrics, by hand, with a ranker whose scores the test sets."""
+"""core.retrieval.evaluate.IREvaluator's metrics, by hand, with a ranker whose scores the test sets."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from core.evaluate import IREvaluator
+from core.retrieval.evaluate import IREvaluator
 
 PIDS = [f"p{i}" for i in range(1, 13)]  # 12 passages: a rank of 12 is past the cut at 10
 PASSAGES = {pid: f"text of {pid}" for pid in PIDS}
@@ -153,7 +153,7 @@ def test_rerank_leaves_out_a_query_none_of_whose_candidates_is_judged():
 
 
 def test_bm25_hard_candidates_are_the_judged_passages_and_bm25s_best_others():
-    from core.evaluate import bm25_hard_candidates
+    from core.retrieval.evaluate import bm25_hard_candidates
 
     passages = {
         "a": "the capital of france is paris",

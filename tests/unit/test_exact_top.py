@@ -1,4 +1,4 @@
-"""`core.search.exact_top`, the top k every searcher ranks by, equals a full stable sort: ties at the
+"""`search.exact_top`, the top k every searcher ranks by, equals a full stable sort: ties at the
 cut go to the earlier passage, and a floor leaves out what scores at or below it."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.search import exact_top
+from core.retrieval.search import exact_top
 
 
 def by_full_sort(scores: np.ndarray, k: int, floor: float | None = None) -> list[tuple[int, float, bool]]:

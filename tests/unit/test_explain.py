@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from core.catalog import Catalog
-from core.collate import pad
-from core.config import ModelConfig
-from core.data import build_corpus
-from core.model import TwoTower, save_checkpoint
-from core.search import Engine, Hybrid, Lexical
+from core.common.config import ModelConfig
+from core.data.collate import pad
+from core.data.msmarco import build_corpus
+from core.model.two_tower import TwoTower, save_checkpoint
+from core.retrieval.catalog import Catalog
+from core.retrieval.search import Engine, Hybrid, Lexical
 from tests.conftest import TOPICS, tiny_rows
 
 # a repeated word, an unknown one, only unknown ones (a Confused query may be so; nothing to explain but

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from core.artifacts import CheckpointError
-from core.hybrid import GRID, fit_weight, fuse, read_weights, save_weight, weight_for
+from core.common.artifacts import CheckpointError
+from core.retrieval.hybrid import GRID, fit_weight, fuse, read_weights, save_weight, weight_for
 
 
 def test_fuse_scales_bm25_by_each_querys_best_score():
@@ -41,8 +41,8 @@ def test_weights_are_found_by_checkpoint_fingerprint(tmp_path):
 
 
 def test_weights_are_fitted_on_the_tuning_slice_never_on_training_or_validation_queries():
-    from core.data import build_corpus, split_queries
-    from core.hybrid import fitting_queries
+    from core.data.msmarco import build_corpus, split_queries
+    from core.retrieval.hybrid import fitting_queries
     from tests.conftest import tiny_rows
 
     corpus = build_corpus(tiny_rows())

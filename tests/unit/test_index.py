@@ -1,10 +1,10 @@
-"""core.index on random vectors and a tiny corpus: a local Chroma round trip, chunked adds, staleness."""
+"""core.retrieval.index on random vectors, a tiny corpus: Chroma round trip, chunked adds, staleness."""
 
 import numpy as np
 import pytest
 
-from core.encoder import Encoder
-from core.index import HNSW, ChromaIndex, DenseSearcher, ExactIndex, chroma_client, ensure_index
+from core.model.encoder import Encoder
+from core.retrieval.index import HNSW, ChromaIndex, DenseSearcher, ExactIndex, chroma_client, ensure_index
 
 
 def random_unit(n, d, seed):

@@ -4,10 +4,10 @@ import dataclasses
 
 import torch
 
-from core.collate import pad
-from core.config import ModelConfig
-from core.model import TwoTower, load_checkpoint, save_checkpoint
-from core.vocab import UNK_ID, Vocab
+from core.common.config import ModelConfig
+from core.data.collate import pad
+from core.data.vocab import UNK_ID, Vocab
+from core.model.two_tower import TwoTower, load_checkpoint, save_checkpoint
 from tests.conftest import TOPICS
 
 LEX = ModelConfig(hidden=16, out_dim=16, lexical_dim=64)

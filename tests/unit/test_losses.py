@@ -5,7 +5,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from core.losses import InBatchSoftmaxLoss, TripletCosineLoss, active_fraction
+from core.model.losses import InBatchSoftmaxLoss, TripletCosineLoss, active_fraction
 
 
 def unit(*rows):
@@ -59,8 +59,8 @@ def test_several_negatives_per_query_are_each_compared_with_their_own_query():
 
 
 def test_margin_mse_is_zero_when_the_student_keeps_the_teachers_margins():
-    from core.losses import MarginMSELoss
-    from core.teacher import Teacher
+    from core.model.losses import MarginMSELoss
+    from core.training.teacher import Teacher
 
     q, p = unit([1.0, 0.0], [0.0, 1.0]), unit([1.0, 0.2], [0.1, 1.0])
     n = unit([0.5, 1.0], [1.0, 0.3])

@@ -1,4 +1,4 @@
-"""core.metrics by hand, and properties (hypothesis): agreement with the judged rank, ExactIndex's order."""
+"""core.retrieval.metrics by hand and by property: agreement with the judged rank, ExactIndex's order."""
 
 import math
 
@@ -7,8 +7,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.index import ExactIndex
-from core.metrics import judged_rank, mean_metrics, per_query_metrics, rank_of
+from core.retrieval.index import ExactIndex
+from core.retrieval.metrics import judged_rank, mean_metrics, per_query_metrics, rank_of
 
 
 def test_metrics_by_hand():

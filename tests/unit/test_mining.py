@@ -2,12 +2,12 @@
 
 import pytest
 
-from core.config import BuildConfig
-from core.data import build_corpus, split_queries
-from core.encoder import Encoder
-from core.index import ExactIndex
-from core.mining import mine_negatives, mining_stats
-from core.triplets import negative_pool
+from core.common.config import BuildConfig
+from core.data.msmarco import build_corpus, split_queries
+from core.data.triplets import negative_pool
+from core.model.encoder import Encoder
+from core.retrieval.index import ExactIndex
+from core.training.mining import mine_negatives, mining_stats
 from tests.conftest import tiny_rows
 
 

@@ -5,11 +5,11 @@ import dataclasses
 import pytest
 import torch
 
-from core.artifacts import CheckpointError
-from core.collate import pad
-from core.config import ModelConfig
-from core.encoder import Encoder
-from core.model import TwoTower, load_checkpoint, save_checkpoint
+from core.common.artifacts import CheckpointError
+from core.common.config import ModelConfig
+from core.data.collate import pad
+from core.model.encoder import Encoder
+from core.model.two_tower import TwoTower, load_checkpoint, save_checkpoint
 
 TEXTS = [
     "how is coffee made",

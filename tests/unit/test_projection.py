@@ -1,4 +1,4 @@
-"""core.projection's pure parts: the passage sample, UMAP's membership strengths, placing a typed
+"""core.analysis.projection's pure parts: the passage sample, UMAP's membership strengths, placing a typed
 query, neighbours, finding points by text, region labels, and stored maps (one checkpoint's, or
 two aligned) refitted only when their key changes (the UMAP fits themselves run for real in
 tests/system/test_build.py, on the app pages and, aligned on toy data, here)."""
@@ -10,10 +10,8 @@ import json
 import numpy as np
 import pytest
 
-import core.projection as projection
-from core.config import ProjectionConfig
-from core.data import build_corpus, split_queries
-from core.projection import (
+import core.analysis.projection as projection
+from core.analysis.projection import (
     Embedded,
     EmbeddingMap,
     Projection,
@@ -24,9 +22,11 @@ from core.projection import (
     projection_path,
     sample_rows,
 )
-from core.regions import region_labels
+from core.analysis.regions import region_labels
+from core.common.config import ProjectionConfig
+from core.data.msmarco import build_corpus, split_queries
 from tests.conftest import TOPICS, tiny_rows
-from views.points import find_points, map_points
+from views.parts.points import find_points, map_points
 
 
 def test_sample_rows_keeps_judged_rows_and_caps():
@@ -141,7 +141,7 @@ def test_aligned_umap_keeps_a_shared_structure_in_place():
 
 
 def test_points_neighbours_find_and_regions():
-    from core.catalog import Catalog
+    from core.retrieval.catalog import Catalog
 
     corpus = build_corpus(tiny_rows())
     catalog = Catalog(corpus)

@@ -1,16 +1,16 @@
-"""The pure parts the pages rely on: query checks and tokens (core.queries), highlighting, the corpus's
-no-answer check (core.catalog), readable examples, and the Home table (views.headline)."""
+"""The pure parts the pages rely on: query checks and tokens (retrieval.queries), highlighting, the corpus's
+no-answer check (core.retrieval.catalog), readable examples, and the Home table (views.parts.headline)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from core.catalog import Catalog, no_answer
-from core.queries import QueryError, highlight, query_tokens, readable, stem, validate_query
-from core.vocab import Vocab
+from core.data.vocab import Vocab
+from core.retrieval.catalog import Catalog, no_answer
+from core.retrieval.queries import QueryError, highlight, query_tokens, readable, stem, validate_query
 from tests.conftest import TOPICS, tiny_rows
-from views.headline import design_sentence, fitted_on_note, metrics_note, metrics_rows
+from views.parts.headline import design_sentence, fitted_on_note, metrics_note, metrics_rows
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +65,7 @@ def test_highlight_marks_whole_query_words_only():
 
 
 def test_no_answer_when_the_passages_found_never_mention_the_query():
-    from core.data import build_corpus
+    from core.data.msmarco import build_corpus
 
     catalog = Catalog(build_corpus(tiny_rows()))
     rows = {topic: [catalog.pids[catalog.texts.index(t)] for t in texts] for topic, texts in TOPICS.items()}

@@ -17,12 +17,12 @@ import numpy as np
 import pytest
 import torch
 
-from core import cli
-from core.artifacts import CheckpointError, write_atomic, write_json
-from core.index import SearchIndexError, chroma_client, ensure_index
-from core.model import file_fingerprint, load_checkpoint
-from core.triplets import load_mined
-from core.vocab import Vocab
+from core.common.artifacts import CheckpointError, write_atomic, write_json
+from core.data.triplets import load_mined
+from core.data.vocab import Vocab
+from core.model.two_tower import file_fingerprint, load_checkpoint
+from core.pipeline import cli
+from core.retrieval.index import SearchIndexError, chroma_client, ensure_index
 from tests.conftest import tiny_rows
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -103,8 +103,8 @@ def test_every_writer_uses_the_helper():
 
 
 def test_checkpoints_vocabularies_and_maps_are_written_atomically(tmp_path, glove_vocab, monkeypatch):
-    from core.config import ModelConfig
-    from core.model import TwoTower, save_checkpoint
+    from core.common.config import ModelConfig
+    from core.model.two_tower import TwoTower, save_checkpoint
 
     model = TwoTower.from_vocab(ModelConfig(hidden=8, out_dim=8), glove_vocab)
     save_checkpoint(tmp_path / "model.pt", model, glove_vocab, {"name": "x"})
@@ -228,7 +228,7 @@ def test_a_failure_after_training_started_removes_the_partial_folder(tiny_jsonl,
     def full_disk(*args, **kwargs):
         raise OSError(28, "No space left on device", str(folder / ".run.partial" / "model.pt"))
 
-    monkeypatch.setattr("core.train.save_checkpoint", full_disk)
+    monkeypatch.setattr("core.training.train.save_checkpoint", full_disk)
     assert (
         cli.main(["train", "--out", str(folder / "run"), "--source", str(tiny_jsonl), "--epochs", "1", *TINY])
         == 2
@@ -406,7 +406,7 @@ def test_a_read_only_or_full_artifacts_folder_is_explained_and_nothing_is_half_w
     def failing_train(*args, **kwargs):
         raise OSError(code, os.strerror(code), str(tmp_path / "run" / "model.pt"))
 
-    monkeypatch.setattr("core.train.train", failing_train)
+    monkeypatch.setattr("core.training.train.train", failing_train)
     assert (
         cli.main(["train", "--out", str(tmp_path / "run"), "--source", str(tiny_jsonl), "--top-n", "100"])
         == 2

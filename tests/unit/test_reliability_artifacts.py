@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from core import cli, outputs
-from core.artifacts import find_checkpoints, write_json
-from core.outputs import hold, publish_dir, sibling
+from core.common import outputs
+from core.common.artifacts import find_checkpoints, write_json
+from core.common.outputs import hold, publish_dir, sibling
+from core.pipeline import cli
 from tests.unit.test_reliability import TINY, one_error_line
 
 
@@ -140,7 +141,7 @@ def test_recovery_leaves_a_folder_that_another_process_is_writing_alone(tmp_path
 
 def test_a_benchmark_of_other_artifacts_never_overwrites_the_repositorys_report(tmp_path):
     """`bench --artifacts <elsewhere>` used to overwrite docs/benchmark.md."""
-    from core.bench_report import ROOT, report_path
+    from core.pipeline.bench_report import ROOT, report_path
 
     assert report_path(tmp_path) == tmp_path / "benchmark.md"
     assert report_path(ROOT / "artifacts") == ROOT / "docs" / "benchmark.md"
@@ -148,7 +149,7 @@ def test_a_benchmark_of_other_artifacts_never_overwrites_the_repositorys_report(
 
 
 def test_config_json_holds_no_absolute_path_of_this_machine(tmp_path):
-    from core.config import ROOT, Config
+    from core.common.config import ROOT, Config
 
     cfg = Config()
     cfg.train.hard_file = str(ROOT / "artifacts" / "mined" / "negatives.json")
@@ -164,8 +165,8 @@ def test_config_json_holds_no_absolute_path_of_this_machine(tmp_path):
 
 @pytest.mark.parametrize("text", ["garbage{", "[1, 2]", '{"random": {"checkpoint": "fp", "weight": NaN}}'])
 def test_a_damaged_hybrid_json_is_an_error_naming_the_file(tmp_path, text):
-    from core.artifacts import CheckpointError
-    from core.hybrid import weight_for
+    from core.common.artifacts import CheckpointError
+    from core.retrieval.hybrid import weight_for
 
     (tmp_path / "hybrid.json").write_text(text)
     with pytest.raises(CheckpointError, match=f"{tmp_path / 'hybrid.json'} is damaged"):

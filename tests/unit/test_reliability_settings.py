@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from core import cli, launcher
-from core.artifacts import CheckpointError
-from core.config import Config, ConfigError, ModelConfig, validate
-from core.losses import make_loss
-from core.model import TwoTower, load_checkpoint, save_checkpoint
-from core.settings import CHOICES, RULES
-from core.train import lr_lambda
+from core.common.artifacts import CheckpointError
+from core.common.config import Config, ConfigError, ModelConfig, validate
+from core.common.settings import CHOICES, RULES
+from core.model.losses import make_loss
+from core.model.two_tower import TwoTower, load_checkpoint, save_checkpoint
+from core.pipeline import cli
+from core.runs import launcher
+from core.training.train import lr_lambda
 from tests.unit.test_reliability import TINY, one_error_line
 
 

@@ -1,10 +1,10 @@
 """The build's rounds: the two compared ones start from the warm-up with the same settings and differ
-only in their negatives (core.build.stage_configs)."""
+only in their negatives (core.pipeline.build.stage_configs)."""
 
 from pathlib import Path
 
-from core.build import stage_configs
-from core.config import Config
+from core.common.config import Config
+from core.pipeline.build import stage_configs
 
 
 def test_random_and_hard_differ_only_in_their_negatives():

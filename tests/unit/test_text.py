@@ -1,10 +1,10 @@
-"""core.text: tokeniser cases, mojibake repair, Unicode, truncation, and properties (hypothesis)."""
+"""core.data.text: tokeniser cases, mojibake repair, Unicode, truncation, and properties (hypothesis)."""
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.text import _CONTROL, normalize, tokenize
+from core.data.text import _CONTROL, normalize, tokenize
 
 
 @pytest.mark.parametrize(
@@ -68,7 +68,7 @@ def test_max_len_keeps_a_prefix(text, n):
 def test_the_ascii_fast_path_equals_the_full_normalisation(text):
     import unicodedata
 
-    from core.text import _LOST_DASH, _LOST_QUOTE, _MOJIBAKE, _PUNCT_MAP, _redecode
+    from core.data.text import _LOST_DASH, _LOST_QUOTE, _MOJIBAKE, _PUNCT_MAP, _redecode
 
     slow = _MOJIBAKE.sub(_redecode, text)
     slow = unicodedata.normalize("NFKC", _LOST_DASH.sub("-", _LOST_QUOTE.sub("'", slow))).translate(

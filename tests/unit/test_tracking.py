@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from core import launcher
-from core.artifacts import write_json
+from core.common.artifacts import write_json
+from core.runs import launcher
 
 
 def test_run_config_sets_fields_and_needs_the_mined_file_for_hard_negatives(tmp_path):
@@ -50,7 +50,7 @@ def small_log(batches: int) -> dict:
 
 
 def test_phases_move_forward_through_loading_validation_epochs_and_saving():
-    from core.tracking import phase
+    from core.training.tracking import phase
 
     log = {"config": {"train": {"epochs": 2}}, "steps": 4, "batches": [], "epochs": []}
     states = [phase(None, None), phase("validating", log)]
@@ -72,7 +72,7 @@ def test_phases_move_forward_through_loading_validation_epochs_and_saving():
 
 
 def test_curves_of_a_continued_run_start_where_its_first_checkpoint_ended():
-    from views.charts import epoch_offsets
+    from views.parts.charts import epoch_offsets
 
     logs = {
         "random": {"config": {"train": {}}, "epochs": [{}] * 5},
@@ -83,7 +83,7 @@ def test_curves_of_a_continued_run_start_where_its_first_checkpoint_ended():
 
 
 def test_progress_file_is_whole_and_throttles_batches(tmp_path):
-    from core.tracking import progress_file
+    from core.training.tracking import progress_file
 
     path = tmp_path / "progress.json"
     hook = progress_file(path, every_s=60)
@@ -99,8 +99,8 @@ def test_wandb_logs_only_when_installed_and_configured(monkeypatch):
     import sys
     import types
 
-    from core.config import Config
-    from core.tracking import wandb_hook
+    from core.common.config import Config
+    from core.training.tracking import wandb_hook
 
     calls = []
     run = types.SimpleNamespace(

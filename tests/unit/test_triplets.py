@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from core.data import build_corpus, split_queries
-from core.triplets import hard_triplets, negative_pool, random_triplets
+from core.data.msmarco import build_corpus, split_queries
+from core.data.triplets import hard_triplets, negative_pool, random_triplets
 from tests.conftest import tiny_rows
 
 

@@ -4,7 +4,7 @@ files."""
 import numpy as np
 import pytest
 
-from core.vocab import PAD, PAD_ID, UNK, UNK_ID, Vocab, load_glove
+from core.data.vocab import PAD, PAD_ID, UNK, UNK_ID, Vocab, load_glove
 
 
 def test_pad_and_unk(glove_vocab):

@@ -1,0 +1,292 @@
+"""UMAP maps of a checkpoint's embedding space: its passages (all, or a sample that always keeps the
+validation queries' judged passages) together with the validation queries, in 2-D or 3-D.
+
+Maps of two checkpoints are fitted together (umap-learn's `AlignedUMAP`, each point related to
+itself) so that a passage sits in the same region on both and its movement means something. Maps
+are fitted once (cosine metric) and stored as `artifacts/umap/A+B-2d.npz` (`NAME-2d.npz` for one
+checkpoint alone) with a key of the checkpoints' file fingerprints, the corpus fingerprint, the
+split and the settings; they are refitted only when that key changes. A typed query is placed
+without refitting, the way UMAP's `transform` starts a new point: at the mean of its nearest fitted
+points' coordinates (nearest by cosine in the original space), weighted by UMAP's fuzzy membership
+strengths. That is numpy over the stored coordinates (about a millisecond), so the maps, a few
+hundred kB, can be committed and a fresh clone needs neither the pickled reducer (15 MB a map) nor
+numba's compile of `transform`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.common.artifacts import key_of, write_atomic
+from core.common.config import ProjectionConfig
+from core.common.types import Progress
+from core.data.msmarco import Corpus, split_queries
+from core.retrieval.metrics import rank_of
+from core.retrieval.queries import validate_query
+
+
+@dataclass
+class Projection:
+    """A fitted map: coordinates of passages (by corpus row) and of validation queries."""
+
+    name: str
+    dims: int
+    key: str
+    rows: np.ndarray  # passage rows (corpus order) on the map, ascending
+    query_ids: list[str]  # validation queries on the map
+    passage_xy: np.ndarray  # (len(rows), dims)
+    query_xy: np.ndarray  # (len(query_ids), dims)
+    fit_seconds: float
+    neighbors: int
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """What a map is fitted from: a checkpoint's name, file fingerprint, encoder (for the validation
+    queries) and every passage's vector (a `core.retrieval.search.Engine` has all four)."""
+
+    name: str
+    fingerprint: str
+    encoder: object
+    vectors: np.ndarray
+
+
+def projection_path(artifacts: str | Path, names: list[str], dims: int) -> Path:
+    """`umap/NAME-2d.npz` for one checkpoint's map, `umap/A+B-2d.npz` for maps aligned across several."""
+    return Path(artifacts) / "umap" / f"{'+'.join(names)}-{dims}d.npz"
+
+
+def projection_key(
+    fingerprints: list[str], corpus_fp: str, val_fraction: float, cfg: ProjectionConfig, dims: int
+) -> str:
+    """One checkpoint's key is the one its committed map was stored with; aligned maps key them all."""
+    if len(fingerprints) == 1:
+        return key_of(fingerprints[0], corpus_fp, val_fraction, cfg, dims)
+    return key_of(fingerprints, corpus_fp, val_fraction, cfg, dims, "aligned")
+
+
+def sample_rows(n: int, keep: list[int], cap: int, seed: int) -> np.ndarray:
+    """All `n` rows when `cap` allows, else every row of `keep` (up to `cap`) plus a uniform random
+    sample of the others up to `cap` in all; ascending."""
+    if n <= cap:
+        return np.arange(n)
+    keep = np.unique(np.asarray(keep, dtype=np.int64))[:cap]
+    others = np.setdiff1d(np.arange(n), keep)
+    extra = np.random.default_rng(seed).choice(others, size=cap - len(keep), replace=False)
+    return np.sort(np.concatenate([keep, extra]))
+
+
+def fit_umap(vector_sets: list[np.ndarray], dims: int, cfg: ProjectionConfig) -> list[np.ndarray]:
+    """UMAP coordinates (cosine metric), float32 (points, dims), of each of `vector_sets` (the same
+    points as embedded by different checkpoints). Several sets are fitted together by umap-learn's
+    `AlignedUMAP`, each point related to itself, so a point sits in the same region on every map
+    unless its neighbourhood changed: what moves between two checkpoints is what they disagree on."""
+    import umap  # slow to import (numba); only needed to fit
+
+    n = len(vector_sets[0])
+    settings = dict(
+        n_components=dims,
+        metric="cosine",
+        n_neighbors=min(cfg.umap_neighbors, n - 1),
+        min_dist=cfg.umap_min_dist,
+        random_state=cfg.umap_seed,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "n_jobs overridden by random_state": a fixed map is the point
+        if len(vector_sets) == 1:
+            return [umap.UMAP(**settings).fit_transform(vector_sets[0]).astype(np.float32)]
+        itself = {i: i for i in range(n)}
+        relations = [itself] * (len(vector_sets) - 1)
+        reducer = umap.AlignedUMAP(**settings).fit(list(vector_sets), relations=relations)
+        return [e.astype(np.float32) for e in reducer.embeddings_]
+
+
+def save_projections(path: str | Path, maps: list[Projection]) -> None:
+    """Write maps of the same points atomically (`write_atomic`), coordinates stacked per map."""
+    first = maps[0]
+    meta = {
+        "names": [p.name for p in maps],
+        "dims": first.dims,
+        "key": first.key,
+        "fit_seconds": first.fit_seconds,
+        "neighbors": first.neighbors,
+    }
+    write_atomic(
+        path,
+        lambda f: np.savez_compressed(
+            f,
+            rows=first.rows.astype(np.int32),
+            query_ids=np.array(first.query_ids, dtype=str),
+            passage_xy=np.stack([p.passage_xy for p in maps]),
+            query_xy=np.stack([p.query_xy for p in maps]),
+            meta=np.array(json.dumps(meta)),
+        ),
+    )
+
+
+def load_projections(path: str | Path) -> list[Projection] | None:
+    """The stored maps, or None when the file is missing or unreadable. A one-checkpoint file of the
+    earlier layout (unstacked coordinates, `name` in its meta) reads as one map."""
+    try:
+        with np.load(path) as z:
+            meta = json.loads(str(z["meta"]))
+            dims = meta["dims"]
+            passages, queries = (z[k].reshape(-1, z[k].shape[-2], dims) for k in ("passage_xy", "query_xy"))
+            rows, query_ids = z["rows"].astype(np.int64), [str(q) for q in z["query_ids"]]
+    except (OSError, KeyError, ValueError):
+        return None
+    names = meta.get("names") or [meta.get("name")]
+    if len(names) != len(passages):
+        return None
+    return [
+        Projection(name, dims, meta["key"], rows, query_ids, p, q, meta["fit_seconds"], meta["neighbors"])
+        for name, p, q in zip(names, passages, queries)
+    ]
+
+
+def _query_vectors(encoder, corpus: Corpus, query_ids: list[str]) -> np.ndarray:
+    texts = corpus.queries.set_index("query_id").text
+    return (
+        encoder.encode_queries([texts[q] for q in query_ids]) if query_ids else np.zeros((0, 0), np.float32)
+    )
+
+
+def ensure_projections(
+    artifacts: str | Path,
+    models: list[Embedded],
+    corpus: Corpus,
+    val_fraction: float,
+    cfg: ProjectionConfig,
+    dims: int = 2,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> tuple[list[Projection], bool]:
+    """The stored maps of `models` (one map, or maps aligned across them) when their key still
+    matches, else new fits, stored. Returns (one map per model, whether they were fitted now)."""
+    if dims not in (2, 3):
+        raise ValueError(f"a map has 2 or 3 dimensions, not {dims}")
+    names = [m.name for m in models]
+    path = projection_path(artifacts, names, dims)
+    key = projection_key([m.fingerprint for m in models], corpus.fingerprint(), val_fraction, cfg, dims)
+    stored = None if force else load_projections(path)
+    if stored is not None and stored[0].key == key and [p.name for p in stored] == names:
+        return stored, False
+    _, val = split_queries(corpus, val_fraction)
+    row = {pid: i for i, pid in enumerate(corpus.passages.pid)}
+    judged = [row[p] for q in val for p in corpus.positives[q]]
+    rows = sample_rows(len(models[0].vectors), judged, cfg.umap_max_passages, cfg.umap_seed)
+    sets = [
+        np.concatenate([m.vectors[rows], _query_vectors(m.encoder, corpus, val)]) if val else m.vectors[rows]
+        for m in models
+    ]
+    if progress:
+        what = f"the {names[0]} model" if len(names) == 1 else f"the {' and '.join(names)} models, aligned"
+        progress(
+            0.0,
+            f"Fitting {dims}-D UMAP maps of {what}: {len(rows):,} passages and {len(val):,} "
+            "validation queries (a minute or two per model on a 2-core machine, once)",
+        )
+    t0 = time.perf_counter()
+    coords = fit_umap(sets, dims, cfg)
+    seconds = round(time.perf_counter() - t0, 1)
+    maps = [
+        Projection(
+            name, dims, key, rows, list(val), xy[: len(rows)], xy[len(rows) :], seconds, cfg.umap_neighbors
+        )
+        for name, xy in zip(names, coords)
+    ]
+    save_projections(path, maps)
+    if progress:
+        progress(1.0, "The maps are ready")
+    return maps, True
+
+
+def membership_weights(distances: np.ndarray, iterations: int = 64) -> np.ndarray:
+    """UMAP's fuzzy membership strengths of a point's k nearest neighbours: exp(-(d - rho) / sigma)
+    with rho the nearest distance and sigma chosen so that the strengths sum to log2(k)."""
+    d = np.maximum(np.asarray(distances, dtype=np.float64) - distances.min(), 0.0)
+    target = np.log2(len(d)) if len(d) > 1 else 1.0
+    lo, hi, sigma = 0.0, np.inf, 1.0
+    for _ in range(iterations):
+        total = np.exp(-d / sigma).sum()
+        if abs(total - target) < 1e-5:
+            break
+        if total > target:
+            hi = sigma
+            sigma = (lo + hi) / 2
+        else:
+            lo = sigma
+            sigma = sigma * 2 if hi == np.inf else (lo + hi) / 2
+    return np.exp(-d / sigma)
+
+
+class EmbeddingMap:
+    """A `Projection` with the original vectors of its points, to place new query vectors on it."""
+
+    def __init__(self, projection: Projection, passage_vectors: np.ndarray, query_vectors: np.ndarray):
+        self.projection = projection
+        parts = [passage_vectors[projection.rows]] + ([query_vectors] if len(projection.query_ids) else [])
+        self.vectors = np.concatenate(parts).astype(np.float32)
+        self.coords = np.concatenate([projection.passage_xy, projection.query_xy]).astype(np.float32)
+        self.ids = point_ids(projection)
+        self.position = {point: i for i, point in enumerate(self.ids)}
+
+    @classmethod
+    def for_engine(cls, projection: Projection, engine) -> EmbeddingMap:
+        """The map's points' vectors from an `Engine` (its passages, its encoded queries)."""
+        return cls(
+            projection,
+            engine.vectors,
+            _query_vectors(engine.encoder, engine.catalog.corpus, projection.query_ids),
+        )
+
+    def place(self, vector: np.ndarray) -> np.ndarray:
+        """Coordinates for a unit vector: its nearest fitted points' coordinates (cosine in the
+        original space), averaged with UMAP's membership strengths, as UMAP's transform starts it."""
+        k = min(self.projection.neighbors, len(self.vectors))
+        sims = self.vectors @ np.asarray(vector, dtype=np.float32).ravel()
+        near = np.argpartition(-sims, k - 1)[:k]
+        w = membership_weights(1.0 - sims[near])
+        return (w[:, None] * self.coords[near]).sum(0) / w.sum()
+
+    def neighbours(self, point: str, k: int = 5) -> list[str]:
+        """The ids of the `k` points nearest to `point` by cosine in the original space, itself left out."""
+        sims = self.vectors @ self.vectors[self.position[point]]
+        order = np.argsort(-sims, kind="stable")[: k + 1]
+        return [self.ids[i] for i in order if self.ids[i] != point][:k]
+
+
+def point_ids(projection: Projection) -> list[str]:
+    """The map's point ids in coordinate order: 'p<row>' for passages, then 'q<query id>' for queries."""
+    return [f"p{r}" for r in projection.rows.tolist()] + [f"q{q}" for q in projection.query_ids]
+
+
+@dataclass
+class Located:
+    """A typed query on a map: where it lands and what is truly near it."""
+
+    query: str
+    xy: np.ndarray  # its coordinates on the map
+    neighbours: list[tuple[int, float]]  # exact top k in the original space: (passage row, cosine)
+    judged: list[tuple[int, int, float]]  # judged passages of a dataset query: (row, rank, cosine)
+    project_ms: float  # encoding the query and placing it on the map
+
+
+def locate(emap: EmbeddingMap, engine, query: str, k: int = 10) -> Located:
+    """Encode `query` with `engine`, place it on `emap`, and rank every passage by exact cosine."""
+    query = validate_query(query, engine.vocab)
+    t0 = time.perf_counter()
+    vector = engine.encode_query(query)
+    xy = emap.place(vector)
+    ms = (time.perf_counter() - t0) * 1e3
+    scores = engine.vectors @ vector
+    top = np.argsort(-scores, kind="stable")[:k]
+    _, judged_rows = engine.catalog.judged_rows(query)
+    judged = [(r, rank_of(scores, r), float(scores[r])) for r in judged_rows]
+    return Located(query, xy, [(int(r), float(scores[r])) for r in top], judged, ms)

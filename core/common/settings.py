@@ -1,0 +1,166 @@
+"""Every setting's rule in one place: the choices of each kind (losses, towers, pooling, schedules,
+negatives), so a new choice is added once, and the type and range of every
+number. `core.common.config.validate` applies them, for the CLI, the launcher, `--config` files and `train`
+alike; `problem` says what is wrong with one value, naming its flag."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+CHOICES = {  # each kind's names, with what the app calls them
+    "loss": {"inbatch": "in-batch softmax", "triplet": "triplet margin"},  # core.model.losses.make_loss
+    "tower": {"gru": "GRU", "avg": "average of word vectors"},  # core.model.two_tower.Tower
+    "pooling": {"mean": "mean of the GRU states", "last": "last GRU states"},
+    "schedule": {
+        "cosine": "cosine decay",
+        "constant": "constant",
+    },  # train.lr_lambda, after warm-up
+    "negatives": {"random": "random", "hard": "hard (mined)"},  # core.data.triplets
+}
+BIG = 1 << 31  # "any size": the bound of a count with no natural one
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What one setting accepts: a `kind` (int, float, str, bool), for numbers a range (`low`/`high`,
+    excluded when `open_low`/`open_high`), for names the choices, and whether None (unset) is allowed."""
+
+    kind: type
+    low: float | None = None
+    high: float | None = None
+    open_low: bool = False
+    open_high: bool = False
+    choices: tuple[str, ...] | None = None
+    optional: bool = False
+
+
+def whole(low: int, high: int = BIG) -> Rule:
+    return Rule(int, low, high)
+
+
+def real(low: float, high: float, open_low: bool = False, open_high: bool = False) -> Rule:
+    return Rule(float, low, high, open_low, open_high)
+
+
+def choice(kind: str) -> Rule:
+    return Rule(str, choices=tuple(CHOICES[kind]))
+
+
+PATH = Rule(str, optional=True)  # a file; whether it exists is checked where it is used
+SWITCH = Rule(bool)
+RATE = real(0, 1000, open_low=True)
+SHARE = real(0, 1)
+
+RULES: dict[str, Rule] = {
+    "data.source": PATH,
+    "data.val_fraction": real(0, 0.9, open_low=True),
+    "data.tune_fraction": real(0, 0.9, open_high=True),  # 0: no tuning slice (fusion weights then say so)
+    "data.query_len": whole(1, 4096),
+    "data.passage_len": whole(1, 4096),
+    "vocab.glove": PATH,
+    "vocab.top_n": whole(0),
+    "vocab.keep_oov": SWITCH,
+    "model.vocab_size": whole(0),
+    "model.embed_dim": whole(1, 4096),
+    "model.tower": choice("tower"),
+    "model.hidden": whole(1, 4096),
+    "model.layers": whole(1, 16),
+    "model.bidirectional": SWITCH,
+    "model.pooling": choice("pooling"),
+    "model.mean_path": SWITCH,
+    "model.out_dim": whole(0, 8192),
+    "model.shared": SWITCH,
+    "model.freeze_embeddings": SWITCH,
+    "model.lexical_dim": whole(0, 1 << 20),
+    "train.loss": choice("loss"),
+    "train.margin": real(0, 2),  # on cosine distance, which lies in [0, 2]
+    "train.temperature": real(1e-3, 100),  # below, exp(score / t) overflows
+    "train.negatives": choice("negatives"),
+    "train.hard_file": PATH,
+    "train.random_mix": SHARE,
+    "train.negatives_per_query": whole(1, 64),
+    "train.distill": real(0, 1000),
+    "train.teacher_file": PATH,
+    "train.epochs": whole(1, 10_000),
+    "train.batch_size": whole(1, 1 << 16),
+    "train.lr": RATE,
+    "train.embed_lr": RATE,
+    "train.weight_decay": real(0, 1),
+    "train.clip": real(0, 1e6, open_low=True),
+    "train.schedule": choice("schedule"),
+    "train.warmup_steps": whole(0),
+    "train.length_batches": SWITCH,
+    "train.max_queries": whole(0),
+    "train.init_from": PATH,
+    "train.seed": whole(0, (1 << 32) - 1),
+    "train.threads": whole(0, 1024),
+    "build.mine_depth": whole(1, 10_000),
+    "build.mine_skip": whole(0, 10_000),
+    "build.drop_above_positive": SWITCH,
+    "build.mine_keep": whole(0, 10_000),  # 0: no dense negatives (BM25's alone, with --bm25-negatives)
+    "build.dup_threshold": SHARE,
+    "build.bm25_negatives": whole(0, 10_000),
+    "build.file_negatives": SWITCH,
+    "build.round_epochs": whole(1, 10_000),
+    "build.round_lr": RATE,
+    "build.round_negatives": whole(1, 64),
+    "build.hard_random_mix": SHARE,
+    "projection.umap_max_passages": whole(10),
+    "projection.umap_neighbors": whole(2, 200),
+    "projection.umap_min_dist": SHARE,
+    "projection.umap_seed": whole(0, (1 << 32) - 1),
+    "bench.queries": whole(1, 100_000),  # `bench`'s own flags
+    "bench.minilm": whole(0),
+}
+
+
+def default_rule(default) -> Rule:
+    """The rule of a setting RULES does not list (a new one, until it gets its own): its default's type,
+    any value."""
+    if default is None:
+        return PATH
+    number = isinstance(default, (int, float)) and not isinstance(default, bool)
+    return Rule(type(default), -BIG, BIG) if number else Rule(type(default))
+
+
+def flag(name: str) -> str:
+    """The CLI flag of a setting: `train.batch_size` -> `--batch-size`."""
+    return "--" + name.rpartition(".")[2].replace("_", "-")
+
+
+def _range(rule: Rule) -> str:
+    low = "above" if rule.open_low else "from"
+    if rule.high is None or rule.high >= BIG:
+        return f"{low} {rule.low:g}" if rule.open_low else f"of at least {rule.low:g}"
+    high = "below" if rule.open_high else "to"
+    return f"{low} {rule.low:g} {high} {rule.high:g}"
+
+
+def problem(name: str, value, rule: Rule) -> str | None:
+    """What is wrong with `value` for the setting `name` under `rule`, naming its flag; None when fine."""
+    if value is None and rule.optional:
+        return None
+    if rule.choices is not None:
+        return (
+            None
+            if value in rule.choices
+            else f"{flag(name)} must be {' or '.join(rule.choices)}, not {value!r}"
+        )
+    if rule.kind is bool:
+        return None if isinstance(value, bool) else f"{flag(name)} must be true or false, not {value!r}"
+    if rule.kind is str:
+        return None if isinstance(value, str) else f"{flag(name)} must be a text (a path), not {value!r}"
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if rule.kind is int and not (number and isinstance(value, int)):
+        return f"{flag(name)} must be a whole number {_range(rule)}, not {value!r}"
+    what = "a whole number" if rule.kind is int else "a finite number"
+    if not (number and math.isfinite(value)) or not _within(value, rule):
+        return f"{flag(name)} must be {what} {_range(rule)}, not {value!r}"
+    return None
+
+
+def _within(value: float, rule: Rule) -> bool:
+    above = value > rule.low if rule.open_low else value >= rule.low
+    below = rule.high is None or (value < rule.high if rule.open_high else value <= rule.high)
+    return above and below

@@ -1,0 +1,207 @@
+"""The benchmark's report: ratios between query paths, checks against the targets, and the markdown
+of `docs/benchmark.md`, from the measurements `core.pipeline.bench` makes (plain dicts in, text out)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.common.artifacts import write_json, write_text
+
+ROOT = Path(__file__).resolve().parents[2]
+DOC = ROOT / "docs" / "benchmark.md"
+TARGETS = {
+    "encode_passages_per_s": 3000,
+    "query_p50_ms": 10,
+    "index_build_s": 60,
+    "fresh_clone_first_result_s": 10,
+    "new_run_first_result_s": 15,
+}
+FIRST_USE = {  # check -> what `core.pipeline.bench.first_use` measured
+    "fresh_clone_first_result_s": "fresh clone -> first result",
+    "new_run_first_result_s": "new run -> first result",
+}
+
+
+def _dense(report: dict, suffix: str) -> dict:
+    return {k.split(":")[0]: v for k, v in report["latency"].items() if k.endswith(suffix)}
+
+
+def ratios(report: dict) -> dict:
+    enc, out = report["encoding"], {}
+    grus = [v["per_s"] for k, v in enc.items() if k in report["index_build"]]
+    if "per_s" in enc.get("all-MiniLM-L6-v2", {}):
+        out["GRU encoding / MiniLM encoding"] = round(min(grus) / enc["all-MiniLM-L6-v2"]["per_s"], 1)
+    chroma, exact = _dense(report, "Chroma top-10"), _dense(report, "exact top-10")
+    bm25 = report["latency"]["bm25 (bm25s)"]["p50_ms"]
+    for name in chroma:
+        out[f"{name}: Chroma p50 / exact p50"] = round(chroma[name]["p50_ms"] / exact[name]["p50_ms"], 2)
+        out[f"{name}: BM25 p50 / Chroma p50"] = round(bm25 / chroma[name]["p50_ms"], 2)
+    if len(report.get("scaling", [])) > 1:
+        big, small = report["scaling"][-1], report["scaling"][0]
+        out[f"Chroma p50 at {big['vectors']:,} / at {small['vectors']:,}"] = round(
+            big["chroma_p50_ms"] / small["chroma_p50_ms"], 1
+        )
+        out[f"exact p50 at {big['vectors']:,} / at {small['vectors']:,}"] = round(
+            big["exact_p50_ms"] / small["exact_p50_ms"], 1
+        )
+    return out
+
+
+def first_use_checks(report: dict) -> dict:
+    """The first-use targets against the current app's measurement (`report["first_use"]["now"]`)."""
+    now = report.get("first_use", {}).get("now", {})
+    return {
+        check: {
+            "measured": now[path]["seconds"],
+            "target": f"< {TARGETS[check]}",
+            "met": now[path]["seconds"] < TARGETS[check],
+        }
+        for check, path in FIRST_USE.items()
+        if path in now
+    }
+
+
+def checks(report: dict) -> dict:
+    """Each speed target against its measurement (the slowest checkpoint counts)."""
+    names = list(report["index_build"])
+    encode = min(report["encoding"][n]["per_s"] for n in names)
+    p50 = max(v["p50_ms"] for v in _dense(report, "Chroma top-10").values())
+    build = max(report["index_build"][n]["total"] for n in names)
+    return {
+        "encode_passages_per_s": {
+            "measured": encode,
+            "target": f">= {TARGETS['encode_passages_per_s']}",
+            "met": encode >= TARGETS["encode_passages_per_s"],
+        },
+        "query_p50_ms": {
+            "measured": p50,
+            "target": f"< {TARGETS['query_p50_ms']}",
+            "met": p50 < TARGETS["query_p50_ms"],
+        },
+        "index_build_s": {
+            "measured": build,
+            "target": f"< {TARGETS['index_build_s']}",
+            "met": build < TARGETS["index_build_s"],
+        },
+        **first_use_checks(report),
+    }
+
+
+def markdown(report: dict) -> str:
+    """The performance tables, as docs/benchmark.md shows them."""
+    m, c = report["machine"], report["corpus"]
+    lines = [
+        f"Measured by `python -m core bench` on {report['created'][:10]}: {m['cpus']} CPU cores, "
+        f"torch {m['torch']}, {c['passages']:,} passages, {report['query_sample']} validation queries one "
+        "at a time; load average "
+        f"{m['load_avg_start'][0]:.1f} at the start, {m['load_avg_end'][0]:.1f} at the end.",
+        "",
+        "| target | measured | goal | met |",
+        "|---|---|---|---|",
+    ]
+    labels = {
+        "encode_passages_per_s": "passage encoding, passages/s (tokenising included)",
+        "query_p50_ms": "query latency p50, ms (tokenise + encode + Chroma top-10)",
+        "index_build_s": "index build per checkpoint, s (encode + Chroma add)",
+        "fresh_clone_first_result_s": "fresh clone: `streamlit run app.py` to the first Search result, s",
+        "new_run_first_result_s": "a new run's first Search result, s",
+    }
+    lines += [
+        f"| {labels[k]} | {v['measured']:,} | {v['target']} | {'yes' if v['met'] else '**no**'} |"
+        for k, v in report["checks"].items()
+    ]
+    lines += first_use_table(report.get("first_use", {}))
+    lines += ["", "| encoding | per second | seconds |", "|---|---|---|"]
+    for name, v in report["encoding"].items():
+        runs = f", best of {v['runs']}: {v['all_seconds']}" if v.get("runs", 1) > 1 else ""
+        lines.append(
+            f"| {name} | {v['per_s']:,} | {v['seconds']} (n={v['items']:,}{runs}) |"
+            if "per_s" in v
+            else f"| {name} | — | {v.get('skipped', v)} |"
+        )
+    lines += ["", "| query path | p50 ms | p95 ms |", "|---|---|---|"]
+    lines += [f"| {name} | {v['p50_ms']} | {v['p95_ms']} |" for name, v in report["latency"].items()]
+    lines += ["", "| other | value |", "|---|---|"]
+    for name, v in report["index_build"].items():
+        lines.append(
+            f"| index build, {name} | {v['total']} s (encode {v['encode']} s, Chroma add {v['add']} s, "
+            f"{report['chroma_add'][name]['per_s']:,} vectors/s) |"
+        )
+    lines += [
+        f"| ANN agreement@10 with exact, {n} (all validation queries) | {v} |"
+        for n, v in report["ann_agreement@10"].items()
+    ]
+    cold = report["app_cold_start"]
+    lines.append(
+        "| app cold start (new process to first rendered search) | "
+        f"{cold.get('seconds', cold.get('error'))} s |"
+    )
+    lines += [
+        f"| training, {n} (from its log.json) | {s} s |" for n, s in report["training_seconds"].items() if s
+    ]
+    lines += [f"| {k} | {v}× |" for k, v in report["ratios"].items()]
+    if report["scaling"]:
+        lines += [
+            "",
+            "Synthetic unit vectors (128-d, 500 clusters), Chroma HNSW with the app's settings:",
+            "",
+            "| vectors | Chroma build s | add/s | Chroma p50 / p95 ms | exact NumPy p50 / p95 ms "
+            "| ANN agreement@10 |",
+            "|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r['vectors']:,} | {r['chroma_build_s']} | {r['chroma_add_per_s']:,} | "
+            f"{r['chroma_p50_ms']} / {r['chroma_p95_ms']} | {r['exact_p50_ms']} / {r['exact_p95_ms']} | "
+            f"{r['ann_agreement@10']} |"
+            for r in report["scaling"]
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def report_path(artifacts: Path, given: str | None = None) -> Path:
+    """Where the markdown report goes: `given`, else docs/benchmark.md (the README links to it) for the
+    repository's own artifacts, else `benchmark.md` beside bench.json: a benchmark of other artifacts
+    never overwrites the repository's report."""
+    if given:
+        return Path(given)
+    own = Path(artifacts).resolve() == (ROOT / "artifacts").resolve()
+    return ROOT / "docs" / "benchmark.md" if own else Path(artifacts) / "benchmark.md"
+
+
+def first_use_table(measured: dict) -> list[str]:
+    """What a class waits for, per version of the app measured (`core.pipeline.bench.first_use`), beside the
+    figures issue 20 reported."""
+    if not measured:
+        return []
+    versions = list(measured)
+    dates = ", ".join(
+        f"{v} on {m['created'][:16].replace('T', ' ')}" for v, m in measured.items() if "created" in m
+    )
+    lines = [
+        "",
+        "First use, in headless Chromium (`python -m core bench --first-use`; "
+        f"{dates}): seconds, the app's CPU seconds meanwhile (what a busy machine cannot inflate) and the "
+        "load average, per version of the app.",
+        "",
+        "| from → to | " + " | ".join(versions) + " | issue 20 |",
+        "|---|" + "---|" * (len(versions) + 1),
+    ]
+    before = next(iter(measured.values()))["before (issue 20)"]
+    for path, issue in (
+        ("fresh clone -> first result", "fresh clone"),
+        ("new run -> first result", "new run"),
+    ):
+        cells = [
+            f"{m[path]['seconds']} s (CPU {m[path]['app_cpu_s']} s, load {m[path]['load_avg']})"
+            if path in m
+            else "—"
+            for m in measured.values()
+        ]
+        lines.append(f"| {path.replace('->', '→')} | " + " | ".join(cells) + f" | {before[issue]} s |")
+    return lines
+
+
+def write_reports(report: dict, artifacts: Path, doc: Path) -> None:
+    """bench.json in `artifacts`, and the markdown report at `doc` (`report_path`)."""
+    write_json(artifacts / "bench.json", report)
+    write_text(doc, "# Benchmark\n\n" + markdown(report))

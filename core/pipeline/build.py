@@ -1,0 +1,318 @@
+"""The pipeline, one command: vocabulary -> warm-up checkpoint -> mining with it -> two rounds that
+continue it and differ only in their negatives (random, hard) -> indexes -> maps -> fusion weights ->
+metrics. Stages hand off through files in `artifacts/`; each stage records a key of its inputs and is
+skipped while that key still matches.
+
+The comparison the app teaches is controlled: `random` and `hard` start from the same warm-up
+checkpoint and train the same epochs at the same learning rate, schedule and batch size on the same
+queries; only where each triplet's explicit negative comes from differs (drawn at random, or mined
+with the warm-up checkpoint).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from core.analysis.projection import Embedded, ensure_projections
+from core.common.artifacts import CheckpointError, artifacts_dir, key_of, read_json, write_json
+from core.common.config import Config
+from core.data.msmarco import Corpus, load_corpus, split_queries
+from core.data.text import TOKENIZER_VERSION
+from core.data.triplets import load_mined
+from core.data.vocab import Vocab
+from core.model.encoder import Checkpoint
+from core.retrieval.bm25 import BM25
+from core.retrieval.evaluate import IREvaluator
+from core.retrieval.hybrid import (
+    PREFIX,
+    fit_on_corpus,
+    fitting_queries,
+    read_weights,
+    save_weight,
+    weight_for,
+)
+from core.retrieval.index import ExactIndex, chroma_client, ensure_index
+from core.retrieval.rankers import METRIC_MODELS, make_ranker
+from core.training.mining import mine_file, mining_stats
+from core.training.train import train
+
+ROUNDS = ("warmup", "random", "hard")  # training stages, in order; random and hard are compared
+COMPARED = ("random", "hard")
+
+
+@dataclass
+class StageResult:
+    stage: str
+    status: str  # "built", "up to date" (skipped), "loaded" or "made"
+    seconds: float
+    detail: str = ""
+
+
+def _build_key(checkpoint: Checkpoint) -> str | None:
+    try:
+        return checkpoint.meta.get("build_key") if checkpoint.path.is_file() else None
+    except CheckpointError:
+        return None  # a corrupt checkpoint is rebuilt
+
+
+def stage_configs(cfg: Config, warmup_ckpt: Path, mined: Path) -> dict[str, Config]:
+    """The resolved training config of each round. The warm-up trains with `cfg.train` (random
+    negatives, from scratch); random and hard both start from the warm-up checkpoint and train with
+    the same `cfg.build.round_*` settings: only `negatives` (and the mined file it reads) differs."""
+    warmup = copy.deepcopy(cfg)
+    warmup.train.negatives, warmup.train.hard_file, warmup.train.init_from = "random", None, None
+    rounds = {"warmup": warmup}
+    for name in COMPARED:
+        c = copy.deepcopy(cfg)
+        c.train.epochs, c.train.lr, c.train.init_from = (
+            cfg.build.round_epochs,
+            cfg.build.round_lr,
+            str(warmup_ckpt),
+        )
+        c.train.negatives, c.train.negatives_per_query = name, cfg.build.round_negatives
+        c.train.hard_file = str(mined) if name == "hard" else None
+        c.train.random_mix = cfg.build.hard_random_mix if name == "hard" else 0.0
+        rounds[name] = c
+    return rounds
+
+
+def mining_index(checkpoint: Checkpoint, corpus: Corpus) -> LazyIndex:
+    """An exact index of every passage's vector under `checkpoint`, for mining (no Chroma needed),
+    encoded only when mining first asks it something (an up-to-date mined file needs none)."""
+
+    def make() -> ExactIndex:
+        index = ExactIndex()
+        index.add(list(corpus.passages.pid), checkpoint.encoder.encode_passages(list(corpus.passages.text)))
+        return index
+
+    return LazyIndex(make)
+
+
+class LazyIndex:
+    """An index made on first use."""
+
+    def __init__(self, make):
+        self.make, self.made = make, None
+
+    def __getattr__(self, name):
+        if self.made is None:
+            self.made = self.make()
+        return getattr(self.made, name)
+
+
+def train_round(
+    cfg: Config,
+    corpus: Corpus,
+    vocab: Vocab,
+    out: Path,
+    inputs_key: str = "",
+    force: bool = False,
+    progress: bool = True,
+) -> tuple[Checkpoint, bool]:
+    """Train `out/model.pt` unless its key (config, corpus, vocabulary, tokeniser, `inputs_key`) still
+    matches: (the checkpoint, opened once for every later stage; whether it was trained). Paths are
+    left out of the key (the fingerprints in `inputs_key` stand for what they point to), and so is
+    the number of threads."""
+    ckpt = Checkpoint(out.name, out / "model.pt")
+    key = key_of(
+        inputs_key,
+        cfg.model,
+        replace(cfg.train, hard_file=None, init_from=None, teacher_file=None, threads=0),
+        replace(cfg.data, source=None),
+        corpus.fingerprint(),
+        vocab.fingerprint(),
+        TOKENIZER_VERSION,
+    )
+    fresh = force or _build_key(ckpt) != key
+    if fresh:
+        train(cfg, corpus, vocab, out, progress=progress, extra_meta={"build_key": key})
+        ckpt = Checkpoint(out.name, out / "model.pt")
+    return ckpt, fresh
+
+
+class _Run:
+    """One build's shared state and its stage log: the corpus, split, vocabulary and open checkpoints
+    that later stages reuse."""
+
+    def __init__(self, cfg: Config, out: Path, force: bool, progress: bool, log):
+        self.cfg, self.out, self.force, self.progress, self.log = cfg, out, force, progress, log
+        self.results: list[StageResult] = []
+        self.checkpoints: dict[str, Checkpoint] = {}  # each opened once, after its training stage
+        self.vectors: dict = {}
+
+    def record(self, stage: str, t0: float, built: bool | str, detail: str = "") -> None:
+        status = built if isinstance(built, str) else "built" if built else "up to date"
+        self.results.append(StageResult(stage, status, round(time.time() - t0, 1), detail))
+        self.log(f"[{stage}] {status} in {time.time() - t0:.1f}s {detail}")
+
+    def load(self) -> None:
+        t0, d = time.time(), self.cfg.data
+        self.corpus = load_corpus(d.source)
+        self.train_qids, self.val_qids = split_queries(self.corpus, d.val_fraction, d.tune_fraction)
+        self.fitted_on, self.tune_qids = fitting_queries(self.corpus, d.val_fraction, d.tune_fraction)
+        train, tune, val = len(self.train_qids), len(self.tune_qids), len(self.val_qids)
+        sizes = f"{len(self.corpus.queries)} queries, {len(self.corpus.passages)} passages"
+        self.record("data", t0, "loaded", f"{sizes}, {train} train / {tune} tuning / {val} validation")
+        # the corpus's words plus the most frequent GloVe words: cheap, so always made; its fingerprint
+        # (with the tokeniser's version) keys the training stages
+        t0 = time.time()
+        texts = [*self.corpus.passages.text, *self.corpus.queries.text]
+        self.vocab = Vocab.for_config(texts, self.cfg.vocab)
+        oov = self.vocab.oov_rate(self.corpus.queries.text)
+        detail = f"{len(self.vocab)} words, fingerprint {self.vocab.fingerprint()}, OOV rate {oov:.2%}"
+        self.record("vocab", t0, "made", detail + " of query tokens")
+
+    def train_stage(self, name: str, cfg: Config, inputs_key: str) -> None:
+        t0 = time.time()
+        self.checkpoints[name], fresh = train_round(
+            cfg, self.corpus, self.vocab, self.out / name, inputs_key, self.force, self.progress
+        )
+        self.record(f"train {name}", t0, fresh, f"val MRR@10 {self.checkpoints[name].meta['val']['mrr@10']}")
+
+    def mine_stage(self, mined_path: Path) -> str:
+        t0, warmup = time.time(), self.checkpoints["warmup"]
+        index = mining_index(warmup, self.corpus)
+        key, fresh = mine_file(self.cfg, self.corpus, warmup, index, mined_path, self.force, self.progress)
+        self.record("mine", t0, fresh, str(mining_stats(load_mined(mined_path)[0])))
+        return key
+
+    def index_stage(self, name: str, client) -> None:
+        t0, c = time.time(), self.checkpoints[name]
+        pids, texts = list(self.corpus.passages.pid), list(self.corpus.passages.text)
+        made = ensure_index(
+            client,
+            c.encoder,
+            name,
+            c.fingerprint,
+            pids,
+            texts,
+            self.corpus.fingerprint(),
+            force=self.force,
+            progress=self.progress,
+            path=c.path,
+        )
+        self.vectors[name] = made.passage_vectors(pids)
+        rate = f", {made.passages_per_s} passages/s" if made.built else ""
+        self.record(f"index {name}", t0, made.built, f"{len(made.index)} vectors{rate}")
+
+    def project_stage(self) -> None:
+        """UMAP maps (2-D and 3-D) of the compared checkpoints, aligned, with the validation queries."""
+        t0, d = time.time(), self.cfg.data
+        models = [Embedded(n, c.fingerprint, c.encoder, self.vectors[n]) for n, c in self.compared().items()]
+        fitted = [
+            ensure_projections(
+                self.out, models, self.corpus, d.val_fraction, self.cfg.projection, dims, force=self.force
+            )
+            for dims in (2, 3)
+        ]
+        detail = "  ".join(
+            f"{m.dims}-D {len(m.rows)} passages + {len(m.query_ids)} queries, fit {m.fit_seconds}s"
+            for (m, *_), _ in fitted
+        )
+        self.record(f"project {'+'.join(COMPARED)}", t0, any(built for _, built in fitted), detail)
+
+    def fuse_stage(self) -> None:
+        """Each compared checkpoint's fusion weight with BM25, fitted on the tuning queries only."""
+        t0, bm25, refit = time.time(), None, []
+        for name, c in self.compared().items():
+            if self.force or weight_for(self.out, c.fingerprint) is None:
+                texts, pids = list(self.corpus.passages.text), list(self.corpus.passages.pid)
+                bm25 = bm25 or BM25().fit(texts, pids)
+                weight, table, n = fit_on_corpus(
+                    c.encoder, self.corpus, self.tune_qids, passage_vectors=self.vectors[name], bm25=bm25
+                )
+                save_weight(self.out, name, c.fingerprint, weight, table, n, self.fitted_on)
+                refit.append(name)
+        weights = "  ".join(f"hybrid:{n} weight {w['weight']}" for n, w in read_weights(self.out).items())
+        self.record("fuse", t0, bool(refit), weights)
+
+    def metrics_stage(self) -> None:
+        """Validation metrics of the warm-up, both compared checkpoints, their hybrids and two baselines."""
+        t0, d = time.time(), self.cfg.data
+        path = self.out / "metrics.json"
+        fps = {n: c.fingerprint for n, c in self.checkpoints.items()}
+        key = key_of(fps, self.corpus.fingerprint(), d.val_fraction, d.tune_fraction, read_weights(self.out))
+        fresh = self.force or read_json(path, {}).get("key") != key
+        if fresh:
+            write_json(
+                path, evaluate_all(self.corpus, self.val_qids, self.out, self.cfg, key, self.checkpoints)
+            )
+        m = read_json(path)["models"]
+        self.record("metrics", t0, fresh, "  ".join(f"{k} {v['full']['mrr@10']}" for k, v in m.items()))
+
+    def compared(self) -> dict[str, Checkpoint]:
+        return {n: self.checkpoints[n] for n in COMPARED}
+
+
+def build(
+    cfg: Config, out: Path | None = None, force: bool = False, client=None, progress: bool = True, log=print
+) -> list[StageResult]:
+    run = _Run(cfg, Path(out or artifacts_dir()), force, progress, log)
+    run.load()
+    mined_path = run.out / "mined" / "negatives.json"
+    configs = stage_configs(cfg, run.out / "warmup" / "model.pt", mined_path)
+    run.train_stage("warmup", configs["warmup"], "")
+    mine_key = run.mine_stage(mined_path)
+    warmup_key = run.checkpoints["warmup"].fingerprint
+    run.train_stage("random", configs["random"], warmup_key)
+    run.train_stage("hard", configs["hard"], key_of(warmup_key, mine_key))
+    client = client or chroma_client(run.out / "chroma")
+    for name in COMPARED:
+        run.index_stage(name, client)
+    run.project_stage()
+    run.fuse_stage()
+    run.metrics_stage()
+    return run.results
+
+
+def evaluate_all(
+    corpus: Corpus, val_qids: list[str], out: Path, cfg: Config, key: str, checkpoints: dict[str, Checkpoint]
+) -> dict:
+    """Validation metrics in every mode for every ranker of `METRIC_MODELS`, from the open handles."""
+    evaluator = IREvaluator.from_corpus(corpus, val_qids)
+    models, seconds = {}, {}
+    for name in METRIC_MODELS:
+        t0 = time.time()
+        ranker = make_ranker(
+            name, out, cfg.vocab.glove, checkpoint=checkpoints.get(name.removeprefix(PREFIX))
+        )
+        models[name] = evaluator(ranker)
+        seconds[name] = round(time.time() - t0, 2)
+    d = cfg.data
+    return {
+        "key": key,
+        "split": {
+            "val_fraction": d.val_fraction,
+            "tune_fraction": d.tune_fraction,
+            "val_queries": len(val_qids),
+        },
+        "design": {
+            "warmup": f"{cfg.train.epochs} epochs, random negatives, lr {cfg.train.lr}",
+            "rounds": f"{cfg.build.round_epochs} epochs from the warm-up at lr {cfg.build.round_lr}",
+            "differs": "the negatives: random ones for random, ones mined with the warm-up for hard",
+        },
+        "corpus": {
+            "source": corpus.source,
+            "fingerprint": corpus.fingerprint(),
+            "queries": len(corpus.queries),
+            "passages": len(corpus.passages),
+        },
+        "checkpoints": {c.name: c.fingerprint for c in checkpoints.values()},
+        "hybrid_weights": {n: w["weight"] for n, w in read_weights(out).items()},
+        "hybrid_fitted_on": {n: w.get("fitted_on") for n, w in read_weights(out).items()},
+        "models": models,
+        "eval_seconds": seconds,
+    }
+
+
+def summary_table(results: list[StageResult]) -> str:
+    rows = [("stage", "status", "seconds", "detail")] + [
+        (r.stage, r.status, f"{r.seconds:.1f}", r.detail) for r in results
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r[:3], widths)) + "  " + r[3] for r in rows]
+    total = sum(r.seconds for r in results)
+    return "\n".join(lines + [f"total {total:.1f}s"])

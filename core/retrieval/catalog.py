@@ -1,0 +1,82 @@
+"""The corpus as the searchers share it: passages by row, the judged passages of dataset queries,
+and whether the corpus likely holds no answer to a query (the passages a model found never mention
+what was asked)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from core.data.msmarco import Corpus
+from core.data.text import normalize
+from core.retrieval.bm25 import bm25_tokens
+from core.retrieval.queries import content_words, query_key, stems
+
+
+class Catalog:
+    """The corpus as the engines share it: passages by row, judged passages of dataset queries."""
+
+    def __init__(self, corpus: Corpus):
+        self.corpus = corpus
+        self.pids = list(corpus.passages.pid)
+        self.texts = list(corpus.passages.text)
+        self.row = {pid: i for i, pid in enumerate(self.pids)}
+        self.fingerprint = corpus.fingerprint()
+        self.query_ids: dict[str, str] = {}
+        for qid, text in zip(corpus.queries.query_id, corpus.queries.text):
+            if corpus.positives[qid]:
+                self.query_ids.setdefault(query_key(text), qid)
+
+    def __len__(self) -> int:
+        return len(self.pids)
+
+    def judged_rows(self, query: str) -> tuple[str | None, list[int]]:
+        """(dataset query id, rows of its judged passages) when `query` is a dataset query."""
+        qid = self.query_ids.get(query_key(query))
+        return qid, sorted(self.row[p] for p in self.corpus.positives[qid]) if qid else []
+
+    def display_text(self, row: int) -> str:
+        """The passage as a person should read it: mojibake repaired, typographic marks folded."""
+        return normalize(self.texts[row])
+
+    @cached_property
+    def passage_terms(self) -> list[frozenset[str]]:
+        """Each passage's BM25 terms, made on first use (a second or two for 20,000 passages)."""
+        return [frozenset(bm25_tokens(t)) for t in self.texts]
+
+    def stems(self, row: int) -> set[str]:
+        """A passage's BM25 terms as `core.retrieval.queries.stems`."""
+        return stems(bm25_tokens(self.texts[row]))
+
+    @cached_property
+    def corpus_stems(self) -> frozenset[str]:
+        """The stems of every passage's terms, made on first use (a second or two)."""
+        return frozenset(stems(list(frozenset().union(*self.passage_terms))))
+
+
+@dataclass(frozen=True)
+class NoAnswer:
+    """Why the corpus likely holds no answer to a query: the passages the model returned share none of
+    its content words, in any form."""
+
+    words: list[str]  # the query's content words
+    unknown: list[str]  # those no passage contains in any form: not in this corpus, or misspelled
+
+
+def no_answer(catalog: Catalog, query: str, pids: list[str]) -> NoAnswer | None:
+    """A `NoAnswer` when none of the returned passages `pids` shares a content word with `query` (as
+    `queries.stems`: "eggs" matches "egg", or the start of one), else None. The corpus is a sample
+    of MS MARCO: when even the best passages a model finds never mention what was asked, the answer is
+    likely not here (or the query is misspelled), and the model is not to blame. A query with no
+    content word gets None."""
+    words = content_words(query)
+    asked = stems(words)
+    if not asked or any(_mentions(catalog.stems(catalog.row[p]), asked) for p in pids):
+        return None
+    return NoAnswer(words, [w for w in words if not _mentions(catalog.corpus_stems, stems([w]))])
+
+
+def _mentions(terms, asked: set[str]) -> bool:
+    """Whether a stem of `terms` begins with one of the `asked` stems (also "aus" in "australia", "lh"
+    in "lhrh": a query's abbreviation of a passage's word)."""
+    return any(t.startswith(q) for t in terms for q in asked)

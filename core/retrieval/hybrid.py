@@ -1,0 +1,160 @@
+"""Dense + BM25 fusion: `weight * cosine + (1 - weight) * BM25 / the query's best BM25 score`.
+
+One formula (`fuse`) behind the evaluator's ranker (`HybridRanker`), the weight fit (`fit_weight`,
+on the tuning slice: queries the checkpoint never trained on and the reported figures never use) and
+the app's hybrid searcher. Fitted weights live in `artifacts/hybrid.json`, keyed by the checkpoint
+file's fingerprint, with the queries each was fitted on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.common.artifacts import CheckpointError, read_json, write_json
+from core.data.msmarco import Corpus, split_queries, tune_queries
+from core.retrieval.bm25 import BM25
+from core.retrieval.metrics import per_query_metrics
+
+GRID = tuple(round(float(w), 2) for w in np.linspace(0, 1, 21))
+PREFIX = "hybrid:"
+
+
+def fuse(cosine: np.ndarray, bm25: np.ndarray, weight: float) -> np.ndarray:
+    """(Q, N) fused scores from (Q, N) cosines and (Q, N) BM25 scores (a query without any BM25
+    match keeps its cosines alone, scaled by `weight`)."""
+    top = bm25.max(axis=1, keepdims=True)
+    lexical = np.divide(bm25, top, out=np.zeros_like(bm25), where=top > 0)
+    return weight * cosine + (1 - weight) * lexical
+
+
+def bm25_weight(best_bm25: float, weight: float) -> float:
+    """What one point of BM25 adds to a fused score (`fuse`), the rest being `weight * cosine`:
+    (1 - weight) / the query's best BM25 score."""
+    return (1 - weight) / best_bm25 if best_bm25 > 0 else 0.0
+
+
+class HybridRanker:
+    """An `IREvaluator` ranker: a dense ranker and BM25 over the same passages, fused."""
+
+    def __init__(self, dense, weight: float, bm25: BM25 | None = None):
+        self.dense, self.weight, self.bm25 = dense, weight, bm25 or BM25()
+
+    def fit(self, passages: list[str]) -> HybridRanker:
+        self.dense.fit(passages)
+        self.bm25.fit(passages)
+        return self
+
+    def scores(self, queries: list[str]) -> np.ndarray:
+        return fuse(self.dense.scores(queries), self.bm25.scores(queries), self.weight)
+
+
+def fit_weight(
+    cosine: np.ndarray, bm25: np.ndarray, relevant: np.ndarray
+) -> tuple[float, dict[float, float]]:
+    """(the weight of `GRID` with the best full MRR@10, MRR@10 of every weight) for (Q, N) cosines,
+    BM25 scores and relevance of tuning queries; ties go to the smaller weight (more BM25)."""
+    if not len(relevant):
+        raise ValueError(
+            "no tuning query with a judged passage to fit the fusion weight on: raise --tune-fraction"
+        )
+    rel = torch.from_numpy(relevant)
+    table = {
+        w: round(float(per_query_metrics(torch.from_numpy(fuse(cosine, bm25, w)), rel)["mrr@10"].mean()), 4)
+        for w in GRID
+    }
+    return max(table, key=lambda w: (table[w], -w)), table
+
+
+def fitting_queries(corpus: Corpus, val_fraction: float, tune_fraction: float) -> tuple[dict, list[str]]:
+    """(which queries, their ids) a fusion weight is fitted on: the tuning slice of the hash split, or,
+    for a checkpoint trained before it existed (`tune_fraction` 0), its training queries, said so."""
+    if tune_fraction > 0:
+        split = {"split": "tuning", "hash_range": [val_fraction, round(val_fraction + tune_fraction, 6)]}
+        return split, tune_queries(corpus, val_fraction, tune_fraction)
+    split = {"split": "training (the checkpoint has no tuning slice)", "hash_range": [val_fraction, 1.0]}
+    return split, split_queries(corpus, val_fraction)[0]
+
+
+def fit_on_corpus(
+    encoder,
+    corpus: Corpus,
+    qids: list[str],
+    sample: int = 1000,
+    seed: int = 13,
+    passage_vectors: np.ndarray | None = None,
+    bm25: BM25 | None = None,
+) -> tuple[float, dict, int]:
+    """`fit_weight` on up to `sample` of `qids` (a fixed random sample) over every passage of
+    `corpus`: (weight, MRR@10 by weight, queries used). Vectors and a fitted BM25 may be passed in."""
+    if not qids:
+        raise ValueError(
+            "no tuning query with a judged passage to fit the fusion weight on: raise --tune-fraction"
+        )
+    rng = np.random.default_rng(seed)
+    qids = [qids[i] for i in sorted(rng.permutation(len(qids))[:sample])]
+    texts = list(corpus.passages.text)
+    vectors = encoder.encode_passages(texts) if passage_vectors is None else passage_vectors
+    bm25 = bm25 or BM25().fit(texts, list(corpus.passages.pid))
+    query_text = dict(zip(corpus.queries.query_id, corpus.queries.text))
+    queries = [query_text[q] for q in qids]
+    weight, table = fit_weight(
+        encoder.encode_queries(queries) @ vectors.T, bm25.scores(queries), corpus.relevance(qids)
+    )
+    return weight, table, len(qids)
+
+
+def read_weights(artifacts: str | Path) -> dict:
+    """artifacts/hybrid.json: {checkpoint name: {"weight", "checkpoint", "fitted_on", "queries",
+    "mrr@10 by weight"}}; a `CheckpointError` naming the file when it is not such JSON."""
+    path = Path(artifacts) / "hybrid.json"
+    try:
+        found = read_json(path, {})
+    except (ValueError, RecursionError) as e:
+        raise _damaged(path, f"not JSON: {e}") from e
+    if not isinstance(found, dict):
+        raise _damaged(path, "not a JSON object")
+    return found
+
+
+def weight_for(artifacts: str | Path, fingerprint: str) -> float | None:
+    """The weight fitted for the checkpoint file with this fingerprint, or None."""
+    for entry in read_weights(artifacts).values():
+        if isinstance(entry, dict) and entry.get("checkpoint") == fingerprint:
+            weight = entry.get("weight")
+            ok = isinstance(weight, (int, float)) and not isinstance(weight, bool) and 0 <= weight <= 1
+            if not ok:
+                raise _damaged(
+                    Path(artifacts) / "hybrid.json", f"a weight of {weight!r}, not one from 0 to 1"
+                )
+            return float(weight)
+    return None
+
+
+def _damaged(path: Path, what: str) -> CheckpointError:
+    return CheckpointError(
+        f"{path} is damaged ({what}); delete it and run `python -m core build` to fit the fusion "
+        "weights again"
+    )
+
+
+def save_weight(
+    artifacts: str | Path,
+    name: str,
+    fingerprint: str,
+    weight: float,
+    table: dict,
+    queries: int,
+    fitted_on: dict,
+) -> None:
+    weights = read_weights(artifacts)
+    weights[name] = {
+        "weight": weight,
+        "checkpoint": fingerprint,
+        "fitted_on": fitted_on,
+        "queries": queries,
+        "mrr@10 by weight": {str(w): m for w, m in table.items()},
+    }
+    write_json(Path(artifacts) / "hybrid.json", weights)

@@ -1,0 +1,396 @@
+"""Vector indexes and dense search (Pyserini style: `search(query, k) -> [Hit]`, `batch_search`).
+
+`ExactIndex` (brute-force NumPy) and `ChromaIndex` (HNSW in ChromaDB, embedded or a server) share
+one interface, so tests compare them. `ensure_index` builds a checkpoint's Chroma collection, or
+reuses it when its fingerprints still match; a build goes into a temporary collection that is
+renamed only when complete, so a killed build never damages the previous index. A collection is
+named after its checkpoint file's fingerprint (never a folder name), and one process builds it while
+the others wait (a file lock per collection). A collection that does not answer (damaged HNSW files, a
+deleted segment folder) is rebuilt; an embedded Chroma folder whose database cannot be read is derived
+data: `set_aside_if_corrupt` moves it out of the way so that the indexes are rebuilt. A full disk is
+told apart from damage: it is reported, and the folder kept.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import shutil
+import sqlite3
+import tempfile
+import time
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from core.common.artifacts import artifacts_dir
+from core.common.outputs import hold
+from core.common.types import Hit, Tally
+from core.model.encoder import Encoder
+
+# ef_search 256: agreement@10 with exact search stays >= 0.99 with the 640-d vectors (128 gave 0.989)
+HNSW = {"space": "cosine", "ef_construction": 200, "max_neighbors": 32, "ef_search": 256}
+LOW_SPACE = 64 << 20  # bytes free below which a failing Chroma folder is taken for a full disk, not damage
+
+
+class SearchIndexError(RuntimeError):
+    """An index is missing, stale or unreachable; the message says what to do."""
+
+
+class ExactIndex:
+    """Exact cosine search: one matrix product over all (unit) vectors."""
+
+    def __init__(self):
+        self.ids: list[str] = []
+        self.vectors = np.zeros((0, 0), dtype=np.float32)
+
+    def add(self, ids: list[str], vectors: np.ndarray, texts: list[str] | None = None) -> None:
+        vectors = np.asarray(vectors, dtype=np.float32)
+        self.vectors = vectors if not self.ids else np.concatenate([self.vectors, vectors])
+        self.ids += list(ids)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def get_vectors(self, ids: list[str]) -> np.ndarray:
+        row = {pid: i for i, pid in enumerate(self.ids)}
+        return self.vectors[[row[i] for i in ids]]
+
+    def query(self, vectors: np.ndarray, k: int) -> list[list[Hit]]:
+        scores = np.asarray(vectors, dtype=np.float32) @ self.vectors.T  # (Q, N)
+        k = min(k, len(self.ids))
+        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        out = []
+        for row, cols in zip(scores, top):
+            cols = cols[np.argsort(-row[cols], kind="stable")]
+            out.append([Hit(self.ids[c], float(row[c])) for c in cols])
+        return out
+
+
+class ChromaIndex:
+    """A Chroma collection in cosine space; vectors come from our encoder, never Chroma's."""
+
+    def __init__(self, collection, max_batch: int):
+        self.collection, self.max_batch = collection, max_batch  # max_batch: client.get_max_batch_size()
+
+    def add(
+        self,
+        ids: list[str],
+        vectors: np.ndarray,
+        texts: list[str] | None = None,
+        progress: bool | Tally = False,
+    ) -> None:
+        """Add in chunks of the client's maximum batch size; `progress` as in `Encoder.encode_passages`."""
+        step = self.max_batch
+        starts = range(0, len(ids), step)
+        if progress is True:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc="chroma add", unit="chunk", leave=False)
+        for s in starts:
+            self.collection.add(
+                ids=list(ids[s : s + step]),
+                embeddings=np.asarray(vectors[s : s + step]),
+                documents=list(texts[s : s + step]) if texts is not None else None,
+            )
+            if callable(progress):
+                progress(min(s + step, len(ids)), len(ids))
+
+    def __len__(self) -> int:
+        return self.collection.count()
+
+    def query(self, vectors: np.ndarray, k: int) -> list[list[Hit]]:
+        try:
+            res = self.collection.query(
+                query_embeddings=np.asarray(vectors, dtype=np.float32),
+                n_results=min(k, len(self)),
+                include=["distances"],
+            )
+        except Exception as e:
+            raise SearchIndexError(
+                f"searching the Chroma index {self.collection.name!r} failed ({type(e).__name__}: {e}); "
+                "if it was deleted or its server stopped, restart the app to rebuild or reconnect"
+            ) from e
+        return [
+            [Hit(i, 1.0 - float(d)) for i, d in zip(ids, dists)]
+            for ids, dists in zip(res["ids"], res["distances"])
+        ]
+
+    def get_vectors(self, ids: list[str]) -> np.ndarray:
+        res = self._get(ids, "embeddings")
+        row = {pid: i for i, pid in enumerate(res["ids"])}
+        try:
+            return np.asarray(res["embeddings"], dtype=np.float32)[[row[i] for i in ids]]
+        except (KeyError, ValueError) as e:
+            raise SearchIndexError(f"the Chroma index {self.collection.name!r} lacks a passage ({e})") from e
+
+    def texts(self, ids: list[str]) -> dict[str, str]:
+        res = self._get(ids, "documents")
+        return dict(zip(res["ids"], res["documents"]))
+
+    def _get(self, ids: list[str], what: str) -> dict:
+        try:
+            return self.collection.get(ids=list(ids), include=[what])
+        except Exception as e:
+            raise SearchIndexError(
+                f"reading {what} from the Chroma index {self.collection.name!r} failed "
+                f"({type(e).__name__}: {e}); it is rebuilt when next opened"
+            ) from e
+
+
+class DenseSearcher:
+    """Encode queries with the query tower, search an index with the vectors."""
+
+    def __init__(self, encoder: Encoder, index):
+        self.encoder, self.index = encoder, index
+
+    def search(self, query: str, k: int = 10) -> list[Hit]:
+        return self.batch_search([query], k)[0]
+
+    def batch_search(self, queries: list[str], k: int = 10) -> list[list[Hit]]:
+        return self.index.query(self.encoder.encode_queries(queries), k)
+
+
+_checked: set[str] = set()  # embedded Chroma folders whose database this process has checked
+
+
+def chroma_client(path: str | Path | None = None, host: str | None = None, port: int | None = None):
+    """An HTTP client when a host is given (or CHROMA_HOST is set), else an embedded persistent one."""
+    import chromadb
+    from chromadb.config import Settings
+
+    host = host or os.environ.get("CHROMA_HOST")
+    settings = Settings(anonymized_telemetry=False)
+    if host:
+        port = int(port or os.environ.get("CHROMA_PORT", 8000))
+        try:
+            client = chromadb.HttpClient(host=host, port=port, settings=settings)
+            client.heartbeat()
+        except Exception as e:
+            raise SearchIndexError(
+                f"no Chroma server answers at {host}:{port} ({e}); start one with "
+                f"`chroma run --path artifacts/chroma-server --port {port}` or unset CHROMA_HOST"
+            ) from e
+        return client
+    path = chroma_folder(path)
+    if str(path.resolve()) not in _checked:  # once per process: a damaged database is set aside first
+        set_aside_if_corrupt(path)
+        _checked.add(str(path.resolve()))
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(path), settings=settings)
+    except Exception as e:
+        raise SearchIndexError(
+            f"the Chroma folder {path} cannot be opened ({type(e).__name__}: {e}); check that it is "
+            "writable and its disk has free space, or delete the folder to rebuild the indexes"
+        ) from e
+
+
+def chroma_folder(path: str | Path | None = None) -> Path:
+    """The embedded Chroma folder: `path`, else `artifacts/chroma`."""
+    return Path(path or artifacts_dir() / "chroma")
+
+
+def _unreadable(db: Path) -> bool:
+    """Whether the SQLite file `db` exists and fails SQLite's own quick check (or is not a database).
+    Opened for writing, so that a journal a failed write left behind is rolled back, not taken for damage."""
+    if not db.is_file():
+        return False
+    try:
+        with closing(sqlite3.connect(db, timeout=30)) as con:
+            return con.execute("PRAGMA quick_check").fetchone()[0] != "ok"
+    except sqlite3.OperationalError as e:  # busy with another process's write: not damage
+        return "locked" not in str(e) and "busy" not in str(e)
+    except sqlite3.DatabaseError:
+        return True
+
+
+def disk_full(folder: Path, error: BaseException | None = None) -> bool:
+    """Whether `error` (or one it was raised from) says the disk is full, or `folder`'s disk has
+    less than LOW_SPACE free."""
+    while error is not None:
+        text = str(error).lower()
+        if getattr(error, "errno", None) == errno.ENOSPC or "disk is full" in text or "no space left" in text:
+            return True
+        error = error.__cause__ or error.__context__
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("/"))
+    return shutil.disk_usage(existing).free < LOW_SPACE
+
+
+def full_disk_error(folder: Path) -> SearchIndexError:
+    return SearchIndexError(
+        f"the disk holding {folder} is full: free some space (or point ARTIFACTS_DIR elsewhere), then "
+        "try again. The indexes there are intact and were kept."
+    )
+
+
+def set_aside_if_corrupt(path: str | Path | None = None) -> Path | None:
+    """When the embedded Chroma folder's database cannot be read, move the folder to a sibling
+    `NAME.corrupt-TIME-XXXX` (for a look, or deletion) and forget the clients this process cached,
+    so the next client starts an empty folder and the indexes are rebuilt. Returns where the folder
+    went; None when its database is sound, or when a Chroma server is in use (CHROMA_HOST). On a full
+    disk nothing is moved: a `SearchIndexError` says so."""
+    folder = chroma_folder(path)
+    if os.environ.get("CHROMA_HOST") or not _unreadable(folder / "chroma.sqlite3"):
+        return None
+    if disk_full(folder):
+        raise full_disk_error(folder)
+    from chromadb.api.client import Client
+
+    aside = Path(
+        tempfile.mkdtemp(prefix=f"{folder.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}-", dir=folder.parent)
+    )
+    os.replace(folder, aside)  # onto the empty folder just made: a unique name
+    Client.clear_system_cache()  # Chroma keeps one system per path; the next client opens afresh
+    return aside
+
+
+def _names(client) -> list[str]:
+    return [c if isinstance(c, str) else c.name for c in client.list_collections()]
+
+
+def collection_name(fingerprint: str) -> str:
+    """A checkpoint's collection: named by its file's fingerprint alone, so two files never share one
+    unless they are the same model, and no folder name decides which collection is whose."""
+    return f"checkpoint-{fingerprint}"
+
+
+def _answers(col, size: int) -> bool:
+    """Whether the collection holds `size` vectors and answers: a stored vector reads back, and a
+    search for it returns as many hits as asked (damaged HNSW files fail one of these, or return fewer)."""
+    try:
+        if col.count() != size:
+            return False
+        if size == 0:
+            return True
+        stored = col.get(limit=1, include=["embeddings"])["embeddings"]
+        n = min(10, size)
+        found = col.query(query_embeddings=np.asarray(stored, dtype=np.float32), n_results=n, include=[])
+        return len(found["ids"][0]) == n
+    except Exception:
+        return False
+
+
+def open_index(client, fingerprint: str, corpus_fingerprint: str, size: int) -> ChromaIndex | None:
+    """The complete collection for these fingerprints, or None when it is missing, stale or damaged."""
+    try:
+        col = client.get_collection(collection_name(fingerprint), embedding_function=None)
+    except Exception:
+        return None
+    if (col.metadata or {}).get("corpus") != corpus_fingerprint or not _answers(col, size):
+        return None
+    return ChromaIndex(col, client.get_max_batch_size())
+
+
+def _lock_file(client, collection: str) -> Path:
+    """The file lock of one collection of one Chroma folder or server, shared by every process."""
+    s = client.get_settings()
+    where = (
+        str(Path(s.persist_directory).resolve())
+        if s.is_persistent
+        else f"{s.chroma_server_host}:{s.chroma_server_http_port}"
+    )
+    key = hashlib.sha1(where.encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / "two-tower-index-locks" / f".{key}-{collection}.lock"
+
+
+@dataclass
+class IndexBuild:
+    index: ChromaIndex
+    built: bool  # False: an up-to-date index was reused
+    vectors: np.ndarray | None = None  # the passage vectors, when they were just encoded
+    seconds: dict = field(default_factory=dict)
+
+    def passage_vectors(self, pids: list[str]) -> np.ndarray:
+        """Every passage's vector in `pids` order: those just encoded, else read back from the index."""
+        return self.vectors if self.built else self.index.get_vectors(pids)
+
+    @property
+    def passages_per_s(self) -> float:
+        return round(len(self.vectors) / max(self.seconds["encode"], 1e-9), 1) if self.built else 0.0
+
+
+def ensure_index(
+    client,
+    encoder: Encoder,
+    name: str,
+    fingerprint: str,
+    pids: list[str],
+    texts: list[str],
+    corpus_fingerprint: str,
+    force: bool = False,
+    progress: bool | Tally = False,
+    path: str | Path | None = None,
+    vectors: np.ndarray | None = None,
+) -> IndexBuild:
+    """Open the checkpoint's index, or (re)build it when missing, stale, damaged or forced; one
+    process builds it while the others wait and then open it. `path` is the checkpoint file: an
+    older index of that same file is removed once this one is complete (never another file's).
+    `progress` is True for tqdm bars, or a callable given (done, total) over encoding and then adding
+    the passages. `vectors`: the passages' vectors when they are already encoded (only added, then)."""
+    if not force:
+        idx = open_index(client, fingerprint, corpus_fingerprint, len(pids))
+        if idx is not None:
+            return IndexBuild(idx, built=False)
+    try:
+        with hold(_lock_file(client, collection_name(fingerprint)), f"the index of {name}", wait=True):
+            idx = None if force else open_index(client, fingerprint, corpus_fingerprint, len(pids))
+            if idx is not None:  # another process built it while this one waited
+                return IndexBuild(idx, built=False)
+            return _build_index(
+                client, encoder, name, fingerprint, pids, texts, corpus_fingerprint, progress, path, vectors
+            )
+    except SearchIndexError:
+        raise
+    except Exception as e:  # a full disk, a read-only folder, a server that went away, a locked database
+        folder = Path(client.get_settings().persist_directory or ".")
+        if client.get_settings().is_persistent and disk_full(folder, e):
+            raise full_disk_error(folder) from e
+        raise SearchIndexError(
+            f"building the Chroma index for {name!r} failed ({type(e).__name__}: {e}); the previous "
+            "index, if any, is untouched. Check that the Chroma folder is writable and has free space "
+            "(or that the Chroma server is up), then run `python -m core build` again"
+        ) from e
+
+
+def _build_index(
+    client, encoder, name, fingerprint, pids, texts, corpus_fingerprint, progress, path, vectors=None
+) -> IndexBuild:
+    final = collection_name(fingerprint)
+    tmp = final + ".building"
+    if tmp in _names(client):  # a build of this checkpoint that was killed
+        client.delete_collection(tmp)
+    n = len(pids)
+    encode_progress = (lambda done, total: progress(done, 2 * n)) if callable(progress) else progress
+    add_progress = (lambda done, total: progress(n + done, 2 * n)) if callable(progress) else progress
+    t0 = time.time()
+    if vectors is None:
+        vectors = encoder.encode_passages(texts, progress=encode_progress)
+    else:  # nothing to encode: adding is all the work
+        add_progress = progress
+    t1 = time.time()
+    owner = str(Path(path).resolve()) if path else ""
+    col = client.create_collection(
+        tmp,
+        configuration={"hnsw": HNSW},
+        embedding_function=None,
+        metadata={"corpus": corpus_fingerprint, "checkpoint": fingerprint, "name": name, "path": owner},
+    )
+    idx = ChromaIndex(col, client.get_max_batch_size())
+    idx.add(pids, vectors, texts, progress=add_progress)
+    for old in _names(client):  # only now: the index this one replaces, older ones of the same file
+        if old != tmp and (old == final or (owner and _owner(client, old) == owner)):
+            client.delete_collection(old)
+    col.modify(name=final)
+    return IndexBuild(idx, True, vectors, {"encode": round(t1 - t0, 2), "add": round(time.time() - t1, 2)})
+
+
+def _owner(client, collection: str) -> str | None:
+    """The checkpoint file a collection was built from (None when unknown or unreadable)."""
+    try:
+        return (client.get_collection(collection).metadata or {}).get("path")
+    except Exception:
+        return None

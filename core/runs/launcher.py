@@ -1,0 +1,312 @@
+"""Training in the background: a launched run is the CLI's own `python -m core train --out
+artifacts/runs/ID --config ...` in a process group of its own, so it keeps going while the app is used
+(or restarted). One run at a time: a lock file names the run's process by its pid and start time, and
+is stale unless that very process still runs (a pid whose start time differs is another process and
+is never trusted, nor signalled). Whoever looks next (`refresh`) records how a finished process
+ended. Every read-modify-write of the registry holds its file lock, and every file is written
+atomically, so sessions polling at once never see or leave half a record.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from core.common.artifacts import RUN_PREFIX, artifacts_dir, runs_dir, write_json
+from core.common.config import Config, ConfigError, validate
+from core.common.outputs import recover
+from core.runs.jobs import Job, job_dir, jobs, mtime, read_job, read_record, registry_lock, save_job
+from core.runs.overview import table, table_inputs, write_table
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCK = ".lock"
+HARD_FILE = Path("mined") / "negatives.json"
+CANCEL_GRACE_S = 10.0  # SIGTERM, then SIGKILL after this long
+ERROR_LINES = 25
+
+_children: dict[int, subprocess.Popen] = {}  # processes this process started, polled so they are reaped
+_current: dict[Path, tuple] = {}  # artifacts folder -> the table's inputs when runs.json last matched them
+
+
+class RunError(RuntimeError):
+    """A run that cannot be started; the message says why and what to do."""
+
+
+# --- the config a launch trains with -------------------------------------------------------------
+
+
+def run_config(artifacts: str | Path | None = None, **settings) -> Config:
+    """A `Config` with `settings` (any model/train/data field by name, e.g. hidden=64, loss="triplet").
+    Hard negatives read the mined file of the build (`artifacts/mined/negatives.json`)."""
+    cfg = Config()
+    for key, value in settings.items():
+        try:
+            cfg.set(key, value)
+        except KeyError:
+            raise RunError(f"unknown setting {key!r}") from None
+    if cfg.train.negatives == "hard":
+        mined = Path(artifacts or artifacts_dir()) / HARD_FILE
+        if not mined.is_file():
+            raise RunError(
+                f"Hard negatives need the mined file {mined}: run `python -m core build` first, "
+                "or train with random negatives."
+            )
+        cfg.train.hard_file = str(mined)
+    return _checked(cfg)
+
+
+def _checked(cfg: Config) -> Config:
+    try:
+        return validate(cfg)
+    except ConfigError as e:
+        raise RunError(f"These settings cannot train: {e}.") from e
+
+
+# --- processes and the lock ----------------------------------------------------------------------
+
+
+def process_start(pid: int) -> int | None:
+    """When process `pid` started (clock ticks after boot, /proc/PID/stat field 22), or None when there
+    is no such running process (a zombie has ended)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] in ("Z", "X") else int(fields[19])
+
+
+def _alive(pid, start) -> bool:
+    """Whether process `pid` still runs and is the one that started at `start`: a pid whose start time
+    differs was reused by another process. A child of ours is asked directly (and reaped when done):
+    its pid cannot be reused before that."""
+    if not (isinstance(pid, int) and not isinstance(pid, bool) and pid > 0 and isinstance(start, int)):
+        return False
+    if pid in _children:
+        return _children[pid].poll() is None
+    return process_start(pid) == start
+
+
+def _lock_owner(runs: Path) -> dict | None:
+    """The run lock when it names a live process by pid and start time; None when there is no lock or
+    it is stale (empty, unreadable, no pid, or its process is gone or another one)."""
+    lock, _ = read_record(runs / LOCK)
+    return lock if isinstance(lock, dict) and _alive(lock.get("pid"), lock.get("start")) else None
+
+
+def _busy(run: str) -> RunError:
+    return RunError(
+        f"A training run ({RUN_PREFIX}{run}) is already in progress; only one run at a time. "
+        "Wait for it to finish or cancel it, then start yours."
+    )
+
+
+def _output_tail(path: Path, lines: int = ERROR_LINES) -> str:
+    """The last lines of a process's output, progress-bar redraws (carriage returns) collapsed."""
+    text = path.read_text(errors="replace") if path.is_file() else ""
+    shown = [
+        next((part for part in reversed(line.split("\r")) if part.strip()), "") for line in text.split("\n")
+    ]
+    return "\n".join([line for line in shown if line][-lines:])
+
+
+def ending(returncode: int | None, output: str = "") -> str:
+    """How a process ended, from its exit status (negative: the signal that killed it). Another app
+    process than the one that started it cannot know the status: then it is read from the output,
+    since a run that ends by itself says why (an `error:` line, a traceback) or publishes a checkpoint."""
+    if returncode is not None:
+        return f"killed (signal {-returncode})" if returncode < 0 else f"exited with code {returncode}"
+    lines = output.splitlines()
+    if any(line.startswith("error:") for line in lines):
+        return "exited with an error"
+    if any(line.startswith("Traceback") for line in lines):
+        return "crashed with an exception"
+    return (
+        "killed: it ended without a word and without a checkpoint, as a SIGKILL or running out of "
+        "memory ends a process (its exit status is known only to the app process that started it)"
+    )
+
+
+def launch(cfg: Config, artifacts: str | Path | None = None) -> Job:
+    """Start training `cfg` in the background as run `runs/ID`; refused while another run trains, and
+    on a read-only or full disk (then nothing is left behind: no record, no lock)."""
+    artifacts = Path(artifacts or artifacts_dir())
+    runs = runs_dir(artifacts)
+    cfg = _checked(cfg)
+    try:
+        with registry_lock(runs):
+            active = _settle(artifacts)  # also clears the lock of a run that has ended
+            owner = _lock_owner(runs)
+            if active is not None or owner is not None:
+                raise _busy(active.run if active else str(owner.get("run", "?")))
+            job = _start(cfg, runs)
+            write_table(artifacts)
+    except OSError as e:
+        raise RunError(
+            f"The run cannot start: {e.strerror or e} ({e.filename or runs}). Free some disk "
+            f"space or make {runs} writable, then start it again; nothing was left behind."
+        ) from e
+    return job
+
+
+def _start(cfg: Config, runs: Path) -> Job:
+    """Start the training process and record it (job.json, then the lock); on any failure kill it and
+    remove its record, so a full disk leaves no half-made run and no lock."""
+    run = time.strftime("%Y%m%d-%H%M%S")
+    while (runs / run).exists() or job_dir(runs, run).exists():
+        run = run[:15] + f"-{int(run[16:] or 1) + 1}"
+    folder, proc = job_dir(runs, run), None
+    try:
+        folder.mkdir(parents=True)
+        cfg.save(folder / "config.json")
+        command = [
+            sys.executable,
+            "-m",
+            "core",
+            "train",
+            "--out",
+            str(runs / run),
+            "--config",
+            str(folder / "config.json"),
+            "--progress-file",
+            str(folder / "progress.json"),
+        ]
+        with open(folder / "output.log", "wb") as out:
+            proc = subprocess.Popen(
+                command,
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        _children[proc.pid] = proc
+        job = Job(run, "running", proc.pid, time.time(), command, pid_start=process_start(proc.pid))
+        save_job(runs, job)
+        write_json(runs / LOCK, {"run": run, "pid": proc.pid, "start": job.pid_start})
+        return job
+    except BaseException:
+        if proc is not None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            _children.pop(proc.pid, None)
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def _finish(runs: Path, job: Job) -> Job:
+    """Record how a run whose process has ended went, and clean up after it: no `.partial` left
+    behind, the lock released. Called under the registry lock."""
+    proc = _children.pop(job.pid, None)
+    folder = job_dir(runs, job.run)
+    recover(runs / job.run)  # a swap the process did not finish: completed, or its leftovers removed
+    done = (runs / job.run / "model.pt").is_file()
+    job.status = "done" if done else "cancelled" if job.cancel_requested else "failed"
+    job.returncode = proc.returncode if proc else None
+    output = folder / "output.log"
+    wrote = output.is_file() and output.stat().st_size > 0  # an empty log's time is when it was made
+    job.ended = max(mtime(output) if wrote else time.time(), job.started)
+    tail = _output_tail(output)
+    job.error = (
+        None
+        if job.status != "failed"
+        else "\n".join([ending(job.returncode, tail), tail or "(the process wrote no output)"])
+    )
+    save_job(runs, job)
+    lock, _ = read_record(runs / LOCK)
+    if isinstance(lock, dict) and lock.get("run") == job.run:
+        (runs / LOCK).unlink(missing_ok=True)
+    return job
+
+
+def _settle(artifacts: Path) -> Job | None:
+    """Under the registry lock: finish every running job whose process has ended, remove a stale lock,
+    rewrite the table when it changed; returns the job still training, if any."""
+    runs = runs_dir(artifacts)
+    active = None
+    for job in jobs(artifacts):
+        if job.status == "running":
+            if _alive(job.pid, job.pid_start):
+                active = job
+            else:
+                _finish(runs, job)
+    if (runs / LOCK).exists() and _lock_owner(runs) is None:
+        (runs / LOCK).unlink(missing_ok=True)  # stale: no valid live owner
+    write_table(artifacts)
+    return active
+
+
+def refresh(artifacts: str | Path | None = None) -> Job | None:
+    """Record every run whose process has ended, clear a stale lock, rewrite the runs table when it
+    changed, and return the run still training, if any. The app calls it on every poll, so it only
+    reads unless something changed; then it makes the change under the registry lock. On a disk that
+    cannot be written the change waits (the page computes the table from the files anyway)."""
+    artifacts = Path(artifacts or artifacts_dir())
+    runs = runs_dir(artifacts)
+    if not runs.is_dir():
+        return None
+    running = [job for job in jobs(artifacts) if job.status == "running"]
+    alive = [job for job in running if _alive(job.pid, job.pid_start)]
+    stale = (runs / LOCK).exists() and _lock_owner(runs) is None
+    if len(alive) == len(running) and not stale and _table_current(artifacts):
+        return alive[-1] if alive else None
+    try:
+        with registry_lock(runs):
+            return _settle(artifacts)
+    except OSError:
+        return alive[-1] if alive else None
+
+
+def _table_current(artifacts: Path) -> bool:
+    """Whether runs.json holds the table its files make. Once it did, the answer is kept until one
+    of those files changes (by name, size or modification time), so a poll with nothing new reads no
+    log: it costs a listing and a stat of each file."""
+    inputs = table_inputs(artifacts)
+    if _current.get(artifacts) == inputs:
+        return True
+    if read_record(runs_dir(artifacts) / "runs.json")[0] != table(artifacts):
+        return False
+    _current[artifacts] = inputs
+    return True
+
+
+def cancel(artifacts: str | Path | None = None, grace_s: float = CANCEL_GRACE_S) -> Job | None:
+    """Stop the running run (SIGTERM to its process group, SIGKILL after `grace_s`), then record it
+    as cancelled and clean up. Only a process whose start time matches the record is signalled.
+    Returns the job, or None when nothing was running; a disk that cannot be written is a RunError."""
+    try:
+        return _cancel(Path(artifacts or artifacts_dir()), grace_s)
+    except OSError as e:
+        raise RunError(
+            f"The run cannot be cancelled: {e.strerror or e} ({e.filename}). Make the artifacts "
+            "folder writable and try again."
+        ) from e
+
+
+def _cancel(artifacts: Path, grace_s: float) -> Job | None:
+    runs = runs_dir(artifacts)
+    job = refresh(artifacts)
+    if job is None:
+        return None
+    with registry_lock(runs):
+        job = read_job(job_dir(runs, job.run) / "job.json")
+        if job.status != "running":
+            return job  # it ended meanwhile
+        job.cancel_requested = True
+        save_job(runs, job)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if not _alive(job.pid, job.pid_start):
+            break
+        os.killpg(job.pid, sig)
+        deadline = time.time() + grace_s
+        while _alive(job.pid, job.pid_start) and time.time() < deadline:
+            time.sleep(0.05)
+    with registry_lock(runs):
+        current = read_job(job_dir(runs, job.run) / "job.json")
+        job = _finish(runs, current) if current.status == "running" else current
+        write_table(artifacts)
+    return job

@@ -1,0 +1,247 @@
+"""The pages' building blocks: result cards, rank badges, token chips, example-query buttons and the
+notices (no answer in the corpus, same checkpoint twice, a link's unknown values)."""
+
+from __future__ import annotations
+
+import html
+
+import streamlit as st
+
+from core.analysis.compare import Example, Moved
+from core.retrieval.catalog import NoAnswer
+from core.retrieval.explain import Explanation, Part
+from core.retrieval.queries import QueryToken, highlight
+from core.retrieval.search import Ranked, ResultHit, SearchResult
+from views.parts.url import presenting, set_query, shown
+
+CSS = """<style>
+[data-testid="stMainBlockContainer"] { padding-top: 3.5rem; }
+.card { border: 1px solid rgba(128,128,128,.28); border-radius: .6rem; padding: .7rem .9rem;
+  margin-bottom: .6rem; }
+.card.judged { border: 2px solid #2e9e5b; background: rgba(46,158,91,.07); }
+.card-head { display: flex; gap: .5rem; align-items: baseline; flex-wrap: wrap; margin-bottom: .3rem;
+  font-size: .9rem; }
+.rank { font-weight: 700; font-size: 1.05rem; }
+.score { color: rgba(128,128,128,1); font-variant-numeric: tabular-nums; }
+.why { font-size: .875rem; color: rgba(128,128,128,1); margin-bottom: .3rem; overflow-wrap: anywhere; }
+.badge { border-radius: 1rem; padding: 0 .55rem; font-size: .875rem; font-weight: 600; }
+.badge.judged { background: #2e9e5b; color: white; }
+.badge.up { background: rgba(46,158,91,.16); color: #1f7a45; }
+.badge.down { background: rgba(214,69,65,.14); color: #b3332f; }
+.badge.same { background: rgba(128,128,128,.16); }
+.badge.new { background: rgba(52,120,246,.15); color: #2356c4; }
+.badge.missed { background: rgba(230,140,20,.18); color: #9a5a00; }
+.card-text { line-height: 1.5; font-size: .95rem; overflow-wrap: anywhere; }
+.card-text.clamp { display: -webkit-box; -webkit-line-clamp: 6; -webkit-box-orient: vertical;
+  overflow: hidden; }
+.card:hover .card-text.clamp { -webkit-line-clamp: unset; }
+.card-text mark { background: rgba(255,204,0,.45); color: inherit; padding: 0 .1rem; border-radius: .2rem; }
+.tokens { display: flex; flex-wrap: wrap; gap: .3rem; }
+.tok { border: 1px solid rgba(128,128,128,.35); border-radius: .35rem; padding: .1rem .4rem;
+  font-family: monospace; font-size: .875rem; }
+.near { padding-left: 1.2rem; margin: 0 0 .6rem; font-size: .88rem; line-height: 1.4; }
+.near li { margin-bottom: .3rem; overflow-wrap: anywhere; }
+.tok.oov { border-color: #d64541; background: rgba(214,69,65,.12); text-decoration: line-through; }
+</style>"""
+
+CARD_CHARS = 4000  # characters of a passage one card shows at most (MS MARCO's are under 1,200)
+VERDICTS = {"fixes": "✅ {second} fixes it", "breaks": "⚠️ {second} breaks it", "same": "🤝 both find it"}
+
+
+def style() -> None:
+    st.html(CSS)
+
+
+def marked(text: str, query: str) -> str:
+    """`text` as HTML with the query's words in <mark>; everything escaped; a text longer than
+    CARD_CHARS is cut there, with a note, so no passage makes a page of megabytes."""
+    more = len(text) - CARD_CHARS
+    body = "".join(
+        f"<mark>{html.escape(p)}</mark>" if hit else html.escape(p)
+        for p, hit in highlight(text[:CARD_CHARS], query)
+    )
+    return body + (f" … <small>({more:,} more characters not shown)</small>" if more > 0 else "")
+
+
+def movement(move: Moved, other: str, k: int) -> str:
+    """A badge saying where `other` ranks this passage, and how many places higher (▲) or lower (▼)
+    this model puts it."""
+    other, there = html.escape(other), f"#{move.other_rank:,}"
+    if move.new:
+        return f'<span class="badge new">not in {other}\'s top {k} ({other}: {there})</span>'
+    if move.change:
+        kind, arrow, way = ("up", "▲", "higher") if move.change > 0 else ("down", "▼", "lower")
+        places = f"{abs(move.change)} place{'s' if abs(move.change) != 1 else ''}"
+        return f'<span class="badge {kind}">{arrow} {places} {way} than {other} ({there})</span>'
+    return f'<span class="badge same">= same rank in {other}</span>'
+
+
+def verdict(ex: Example) -> str:
+    """'✅ hard fixes it' and the like: what the second model does to the example."""
+    return VERDICTS[ex.verdict].format(second=list(ex.ranks)[1])
+
+
+def example_buttons(items: list[Example]) -> None:
+    """Example queries to click, each labelled with what the second model does to it and where the two
+    models rank its judged passage."""
+    for col, ex in zip(st.columns(3) * 2, items):
+        col.button(
+            ex.query,
+            on_click=set_query,
+            args=(ex.query,),
+            width="stretch",
+            wrap=True,
+            help=" · ".join(f"{m} ranks the judged passage #{r:,}" for m, r in ex.ranks.items()),
+        )
+        col.caption(f"{verdict(ex)}: " + " → ".join(f"{m} #{r:,}" for m, r in ex.ranks.items()))
+
+
+def card(
+    hit: ResultHit,
+    query: str,
+    unit: str = "cos",
+    extra: str = "",
+    clamp: bool = False,
+    why: Explanation | None = None,
+) -> None:
+    """A result: rank, score in the ranker's `unit`, badges, what the score adds up from (`why`), the
+    passage with the query's words marked (with `clamp`, cut to six lines until the pointer rests on it)."""
+    judged = '<span class="badge judged">✓ judged relevant</span>' if hit.judged else ""
+    if hit.missed:
+        extra = (
+            '<span class="badge missed" title="Exact search over every passage ranks it here; the '
+            'approximate (HNSW) index did not return it.">missed by the index</span>'
+        ) + extra
+    parts = (
+        f'<div class="why" title="What the score adds up from, and the words each part owes to">'
+        f"{html.escape(explanation(why))}</div>"
+        if why
+        else ""
+    )
+    st.html(
+        f'<div class="card{" judged" if hit.judged else ""}"><div class="card-head">'
+        f'<span class="rank">#{hit.rank}</span><span class="score">{html.escape(unit)} {hit.score:.3f}</span>'
+        f'{judged}{extra}</div>{parts}<div class="card-text{" clamp" if clamp else ""}">'
+        f"{marked(hit.text, query)}</div></div>"
+    )
+
+
+def explanation(why: Explanation, words: int = 3) -> str:
+    """'meaning 0.41 + shared words 0.21 (canberra 0.12, capital 0.05)': a score's parts, each with its
+    largest words; a fused score's parts after the weighted ranker each comes from ('from hard × 0.8:
+    meaning 0.33 + …; from bm25 × 0.2 ÷ 14.20 (its best): shared words 0.14 (…)')."""
+    groups: dict[str, list[str]] = {}
+    for part in why.parts:
+        groups.setdefault(part.source, []).append(_part(part, words))
+    return "; ".join(
+        f"from {source}: {' + '.join(shown)}" if source else " + ".join(shown)
+        for source, shown in groups.items()
+    )
+
+
+def _part(part: Part, words: int) -> str:
+    shown = [f"{w} {v:.2f}" for w, v in part.words if round(v, 2)][:words]
+    if len(shown) < sum(1 for _, v in part.words if round(v, 2)):
+        shown.append("…")
+    shown += [f"hash collision {pair} {v:.2f}" for pair, v in part.collisions if round(v, 2)][:2]
+    return f"{part.label} {part.value:.2f}" + (f" ({', '.join(shown)})" if shown else "")
+
+
+def text_card(text: str) -> None:
+    """A passage or query as plain text in a card, cut to six lines until the pointer rests on it."""
+    st.html(f'<div class="card"><div class="card-text clamp">{marked(text, "")}</div></div>')
+
+
+def text_list(texts: list[str], limit: int = 140) -> None:
+    """Texts as a numbered list, each cut to `limit` characters, as plain text."""
+    items = "".join(f"<li>{html.escape(t if len(t) <= limit else t[: limit - 1] + '…')}</li>" for t in texts)
+    st.html(f'<ol class="near">{items}</ol>')
+
+
+def tokens(items: list[QueryToken], dropped: int = 0) -> None:
+    """The query's tokens as chips; unknown ones (the model saw <unk>) struck out."""
+    chips = "".join(
+        f'<span class="tok" title="in the vocabulary">{html.escape(t.text)}</span>'
+        if t.known
+        else f'<span class="tok oov" title="unknown: the model saw &lt;unk&gt;">{html.escape(t.text)}</span>'
+        for t in items
+    )
+    cut = (
+        (
+            f"<small>{dropped} more token{'s' if dropped != 1 else ''} past the model's query length "
+            "went unseen.</small>"
+        )
+        if dropped
+        else ""
+    )
+    st.html(f'<div class="tokens">{chips}</div>{cut}')
+
+
+def judged_summary(hit: ResultHit | None, total: int, k: int, name: str) -> str:
+    """One line: where the judged passage sits for model `name`."""
+    if hit is None:
+        return f"**{name}**: the judged passage shares no word with the query, so BM25 does not rank it"
+    where = f"in the top {k}" if hit.rank <= k else f"outside the top {k}"
+    return f"**{name}** ranks the judged passage **#{hit.rank:,}** of {total:,} ({where})"
+
+
+def judged_rank(hit: ResultHit | None) -> str:
+    return f"#{hit.rank:,}" if hit else "—"
+
+
+def answered_by(result: SearchResult, ranker: Ranked) -> str:
+    """'Encode query 2.1 ms · search the index 1.3 ms', or what answered instead of the index: exact
+    search over every passage (BM25 and hybrids always; a checkpoint while its index is built)."""
+    if result.path == "chroma":
+        searched = "search the index"
+    else:
+        state = getattr(ranker, "index_state", "ready")
+        building = f" (its Chroma index is {state})" if state != "ready" else ""
+        searched = f"exact search over every passage{building}"
+    return f"Encode query {result.encode_ms:.1f} ms · {searched} {result.search_ms:.1f} ms"
+
+
+def secondary(text: str) -> None:
+    """A caption of secondary numbers (latency, scores), left out in presentation mode."""
+    if not presenting():
+        st.caption(text)
+
+
+# --- notices -------------------------------------------------------------------------------------
+
+
+def link_notices(notices: list[str]) -> None:
+    """What a shared link asked for that this machine cannot show (core: `state.url_state`)."""
+    for text in notices:
+        st.warning(text, icon="🔗")
+
+
+def same_checkpoint(left: str, right: str) -> None:
+    if left == right:
+        st.info(
+            f"Both sides use the same checkpoint, **{left}**, so they agree on everything. Pick another "
+            "checkpoint on one side to see what changes.",
+            icon="🪞",
+        )
+
+
+def no_answer(found: NoAnswer | None, dataset_query: bool) -> None:
+    """Say so when the passages a model found never mention what was asked (core.retrieval.catalog.no_answer):
+    a word no passage holds is likely misspelled, else the corpus likely holds no answer and the model
+    is not to blame. A dataset query always has its judged passage in the corpus: no notice for it."""
+    if dataset_query or found is None:
+        return
+    quoted = ", ".join(shown(w) for w in found.unknown or found.words)
+    if found.unknown:
+        st.info(
+            f"**No passage contains {quoted}**, in any form. Check the spelling; if it is right, this "
+            "corpus (a sample of MS MARCO, not the web) says nothing about it.",
+            icon="🔤",
+        )
+    else:
+        st.info(
+            f"**This corpus probably holds no answer.** None of the passages found mentions {quoted} in "
+            "any form: the corpus is a sample of MS MARCO, not the web. Whatever the models rank first, "
+            "they are not to blame.",
+            icon="📭",
+        )

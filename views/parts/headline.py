@@ -1,0 +1,93 @@
+"""The Home page's results table and the note on what it was measured on, from artifacts/metrics.json
+(plain data in, rows out, so it is tested without a page)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from core.retrieval.metrics import FULL_METRICS
+from core.retrieval.rankers import METRIC_MODELS
+
+
+def read_metrics(artifacts: Path) -> dict:
+    """artifacts/metrics.json, or {} when it is missing or unreadable."""
+    try:
+        metrics = json.loads((Path(artifacts) / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return metrics if isinstance(metrics, dict) else {}
+
+
+def design_sentence(metrics: dict) -> str:
+    """How the two checkpoints were trained, from the design metrics.json records (empty without it)."""
+    design = metrics.get("design") if isinstance(metrics, dict) else None
+    if not (isinstance(design, dict) and all(isinstance(design.get(k), str) for k in ("warmup", "rounds"))):
+        return ""
+    return (
+        f"Both continue one **warm-up** checkpoint ({design['warmup']}) for {design['rounds']}, on the "
+        "same queries in batches of the same size: only the negatives differ, random ones for random, "
+        "ones the warm-up model mined for hard."
+    )
+
+
+def hard_gain(random: dict, hard: dict) -> str:
+    """' and by +0.016 on BM25-hard candidate lists' when both rows have that figure, else nothing."""
+    a, b = random.get("BM25-hard mrr@10"), hard.get("BM25-hard mrr@10")
+    return f" and by {b - a:+.3f} on BM25-hard candidate lists" if a is not None and b is not None else ""
+
+
+def metrics_note(metrics: dict) -> str:
+    """What the metrics were measured on, as far as metrics.json says."""
+    split, corpus = metrics.get("split") or {}, metrics.get("corpus") or {}
+    parts = []
+    if isinstance(split.get("val_queries"), int):
+        share = (
+            f" ({split['val_fraction']:.1%} of the queries, never trained on, mined from or tuned on)"
+            if isinstance(split.get("val_fraction"), float)
+            else ""
+        )
+        parts.append(f"{split['val_queries']:,} validation queries{share}")
+    if isinstance(corpus.get("passages"), int):
+        parts.append(f"*full*: each ranking all {corpus['passages']:,} passages")
+    return ("Measured on " + ", ".join(parts) + ". " if parts else "") + (
+        "*BM25-hard*: each query ranks its judged passage among the 20 best other passages BM25 finds "
+        "in the whole corpus."
+    )
+
+
+def fitted_on_note(metrics: dict) -> str:
+    """Which queries the hybrids' fusion weights were fitted on, as far as metrics.json says."""
+    fitted = metrics.get("hybrid_fitted_on") if isinstance(metrics, dict) else None
+    entries = [f for f in (fitted or {}).values() if isinstance(f, dict)] if isinstance(fitted, dict) else []
+    if not entries or not isinstance(entries[0].get("hash_range"), list):
+        return ""
+    low, high = entries[0]["hash_range"][:2]
+    return (
+        f"Each hybrid's fusion weight was fitted on the {entries[0].get('split', '?')} queries "
+        f"(hash slice {low:.1%}–{high:.1%}), never on validation queries."
+    )
+
+
+def metrics_rows(metrics: dict) -> list[dict]:
+    """One row per model with full-retrieval and BM25-hard rerank metrics, each mode with the number
+    of queries it was measured on (None where not measured): the baselines, the warm-up, the two
+    checkpoints and their hybrids first, whether or not metrics.json has them yet, then any other
+    model it holds."""
+    models = metrics.get("models") if isinstance(metrics, dict) else None
+    models = models if isinstance(models, dict) else {}
+    rows = []
+    for name in [*METRIC_MODELS, *(m for m in models if m not in METRIC_MODELS)]:
+        m = models.get(name) or {}
+        full, hard = m.get("full") or {}, m.get("bm25_hard") or {}
+        rows.append(
+            {
+                "model": name,
+                **{k: full.get(k) for k in FULL_METRICS},
+                "queries": full.get("queries"),
+                "BM25-hard mrr@10": hard.get("mrr@10"),
+                "BM25-hard queries": hard.get("queries"),
+                "measured": bool(full or hard),
+            }
+        )
+    return rows

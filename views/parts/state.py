@@ -1,0 +1,287 @@
+"""What the pages share: the catalog, rankers, maps and their derived tables, each loaded once per
+process and keyed by what it was made from (a checkpoint file's fingerprint, a map's key), never by
+an object's id, which CPython reuses once the object is gone."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from contextlib import contextmanager
+
+import streamlit as st
+
+from core.analysis.compare import Example, example_queries
+from core.analysis.confused import Outcome, outcomes
+from core.analysis.projection import EmbeddingMap, ensure_projections
+from core.analysis.regions import region_labels
+from core.common.artifacts import CheckpointError, artifacts_dir, find_checkpoints
+from core.common.cache import KeyedCache
+from core.common.config import ProjectionConfig
+from core.common.types import Progress
+from core.data.msmarco import SOURCE_ENV, DataSourceError, load_corpus, resolve_source
+from core.retrieval.catalog import Catalog
+from core.retrieval.hybrid import PREFIX as HYBRID
+from core.retrieval.hybrid import fit_on_corpus, fitting_queries, weight_for
+from core.retrieval.index import SearchIndexError
+from core.retrieval.search import FOREGROUND, Engine, Hybrid, Lexical, Ranked
+from views.parts.points import map_points
+
+SETUP_HELP = (
+    f"**What to do:** set `{SOURCE_ENV}` to a local MS MARCO v1.1 `.jsonl`/`.parquet` file or folder "
+    f"(e.g. `{SOURCE_ENV}=../shared/msmarco`), or leave it unset to download from the Hugging Face hub; "
+    "then run `python -m core build` to train the checkpoints into `artifacts/` (or point `ARTIFACTS_DIR` "
+    "at a folder holding `random/model.pt` and `hard/model.pt`), and reload this page."
+)
+
+
+@contextmanager
+def friendly_errors():
+    """Show a data, checkpoint or index problem as a message with what to do, and stop the page."""
+    try:
+        yield
+    except (DataSourceError, CheckpointError, SearchIndexError) as e:
+        st.error(f"**The search engine could not start.** {e}\n\n{SETUP_HELP}", icon="🛠️")
+        st.stop()
+
+
+# --- resources, loaded once per process ----------------------------------------------------------
+
+
+@st.cache_resource(show_spinner="Loading the MS MARCO passages…")
+def _catalog(source: str) -> Catalog:
+    return Catalog(load_corpus(source))
+
+
+class _Opening:
+    """A checkpoint being opened (its passages encoded) on a worker thread of its own, shared by every
+    session of the process: a page waiting for it shows its progress, and leaving that page mid-way
+    never wastes the work, which the next page to ask for the checkpoint picks up."""
+
+    def __init__(self, make: Callable[[Progress], Engine]):
+        self.share, self.text = 0.0, "Opening the model…"
+        self.engine: Engine | None = None
+        self.error: Exception | None = None
+        self.done = threading.Event()
+        threading.Thread(target=self._run, args=(make,), name="open checkpoint", daemon=True).start()
+
+    def _run(self, make: Callable[[Progress], Engine]) -> None:
+        try:
+            self.engine = make(self._report)
+        except Exception as e:  # shown by the page that waits for it (`wait`)
+            self.error = e
+        finally:
+            self.done.set()
+
+    def _report(self, share: float, text: str) -> None:
+        self.share, self.text = share, text
+
+    def wait(self) -> Engine:
+        """The engine, once open, under a progress bar that follows the worker (never frozen)."""
+        if not self.done.is_set():
+            bar = st.progress(self.share, text=self.text)
+            while not self.done.wait(0.25):
+                bar.progress(self.share, text=self.text)
+            bar.empty()
+        if self.error is not None:
+            raise self.error
+        return self.engine
+
+
+@st.cache_resource
+def _openings() -> tuple[threading.Lock, dict]:
+    """The checkpoints opened or being opened in this process, by key (`engines`), and their lock."""
+    return threading.Lock(), {}
+
+
+def _opening(key: tuple, make: Callable[[Progress], Engine]) -> _Opening:
+    """The opening of `key`, started now unless one is under way or done (a failed one starts again).
+    A rebuilt checkpoint (same name and Chroma folder, another file) replaces the old one's."""
+    lock, openings = _openings()
+    with lock:
+        job = openings.get(key)
+        if job is None or job.error is not None:
+            for old in [k for k in openings if (k[0], k[4]) == (key[0], key[4])]:
+                del openings[old]
+            job = openings[key] = _Opening(make)
+        return job
+
+
+@st.cache_resource
+def _maps() -> KeyedCache:
+    return KeyedCache()
+
+
+@st.cache_resource(show_spinner="Fitting the fusion weight of the hybrid on tuning queries…")
+def _hybrid(key: tuple, _engine: Engine, _lexical: Lexical) -> Hybrid:
+    """`hybrid:NAME`: the build's fitted weight for this checkpoint file, else one fitted now."""
+    weight = weight_for(artifacts_dir(), _engine.fingerprint)
+    if weight is None:
+        corpus = _engine.catalog.corpus
+        _, qids = fitting_queries(corpus, _engine.val_fraction, _engine.checkpoint.tune_fraction)
+        weight = fit_on_corpus(
+            _engine.encoder, corpus, qids, passage_vectors=_engine.vectors, bm25=_lexical.bm25
+        )[0]
+    return Hybrid(_engine, _lexical, weight)
+
+
+@st.cache_resource(show_spinner="Fitting BM25 on the corpus…")
+def _lexical(source: str, _catalog: Catalog) -> Lexical:
+    return Lexical(_catalog)
+
+
+@st.cache_resource(show_spinner="Finding validation queries the two models disagree on…")
+def _examples(key: tuple, _first: Engine, _second: Engine) -> list[Example]:
+    return example_queries(_first, _second)
+
+
+@st.cache_resource(show_spinner="Ranking every validation query with both checkpoints…")
+def _outcomes(key: tuple, _first: Engine, _second: Engine) -> list[Outcome]:
+    return outcomes(_first, _second)
+
+
+@st.cache_resource(show_spinner=False)
+def _points(key: tuple, _emap: EmbeddingMap, _catalog: Catalog, _confused: dict):
+    return map_points(_emap.projection, _catalog, _confused)
+
+
+@st.cache_resource(show_spinner="Naming the regions of the map…")
+def _regions(key: tuple, _emap: EmbeddingMap, _catalog: Catalog):
+    return region_labels(_emap.projection, _catalog)
+
+
+def catalog() -> Catalog:
+    with friendly_errors():
+        return _catalog(resolve_source())
+
+
+class _Shelf(Mapping):
+    """Checkpoints by name; an engine is opened (its index built under a progress bar) when first
+    asked for, so a folder of training runs costs nothing until one is picked."""
+
+    def __init__(self, paths: dict, open_engine):
+        self.paths, self.open_engine = paths, open_engine
+
+    def __getitem__(self, name: str) -> Engine:
+        return self.open_engine(name, self.paths[name])
+
+    def __iter__(self):
+        return iter(self.paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+def engines() -> Mapping[str, Engine]:
+    """Every checkpoint under the artifacts folder (training runs included), each opened when a page
+    first asks for it: its passages encoded (or read back from its index) on a worker thread, under a
+    progress bar, so exact search answers at once, while its Chroma index is built in the background.
+    The checkpoint Search opens with starts at once, whichever page asks first (Home, in class)."""
+    cat, source = catalog(), resolve_source()
+    with friendly_errors():
+        artifacts = artifacts_dir()
+        paths = find_checkpoints(artifacts)
+
+    def start(name: str, path) -> _Opening:
+        def make(progress: Progress) -> Engine:
+            return Engine(name, path, cat, artifacts / "chroma", progress, background=True)
+
+        key = (name, str(path), path.stat().st_mtime_ns, source, str(artifacts / "chroma"))
+        return _opening(key, make)
+
+    def open_engine(name, path) -> Engine:
+        with friendly_errors():
+            return start(name, path).wait()
+
+    with friendly_errors():
+        first = search_default(list(paths))
+        start(first, paths[first])  # not waited for: under way while the page renders
+    return _Shelf(paths, open_engine)
+
+
+def serving():
+    """A page being served, as foreground work (`search.FOREGROUND`): background index builds wait
+    until no page has been served for a moment, so they never slow one down."""
+    return FOREGROUND.working()
+
+
+def search_default(names: list[str]) -> str:
+    """The ranker the Search page opens with: hard, else the first."""
+    return "hard" if "hard" in names else names[0]
+
+
+def lexical() -> Lexical:
+    return _lexical(resolve_source(), catalog())
+
+
+def rankers() -> Mapping[str, Ranked]:
+    """Everything the Search, Compare and Confused pages can pick: every checkpoint, then `bm25`, then
+    `hybrid:NAME` for each checkpoint (opened, and its weight found or fitted, when first picked)."""
+    checkpoints = engines()
+
+    def open_ranker(name: str, _) -> Ranked:
+        if name == Lexical.name:
+            return lexical()
+        if name.startswith(HYBRID):
+            engine = checkpoints[name[len(HYBRID) :]]
+            with friendly_errors():
+                return _hybrid((resolve_source(), engine.name, engine.fingerprint), engine, lexical())
+        return checkpoints[name]
+
+    names = [*checkpoints, Lexical.name, *(HYBRID + n for n in checkpoints)]
+    return _Shelf(dict.fromkeys(names), open_ranker)
+
+
+def examples(first: Ranked, second: Ranked) -> list[Example]:
+    return _examples(
+        (resolve_source(), first.name, _version(first), second.name, _version(second)), first, second
+    )
+
+
+def confusions(first: Ranked, second: Ranked) -> list[Outcome]:
+    """Every validation query through both (core.analysis.confused), once per process and pair of versions."""
+    return _outcomes(
+        (resolve_source(), first.name, _version(first), second.name, _version(second)), first, second
+    )
+
+
+def _version(ranker: Ranked) -> str:
+    """What a cache of a ranker's results is keyed by: its checkpoint file's fingerprint (an engine's
+    id could be reused by a rebuilt one), and the fusion weight for a hybrid."""
+    if isinstance(ranker, Hybrid):
+        return f"{ranker.engine.fingerprint}:{ranker.weight}"
+    return getattr(ranker, "fingerprint", ranker.name)
+
+
+def embedding_maps(chosen: list[Engine], dims: int) -> dict[str, EmbeddingMap]:
+    """The chosen checkpoints' UMAP maps, aligned with each other (core.analysis.projection), loaded or, when
+    missing or stale, fitted under a progress bar; then kept, with their points' vectors, for every
+    session of this process."""
+    shared, artifacts = _maps(), artifacts_dir()
+    key = (tuple((e.name, e.fingerprint) for e in chosen), dims, str(artifacts))
+
+    def make() -> dict[str, EmbeddingMap]:
+        bar = st.progress(0.0, text=f"Opening the {dims}-D maps…")
+        maps, _ = ensure_projections(
+            artifacts,
+            list(chosen),
+            chosen[0].catalog.corpus,
+            chosen[0].val_fraction,
+            ProjectionConfig(),
+            dims,
+            progress=lambda done, text: bar.progress(done, text),
+        )
+        bar.empty()
+        return {e.name: EmbeddingMap.for_engine(p, e) for e, p in zip(chosen, maps)}
+
+    return shared.get(key, make)
+
+
+def points(engine: Engine, emap: EmbeddingMap, confused: dict[str, bool]):
+    """The map's points table (views.parts.points.map_points), made once per map, outcomes and process."""
+    key = (engine.name, engine.fingerprint, emap.projection.key, hash(frozenset(confused.items())))
+    return _points(key, emap, engine.catalog, confused)
+
+
+def regions(engine: Engine, emap: EmbeddingMap) -> list[tuple[tuple[float, ...], str]]:
+    """Labels for the map's regions (core.analysis.regions.region_labels), made once per map and process."""
+    return _regions((engine.name, engine.fingerprint, emap.projection.key), emap, engine.catalog)
