@@ -1,0 +1,54 @@
+"""Stored passage vectors (`core.model.vectors`): read back exactly when they were made by this
+checkpoint file for this corpus; ignored (so the passages are encoded again) when either changed or
+the file is damaged; never half-written."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.common.config import ModelConfig
+from core.data.msmarco import build_corpus
+from core.model.encoder import Checkpoint
+from core.model.two_tower import TwoTower, save_checkpoint
+from core.model.vectors import load_vectors, passage_vectors, save_vectors, vectors_path
+from tests.conftest import tiny_rows
+
+
+@pytest.fixture
+def checkpoint(glove_vocab, tmp_path):
+    model = TwoTower.from_vocab(ModelConfig(hidden=16, out_dim=16, lexical_dim=32), glove_vocab)
+    save_checkpoint(tmp_path / "model.pt", model, glove_vocab, {"data": {"query_len": 32, "passage_len": 64}})
+    return Checkpoint("tiny", tmp_path / "model.pt")
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return build_corpus(tiny_rows())
+
+
+def test_stored_vectors_are_read_back_exactly_instead_of_encoding(checkpoint, corpus, monkeypatch):
+    texts, fp = list(corpus.passages.text), corpus.fingerprint()
+    encoded = checkpoint.encoder.encode_passages(texts)
+    save_vectors(checkpoint, encoded, fp)
+    assert not list(vectors_path(checkpoint).parent.glob(".*.tmp"))  # written whole, then renamed
+    monkeypatch.setattr(type(checkpoint.encoder), "encode_passages", lambda *a, **k: pytest.fail("encoded"))
+    assert np.array_equal(passage_vectors(checkpoint, texts, fp), encoded)
+
+
+def test_vectors_of_another_corpus_or_checkpoint_or_a_damaged_file_are_ignored(checkpoint, corpus):
+    texts, fp = list(corpus.passages.text), corpus.fingerprint()
+    encoded = checkpoint.encoder.encode_passages(texts)
+    assert load_vectors(checkpoint, fp, len(texts)) is None  # none stored yet
+    save_vectors(checkpoint, encoded, "another corpus")
+    assert load_vectors(checkpoint, fp, len(texts)) is None
+    assert np.array_equal(passage_vectors(checkpoint, texts, fp), encoded)  # encoded again
+    save_vectors(checkpoint, encoded, fp)
+    assert load_vectors(checkpoint, fp, len(texts) + 1) is None  # a corpus of another size
+    retrained = Checkpoint("tiny", checkpoint.path)
+    retrained.__dict__["fingerprint"] = "0" * 16  # as if model.pt had been replaced
+    assert load_vectors(retrained, fp, len(texts)) is None
+    vectors_path(checkpoint).write_bytes(b"not a zip file")
+    assert load_vectors(checkpoint, fp, len(texts)) is None
+    vectors_path(checkpoint).write_bytes(vectors_path(checkpoint).read_bytes()[:5])
+    assert load_vectors(checkpoint, fp, len(texts)) is None
