@@ -1,4 +1,4 @@
-"""Stored passage vectors (`core.model.vectors`): read back exactly when they were made by this
+"""Stored passage vectors (`core.model.passages`): read back exactly when they were made by this
 checkpoint file for this corpus; ignored (so the passages are encoded again) when either changed or
 the file is damaged; never half-written."""
 
@@ -11,7 +11,7 @@ from core.common.config import ModelConfig
 from core.data.msmarco import build_corpus
 from core.model.encoder import Checkpoint
 from core.model.two_tower import TwoTower, save_checkpoint
-from core.model.vectors import load_vectors, passage_vectors, save_vectors, vectors_path
+from core.model.passages import load_vectors, passage_vectors, save_vectors, vectors_path
 from tests.conftest import tiny_rows
 
 
