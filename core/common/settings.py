@@ -15,7 +15,7 @@ CHOICES = {  # each kind's names, with what the app calls them
     "schedule": {
         "cosine": "cosine decay",
         "constant": "constant",
-    },  # train.lr_lambda, after warm-up
+    },  # core.training.session.lr_lambda, after warm-up
     "negatives": {"random": "random", "hard": "hard (mined)"},  # core.data.triplets
 }
 BIG = 1 << 31  # "any size": the bound of a count with no natural one
