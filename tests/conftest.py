@@ -102,7 +102,8 @@ def tiny_pipeline_config(folder: Path, epochs: int) -> Config:
     cfg.vocab.top_n = 300
     cfg.model.hidden, cfg.model.out_dim = 16, 16
     cfg.train.epochs, cfg.train.batch_size, cfg.train.warmup_steps = epochs, 8, 1
-    cfg.build.round_epochs, cfg.build.mine_depth, cfg.build.mine_keep = 1, 8, 3
+    cfg.round.epochs, cfg.round.batch_size, cfg.round.warmup_steps = 1, 8, 1
+    cfg.build.mine_depth, cfg.build.mine_keep = 8, 3
     return cfg
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.common.artifacts import write_json
-from core.common.settings import PATH, RULES, default_rule, problem
+from core.common.settings import PATH, RULES, default_rule, flag, problem
 
 
 @dataclass
@@ -76,7 +76,7 @@ class TrainConfig:
 
 @dataclass
 class BuildConfig:
-    """The pipeline's own settings: mining and the hard-negative training round."""
+    """The pipeline's own settings: mining (the compared rounds' training settings are `Config.round`)."""
 
     mine_depth: int = 50  # dense candidates retrieved per training query
     mine_skip: int = 0  # survivors skipped at the top (likely unjudged positives)
@@ -86,16 +86,10 @@ class BuildConfig:
     bm25_negatives: int = 0  # BM25 top passages added as a second source (0: off)
     file_negatives: bool = False  # add each query's own non-positive candidates from the data (BM25-mined in
     # train_extra's official triples, MS MARCO's candidates in v1.1)
-    # The two compared rounds: each starts from the warm-up checkpoint (trained with `train`'s settings)
-    # and trains `round_epochs` at `round_lr`, one with random negatives, one with the mined ones.
-    round_epochs: int = 5
-    round_lr: float = 2e-3
-    round_negatives: int = 1  # explicit negatives per (query, positive) in both compared rounds
-    hard_random_mix: float = 0.0  # share of hard-round triplets that keep a random negative
 
     def mining(self) -> dict:
-        """The settings mining reads (its file's key): not those of the rounds trained after it."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if not k.startswith(("round_", "hard_"))}
+        """The settings mining reads (its file's key)."""
+        return dataclasses.asdict(self)
 
 
 @dataclass
@@ -115,7 +109,10 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     vocab: VocabConfig = field(default_factory=VocabConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)  # `train`'s, and the build's warm-up round
+    # the build's two compared rounds (flags --round-epochs, --round-lr...): the same fields, each round
+    # continuing the warm-up; only the negatives (random, or mined with the warm-up) differ between them
+    round: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=5))
     build: BuildConfig = field(default_factory=BuildConfig)
     projection: ProjectionConfig = field(default_factory=ProjectionConfig)
 
@@ -131,7 +128,7 @@ class Config:
             raise ConfigError(
                 f"{where} must be a JSON object of sections (data, model, train...), not {d!r:.60}"
             )
-        defaults = cls()
+        defaults, d = cls(), _current_layout(d)
         for section, values in d.items():
             known = getattr(defaults, section, None) if section in SECTIONS else None
             if not isinstance(values, dict) or known is None:
@@ -139,7 +136,9 @@ class Config:
             unknown = sorted(set(values) - {f.name for f in dataclasses.fields(known)})
             if unknown:
                 raise ConfigError(f"{where}: unknown setting {section}.{unknown[0]}")
-        return cls(**{name: type(getattr(defaults, name))(**d.get(name, {})) for name in SECTIONS})
+        return cls(
+            **{name: dataclasses.replace(getattr(defaults, name), **d.get(name, {})) for name in SECTIONS}
+        )
 
     def save(self, path: str | Path) -> None:
         """Write config.json, paths inside the repository relative to it: committed files hold no
@@ -154,8 +153,8 @@ class Config:
         write_json(path, d)
 
     def set(self, name: str, value) -> None:
-        """Set one setting by `section.field` (`train.lr`), or by a field name alone (`lr`) when it
-        is a data, model or train field; an unknown name is a KeyError."""
+        """Set one setting by `section.field` (`train.lr`, `round.lr`), or by a field name alone (`lr`)
+        when it is a data, model or train field; an unknown name is a KeyError."""
         section, _, field_name = name.rpartition(".")
         section = section or next(
             (s for s in ("model", "train", "data") if hasattr(getattr(self, s), field_name)), ""
@@ -176,7 +175,29 @@ def _in_repo(path: Path) -> str:
         return str(path)
 
 
-SECTIONS = ("data", "vocab", "model", "train", "build", "projection")
+SECTIONS = ("data", "vocab", "model", "train", "round", "build", "projection")
+# the compared rounds' settings before they were a section of their own: build.X -> round.Y
+LEGACY_ROUND = {
+    "round_epochs": "epochs",
+    "round_lr": "lr",
+    "round_negatives": "negatives_per_query",
+    "hard_random_mix": "random_mix",
+}
+STAGE_SET = ("negatives", "hard_file", "init_from")  # set by each build round, never by the user there
+
+
+def _current_layout(d: dict) -> dict:
+    """`d` in today's layout: a config.json written before `round` was a section (its `build` holding
+    `round_epochs`, `round_lr`, `round_negatives`, `hard_random_mix`) gets the `round` section those
+    files meant: the train section's settings (the rounds shared them), the four legacy ones applied."""
+    build = d.get("build") if isinstance(d, dict) else None
+    if not isinstance(build, dict) or "round" in d or not set(LEGACY_ROUND) & set(build):
+        return d
+    train = d.get("train") if isinstance(d.get("train"), dict) else {}
+    kept = {k: v for k, v in train.items() if k not in STAGE_SET and k not in LEGACY_ROUND.values()}
+    moved = {new: build[old] for old, new in LEGACY_ROUND.items() if old in build}
+    rest = {k: v for k, v in build.items() if k not in LEGACY_ROUND}
+    return {**d, "build": rest, "round": {**kept, **moved}}
 
 
 class ConfigError(ValueError):
@@ -219,4 +240,30 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(
             f"{missing}: run `{MINE_COMMAND}`, then pass --hard-file artifacts/mined/negatives.json"
         )
+    return cfg
+
+
+STAGE_HINT = {
+    "train": "the warm-up trains from scratch with random negatives",
+    "round": "each compared round sets it (random or mined negatives, continuing the warm-up)",
+}
+
+
+def check_stages(cfg: Config) -> Config:
+    """`cfg` when the build's rounds can train with it as given, else a `ConfigError` naming the flag:
+    what a round sets itself (its negatives, the mined file, its start) is never given, so no setting
+    is replaced behind the user's back."""
+    defaults = TrainConfig()
+    for section, hint in STAGE_HINT.items():
+        for name in STAGE_SET:
+            value = getattr(getattr(cfg, section), name)
+            if value != getattr(defaults, name):
+                more = (
+                    " (the number of explicit negatives is --round-negatives-per-query)"
+                    if (section, name) == ("round", "negatives")
+                    else ""
+                )
+                raise ConfigError(
+                    f"{flag(f'{section}.{name}')} {value} is not a build setting: {hint}; leave it out{more}"
+                )
     return cfg

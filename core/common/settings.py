@@ -9,13 +9,13 @@ import math
 from dataclasses import dataclass
 
 CHOICES = {  # each kind's names, with what the app calls them
-    "loss": {"inbatch": "in-batch softmax", "triplet": "triplet margin"},  # core.model.losses.make_loss
+    "loss": {"inbatch": "in-batch softmax", "triplet": "triplet margin"},  # core.model.losses.LOSSES
     "tower": {"gru": "GRU", "avg": "average of word vectors"},  # core.model.two_tower.Tower
     "pooling": {"mean": "mean of the GRU states", "last": "last GRU states"},
     "schedule": {
         "cosine": "cosine decay",
         "constant": "constant",
-    },  # train.lr_lambda, after warm-up
+    },  # core.training.session.lr_lambda, after warm-up
     "negatives": {"random": "random", "hard": "hard (mined)"},  # core.data.triplets
 }
 BIG = 1 << 31  # "any size": the bound of a count with no natural one
@@ -102,10 +102,6 @@ RULES: dict[str, Rule] = {
     "build.dup_threshold": SHARE,
     "build.bm25_negatives": whole(0, 10_000),
     "build.file_negatives": SWITCH,
-    "build.round_epochs": whole(1, 10_000),
-    "build.round_lr": RATE,
-    "build.round_negatives": whole(1, 64),
-    "build.hard_random_mix": SHARE,
     "projection.umap_max_passages": whole(10),
     "projection.umap_neighbors": whole(2, 200),
     "projection.umap_min_dist": SHARE,
@@ -113,6 +109,8 @@ RULES: dict[str, Rule] = {
     "bench.queries": whole(1, 100_000),  # `bench`'s own flags
     "bench.minilm": whole(0),
 }
+RULES.update({"round." + n.partition(".")[2]: r for n, r in RULES.items() if n.startswith("train.")})
+SECTION_PREFIX = {"round": "round-"}  # the flags of a section whose fields share another's names
 
 
 def default_rule(default) -> Rule:
@@ -125,8 +123,10 @@ def default_rule(default) -> Rule:
 
 
 def flag(name: str) -> str:
-    """The CLI flag of a setting: `train.batch_size` -> `--batch-size`."""
-    return "--" + name.rpartition(".")[2].replace("_", "-")
+    """The CLI flag of a setting: `train.batch_size` -> `--batch-size`, `round.batch_size` ->
+    `--round-batch-size`."""
+    section, _, field = name.rpartition(".")
+    return "--" + SECTION_PREFIX.get(section, "") + field.replace("_", "-")
 
 
 def _range(rule: Rule) -> str:

@@ -1,12 +1,21 @@
-"""Losses over embeddings. Each module's math lives in `compute_loss_from_embeddings`, testable
-without a model. Inputs are L2-normalised: q and p are (B, D), n is (B*k, D) (k explicit negatives
-per query, query by query); cosine similarity is a dot product."""
+"""Losses as small modules over embeddings (sentence-transformers style): `forward(q, p, n, ...)`
+takes the query, positive and negative vectors, and the math lives in `compute_loss_from_embeddings`,
+testable without a model. Inputs are L2-normalised: q and p are (B, D), n is (B*k, D) (k explicit
+negatives per query, query by query); cosine similarity is a dot product.
+
+`LOSSES` is the one registry of training losses by name: `core.common.settings.CHOICES["loss"]`
+names (and labels) them for validation, the CLI and the app, and this module refuses to load when the
+two disagree. `Objective` is what a training step calls: the chosen loss plus, optionally,
+Margin-MSE distillation from a teacher's margins."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from core.common.config import TrainConfig
+from core.common.settings import CHOICES
 
 
 def active_fraction(q: torch.Tensor, p: torch.Tensor, n: torch.Tensor, margin: float) -> float:
@@ -21,12 +30,34 @@ def _negative_cosines(q: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
     return (q.unsqueeze(1) * n.view(len(q), -1, q.shape[-1])).sum(-1)
 
 
-class TripletCosineLoss(nn.Module):
+class EmbeddingLoss(nn.Module):
+    """A loss over (queries, positives, negatives) vectors; subclasses define the math."""
+
+    name = ""
+
+    @classmethod
+    def from_config(cls, tc: TrainConfig) -> EmbeddingLoss:
+        raise NotImplementedError
+
+    def forward(self, q, p, n, invalid=None) -> torch.Tensor:
+        return self.compute_loss_from_embeddings(q, p, n, invalid)
+
+    def compute_loss_from_embeddings(self, q, p, n, invalid=None) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class TripletCosineLoss(EmbeddingLoss):
     """max(0, d(q,p) - d(q,n) + margin) with d = 1 - cosine, averaged over every (query, negative)."""
+
+    name = "triplet"
 
     def __init__(self, margin: float = 0.2):
         super().__init__()
         self.margin = margin
+
+    @classmethod
+    def from_config(cls, tc: TrainConfig) -> TripletCosineLoss:
+        return cls(tc.margin)
 
     def compute_loss_from_embeddings(self, q, p, n, invalid=None) -> torch.Tensor:
         d_pos = 1 - (q * p).sum(-1, keepdim=True)  # (B, 1)
@@ -34,14 +65,20 @@ class TripletCosineLoss(nn.Module):
         return F.relu(d_pos - d_neg + self.margin).mean()
 
 
-class InBatchSoftmaxLoss(nn.Module):
+class InBatchSoftmaxLoss(EmbeddingLoss):
     """Cross-entropy of each query over all passages in the batch (its positive, every other
     query's positive and every explicit negative), scaled by 1/temperature.
     `invalid` (B, B + B*k) marks candidates that are in fact positives of that query; they are masked."""
 
+    name = "inbatch"
+
     def __init__(self, temperature: float = 0.05):
         super().__init__()
         self.temperature = temperature
+
+    @classmethod
+    def from_config(cls, tc: TrainConfig) -> InBatchSoftmaxLoss:
+        return cls(tc.temperature)
 
     def compute_loss_from_embeddings(self, q, p, n, invalid=None) -> torch.Tensor:
         logits = q @ torch.cat([p, n]).T / self.temperature  # (B, B + B*k)
@@ -59,14 +96,36 @@ class MarginMSELoss(nn.Module):
         super().__init__()
         self.temperature = temperature
 
+    def forward(self, q, p, n, teacher_margins: torch.Tensor) -> torch.Tensor:
+        return self.compute_loss_from_embeddings(q, p, n, teacher_margins)
+
     def compute_loss_from_embeddings(self, q, p, n, teacher_margins: torch.Tensor) -> torch.Tensor:
         student = (q * p).sum(-1, keepdim=True) - _negative_cosines(q, n)  # (B, k)
         return F.mse_loss(student / self.temperature, teacher_margins / self.temperature)
 
 
-def make_loss(name: str, margin: float, temperature: float) -> nn.Module:
-    if name == "triplet":
-        return TripletCosineLoss(margin)
-    if name == "inbatch":
-        return InBatchSoftmaxLoss(temperature)
-    raise ValueError(f"unknown loss {name!r} (triplet or inbatch)")
+LOSSES: dict[str, type[EmbeddingLoss]] = {c.name: c for c in (InBatchSoftmaxLoss, TripletCosineLoss)}
+if set(LOSSES) != set(CHOICES["loss"]):
+    raise ImportError(f"the losses {sorted(LOSSES)} and CHOICES['loss'] {sorted(CHOICES['loss'])} differ")
+
+
+def make_loss(tc: TrainConfig) -> EmbeddingLoss:
+    """The loss `tc.loss` names, with its settings from `tc`."""
+    if tc.loss not in LOSSES:
+        raise ValueError(f"unknown loss {tc.loss!r} ({' or '.join(LOSSES)})")
+    return LOSSES[tc.loss].from_config(tc)
+
+
+class Objective(nn.Module):
+    """What a training step minimises: the chosen loss, plus `distill` times Margin-MSE against the
+    teacher's margins when they are given."""
+
+    def __init__(self, tc: TrainConfig):
+        super().__init__()
+        self.loss, self.distill, self.weight = make_loss(tc), MarginMSELoss(tc.temperature), tc.distill
+
+    def forward(self, q, p, n, invalid=None, teacher_margins=None) -> torch.Tensor:
+        loss = self.loss(q, p, n, invalid)
+        if teacher_margins is not None:
+            loss = loss + self.weight * self.distill(q, p, n, teacher_margins)
+        return loss

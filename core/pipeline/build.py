@@ -4,23 +4,23 @@ metrics. Stages hand off through files in `artifacts/`; each stage records a key
 skipped while that key still matches.
 
 The comparison the app teaches is controlled: `random` and `hard` start from the same warm-up
-checkpoint and train the same epochs at the same learning rate, schedule and batch size on the same
-queries; only where each triplet's explicit negative comes from differs (drawn at random, or mined
-with the warm-up checkpoint).
+checkpoint (trained with the `train` settings) and train with the same `round` settings (epochs,
+learning rate, schedule, batch size, queries); only where each triplet's explicit negative comes from
+differs (drawn at random, or mined with the warm-up checkpoint), passed to each round explicitly
+(`core.training.rounds`).
 """
 
 from __future__ import annotations
 
-import copy
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from core.analysis.projection import Embedded, ensure_projections
-from core.common.artifacts import CheckpointError, artifacts_dir, key_of, read_json, write_json
-from core.common.config import Config
+from core.common.artifacts import artifacts_dir, key_of, read_json, write_json
+from core.common.config import Config, check_stages
+from core.common.types import Tally
 from core.data.msmarco import Corpus, load_corpus, split_queries
-from core.data.text import TOKENIZER_VERSION
 from core.data.triplets import load_mined
 from core.data.vocab import Vocab
 from core.model.encoder import Checkpoint
@@ -34,13 +34,11 @@ from core.retrieval.hybrid import (
     save_weight,
     weight_for,
 )
-from core.retrieval.index import ExactIndex, chroma_client, ensure_index
+from core.retrieval.index import chroma_client, ensure_index
 from core.retrieval.rankers import METRIC_MODELS, make_ranker
-from core.training.mining import mine_file, mining_stats
-from core.training.train import train
-
-ROUNDS = ("warmup", "random", "hard")  # training stages, in order; random and hard are compared
-COMPARED = ("random", "hard")
+from core.training.mining import mine_file, mining_index, mining_stats
+from core.training.rounds import COMPARED, round_config, train_round, warmup_config
+from core.training.tracking import tally_hook
 
 
 @dataclass
@@ -51,93 +49,11 @@ class StageResult:
     detail: str = ""
 
 
-def _build_key(checkpoint: Checkpoint) -> str | None:
-    try:
-        return checkpoint.meta.get("build_key") if checkpoint.path.is_file() else None
-    except CheckpointError:
-        return None  # a corrupt checkpoint is rebuilt
-
-
-def stage_configs(cfg: Config, warmup_ckpt: Path, mined: Path) -> dict[str, Config]:
-    """The resolved training config of each round. The warm-up trains with `cfg.train` (random
-    negatives, from scratch); random and hard both start from the warm-up checkpoint and train with
-    the same `cfg.build.round_*` settings: only `negatives` (and the mined file it reads) differs."""
-    warmup = copy.deepcopy(cfg)
-    warmup.train.negatives, warmup.train.hard_file, warmup.train.init_from = "random", None, None
-    rounds = {"warmup": warmup}
-    for name in COMPARED:
-        c = copy.deepcopy(cfg)
-        c.train.epochs, c.train.lr, c.train.init_from = (
-            cfg.build.round_epochs,
-            cfg.build.round_lr,
-            str(warmup_ckpt),
-        )
-        c.train.negatives, c.train.negatives_per_query = name, cfg.build.round_negatives
-        c.train.hard_file = str(mined) if name == "hard" else None
-        c.train.random_mix = cfg.build.hard_random_mix if name == "hard" else 0.0
-        rounds[name] = c
-    return rounds
-
-
-def mining_index(checkpoint: Checkpoint, corpus: Corpus) -> LazyIndex:
-    """An exact index of every passage's vector under `checkpoint`, for mining (no Chroma needed),
-    encoded only when mining first asks it something (an up-to-date mined file needs none)."""
-
-    def make() -> ExactIndex:
-        index = ExactIndex()
-        index.add(list(corpus.passages.pid), checkpoint.encoder.encode_passages(list(corpus.passages.text)))
-        return index
-
-    return LazyIndex(make)
-
-
-class LazyIndex:
-    """An index made on first use."""
-
-    def __init__(self, make):
-        self.make, self.made = make, None
-
-    def __getattr__(self, name):
-        if self.made is None:
-            self.made = self.make()
-        return getattr(self.made, name)
-
-
-def train_round(
-    cfg: Config,
-    corpus: Corpus,
-    vocab: Vocab,
-    out: Path,
-    inputs_key: str = "",
-    force: bool = False,
-    progress: bool = True,
-) -> tuple[Checkpoint, bool]:
-    """Train `out/model.pt` unless its key (config, corpus, vocabulary, tokeniser, `inputs_key`) still
-    matches: (the checkpoint, opened once for every later stage; whether it was trained). Paths are
-    left out of the key (the fingerprints in `inputs_key` stand for what they point to), and so is
-    the number of threads."""
-    ckpt = Checkpoint(out.name, out / "model.pt")
-    key = key_of(
-        inputs_key,
-        cfg.model,
-        replace(cfg.train, hard_file=None, init_from=None, teacher_file=None, threads=0),
-        replace(cfg.data, source=None),
-        corpus.fingerprint(),
-        vocab.fingerprint(),
-        TOKENIZER_VERSION,
-    )
-    fresh = force or _build_key(ckpt) != key
-    if fresh:
-        train(cfg, corpus, vocab, out, progress=progress, extra_meta={"build_key": key})
-        ckpt = Checkpoint(out.name, out / "model.pt")
-    return ckpt, fresh
-
-
 class _Run:
     """One build's shared state and its stage log: the corpus, split, vocabulary and open checkpoints
     that later stages reuse."""
 
-    def __init__(self, cfg: Config, out: Path, force: bool, progress: bool, log):
+    def __init__(self, cfg: Config, out: Path, force: bool, progress: Tally | None, log):
         self.cfg, self.out, self.force, self.progress, self.log = cfg, out, force, progress, log
         self.results: list[StageResult] = []
         self.checkpoints: dict[str, Checkpoint] = {}  # each opened once, after its training stage
@@ -168,7 +84,7 @@ class _Run:
     def train_stage(self, name: str, cfg: Config, inputs_key: str) -> None:
         t0 = time.time()
         self.checkpoints[name], fresh = train_round(
-            cfg, self.corpus, self.vocab, self.out / name, inputs_key, self.force, self.progress
+            cfg, self.corpus, self.vocab, self.out / name, inputs_key, self.force, tally_hook(self.progress)
         )
         self.record(f"train {name}", t0, fresh, f"val MRR@10 {self.checkpoints[name].meta['val']['mrr@10']}")
 
@@ -191,7 +107,7 @@ class _Run:
             texts,
             self.corpus.fingerprint(),
             force=self.force,
-            progress=self.progress,
+            progress=self.progress or False,
             path=c.path,
         )
         self.vectors[name] = made.passage_vectors(pids)
@@ -248,17 +164,24 @@ class _Run:
 
 
 def build(
-    cfg: Config, out: Path | None = None, force: bool = False, client=None, progress: bool = True, log=print
+    cfg: Config,
+    out: Path | None = None,
+    force: bool = False,
+    client=None,
+    progress: Tally | None = None,
+    log=print,
 ) -> list[StageResult]:
-    run = _Run(cfg, Path(out or artifacts_dir()), force, progress, log)
+    """Every stage in order, each skipped while its key matches; `progress` is told (done, in all) as
+    long stages (training, mining, indexing) advance. Settings a round sets itself are refused
+    (`check_stages`) before any data is read."""
+    run = _Run(check_stages(cfg), Path(out or artifacts_dir()), force, progress, log)
     run.load()
-    mined_path = run.out / "mined" / "negatives.json"
-    configs = stage_configs(cfg, run.out / "warmup" / "model.pt", mined_path)
-    run.train_stage("warmup", configs["warmup"], "")
-    mine_key = run.mine_stage(mined_path)
+    mined, warmup = run.out / "mined" / "negatives.json", run.out / "warmup" / "model.pt"
+    run.train_stage("warmup", warmup_config(cfg), "")
+    mine_key = run.mine_stage(mined)
     warmup_key = run.checkpoints["warmup"].fingerprint
-    run.train_stage("random", configs["random"], warmup_key)
-    run.train_stage("hard", configs["hard"], key_of(warmup_key, mine_key))
+    run.train_stage("random", round_config(cfg, "random", warmup), warmup_key)
+    run.train_stage("hard", round_config(cfg, "hard", warmup, mined), key_of(warmup_key, mine_key))
     client = client or chroma_client(run.out / "chroma")
     for name in COMPARED:
         run.index_stage(name, client)
@@ -291,7 +214,7 @@ def evaluate_all(
         },
         "design": {
             "warmup": f"{cfg.train.epochs} epochs, random negatives, lr {cfg.train.lr}",
-            "rounds": f"{cfg.build.round_epochs} epochs from the warm-up at lr {cfg.build.round_lr}",
+            "rounds": f"{cfg.round.epochs} epochs from the warm-up at lr {cfg.round.lr}",
             "differs": "the negatives: random ones for random, ones mined with the warm-up for hard",
         },
         "corpus": {

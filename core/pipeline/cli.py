@@ -17,6 +17,7 @@ from core.common.artifacts import CheckpointError
 from core.common.config import Config, ConfigError, DataConfig, validate
 from core.common.outputs import OutputError, hold, replace_problem
 from core.common.settings import RULES, problem
+from core.common.settings import flag as flag_of
 from core.data.msmarco import DataSourceError, load_corpus, split_queries, tune_queries
 from core.retrieval.index import SearchIndexError
 from core.training.train import DivergedError
@@ -30,7 +31,7 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         for field in dataclasses.fields(getattr(Config(), section)):
             if field.name in DERIVED:
                 continue
-            flag = "--" + field.name.replace("_", "-")
+            flag = flag_of(f"{section}.{field.name}")
             default = obj[field.name]
             if isinstance(default, bool):
                 group.add_argument(
@@ -83,7 +84,7 @@ def check_flags(values: dict) -> None:
 
 def cmd_train(args) -> int:
     from core.data.vocab import Vocab
-    from core.training.tracking import combine, progress_file, wandb_hook
+    from core.training.tracking import combine, console, progress_file, wandb_hook
     from core.training.train import train
 
     cfg = validate(config_from_args(args))
@@ -97,6 +98,7 @@ def cmd_train(args) -> int:
         else Vocab.for_config([*corpus.passages.text, *corpus.queries.text], cfg.vocab)
     )
     hook = combine(
+        console(),
         progress_file(args.progress_file) if args.progress_file else None,
         wandb_hook(cfg, Path(args.out).name),
     )
@@ -115,6 +117,7 @@ def cmd_mine(args) -> int:
     from core.model.encoder import Checkpoint
     from core.retrieval.index import chroma_client, ensure_index
     from core.training.mining import mine_file, mining_stats
+    from core.training.tracking import tqdm_tally
 
     cfg = validate(config_from_args(args))
     checkpoint, out = Checkpoint(Path(args.checkpoint).parent.name, args.checkpoint), Path(args.out)
@@ -132,7 +135,7 @@ def cmd_mine(args) -> int:
         progress=True,
         path=checkpoint.path,
     ).index
-    _, fresh = mine_file(cfg, corpus, checkpoint, index, out, force=args.force)
+    _, fresh = mine_file(cfg, corpus, checkpoint, index, out, force=args.force, progress=tqdm_tally("mine"))
     print(
         json.dumps(
             {
@@ -190,13 +193,15 @@ def cmd_eval(args) -> int:
 
 def cmd_experiments(args) -> int:
     from core.common.artifacts import artifacts_dir
+    from core.common.config import check_stages
     from core.pipeline import experiments
+    from core.training.tracking import tqdm_tally
 
-    cfg = validate(config_from_args(args))
+    cfg = validate(check_stages(config_from_args(args)))
     corpus = load_corpus(cfg.data.source)
     artifacts = Path(args.artifacts or artifacts_dir())
     only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
-    results = experiments.run(cfg, corpus, artifacts, only=only, force=args.force)
+    results = experiments.run(cfg, corpus, artifacts, only=only, force=args.force, progress=tqdm_tally())
     experiments.write_report(results, corpus, Path(args.docs))
     print(experiments.markdown(results, corpus))
     return 0
@@ -204,12 +209,14 @@ def cmd_experiments(args) -> int:
 
 def cmd_build(args) -> int:
     from core.common.artifacts import artifacts_dir
+    from core.common.config import check_stages
     from core.pipeline.build import build, summary_table
+    from core.training.tracking import tqdm_tally
 
-    cfg = validate(config_from_args(args))
+    cfg = validate(check_stages(config_from_args(args)))
     out = Path(args.artifacts or artifacts_dir())
     with hold(out / ".build.lock", f"the build of {out}"):
-        results = build(cfg, out, force=args.force)
+        results = build(cfg, out, force=args.force, progress=tqdm_tally())
     print(summary_table(results))
     return 0
 

@@ -1,13 +1,14 @@
 """Experiments: each lever of the hard-negative round against an equal-budget control, one table
 (`python -m core experiments` -> `docs/experiments.md` and `artifacts/experiments.json`).
 
-Every *arm* continues a checkpoint (the build's warm-up, or another arm's result) for the build's
-`round_epochs` at `round_lr` with one kind of negatives, and is scored on the validation split. An arm
-with a `control` is compared against that arm: the same start, epochs, learning rate, schedule, batch
-size, queries and number of explicit negatives, so the difference is the lever alone. A result is
-stored under `artifacts/experiments/results/NAME.json` with the key of its inputs, so a rerun trains
-only arms that are new or changed; checkpoints stay under `artifacts/experiments/` (not committed).
-Mining uses an exact index (no Chroma), through the same `mine_file` as the build.
+Every *arm* continues a checkpoint (the build's warm-up, or another arm's result) with the build's
+`round` settings (`--round-epochs`, `--round-lr`...) and one kind of negatives, and is scored on the
+validation split. An arm with a `control` is compared against that arm: the same start, epochs,
+learning rate, schedule, batch size, queries and number of explicit negatives, so the difference is
+the lever alone. A result is stored under `artifacts/experiments/results/NAME.json` with the key of
+its inputs, so a rerun trains only arms that are new or changed; checkpoints stay under
+`artifacts/experiments/` (not committed). Mining uses an exact index (no Chroma), through the same
+`mine_file` as the build.
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ from pathlib import Path
 
 from core.common.artifacts import key_of, read_json, write_json, write_text
 from core.common.config import Config
+from core.common.types import Tally
 from core.data.msmarco import Corpus, split_queries
 from core.data.vocab import Vocab
 from core.model.encoder import Checkpoint
-from core.pipeline.build import mining_index, stage_configs, train_round
 from core.retrieval.evaluate import DenseRanker, IREvaluator
 from core.retrieval.hybrid import HybridRanker, fit_on_corpus, fitting_queries
-from core.training.mining import mine_file
+from core.training.mining import mine_file, mining_index
+from core.training.rounds import round_config, train_round, trained_with, warmup_config
+from core.training.tracking import tally_hook
 
 WARMUP = "warmup"
 
@@ -66,20 +69,20 @@ ARMS = (
         "random-4",
         "4 random negatives per query: the control of hard-4",
         "random",
-        {"build.round_negatives": 4},
+        {"round.negatives_per_query": 4},
     ),
     Arm(
         "hard-4",
         "4 mined negatives per query in each step, beside the in-batch ones",
         "hard",
-        {"build.round_negatives": 4},
+        {"round.negatives_per_query": 4},
         control="random-4",
     ),
     Arm(
         "distilled",
         "hard, plus Margin-MSE distillation (weight 0.2) from all-MiniLM-L6-v2 (optional extra)",
         "hard",
-        {"train.distill": 0.2},
+        {"round.distill": 0.2},
         control="hard",
     ),
     Arm(
@@ -118,7 +121,7 @@ def evaluate_on(ranker, corpus: Corpus, qids: list[str]) -> dict:
 class Lab:
     """The shared inputs of every arm: corpus, splits, vocabulary, and the checkpoints trained so far."""
 
-    def __init__(self, base: Config, corpus: Corpus, root: Path, progress: bool = True):
+    def __init__(self, base: Config, corpus: Corpus, root: Path, progress: Tally | None = None):
         self.base, self.corpus, self.root, self.progress = base, corpus, root, progress
         d = base.data
         self.train_qids, self.val_qids = split_queries(corpus, d.val_fraction, d.tune_fraction)
@@ -130,9 +133,12 @@ class Lab:
         """The warm-up or an arm's checkpoint, trained first where it is missing or stale."""
         if name not in self.checkpoints:
             if name == WARMUP:
-                cfg = stage_configs(self.base, Path(), Path())[WARMUP]
                 self.checkpoints[name] = train_round(
-                    cfg, self.corpus, self.vocab, self.root / WARMUP, progress=self.progress
+                    warmup_config(self.base),
+                    self.corpus,
+                    self.vocab,
+                    self.root / WARMUP,
+                    hook=tally_hook(self.progress),
                 )[0]
             else:
                 self.train_arm(BY_NAME[name])
@@ -148,9 +154,9 @@ class Lab:
             index = mining_index(start, self.corpus)
             mine_key, _ = mine_file(cfg, self.corpus, start, index, mined, progress=self.progress)
             inputs = key_of(inputs, mine_key)
-        round_cfg = stage_configs(cfg, start.path, mined)[arm.negatives]
+        round_cfg = round_config(cfg, arm.negatives, start.path, mined)
         self.checkpoints[arm.name] = train_round(
-            round_cfg, self.corpus, self.vocab, self.root / arm.name, inputs, progress=self.progress
+            round_cfg, self.corpus, self.vocab, self.root / arm.name, inputs, hook=tally_hook(self.progress)
         )[0]
         return round(time.time() - t0, 1)
 
@@ -179,12 +185,20 @@ class Lab:
         }
 
 
-def arm_key(lab: Lab, arm: Arm) -> str:
-    """What an arm's result depends on: the resolved settings, its start (recursively) and the corpus."""
-    cfg = resolve(lab.base, arm.overrides)
-    cfg.train.threads = 0  # how many threads trained it does not change the result
-    start = "" if arm.start == WARMUP else arm_key(lab, BY_NAME[arm.start])
-    return key_of(cfg.to_dict(), arm.negatives, start, lab.corpus.fingerprint())
+def arm_key(base: Config, arm: Arm, corpus_fingerprint: str) -> str:
+    """What an arm's result depends on, as resolved settings (never the config's layout): what its
+    round trains with (`trained_with`, as a build round's key), its negatives and, when it mines,
+    the mining settings; its start (the warm-up's training settings, or that arm's key, recursively);
+    the vocabulary settings and the corpus."""
+    cfg = resolve(base, arm.overrides)
+    start = (
+        trained_with(warmup_config(base))
+        if arm.start == WARMUP
+        else arm_key(base, BY_NAME[arm.start], corpus_fingerprint)
+    )
+    round_cfg = round_config(cfg, arm.negatives, "start", "mined")
+    mining = cfg.build.mining() if arm.negatives == "hard" else None
+    return key_of(start, trained_with(round_cfg), arm.negatives, mining, cfg.vocab, corpus_fingerprint)
 
 
 def run(
@@ -193,7 +207,7 @@ def run(
     artifacts: Path,
     only: list[str] | None = None,
     force: bool = False,
-    progress: bool = True,
+    progress: Tally | None = None,
     log=print,
 ) -> list[dict]:
     """Run every arm whose stored result is missing or stale (or those named in `only`), then write
@@ -205,7 +219,7 @@ def run(
     results = []
     for arm in ARMS:
         path = lab.root / "results" / f"{arm.name}.json"
-        key, stored = arm_key(lab, arm), read_json(path, {})
+        key, stored = arm_key(base, arm, corpus.fingerprint()), read_json(path, {})
         if (only is None or arm.name in only) and (force or stored.get("key") != key):
             log(f"[experiment {arm.name}] {arm.tests}")
             stored = {"key": key, **lab.score(arm)}

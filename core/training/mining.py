@@ -16,15 +16,16 @@ import time
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from core.common.artifacts import key_of
 from core.common.config import BuildConfig, Config
+from core.common.types import Tally
 from core.data.msmarco import Corpus, split_queries, tune_queries
 from core.data.text import normalize
 from core.data.triplets import load_mined, negative_pool, save_mined
 from core.model.encoder import Checkpoint
 from core.retrieval.bm25 import BM25
+from core.retrieval.index import ExactIndex
 
 
 def _norm(text: str) -> str:
@@ -40,15 +41,16 @@ def mine_negatives(
     cfg: BuildConfig,
     bm25=None,
     batch: int = 256,
-    progress: bool = True,
+    progress: Tally | None = None,
 ) -> dict[str, list[str]]:
     """{query_id: [negative pid, ...]} best-ranked first. `encoder` embeds the queries, `index`
     (`query`, `get_vectors`) holds the passage vectors; `bm25` (optional) is a searcher whose top
-    passages are appended; with `cfg.file_negatives` the query's own candidates from the data too."""
+    passages are appended; with `cfg.file_negatives` the query's own candidates from the data too.
+    `progress` is told (queries mined, queries in all) after each batch."""
     query_text = dict(zip(corpus.queries.query_id, corpus.queries.text))
     passage_norm = {pid: _norm(t) for pid, t in zip(corpus.passages.pid, corpus.passages.text)}
     mined = {}
-    for start in tqdm(range(0, len(qids), batch), desc="mine", unit="batch", disable=not progress):
+    for start in range(0, len(qids), batch):
         chunk = qids[start : start + batch]
         texts = [query_text[q] for q in chunk]
         qvecs = encoder.encode_queries(texts)
@@ -82,6 +84,8 @@ def mine_negatives(
             extra += corpus.candidates[q] if cfg.file_negatives else []
             negatives += [p for p in dict.fromkeys(extra) if usable(p) and p not in negatives]
             mined[q] = negatives
+        if progress:
+            progress(start + len(chunk), len(qids))
     return mined
 
 
@@ -102,7 +106,7 @@ def mine_file(
     index,
     path: Path,
     force: bool = False,
-    progress: bool = True,
+    progress: Tally | None = None,
 ) -> tuple[str, bool]:
     """The mining stage: hard negatives for the training queries of `corpus`, mined with `checkpoint`
     over its `index` (`cfg.build` settings), saved to `path` with their provenance, unless `path`
@@ -139,3 +143,27 @@ def mine_file(
         },
     )
     return key, True
+
+
+def mining_index(checkpoint: Checkpoint, corpus: Corpus) -> LazyIndex:
+    """An exact index of every passage's vector under `checkpoint`, for mining (no Chroma needed),
+    encoded only when mining first asks it something (an up-to-date mined file needs none)."""
+
+    def make() -> ExactIndex:
+        index = ExactIndex()
+        index.add(list(corpus.passages.pid), checkpoint.encoder.encode_passages(list(corpus.passages.text)))
+        return index
+
+    return LazyIndex(make)
+
+
+class LazyIndex:
+    """An index made on first use."""
+
+    def __init__(self, make):
+        self.make, self.made = make, None
+
+    def __getattr__(self, name):
+        if self.made is None:
+            self.made = self.make()
+        return getattr(self.made, name)

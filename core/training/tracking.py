@@ -1,7 +1,9 @@
-"""What a training run reports while it trains, as `train` hooks: a live progress file that the
-app's training page polls (and how far through its phases that file says the run is), and, when
+"""What a training run reports while it trains, as `train` hooks: the console (a tqdm bar per epoch
+and a line after it, the CLI's choice), a `Tally` told the steps done, a live progress file that
+the app's training page polls (and how far through its phases that file says the run is), and, when
 `wandb` is installed and configured, a Weights & Biases run. Without wandb (or without
-WANDB_API_KEY / WANDB_MODE set) the tracker is simply absent."""
+WANDB_API_KEY / WANDB_MODE set) the tracker is simply absent. `tqdm_tally` is the CLI's `Tally`
+for the other long stages (mining, indexing)."""
 
 from __future__ import annotations
 
@@ -9,9 +11,12 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
+from tqdm.auto import tqdm
+
 from core.common.artifacts import write_json
 from core.common.config import Config
-from core.common.types import Hook
+from core.common.types import Hook, Tally
 
 PROGRESS_EVERY_S = 1.0  # batch events are written at most this often; the others always
 
@@ -25,6 +30,62 @@ def combine(*hooks: Hook | None) -> Hook:
             h(event, log)
 
     return hook
+
+
+def console() -> Hook:
+    """A tqdm bar per epoch (the mean loss and active share of its last 20 steps) and a line after
+    each epoch with its loss, active share, speed and validation MRR@10."""
+    bar: list = [None]
+
+    def hook(event: str, log: dict) -> None:
+        if event == "batch":
+            b, epochs = log["batches"][-1], log["config"]["train"]["epochs"]
+            if bar[0] is None:
+                bar[0] = tqdm(total=log["steps"] // epochs, desc=f"epoch {b['epoch']}/{epochs}")
+            recent = [x for x in log["batches"][-20:] if x["epoch"] == b["epoch"]]
+            bar[0].update(1)
+            loss, active = np.mean([x["loss"] for x in recent]), np.mean([x["active"] for x in recent])
+            bar[0].set_postfix(loss=f"{loss:.4f}", active=f"{active:.2f}")
+        elif event == "validating" and bar[0] is not None:
+            bar[0].close()
+            bar[0] = None
+        elif event == "epoch":
+            e = log["epochs"][-1]
+            tqdm.write(
+                f"epoch {e['epoch']}: loss {e['loss']:.4f}  active {e['active']:.3f}  "
+                f"{e['triplets_per_s']:.0f} triplets/s  val MRR@10 {e['val']['mrr@10']}"
+            )
+
+    return hook
+
+
+def tally_hook(tally: Tally | None) -> Hook | None:
+    """A hook telling `tally` (steps done, steps in all) after each step; None without one."""
+    if tally is None:
+        return None
+
+    def hook(event: str, log: dict) -> None:
+        if event == "batch":
+            tally(len(log["batches"]), log["steps"])
+
+    return hook
+
+
+def tqdm_tally(desc: str = "") -> Tally:
+    """A `Tally` drawn as tqdm bars: a new bar whenever the count starts again or its total changes."""
+    bar: list = [None]
+
+    def tally(done: int, total: int) -> None:
+        if bar[0] is None or bar[0].total != total or done < bar[0].n:
+            if bar[0] is not None:
+                bar[0].close()
+            bar[0] = tqdm(total=total, desc=desc)
+        bar[0].update(done - bar[0].n)
+        if done >= total:
+            bar[0].close()
+            bar[0] = None
+
+    return tally
 
 
 def progress_file(path: str | Path, every_s: float = PROGRESS_EVERY_S) -> Hook:

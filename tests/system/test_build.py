@@ -17,7 +17,7 @@ def tiny_build(tmp_path_factory):
     d = tmp_path_factory.mktemp("build")
     cfg = tiny_pipeline_config(d, epochs=2)
     out = d / "artifacts"
-    first = build(cfg, out, progress=False, log=lambda *_: None)
+    first = build(cfg, out, log=lambda *_: None)
     return cfg, out, first
 
 
@@ -76,7 +76,7 @@ def test_mined_negatives_are_never_positives(tiny_build):
 def test_second_build_does_no_training(tiny_build):
     cfg, out, _ = tiny_build
     before = {n: file_fingerprint(out / n / "model.pt") for n in ("warmup", "random", "hard")}
-    second = build(cfg, out, progress=False, log=lambda *_: None)
+    second = build(cfg, out, log=lambda *_: None)
     assert statuses(second) == {
         "data": "loaded",
         "vocab": "made",
@@ -104,9 +104,9 @@ def test_an_up_to_date_build_opens_each_checkpoint_once(tiny_build, monkeypatch)
     monkeypatch.setattr(encoder_module, "load_checkpoint", lambda p: opened.append(p) or real_open(p))
     monkeypatch.setattr(encoder_module, "file_fingerprint", lambda p: hashed.append(p) or real_hash(p))
     monkeypatch.setattr(
-        "core.pipeline.build.train", lambda *a, **k: pytest.fail("an up-to-date build trained")
+        "core.training.rounds.train", lambda *a, **k: pytest.fail("an up-to-date build trained")
     )
-    build(cfg, out, progress=False, log=lambda *_: None)
+    build(cfg, out, log=lambda *_: None)
     assert sorted(map(str, opened)) == sorted(str(out / n / "model.pt") for n in ("warmup", "random", "hard"))
     assert sorted(map(str, hashed)) == sorted(map(str, opened))
 
@@ -123,7 +123,7 @@ def test_changed_checkpoint_makes_index_stale(tiny_build):
     corpus = load_corpus(cfg.data.source)
     client = chroma_client(out / "chroma")
     assert open_index(client, file_fingerprint(ckpt), corpus.fingerprint(), len(corpus.passages)) is None
-    third = statuses(build(cfg, out, progress=False, log=lambda *_: None))
+    third = statuses(build(cfg, out, log=lambda *_: None))
     assert (
         third["train hard"] == "up to date" and third["index hard"] == "built" and third["metrics"] == "built"
     )

@@ -16,7 +16,7 @@ def lab_run(tmp_path_factory):
     cfg = tiny_pipeline_config(d, epochs=1)
     corpus = load_corpus(cfg.data.source)
     only = ["random", "hard"]
-    results = experiments.run(cfg, corpus, d / "artifacts", only=only, progress=False, log=lambda *_: None)
+    results = experiments.run(cfg, corpus, d / "artifacts", only=only, log=lambda *_: None)
     return cfg, corpus, d / "artifacts", results
 
 
@@ -43,6 +43,8 @@ def test_an_arm_and_its_control_differ_only_in_negatives(lab_run):
 
 def test_a_second_run_trains_nothing(lab_run, monkeypatch):
     cfg, corpus, artifacts, results = lab_run
-    monkeypatch.setattr("core.pipeline.build.train", lambda *a, **k: pytest.fail("an up-to-date arm trained"))
-    again = experiments.run(cfg, corpus, artifacts, progress=False, log=lambda *_: None, only=[])
+    monkeypatch.setattr(
+        "core.training.rounds.train", lambda *a, **k: pytest.fail("an up-to-date arm trained")
+    )
+    again = experiments.run(cfg, corpus, artifacts, log=lambda *_: None, only=[])
     assert [r["name"] for r in again] == ["random", "hard"]

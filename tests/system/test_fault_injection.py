@@ -34,7 +34,8 @@ SMALL = [
         "--lexical-dim",
         "16",
     ),
-    *("--epochs", "2", "--batch-size", "8", "--warmup-steps", "1", "--round-epochs", "1"),
+    *("--epochs", "2", "--batch-size", "8", "--warmup-steps", "1"),
+    *("--round-epochs", "1", "--round-batch-size", "8", "--round-warmup-steps", "1"),
     *("--mine-depth", "8", "--mine-keep", "3"),
 ]
 

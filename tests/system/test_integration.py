@@ -13,7 +13,7 @@ def test_short_training_beats_untrained(tmp_path):
     vocab = Vocab.for_texts([*corpus.passages.text, *corpus.queries.text], top_n=5000)
     cfg = Config()
     cfg.train.epochs, cfg.train.max_queries, cfg.train.warmup_steps = 1, 1500, 5
-    log = train(cfg, corpus, vocab, tmp_path / "run", progress=False)
+    log = train(cfg, corpus, vocab, tmp_path / "run")
     untrained, trained = log["epochs"][0]["val"], log["epochs"][-1]["val"]
     assert untrained["queries"] == trained["queries"] > 700
     assert trained["corpus"] == 6378

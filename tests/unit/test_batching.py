@@ -5,7 +5,7 @@ import numpy as np
 from core.common.config import ModelConfig, TrainConfig
 from core.data.collate import length_batches
 from core.model.two_tower import TwoTower
-from core.training.train import optimizer_for
+from core.training.session import optimizer_for
 
 
 def test_length_batches_keep_every_triplet_once_and_group_lengths():

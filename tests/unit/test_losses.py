@@ -71,3 +71,32 @@ def test_margin_mse_is_zero_when_the_student_keeps_the_teachers_margins():
     assert float(loss.compute_loss_from_embeddings(q, p, n, margins)) < 1e-10
     off = float(loss.compute_loss_from_embeddings(q, p, n, margins + 0.05))
     assert math.isclose(off, 1.0, rel_tol=1e-4)  # a margin 0.05 off is 1 in units of 1/0.05
+
+
+def test_a_loss_module_is_called_on_embeddings_like_its_math():
+    q, p, n = unit([1, 0], [0, 1]), unit([1, 1], [0, 1]), unit([0, 1], [1, 0])
+    for loss in (TripletCosineLoss(0.2), InBatchSoftmaxLoss(0.5)):
+        assert torch.equal(loss(q, p, n), loss.compute_loss_from_embeddings(q, p, n))
+
+
+def test_the_registry_names_each_loss_once_and_builds_it_from_its_settings():
+    from core.common.config import TrainConfig
+    from core.common.settings import CHOICES
+    from core.model.losses import LOSSES, make_loss
+
+    assert set(LOSSES) == set(CHOICES["loss"])
+    triplet = make_loss(TrainConfig(loss="triplet", margin=0.3))
+    inbatch = make_loss(TrainConfig(loss="inbatch", temperature=0.1))
+    assert isinstance(triplet, TripletCosineLoss) and triplet.margin == 0.3
+    assert isinstance(inbatch, InBatchSoftmaxLoss) and inbatch.temperature == 0.1
+
+
+def test_the_objective_adds_weighted_distillation_by_hand():
+    from core.common.config import TrainConfig
+    from core.model.losses import Objective
+
+    q, p, n = unit([1, 0]), unit([1, 0]), unit([0, 1])  # student margin cos(q,p) - cos(q,n) = 1
+    objective = Objective(TrainConfig(loss="triplet", margin=0.2, temperature=0.5, distill=0.1))
+    # triplet: max(0, 0 - 1 + 0.2) = 0; Margin-MSE against a teacher margin of 0: (1/0.5 - 0)^2 = 4
+    assert math.isclose(objective(q, p, n).item(), 0.0, abs_tol=1e-7)
+    assert math.isclose(objective(q, p, n, None, torch.zeros(1, 1)).item(), 0.1 * 4, rel_tol=1e-5)

@@ -10,8 +10,8 @@ import pytest
 from core.common.config import ModelConfig
 from core.data.msmarco import build_corpus
 from core.model.encoder import Checkpoint
-from core.model.two_tower import TwoTower, save_checkpoint
 from core.model.passages import load_vectors, passage_vectors, save_vectors, vectors_path
+from core.model.two_tower import TwoTower, save_checkpoint
 from tests.conftest import tiny_rows
 
 

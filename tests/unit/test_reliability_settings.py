@@ -14,13 +14,13 @@ import pytest
 import torch
 
 from core.common.artifacts import CheckpointError
-from core.common.config import Config, ConfigError, ModelConfig, validate
+from core.common.config import Config, ConfigError, ModelConfig, TrainConfig, validate
 from core.common.settings import CHOICES, RULES
 from core.model.losses import make_loss
 from core.model.two_tower import TwoTower, load_checkpoint, save_checkpoint
 from core.pipeline import cli
 from core.runs import launcher
-from core.training.train import lr_lambda
+from core.training.session import lr_lambda
 from tests.unit.test_reliability import TINY, one_error_line
 
 
@@ -35,7 +35,7 @@ def test_every_setting_has_a_rule():
 
 def test_every_registered_choice_is_implemented(glove_vocab):
     for loss in CHOICES["loss"]:
-        make_loss(loss, 0.2, 0.05)
+        assert make_loss(TrainConfig(loss=loss)).name == loss
     for tower in CHOICES["tower"]:
         for pooling in CHOICES["pooling"]:
             cfg = ModelConfig(tower=tower, pooling=pooling, hidden=4, out_dim=4, lexical_dim=0)

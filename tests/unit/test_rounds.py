@@ -1,15 +1,24 @@
-"""The build's rounds: the two compared ones start from the warm-up with the same settings and differ
-only in their negatives (core.pipeline.build.stage_configs)."""
+"""The build's rounds: the warm-up trains the `train` settings, the two compared rounds the `round`
+settings from the warm-up, differing only in their negatives, passed explicitly
+(core.training.rounds); a setting a round would have to replace is an error naming its flag; a
+config.json of the earlier layout (`build.round_*`) still loads, as the same settings."""
 
+import json
 from pathlib import Path
 
-from core.common.config import Config
-from core.pipeline.build import stage_configs
+import pytest
+
+from core.common.config import Config, ConfigError, TrainConfig
+from core.pipeline import cli
+from core.training.rounds import round_config, stage_configs, trained_with
+from tests.unit.test_reliability import one_error_line
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_random_and_hard_differ_only_in_their_negatives():
     cfg = Config()
-    cfg.build.round_epochs, cfg.build.round_lr, cfg.build.round_negatives = 3, 1e-3, 4
+    cfg.round.epochs, cfg.round.lr, cfg.round.negatives_per_query = 3, 1e-3, 4
     rounds = stage_configs(cfg, Path("a/warmup/model.pt"), Path("a/mined/negatives.json"))
     warmup, random, hard = (rounds[n].to_dict() for n in ("warmup", "random", "hard"))
     assert (random["train"].pop("negatives"), hard["train"].pop("negatives")) == ("random", "hard")
@@ -25,12 +34,78 @@ def test_random_and_hard_differ_only_in_their_negatives():
         4,
     )
     # the warm-up trains from scratch with the train section as given, random negatives
-    assert warmup["train"]["init_from"] is None and warmup["train"]["negatives"] == "random"
-    assert (warmup["train"]["epochs"], warmup["train"]["lr"]) == (cfg.train.epochs, cfg.train.lr)
+    assert warmup["train"] == Config().to_dict()["train"]
 
 
-def test_a_hard_random_mix_is_the_one_other_difference_and_only_when_asked():
+def test_a_random_mix_is_the_one_other_difference_and_only_when_asked():
     cfg = Config()
-    cfg.build.hard_random_mix = 0.25
+    cfg.round.random_mix = 0.25
     rounds = stage_configs(cfg, Path("w.pt"), Path("m.json"))
     assert (rounds["random"].train.random_mix, rounds["hard"].train.random_mix) == (0.0, 0.25)
+
+
+def test_every_round_setting_is_the_users_own():
+    cfg = Config()
+    cfg.round.batch_size, cfg.round.loss, cfg.train.seed = 32, "triplet", 5
+    random = round_config(cfg, "random", "w.pt")
+    assert (random.train.batch_size, random.train.loss, random.train.seed) == (32, "triplet", 13)
+    assert stage_configs(cfg, Path("w.pt"), Path("m.json"))["warmup"].train.seed == 5
+
+
+@pytest.mark.parametrize(
+    "section, name, value, flag",
+    [
+        ("train", "negatives", "hard", "--negatives"),
+        ("train", "init_from", "x.pt", "--init-from"),
+        ("train", "hard_file", "m.json", "--hard-file"),
+        ("round", "negatives", "hard", "--round-negatives"),
+        ("round", "init_from", "x.pt", "--round-init-from"),
+        ("round", "hard_file", "m.json", "--round-hard-file"),
+    ],
+)
+def test_a_setting_a_round_sets_itself_is_refused_naming_its_flag(section, name, value, flag):
+    cfg = Config()
+    setattr(getattr(cfg, section), name, value)
+    with pytest.raises(ConfigError, match=f"^{flag} {value} is not a build setting"):
+        stage_configs(cfg, Path("w.pt"), Path("m.json"))
+
+
+def test_the_build_refuses_it_before_reading_data(tmp_path, capsys):
+    nowhere = str(tmp_path / "nowhere.jsonl")
+    code = cli.main(
+        ["build", "--artifacts", str(tmp_path / "a"), "--source", nowhere, "--round-negatives", "4"]
+    )
+    line = one_error_line(capsys)
+    assert code == 2 and "--round-negatives 4 is not a build setting" in line
+    assert "--round-negatives-per-query" in line
+
+
+def test_round_flags_set_the_round_section():
+    parsed = cli.build_parser().parse_args(
+        ["build", "--round-epochs", "2", "--round-batch-size", "16", "--epochs", "3"]
+    )
+    cfg = cli.config_from_args(parsed)
+    assert (cfg.round.epochs, cfg.round.batch_size, cfg.train.epochs, cfg.train.batch_size) == (2, 16, 3, 64)
+
+
+def test_a_config_file_of_the_earlier_layout_loads_as_the_same_settings():
+    """The committed config.json files hold `build.round_epochs` etc.: they read as `round` settings,
+    the rest of the round as the train section's (which the rounds shared then)."""
+    old = json.loads((ROOT / "artifacts" / "hard" / "config.json").read_text())
+    assert "round_epochs" in old["build"]
+    cfg = Config.from_dict(old)
+    assert cfg.round == TrainConfig(epochs=5, threads=1)
+    assert cfg.build == Config().build
+    legacy = {
+        "train": {"batch_size": 32, "init_from": "w.pt"},
+        "build": {"round_epochs": 2, "round_lr": 0.01, "round_negatives": 3, "hard_random_mix": 0.5},
+    }
+    cfg = Config.from_dict(legacy)
+    assert cfg.round == TrainConfig(epochs=2, lr=0.01, negatives_per_query=3, random_mix=0.5, batch_size=32)
+
+
+def test_a_rounds_key_reads_the_same_settings_as_before():
+    """`trained_with` is what the committed checkpoints' build keys hold: a TrainConfig (paths and
+    threads left out), the model and data sections."""
+    model, train, data = trained_with(round_config(Config(), "hard", "w.pt", "m.json"))
+    assert train == TrainConfig(epochs=5, negatives="hard") and data.source is None
