@@ -3,7 +3,8 @@ optimiser, schedule), then `fit`: per epoch its triplets in batches, one optimis
 happens beside the steps is a hook that sees each event and the log so far: `record` (each batch in
 the log; divergence stops the run), `validation` (each epoch's validation metrics, epoch 0 untrained),
 the caller's hooks (the console, the progress file, wandb) and `checkpoint` (model.pt, log.json and
-the resolved config.json written to the `.partial` folder and published as `out_dir`).
+the resolved config.json, with every passage's vector, written to the `.partial` folder and published
+as `out_dir`).
 
 Events, in order: "validating" (epoch 0), then per epoch "batch" after each step, "validating",
 "epoch"; then "save" (internal) and "done". A caller's hook sees every event but "save"."""
@@ -24,8 +25,9 @@ from core.common.types import Hook
 from core.data.collate import collate_triplets
 from core.data.msmarco import Corpus
 from core.data.vocab import Vocab
-from core.model.encoder import Encoder
+from core.model.encoder import Checkpoint, Encoder
 from core.model.losses import active_fraction
+from core.model.passages import save_vectors
 from core.model.two_tower import save_checkpoint
 from core.retrieval.evaluate import DenseRanker, IREvaluator
 from core.training.session import Run, epoch_batches, setup
@@ -174,7 +176,8 @@ def validation(run: Run) -> Hook:
 
 def checkpoint(run: Run, work: Path, out_dir: Path, extra_meta: dict | None) -> Hook:
     """At "save": model.pt (with the data, vocabulary and settings it was trained with, and the final
-    validation), log.json and the resolved config.json written to `work`, then published as `out_dir`."""
+    validation), every passage's vector (passages.npz, so the app opens the run without encoding),
+    log.json and the resolved config.json written to `work`, then published as `out_dir`."""
 
     def hook(event: str, log: dict) -> None:
         if event != "save":
@@ -197,6 +200,9 @@ def checkpoint(run: Run, work: Path, out_dir: Path, extra_meta: dict | None) -> 
         }
         run.cfg.save(work / "config.json")
         save_checkpoint(work / "model.pt", run.model.eval(), run.vocab, meta)
+        encoder = Encoder(run.model, run.vocab, dc.query_len, dc.passage_len)
+        passages = encoder.encode_passages(list(run.corpus.passages.text))
+        save_vectors(Checkpoint(out_dir.name, work / "model.pt"), passages, run.corpus.fingerprint())
         write_json(work / "log.json", log)
         publish_dir(work, out_dir)
 

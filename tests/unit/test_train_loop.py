@@ -1,9 +1,14 @@
 """The training loop and its hooks on tiny data: a caller's hook sees the events in their order
 (never the internal "save"), each batch is in the log before a hook sees it, each epoch's entry
-holds its figures and validation, and the checkpoint is published only after the last epoch."""
+holds its figures and validation, and the checkpoint is published only after the last epoch, with
+its passages' vectors."""
+
+import numpy as np
 
 from core.data.msmarco import load_corpus
 from core.data.vocab import Vocab
+from core.model.encoder import Checkpoint
+from core.model.passages import load_vectors
 from core.training.train import train
 from tests.conftest import tiny_pipeline_config
 
@@ -39,4 +44,7 @@ def test_a_callers_hook_sees_the_events_in_order_and_the_log_as_it_grows(tmp_pat
         "val",
         "val_seconds",
     }
-    assert {"config.json", "log.json", "model.pt"} <= {p.name for p in out.iterdir()}
+    assert {"config.json", "log.json", "model.pt", "passages.npz"} <= {p.name for p in out.iterdir()}
+    published = Checkpoint("run", out / "model.pt")  # its stored vectors are this model's, exactly
+    stored = load_vectors(published, corpus.fingerprint(), len(corpus.passages))
+    assert np.array_equal(stored, published.encoder.encode_passages(list(corpus.passages.text)))
