@@ -23,7 +23,8 @@ from core.data.vocab import Vocab
 from core.model.encoder import Encoder
 from core.model.losses import MarginMSELoss, active_fraction, make_loss
 from core.model.two_tower import TwoTower, load_checkpoint, save_checkpoint
-from core.retrieval.evaluate import DenseRanker, IREvaluator
+from core.retrieval.dense import Engine
+from core.retrieval.evaluate import IREvaluator
 from core.training.teacher import load_teacher
 
 MAX_WEIGHT = 1e3  # a trainable weight beyond this: diverged (trained ones stay below 1)
@@ -147,7 +148,7 @@ def _train_into(
         hook("validating", log)
         t0 = time.time()
         model.eval()
-        metrics = evaluator(DenseRanker(encoder), modes=("full",))["full"]
+        metrics = evaluator(Engine("validation", encoder), modes=("full",))["full"]
         model.train()
         return {"val": metrics, "val_seconds": round(time.time() - t0, 2)}
 
