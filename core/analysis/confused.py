@@ -1,9 +1,12 @@
 """Confused retrieval: validation queries whose judged passage is not a checkpoint's first result,
 the wrong passage that beat it, and how two checkpoints differ on them.
 
-Ranks come from `Ranker.query_scores` through `core.retrieval.metrics.judged_rank`, the function behind
-`python -m core eval`, so with one judged passage per query the number of confused queries is
-`queries * (1 - recall@1)` of `eval --split val` (ties count against the judged passage in both).
+Ranks come from `Ranker.query_scores` through `core.retrieval.metrics.judged_rank`, as
+`IREvaluator.ranks` has them for the same ranker objects (the registry's, core.retrieval.rankers), so
+with one judged passage per query the number of confused queries is `queries * (1 - recall@1)` of
+`python -m core eval --split val` (tested in tests/unit/test_rankers.py). An exact tie between the
+judged passage and another counts against it here, while eval's top-k metrics place tied passages in
+no set order: the two differ only there (in practice BM25 scores of 0).
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 
 import streamlit as st
 
@@ -120,16 +121,11 @@ def _hybrid(key: tuple, _engine: Engine, _lexical: Lexical) -> Hybrid:
     return fused(_engine, _lexical, artifacts_dir(), fit_missing=True)
 
 
-@st.cache_resource(show_spinner="Fitting BM25 on the corpus…")
-def _lexical(source: str, _catalog: Catalog) -> Lexical:
-    return Lexical(_catalog)
-
-
 @st.cache_resource(show_spinner="Fitting the ranker on the corpus…")
 def _registered(key: tuple, _catalog: Catalog) -> Ranker:
-    """A ranker of the registry (core.retrieval.rankers) that is neither a checkpoint, BM25 nor a
-    hybrid, fitted on the corpus."""
-    name, artifacts = key[1], key[2]
+    """A ranker of the registry's own (core.retrieval.rankers.REGISTRY: `bm25`, …), fitted on the
+    corpus; key: (source, name, artifacts folder)."""
+    name, artifacts = key[1], Path(key[2])
     return make(name, Setting(artifacts)).fit(_catalog)
 
 
@@ -213,8 +209,14 @@ def search_default(names: list[str]) -> str:
     return "hard" if "hard" in names else names[0]
 
 
+def registered(name: str) -> Ranker:
+    """A ranker of the registry's own by name, made and fitted once per process."""
+    with friendly_errors():
+        return _registered((resolve_source(), name, str(artifacts_dir())), catalog())
+
+
 def lexical() -> Lexical:
-    return _lexical(resolve_source(), catalog())
+    return registered(Lexical.name)
 
 
 def rankers() -> Mapping[str, Ranker]:
@@ -226,13 +228,11 @@ def rankers() -> Mapping[str, Ranker]:
     def open_ranker(name: str, _) -> Ranker:
         if name in checkpoints:
             return checkpoints[name]
-        if name == Lexical.name:
-            return lexical()
+        if not name.startswith(HYBRID):
+            return registered(name)
+        engine = checkpoints[name.removeprefix(HYBRID)]
         with friendly_errors():
-            if name.startswith(HYBRID):
-                engine = checkpoints[name.removeprefix(HYBRID)]
-                return _hybrid((resolve_source(), engine.name, engine.fingerprint), engine, lexical())
-            return _registered((resolve_source(), name, str(artifacts_dir())), catalog())
+            return _hybrid((resolve_source(), engine.name, engine.fingerprint), engine, lexical())
 
     return _Shelf(dict.fromkeys(names(checkpoints, app=True)), open_ranker)
 
