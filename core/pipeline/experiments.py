@@ -23,10 +23,10 @@ from core.data.msmarco import Corpus, split_queries
 from core.data.vocab import Vocab
 from core.model.encoder import Checkpoint
 from core.pipeline.build import mining_index, stage_configs, train_round
-from core.retrieval.dense import Engine
 from core.retrieval.evaluate import IREvaluator
 from core.retrieval.hybrid import Hybrid, fit_on_corpus, fitting_queries
 from core.retrieval.lexical import Lexical
+from core.retrieval.rankers import Setting, make
 from core.training.mining import mine_file
 
 WARMUP = "warmup"
@@ -159,7 +159,7 @@ class Lab:
     def score(self, arm: Arm) -> dict:
         seconds = self.train_arm(arm)
         ckpt = self.checkpoints[arm.name]
-        dense = Engine(arm.name, ckpt)
+        dense = make(arm.name, Setting(self.root, checkpoints=self.checkpoints))
         weight, _, _ = fit_on_corpus(ckpt.encoder, self.corpus, self.tune_qids)
         log = read_json(ckpt.path.parent / "log.json")
         speeds = [e["triplets_per_s"] for e in log["epochs"] if "triplets_per_s" in e]

@@ -1,13 +1,13 @@
-"""A checkpoint's Chroma index (its `ChromaIndex`, core.retrieval.vectors), embedded or a server.
+"""A checkpoint's Chroma index (a `ChromaIndex`, core.retrieval.vectors), embedded or a server.
 
-`ensure_index` builds a checkpoint's Chroma collection, or
-reuses it when its fingerprints still match; a build goes into a temporary collection that is
-renamed only when complete, so a killed build never damages the previous index. A collection is
-named after its checkpoint file's fingerprint (never a folder name), and one process builds it while
-the others wait (a file lock per collection). A collection that does not answer (damaged HNSW files, a
-deleted segment folder) is rebuilt; an embedded Chroma folder whose database cannot be read is derived
-data: `set_aside_if_corrupt` moves it out of the way so that the indexes are rebuilt. A full disk is
-told apart from damage: it is reported, and the folder kept.
+`ensure_index` builds a checkpoint's Chroma collection, or reuses it when its fingerprints still
+match; a build goes into a temporary collection that is renamed only when complete, so a killed
+build never damages the previous index. A collection is named after its checkpoint file's
+fingerprint (never a folder name), and one process builds it while the others wait (a file lock per
+collection). A collection that does not answer (damaged HNSW files, a deleted segment folder) is
+rebuilt; an embedded Chroma folder whose database cannot be read is derived data:
+`set_aside_if_corrupt` moves it out of the way so that the indexes are rebuilt. A full disk is told
+apart from damage: it is reported, and the folder kept.
 """
 
 from __future__ import annotations
