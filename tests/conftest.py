@@ -120,3 +120,20 @@ def glove_vocab():
 
     texts = [t for ts in TOPICS.values() for t in ts] + [q for qs in QUESTIONS.values() for q in qs]
     return Vocab.for_texts(texts, top_n=2000)
+
+
+@pytest.fixture
+def toy_ranker(monkeypatch):
+    """The toy ranker (tests/toy_ranker.py) added to the registry by its one line; yields the instances
+    the registry makes, so a test can reach the very objects the app or `eval` used."""
+    from core.retrieval import rankers
+    from tests.toy_ranker import RandomScores
+
+    made = []
+
+    def factory(name, setting):
+        made.append(RandomScores(name, setting))
+        return made[-1]
+
+    monkeypatch.setitem(rankers.REGISTRY, "random-scores", factory)
+    yield made

@@ -10,7 +10,7 @@ import numpy as np
 from core.data.msmarco import split_queries
 from core.retrieval.catalog import Catalog
 from core.retrieval.queries import readable
-from core.retrieval.search import Ranked, ResultHit, SearchResult
+from core.retrieval.ranker import Ranker, ResultHit, SearchResult
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ def _moves(result: SearchResult, other: SearchResult, catalog: Catalog) -> list[
     return [Moved(h, other.rank_of(h.pid, catalog.row[h.pid]), h.pid not in others) for h in result.hits]
 
 
-def compare(query: str, left: Ranked, right: Ranked, k: int = 10) -> Comparison:
+def compare(query: str, left: Ranker, right: Ranker, k: int = 10) -> Comparison:
     """One query through two engines, each hit with its rank in the other model."""
     a, b = left.search(query, k), right.search(query, k)
     overlap = len({h.pid for h in a.hits} & {h.pid for h in b.hits}) / max(min(k, len(left.catalog)), 1)
@@ -59,7 +59,7 @@ class Example:
         return "fixes" if second < first else "breaks" if second > first else "same"
 
 
-def example_queries(first: Ranked, second: Ranked, n: int = 6) -> list[Example]:
+def example_queries(first: Ranker, second: Ranker, n: int = 6) -> list[Example]:
     """Readable validation queries on which the two checkpoints place the judged passage far apart
     while at least one puts it in its top 3: about two thirds won by `second`, the rest by `first`,
     biggest gap first; topped up with queries both answer at rank 1 when there are too few."""

@@ -1,9 +1,12 @@
 """Confused retrieval: validation queries whose judged passage is not a checkpoint's first result,
 the wrong passage that beat it, and how two checkpoints differ on them.
 
-Ranks come from `Ranked.query_scores` through `core.retrieval.metrics.judged_rank`, the function behind
-`python -m core eval`, so with one judged passage per query the number of confused queries is
-`queries * (1 - recall@1)` of `eval --split val` (ties count against the judged passage in both).
+Ranks come from `Ranker.query_scores` through `core.retrieval.metrics.judged_rank`, as
+`IREvaluator.ranks` has them for the same ranker objects (the registry's, core.retrieval.rankers), so
+with one judged passage per query the number of confused queries is `queries * (1 - recall@1)` of
+`python -m core eval --split val` (tested in tests/unit/test_rankers.py). An exact tie between the
+judged passage and another counts against it here, while eval's top-k metrics place tied passages in
+no set order: the two differ only there (in practice BM25 scores of 0).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import torch
 
 from core.data.msmarco import split_queries
 from core.retrieval.metrics import judged_rank
-from core.retrieval.search import Ranked
+from core.retrieval.ranker import Ranker
 
 FILTERS = ("confused", "fixed", "broken", "both")  # see `Outcome.kind` and `select`
 SORTS = ("judged rank", "score gap")
@@ -51,7 +54,7 @@ class Outcome:
         return {(True, False): "fixed", (False, True): "broken", (True, True): "both"}.get((a, b), "neither")
 
 
-def _sides(engine: Ranked, query_ids: list[str]) -> list[Side]:
+def _sides(engine: Ranker, query_ids: list[str]) -> list[Side]:
     scores, rel = engine.query_scores(query_ids)
     ranks = judged_rank(scores, rel)
     judged = scores.masked_fill(~rel, float("-inf")).max(1)
@@ -68,7 +71,7 @@ def _sides(engine: Ranked, query_ids: list[str]) -> list[Side]:
     ]
 
 
-def outcomes(first: Ranked, second: Ranked, query_ids: list[str] | None = None) -> list[Outcome]:
+def outcomes(first: Ranker, second: Ranker, query_ids: list[str] | None = None) -> list[Outcome]:
     """Every validation query (or `query_ids`) through both rankers: `first` is the baseline."""
     if query_ids is None:
         query_ids = split_queries(first.catalog.corpus, first.val_fraction)[1]

@@ -49,7 +49,7 @@ class Projection:
 @dataclass(frozen=True)
 class Embedded:
     """What a map is fitted from: a checkpoint's name, file fingerprint, encoder (for the validation
-    queries) and every passage's vector (a `core.retrieval.search.Engine` has all four)."""
+    queries) and every passage's vector (a `core.retrieval.dense.Engine` has all four)."""
 
     name: str
     fingerprint: str

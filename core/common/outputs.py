@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-RUN_FILES = frozenset({"model.pt", "log.json", "config.json"})  # what a training run writes
+RUN_FILES = frozenset({"model.pt", "log.json", "config.json", "passages.npz"})  # what a training run writes
 STAGES = ("partial", "ready", "old")  # the siblings `.X.STAGE` of a folder being swapped
 
 

@@ -33,8 +33,9 @@ from core.model.two_tower import file_fingerprint
 from core.pipeline.bench_report import DOC, TARGETS, checks, first_use_checks, ratios, write_reports
 from core.retrieval.bm25 import BM25
 from core.retrieval.catalog import Catalog
-from core.retrieval.index import HNSW, ChromaIndex, DenseSearcher, ExactIndex, chroma_client, ensure_index
-from core.retrieval.search import Engine
+from core.retrieval.dense import Engine
+from core.retrieval.index import HNSW, chroma_client, ensure_index
+from core.retrieval.vectors import ChromaIndex, ExactIndex
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -374,22 +375,24 @@ def run(
 
     catalog = Catalog(corpus)
     bm25 = BM25().fit(texts, pids)
-    report["latency"]["bm25 (bm25s)"] = latency(lambda q: bm25.search(q, 10), queries)
+    report["latency"]["bm25 (bm25s)"] = latency(lambda q: bm25.batch_search([q], 10)[0], queries)
     for name, path in checkpoints.items():
         engine = Engine(name, path, catalog, chroma_path=artifacts / "chroma")
         exact = ExactIndex()
         exact.add(pids, engine.vectors)
-        chroma, flat = DenseSearcher(engine.encoder, engine.index), DenseSearcher(engine.encoder, exact)
+        encode = engine.encoder.encode_queries
         report["latency"][f"{name}: encode + Chroma top-10"] = latency(
-            lambda q: chroma.search(q, 10), queries
+            lambda q: engine.index.query(encode([q]), 10)[0], queries
         )
-        report["latency"][f"{name}: encode + exact top-10"] = latency(lambda q: flat.search(q, 10), queries)
+        report["latency"][f"{name}: encode + exact top-10"] = latency(
+            lambda q: exact.query(encode([q]), 10)[0], queries
+        )
         report["latency"][f"{name}: app search (Engine.search)"] = latency(
             lambda q: engine.search(q, 10), queries
         )
         all_val = [texts_by_qid[q] for q in val]
         report["ann_agreement@10"][name] = agreement(
-            chroma.batch_search(all_val, 10), flat.batch_search(all_val, 10)
+            engine.index.query(encode(all_val), 10), exact.query(encode(all_val), 10)
         )
 
     log("app cold start (a new process rendering a search)")

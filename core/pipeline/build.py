@@ -27,7 +27,6 @@ from core.model.encoder import Checkpoint
 from core.retrieval.bm25 import BM25
 from core.retrieval.evaluate import IREvaluator
 from core.retrieval.hybrid import (
-    PREFIX,
     fit_on_corpus,
     fitting_queries,
     read_weights,
@@ -35,7 +34,7 @@ from core.retrieval.hybrid import (
     weight_for,
 )
 from core.retrieval.index import chroma_client, ensure_index
-from core.retrieval.rankers import METRIC_MODELS, make_ranker
+from core.retrieval.rankers import METRIC_MODELS, Setting, make
 from core.training.mining import mine_file, mining_index, mining_stats
 from core.training.rounds import COMPARED, round_config, train_round, warmup_config
 from core.training.tracking import tally_hook
@@ -196,13 +195,10 @@ def evaluate_all(
 ) -> dict:
     """Validation metrics in every mode for every ranker of `METRIC_MODELS`, from the open handles."""
     evaluator = IREvaluator.from_corpus(corpus, val_qids)
-    models, seconds = {}, {}
+    models, seconds, setting = {}, {}, Setting(out, cfg.vocab.glove, checkpoints=checkpoints)
     for name in METRIC_MODELS:
         t0 = time.time()
-        ranker = make_ranker(
-            name, out, cfg.vocab.glove, checkpoint=checkpoints.get(name.removeprefix(PREFIX))
-        )
-        models[name] = evaluator(ranker)
+        models[name] = evaluator(make(name, setting))
         seconds[name] = round(time.time() - t0, 2)
     d = cfg.data
     return {

@@ -19,7 +19,7 @@ from core.common.outputs import OutputError, hold, replace_problem
 from core.common.settings import RULES, problem
 from core.common.settings import flag as flag_of
 from core.data.msmarco import DataSourceError, load_corpus, split_queries, tune_queries
-from core.retrieval.index import SearchIndexError
+from core.retrieval.vectors import SearchIndexError
 from core.training.train import DivergedError
 
 DERIVED = {"vocab_size", "embed_dim"}
@@ -153,14 +153,13 @@ def cmd_eval(args) -> int:
     from core.common.artifacts import artifacts_dir
     from core.retrieval.evaluate import IREvaluator
     from core.retrieval.metrics import FULL_METRICS, RERANK_METRICS
-    from core.retrieval.rankers import checkpoint_for, make_ranker
+    from core.retrieval.rankers import Setting, checkpoint_for, make
 
     check_flags({"data.val_fraction": args.val_fraction})
     artifacts = Path(args.artifacts or artifacts_dir())
     checkpoint = checkpoint_for(args.checkpoint, artifacts)
-    ranker = make_ranker(
-        args.checkpoint, artifacts, args.glove, progress=not args.json, checkpoint=checkpoint
-    )
+    opened = {checkpoint.name: checkpoint} if checkpoint else {}
+    ranker = make(args.checkpoint, Setting(artifacts, args.glove, not args.json, opened))
     corpus = load_corpus(args.data)
     qids = None
     if args.split != "all":

@@ -24,8 +24,10 @@ from core.common.types import Tally
 from core.data.msmarco import Corpus, split_queries
 from core.data.vocab import Vocab
 from core.model.encoder import Checkpoint
-from core.retrieval.evaluate import DenseRanker, IREvaluator
-from core.retrieval.hybrid import HybridRanker, fit_on_corpus, fitting_queries
+from core.retrieval.evaluate import IREvaluator
+from core.retrieval.hybrid import Hybrid, fit_on_corpus, fitting_queries
+from core.retrieval.lexical import Lexical
+from core.retrieval.rankers import Setting, make
 from core.training.mining import mine_file, mining_index
 from core.training.rounds import round_config, train_round, trained_with, warmup_config
 from core.training.tracking import tally_hook
@@ -163,7 +165,7 @@ class Lab:
     def score(self, arm: Arm) -> dict:
         seconds = self.train_arm(arm)
         ckpt = self.checkpoints[arm.name]
-        dense = DenseRanker(ckpt.encoder)
+        dense = make(arm.name, Setting(self.root, checkpoints=self.checkpoints))
         weight, _, _ = fit_on_corpus(ckpt.encoder, self.corpus, self.tune_qids)
         log = read_json(ckpt.path.parent / "log.json")
         speeds = [e["triplets_per_s"] for e in log["epochs"] if "triplets_per_s" in e]
@@ -174,7 +176,7 @@ class Lab:
             "hybrid": {
                 "weight": weight,
                 "fitted_on": self.fitted_on,
-                **evaluate_on(HybridRanker(dense, weight), self.corpus, self.val_qids),
+                **evaluate_on(Hybrid(dense, Lexical(), weight), self.corpus, self.val_qids),
             },
             "training": {
                 "seconds": seconds,

@@ -1,7 +1,7 @@
 """BM25 (via `bm25s`, sparse-matrix BM25: fast and well tested) over our own tokeniser.
 
-It is both a ranker for `IREvaluator` (`fit`, `scores`) and a searcher (`search`, `batch_search`),
-so the lexical baseline is measured and shown exactly like the dense models."""
+The scoring behind the lexical ranker (`core.retrieval.lexical.Lexical`), BM25-hard candidates and
+BM25 negatives for mining (`batch_search`: each query's top k as `Hit`s)."""
 
 from __future__ import annotations
 
@@ -53,6 +53,3 @@ class BM25:
         k = min(k, scores.shape[1])
         top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
         return [[Hit(self.ids[c], float(row[c])) for c in cols] for row, cols in zip(scores, top)]
-
-    def search(self, query: str, k: int = 10) -> list[Hit]:
-        return self.batch_search([query], k)[0]

@@ -1,6 +1,6 @@
-"""The corpus as the searchers share it: passages by row, the judged passages of dataset queries,
-and whether the corpus likely holds no answer to a query (the passages a model found never mention
-what was asked)."""
+"""The passages a ranker is fitted on (`Passages`); the corpus as the rankers share it (`Catalog`):
+passages by row, the judged passages of dataset queries; and whether the corpus likely holds no
+answer to a query (the passages a model found never mention what was asked)."""
 
 from __future__ import annotations
 
@@ -13,22 +13,32 @@ from core.retrieval.bm25 import bm25_tokens
 from core.retrieval.queries import content_words, query_key, stems
 
 
-class Catalog:
-    """The corpus as the engines share it: passages by row, judged passages of dataset queries."""
+class Passages:
+    """What a ranker is fitted on (`Ranker.fit`): passage ids and texts, by row."""
+
+    def __init__(self, pids: list[str], texts: list[str]):
+        self.pids, self.texts = list(pids), list(texts)
+        self.row = {pid: i for i, pid in enumerate(self.pids)}
+
+    def __len__(self) -> int:
+        return len(self.pids)
+
+    def same(self, other: Passages | None) -> bool:
+        """Whether `other` holds the same passages in the same order (a fitted ranker is reused)."""
+        return other is self or (other is not None and other.pids == self.pids and other.texts == self.texts)
+
+
+class Catalog(Passages):
+    """The corpus as the rankers share it: passages by row, judged passages of dataset queries."""
 
     def __init__(self, corpus: Corpus):
+        super().__init__(list(corpus.passages.pid), list(corpus.passages.text))
         self.corpus = corpus
-        self.pids = list(corpus.passages.pid)
-        self.texts = list(corpus.passages.text)
-        self.row = {pid: i for i, pid in enumerate(self.pids)}
         self.fingerprint = corpus.fingerprint()
         self.query_ids: dict[str, str] = {}
         for qid, text in zip(corpus.queries.query_id, corpus.queries.text):
             if corpus.positives[qid]:
                 self.query_ids.setdefault(query_key(text), qid)
-
-    def __len__(self) -> int:
-        return len(self.pids)
 
     def judged_rows(self, query: str) -> tuple[str | None, list[int]]:
         """(dataset query id, rows of its judged passages) when `query` is a dataset query."""

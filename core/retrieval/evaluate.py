@@ -1,7 +1,9 @@
 """One IR evaluator for training, the CLI and the app (sentence-transformers style: plain dicts in,
 a dict of metrics out).
 
-A *ranker* has `fit(passage_texts)` and `scores(query_texts) -> (Q, N)` over the fitted passages.
+A *ranker* is a `core.retrieval.ranker.Ranker` (the same objects the app searches with, made by name
+in `core.retrieval.rankers`): `fit(passages)`, then `scores(query_texts) -> (Q, N)` over them; one the
+app fitted on the same passages is scored as it is.
 Three modes share one scoring pass: *full* ranks every passage; *rerank* ranks each query's own
 candidates from the data (queries with at least two candidates, one of them judged); *bm25_hard*
 ranks each query's judged passage(s) among the `BM25_HARD_DEPTH` best other passages BM25 finds in the
@@ -14,30 +16,16 @@ import numpy as np
 import torch
 
 from core.data.msmarco import Corpus
-from core.model.encoder import Encoder
 from core.retrieval.bm25 import BM25
+from core.retrieval.catalog import Passages
 from core.retrieval.metrics import (
     LOGGED_FULL_METRICS,
     RERANK_METRICS,
     concat,
+    judged_rank,
     mean_metrics,
     per_query_metrics,
 )
-
-
-class DenseRanker:
-    """Cosine scores of an `Encoder`'s query and passage vectors."""
-
-    def __init__(self, encoder: Encoder, progress: bool = False):
-        self.encoder, self.progress = encoder, progress
-
-    def fit(self, passages: list[str]) -> DenseRanker:
-        self.passage_vecs = torch.from_numpy(self.encoder.encode_passages(passages, progress=self.progress))
-        return self
-
-    def scores(self, queries: list[str]) -> np.ndarray:
-        return (torch.from_numpy(self.encoder.encode_queries(queries)) @ self.passage_vecs.T).numpy()
-
 
 BM25_HARD_DEPTH = 20
 MODES = ("full", "bm25_hard", "rerank")
@@ -77,7 +65,7 @@ class IREvaluator:
         chunk: int = 512,
     ):
         self.pids = list(passages)
-        self.passage_texts = list(passages.values())
+        self.passages = Passages(self.pids, list(passages.values()))
         col = {pid: i for i, pid in enumerate(self.pids)}
         self.qids = [q for q in queries if relevant.get(q, set()) & passages.keys()]
         self.query_texts = [queries[q] for q in self.qids]
@@ -117,9 +105,16 @@ class IREvaluator:
                 rel[i, self.rel_cols[r]] = True
             yield rows, scores, rel
 
+    def ranks(self, ranker) -> dict[str, int]:
+        """{query id: the rank of its best-scored judged passage over every passage} (`judged_rank`,
+        ties counting against it, as the Confused page ranks them)."""
+        ranker.fit(self.passages)
+        found = [judged_rank(scores, rel) for _, scores, rel in self._chunks(ranker)]
+        return dict(zip(self.qids, torch.cat(found).tolist())) if found else {}
+
     def __call__(self, ranker, modes=MODES) -> dict:
         """{mode: {"queries": n, metric: mean, ...}} for each of `modes`."""
-        ranker.fit(self.passage_texts)
+        ranker.fit(self.passages)
         lists = {"rerank": self.cand_cols, "bm25_hard": self.hard_cols() if "bm25_hard" in modes else None}
         per_mode = {m: [] for m in modes}
         for rows, scores, rel in self._chunks(ranker):

@@ -1,5 +1,5 @@
 """What a score adds up from: `Explanation` (a ranker's score and its `Part`s, which add up to it to
-rounding, each with the words it owes to), as every searcher's `explain` returns it (`core.retrieval.search`),
+rounding, each with the words it owes to), as every ranker's `explain` returns it (`core.retrieval.ranker`),
 and a checkpoint's score split (`core.model.encoder.Split`) as its two parts, meaning and shared words."""
 
 from __future__ import annotations

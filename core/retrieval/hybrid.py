@@ -1,8 +1,9 @@
-"""Dense + BM25 fusion: `weight * cosine + (1 - weight) * BM25 / the query's best BM25 score`.
+"""Fusion of two rankers: `weight * first + (1 - weight) * second / the query's best second score`
+(today a checkpoint's cosine and BM25).
 
-One formula (`fuse`) behind the evaluator's ranker (`HybridRanker`), the weight fit (`fit_weight`,
-on the tuning slice: queries the checkpoint never trained on and the reported figures never use) and
-the app's hybrid searcher. Fitted weights live in `artifacts/hybrid.json`, keyed by the checkpoint
+One formula (`fuse`) behind the hybrid ranker (`Hybrid`, built from any two rankers) and the weight
+fit (`fit_weight`, on the tuning slice: queries the checkpoint never trained on and the reported
+figures never use). Fitted weights live in `artifacts/hybrid.json`, keyed by the checkpoint
 file's fingerprint, with the queries each was fitted on.
 """
 
@@ -16,7 +17,11 @@ import torch
 from core.common.artifacts import CheckpointError, read_json, write_json
 from core.data.msmarco import Corpus, split_queries, tune_queries
 from core.retrieval.bm25 import BM25
+from core.retrieval.catalog import Passages
+from core.retrieval.explain import Explanation, Part
 from core.retrieval.metrics import per_query_metrics
+from core.retrieval.queries import QueryToken
+from core.retrieval.ranker import Ranker
 
 GRID = tuple(round(float(w), 2) for w in np.linspace(0, 1, 21))
 PREFIX = "hybrid:"
@@ -36,19 +41,67 @@ def bm25_weight(best_bm25: float, weight: float) -> float:
     return (1 - weight) / best_bm25 if best_bm25 > 0 else 0.0
 
 
-class HybridRanker:
-    """An `IREvaluator` ranker: a dense ranker and BM25 over the same passages, fused."""
+class Hybrid(Ranker):
+    """Two rankers over the same passages, fused (`fuse`) by `weight`; searched exactly over every
+    passage. It sees a query as its first ranker does."""
 
-    def __init__(self, dense, weight: float, bm25: BM25 | None = None):
-        self.dense, self.weight, self.bm25 = dense, weight, bm25 or BM25()
+    unit = "fused"
 
-    def fit(self, passages: list[str]) -> HybridRanker:
-        self.dense.fit(passages)
-        self.bm25.fit(passages)
-        return self
+    def __init__(self, first: Ranker, second: Ranker, weight: float, name: str | None = None):
+        self.first, self.second, self.weight = first, second, weight
+        self.name = name or PREFIX + first.name
+        self.vocab, self.val_fraction = first.vocab, first.val_fraction
+        if first.catalog is not None and first.catalog.same(second.catalog):
+            self.catalog = first.catalog
+
+    @property
+    def version(self) -> str:
+        return f"{self.first.version}+{self.second.version}:{self.weight}"
+
+    def _fit(self, passages: Passages) -> None:
+        self.first.fit(passages)
+        self.second.fit(passages)
 
     def scores(self, queries: list[str]) -> np.ndarray:
-        return fuse(self.dense.scores(queries), self.bm25.scores(queries), self.weight)
+        return fuse(self.first.scores(queries), self.second.scores(queries), self.weight)
+
+    def tokens(self, query: str) -> tuple[list[QueryToken], int]:
+        return self.first.tokens(query)
+
+    def explain(self, query: str, rows: list[int]) -> list[Explanation]:
+        """Fused = weight × the first ranker's score (its parts) + the second's × (1 - weight) / the
+        query's best second score (its parts), as `fuse` adds them."""
+        if not rows:
+            return []
+        fused, second = self.scores([query])[0], self.second.scores([query])[0]
+        best, w = float(second.max()), self.weight
+        sources = (
+            f"{self.first.name} × {w:.2g}",
+            f"{self.second.name} × {1 - w:.2g} ÷ {best:.2f} (its best)",
+        )
+        found = zip(self.first.explain(query, rows), self.second.explain(query, rows))
+        return [
+            Explanation(
+                float(fused[r]),
+                self.unit,
+                (*_scaled(a.parts, w, sources[0]), *_scaled(b.parts, bm25_weight(best, w), sources[1])),
+            )
+            for r, (a, b) in zip(rows, found)
+        ]
+
+
+def _scaled(parts: tuple[Part, ...], scale: float, source: str) -> tuple[Part, ...]:
+    """`parts` times `scale` (their words too), each marked as coming from `source`."""
+    return tuple(
+        Part(
+            p.label,
+            p.value * scale,
+            tuple((word, v * scale) for word, v in p.words),
+            tuple((pair, v * scale) for pair, v in p.collisions),
+            source,
+        )
+        for p in parts
+    )
 
 
 def fit_weight(

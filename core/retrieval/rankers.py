@@ -1,52 +1,106 @@
-"""Rankers by name, for evaluation: a checkpoint (a path, or a folder name under artifacts/),
-`glove-avg` (the untrained baseline), `bm25`, or `hybrid:<checkpoint>` (fused with BM25 by the
-weight the build fitted for that checkpoint file)."""
+"""Rankers by name: the one registry behind `python -m core eval`, the build's metrics, the
+experiments and the app's pickers (Search, Compare, Confused).
+
+A name is one of `REGISTRY` (`glove-avg`, the untrained baseline; `bm25`), a checkpoint (a path, or a
+folder name under artifacts/), or `hybrid:<checkpoint>` (the checkpoint fused with BM25 by the weight
+the build fitted for that checkpoint file). Adding a ranker is one module (a `Ranker`) and one line
+in `REGISTRY`: it is then evaluated by `eval` and listed in the app.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.common.artifacts import PREFERRED, CheckpointError, checkpoint_path
+from core.common.types import Progress
 from core.data.vocab import Vocab
 from core.model.encoder import Checkpoint, Encoder
-from core.retrieval.bm25 import BM25
-from core.retrieval.evaluate import DenseRanker
-from core.retrieval.hybrid import PREFIX, HybridRanker, weight_for
+from core.retrieval.catalog import Catalog
+from core.retrieval.dense import Engine
+from core.retrieval.hybrid import PREFIX, Hybrid, fit_on_corpus, fitting_queries, weight_for
+from core.retrieval.lexical import Lexical
+from core.retrieval.ranker import Ranker
+
+
+@dataclass
+class Setting:
+    """Where rankers are made: the artifacts folder (checkpoints, fusion weights), GloVe vectors for
+    `glove-avg`, progress of encoding (True: tqdm bars), checkpoints already open, by name."""
+
+    artifacts: Path
+    glove: str | None = None
+    progress: Progress | bool = False
+    checkpoints: dict[str, Checkpoint] = field(default_factory=dict)
+
+
+Factory = Callable[[str, Setting], Ranker]  # (name, setting) -> a ranker, not yet fitted
+
+
+def glove_average(name: str, setting: Setting) -> Ranker:
+    return Engine(name, Encoder.glove_average(Vocab.from_glove(setting.glove)), progress=setting.progress)
+
+
+def lexical(name: str, setting: Setting) -> Ranker:
+    return Lexical()
+
+
+REGISTRY: dict[str, Factory] = {
+    "glove-avg": glove_average,
+    "bm25": lexical,
+}
+NOT_IN_APP = ("glove-avg",)  # needs GloVe vectors the app does not load; the app lists every other name
 
 BASELINES = ("glove-avg", "bm25")
 WARMUP = "warmup"  # the build's shared starting checkpoint, measured beside the two it starts
 METRIC_MODELS = (*BASELINES, WARMUP, *PREFERRED, *(PREFIX + name for name in PREFERRED))  # in metrics.json
 
 
+def names(checkpoints: Iterable[str], app: bool = False) -> list[str]:
+    """Every ranker name over these checkpoints: the checkpoints, the registry's (those the app shows,
+    with `app`), then `hybrid:<checkpoint>` for each."""
+    checkpoints = list(checkpoints)
+    fixed = [n for n in REGISTRY if not (app and n in NOT_IN_APP)]
+    return [*checkpoints, *fixed, *(PREFIX + c for c in checkpoints)]
+
+
 def checkpoint_for(name: str, artifacts: Path) -> Checkpoint | None:
-    """The checkpoint behind ranker `name` (a hybrid's dense one), not yet read; None for a baseline."""
-    if name in BASELINES:
+    """The checkpoint behind ranker `name` (a hybrid's dense one), not yet read; None for one of the
+    registry's."""
+    if name in REGISTRY:
         return None
-    dense = name[len(PREFIX) :] if name.startswith(PREFIX) else name
+    dense = name.removeprefix(PREFIX)
     return Checkpoint(dense, checkpoint_path(dense, artifacts))
 
 
-def make_ranker(
-    name: str,
-    artifacts: Path,
-    glove: str | None = None,
-    progress: bool = False,
-    checkpoint: Checkpoint | None = None,
-):
-    """A ranker (`fit`, `scores`) for `name`, from the handle `checkpoint` when one is open already;
-    a hybrid of a checkpoint with no fitted weight is an error that says how to fit one."""
-    if name == "glove-avg":
-        return DenseRanker(Encoder.glove_average(Vocab.from_glove(glove)), progress)
-    if name == "bm25":
-        return BM25()
-    checkpoint = checkpoint or checkpoint_for(name, artifacts)
-    dense = DenseRanker(checkpoint.encoder, progress)
-    if not name.startswith(PREFIX):
-        return dense
-    weight = weight_for(artifacts, checkpoint.fingerprint)
+def make(name: str, setting: Setting) -> Ranker:
+    """The ranker called `name`, not yet fitted (from an open checkpoint of `setting` when there is
+    one); a hybrid of a checkpoint with no fitted weight is an error that says how to fit one."""
+    if name in REGISTRY:
+        return REGISTRY[name](name, setting)
+    dense = name.removeprefix(PREFIX)
+    checkpoint = setting.checkpoints.get(dense) or Checkpoint(
+        dense, checkpoint_path(dense, setting.artifacts)
+    )
+    engine = Engine(dense, checkpoint, progress=setting.progress)
+    return fused(engine, Lexical(), setting.artifacts) if name.startswith(PREFIX) else engine
+
+
+def fused(engine: Engine, bm25: Lexical, artifacts: Path, fit_missing: bool = False) -> Hybrid:
+    """`hybrid:<checkpoint>`: `engine` fused with `bm25` by the weight the build fitted for its
+    checkpoint file; with `fit_missing` (the app; both fitted on the corpus), one is fitted now on the
+    tuning queries when there is none, else that is an error saying how to fit one."""
+    weight = weight_for(artifacts, engine.fingerprint)
+    if weight is None and fit_missing and isinstance(engine.catalog, Catalog):
+        corpus = engine.catalog.corpus
+        _, qids = fitting_queries(corpus, engine.val_fraction, engine.checkpoint.tune_fraction)
+        weight = fit_on_corpus(engine.encoder, corpus, qids, passage_vectors=engine.vectors, bm25=bm25.bm25)[
+            0
+        ]
     if weight is None:
         raise CheckpointError(
-            f"no fusion weight fitted for {checkpoint.path} in {Path(artifacts) / 'hybrid.json'}: "
+            f"no fusion weight fitted for {engine.checkpoint.path} in {Path(artifacts) / 'hybrid.json'}: "
             "run `python -m core build` (it fits one for each checkpoint it trains)"
         )
-    return HybridRanker(dense, weight)
+    return Hybrid(engine, bm25, weight)

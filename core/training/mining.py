@@ -25,7 +25,7 @@ from core.data.text import normalize
 from core.data.triplets import load_mined, negative_pool, save_mined
 from core.model.encoder import Checkpoint
 from core.retrieval.bm25 import BM25
-from core.retrieval.index import ExactIndex
+from core.retrieval.vectors import ExactIndex
 
 
 def _norm(text: str) -> str:

@@ -29,7 +29,8 @@ from core.model.encoder import Checkpoint, Encoder
 from core.model.losses import active_fraction
 from core.model.passages import save_vectors
 from core.model.two_tower import save_checkpoint
-from core.retrieval.evaluate import DenseRanker, IREvaluator
+from core.retrieval.dense import Engine
+from core.retrieval.evaluate import IREvaluator
 from core.training.session import Run, epoch_batches, setup
 
 MAX_WEIGHT = 1e3  # a trainable weight beyond this: diverged (trained ones stay below 1)
@@ -152,7 +153,7 @@ def validation(run: Run) -> Hook:
             return
         t0 = time.time()
         run.model.eval()
-        metrics = evaluator(DenseRanker(encoder), modes=("full",))["full"]
+        metrics = evaluator(Engine("validation", encoder), modes=("full",))["full"]
         run.model.train()
         val = {"val": metrics, "val_seconds": round(time.time() - t0, 2)}
         if run.epoch == 0:

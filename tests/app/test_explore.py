@@ -157,7 +157,7 @@ def test_confused_counts_agree_with_core_eval(tmp_path):
     from core.data.msmarco import load_corpus
     from core.pipeline.cli import main
     from core.retrieval.catalog import Catalog
-    from core.retrieval.search import Engine
+    from core.retrieval.dense import Engine
 
     data = tmp_path / "corpus.jsonl"
     several = [

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from core.retrieval.dense import Engine
 from views.parts import state
 
 
@@ -24,8 +25,15 @@ def fresh(monkeypatch):
         cached.clear()
 
 
-def ranker(name: str, fingerprint: str):
-    return SimpleNamespace(name=name, fingerprint=fingerprint)
+class Checkpointed(Engine):
+    """An engine as the caches see it: a name and its checkpoint file's fingerprint (`version`)."""
+
+    def __init__(self, name: str, fingerprint: str):
+        self.name, self.fingerprint = name, fingerprint
+
+
+def ranker(name: str, fingerprint: str) -> Engine:
+    return Checkpointed(name, fingerprint)
 
 
 @pytest.mark.parametrize("shown, made_by", [("examples", "example_queries"), ("confusions", "outcomes")])

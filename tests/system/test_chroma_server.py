@@ -15,8 +15,9 @@ import pytest
 from core.data.msmarco import load_corpus
 from core.model.encoder import Encoder
 from core.retrieval.catalog import Catalog
-from core.retrieval.index import ExactIndex, SearchIndexError, chroma_client, ensure_index
-from core.retrieval.search import Engine
+from core.retrieval.dense import Engine
+from core.retrieval.index import chroma_client, ensure_index
+from core.retrieval.vectors import ExactIndex, SearchIndexError
 from tests.conftest import DEV_PAIRS, free_port, needs_shared
 
 ROOT = Path(__file__).resolve().parents[2]

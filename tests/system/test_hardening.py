@@ -26,9 +26,10 @@ from core.model.encoder import Encoder
 from core.model.two_tower import file_fingerprint, load_checkpoint
 from core.pipeline import cli
 from core.retrieval.catalog import Catalog
+from core.retrieval.dense import Engine
 from core.retrieval.index import chroma_client, ensure_index, open_index
+from core.retrieval.lexical import Lexical
 from core.retrieval.queries import QueryError
-from core.retrieval.search import Engine, Lexical
 from tests.conftest import DEV_PAIRS
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,8 @@ import pytest
 from core.data.msmarco import load_corpus, split_queries
 from core.model.encoder import Encoder
 from core.model.two_tower import file_fingerprint
-from core.retrieval.index import ExactIndex, chroma_client, ensure_index
+from core.retrieval.index import chroma_client, ensure_index
+from core.retrieval.vectors import ExactIndex
 from tests.conftest import DEV_PAIRS, TRAIN_SAMPLE, needs_shared
 
 ROOT_ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"

@@ -14,10 +14,10 @@ import pytest
 
 from core.common.cache import KeyedCache
 from core.data.msmarco import load_corpus
-from core.retrieval import search as search_module
+from core.retrieval import dense as dense_module
 from core.retrieval.catalog import Catalog
+from core.retrieval.dense import Engine
 from core.retrieval.index import set_aside_if_corrupt
-from core.retrieval.search import Engine
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKPOINTS = {name: ROOT / "artifacts" / name / "model.pt" for name in ("random", "hard")}
@@ -109,7 +109,7 @@ def test_a_slow_build_of_one_checkpoint_never_holds_up_searches_on_an_open_one(
         t0 = time.perf_counter()
         cache.get(("hard",), pytest.fail).search(QUERY)
         normal.append(time.perf_counter() - t0)
-    real_ensure = search_module.ensure_index
+    real_ensure = dense_module.ensure_index
     building = threading.Event()
 
     def slow_ensure(*args, **kwargs):  # an index build that takes a while
@@ -117,7 +117,7 @@ def test_a_slow_build_of_one_checkpoint_never_holds_up_searches_on_an_open_one(
         time.sleep(3)
         return real_ensure(*args, **kwargs)
 
-    monkeypatch.setattr(search_module, "ensure_index", slow_ensure)
+    monkeypatch.setattr(dense_module, "ensure_index", slow_ensure)
     slow = threading.Thread(
         target=cache.get,
         args=(("random",), lambda: Engine("random", CHECKPOINTS["random"], catalog, chroma_path=tmp_path)),

@@ -21,7 +21,8 @@ from chromadb.api.client import Client
 
 from core.model.encoder import Encoder
 from core.retrieval import index as index_module
-from core.retrieval.index import SearchIndexError, chroma_client, ensure_index, set_aside_if_corrupt
+from core.retrieval.index import chroma_client, ensure_index, set_aside_if_corrupt
+from core.retrieval.vectors import SearchIndexError
 
 ROOT = Path(__file__).resolve().parents[2]
 N = 1500  # enough passages for Chroma to write its HNSW files (a few hundred stay in its log)
@@ -104,7 +105,7 @@ def test_indexing_another_file_never_deletes_the_committed_checkpoints_collectio
 
 
 def test_a_search_whose_index_another_process_rebuilt_reopens_it(passages, tmp_path, monkeypatch, catalog):
-    from core.retrieval.search import Engine
+    from core.retrieval.dense import Engine
 
     folder = tmp_path / "chroma"
     engine = Engine("random", CHECKPOINT, catalog, chroma_path=folder)

@@ -12,8 +12,10 @@ from core.common.types import Hit
 from core.data.msmarco import build_corpus
 from core.model.two_tower import TwoTower, save_checkpoint
 from core.retrieval.catalog import Catalog
+from core.retrieval.dense import Engine
+from core.retrieval.hybrid import Hybrid
+from core.retrieval.lexical import Lexical
 from core.retrieval.queries import QueryError
-from core.retrieval.search import Engine, Hybrid, Lexical
 from tests.conftest import tiny_rows
 
 

@@ -12,9 +12,11 @@ import pytest
 from core.common.config import ModelConfig
 from core.data.msmarco import build_corpus
 from core.model.two_tower import TwoTower, save_checkpoint
-from core.retrieval import search as search_module
+from core.retrieval import dense as dense_module
+from core.retrieval import ranker as ranker_module
 from core.retrieval.catalog import Catalog
-from core.retrieval.search import FOREGROUND, Engine
+from core.retrieval.dense import Engine
+from core.retrieval.ranker import FOREGROUND
 from tests.conftest import tiny_rows
 
 QUERY = "what is the capital of france"
@@ -35,7 +37,7 @@ def catalog():
 
 @pytest.fixture(autouse=True)
 def quick(monkeypatch):
-    monkeypatch.setattr(search_module, "QUIET_S", 0.5)
+    monkeypatch.setattr(ranker_module, "QUIET_S", 0.5)
 
 
 def test_exact_search_answers_until_the_background_index_is_complete(checkpoint, catalog, tmp_path):
@@ -66,7 +68,7 @@ def test_a_failed_background_build_leaves_exact_search_answering(checkpoint, cat
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(search_module, "ensure_index", broken)
+    monkeypatch.setattr(dense_module, "ensure_index", broken)
     engine = Engine("tiny", checkpoint, catalog, tmp_path / "chroma", background=True)
     engine.builder.join(60)
     assert engine.index is None and "disk full" in engine.index_state

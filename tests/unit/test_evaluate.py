@@ -6,7 +6,9 @@ import math
 
 import numpy as np
 
+from core.retrieval.catalog import Passages
 from core.retrieval.evaluate import IREvaluator
+from core.retrieval.ranker import Ranker
 
 PIDS = [f"p{i}" for i in range(1, 13)]  # 12 passages: a rank of 12 is past the cut at 10
 PASSAGES = {pid: f"text of {pid}" for pid in PIDS}
@@ -36,16 +38,17 @@ CANDIDATES = {
 }
 
 
-class TableRanker:
-    """Scores looked up by query text; remembers what it was fitted on and asked."""
+class TableRanker(Ranker):
+    """Scores looked up by query text; remembers what it was fitted on (how often) and asked."""
+
+    name = "table"
 
     def __init__(self, scores: dict[str, list[float]]):
         self.by_text = {QUERIES[q]: s for q, s in scores.items()}
-        self.fitted, self.asked = None, []
+        self.fitted, self.asked, self.fits = None, [], 0
 
-    def fit(self, passages: list[str]) -> TableRanker:
-        self.fitted = list(passages)
-        return self
+    def _fit(self, passages: Passages) -> None:
+        self.fitted, self.fits = list(passages.texts), self.fits + 1
 
     def scores(self, queries: list[str]) -> np.ndarray:
         self.asked += queries
@@ -181,3 +184,17 @@ def test_bm25_hard_mode_ranks_the_judged_passage_among_its_bm25_candidates():
     # p2 has the fewest cherries: BM25 ranks it below 20 others, so it is no candidate and p1 is 1st
     out = IREvaluator(queries, passages, {"q": {"p1"}})(ranker, modes=("bm25_hard",))
     assert out["bm25_hard"]["mrr@10"] == 1.0
+
+
+def test_a_ranker_fitted_on_the_same_passages_is_scored_as_it_is_and_ranks_match_metrics():
+    """Evaluating twice (or a ranker the app fitted already) fits once; `ranks` gives each query's
+    judged rank over every passage, the ranks behind full-mode MRR@10."""
+    evaluator = IREvaluator(QUERIES, PASSAGES, RELEVANT, CANDIDATES)
+    ranker = TableRanker(SCORES)
+    full = evaluator(ranker, modes=("full",))["full"]
+    ranks = evaluator.ranks(ranker)
+    assert ranker.fits == 1
+    assert ranks == {"q1": 2, "q2": 1, "q3": 12, "q6": 1}
+    assert full["mrr@10"] == round(sum(1 / r if r <= 10 else 0 for r in ranks.values()) / 4, 4)
+    ranker.fit(Passages(list(PASSAGES), [t + " changed" for t in PASSAGES.values()]))
+    assert ranker.fits == 2, "other passages: fitted again"

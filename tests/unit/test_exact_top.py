@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.retrieval.search import exact_top
+from core.retrieval.ranker import exact_top
 
 
 def by_full_sort(scores: np.ndarray, k: int, floor: float | None = None) -> list[tuple[int, float, bool]]:

@@ -1,4 +1,4 @@
-"""Explaining a score (`Ranked.explain`): every kind of ranker takes its own score apart into parts
+"""Explaining a score (`Ranker.explain`): every kind of ranker takes its own score apart into parts
 that add up to it, to rounding, and each part into the words it owes to; the model's parts
 (`TwoTower.parts`) rebuild its vectors, hash collisions included."""
 
@@ -13,7 +13,9 @@ from core.data.collate import pad
 from core.data.msmarco import build_corpus
 from core.model.two_tower import TwoTower, save_checkpoint
 from core.retrieval.catalog import Catalog
-from core.retrieval.search import Engine, Hybrid, Lexical
+from core.retrieval.dense import Engine
+from core.retrieval.hybrid import Hybrid
+from core.retrieval.lexical import Lexical
 from tests.conftest import TOPICS, tiny_rows
 
 # a repeated word, an unknown one, only unknown ones (a Confused query may be so; nothing to explain but

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from core.model.encoder import Encoder
-from core.retrieval.index import HNSW, ChromaIndex, DenseSearcher, ExactIndex, chroma_client, ensure_index
+from core.retrieval.index import HNSW, chroma_client, ensure_index
+from core.retrieval.vectors import ChromaIndex, ExactIndex
 
 
 def random_unit(n, d, seed):
@@ -71,7 +72,7 @@ def test_ensure_index_reuses_and_detects_stale(tmp_path, glove_vocab):
     assert names == ["checkpoint-fp2", "checkpoint-fp3"]
     made = ensure_index(client, enc, "mdl", "fp2", pids, texts, "corpus2")
     assert not made.built and made.vectors is None
-    assert DenseSearcher(enc, made.index).search("capital of france", 1)[0].docid == "b"
+    assert made.index.query(enc.encode_queries(["capital of france"]), 1)[0][0].docid == "b"
 
 
 def test_interrupted_build_leaves_previous_index(tmp_path, glove_vocab, monkeypatch):

@@ -7,8 +7,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.retrieval.index import ExactIndex
 from core.retrieval.metrics import judged_rank, mean_metrics, per_query_metrics, rank_of
+from core.retrieval.vectors import ExactIndex
 
 
 def test_metrics_by_hand():

@@ -6,7 +6,7 @@ from core.common.config import BuildConfig
 from core.data.msmarco import build_corpus, split_queries
 from core.data.triplets import negative_pool
 from core.model.encoder import Encoder
-from core.retrieval.index import ExactIndex
+from core.retrieval.vectors import ExactIndex
 from core.training.mining import mine_negatives, mining_stats
 from tests.conftest import tiny_rows
 

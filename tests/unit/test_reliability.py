@@ -22,7 +22,8 @@ from core.data.triplets import load_mined
 from core.data.vocab import Vocab
 from core.model.two_tower import file_fingerprint, load_checkpoint
 from core.pipeline import cli
-from core.retrieval.index import SearchIndexError, chroma_client, ensure_index
+from core.retrieval.index import chroma_client, ensure_index
+from core.retrieval.vectors import SearchIndexError
 from tests.conftest import tiny_rows
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,8 +6,8 @@ import streamlit as st
 
 from core.analysis.compare import compare
 from core.retrieval.catalog import no_answer
-from core.retrieval.index import SearchIndexError
 from core.retrieval.queries import QueryError
+from core.retrieval.vectors import SearchIndexError
 from views.parts import charts, components, state, url
 
 components.style()

@@ -9,7 +9,7 @@ import streamlit as st
 
 from core.analysis.projection import locate
 from core.retrieval.queries import QueryError
-from core.retrieval.search import ResultHit
+from core.retrieval.ranker import ResultHit
 from views.parts import charts, components, state, url
 from views.parts.points import find_points, has_query_types
 

@@ -6,8 +6,8 @@ search waits only for the checkpoint it uses."""
 import streamlit as st
 
 from core.retrieval.catalog import no_answer
-from core.retrieval.index import SearchIndexError
 from core.retrieval.queries import QueryError
+from core.retrieval.vectors import SearchIndexError
 from views.parts import components, state, url
 
 components.style()

@@ -11,7 +11,7 @@ from core.analysis.compare import Example, Moved
 from core.retrieval.catalog import NoAnswer
 from core.retrieval.explain import Explanation, Part
 from core.retrieval.queries import QueryToken, highlight
-from core.retrieval.search import Ranked, ResultHit, SearchResult
+from core.retrieval.ranker import Ranker, ResultHit, SearchResult
 from views.parts.url import presenting, set_query, shown
 
 CSS = """<style>
@@ -189,14 +189,14 @@ def judged_rank(hit: ResultHit | None) -> str:
     return f"#{hit.rank:,}" if hit else "—"
 
 
-def answered_by(result: SearchResult, ranker: Ranked) -> str:
+def answered_by(result: SearchResult, ranker: Ranker) -> str:
     """'Encode query 2.1 ms · search the index 1.3 ms', or what answered instead of the index: exact
     search over every passage (BM25 and hybrids always; a checkpoint while its index is built)."""
     if result.path == "chroma":
         searched = "search the index"
     else:
         state = getattr(ranker, "index_state", "ready")
-        building = f" (its Chroma index is {state})" if state != "ready" else ""
+        building = f" (its Chroma index is {state})" if state not in ("ready", "exact only") else ""
         searched = f"exact search over every passage{building}"
     return f"Encode query {result.encode_ms:.1f} ms · {searched} {result.search_ms:.1f} ms"
 

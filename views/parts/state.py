@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 
 import streamlit as st
 
@@ -20,10 +21,13 @@ from core.common.config import ProjectionConfig
 from core.common.types import Progress
 from core.data.msmarco import SOURCE_ENV, DataSourceError, load_corpus, resolve_source
 from core.retrieval.catalog import Catalog
+from core.retrieval.dense import Engine
 from core.retrieval.hybrid import PREFIX as HYBRID
-from core.retrieval.hybrid import fit_on_corpus, fitting_queries, weight_for
-from core.retrieval.index import SearchIndexError
-from core.retrieval.search import FOREGROUND, Engine, Hybrid, Lexical, Ranked
+from core.retrieval.hybrid import Hybrid
+from core.retrieval.lexical import Lexical
+from core.retrieval.ranker import FOREGROUND, Ranker
+from core.retrieval.rankers import Setting, fused, make, names
+from core.retrieval.vectors import SearchIndexError
 from views.parts.points import map_points
 
 SETUP_HELP = (
@@ -114,28 +118,24 @@ def _maps() -> KeyedCache:
 @st.cache_resource(show_spinner="Fitting the fusion weight of the hybrid on tuning queries…")
 def _hybrid(key: tuple, _engine: Engine, _lexical: Lexical) -> Hybrid:
     """`hybrid:NAME`: the build's fitted weight for this checkpoint file, else one fitted now."""
-    weight = weight_for(artifacts_dir(), _engine.fingerprint)
-    if weight is None:
-        corpus = _engine.catalog.corpus
-        _, qids = fitting_queries(corpus, _engine.val_fraction, _engine.checkpoint.tune_fraction)
-        weight = fit_on_corpus(
-            _engine.encoder, corpus, qids, passage_vectors=_engine.vectors, bm25=_lexical.bm25
-        )[0]
-    return Hybrid(_engine, _lexical, weight)
+    return fused(_engine, _lexical, artifacts_dir(), fit_missing=True)
 
 
-@st.cache_resource(show_spinner="Fitting BM25 on the corpus…")
-def _lexical(source: str, _catalog: Catalog) -> Lexical:
-    return Lexical(_catalog)
+@st.cache_resource(show_spinner="Fitting the ranker on the corpus…")
+def _registered(key: tuple, _catalog: Catalog) -> Ranker:
+    """A ranker of the registry's own (core.retrieval.rankers.REGISTRY: `bm25`, …), fitted on the
+    corpus; key: (source, name, artifacts folder)."""
+    name, artifacts = key[1], Path(key[2])
+    return make(name, Setting(artifacts)).fit(_catalog)
 
 
 @st.cache_resource(show_spinner="Finding validation queries the two models disagree on…")
-def _examples(key: tuple, _first: Engine, _second: Engine) -> list[Example]:
+def _examples(key: tuple, _first: Ranker, _second: Ranker) -> list[Example]:
     return example_queries(_first, _second)
 
 
 @st.cache_resource(show_spinner="Ranking every validation query with both checkpoints…")
-def _outcomes(key: tuple, _first: Engine, _second: Engine) -> list[Outcome]:
+def _outcomes(key: tuple, _first: Ranker, _second: Ranker) -> list[Outcome]:
     return outcomes(_first, _second)
 
 
@@ -209,47 +209,51 @@ def search_default(names: list[str]) -> str:
     return "hard" if "hard" in names else names[0]
 
 
+def registered(name: str) -> Ranker:
+    """A ranker of the registry's own by name, made and fitted once per process."""
+    with friendly_errors():
+        return _registered((resolve_source(), name, str(artifacts_dir())), catalog())
+
+
 def lexical() -> Lexical:
-    return _lexical(resolve_source(), catalog())
+    return registered(Lexical.name)
 
 
-def rankers() -> Mapping[str, Ranked]:
-    """Everything the Search, Compare and Confused pages can pick: every checkpoint, then `bm25`, then
+def rankers() -> Mapping[str, Ranker]:
+    """Everything the Search, Compare and Confused pages can pick, named by the registry
+    (core.retrieval.rankers.names): every checkpoint, then the registry's (`bm25`, …), then
     `hybrid:NAME` for each checkpoint (opened, and its weight found or fitted, when first picked)."""
     checkpoints = engines()
 
-    def open_ranker(name: str, _) -> Ranked:
-        if name == Lexical.name:
-            return lexical()
-        if name.startswith(HYBRID):
-            engine = checkpoints[name[len(HYBRID) :]]
-            with friendly_errors():
-                return _hybrid((resolve_source(), engine.name, engine.fingerprint), engine, lexical())
-        return checkpoints[name]
+    def open_ranker(name: str, _) -> Ranker:
+        if name in checkpoints:
+            return checkpoints[name]
+        if not name.startswith(HYBRID):
+            return registered(name)
+        engine = checkpoints[name.removeprefix(HYBRID)]
+        with friendly_errors():
+            return _hybrid((resolve_source(), engine.name, engine.fingerprint), engine, lexical())
 
-    names = [*checkpoints, Lexical.name, *(HYBRID + n for n in checkpoints)]
-    return _Shelf(dict.fromkeys(names), open_ranker)
+    return _Shelf(dict.fromkeys(names(checkpoints, app=True)), open_ranker)
 
 
-def examples(first: Ranked, second: Ranked) -> list[Example]:
+def examples(first: Ranker, second: Ranker) -> list[Example]:
     return _examples(
         (resolve_source(), first.name, _version(first), second.name, _version(second)), first, second
     )
 
 
-def confusions(first: Ranked, second: Ranked) -> list[Outcome]:
+def confusions(first: Ranker, second: Ranker) -> list[Outcome]:
     """Every validation query through both (core.analysis.confused), once per process and pair of versions."""
     return _outcomes(
         (resolve_source(), first.name, _version(first), second.name, _version(second)), first, second
     )
 
 
-def _version(ranker: Ranked) -> str:
-    """What a cache of a ranker's results is keyed by: its checkpoint file's fingerprint (an engine's
-    id could be reused by a rebuilt one), and the fusion weight for a hybrid."""
-    if isinstance(ranker, Hybrid):
-        return f"{ranker.engine.fingerprint}:{ranker.weight}"
-    return getattr(ranker, "fingerprint", ranker.name)
+def _version(ranker: Ranker) -> str:
+    """What a cache of a ranker's results is keyed by (`Ranker.version`): its checkpoint file's
+    fingerprint (an engine's id could be reused by a rebuilt one), and the fusion weight for a hybrid."""
+    return ranker.version
 
 
 def embedding_maps(chosen: list[Engine], dims: int) -> dict[str, EmbeddingMap]:
