@@ -217,14 +217,14 @@ def cmd_build(args) -> int:
 def cmd_bench(args) -> int:
     from core.common.artifacts import artifacts_dir, find_checkpoints
     from core.data.msmarco import resolve_source
-    from core.pipeline import bench, bench_report
+    from core.pipeline import bench, bench_first_use, bench_report
 
     check_flags({"bench.queries": args.queries, "bench.minilm": args.minilm})
     artifacts = Path(args.artifacts or artifacts_dir())
     source = resolve_source(args.data)
     if args.first_use:
         doc = bench_report.report_path(artifacts, args.report)
-        report = bench.refresh_first_use(artifacts, source, args.label, Path(args.app), doc)
+        report = bench_first_use.refresh_first_use(artifacts, source, args.label, Path(args.app), doc)
         print("\n".join(bench_report.first_use_table(report["first_use"])))
         return 0
     sizes = [int(n) for n in args.scale.split(",") if n.strip()] if args.scale else []
