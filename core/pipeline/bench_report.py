@@ -16,7 +16,7 @@ TARGETS = {
     "fresh_clone_first_result_s": 10,
     "new_run_first_result_s": 15,
 }
-FIRST_USE = {  # check -> what `core.pipeline.bench.first_use` measured
+FIRST_USE = {  # check -> what `core.pipeline.bench_first_use.first_use` measured
     "fresh_clone_first_result_s": "fresh clone -> first result",
     "new_run_first_result_s": "new run -> first result",
 }
@@ -198,8 +198,8 @@ def report_path(artifacts: Path, given: str | None = None) -> Path:
 
 
 def first_use_table(measured: dict) -> list[str]:
-    """What a class waits for, per version of the app measured (`core.pipeline.bench.first_use`), beside the
-    figures issue 20 reported."""
+    """What a class waits for, per version of the app measured (`core.pipeline.bench_first_use.first_use`),
+    beside the figures issue 20 reported."""
     if not measured:
         return []
     versions = list(measured)
