@@ -155,9 +155,10 @@ def machine() -> dict:
     }
 
 
-def encoding(checkpoints: dict[str, Path], pids: list[str], texts: list[str], minilm_passages: int) -> dict:
+def encoding(corpus: Corpus, checkpoints: dict[str, Path], minilm_passages: int) -> dict:
     """Passages per second: tokenising alone, each checkpoint (tokenising included, best of 3), BM25
     indexing, and MiniLM over the first `minilm_passages`."""
+    pids, texts = list(corpus.passages.pid), list(corpus.passages.text)
     first = Encoder.from_checkpoint(next(iter(checkpoints.values())))
     out = {
         "tokenise only": throughput(
@@ -235,9 +236,8 @@ def run(
     _, val = split_queries(corpus, DataConfig.val_fraction)
     texts_by_qid = dict(zip(corpus.queries.query_id, corpus.queries.text))
     queries, all_val = [texts_by_qid[q] for q in val[:n_queries]], [texts_by_qid[q] for q in val]
-    pids, texts = list(corpus.passages.pid), list(corpus.passages.text)
     log("encoding: tokenising alone, each checkpoint, BM25 indexing, MiniLM")
-    encoded = encoding(checkpoints, pids, texts, minilm_passages)
+    encoded = encoding(corpus, checkpoints, minilm_passages)
     log("index builds into a fresh Chroma folder, then latency against the artifacts' Chroma")
     builds, adds = index_builds(corpus, checkpoints)
     latencies, agreements = query_paths(corpus, artifacts, checkpoints, queries, all_val)
@@ -250,7 +250,7 @@ def run(
     report = {
         "created": created,
         "machine": {**measured_on, "load_avg_end": os.getloadavg()},
-        "corpus": {"source": corpus.source, "passages": len(pids), "queries": len(corpus.queries)},
+        "corpus": {"source": corpus.source, "passages": len(corpus.passages), "queries": len(corpus.queries)},
         "query_sample": len(queries),
         "targets": TARGETS,
         "encoding": encoded,
