@@ -16,7 +16,7 @@ TARGETS = {
     "fresh_clone_first_result_s": 10,
     "new_run_first_result_s": 15,
 }
-FIRST_USE = {  # check -> what `core.pipeline.bench.first_use` measured
+FIRST_USE = {  # check -> what `core.pipeline.bench_first_use.first_use` measured
     "fresh_clone_first_result_s": "fresh clone -> first result",
     "new_run_first_result_s": "new run -> first result",
 }
@@ -87,8 +87,34 @@ def checks(report: dict) -> dict:
     }
 
 
+LABELS = {  # check -> its row in the targets table
+    "encode_passages_per_s": "passage encoding, passages/s (tokenising included)",
+    "query_p50_ms": "query latency p50, ms (tokenise + encode + Chroma top-10)",
+    "index_build_s": "index build per checkpoint, s (encode + Chroma add)",
+    "fresh_clone_first_result_s": "fresh clone: `streamlit run app.py` to the first Search result, s",
+    "new_run_first_result_s": "a new run's first Search result, s",
+}
+
+
 def markdown(report: dict) -> str:
-    """The performance tables, as docs/benchmark.md shows them."""
+    """The performance tables, as docs/benchmark.md shows them: the targets, first use, encoding, query
+    paths, the other measurements and ratios, and synthetic scaling."""
+    lines = [
+        *_targets_table(report),
+        *first_use_table(report.get("first_use", {})),
+        *_encoding_table(report["encoding"]),
+        "",
+        "| query path | p50 ms | p95 ms |",
+        "|---|---|---|",
+        *(f"| {name} | {v['p50_ms']} | {v['p95_ms']} |" for name, v in report["latency"].items()),
+        *_other_table(report),
+        *_scaling_table(report["scaling"]),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _targets_table(report: dict) -> list[str]:
+    """Where and how it was measured, then each target (`checks`) and whether it was met."""
     m, c = report["machine"], report["corpus"]
     lines = [
         f"Measured by `python -m core bench` on {report['created'][:10]}: {m['cpus']} CPU cores, "
@@ -99,29 +125,28 @@ def markdown(report: dict) -> str:
         "| target | measured | goal | met |",
         "|---|---|---|---|",
     ]
-    labels = {
-        "encode_passages_per_s": "passage encoding, passages/s (tokenising included)",
-        "query_p50_ms": "query latency p50, ms (tokenise + encode + Chroma top-10)",
-        "index_build_s": "index build per checkpoint, s (encode + Chroma add)",
-        "fresh_clone_first_result_s": "fresh clone: `streamlit run app.py` to the first Search result, s",
-        "new_run_first_result_s": "a new run's first Search result, s",
-    }
-    lines += [
-        f"| {labels[k]} | {v['measured']:,} | {v['target']} | {'yes' if v['met'] else '**no**'} |"
+    return lines + [
+        f"| {LABELS[k]} | {v['measured']:,} | {v['target']} | {'yes' if v['met'] else '**no**'} |"
         for k, v in report["checks"].items()
     ]
-    lines += first_use_table(report.get("first_use", {}))
-    lines += ["", "| encoding | per second | seconds |", "|---|---|---|"]
-    for name, v in report["encoding"].items():
+
+
+def _encoding_table(encoding: dict) -> list[str]:
+    """Passages per second of each encoder (the best of its runs), or why one was skipped."""
+    lines = ["", "| encoding | per second | seconds |", "|---|---|---|"]
+    for name, v in encoding.items():
         runs = f", best of {v['runs']}: {v['all_seconds']}" if v.get("runs", 1) > 1 else ""
         lines.append(
             f"| {name} | {v['per_s']:,} | {v['seconds']} (n={v['items']:,}{runs}) |"
             if "per_s" in v
             else f"| {name} | — | {v.get('skipped', v)} |"
         )
-    lines += ["", "| query path | p50 ms | p95 ms |", "|---|---|---|"]
-    lines += [f"| {name} | {v['p50_ms']} | {v['p95_ms']} |" for name, v in report["latency"].items()]
-    lines += ["", "| other | value |", "|---|---|"]
+    return lines
+
+
+def _other_table(report: dict) -> list[str]:
+    """Index builds, ANN agreement, the cold start, training times and the ratios."""
+    lines = ["", "| other | value |", "|---|---|"]
     for name, v in report["index_build"].items():
         lines.append(
             f"| index build, {name} | {v['total']} s (encode {v['encode']} s, Chroma add {v['add']} s, "
@@ -139,23 +164,27 @@ def markdown(report: dict) -> str:
     lines += [
         f"| training, {n} (from its log.json) | {s} s |" for n, s in report["training_seconds"].items() if s
     ]
-    lines += [f"| {k} | {v}× |" for k, v in report["ratios"].items()]
-    if report["scaling"]:
-        lines += [
-            "",
-            "Synthetic unit vectors (128-d, 500 clusters), Chroma HNSW with the app's settings:",
-            "",
-            "| vectors | Chroma build s | add/s | Chroma p50 / p95 ms | exact NumPy p50 / p95 ms "
-            "| ANN agreement@10 |",
-            "|---|---|---|---|---|---|",
-        ]
-        lines += [
-            f"| {r['vectors']:,} | {r['chroma_build_s']} | {r['chroma_add_per_s']:,} | "
-            f"{r['chroma_p50_ms']} / {r['chroma_p95_ms']} | {r['exact_p50_ms']} / {r['exact_p95_ms']} | "
-            f"{r['ann_agreement@10']} |"
-            for r in report["scaling"]
-        ]
-    return "\n".join(lines) + "\n"
+    return lines + [f"| {k} | {v}× |" for k, v in report["ratios"].items()]
+
+
+def _scaling_table(scaling: list[dict]) -> list[str]:
+    """Chroma against exact search over synthetic vectors of each size; nothing when not measured."""
+    if not scaling:
+        return []
+    lines = [
+        "",
+        "Synthetic unit vectors (128-d, 500 clusters), Chroma HNSW with the app's settings:",
+        "",
+        "| vectors | Chroma build s | add/s | Chroma p50 / p95 ms | exact NumPy p50 / p95 ms "
+        "| ANN agreement@10 |",
+        "|---|---|---|---|---|---|",
+    ]
+    return lines + [
+        f"| {r['vectors']:,} | {r['chroma_build_s']} | {r['chroma_add_per_s']:,} | "
+        f"{r['chroma_p50_ms']} / {r['chroma_p95_ms']} | {r['exact_p50_ms']} / {r['exact_p95_ms']} | "
+        f"{r['ann_agreement@10']} |"
+        for r in scaling
+    ]
 
 
 def report_path(artifacts: Path, given: str | None = None) -> Path:
@@ -169,8 +198,8 @@ def report_path(artifacts: Path, given: str | None = None) -> Path:
 
 
 def first_use_table(measured: dict) -> list[str]:
-    """What a class waits for, per version of the app measured (`core.pipeline.bench.first_use`), beside the
-    figures issue 20 reported."""
+    """What a class waits for, per version of the app measured (`core.pipeline.bench_first_use.first_use`),
+    beside the figures issue 20 reported."""
     if not measured:
         return []
     versions = list(measured)

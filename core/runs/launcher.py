@@ -2,8 +2,8 @@
 artifacts/runs/ID --config ...` in a process group of its own, so it keeps going while the app is used
 (or restarted). One run at a time: a lock file names the run's process by its pid and start time, and
 is stale unless that very process still runs (a pid whose start time differs is another process and
-is never trusted, nor signalled). Whoever looks next (`refresh`) records how a finished process
-ended. Every read-modify-write of the registry holds its file lock, and every file is written
+is never trusted, nor signalled: `core.runs.processes`). Whoever looks next (`refresh`) records how a
+finished process ended. Every read-modify-write of the registry holds its file lock, and every file is written
 atomically, so sessions polling at once never see or leave half a record.
 """
 
@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -20,16 +19,14 @@ from pathlib import Path
 from core.common.artifacts import RUN_PREFIX, artifacts_dir, runs_dir, write_json
 from core.common.config import Config, ConfigError, validate
 from core.common.outputs import recover
+from core.runs import processes
 from core.runs.jobs import Job, job_dir, jobs, mtime, read_job, read_record, registry_lock, save_job
 from core.runs.overview import table, table_inputs, write_table
 
-ROOT = Path(__file__).resolve().parents[2]
 LOCK = ".lock"
 HARD_FILE = Path("mined") / "negatives.json"
 CANCEL_GRACE_S = 10.0  # SIGTERM, then SIGKILL after this long
-ERROR_LINES = 25
 
-_children: dict[int, subprocess.Popen] = {}  # processes this process started, polled so they are reaped
 _current: dict[Path, tuple] = {}  # artifacts folder -> the table's inputs when runs.json last matched them
 
 
@@ -67,67 +64,20 @@ def _checked(cfg: Config) -> Config:
         raise RunError(f"These settings cannot train: {e}.") from e
 
 
-# --- processes and the lock ----------------------------------------------------------------------
-
-
-def process_start(pid: int) -> int | None:
-    """When process `pid` started (clock ticks after boot, /proc/PID/stat field 22), or None when there
-    is no such running process (a zombie has ended)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return None if fields[0] in ("Z", "X") else int(fields[19])
-
-
-def _alive(pid, start) -> bool:
-    """Whether process `pid` still runs and is the one that started at `start`: a pid whose start time
-    differs was reused by another process. A child of ours is asked directly (and reaped when done):
-    its pid cannot be reused before that."""
-    if not (isinstance(pid, int) and not isinstance(pid, bool) and pid > 0 and isinstance(start, int)):
-        return False
-    if pid in _children:
-        return _children[pid].poll() is None
-    return process_start(pid) == start
+# --- the lock --------------------------------------------------------------------------------------
 
 
 def _lock_owner(runs: Path) -> dict | None:
     """The run lock when it names a live process by pid and start time; None when there is no lock or
     it is stale (empty, unreadable, no pid, or its process is gone or another one)."""
     lock, _ = read_record(runs / LOCK)
-    return lock if isinstance(lock, dict) and _alive(lock.get("pid"), lock.get("start")) else None
+    return lock if isinstance(lock, dict) and processes.alive(lock.get("pid"), lock.get("start")) else None
 
 
 def _busy(run: str) -> RunError:
     return RunError(
         f"A training run ({RUN_PREFIX}{run}) is already in progress; only one run at a time. "
         "Wait for it to finish or cancel it, then start yours."
-    )
-
-
-def _output_tail(path: Path, lines: int = ERROR_LINES) -> str:
-    """The last lines of a process's output, progress-bar redraws (carriage returns) collapsed."""
-    text = path.read_text(errors="replace") if path.is_file() else ""
-    shown = [
-        next((part for part in reversed(line.split("\r")) if part.strip()), "") for line in text.split("\n")
-    ]
-    return "\n".join([line for line in shown if line][-lines:])
-
-
-def ending(returncode: int | None, output: str = "") -> str:
-    """How a process ended, from its exit status (negative: the signal that killed it). Another app
-    process than the one that started it cannot know the status: then it is read from the output,
-    since a run that ends by itself says why (an `error:` line, a traceback) or publishes a checkpoint."""
-    if returncode is not None:
-        return f"killed (signal {-returncode})" if returncode < 0 else f"exited with code {returncode}"
-    lines = output.splitlines()
-    if any(line.startswith("error:") for line in lines):
-        return "exited with an error"
-    if any(line.startswith("Traceback") for line in lines):
-        return "crashed with an exception"
-    return (
-        "killed: it ended without a word and without a checkpoint, as a SIGKILL or running out of "
-        "memory ends a process (its exit status is known only to the app process that started it)"
     )
 
 
@@ -175,25 +125,14 @@ def _start(cfg: Config, runs: Path) -> Job:
             "--progress-file",
             str(folder / "progress.json"),
         ]
-        with open(folder / "output.log", "wb") as out:
-            proc = subprocess.Popen(
-                command,
-                cwd=ROOT,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
-        _children[proc.pid] = proc
-        job = Job(run, "running", proc.pid, time.time(), command, pid_start=process_start(proc.pid))
+        proc = processes.spawn(command, folder / "output.log")
+        job = Job(run, "running", proc.pid, time.time(), command, pid_start=processes.process_start(proc.pid))
         save_job(runs, job)
         write_json(runs / LOCK, {"run": run, "pid": proc.pid, "start": job.pid_start})
         return job
     except BaseException:
         if proc is not None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            _children.pop(proc.pid, None)
+            processes.kill(proc)
         shutil.rmtree(folder, ignore_errors=True)
         raise
 
@@ -201,7 +140,7 @@ def _start(cfg: Config, runs: Path) -> Job:
 def _finish(runs: Path, job: Job) -> Job:
     """Record how a run whose process has ended went, and clean up after it: no `.partial` left
     behind, the lock released. Called under the registry lock."""
-    proc = _children.pop(job.pid, None)
+    proc = processes.forget(job.pid)
     folder = job_dir(runs, job.run)
     recover(runs / job.run)  # a swap the process did not finish: completed, or its leftovers removed
     done = (runs / job.run / "model.pt").is_file()
@@ -210,11 +149,11 @@ def _finish(runs: Path, job: Job) -> Job:
     output = folder / "output.log"
     wrote = output.is_file() and output.stat().st_size > 0  # an empty log's time is when it was made
     job.ended = max(mtime(output) if wrote else time.time(), job.started)
-    tail = _output_tail(output)
+    tail = processes.output_tail(output)
     job.error = (
         None
         if job.status != "failed"
-        else "\n".join([ending(job.returncode, tail), tail or "(the process wrote no output)"])
+        else "\n".join([processes.ending(job.returncode, tail), tail or "(the process wrote no output)"])
     )
     save_job(runs, job)
     lock, _ = read_record(runs / LOCK)
@@ -230,7 +169,7 @@ def _settle(artifacts: Path) -> Job | None:
     active = None
     for job in jobs(artifacts):
         if job.status == "running":
-            if _alive(job.pid, job.pid_start):
+            if processes.alive(job.pid, job.pid_start):
                 active = job
             else:
                 _finish(runs, job)
@@ -250,7 +189,7 @@ def refresh(artifacts: str | Path | None = None) -> Job | None:
     if not runs.is_dir():
         return None
     running = [job for job in jobs(artifacts) if job.status == "running"]
-    alive = [job for job in running if _alive(job.pid, job.pid_start)]
+    alive = [job for job in running if processes.alive(job.pid, job.pid_start)]
     stale = (runs / LOCK).exists() and _lock_owner(runs) is None
     if len(alive) == len(running) and not stale and _table_current(artifacts):
         return alive[-1] if alive else None
@@ -299,11 +238,11 @@ def _cancel(artifacts: Path, grace_s: float) -> Job | None:
         job.cancel_requested = True
         save_job(runs, job)
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        if not _alive(job.pid, job.pid_start):
+        if not processes.alive(job.pid, job.pid_start):
             break
         os.killpg(job.pid, sig)
         deadline = time.time() + grace_s
-        while _alive(job.pid, job.pid_start) and time.time() < deadline:
+        while processes.alive(job.pid, job.pid_start) and time.time() < deadline:
             time.sleep(0.05)
     with registry_lock(runs):
         current = read_job(job_dir(runs, job.run) / "job.json")

@@ -74,7 +74,7 @@ def test_map_highlights_lie_above_the_points_in_readable_text(app_env):
 
 
 def test_region_labels_never_overlap_and_stay_inside_the_map():
-    from views.parts.charts import spaced_labels
+    from views.parts.map_chart import spaced_labels
 
     regions = [
         ((0.0, 0.0), "coffee · beans"),

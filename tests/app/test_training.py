@@ -18,7 +18,7 @@ import pytest
 
 from core.common import artifacts
 from core.common.artifacts import write_json
-from core.runs import jobs, launcher
+from core.runs import jobs, launcher, processes
 from core.runs import overview as runs
 from tests.conftest import DEV_PAIRS, SHARED
 
@@ -140,7 +140,7 @@ def test_a_lock_whose_process_is_gone_is_stale(tmp_path):
     gone.wait()
     write_json(tmp_path / "runs" / launcher.LOCK, {"run": "x", "pid": gone.pid})
     assert launcher.refresh(tmp_path) is None and not (tmp_path / "runs" / launcher.LOCK).exists()
-    me = {"run": "x", "pid": os.getpid(), "start": launcher.process_start(os.getpid())}
+    me = {"run": "x", "pid": os.getpid(), "start": processes.process_start(os.getpid())}
     write_json(tmp_path / "runs" / launcher.LOCK, me)  # alive: kept, launches refused
     launcher.refresh(tmp_path)
     with pytest.raises(launcher.RunError, match="already in progress"):

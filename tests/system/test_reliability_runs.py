@@ -19,7 +19,7 @@ import pytest
 from core.common import artifacts
 from core.common.artifacts import write_json
 from core.common.config import Config
-from core.runs import jobs, launcher
+from core.runs import jobs, launcher, processes
 from core.runs import overview as runs
 from tests.app.test_training import APP, assert_consistent, tiny_env, wait_for  # noqa: F401 (tiny_env: a fixture)
 
@@ -51,7 +51,7 @@ def job_record(run: str, pid: int, start: int | None, status: str = "running") -
 def record_running(art: Path, run: str, proc: subprocess.Popen, start_offset: int = 0) -> None:
     """A job.json and a lock for `proc` as the launcher writes them (with a wrong start time when
     `start_offset` is not 0)."""
-    start = launcher.process_start(proc.pid) + start_offset
+    start = processes.process_start(proc.pid) + start_offset
     folder = artifacts.runs_dir(art)
     write_json(folder / "jobs" / run / "job.json", job_record(run, proc.pid, start))
     write_json(folder / launcher.LOCK, {"run": run, "pid": proc.pid, "start": start})
@@ -196,7 +196,7 @@ def test_the_training_page_loads_over_every_damaged_record(tmp_path, monkeypatch
 
 
 def _me(**changes) -> dict:
-    return {"run": "x", "pid": os.getpid(), "start": launcher.process_start(os.getpid()), **changes}
+    return {"run": "x", "pid": os.getpid(), "start": processes.process_start(os.getpid()), **changes}
 
 
 STALE_LOCKS = {
@@ -305,7 +305,7 @@ def test_a_read_only_disk_refuses_launches_with_a_message_and_polling_still_work
 
 def test_how_a_run_ended_is_read_from_its_output_by_another_app_process():
     """A run this process did not start has no exit status here; it used to read 'exit status unknown'."""
-    assert launcher.ending(None, "epoch 1/4: 50%").startswith("killed: it ended without a word")
-    assert launcher.ending(None, "error: --lr must be ...") == "exited with an error"
-    assert launcher.ending(None, "Traceback (most recent call last):\n  ...") == "crashed with an exception"
-    assert launcher.ending(-9) == "killed (signal 9)" and launcher.ending(2) == "exited with code 2"
+    assert processes.ending(None, "epoch 1/4: 50%").startswith("killed: it ended without a word")
+    assert processes.ending(None, "error: --lr must be ...") == "exited with an error"
+    assert processes.ending(None, "Traceback (most recent call last):\n  ...") == "crashed with an exception"
+    assert processes.ending(-9) == "killed (signal 9)" and processes.ending(2) == "exited with code 2"

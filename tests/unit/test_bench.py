@@ -1,4 +1,4 @@
-"""The benchmark's parts: the scaling run, the target checks and the reports it writes."""
+"""The benchmark's parts: the scaling run, the target checks, first use and the reports it writes."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from core.pipeline import bench, bench_report
+from core.pipeline import bench, bench_first_use, bench_report
 
 
 def test_scaling_measures_chroma_against_exact_search():
@@ -68,7 +68,7 @@ def first_use(fresh: float, new_run: float) -> dict:
     return {
         "fresh clone -> first result": path(fresh),
         "new run -> first result": path(new_run),
-        "before (issue 20)": bench.BEFORE,
+        "before (issue 20)": bench_first_use.BEFORE,
     }
 
 
@@ -97,18 +97,18 @@ def test_first_use_alone_is_measured_into_the_existing_report(tmp_path, monkeypa
         (artifacts / name / "model.pt").write_bytes(b"")
     measured = []
     monkeypatch.setattr(
-        bench, "first_use", lambda source, pair, root: measured.append(pair) or first_use(8, 12)
+        bench_first_use, "first_use", lambda source, pair, root: measured.append(pair) or first_use(8, 12)
     )
     with pytest.raises(FileNotFoundError, match="python -m core bench"):  # no report to add to yet
-        bench.refresh_first_use(artifacts, "source", doc=doc)
+        bench_first_use.refresh_first_use(artifacts, "source", doc=doc)
     r = report(3500, 4.0, 20)
     r["ratios"], r["checks"] = bench_report.ratios(r), bench_report.checks(r)
     bench_report.write_reports(r, artifacts, doc)
-    bench.refresh_first_use(artifacts, "source", label="before", doc=doc)
+    bench_first_use.refresh_first_use(artifacts, "source", label="before", doc=doc)
     assert list(measured[0]) == ["random", "hard"], "the committed pair only"
     saved = json.loads((artifacts / "bench.json").read_text())
     assert list(saved["first_use"]) == ["before"] and "fresh_clone_first_result_s" not in saved["checks"]
-    bench.refresh_first_use(artifacts, "source", doc=doc)
+    bench_first_use.refresh_first_use(artifacts, "source", doc=doc)
     saved = json.loads((artifacts / "bench.json").read_text())
     assert (
         list(saved["first_use"]) == ["before", "now"] and saved["checks"]["fresh_clone_first_result_s"]["met"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from core.common.config import Config, ConfigError, TrainConfig
-from core.pipeline import cli
+from core.pipeline import cli, flags
 from core.training.rounds import round_config, stage_configs, trained_with
 from tests.unit.test_reliability import one_error_line
 
@@ -84,7 +84,7 @@ def test_round_flags_set_the_round_section():
     parsed = cli.build_parser().parse_args(
         ["build", "--round-epochs", "2", "--round-batch-size", "16", "--epochs", "3"]
     )
-    cfg = cli.config_from_args(parsed)
+    cfg = flags.config_from_args(parsed)
     assert (cfg.round.epochs, cfg.round.batch_size, cfg.train.epochs, cfg.train.batch_size) == (2, 16, 3, 64)
 
 

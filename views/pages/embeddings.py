@@ -10,7 +10,7 @@ import streamlit as st
 from core.analysis.projection import locate
 from core.retrieval.queries import QueryError
 from core.retrieval.ranker import ResultHit
-from views.parts import charts, components, state, url
+from views.parts import components, map_chart, state, url
 from views.parts.points import find_points, has_query_types
 
 SHOW = ("both maps", "left only", "right only")
@@ -36,7 +36,7 @@ choices = {
     "b": names,
     "show": SHOW,
     "dims": (2, 3),
-    "colour": list(charts.COLOUR_BY),
+    "colour": list(map_chart.COLOUR_BY),
 }
 components.link_notices(url.url_state(defaults, choices))
 
@@ -77,7 +77,7 @@ points = {}
 for name in pair:
     confused = {o.query_id: o.sides[side_of[name]].rank > 1 for o in outcomes} if name in side_of else {}
     points[name] = state.points(engines[name], maps[name], confused)
-colours = [c for c in charts.COLOUR_BY if c != "query type" or has_query_types(points[a])]
+colours = [c for c in map_chart.COLOUR_BY if c != "query type" or has_query_types(points[a])]
 if st.session_state.colour not in colours:
     st.session_state.colour = colours[0]
 colour = colour_pick.selectbox("Colour by", colours, key="colour")
@@ -109,7 +109,7 @@ ringed = {name: [point, *maps[name].neighbours(point, NEIGHBOURS)] if point else
 for col, name in zip(st.columns(len(shown), gap="medium"), shown):  # side by side, 400 px or more at 1024
     with col:
         t0 = time.perf_counter()
-        fig = charts.map_figure(
+        fig = map_chart.map_figure(
             points[name],
             colour,
             dims,

