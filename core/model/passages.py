@@ -2,7 +2,8 @@
 checkpoint in the app reads 22,000 vectors (half a second) instead of encoding them (about ten seconds
 on two cores). The file names the checkpoint file's fingerprint and the corpus fingerprint it was made
 for: anything else (another corpus, a retrained model, a damaged file) is ignored, and the passages are
-encoded as before. `build` writes it for the checkpoints the app compares, `train` for every run.
+encoded as before. `train` writes it for every run it publishes, `build` for any checkpoint it
+indexes that lacks one.
 """
 
 from __future__ import annotations
@@ -60,12 +61,14 @@ def load_vectors(checkpoint: Checkpoint, corpus_fingerprint: str, passages: int)
     return vectors if vectors.shape[0] == passages else None
 
 
-def passage_vectors(
-    checkpoint: Checkpoint, texts: list[str], corpus_fingerprint: str, progress: bool | Tally = False
-) -> np.ndarray:
-    """Every passage's vector: the stored ones when they match, else encoded now (`progress` as
-    `Encoder.encode_passages`)."""
+def ensure_vectors(
+    checkpoint: Checkpoint, texts: list[str], corpus_fingerprint: str, progress: Tally | None = None
+) -> tuple[np.ndarray, bool]:
+    """(every passage's vector, whether they were encoded now): the stored ones when they match, else
+    encoded (`progress` as `Encoder.encode_passages`) and stored beside the checkpoint."""
     stored = load_vectors(checkpoint, corpus_fingerprint, len(texts))
     if stored is not None:
-        return stored
-    return checkpoint.encoder.encode_passages(texts, progress=progress)
+        return stored, False
+    vectors = checkpoint.encoder.encode_passages(texts, progress=progress or False)
+    save_vectors(checkpoint, vectors, corpus_fingerprint)
+    return vectors, True

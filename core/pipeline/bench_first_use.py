@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from core.common.artifacts import PREFERRED, find_checkpoints, read_json
+from core.model.passages import FILE
 from core.pipeline.bench_report import DOC, first_use_checks, write_reports
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,6 +118,11 @@ def _stop(server: subprocess.Popen, grace_s: float = 60) -> float | None:
         return None
 
 
+def _checkpoint_files(model: Path) -> list[Path]:
+    """A checkpoint's model.pt and, when it has them, its stored passage vectors (`core.model.passages`)."""
+    return [model] + [f for f in [model.parent / FILE] if f.is_file()]
+
+
 def first_use(
     source: str, checkpoints: dict[str, Path], app_root: Path = ROOT, settle_s: float = 600
 ) -> dict:
@@ -135,9 +141,10 @@ def first_use(
     }
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
         artifacts = Path(tmp)
-        for name, path in checkpoints.items():
+        for name, path in checkpoints.items():  # as a fresh clone has them
             (artifacts / name).mkdir()
-            (artifacts / name / "model.pt").symlink_to(path.resolve())
+            for file in _checkpoint_files(path):
+                (artifacts / name / file.name).symlink_to(file.resolve())
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
         page = browser.new_page()
         with socket.socket() as free:  # a port nothing listens on
@@ -150,7 +157,8 @@ def first_use(
             out["indexes built before the new run"] = _indexes_ready(page, base, list(checkpoints), settle_s)
             run = artifacts / "runs" / "bench-run"
             run.mkdir(parents=True)
-            shutil.copy(next(iter(checkpoints.values())), run / "model.pt")  # a checkpoint never indexed
+            for file in _checkpoint_files(next(iter(checkpoints.values()))):  # as `train` publishes a run
+                shutil.copy(file, run / file.name)
             out["new run -> first result"] = _first_card(
                 page, f"{base}/search?q={query}&model=run-bench-run", server
             )

@@ -24,6 +24,7 @@ from core.data.msmarco import Corpus, load_corpus, split_queries
 from core.data.triplets import load_mined
 from core.data.vocab import Vocab
 from core.model.encoder import Checkpoint
+from core.model.passages import ensure_vectors
 from core.retrieval.bm25 import BM25
 from core.retrieval.evaluate import IREvaluator
 from core.retrieval.hybrid import (
@@ -97,6 +98,7 @@ class _Run:
     def index_stage(self, name: str, client) -> None:
         t0, c = time.time(), self.checkpoints[name]
         pids, texts = list(self.corpus.passages.pid), list(self.corpus.passages.text)
+        vectors, _ = ensure_vectors(c, texts, self.corpus.fingerprint(), self.progress)
         made = ensure_index(
             client,
             c.encoder,
@@ -108,9 +110,10 @@ class _Run:
             force=self.force,
             progress=self.progress or False,
             path=c.path,
+            vectors=vectors,
         )
-        self.vectors[name] = made.passage_vectors(pids)
-        rate = f", {made.passages_per_s} passages/s" if made.built else ""
+        self.vectors[name] = vectors
+        rate = f", {made.added_per_s} vectors/s added" if made.built else ""
         self.record(f"index {name}", t0, made.built, f"{len(made.index)} vectors{rate}")
 
     def project_stage(self) -> None:

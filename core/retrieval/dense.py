@@ -21,6 +21,7 @@ import torch
 
 from core.common.types import Progress
 from core.model.encoder import Checkpoint, Encoder
+from core.model.passages import load_vectors
 from core.retrieval.catalog import Catalog, Passages
 from core.retrieval.explain import Explanation, split_parts
 from core.retrieval.index import IndexBuild, chroma_client, ensure_index, open_index, set_aside_if_corrupt
@@ -101,8 +102,13 @@ class Engine(Ranker):
         return f"being built ({self.index_share:.0%})"
 
     def _open_or_encode(self, passages: Passages, indexed: bool) -> np.ndarray:
-        """Every passage's vector: read back from this checkpoint's up-to-date index when there is one
-        (kept as `self.index`), else encoded now (`progress` moves with every batch)."""
+        """Every passage's vector: the ones stored beside the checkpoint when they match, else read back
+        from its up-to-date index when there is one (kept as `self.index`), else encoded now (`progress`
+        moves with every batch)."""
+        if self.checkpoint is not None and isinstance(passages, Catalog):
+            stored = load_vectors(self.checkpoint, passages.fingerprint, len(passages))
+            if stored is not None:  # beside the checkpoint (core.model.passages): read, not encoded
+                return stored
         if indexed:
             try:
                 client = chroma_client(self.chroma_path)

@@ -1,6 +1,6 @@
 """Stored passage vectors (`core.model.passages`): read back exactly when they were made by this
 checkpoint file for this corpus; ignored (so the passages are encoded again) when either changed or
-the file is damaged; never half-written."""
+the file is damaged; never half-written; an engine opens on them without encoding."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ import pytest
 from core.common.config import ModelConfig
 from core.data.msmarco import build_corpus
 from core.model.encoder import Checkpoint
-from core.model.passages import load_vectors, passage_vectors, save_vectors, vectors_path
+from core.model.passages import ensure_vectors, load_vectors, save_vectors, vectors_path
 from core.model.two_tower import TwoTower, save_checkpoint
+from core.retrieval.catalog import Catalog
+from core.retrieval.dense import Engine
 from tests.conftest import tiny_rows
 
 
@@ -33,7 +35,8 @@ def test_stored_vectors_are_read_back_exactly_instead_of_encoding(checkpoint, co
     save_vectors(checkpoint, encoded, fp)
     assert not list(vectors_path(checkpoint).parent.glob(".*.tmp"))  # written whole, then renamed
     monkeypatch.setattr(type(checkpoint.encoder), "encode_passages", lambda *a, **k: pytest.fail("encoded"))
-    assert np.array_equal(passage_vectors(checkpoint, texts, fp), encoded)
+    assert np.array_equal(ensure_vectors(checkpoint, texts, fp)[0], encoded)
+    assert not ensure_vectors(checkpoint, texts, fp)[1]
 
 
 def test_vectors_of_another_corpus_or_checkpoint_or_a_damaged_file_are_ignored(checkpoint, corpus):
@@ -42,7 +45,9 @@ def test_vectors_of_another_corpus_or_checkpoint_or_a_damaged_file_are_ignored(c
     assert load_vectors(checkpoint, fp, len(texts)) is None  # none stored yet
     save_vectors(checkpoint, encoded, "another corpus")
     assert load_vectors(checkpoint, fp, len(texts)) is None
-    assert np.array_equal(passage_vectors(checkpoint, texts, fp), encoded)  # encoded again
+    vectors, encoded_now = ensure_vectors(checkpoint, texts, fp)  # encoded again, and stored
+    assert encoded_now and np.array_equal(vectors, encoded)
+    assert np.array_equal(load_vectors(checkpoint, fp, len(texts)), encoded)
     save_vectors(checkpoint, encoded, fp)
     assert load_vectors(checkpoint, fp, len(texts) + 1) is None  # a corpus of another size
     retrained = Checkpoint("tiny", checkpoint.path)
@@ -52,3 +57,24 @@ def test_vectors_of_another_corpus_or_checkpoint_or_a_damaged_file_are_ignored(c
     assert load_vectors(checkpoint, fp, len(texts)) is None
     vectors_path(checkpoint).write_bytes(vectors_path(checkpoint).read_bytes()[:5])
     assert load_vectors(checkpoint, fp, len(texts)) is None
+
+
+def test_an_engine_opens_on_stored_vectors_without_encoding_and_searches_them(
+    checkpoint, corpus, monkeypatch
+):
+    catalog = Catalog(corpus)
+    encoded = checkpoint.encoder.encode_passages(catalog.texts)
+    save_vectors(checkpoint, encoded, catalog.fingerprint)
+    monkeypatch.setattr(type(checkpoint.encoder), "encode_passages", lambda *a, **k: pytest.fail("encoded"))
+    engine = Engine("tiny", checkpoint, catalog)
+    assert np.array_equal(engine.vectors, encoded)
+    query = corpus.queries.text.iloc[0]
+    expected = np.argsort(-(encoded @ checkpoint.encoder.encode_queries([query])[0]), kind="stable")[:3]
+    assert [h.pid for h in engine.search(query, 3).hits] == [catalog.pids[r] for r in expected]
+
+
+def test_an_engine_encodes_when_the_stored_vectors_are_stale(checkpoint, corpus):
+    catalog = Catalog(corpus)
+    encoded = checkpoint.encoder.encode_passages(catalog.texts)
+    save_vectors(checkpoint, np.zeros_like(encoded), "another corpus")
+    assert np.array_equal(Engine("tiny", checkpoint, catalog).vectors, encoded)
