@@ -91,15 +91,15 @@ class Engine(Ranker):
 
     @property
     def index_state(self) -> str:
-        """'ready' (searches use the Chroma index), 'being built (45%)', or why building it failed
-        (exact search answers meanwhile); 'exact only' without a Chroma folder."""
+        """'ready' (searches use the Chroma index), 'is being built (45%)', or why building it failed,
+        'could not be built (…)' (exact search answers meanwhile); 'exact only' without a Chroma folder."""
         if self.index is not None:
             return "ready"
         if self.chroma_path is None:
             return "exact only"
         if self.index_error:
             return f"could not be built ({self.index_error})"
-        return f"being built ({self.index_share:.0%})"
+        return f"is being built ({self.index_share:.0%})"
 
     def _open_or_encode(self, passages: Passages, indexed: bool) -> np.ndarray:
         """Every passage's vector: the ones stored beside the checkpoint when they match, else read back

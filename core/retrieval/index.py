@@ -18,6 +18,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
+import threading
 import time
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ LOW_SPACE = 64 << 20  # bytes free below which a failing Chroma folder is taken 
 
 
 _checked: set[str] = set()  # embedded Chroma folders whose database this process has checked
+_OPENING = threading.RLock()  # one embedded client made at a time (two index builds start together)
 
 
 def chroma_client(path: str | Path | None = None, host: str | None = None, port: int | None = None):
@@ -58,12 +60,13 @@ def chroma_client(path: str | Path | None = None, host: str | None = None, port:
             ) from e
         return client
     path = chroma_folder(path)
-    if str(path.resolve()) not in _checked:  # once per process: a damaged database is set aside first
-        set_aside_if_corrupt(path)
-        _checked.add(str(path.resolve()))
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(path), settings=settings)
+        with _OPENING:  # Chroma's shared client system is not safe to create from two threads at once
+            if str(path.resolve()) not in _checked:  # once per process: a damaged database is set aside
+                set_aside_if_corrupt(path)
+                _checked.add(str(path.resolve()))
+            path.mkdir(parents=True, exist_ok=True)
+            return chromadb.PersistentClient(path=str(path), settings=settings)
     except Exception as e:
         raise SearchIndexError(
             f"the Chroma folder {path} cannot be opened ({type(e).__name__}: {e}); check that it is "

@@ -43,7 +43,7 @@ def quick(monkeypatch):
 def test_exact_search_answers_until_the_background_index_is_complete(checkpoint, catalog, tmp_path):
     engine = Engine("tiny", checkpoint, catalog, tmp_path / "chroma", background=True)
     first = engine.search(QUERY, 5)
-    assert engine.index is None and first.path == "exact" and engine.index_state.startswith("being built")
+    assert engine.index is None and first.path == "exact" and engine.index_state.startswith("is being built")
     engine.builder.join(60)
     after = engine.search(QUERY, 5)
     assert engine.index_state == "ready" and after.path == "chroma"

@@ -95,3 +95,26 @@ def test_interrupted_build_leaves_previous_index(tmp_path, glove_vocab, monkeypa
     assert made.built and [c if isinstance(c, str) else c.name for c in client.list_collections()] == [
         "checkpoint-fp1"
     ]
+
+
+def test_clients_opened_by_threads_at_once_all_work(tmp_path):
+    """Two engines' background index builds open the same new Chroma folder together: each of their
+    clients works (Chroma's shared client system failed when two threads created it at once)."""
+    import threading
+
+    errors, start = [], threading.Barrier(4)
+
+    def open_and_use(n: int) -> None:
+        start.wait()
+        try:
+            chroma_client(tmp_path / "chroma").get_or_create_collection(f"checkpoint-{n}")
+        except Exception as e:  # the failure this test is about
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=open_and_use, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(chroma_client(tmp_path / "chroma").list_collections()) == 4

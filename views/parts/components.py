@@ -196,7 +196,7 @@ def answered_by(result: SearchResult, ranker: Ranker) -> str:
         searched = "search the index"
     else:
         state = getattr(ranker, "index_state", "ready")
-        building = f" (its Chroma index is {state})" if state not in ("ready", "exact only") else ""
+        building = f" (its Chroma index {state})" if state not in ("ready", "exact only") else ""
         searched = f"exact search over every passage{building}"
     return f"Encode query {result.encode_ms:.1f} ms · {searched} {result.search_ms:.1f} ms"
 
