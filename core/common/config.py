@@ -112,7 +112,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)  # `train`'s, and the build's warm-up round
     # the build's two compared rounds (flags --round-epochs, --round-lr...): the same fields, each round
     # continuing the warm-up; only the negatives (random, or mined with the warm-up) differ between them
-    round: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=5))
+    round: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=5, negatives_per_query=4))
     build: BuildConfig = field(default_factory=BuildConfig)
     projection: ProjectionConfig = field(default_factory=ProjectionConfig)
 

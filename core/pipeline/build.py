@@ -213,7 +213,8 @@ def evaluate_all(
         },
         "design": {
             "warmup": f"{cfg.train.epochs} epochs, random negatives, lr {cfg.train.lr}",
-            "rounds": f"{cfg.round.epochs} epochs from the warm-up at lr {cfg.round.lr}",
+            "rounds": f"{cfg.round.epochs} epochs at lr {cfg.round.lr}, "
+            f"{cfg.round.negatives_per_query} explicit negatives per query beside the in-batch ones",
             "differs": "the negatives: random ones for random, ones mined with the warm-up for hard",
         },
         "corpus": {

@@ -3,7 +3,6 @@ settings from the warm-up, differing only in their negatives, passed explicitly
 (core.training.rounds); a setting a round would have to replace is an error naming its flag; a
 config.json of the earlier layout (`build.round_*`) still loads, as the same settings."""
 
-import json
 from pathlib import Path
 
 import pytest
@@ -89,10 +88,12 @@ def test_round_flags_set_the_round_section():
 
 
 def test_a_config_file_of_the_earlier_layout_loads_as_the_same_settings():
-    """The committed config.json files hold `build.round_epochs` etc.: they read as `round` settings,
-    the rest of the round as the train section's (which the rounds shared then)."""
-    old = json.loads((ROOT / "artifacts" / "hard" / "config.json").read_text())
-    assert "round_epochs" in old["build"]
+    """A config.json of the earlier layout holds `build.round_epochs` etc.: they read as `round`
+    settings, the rest of the round as the train section's (which the rounds shared then)."""
+    old = Config().to_dict()
+    old["train"].update(negatives="hard", hard_file="m.json", init_from="w.pt", threads=1)
+    old["build"].update(round_epochs=5, round_lr=0.002, round_negatives=1, hard_random_mix=0.0)
+    del old["round"]
     cfg = Config.from_dict(old)
     assert cfg.round == TrainConfig(epochs=5, threads=1)
     assert cfg.build == Config().build
@@ -108,4 +109,4 @@ def test_a_rounds_key_reads_the_same_settings_as_before():
     """`trained_with` is what the committed checkpoints' build keys hold: a TrainConfig (paths and
     threads left out), the model and data sections."""
     model, train, data = trained_with(round_config(Config(), "hard", "w.pt", "m.json"))
-    assert train == TrainConfig(epochs=5, negatives="hard") and data.source is None
+    assert train == TrainConfig(epochs=5, negatives="hard", negatives_per_query=4) and data.source is None
