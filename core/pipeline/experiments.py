@@ -80,6 +80,13 @@ ARMS = (
         control="hard-1",
     ),
     Arm(
+        "distilled-light",
+        "distilled at weight 0.01: the Margin-MSE term about the softmax loss's size (at 0.2, ~10x it)",
+        "hard",
+        {**ONE, "round.distill": 0.01},
+        control="hard-1",
+    ),
+    Arm(
         "random-again",
         "random-1 continued for a second round: the control of hard-refreshed",
         "random",
