@@ -48,7 +48,7 @@ def test_search_and_compare_explain_every_score_in_its_rankers_unit(app_env):
 
 @needs_app
 def test_confused_explains_the_winner_and_the_judged_passage_in_the_rankers_unit(app_env):
-    at = open_page("views/pages/confused.py")  # random against hard
+    at = open_page("views/pages/confused.py", filter="confused")  # random against hard: random's mistakes
     assert len(cards(at)) == 2
     assert_explained(at, "cos", "meaning ", " + shared words ")
     at = open_page(
