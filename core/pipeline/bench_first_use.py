@@ -7,7 +7,6 @@ use alone into an existing report (`python -m core bench --first-use`)."""
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -16,7 +15,10 @@ import time
 from pathlib import Path
 
 from core.common.artifacts import PREFERRED, find_checkpoints, read_json
-from core.model.passages import FILE
+from core.data.msmarco import load_corpus
+from core.model.encoder import Checkpoint
+from core.model.passages import FILE, save_vectors
+from core.model.two_tower import load_checkpoint, save_checkpoint
 from core.pipeline.bench_report import DOC, first_use_checks, write_reports
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,12 +125,27 @@ def _checkpoint_files(model: Path) -> list[Path]:
     return [model] + [f for f in [model.parent / FILE] if f.is_file()]
 
 
+def _publish_run(model: Path, run: Path, source: str) -> None:
+    """A new run as `train` publishes it, all at once: a checkpoint file of its own (the weights of
+    `model` under a new name, so a new fingerprint that no index or stored vectors know) with its
+    passages' vectors (what an app that reads them finds; an earlier app encodes the passages)."""
+    net, vocab, meta = load_checkpoint(model)
+    staged = Path(tempfile.mkdtemp(prefix=f"{run.name}-"))  # outside the artifacts the app recovers
+    save_checkpoint(staged / "model.pt", net, vocab, {**meta, "name": run.name})
+    corpus, checkpoint = load_corpus(source), Checkpoint(run.name, staged / "model.pt")
+    save_vectors(
+        checkpoint, checkpoint.encoder.encode_passages(list(corpus.passages.text)), corpus.fingerprint()
+    )
+    run.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(staged, run)
+
+
 def first_use(
     source: str, checkpoints: dict[str, Path], app_root: Path = ROOT, settle_s: float = 600
 ) -> dict:
     """What a class waits for, measured in headless Chromium: seconds from `streamlit run app.py` on a
     fresh clone (the committed checkpoints, no Chroma folder) to the first Search result of a link
-    `/search?q=…`; then, once the app is idle (its index builds done), from a new run's checkpoint
+    `/search?q=…`; then, once the app is idle (its index builds done), from a new run (`_publish_run`)
     appearing under runs/ID to its first Search result. `app_root`: the app to measure (another
     checkout, to measure an earlier version the same way)."""
     from playwright.sync_api import sync_playwright
@@ -155,10 +172,7 @@ def first_use(
         try:
             out["fresh clone -> first result"] = _first_card(page, f"{base}/search?q={query}", server)
             out["indexes built before the new run"] = _indexes_ready(page, base, list(checkpoints), settle_s)
-            run = artifacts / "runs" / "bench-run"
-            run.mkdir(parents=True)
-            for file in _checkpoint_files(next(iter(checkpoints.values()))):  # as `train` publishes a run
-                shutil.copy(file, run / file.name)
+            _publish_run(next(iter(checkpoints.values())), artifacts / "runs" / "bench-run", source)
             out["new run -> first result"] = _first_card(
                 page, f"{base}/search?q={query}&model=run-bench-run", server
             )
