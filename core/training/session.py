@@ -68,6 +68,7 @@ class Run:
     last: tuple[float, float] = (0.0, 0.0)  # the last step's (loss, active fraction)
     started: float = 0.0  # when training started (after the untrained validation)
     epoch_seconds: float = 0.0  # the last epoch's steps took
+    passage_vectors: np.ndarray | None = None  # every passage's vector at the last validation
 
     @property
     def params(self) -> list[torch.Tensor]:

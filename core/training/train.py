@@ -153,7 +153,9 @@ def validation(run: Run) -> Hook:
             return
         t0 = time.time()
         run.model.eval()
-        metrics = evaluator(Engine("validation", encoder), modes=("full",))["full"]
+        ranker = Engine("validation", encoder)
+        metrics = evaluator(ranker, modes=("full",))["full"]
+        run.passage_vectors = ranker.vectors  # corpus order; the checkpoint stores the last ones
         run.model.train()
         val = {"val": metrics, "val_seconds": round(time.time() - t0, 2)}
         if run.epoch == 0:
@@ -201,9 +203,10 @@ def checkpoint(run: Run, work: Path, out_dir: Path, extra_meta: dict | None) -> 
         }
         run.cfg.save(work / "config.json")
         save_checkpoint(work / "model.pt", run.model.eval(), run.vocab, meta)
-        encoder = Encoder(run.model, run.vocab, dc.query_len, dc.passage_len)
-        passages = encoder.encode_passages(list(run.corpus.passages.text))
-        save_vectors(Checkpoint(out_dir.name, work / "model.pt"), passages, run.corpus.fingerprint())
+        # the last validation encoded every passage with this very model: stored, not encoded again
+        save_vectors(
+            Checkpoint(out_dir.name, work / "model.pt"), run.passage_vectors, run.corpus.fingerprint()
+        )
         write_json(work / "log.json", log)
         publish_dir(work, out_dir)
 
