@@ -108,6 +108,7 @@ RULES: dict[str, Rule] = {
     "projection.umap_seed": whole(0, (1 << 32) - 1),
     "bench.queries": whole(1, 100_000),  # `bench`'s own flags
     "bench.minilm": whole(0),
+    "build.jobs": whole(1, 2),  # `build`'s own: there are two compared rounds
 }
 RULES.update({"round." + n.partition(".")[2]: r for n, r in RULES.items() if n.startswith("train.")})
 SECTION_PREFIX = {"round": "round-"}  # the flags of a section whose fields share another's names

@@ -37,8 +37,7 @@ from core.retrieval.hybrid import (
 from core.retrieval.index import chroma_client, ensure_index
 from core.retrieval.rankers import METRIC_MODELS, Setting, make
 from core.training.mining import mine_file, mining_index, mining_stats
-from core.training.rounds import COMPARED, round_config, train_round, warmup_config
-from core.training.tracking import tally_hook
+from core.training.rounds import COMPARED, round_config, train_rounds, warmup_config
 
 
 @dataclass
@@ -81,12 +80,13 @@ class _Run:
         detail = f"{len(self.vocab)} words, fingerprint {self.vocab.fingerprint()}, OOV rate {oov:.2%}"
         self.record("vocab", t0, "made", detail + " of query tokens")
 
-    def train_stage(self, name: str, cfg: Config, inputs_key: str) -> None:
-        t0 = time.time()
-        self.checkpoints[name], fresh = train_round(
-            cfg, self.corpus, self.vocab, self.out / name, inputs_key, self.force, tally_hook(self.progress)
-        )
-        self.record(f"train {name}", t0, fresh, f"val MRR@10 {self.checkpoints[name].meta['val']['mrr@10']}")
+    def train_stage(self, rounds: dict[str, tuple[Config, str]], jobs: int = 1) -> None:
+        """Train `rounds` (name -> (config, inputs key)) unless up to date, `jobs` at a time."""
+        t0, todo = time.time(), {n: (c, self.out / n, key) for n, (c, key) in rounds.items()}
+        trained = train_rounds(todo, self.corpus, self.vocab, self.force, jobs, progress=self.progress)
+        self.checkpoints.update({n: c for n, (c, _) in trained.items()})
+        detail = "  ".join(f"{n} val MRR@10 {c.meta['val']['mrr@10']}" for n, (c, _) in trained.items())
+        self.record(f"train {' + '.join(rounds)}", t0, any(fresh for _, fresh in trained.values()), detail)
 
     def mine_stage(self, mined_path: Path) -> str:
         t0, warmup = time.time(), self.checkpoints["warmup"]
@@ -172,18 +172,22 @@ def build(
     client=None,
     progress: Tally | None = None,
     log=print,
+    jobs: int = 1,
 ) -> list[StageResult]:
     """Every stage in order, each skipped while its key matches; `progress` is told (done, in all) as
-    long stages (training, mining, indexing) advance. Settings a round sets itself are refused
-    (`check_stages`) before any data is read."""
+    long stages (training, mining, indexing) advance; the compared rounds train `jobs` at a time.
+    Settings a round sets itself are refused (`check_stages`) before any data is read."""
     run = _Run(check_stages(cfg), Path(out or artifacts_dir()), force, progress, log)
     run.load()
     mined, warmup = run.out / "mined" / "negatives.json", run.out / "warmup" / "model.pt"
-    run.train_stage("warmup", warmup_config(cfg), "")
+    run.train_stage({"warmup": (warmup_config(cfg), "")})
     mine_key = run.mine_stage(mined)
     warmup_key = run.checkpoints["warmup"].fingerprint
-    run.train_stage("random", round_config(cfg, "random", warmup), warmup_key)
-    run.train_stage("hard", round_config(cfg, "hard", warmup, mined), key_of(warmup_key, mine_key))
+    compared = {
+        "random": (round_config(cfg, "random", warmup), warmup_key),
+        "hard": (round_config(cfg, "hard", warmup, mined), key_of(warmup_key, mine_key)),
+    }
+    run.train_stage(compared, jobs)
     client = client or chroma_client(run.out / "chroma")
     for name in COMPARED:
         run.index_stage(name, client)

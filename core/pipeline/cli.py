@@ -161,10 +161,11 @@ def cmd_build(args) -> int:
     from core.pipeline.build import build, summary_table
     from core.training.tracking import tqdm_tally
 
+    check_flags({"build.jobs": args.jobs})
     cfg = validate(check_stages(config_from_args(args)))
     out = Path(args.artifacts or artifacts_dir())
     with hold(out / ".build.lock", f"the build of {out}"):
-        results = build(cfg, out, force=args.force, progress=tqdm_tally())
+        results = build(cfg, out, force=args.force, progress=tqdm_tally(), jobs=args.jobs)
     print(summary_table(results))
     return 0
 

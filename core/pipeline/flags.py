@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 from core.common.config import Config, ConfigError
@@ -44,6 +45,14 @@ def _mine(p: argparse.ArgumentParser) -> None:
 
 def _build(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="redo every stage")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="compared rounds (random, hard) trained at once, each in a process of its own, where "
+        "each takes its share of the cores unless --round-threads is set (default: 2 on 2 or more "
+        "cores; 1 trains them one after the other). The weights are the same either way",
+    )
     _artifacts(p)
 
 
@@ -125,8 +134,8 @@ SUBCOMMANDS = {  # name -> (its help, its own flags, whether every Config field 
         True,
     ),
     "build": (
-        "the whole pipeline: vocab, random checkpoint, index, mining, hard checkpoint, "
-        "index, metrics (stages already up to date are skipped)",
+        "the whole pipeline: vocabulary, warm-up checkpoint, mining with it, the random and hard "
+        "rounds, indexes, maps, fusion weights, metrics (stages already up to date are skipped)",
         _build,
         True,
     ),

@@ -81,10 +81,9 @@ def test_second_build_does_no_training(tiny_build):
         "data": "loaded",
         "vocab": "made",
         "train warmup": "up to date",
-        "train random": "up to date",
+        "train random + hard": "up to date",
         "index random": "up to date",
         "mine": "up to date",
-        "train hard": "up to date",
         "index hard": "up to date",
         "project random+hard": "up to date",
         "fuse": "up to date",
@@ -125,8 +124,46 @@ def test_changed_checkpoint_makes_index_stale(tiny_build):
     assert open_index(client, file_fingerprint(ckpt), corpus.fingerprint(), len(corpus.passages)) is None
     third = statuses(build(cfg, out, log=lambda *_: None))
     assert (
-        third["train hard"] == "up to date" and third["index hard"] == "built" and third["metrics"] == "built"
+        third["train random + hard"] == "up to date"
+        and third["index hard"] == "built"
+        and third["metrics"] == "built"
     )
     assert third["project random+hard"] == "built"  # the aligned maps follow either checkpoint
     assert third["fuse"] == "built"  # and so does the hybrid's weight
     assert open_index(client, file_fingerprint(ckpt), corpus.fingerprint(), len(corpus.passages)) is not None
+
+
+def test_rounds_trained_side_by_side_are_the_rounds_trained_in_turn(tiny_build, tmp_path):
+    """`build --jobs 2` trains random and hard at once, each in a spawned process at one thread; the
+    weights are those of the same rounds trained one after the other, and the progress bar is told
+    both rounds' steps summed."""
+    from dataclasses import replace
+
+    from core.data.msmarco import load_corpus
+    from core.data.vocab import Vocab
+    from core.training.rounds import round_config, train_rounds
+
+    cfg, out, _ = tiny_build
+    cfg.round = replace(cfg.round, threads=1)
+    corpus = load_corpus(cfg.data.source)
+    vocab = Vocab.for_config([*corpus.passages.text, *corpus.queries.text], cfg.vocab)
+    warmup, mined = out / "warmup" / "model.pt", out / "mined" / "negatives.json"
+    configs = {
+        "random": round_config(cfg, "random", warmup),
+        "hard": round_config(cfg, "hard", warmup, mined),
+    }
+    told = []
+    weights = {}
+    for jobs in (1, 2):
+        rounds = {n: (c, tmp_path / str(jobs) / n, "") for n, c in configs.items()}
+        trained = train_rounds(
+            rounds, corpus, vocab, jobs=jobs, progress=lambda d, t: told.append((jobs, d, t))
+        )
+        assert all(fresh for _, fresh in trained.values())
+        weights[jobs] = {n: load_checkpoint(c.path)[0].state_dict() for n, (c, _) in trained.items()}
+    for name in configs:
+        one, two = weights[1][name], weights[2][name]
+        assert one.keys() == two.keys() and all(torch.equal(one[k], two[k]) for k in one), name
+    steps = {n: json.loads((tmp_path / "1" / n / "log.json").read_text())["steps"] for n in configs}
+    assert max(t for jobs, _, t in told if jobs == 2) == sum(steps.values())
+    assert (2, sum(steps.values()), sum(steps.values())) in told

@@ -203,7 +203,7 @@ def test_a_pipeline_killed_at_any_stage_leaves_consistent_artifacts_and_recovers
     run = [sys.executable, "-m", "core", "build", *flags]
     assert subprocess.run(run, cwd=ROOT, env=env, capture_output=True, check=False).returncode == 0
 
-    for stage in ("[vocab]", "[train warmup]", "[mine]", "[train random]", "[train hard]", "[index hard]"):
+    for stage in ("[vocab]", "[train warmup]", "[mine]", "[train random + hard]", "[index hard]"):
         proc = subprocess.Popen(
             [*run, "--force"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
         )
