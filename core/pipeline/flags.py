@@ -51,7 +51,7 @@ def _build(p: argparse.ArgumentParser) -> None:
         default=min(2, os.cpu_count() or 1),
         help="compared rounds (random, hard) trained at once, each in a process of its own, where "
         "each takes its share of the cores unless --round-threads is set (default: 2 on 2 or more "
-        "cores; 1 trains them one after the other). The weights are the same either way",
+        "cores; 1 trains them one after the other). At the same --round-threads, the weights are the same",
     )
     _artifacts(p)
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import copy
 import multiprocessing
 import os
+import pickle
 import queue
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -115,15 +115,15 @@ def train_rounds(
     date are trained one after another (`hook` sees each), or with `jobs` > 1 that many at a time, each
     in a process of its own. There a round whose config leaves the threads to torch (0) takes its share
     of the cores (on 2 cores, two rounds at one thread each do more work per second than one round at
-    two), and `progress` is told their steps summed. A round's weights depend on its config only."""
+    two), and `progress` is told their steps summed. At the same threads, the weights are the same."""
     opened = {n: Checkpoint(n, out / "model.pt") for n, (_, out, _) in rounds.items()}
     keys = {n: round_key(c, corpus, vocab, inputs) for n, (c, _, inputs) in rounds.items()}
     todo = [n for n in rounds if force or stored_key(opened[n]) != keys[n]]
-    if jobs > 1 and len(todo) > 1:
-        _side_by_side({n: (*rounds[n][:2], keys[n]) for n in todo}, corpus, vocab, jobs, progress)
-    else:
-        for n in todo:
-            _train(*rounds[n][:2], keys[n], corpus, vocab, hook or tally_hook(progress))
+    for at_once in [todo[i : i + jobs] for i in range(0, len(todo), max(jobs, 1))]:
+        if len(at_once) > 1:
+            _side_by_side({n: (*rounds[n][:2], keys[n]) for n in at_once}, corpus, vocab, progress)
+        else:
+            _train(*rounds[at_once[0]][:2], keys[at_once[0]], corpus, vocab, hook or tally_hook(progress))
     return {
         n: (Checkpoint(n, out / "model.pt") if n in todo else opened[n], n in todo)
         for n, (_, out, _) in rounds.items()
@@ -134,19 +134,29 @@ def _train(cfg: Config, out: Path, key: str, corpus: Corpus, vocab: Vocab, hook:
     train(cfg, corpus, vocab, out, extra_meta={"build_key": key}, hook=hook)
 
 
-def _side_by_side(todo: dict, corpus: Corpus, vocab: Vocab, jobs: int, progress: Tally | None) -> None:
-    """Train `todo` (name -> (config, out, key)) `jobs` at a time in spawned processes."""
-    share = max(1, (os.cpu_count() or 1) // jobs)
+def _side_by_side(todo: dict, corpus: Corpus, vocab: Vocab, progress: Tally | None) -> None:
+    """Train every round of `todo` (name -> (config, out, key)) at once, each in a spawned process at
+    its share of the cores. A round's error is raised here; if this process stops first (an error, a
+    Ctrl-C), the others are ended, so no round goes on that nobody waits for."""
     context = multiprocessing.get_context("spawn")
-    with context.Manager() as manager, ProcessPoolExecutor(jobs, mp_context=context) as pool:
-        steps = manager.Queue()
-        futures = [
-            pool.submit(_train_child, _threads(cfg, share), out, key, corpus, vocab, steps, i, os.getpid())
-            for i, (cfg, out, key) in enumerate(todo.values())
-        ]
-        _relay(steps, futures, progress)
-        for f in futures:
-            f.result()  # a round's error, raised here
+    messages = context.Queue()
+    share = max(1, (os.cpu_count() or 1) // len(todo))
+    procs = {
+        name: context.Process(
+            target=_train_child,
+            args=(_threads(cfg, share), out, key, corpus, vocab, messages, name, os.getpid()),
+        )
+        for name, (cfg, out, key) in todo.items()
+    }
+    try:
+        for proc in procs.values():
+            proc.start()
+        _relay(messages, procs, progress)
+    finally:
+        for proc in procs.values():
+            if proc.is_alive():
+                proc.terminate()
+            proc.join()
 
 
 def _threads(cfg: Config, share: int) -> Config:
@@ -156,18 +166,29 @@ def _threads(cfg: Config, share: int) -> Config:
     return c
 
 
-def _train_child(
-    cfg: Config, out: Path, key: str, corpus: Corpus, vocab: Vocab, steps, index: int, parent: int
-):
-    """One round in a process of its own, telling `steps` (index, steps done, steps in all); it ends
-    with its parent (a killed build), never publishing a round nobody waits for."""
+def _train_child(cfg: Config, out: Path, key: str, corpus, vocab, messages, name: str, parent: int) -> None:
+    """One round in a process of its own, telling `messages` ("step", name, (done, in all)) as it goes
+    and ("done", name, None) or ("error", name, the exception) at the end; it ends with its parent
+    (a killed build), never publishing a round nobody waits for."""
     threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
 
     def hook(event: str, log: dict) -> None:
         if event == "batch":
-            steps.put((index, len(log["batches"]), log["steps"]))
+            messages.put(("step", name, (len(log["batches"]), log["steps"])))
 
-    _train(cfg, out, key, corpus, vocab, hook)
+    try:
+        _train(cfg, out, key, corpus, vocab, hook)
+        messages.put(("done", name, None))
+    except BaseException as e:  # the parent raises it; a Ctrl-C reaches both
+        messages.put(("error", name, e if _picklable(e) else RuntimeError(f"{type(e).__name__}: {e}")))
+
+
+def _picklable(e: BaseException) -> bool:
+    try:
+        pickle.dumps(e)
+        return True
+    except Exception:
+        return False
 
 
 def _exit_with(parent: int) -> None:
@@ -176,15 +197,26 @@ def _exit_with(parent: int) -> None:
     os._exit(1)
 
 
-def _relay(steps, futures: list, progress: Tally | None) -> None:
-    """Until every round is done, tell `progress` the steps of all rounds summed (once each has
-    reported, so that the total never changes under the bar)."""
-    counts: dict[int, tuple[int, int]] = {}
-    while not all(f.done() for f in futures):
+def _relay(messages, procs: dict, progress: Tally | None) -> None:
+    """Until every round has ended, tell `progress` the steps of all rounds summed (once each has
+    reported, so that the total never changes under the bar); a round's error is raised, and so is a
+    round's process that ended without a word (killed)."""
+    counts: dict[str, tuple[int, int]] = {}
+    ended: set[str] = set()
+    while len(ended) < len(procs):
         try:
-            index, done, total = steps.get(timeout=0.5)
+            kind, name, value = messages.get(timeout=1)
         except queue.Empty:
+            gone = [n for n, p in procs.items() if n not in ended and p.exitcode is not None]
+            if gone:
+                code = procs[gone[0]].exitcode
+                raise RuntimeError(f"the {gone[0]} round's process ended (exit code {code})") from None
             continue
-        counts[index] = (done, total)
-        if progress and len(counts) == len(futures):
-            progress(sum(d for d, _ in counts.values()), sum(t for _, t in counts.values()))
+        if kind == "error":
+            raise value
+        if kind == "done":
+            ended.add(name)
+        else:
+            counts[name] = value
+            if progress and len(counts) == len(procs):
+                progress(sum(d for d, _ in counts.values()), sum(t for _, t in counts.values()))

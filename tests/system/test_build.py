@@ -139,31 +139,74 @@ def test_rounds_trained_side_by_side_are_the_rounds_trained_in_turn(tiny_build, 
     both rounds' steps summed."""
     from dataclasses import replace
 
-    from core.data.msmarco import load_corpus
-    from core.data.vocab import Vocab
-    from core.training.rounds import round_config, train_rounds
+    from core.training.rounds import train_rounds
 
-    cfg, out, _ = tiny_build
-    cfg.round = replace(cfg.round, threads=1)
-    corpus = load_corpus(cfg.data.source)
-    vocab = Vocab.for_config([*corpus.passages.text, *corpus.queries.text], cfg.vocab)
-    warmup, mined = out / "warmup" / "model.pt", out / "mined" / "negatives.json"
-    configs = {
-        "random": round_config(cfg, "random", warmup),
-        "hard": round_config(cfg, "hard", warmup, mined),
-    }
-    told = []
-    weights = {}
+    told, weights = [], {}
     for jobs in (1, 2):
-        rounds = {n: (c, tmp_path / str(jobs) / n, "") for n, c in configs.items()}
+        corpus, vocab, rounds = compared_rounds(tiny_build, tmp_path / str(jobs))
+        rounds = {
+            n: (replace(c, train=replace(c.train, threads=1)), *rest) for n, (c, *rest) in rounds.items()
+        }
         trained = train_rounds(
             rounds, corpus, vocab, jobs=jobs, progress=lambda d, t: told.append((jobs, d, t))
         )
         assert all(fresh for _, fresh in trained.values())
         weights[jobs] = {n: load_checkpoint(c.path)[0].state_dict() for n, (c, _) in trained.items()}
-    for name in configs:
+    for name in ("random", "hard"):
         one, two = weights[1][name], weights[2][name]
         assert one.keys() == two.keys() and all(torch.equal(one[k], two[k]) for k in one), name
-    steps = {n: json.loads((tmp_path / "1" / n / "log.json").read_text())["steps"] for n in configs}
-    assert max(t for jobs, _, t in told if jobs == 2) == sum(steps.values())
-    assert (2, sum(steps.values()), sum(steps.values())) in told
+    steps = sum(json.loads((tmp_path / "1" / n / "log.json").read_text())["steps"] for n in weights[1])
+    assert max(t for jobs, _, t in told if jobs == 2) == steps
+    assert (2, steps, steps) in told
+
+
+def compared_rounds(tiny_build, folder, mined=None, epochs=1):
+    """The tiny build's compared rounds: corpus, vocabulary, name -> (config, out in `folder`, key)."""
+    import copy
+    from dataclasses import replace
+
+    from core.data.msmarco import load_corpus
+    from core.data.vocab import Vocab
+    from core.training.rounds import round_config
+
+    cfg, out, _ = tiny_build
+    cfg = copy.deepcopy(cfg)
+    cfg.round = replace(cfg.round, epochs=epochs)
+    corpus = load_corpus(cfg.data.source)
+    vocab = Vocab.for_config([*corpus.passages.text, *corpus.queries.text], cfg.vocab)
+    warmup = out / "warmup" / "model.pt"
+    configs = {
+        "random": round_config(cfg, "random", warmup),
+        "hard": round_config(cfg, "hard", warmup, mined or out / "mined" / "negatives.json"),
+    }
+    return corpus, vocab, {n: (c, folder / n, "") for n, c in configs.items()}
+
+
+def test_a_rounds_error_side_by_side_is_raised_as_itself(tiny_build, tmp_path):
+    from core.training.rounds import train_rounds
+
+    corpus, vocab, rounds = compared_rounds(tiny_build, tmp_path, mined=tmp_path / "no such file.json")
+    with pytest.raises(Exception, match="no such file") as raised:
+        train_rounds(rounds, corpus, vocab, jobs=2)
+    one_by_one = pytest.raises(type(raised.value), match="no such file")
+    with one_by_one:
+        train_rounds(rounds, corpus, vocab, jobs=1)
+    assert not (tmp_path / "hard" / "model.pt").exists()
+
+
+def test_a_build_stopped_while_rounds_train_side_by_side_ends_them(tiny_build, tmp_path):
+    """An error (or a Ctrl-C) in the build while both rounds train ends both processes at once:
+    nothing goes on training, and nothing is published."""
+    import multiprocessing
+
+    from core.training.rounds import train_rounds
+
+    corpus, vocab, rounds = compared_rounds(tiny_build, tmp_path, epochs=500)  # minutes, unless ended
+
+    def stop(done, total):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_rounds(rounds, corpus, vocab, jobs=2, progress=stop)
+    assert not multiprocessing.active_children()
+    assert not any((tmp_path / n / "model.pt").exists() for n in rounds)

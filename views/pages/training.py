@@ -23,7 +23,7 @@ HELP = {
     "loss": "In-batch softmax: every other passage in the batch (the other queries' positives and all "
     "explicit negatives) is a negative too. Triplet: max(0, d(q,p) − d(q,n) + margin) against "
     "the one explicit negative.",
-    "negatives": "Random: a passage drawn at random. Hard: one mined with the random checkpoint "
+    "negatives": "Random: a passage drawn at random. Hard: one mined with the warm-up checkpoint "
     "(artifacts/mined/negatives.json).",
 }
 
