@@ -61,7 +61,12 @@ def chroma_client(path: str | Path | None = None, host: str | None = None, port:
         return client
     path = chroma_folder(path)
     try:
-        with _OPENING:  # Chroma's shared client system is not safe to create from two threads at once
+        # Chroma's shared client system is not safe to create from two threads at once, and two
+        # processes opening a new folder at once both migrate its database ("database is locked")
+        with (
+            _OPENING,
+            hold(_lock_path(str(path.resolve()), "@client"), f"the Chroma folder {path}", wait=True),
+        ):
             if str(path.resolve()) not in _checked:  # once per process: a damaged database is set aside
                 set_aside_if_corrupt(path)
                 _checked.add(str(path.resolve()))
@@ -178,8 +183,15 @@ def _lock_file(client, collection: str) -> Path:
         if s.is_persistent
         else f"{s.chroma_server_host}:{s.chroma_server_http_port}"
     )
+    return _lock_path(where, collection)
+
+
+def _lock_path(where: str, name: str) -> Path:
+    """A lock file for `name` (a collection, or "@client", which no collection can be named) of the
+    Chroma folder or server `where`, in the temporary folder (so that a read-only artifacts folder can
+    still be searched), shared by every process."""
     key = hashlib.sha1(where.encode()).hexdigest()[:12]
-    return Path(tempfile.gettempdir()) / "two-tower-index-locks" / f".{key}-{collection}.lock"
+    return Path(tempfile.gettempdir()) / "two-tower-index-locks" / f".{key}-{name}.lock"
 
 
 @dataclass

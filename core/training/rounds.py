@@ -193,7 +193,7 @@ def _picklable(e: BaseException) -> bool:
 
 def _exit_with(parent: int) -> None:
     while os.getppid() == parent:
-        time.sleep(1)
+        time.sleep(0.2)
     os._exit(1)
 
 

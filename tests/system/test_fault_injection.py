@@ -1,5 +1,6 @@
 """Fault injection: `train` and `build` killed (SIGKILL) at seeded random moments, 20 kills across the
-two, over the tiny corpus. After every kill: each checkpoint that existed before is still found and
+two, over the tiny corpus (the command alone: a build's round processes end by themselves, within
+seconds). After every kill: each checkpoint that existed before is still found and
 loads, and every JSON artifact parses. At the end: the next train and build complete, and nothing is
 left half-written (no `.partial`, `.ready`, `.old`, temporary file or lock)."""
 
@@ -51,11 +52,36 @@ def commands(out: Path, data: Path) -> dict[str, list[str]]:
 def run(command: list[str], env: dict, kill_after: float | None = None) -> subprocess.CompletedProcess | None:
     if kill_after is None:
         return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     time.sleep(kill_after)
-    proc.send_signal(signal.SIGKILL)
+    proc.send_signal(
+        signal.SIGKILL
+    )  # the process alone, not its group: a build's rounds must end by themselves
     proc.wait(timeout=60)
+    deadline = time.time() + 5
+    while group_alive(proc.pid) and time.time() < deadline:
+        time.sleep(0.05)
+    assert not group_alive(proc.pid), "processes the killed command started still run"
     return None
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether a process of group `pgid` is still running (zombies, dead but not yet reaped, are not)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] not in "ZX":
+            return True
+    return False
 
 
 def leftovers(out: Path) -> list[str]:
