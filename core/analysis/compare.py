@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.data.msmarco import split_queries
+from core.data.corpus import split_queries
 from core.retrieval.catalog import Catalog
 from core.retrieval.queries import readable
 from core.retrieval.ranker import Ranker, ResultHit, SearchResult

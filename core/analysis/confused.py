@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from core.data.msmarco import split_queries
+from core.data.corpus import split_queries
 from core.retrieval.metrics import judged_rank
 from core.retrieval.ranker import Ranker
 

@@ -26,7 +26,7 @@ import numpy as np
 from core.common.artifacts import key_of, write_atomic
 from core.common.config import ProjectionConfig
 from core.common.types import Progress
-from core.data.msmarco import Corpus, split_queries
+from core.data.corpus import Corpus, split_queries
 from core.retrieval.metrics import rank_of
 from core.retrieval.queries import validate_query
 

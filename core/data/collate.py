@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from core.data.msmarco import Corpus
+from core.data.corpus import Corpus
 from core.data.triplets import Triplet
 from core.data.vocab import PAD_ID
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from core.common.artifacts import write_json
-from core.data.msmarco import Corpus
+from core.data.corpus import Corpus
 
 Triplet = tuple[str, ...]  # (query_id, positive pid, negative pid, ...): one or more explicit negatives
 

@@ -16,18 +16,21 @@ import numpy as np
 
 from core.common.artifacts import write_atomic
 from core.common.types import Tally
-from core.model.encoder import Checkpoint
+from core.model.encoder import Checkpoint, Encoder
 
 FILE = "passages.npz"
 
 
-def vectors_path(checkpoint: Checkpoint) -> Path:
-    return checkpoint.path.parent / FILE
+def vectors_path(checkpoint: Checkpoint, folder: Path | None = None) -> Path:
+    """Beside the checkpoint for its own corpus; `folder/NAME.npz` for an added corpus's `folder`."""
+    return checkpoint.path.parent / FILE if folder is None else Path(folder) / f"{checkpoint.name}.npz"
 
 
-def save_vectors(checkpoint: Checkpoint, vectors: np.ndarray, corpus_fingerprint: str) -> Path:
-    """Store `vectors` (corpus order) beside `checkpoint`, whole or not at all."""
-    path = vectors_path(checkpoint)
+def save_vectors(
+    checkpoint: Checkpoint, vectors: np.ndarray, corpus_fingerprint: str, folder: Path | None = None
+) -> Path:
+    """Store `vectors` (corpus order) beside `checkpoint` (or in `folder`), whole or not at all."""
+    path = vectors_path(checkpoint, folder)
 
     def write(f) -> None:
         buffer = io.BytesIO()
@@ -43,9 +46,11 @@ def save_vectors(checkpoint: Checkpoint, vectors: np.ndarray, corpus_fingerprint
     return path
 
 
-def load_vectors(checkpoint: Checkpoint, corpus_fingerprint: str, passages: int) -> np.ndarray | None:
+def load_vectors(
+    checkpoint: Checkpoint, corpus_fingerprint: str, passages: int, folder: Path | None = None
+) -> np.ndarray | None:
     """The stored vectors when they were made by this checkpoint file for this corpus, else None."""
-    path = vectors_path(checkpoint)
+    path = vectors_path(checkpoint, folder)
     if not path.is_file():
         return None
     try:
@@ -62,13 +67,19 @@ def load_vectors(checkpoint: Checkpoint, corpus_fingerprint: str, passages: int)
 
 
 def ensure_vectors(
-    checkpoint: Checkpoint, texts: list[str], corpus_fingerprint: str, progress: Tally | None = None
+    checkpoint: Checkpoint,
+    texts: list[str],
+    corpus_fingerprint: str,
+    progress: Tally | None = None,
+    folder: Path | None = None,
+    encoder: Encoder | None = None,
 ) -> tuple[np.ndarray, bool]:
     """(every passage's vector, whether they were encoded now): the stored ones when they match, else
-    encoded (`progress` as `Encoder.encode_passages`) and stored beside the checkpoint."""
-    stored = load_vectors(checkpoint, corpus_fingerprint, len(texts))
+    encoded by `encoder` (the checkpoint's own by default; `progress` as `Encoder.encode_passages`)
+    and stored beside the checkpoint, or in `folder`."""
+    stored = load_vectors(checkpoint, corpus_fingerprint, len(texts), folder)
     if stored is not None:
         return stored, False
-    vectors = checkpoint.encoder.encode_passages(texts, progress=progress or False)
-    save_vectors(checkpoint, vectors, corpus_fingerprint)
+    vectors = (encoder or checkpoint.encoder).encode_passages(texts, progress=progress or False)
+    save_vectors(checkpoint, vectors, corpus_fingerprint, folder)
     return vectors, True

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from core.common.artifacts import PREFERRED, read_json
 from core.common.config import DataConfig
-from core.data.msmarco import Corpus, split_queries
+from core.data.corpus import Corpus, split_queries
 from core.model.encoder import Encoder
 from core.model.two_tower import file_fingerprint
 from core.pipeline.bench_first_use import cold_start, first_use
@@ -159,7 +159,7 @@ def machine() -> dict:
 def encoding(corpus: Corpus, checkpoints: dict[str, Path], minilm_passages: int) -> dict:
     """Passages per second: tokenising alone, each checkpoint (tokenising included, best of 3), BM25
     indexing, and MiniLM over the first `minilm_passages`."""
-    pids, texts = list(corpus.passages.pid), list(corpus.passages.text)
+    pids, texts = list(corpus.passages.pid), corpus.texts()
     first = Encoder.from_checkpoint(next(iter(checkpoints.values())))
     out = {
         "tokenise only": throughput(
@@ -178,7 +178,7 @@ def encoding(corpus: Corpus, checkpoints: dict[str, Path], minilm_passages: int)
 def index_builds(corpus: Corpus, checkpoints: dict[str, Path]) -> tuple[dict, dict]:
     """Each checkpoint's index built as the build makes it, into a fresh Chroma folder: its seconds
     (encode, add, total), and the Chroma add rate."""
-    pids, texts = list(corpus.passages.pid), list(corpus.passages.text)
+    pids, texts = list(corpus.passages.pid), corpus.texts()
     builds, adds = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         scratch = chroma_client(tmp)
@@ -205,7 +205,7 @@ def query_paths(
     """Latency of `queries` one at a time per query path, against the artifacts' Chroma: BM25, then per
     checkpoint encode + Chroma, encode + exact NumPy, and the app's `Engine.search`; and each
     checkpoint's ANN agreement with exact search over every validation query (`all_val`)."""
-    pids, texts = list(corpus.passages.pid), list(corpus.passages.text)
+    pids, texts = list(corpus.passages.pid), corpus.texts()
     catalog = Catalog(corpus)
     bm25 = BM25().fit(texts, pids)
     latencies, agreements = {"bm25 (bm25s)": latency(lambda q: bm25.batch_search([q], 10)[0], queries)}, {}

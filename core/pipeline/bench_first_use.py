@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from core.common.artifacts import PREFERRED, find_checkpoints, read_json
-from core.data.msmarco import load_corpus
+from core.data.corpora import load_corpus
 from core.model.encoder import Checkpoint
 from core.model.passages import FILE, save_vectors
 from core.model.two_tower import load_checkpoint, save_checkpoint
@@ -133,9 +133,7 @@ def _publish_run(model: Path, run: Path, source: str) -> None:
     staged = Path(tempfile.mkdtemp(prefix=f"{run.name}-"))  # outside the artifacts the app recovers
     save_checkpoint(staged / "model.pt", net, vocab, {**meta, "name": run.name})
     corpus, checkpoint = load_corpus(source), Checkpoint(run.name, staged / "model.pt")
-    save_vectors(
-        checkpoint, checkpoint.encoder.encode_passages(list(corpus.passages.text)), corpus.fingerprint()
-    )
+    save_vectors(checkpoint, checkpoint.encoder.encode_passages(corpus.texts()), corpus.fingerprint())
     run.parent.mkdir(parents=True, exist_ok=True)
     os.replace(staged, run)
 

@@ -20,7 +20,8 @@ from core.analysis.projection import Embedded, ensure_projections
 from core.common.artifacts import artifacts_dir, key_of, read_json, write_json
 from core.common.config import Config, check_stages
 from core.common.types import Tally
-from core.data.msmarco import Corpus, load_corpus, split_queries
+from core.data.corpora import load_corpus
+from core.data.corpus import Corpus, split_queries
 from core.data.triplets import load_mined
 from core.data.vocab import Vocab
 from core.model.encoder import Checkpoint
@@ -74,7 +75,7 @@ class _Run:
         # the corpus's words plus the most frequent GloVe words: cheap, so always made; its fingerprint
         # (with the tokeniser's version) keys the training stages
         t0 = time.time()
-        texts = [*self.corpus.passages.text, *self.corpus.queries.text]
+        texts = [*self.corpus.texts(), *self.corpus.queries.text]
         self.vocab = Vocab.for_config(texts, self.cfg.vocab)
         oov = self.vocab.oov_rate(self.corpus.queries.text)
         detail = f"{len(self.vocab)} words, fingerprint {self.vocab.fingerprint()}, OOV rate {oov:.2%}"
@@ -97,7 +98,7 @@ class _Run:
 
     def index_stage(self, name: str, client) -> None:
         t0, c = time.time(), self.checkpoints[name]
-        pids, texts = list(self.corpus.passages.pid), list(self.corpus.passages.text)
+        pids, texts = list(self.corpus.passages.pid), self.corpus.texts()
         vectors, _ = ensure_vectors(c, texts, self.corpus.fingerprint(), self.progress)
         made = ensure_index(
             client,
@@ -137,7 +138,7 @@ class _Run:
         t0, bm25, refit = time.time(), None, []
         for name, c in self.compared().items():
             if self.force or weight_for(self.out, c.fingerprint) is None:
-                texts, pids = list(self.corpus.passages.text), list(self.corpus.passages.pid)
+                texts, pids = self.corpus.texts(), list(self.corpus.passages.pid)
                 bm25 = bm25 or BM25().fit(texts, pids)
                 weight, table, n = fit_on_corpus(
                     c.encoder, self.corpus, self.tune_qids, passage_vectors=self.vectors[name], bm25=bm25

@@ -16,7 +16,9 @@ from core.common.artifacts import CheckpointError
 from core.common.config import ConfigError, DataConfig, validate
 from core.common.outputs import OutputError, hold, replace_problem
 from core.common.settings import RULES, problem
-from core.data.msmarco import DataSourceError, load_corpus, split_queries, tune_queries
+from core.data.corpora import load_corpus
+from core.data.corpus import DataSourceError, split_queries, tune_queries
+from core.pipeline import corpus_cli
 from core.pipeline.flags import SUBCOMMANDS, add_config_flags, config_from_args
 from core.retrieval.vectors import SearchIndexError
 from core.training.train import DivergedError
@@ -42,9 +44,7 @@ def cmd_train(args) -> int:
         raise OutputError(problem)
     corpus = load_corpus(cfg.data.source)
     vocab = (
-        None
-        if cfg.train.init_from
-        else Vocab.for_config([*corpus.passages.text, *corpus.queries.text], cfg.vocab)
+        None if cfg.train.init_from else Vocab.for_config([*corpus.texts(), *corpus.queries.text], cfg.vocab)
     )
     hook = combine(
         console(),
@@ -72,7 +72,7 @@ def cmd_mine(args) -> int:
     checkpoint, out = Checkpoint(Path(args.checkpoint).parent.name, args.checkpoint), Path(args.out)
     corpus = load_corpus(cfg.data.source)
     client = chroma_client(Path(args.artifacts or artifacts_dir()) / "chroma")
-    pids, texts = list(corpus.passages.pid), list(corpus.passages.text)
+    pids, texts = list(corpus.passages.pid), corpus.texts()
     index = ensure_index(
         client,
         checkpoint.encoder,
@@ -105,6 +105,10 @@ def cmd_eval(args) -> int:
     from core.retrieval.rankers import Setting, checkpoint_for, make
 
     check_flags({"data.val_fraction": args.val_fraction})
+    if args.corpus:
+        return corpus_cli.eval_corpus(args)
+    if not args.checkpoint:
+        raise ValueError("eval needs --checkpoint NAME (or --corpus NAME for every ranker on a corpus)")
     artifacts = Path(args.artifacts or artifacts_dir())
     checkpoint = checkpoint_for(args.checkpoint, artifacts)
     opened = {checkpoint.name: checkpoint} if checkpoint else {}
@@ -172,7 +176,7 @@ def cmd_build(args) -> int:
 
 def cmd_bench(args) -> int:
     from core.common.artifacts import artifacts_dir, find_checkpoints
-    from core.data.msmarco import resolve_source
+    from core.data.corpora import resolve_source
     from core.pipeline import bench, bench_first_use, bench_report
 
     check_flags({"bench.queries": args.queries, "bench.minilm": args.minilm})
@@ -208,6 +212,7 @@ COMMANDS = {  # subcommand -> what it runs (its flags: core.pipeline.flags.SUBCO
     "experiments": cmd_experiments,
     "bench": cmd_bench,
     "eval": cmd_eval,
+    "corpus": lambda args: corpus_cli.ACTIONS[args.action](args),
 }
 
 

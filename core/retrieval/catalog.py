@@ -6,18 +6,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
-from core.data.msmarco import Corpus
+from core.data.corpora import DEFAULT
+from core.data.corpus import Corpus
 from core.data.text import normalize
 from core.retrieval.bm25 import bm25_tokens
 from core.retrieval.queries import content_words, query_key, stems
 
 
 class Passages:
-    """What a ranker is fitted on (`Ranker.fit`): passage ids and texts, by row."""
+    """What a ranker is fitted on (`Ranker.fit`): passage ids and texts, by row. With `new_words` (a
+    corpus a checkpoint was not trained on), a ranker of fixed vocabulary grows it by their words
+    (`core.model.new_words`)."""
 
-    def __init__(self, pids: list[str], texts: list[str]):
-        self.pids, self.texts = list(pids), list(texts)
+    def __init__(self, pids: list[str], texts: list[str], new_words: bool = False):
+        self.pids, self.texts, self.new_words = list(pids), list(texts), new_words
         self.row = {pid: i for i, pid in enumerate(self.pids)}
 
     def __len__(self) -> int:
@@ -25,16 +29,22 @@ class Passages:
 
     def same(self, other: Passages | None) -> bool:
         """Whether `other` holds the same passages in the same order (a fitted ranker is reused)."""
-        return other is self or (other is not None and other.pids == self.pids and other.texts == self.texts)
+        return other is self or (
+            other is not None
+            and (other.pids, other.texts, other.new_words) == (self.pids, self.texts, self.new_words)
+        )
 
 
 class Catalog(Passages):
-    """The corpus as the rankers share it: passages by row, judged passages of dataset queries."""
+    """The corpus as the rankers share it: passages by row, judged passages of dataset queries. An
+    added corpus (`folder`: where its derived files are kept) is one the checkpoints were not trained
+    on: they grow their vocabulary by its words, and its passage vectors are kept in `folder`."""
 
-    def __init__(self, corpus: Corpus):
-        super().__init__(list(corpus.passages.pid), list(corpus.passages.text))
-        self.corpus = corpus
+    def __init__(self, corpus: Corpus, name: str = DEFAULT, folder: Path | None = None):
+        super().__init__(list(corpus.passages.pid), corpus.texts(), new_words=folder is not None)
+        self.corpus, self.name, self.folder = corpus, name, folder
         self.fingerprint = corpus.fingerprint()
+        self.vector_key = self.fingerprint + ("+words" if self.new_words else "")  # what vectors depend on
         self.query_ids: dict[str, str] = {}
         for qid, text in zip(corpus.queries.query_id, corpus.queries.text):
             if corpus.positives[qid]:

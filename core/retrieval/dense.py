@@ -21,6 +21,7 @@ import torch
 
 from core.common.types import Progress
 from core.model.encoder import Checkpoint, Encoder
+from core.model.new_words import with_words
 from core.model.passages import load_vectors
 from core.retrieval.catalog import Catalog, Passages
 from core.retrieval.explain import Explanation, split_parts
@@ -70,6 +71,10 @@ class Engine(Ranker):
 
     def _fit(self, passages: Passages) -> None:
         self.catalog, self.index, self.builder = passages, None, None
+        if self.checkpoint is not None:  # a corpus it was not trained on: its words are added
+            own = self.checkpoint.encoder
+            self.encoder = with_words(own, passages.texts) if passages.new_words else own
+            self.vocab = self.encoder.vocab
         indexed = self._indexed(passages)
         self.vectors = self._open_or_encode(passages, indexed)
         if indexed and self.index is None and not self.background:
@@ -106,7 +111,7 @@ class Engine(Ranker):
         from its up-to-date index when there is one (kept as `self.index`), else encoded now (`progress`
         moves with every batch)."""
         if self.checkpoint is not None and isinstance(passages, Catalog):
-            stored = load_vectors(self.checkpoint, passages.fingerprint, len(passages))
+            stored = load_vectors(self.checkpoint, passages.vector_key, len(passages), passages.folder)
             if stored is not None:  # beside the checkpoint (core.model.passages): read, not encoded
                 return stored
         if indexed:

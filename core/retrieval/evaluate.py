@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from core.data.msmarco import Corpus
+from core.data.corpus import Corpus
 from core.retrieval.bm25 import BM25
 from core.retrieval.catalog import Passages
 from core.retrieval.metrics import (
@@ -63,15 +63,22 @@ class IREvaluator:
         relevant: dict[str, set[str]],
         candidates: dict[str, list[str]] | None = None,
         chunk: int = 512,
+        grades: dict[str, dict[str, int]] | None = None,
+        new_words: bool = False,
     ):
         self.pids = list(passages)
-        self.passages = Passages(self.pids, list(passages.values()))
+        self.passages = Passages(self.pids, list(passages.values()), new_words)
         col = {pid: i for i, pid in enumerate(self.pids)}
         self.qids = [q for q in queries if relevant.get(q, set()) & passages.keys()]
         self.query_texts = [queries[q] for q in self.qids]
         self.rel_cols = [[col[p] for p in relevant[q] if p in col] for q in self.qids]
         cands = candidates or {}
         self.cand_cols = [[col[p] for p in cands.get(q, []) if p in col] for q in self.qids]
+        self.grades = (
+            [[grades[q][self.pids[c]] for c in cols] for q, cols in zip(self.qids, self.rel_cols)]
+            if grades
+            else None
+        )
         self.chunk = chunk
         self._relevant, self._passages, self._hard_cols = relevant, passages, None
 
@@ -86,12 +93,32 @@ class IREvaluator:
         return self._hard_cols
 
     @classmethod
-    def from_corpus(cls, corpus: Corpus, query_ids: list[str] | None = None) -> IREvaluator:
+    def from_corpus(
+        cls, corpus: Corpus, query_ids: list[str] | None = None, new_words: bool = False
+    ) -> IREvaluator:
+        """The evaluator of `query_ids` (all judged queries when None) over the whole corpus, with its
+        graded judgements; `new_words`: rankers grow their vocabulary by its words (`Passages`)."""
         ids = set(query_ids) if query_ids is not None else None
         queries = {
             q: t for q, t in zip(corpus.queries.query_id, corpus.queries.text) if ids is None or q in ids
         }
-        return cls(queries, corpus.passage_text(), corpus.positives, corpus.candidates)
+        return cls(
+            queries,
+            corpus.passage_text(),
+            corpus.positives,
+            corpus.candidates,
+            grades=corpus.qrels,
+            new_words=new_words,
+        )
+
+    def _gains(self, rows, shape) -> torch.Tensor | None:
+        """(Qc, N) graded judgements of the queries `rows`, or None when judgements are binary."""
+        if self.grades is None:
+            return None
+        gains = torch.zeros(shape)
+        for i, r in enumerate(rows):
+            gains[i, self.rel_cols[r]] = torch.tensor(self.grades[r], dtype=torch.float32)
+        return gains
 
     def _chunks(self, ranker):
         """Yield (rows, scores (Qc, N), relevance (Qc, N)) for query chunks."""
@@ -120,7 +147,7 @@ class IREvaluator:
         for rows, scores, rel in self._chunks(ranker):
             for mode in modes:
                 if mode == "full":
-                    per_mode[mode].append(per_query_metrics(scores, rel))
+                    per_mode[mode].append(per_query_metrics(scores, rel, self._gains(rows, scores.shape)))
                 elif found := _candidate_metrics(
                     scores, rel, [lists[mode][r] for r in rows], [self.rel_cols[r] for r in rows]
                 ):

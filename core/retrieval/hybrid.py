@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from core.common.artifacts import CheckpointError, read_json, write_json
-from core.data.msmarco import Corpus, split_queries, tune_queries
+from core.data.corpus import Corpus, split_queries, tune_queries
 from core.retrieval.bm25 import BM25
 from core.retrieval.catalog import Passages
 from core.retrieval.explain import Explanation, Part
@@ -148,7 +148,7 @@ def fit_on_corpus(
         )
     rng = np.random.default_rng(seed)
     qids = [qids[i] for i in sorted(rng.permutation(len(qids))[:sample])]
-    texts = list(corpus.passages.text)
+    texts = corpus.texts()
     vectors = encoder.encode_passages(texts) if passage_vectors is None else passage_vectors
     bm25 = bm25 or BM25().fit(texts, list(corpus.passages.pid))
     query_text = dict(zip(corpus.queries.query_id, corpus.queries.text))

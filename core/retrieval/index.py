@@ -142,10 +142,10 @@ def _names(client) -> list[str]:
     return [c if isinstance(c, str) else c.name for c in client.list_collections()]
 
 
-def collection_name(fingerprint: str) -> str:
-    """A checkpoint's collection: named by its file's fingerprint alone, so two files never share one
-    unless they are the same model, and no folder name decides which collection is whose."""
-    return f"checkpoint-{fingerprint}"
+def collection_name(fingerprint: str, corpus_fingerprint: str) -> str:
+    """A checkpoint's collection over one corpus: named by its file's and the corpus's fingerprints, so
+    two files never share one unless they are the same model, and no folder name decides whose it is."""
+    return f"checkpoint-{fingerprint}-{corpus_fingerprint}"
 
 
 def _answers(col, size: int) -> bool:
@@ -167,7 +167,7 @@ def _answers(col, size: int) -> bool:
 def open_index(client, fingerprint: str, corpus_fingerprint: str, size: int) -> ChromaIndex | None:
     """The complete collection for these fingerprints, or None when it is missing, stale or damaged."""
     try:
-        col = client.get_collection(collection_name(fingerprint), embedding_function=None)
+        col = client.get_collection(collection_name(fingerprint, corpus_fingerprint), embedding_function=None)
     except Exception:
         return None
     if (col.metadata or {}).get("corpus") != corpus_fingerprint or not _answers(col, size):
@@ -230,7 +230,11 @@ def ensure_index(
         if idx is not None:
             return IndexBuild(idx, built=False)
     try:
-        with hold(_lock_file(client, collection_name(fingerprint)), f"the index of {name}", wait=True):
+        with hold(
+            _lock_file(client, collection_name(fingerprint, corpus_fingerprint)),
+            f"the index of {name}",
+            wait=True,
+        ):
             idx = None if force else open_index(client, fingerprint, corpus_fingerprint, len(pids))
             if idx is not None:  # another process built it while this one waited
                 return IndexBuild(idx, built=False)
@@ -253,7 +257,7 @@ def ensure_index(
 def _build_index(
     client, encoder, name, fingerprint, pids, texts, corpus_fingerprint, progress, path, vectors=None
 ) -> IndexBuild:
-    final = collection_name(fingerprint)
+    final = collection_name(fingerprint, corpus_fingerprint)
     tmp = final + ".building"
     if tmp in _names(client):  # a build of this checkpoint that was killed
         client.delete_collection(tmp)
@@ -276,15 +280,16 @@ def _build_index(
     idx = ChromaIndex(col, client.get_max_batch_size())
     idx.add(pids, vectors, texts, progress=add_progress)
     for old in _names(client):  # only now: the index this one replaces, older ones of the same file
-        if old != tmp and (old == final or (owner and _owner(client, old) == owner)):
+        if old != tmp and (old == final or (owner and _owner(client, old) == (owner, corpus_fingerprint))):
             client.delete_collection(old)
     col.modify(name=final)
     return IndexBuild(idx, True, vectors, {"encode": round(t1 - t0, 2), "add": round(time.time() - t1, 2)})
 
 
-def _owner(client, collection: str) -> str | None:
-    """The checkpoint file a collection was built from (None when unknown or unreadable)."""
+def _owner(client, collection: str) -> tuple[str, str] | None:
+    """(the checkpoint file a collection was built from, the corpus it holds); None when unreadable."""
     try:
-        return (client.get_collection(collection).metadata or {}).get("path")
+        meta = client.get_collection(collection).metadata or {}
     except Exception:
         return None
+    return meta.get("path"), meta.get("corpus")

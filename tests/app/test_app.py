@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from core.data.msmarco import load_corpus
+from core.data.corpora import load_corpus
 from tests.conftest import DEV_PAIRS, SHARED
 
 ROOT = Path(__file__).resolve().parents[2]

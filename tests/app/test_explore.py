@@ -163,7 +163,7 @@ def test_confused_page_counts_filters_and_keeps_the_open_query(app_env):
 def test_confused_counts_agree_with_core_eval(tmp_path):
     """A query is confused when its judged passage is not at rank 1; `eval`'s recall@1 counts the
     other queries, each 1/(its judged passages), so the two must match to `eval`'s 4 decimals."""
-    from core.data.msmarco import load_corpus
+    from core.data.corpora import load_corpus
     from core.pipeline.cli import main
     from core.retrieval.catalog import Catalog
     from core.retrieval.dense import Engine

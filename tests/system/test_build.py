@@ -62,7 +62,7 @@ def test_the_compared_rounds_differ_only_in_their_negatives(tiny_build):
 
 
 def test_mined_negatives_are_never_positives(tiny_build):
-    from core.data.msmarco import load_corpus
+    from core.data.corpora import load_corpus
 
     cfg, out, _ = tiny_build
     corpus = load_corpus(cfg.data.source)
@@ -117,7 +117,7 @@ def test_changed_checkpoint_makes_index_stale(tiny_build):
     with torch.no_grad():
         model.towers[0].proj.weight.add_(0.01)
     save_checkpoint(ckpt, model, vocab, meta)  # same build key: training is not redone
-    from core.data.msmarco import load_corpus
+    from core.data.corpora import load_corpus
 
     corpus = load_corpus(cfg.data.source)
     client = chroma_client(out / "chroma")
@@ -165,7 +165,7 @@ def compared_rounds(tiny_build, folder, mined=None, epochs=1):
     import copy
     from dataclasses import replace
 
-    from core.data.msmarco import load_corpus
+    from core.data.corpora import load_corpus
     from core.data.vocab import Vocab
     from core.training.rounds import round_config
 

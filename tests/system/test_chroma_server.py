@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from core.data.msmarco import load_corpus
+from core.data.corpora import load_corpus
 from core.model.encoder import Encoder
 from core.retrieval.catalog import Catalog
 from core.retrieval.dense import Engine
@@ -92,7 +92,7 @@ def test_the_app_engine_reaches_the_server_through_the_environment(server, tmp_p
         h.docid for h in exact.query(engine.encoder.encode_queries([query]), 5)[0]
     ]
     names = [c if isinstance(c, str) else c.name for c in chroma_client().list_collections()]
-    assert f"checkpoint-{engine.fingerprint}" in names
+    assert f"checkpoint-{engine.fingerprint}-{catalog.fingerprint}" in names
 
 
 def test_an_unreachable_server_is_a_clear_error():

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from core.data.msmarco import load_corpus
+from core.data.corpora import load_corpus
 from core.pipeline import experiments
 from tests.conftest import tiny_pipeline_config
 

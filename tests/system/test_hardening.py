@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from core.analysis.compare import compare
 from core.common.artifacts import CheckpointError
-from core.data.msmarco import load_corpus
+from core.data.corpora import load_corpus
 from core.model.encoder import Encoder
 from core.model.two_tower import file_fingerprint, load_checkpoint
 from core.pipeline import cli
@@ -108,7 +108,7 @@ def test_sixteen_threads_search_for_thirty_seconds_without_errors(engine):
 KILLED_BUILD = """
 import sys
 from core.model.encoder import Encoder
-from core.data.msmarco import load_corpus
+from core.data.corpora import load_corpus
 from core.retrieval.index import chroma_client, ensure_index
 from core.model.two_tower import file_fingerprint
 ckpt, source, chroma = sys.argv[1:4]
@@ -158,7 +158,7 @@ def test_a_rebuild_killed_while_adding_leaves_the_previous_index_usable(sample, 
     assert not again.built  # the survivor is reused
     rebuilt = ensure_index(client, enc, "hard", fp, pids, texts, corpus.fingerprint(), force=True)
     names = [c if isinstance(c, str) else c.name for c in client.list_collections()]
-    assert rebuilt.built and names == [f"checkpoint-{fp}"], names  # the dead ".building" collection is gone
+    assert rebuilt.built and names == [f"checkpoint-{fp}-{corpus.fingerprint()}"], names  # the dead ".building" collection is gone
 
 
 def test_a_pipeline_killed_at_any_stage_leaves_consistent_artifacts_and_recovers(tiny_jsonl, tmp_path):

@@ -1,7 +1,7 @@
 """Training on real MS MARCO data improves retrieval over the untrained model."""
 
 from core.common.config import Config
-from core.data.msmarco import load_corpus
+from core.data.corpora import load_corpus
 from core.data.vocab import Vocab
 from core.training.train import train
 from tests.conftest import DEV_PAIRS, needs_shared

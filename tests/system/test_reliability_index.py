@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from core.common.cache import KeyedCache
-from core.data.msmarco import load_corpus
+from core.data.corpora import load_corpus
 from core.retrieval import dense as dense_module
 from core.retrieval.catalog import Catalog
 from core.retrieval.dense import Engine

@@ -86,7 +86,7 @@ def test_reading_vectors_from_a_damaged_index_is_an_index_error(passages, tmp_pa
     shutil.rmtree(segment(tmp_path / "chroma"))
     restart()
     damaged = index_module.ChromaIndex(
-        chroma_client(tmp_path / "chroma").get_collection("checkpoint-fp1"), made.index.max_batch
+        chroma_client(tmp_path / "chroma").get_collection("checkpoint-fp1-corpus"), made.index.max_batch
     )
     with pytest.raises(SearchIndexError, match="reading embeddings"):
         damaged.get_vectors(passages[0][:5])
@@ -98,10 +98,10 @@ def test_indexing_another_file_never_deletes_the_committed_checkpoints_collectio
     build(folder, passages, "fp1", "artifacts/random/model.pt")
     build(folder, passages, "fp2", "/other/random/model.pt")
     names = sorted(c.name for c in chroma_client(folder).list_collections())
-    assert names == ["checkpoint-fp1", "checkpoint-fp2"]
+    assert names == ["checkpoint-fp1-corpus", "checkpoint-fp2-corpus"]
     build(folder, passages, "fp3", "artifacts/random/model.pt")  # the committed file retrained
     names = sorted(c.name for c in chroma_client(folder).list_collections())
-    assert names == ["checkpoint-fp2", "checkpoint-fp3"], "only the same file's older index is dropped"
+    assert names == ["checkpoint-fp2-corpus", "checkpoint-fp3-corpus"], "only the same file's older index is dropped"
 
 
 def test_a_search_whose_index_another_process_rebuilt_reopens_it(passages, tmp_path, monkeypatch, catalog):
@@ -123,7 +123,7 @@ def test_a_search_whose_index_another_process_rebuilt_reopens_it(passages, tmp_p
 
 COLD_OPEN = """
 import sys
-from core.data.msmarco import load_corpus
+from core.data.corpora import load_corpus
 from core.model.encoder import Checkpoint
 from core.retrieval.index import chroma_client, ensure_index
 ckpt, source, chroma = sys.argv[1:4]
@@ -212,7 +212,7 @@ CHECKPOINT = ROOT / "artifacts" / "random" / "model.pt"
 
 @pytest.fixture
 def catalog(tiny_jsonl):
-    from core.data.msmarco import load_corpus
+    from core.data.corpora import load_corpus
     from core.retrieval.catalog import Catalog
 
     if not CHECKPOINT.is_file():

@@ -5,15 +5,9 @@ import json
 import pandas as pd
 import pytest
 
-from core.data.msmarco import (
-    DataSourceError,
-    build_corpus,
-    is_validation,
-    load_corpus,
-    passage_id,
-    split_queries,
-    tune_queries,
-)
+from core.data.corpora import load_corpus
+from core.data.corpus import DataSourceError, is_validation, passage_id, split_queries, tune_queries
+from core.data.msmarco import build_corpus
 from tests.conftest import tiny_rows
 
 
@@ -83,7 +77,7 @@ def test_hub_failure_is_explained(monkeypatch):
         raise ConnectionError("no internet")
 
     monkeypatch.setattr(datasets, "load_dataset", offline)
-    with pytest.raises(DataSourceError, match="MSMARCO_SOURCE"):
+    with pytest.raises(DataSourceError, match="demo corpus"):
         load_corpus("hub")
 
 

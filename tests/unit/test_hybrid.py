@@ -41,7 +41,8 @@ def test_weights_are_found_by_checkpoint_fingerprint(tmp_path):
 
 
 def test_weights_are_fitted_on_the_tuning_slice_never_on_training_or_validation_queries():
-    from core.data.msmarco import build_corpus, split_queries
+    from core.data.corpus import split_queries
+    from core.data.msmarco import build_corpus
     from core.retrieval.hybrid import fitting_queries
     from tests.conftest import tiny_rows
 

@@ -63,13 +63,13 @@ def test_ensure_index_reuses_and_detects_stale(tmp_path, glove_vocab):
     assert seen[-1] == (6, 6) and [d for d, _ in seen] == sorted(d for d, _ in seen)  # encode 3, then add 3
     assert not ensure_index(client, enc, "mdl", "fp1", pids, texts, "corpus1").built
     # a changed checkpoint (new fingerprint) or corpus is stale: rebuilt; the older index of the same
-    # checkpoint file is dropped, never another file's
+    # checkpoint file over the same corpus is dropped, never another file's or another corpus's
     assert ensure_index(client, enc, "mdl", "fp1", pids, texts, "corpus1", True, path="a/mdl/model.pt").built
     assert ensure_index(client, enc, "mdl", "fp2", pids, texts, "corpus1", path="a/mdl/model.pt").built
     assert ensure_index(client, enc, "mdl", "fp2", pids, texts, "corpus2", path="a/mdl/model.pt").built
     assert ensure_index(client, enc, "mdl", "fp3", pids, texts, "corpus2", path="b/mdl/model.pt").built
     names = sorted(c if isinstance(c, str) else c.name for c in client.list_collections())
-    assert names == ["checkpoint-fp2", "checkpoint-fp3"]
+    assert names == ["checkpoint-fp2-corpus1", "checkpoint-fp2-corpus2", "checkpoint-fp3-corpus2"]
     made = ensure_index(client, enc, "mdl", "fp2", pids, texts, "corpus2")
     assert not made.built and made.vectors is None
     assert made.index.query(enc.encode_queries(["capital of france"]), 1)[0][0].docid == "b"
@@ -93,7 +93,7 @@ def test_interrupted_build_leaves_previous_index(tmp_path, glove_vocab, monkeypa
     assert not made.built and len(made.index) == 2
     made = ensure_index(client, enc, "mdl", "fp1", pids, texts, "c1", force=True)
     assert made.built and [c if isinstance(c, str) else c.name for c in client.list_collections()] == [
-        "checkpoint-fp1"
+        "checkpoint-fp1-c1"
     ]
 
 

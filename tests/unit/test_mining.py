@@ -3,7 +3,8 @@
 import pytest
 
 from core.common.config import BuildConfig
-from core.data.msmarco import build_corpus, split_queries
+from core.data.corpus import split_queries
+from core.data.msmarco import build_corpus
 from core.data.triplets import negative_pool
 from core.model.encoder import Encoder
 from core.retrieval.vectors import ExactIndex

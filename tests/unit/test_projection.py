@@ -24,7 +24,8 @@ from core.analysis.projection import (
 )
 from core.analysis.regions import region_labels
 from core.common.config import ProjectionConfig
-from core.data.msmarco import build_corpus, split_queries
+from core.data.corpus import split_queries
+from core.data.msmarco import build_corpus
 from tests.conftest import TOPICS, tiny_rows
 from views.parts.points import find_points, map_points
 

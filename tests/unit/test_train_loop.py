@@ -5,7 +5,7 @@ its passages' vectors."""
 
 import numpy as np
 
-from core.data.msmarco import load_corpus
+from core.data.corpora import load_corpus
 from core.data.vocab import Vocab
 from core.model.encoder import Checkpoint
 from core.model.passages import load_vectors

@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from core.data.msmarco import build_corpus, split_queries
+from core.data.corpus import split_queries
+from core.data.msmarco import build_corpus
 from core.data.triplets import hard_triplets, negative_pool, random_triplets
 from tests.conftest import tiny_rows
 

@@ -1,0 +1,81 @@
+"""`python -m core corpus {add,list,remove,demo}` and `python -m core eval --corpus NAME`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from core.common.artifacts import artifacts_dir
+from core.data.corpora import DEFAULT, demo_file, names, open_corpus
+from core.data.corpus import DataSourceError
+from core.data.stored import write_corpus
+from core.data.tables import Columns
+from core.pipeline import new_corpus
+
+
+def _artifacts(args) -> Path:
+    return Path(args.artifacts or artifacts_dir())
+
+
+def add(args) -> int:
+    from core.training.tracking import tqdm_tally
+
+    columns = Columns(args.text, args.id, args.title)
+    corpus = new_corpus.add(
+        args.name, args.source, columns, _artifacts(args), tqdm_tally(), index=args.index, maps=args.maps
+    )
+    judged = "with judged queries" if corpus.judged else "without judged queries (search only)"
+    print(f"added {args.name!r}: {len(corpus.passages):,} passages, {judged}")
+    return 0
+
+
+def show(args) -> int:
+    artifacts = _artifacts(args)
+    for name in names(artifacts):
+        try:
+            corpus = open_corpus(name, artifacts)
+        except DataSourceError as e:
+            print(f"{name}: unreadable ({e})")
+            continue
+        judged = sum(bool(p) for p in corpus.positives.values())
+        print(
+            f"{name}: {len(corpus.passages):,} passages, {len(corpus.queries):,} queries, {judged:,} judged"
+        )
+    return 0
+
+
+def remove(args) -> int:
+    new_corpus.remove(args.name, _artifacts(args))
+    print(f"removed {args.name!r}")
+    return 0
+
+
+def demo(args) -> int:
+    from core.data.corpora import load_corpus
+
+    corpus = load_corpus(args.source)
+    corpus.source = "MS MARCO v1.1 (the demo corpus)"
+    path = demo_file(_artifacts(args))
+    write_corpus(corpus, path)
+    print(
+        f"wrote {path}: {len(corpus.passages):,} passages, {len(corpus.queries):,} queries, "
+        f"fingerprint {corpus.fingerprint()}"
+    )
+    return 0
+
+
+ACTIONS = {"add": add, "list": show, "remove": remove, "demo": demo}
+
+
+def eval_corpus(args) -> int:
+    models = (args.checkpoint,) if args.checkpoint else new_corpus.CORPUS_MODELS
+    name = args.corpus
+    out = new_corpus.evaluate(name, _artifacts(args), models, args.new_words, args.glove, not args.json)
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    if name != DEFAULT:
+        print(f"{name}: the hybrids' weights are MS MARCO's (fitted on its tuning slice)")
+    for model, m in out.items():
+        print(f"{model:16s} " + "  ".join(f"{k} {v}" for k, v in m.items()))
+    return 0
