@@ -20,13 +20,14 @@ from core.analysis.projection import Embedded, ensure_projections
 from core.common.artifacts import artifacts_dir, key_of, read_json, write_json
 from core.common.config import Config, check_stages
 from core.common.types import Tally
-from core.data.corpora import load_corpus
+from core.data.corpora import added, load_corpus, open_corpus
 from core.data.corpus import Corpus, split_queries
 from core.data.triplets import load_mined
 from core.data.vocab import Vocab
 from core.model.encoder import Checkpoint
 from core.model.passages import ensure_vectors
-from core.retrieval.bm25 import BM25
+from core.pipeline import new_corpus
+from core.retrieval.bm25 import BM25, BM25_VERSION
 from core.retrieval.evaluate import IREvaluator
 from core.retrieval.hybrid import (
     fit_on_corpus,
@@ -39,6 +40,8 @@ from core.retrieval.index import chroma_client, ensure_index
 from core.retrieval.rankers import METRIC_MODELS, Setting, make
 from core.training.mining import mine_file, mining_index, mining_stats
 from core.training.rounds import COMPARED, round_config, train_rounds, warmup_config
+
+DENSE_MODELS = (*COMPARED, *(f"hybrid:{n}" for n in COMPARED))  # what a corpus's new words change
 
 
 @dataclass
@@ -153,14 +156,44 @@ class _Run:
         t0, d = time.time(), self.cfg.data
         path = self.out / "metrics.json"
         fps = {n: c.fingerprint for n, c in self.checkpoints.items()}
-        key = key_of(fps, self.corpus.fingerprint(), d.val_fraction, d.tune_fraction, read_weights(self.out))
+        key = key_of(
+            fps,
+            self.corpus.fingerprint(),
+            d.val_fraction,
+            d.tune_fraction,
+            read_weights(self.out),
+            BM25_VERSION,
+        )
         fresh = self.force or read_json(path, {}).get("key") != key
         if fresh:
-            write_json(
-                path, evaluate_all(self.corpus, self.val_qids, self.out, self.cfg, key, self.checkpoints)
-            )
+            corpora = read_json(path, {}).get("corpora", {})  # measured by `corpora_stage`: kept
+            metrics = evaluate_all(self.corpus, self.val_qids, self.out, self.cfg, key, self.checkpoints)
+            write_json(path, {**metrics, "corpora": corpora})
         m = read_json(path)["models"]
         self.record("metrics", t0, fresh, "  ".join(f"{k} {v['full']['mrr@10']}" for k, v in m.items()))
+
+    def corpora_stage(self) -> None:
+        """Every ranker on each added corpus with judged queries, into metrics.json's `corpora`: the
+        transfer lesson (MS MARCO-trained towers against BM25 on another domain), each also without
+        the corpus's new words. A corpus measured elsewhere (not added here) keeps its figures."""
+        t0, path = time.time(), self.out / "metrics.json"
+        fps = {n: c.fingerprint for n, c in self.compared().items()}
+        table, measured = read_json(path, {}).get("corpora", {}), []
+        for name in added(self.out):
+            corpus = open_corpus(name, self.out)
+            key = key_of(fps, corpus.fingerprint(), read_weights(self.out), BM25_VERSION)
+            if not corpus.judged or (table.get(name, {}).get("key") == key and not self.force):
+                continue
+            table[name] = {
+                "key": key,
+                "source": Path(corpus.source).name,
+                "passages": len(corpus.passages),
+                "models": new_corpus.evaluate(name, self.out),
+                "without_new_words": new_corpus.evaluate(name, self.out, DENSE_MODELS, new_words=False),
+            }
+            measured.append(name)
+        write_json(path, {**read_json(path, {}), "corpora": table})
+        self.record("corpora", t0, bool(measured), " ".join(measured) or f"{len(table)} up to date")
 
     def compared(self) -> dict[str, Checkpoint]:
         return {n: self.checkpoints[n] for n in COMPARED}
@@ -195,6 +228,7 @@ def build(
     run.project_stage()
     run.fuse_stage()
     run.metrics_stage()
+    run.corpora_stage()
     return run.results
 
 

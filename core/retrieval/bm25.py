@@ -13,6 +13,7 @@ from core.common.types import Hit
 from core.data.text import tokenize
 
 _STOP = set(STOPWORDS_EN)
+BM25_VERSION = 1  # bump on any change to its tokens or parameters: figures and weights keyed on it are redone
 
 
 def bm25_tokens(text: str) -> list[str]:

@@ -16,7 +16,7 @@ import torch
 
 from core.common.artifacts import CheckpointError, read_json, write_json
 from core.data.corpus import Corpus, split_queries, tune_queries
-from core.retrieval.bm25 import BM25
+from core.retrieval.bm25 import BM25, BM25_VERSION
 from core.retrieval.catalog import Passages
 from core.retrieval.explain import Explanation, Part
 from core.retrieval.metrics import per_query_metrics
@@ -173,7 +173,7 @@ def read_weights(artifacts: str | Path) -> dict:
 
 
 def weight_for(artifacts: str | Path, fingerprint: str) -> float | None:
-    """The weight fitted for the checkpoint file with this fingerprint, or None."""
+    """The weight fitted for the checkpoint file with this fingerprint beside this BM25, or None."""
     for entry in read_weights(artifacts).values():
         if isinstance(entry, dict) and entry.get("checkpoint") == fingerprint:
             weight = entry.get("weight")
@@ -182,7 +182,7 @@ def weight_for(artifacts: str | Path, fingerprint: str) -> float | None:
                 raise _damaged(
                     Path(artifacts) / "hybrid.json", f"a weight of {weight!r}, not one from 0 to 1"
                 )
-            return float(weight)
+            return float(weight) if entry.get("bm25") == BM25_VERSION else None  # another BM25's: refit
     return None
 
 
@@ -206,6 +206,7 @@ def save_weight(
     weights[name] = {
         "weight": weight,
         "checkpoint": fingerprint,
+        "bm25": BM25_VERSION,
         "fitted_on": fitted_on,
         "queries": queries,
         "mrr@10 by weight": {str(w): m for w, m in table.items()},
