@@ -17,7 +17,7 @@ from core.common.settings import PATH, RULES, default_rule, flag, problem
 @dataclass
 class DataConfig:
     source: str | None = (
-        None  # file/folder of v1.1-schema JSONL/parquet, 'hub[:split]'; None: $MSMARCO_SOURCE or hub
+        None  # MS MARCO v1.1 JSONL/parquet, 'hub[:split]'; None: $MSMARCO_SOURCE, else the demo corpus
     )
     val_fraction: float = 0.125  # share of queries held out for the reported figures (by a hash of query_id)
     tune_fraction: float = 0.05  # the next slice of the hash: fits what a score chooses (fusion weights)

@@ -67,7 +67,9 @@ def _experiments(p: argparse.ArgumentParser) -> None:
 
 def _bench(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--data", default=None, help="v1.1-schema file/folder (default: $MSMARCO_SOURCE, else the hub)"
+        "--data",
+        default=None,
+        help="MS MARCO v1.1 file/folder or 'hub[:split]' (default: $MSMARCO_SOURCE, else the demo corpus)",
     )
     _artifacts(p, "artifacts folder with the checkpoints")
     p.add_argument(
@@ -120,7 +122,7 @@ def _eval(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--data",
         default=None,
-        help="v1.1-schema file/folder or 'hub[:split]' (default: $MSMARCO_SOURCE, else the hub)",
+        help="MS MARCO v1.1 file/folder or 'hub[:split]' (default: $MSMARCO_SOURCE, else the demo corpus)",
     )
     p.add_argument(
         "--split",
