@@ -64,7 +64,31 @@ def demo(args) -> int:
     return 0
 
 
-ACTIONS = {"add": add, "list": show, "remove": remove, "demo": demo}
+def transfer_table(corpora: dict) -> list[str]:
+    """Markdown rows of every judged corpus in metrics.json's `corpora`: each ranker's nDCG@10, MRR@10
+    and R@100, and for the checkpoints the nDCG@10 without the corpus's new words."""
+    rows = [
+        "| corpus | ranker | nDCG@10 | MRR@10 | R@100 | nDCG@10 without new words | queries |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, entry in corpora.items():
+        without = entry.get("without_new_words", {})
+        for model, m in entry["models"].items():
+            old = without.get(model, {}).get("ndcg@10")
+            cells = [m["ndcg@10"], m["mrr@10"], m["recall@100"], "–" if old is None else old]
+            rows.append(f"| {name} | {model} | " + " | ".join(map(str, cells)) + f" | {m['queries']} |")
+    return rows
+
+
+def table(args) -> int:
+    from core.common.artifacts import read_json
+
+    corpora = read_json(_artifacts(args) / "metrics.json", {}).get("corpora", {})
+    print("\n".join(transfer_table(corpora)) if corpora else "no corpus measured: run `python -m core build`")
+    return 0
+
+
+ACTIONS = {"add": add, "list": show, "remove": remove, "demo": demo, "table": table}
 
 
 def eval_corpus(args) -> int:

@@ -160,6 +160,7 @@ def _corpus(p: argparse.ArgumentParser) -> None:
     remove = actions.add_parser("remove", help="delete an added corpus and its indexes")
     remove.add_argument("name")
     _artifacts(remove)
+    _artifacts(actions.add_parser("table", help="the measured table of every judged corpus (metrics.json)"))
     demo = actions.add_parser(
         "demo", help="write the demo corpus (artifacts/demo_corpus.zip) from MS MARCO v1.1 files"
     )
