@@ -1,6 +1,7 @@
-"""IR metrics, batched over queries: every function takes a score matrix (Q, C) and a boolean
-relevance matrix (Q, C) over the same candidates. Padding candidates carry score -inf and are
-never relevant. Queries without any relevant candidate must be filtered out by the caller."""
+"""IR metrics, batched over queries: every function takes a score matrix (Q, C) and a relevance
+matrix (Q, C) over the same candidates, boolean or graded (a candidate's grade, relevant above 0, as a
+BEIR qrels score). Padding candidates carry score -inf and are never relevant. Queries without any
+relevant candidate must be filtered out by the caller."""
 
 from __future__ import annotations
 
@@ -13,11 +14,14 @@ LOGGED_FULL_METRICS = (*FULL_METRICS, "recall@5", "ndcg@10")  # also kept in tra
 
 
 def per_query_metrics(scores: torch.Tensor, relevant: torch.Tensor) -> dict[str, torch.Tensor]:
-    """MRR@10, Recall@{1,5,10,100} and nDCG@10 (binary gains), each a (Q,) tensor."""
-    scores, relevant = (
+    """MRR@10, Recall@{1,5,10,100} and nDCG@10, each a (Q,) tensor. nDCG's gains are the grades (BEIR's
+    convention, as trec_eval: linear gains, the ideal ranking of every judged grade); boolean relevance
+    is grade 1."""
+    scores, grades = (
         torch.as_tensor(scores, dtype=torch.float32),
-        torch.as_tensor(relevant, dtype=torch.bool),
+        torch.as_tensor(relevant).float().clamp(min=0),
     )
+    relevant = grades > 0
     k = min(max(CUTOFFS), scores.shape[1])
     top = scores.topk(k, dim=1).indices  # (Q, k) best first
     hits = relevant.gather(1, top).float()  # (Q, k) 1 where a relevant passage sits
@@ -26,11 +30,16 @@ def per_query_metrics(scores: torch.Tensor, relevant: torch.Tensor) -> dict[str,
     out = {"mrr@10": torch.where(first >= 0, 1.0 / (first + 1).float(), torch.zeros_like(n_rel))}
     for c in CUTOFFS:
         out[f"recall@{c}"] = hits[:, :c].sum(1) / n_rel
-    top10 = hits[:, :10]
-    dcg = (top10 / torch.log2(torch.arange(2, 2 + top10.shape[1], dtype=torch.float32))).sum(1)
-    ideal = torch.cumsum(1.0 / torch.log2(torch.arange(2, 12, dtype=torch.float32)), 0)  # (10,)
-    out["ndcg@10"] = dcg / ideal[n_rel.clamp(1, 10).long() - 1]
+    out["ndcg@10"] = _dcg10(grades.gather(1, top)) / _dcg10(
+        grades.topk(min(10, grades.shape[1]), dim=1).values
+    )
     return out
+
+
+def _dcg10(gains: torch.Tensor) -> torch.Tensor:
+    """(Q,) discounted cumulative gain of each row's first 10 gains, in rank order."""
+    top10 = gains[:, :10]
+    return (top10 / torch.log2(torch.arange(2, 2 + top10.shape[1], dtype=torch.float32))).sum(1)
 
 
 def judged_rank(scores: torch.Tensor, relevant: torch.Tensor) -> torch.Tensor:
