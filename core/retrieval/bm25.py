@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
+from functools import lru_cache
 
 import bm25s
 import numpy as np
@@ -30,15 +31,18 @@ def bm25_tokens(text: str) -> list[str]:
     return [t for t in tokenize(text) if t not in _STOP and any(ch.isalnum() for ch in t)]
 
 
-def word_terms(words: list[str]) -> list[list[str]]:
+def word_terms(words: list[str]) -> list[tuple[str, ...]]:
     """The terms BM25 counts each word as: its parts (a compound's, less stop words), each Snowball-stemmed
-    ("running" -> ["run"]; "state-of-the-art" -> ["state", "art"])."""
-    parts = [[p for p in _PARTS.split(w) if p and p not in _STOP] for w in words]
+    ("running" -> ("run",); "state-of-the-art" -> ("state", "art"))."""
+    return [_terms(w) for w in words]
+
+
+@lru_cache(maxsize=1 << 18)  # a corpus's words repeat: each is split and stemmed once
+def _terms(word: str) -> tuple[str, ...]:
     stemmer = getattr(_STEMMERS, "english", None)
     if stemmer is None:
         stemmer = _STEMMERS.english = Stemmer.Stemmer("english")
-    stems = iter(stemmer.stemWords([p for ps in parts for p in ps]))
-    return [[next(stems) for _ in ps] for ps in parts]
+    return tuple(stemmer.stemWords([p for p in _PARTS.split(word) if p and p not in _STOP]))
 
 
 def bm25_terms(text: str) -> list[str]:

@@ -26,7 +26,7 @@ def test_terms_are_snowball_stems_without_stop_words():
     assert bm25_terms("it's the end, isn't it?") == ["end"]  # clitics are contracted stop words
     assert bm25_terms("state-of-the-art T-cells") == ["state", "art", "t", "cell"]  # a compound's parts
     assert bm25_tokens("the T-cells run") == ["t-cells", "run"]  # the words as typed
-    assert word_terms(["running", "t-cells", "of"]) == [["run"], ["t", "cell"], []]
+    assert word_terms(["running", "t-cells", "of"]) == [("run",), ("t", "cell"), ()]
 
 
 def test_a_word_in_another_form_matches_and_a_passage_sharing_no_term_is_not_retrieved():
