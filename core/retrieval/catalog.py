@@ -11,7 +11,7 @@ from pathlib import Path
 from core.data.corpora import DEFAULT
 from core.data.corpus import Corpus
 from core.data.text import normalize
-from core.retrieval.bm25 import bm25_tokens
+from core.retrieval.bm25 import bm25_terms, bm25_tokens, word_terms
 from core.retrieval.queries import content_words, query_key, stems
 
 
@@ -73,6 +73,17 @@ class Catalog(Passages):
         """The stems of every passage's terms, made on first use (a second or two)."""
         return frozenset(stems(list(frozenset().union(*self.passage_terms))))
 
+    def terms(self, row: int) -> set[str]:
+        """A passage's terms as BM25 counts them (Snowball stems)."""
+        return set(bm25_terms(self.texts[row]))
+
+    @cached_property
+    def corpus_terms(self) -> frozenset[str]:
+        """Every passage's terms as BM25 counts them, made on first use (a second or two)."""
+        return frozenset(
+            t for terms in word_terms(sorted(frozenset().union(*self.passage_terms))) for t in terms
+        )
+
 
 @dataclass(frozen=True)
 class NoAnswer:
@@ -84,16 +95,25 @@ class NoAnswer:
 
 
 def no_answer(catalog: Catalog, query: str, pids: list[str]) -> NoAnswer | None:
-    """A `NoAnswer` when none of the returned passages `pids` shares a content word with `query` (as
-    `queries.stems`: "eggs" matches "egg", or the start of one), else None. The corpus is a sample
-    of MS MARCO: when even the best passages a model finds never mention what was asked, the answer is
-    likely not here (or the query is misspelled), and the model is not to blame. A query with no
-    content word gets None."""
+    """A `NoAnswer` when none of the returned passages `pids` shares a content word with `query`, in
+    any form: as `queries.stems` ("eggs" matches "egg", or the start of one) or as BM25 counts it (a
+    Snowball stem: "running" matches "runs"). The corpus is a sample of MS MARCO: when even the best
+    passages a model finds never mention what was asked, the answer is likely not here (or the query
+    is misspelled), and the model is not to blame. A query with no content word gets None."""
     words = content_words(query)
-    asked = stems(words)
-    if not asked or any(_mentions(catalog.stems(catalog.row[p]), asked) for p in pids):
+    asked, terms = stems(words), word_terms(words)
+    wanted = {t for ts in terms for t in ts}
+    if not asked or any(
+        _mentions(catalog.stems(catalog.row[p]), asked) or wanted & catalog.terms(catalog.row[p])
+        for p in pids
+    ):
         return None
-    return NoAnswer(words, [w for w in words if not _mentions(catalog.corpus_stems, stems([w]))])
+    unknown = [
+        w
+        for w, ts in zip(words, terms)
+        if not _mentions(catalog.corpus_stems, stems([w])) and not catalog.corpus_terms.intersection(ts)
+    ]
+    return NoAnswer(words, unknown)
 
 
 def _mentions(terms, asked: set[str]) -> bool:

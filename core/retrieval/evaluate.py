@@ -147,7 +147,8 @@ class IREvaluator:
         for rows, scores, rel in self._chunks(ranker):
             for mode in modes:
                 if mode == "full":
-                    per_mode[mode].append(per_query_metrics(scores, rel, self._gains(rows, scores.shape)))
+                    gains = self._gains(rows, scores.shape)
+                    per_mode[mode].append(per_query_metrics(scores, rel if gains is None else gains))
                 elif found := _candidate_metrics(
                     scores, rel, [lists[mode][r] for r in rows], [self.rel_cols[r] for r in rows]
                 ):

@@ -1,6 +1,7 @@
-"""IR metrics, batched over queries: every function takes a score matrix (Q, C) and a boolean
-relevance matrix (Q, C) over the same candidates. Padding candidates carry score -inf and are
-never relevant. Queries without any relevant candidate must be filtered out by the caller."""
+"""IR metrics, batched over queries: every function takes a score matrix (Q, C) and a relevance
+matrix (Q, C) over the same candidates, boolean or graded (a candidate's grade, relevant above 0, as a
+BEIR qrels score). Padding candidates carry score -inf and are never relevant. Queries without any
+relevant candidate must be filtered out by the caller."""
 
 from __future__ import annotations
 
@@ -13,15 +14,15 @@ LOGGED_FULL_METRICS = (*FULL_METRICS, "recall@5", "ndcg@10")  # also kept in tra
 COLLECTION_METRICS = ("ndcg@10", "mrr@10", "recall@100")  # a test collection's, BEIR's headline first
 
 
-def per_query_metrics(
-    scores: torch.Tensor, relevant: torch.Tensor, gains: torch.Tensor | None = None
-) -> dict[str, torch.Tensor]:
-    """MRR@10, Recall@{1,5,10,100} and nDCG@10, each a (Q,) tensor. nDCG's gains are `gains` (Q, C),
-    graded judgements (trec_eval's linear gain, as BEIR reports), else 1 for each relevant candidate."""
-    scores, relevant = (
+def per_query_metrics(scores: torch.Tensor, relevant: torch.Tensor) -> dict[str, torch.Tensor]:
+    """MRR@10, Recall@{1,5,10,100} and nDCG@10, each a (Q,) tensor. nDCG's gains are the grades (BEIR's
+    convention, as trec_eval: linear gains, the ideal ranking of every judged grade); boolean relevance
+    is grade 1."""
+    scores, grades = (
         torch.as_tensor(scores, dtype=torch.float32),
-        torch.as_tensor(relevant, dtype=torch.bool),
+        torch.as_tensor(relevant).float().clamp(min=0),
     )
+    relevant = grades > 0
     k = min(max(CUTOFFS), scores.shape[1])
     top = scores.topk(k, dim=1).indices  # (Q, k) best first
     hits = relevant.gather(1, top).float()  # (Q, k) 1 where a relevant passage sits
@@ -30,12 +31,16 @@ def per_query_metrics(
     out = {"mrr@10": torch.where(first >= 0, 1.0 / (first + 1).float(), torch.zeros_like(n_rel))}
     for c in CUTOFFS:
         out[f"recall@{c}"] = hits[:, :c].sum(1) / n_rel
-    gains = relevant.float() if gains is None else torch.as_tensor(gains, dtype=torch.float32)
-    top10 = gains.gather(1, top[:, :10])  # (Q, <=10) the gain at each of the first ten ranks
-    discount = 1.0 / torch.log2(torch.arange(2, 2 + top10.shape[1], dtype=torch.float32))
-    ideal = gains.topk(top10.shape[1], dim=1).values  # the best possible order
-    out["ndcg@10"] = (top10 * discount).sum(1) / (ideal * discount).sum(1)
+    out["ndcg@10"] = _dcg10(grades.gather(1, top)) / _dcg10(
+        grades.topk(min(10, grades.shape[1]), dim=1).values
+    )
     return out
+
+
+def _dcg10(gains: torch.Tensor) -> torch.Tensor:
+    """(Q,) discounted cumulative gain of each row's first 10 gains, in rank order."""
+    top10 = gains[:, :10]
+    return (top10 / torch.log2(torch.arange(2, 2 + top10.shape[1], dtype=torch.float32))).sum(1)
 
 
 def judged_rank(scores: torch.Tensor, relevant: torch.Tensor) -> torch.Tensor:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from core.data.text import tokenize
 from core.data.vocab import UNK_ID, Vocab
-from core.retrieval.bm25 import bm25_tokens
+from core.retrieval.bm25 import bm25_tokens, word_terms
 
 MAX_QUERY_CHARS = 1000
 QUESTION_WORDS = {
@@ -122,14 +122,20 @@ def stems(words: list[str]) -> set[str]:
 
 
 def highlight(text: str, query: str) -> list[tuple[str, bool]]:
-    """`text` cut into (piece, is a query word) pieces, matching the query's content words as whole
-    words, case-insensitively."""
-    terms = sorted(content_words(query), key=len, reverse=True)
-    if not terms:
+    """`text` cut into (piece, is a query word) pieces: the query's content words as whole words,
+    case-insensitively, and any other word of `text` BM25 counts as one of their terms (its stem:
+    "runs" for "running")."""
+    words = content_words(query)
+    if not words:
         return [(text, False)] if text else []
-    pattern = re.compile(r"(?<!\w)(" + "|".join(map(re.escape, terms)) + r")(?!\w)", re.IGNORECASE)
+    wanted = {t for terms in word_terms(words) for t in terms}
+    exact = "|".join(map(re.escape, sorted(words, key=len, reverse=True)))
+    found = list(re.finditer(rf"(?<!\w)({exact})(?!\w)|[^\W_]+", text, re.IGNORECASE))
+    others = word_terms([m.group(0).lower() for m in found])
     pieces, last = [], 0
-    for m in pattern.finditer(text):
+    for m, terms in zip(found, others):
+        if m.group(1) is None and not wanted.intersection(terms):
+            continue
         if m.start() > last:
             pieces.append((text[last : m.start()], False))
         pieces.append((m.group(0), True))

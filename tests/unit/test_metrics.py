@@ -40,6 +40,23 @@ def test_metrics_by_hand():
     assert mean_metrics(m)["mrr@10"] == round((0.5 + 1 + 1 / 3) / 3, 4)
 
 
+def test_ndcg_gains_are_the_grades_by_hand():
+    """Graded relevance (BEIR qrels): nDCG@10's gain is the grade, its ideal ranks every graded
+    candidate best first; MRR and recall count any grade above 0 as relevant."""
+    scores = torch.tensor([[0.9, 0.8, 0.7, 0.1], [0.9, 0.8, 0.7, 0.1]])
+    grades = torch.tensor([[0, 3, 1, 2], [0, 1, 0, 0]])
+
+    def d(x):
+        return 1 / math.log2(x)
+
+    m = per_query_metrics(scores, grades)
+    ndcg = [(3 * d(3) + 1 * d(4) + 2 * d(5)) / (3 + 2 * d(3) + 1 * d(4)), d(3)]
+    assert torch.allclose(m["ndcg@10"], torch.tensor(ndcg), atol=1e-6)
+    assert torch.allclose(m["mrr@10"], torch.tensor([0.5, 0.5]))
+    assert torch.allclose(m["recall@1"], torch.tensor([0.0, 0.0])) and m["recall@5"].eq(1).all()
+    assert torch.equal(m["ndcg@10"][1], per_query_metrics(scores, grades > 0)["ndcg@10"][1])
+
+
 def test_mrr_cut_at_10():
     scores = torch.arange(20, 0, -1, dtype=torch.float32)[None, :]
     rel = torch.zeros(1, 20, dtype=torch.bool)

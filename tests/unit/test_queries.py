@@ -56,12 +56,18 @@ def test_query_tokens_mark_unknown_words_and_the_cut(small_vocab):
     assert [t.known for t in tokens] == [False, False]
 
 
-def test_highlight_marks_whole_query_words_only():
+def test_highlight_marks_query_words_and_the_forms_bm25_matches_them_in():
+    """Whole words only, and a word in another form where BM25 counts it as the same term (its
+    Snowball stem): "capitals" for "capital", "runs" for "running", never "category" for "cat"."""
     pieces = highlight(
         "Paris is the capital of France; capitals <b>vary</b>.", "What is the capital of france?"
     )
-    assert [p for p, hit in pieces if hit] == ["capital", "France"]
+    assert [p for p, hit in pieces if hit] == ["capital", "France", "capitals"]
     assert "".join(p for p, _ in pieces) == "Paris is the capital of France; capitals <b>vary</b>."
+    text = "A cat runs; cats ran into the category of T-cells, the runner's cell."
+    pieces = highlight(text, "the running cat cells")
+    assert [p for p, hit in pieces if hit] == ["cat", "runs", "cats", "cells", "cell"]
+    assert "".join(p for p, _ in pieces) == text
 
 
 def test_no_answer_when_the_passages_found_never_mention_the_query():
