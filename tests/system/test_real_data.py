@@ -11,11 +11,13 @@ import torch
 from core.data.corpora import load_corpus
 from core.data.corpus import split_queries
 from core.data.msmarco import build_corpus
+from core.data.stored import read_corpus
 from core.model.encoder import Encoder
 from core.model.two_tower import file_fingerprint
+from core.pipeline.cli import main
 from core.retrieval.index import chroma_client, ensure_index
 from core.retrieval.vectors import ExactIndex
-from tests.conftest import DEMO_CORPUS, DEV_QUERIES, SAMPLE_QUERIES, demo_corpus, v11_rows
+from tests.conftest import DEMO_CORPUS, DEV_QUERIES, SAMPLE_QUERIES, demo_corpus, v11_rows, write_jsonl
 
 ROOT_ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 SHARED = ROOT_ARTIFACTS.parents[1] / "shared" / "msmarco"  # the demo corpus's source, beside the repo
@@ -46,6 +48,23 @@ def test_v11_rows_rebuilt_from_the_demo_corpus_load_back_to_it():
     assert rebuilt.passages.equals(corpus.passages) and rebuilt.queries.equals(corpus.queries)
     assert rebuilt.candidates == corpus.candidates and rebuilt.positives == corpus.positives
     assert rebuilt.fingerprint() == corpus.fingerprint()
+
+
+def test_corpus_demo_writes_only_the_corpus_the_checkpoints_were_made_on(tmp_path, capsys):
+    art = tmp_path / "artifacts"
+    for name in ("random", "hard"):
+        (art / name).mkdir(parents=True)
+        (art / name / "model.pt").symlink_to(ROOT_ARTIFACTS / name / "model.pt")
+    rows = v11_rows(demo_corpus())
+    other = write_jsonl(tmp_path / "dev300.jsonl", rows[:300])
+    assert main(["corpus", "demo", str(other), "--artifacts", str(art)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "not the corpus the checkpoints" in err
+    assert not (art / "demo_corpus.zip").exists(), "nothing written"
+    source = write_jsonl(tmp_path / "msmarco.jsonl", rows)
+    assert main(["corpus", "demo", str(source), "--artifacts", str(art)]) == 0
+    assert "the corpus of the checkpoints here (hard, random)" in capsys.readouterr().out
+    assert read_corpus(art / "demo_corpus.zip").fingerprint() == demo_corpus().fingerprint()
 
 
 @pytest.mark.skipif(
