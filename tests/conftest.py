@@ -5,17 +5,22 @@ tests/system is marked `slow` here, by folder (see pytest.ini)."""
 
 import json
 import socket
+from functools import cache
 from pathlib import Path
 
 import pytest
 
 from core.common.config import Config
+from core.data.corpus import Corpus
+from core.data.stored import read_corpus
 
 TESTS = Path(__file__).resolve().parent
 SLOW_FOLDERS = ("app", "system")
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "msmarco"
-DEV_PAIRS = SHARED / "dev_small_pairs.jsonl"
-TRAIN_SAMPLE = SHARED / "v1.1_train_sample200.jsonl"
+# The real data every test reads: the demo corpus that ships in artifacts/, which is ../shared/msmarco
+# loaded as one folder, so no test needs ../shared. Its queries keep the files' order:
+DEMO_CORPUS = TESTS.parent / "artifacts" / "demo_corpus.zip"
+DEV_QUERIES = 6380  # first, dev_small_pairs.jsonl's (each with its one judged passage)
+SAMPLE_QUERIES = 198  # last, v1.1_train_sample200.jsonl's but the 2 train_extra.jsonl holds first
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
@@ -37,10 +42,35 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-needs_shared = pytest.mark.skipif(
-    not DEV_PAIRS.is_file(),
-    reason=f"real MS MARCO data not found at {SHARED} (../shared/msmarco beside the repo)",
-)
+@cache
+def demo_corpus() -> Corpus:
+    """The shipped demo corpus, read once per test session (treat it as read-only)."""
+    return read_corpus(DEMO_CORPUS)
+
+
+def v11_rows(corpus: Corpus, start: int = 0, stop: int | None = None) -> list[dict]:
+    """The corpus's queries[start:stop] as MS MARCO v1.1-schema rows, as the source files hold them:
+    each query with the texts of its candidates in order, `is_selected` 1 where judged relevant."""
+    text = dict(zip(corpus.passages.pid, corpus.passages.text))
+    rows = []
+    for qid, query, query_type in corpus.queries.iloc[start:stop].itertuples(index=False):
+        pids, judged = corpus.candidates.get(qid, []), corpus.positives[qid]
+        passages = {"is_selected": [int(p in judged) for p in pids], "passage_text": [text[p] for p in pids]}
+        query_id = int(qid) if qid.isdigit() else qid
+        rows.append({"query_id": query_id, "query": query, "query_type": query_type, "passages": passages})
+    return rows
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def demo_jsonl(path: Path, start: int = 0, stop: int | None = None) -> Path:
+    """The demo corpus's queries[start:stop] written to `path` as a v1.1-schema JSONL file: `stop`
+    alone gives the first lines of dev_small_pairs.jsonl, `start=-SAMPLE_QUERIES` the train sample's."""
+    return write_jsonl(path, v11_rows(demo_corpus(), start, stop))
+
 
 # A tiny corpus in the v1.1 schema: topics with clearly separable vocabulary.
 TOPICS = {

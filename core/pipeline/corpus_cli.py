@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from core.common.artifacts import artifacts_dir
+from core.common.artifacts import artifacts_dir, folders_with
 from core.data.corpora import DEFAULT, demo_file, names, open_corpus
 from core.data.corpus import DataSourceError
 from core.data.stored import write_corpus
@@ -50,16 +50,37 @@ def remove(args) -> int:
     return 0
 
 
+def made_on(artifacts: Path) -> dict[str, str]:
+    """The corpus fingerprint each checkpoint `artifacts/NAME/model.pt` records, by NAME."""
+    from core.model.two_tower import load_checkpoint
+
+    return {
+        name: load_checkpoint(path)[2].get("data", {}).get("fingerprint")
+        for name, path in folders_with(artifacts, "model.pt").items()
+    }
+
+
 def demo(args) -> int:
+    """Write the demo corpus, which must be the corpus the checkpoints beside it were made on."""
     from core.data.corpora import load_corpus
 
-    corpus = load_corpus(args.source)
+    corpus, artifacts = load_corpus(args.source), _artifacts(args)
+    checkpoints = made_on(artifacts)
+    others = {n: fp for n, fp in checkpoints.items() if fp != corpus.fingerprint()}
+    if others:
+        raise DataSourceError(
+            f"{args.source} is not the corpus the checkpoints in {artifacts} were made on (fingerprint "
+            f"{corpus.fingerprint()}; {', '.join(f'{n}: {fp}' for n, fp in others.items())}): give the "
+            f"files they were built from, or build on these files first (MSMARCO_SOURCE={args.source} "
+            "python -m core build --force); nothing was written"
+        )
     corpus.source = "MS MARCO v1.1 (the demo corpus)"
-    path = demo_file(_artifacts(args))
+    path = demo_file(artifacts)
     write_corpus(corpus, path)
     print(
         f"wrote {path}: {len(corpus.passages):,} passages, {len(corpus.queries):,} queries, "
-        f"fingerprint {corpus.fingerprint()}"
+        f"fingerprint {corpus.fingerprint()}: the corpus of the checkpoints here "
+        f"({', '.join(checkpoints) or 'none yet'})"
     )
     return 0
 

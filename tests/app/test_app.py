@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from core.data.corpora import load_corpus
-from tests.conftest import DEV_PAIRS, SHARED
+from tests.conftest import DEMO_CORPUS, demo_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
@@ -31,9 +31,9 @@ BAD = {
 }
 
 needs_app = pytest.mark.skipif(
-    not DEV_PAIRS.is_file() or not all(p.is_file() for p in CHECKPOINTS.values()),
+    not all(p.is_file() for p in CHECKPOINTS.values()),
     reason=f"needs real checkpoints ({', '.join(str(p) for p in CHECKPOINTS.values())}: run "
-    f"`python -m core build`) and real MS MARCO data at {SHARED}",
+    "`python -m core build`)",
 )
 
 
@@ -50,9 +50,7 @@ def app_env(tmp_path_factory):
         (art / name / "model.pt").symlink_to(path)
     if (REAL_ARTIFACTS / "metrics.json").is_file():
         (art / "metrics.json").write_text((REAL_ARTIFACTS / "metrics.json").read_text())
-    corpus = art / "corpus.jsonl"
-    with open(DEV_PAIRS) as f:
-        corpus.write_text("".join(next(f) for _ in range(CORPUS_QUERIES)))
+    corpus = demo_jsonl(art / "corpus.jsonl", stop=CORPUS_QUERIES)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ARTIFACTS_DIR", str(art))
         mp.setenv("MSMARCO_SOURCE", str(corpus))
@@ -324,7 +322,6 @@ def test_setup_problems_are_explained_not_traced(tmp_path, monkeypatch):
     monkeypatch.setenv("ARTIFACTS_DIR", str(tmp_path))
     at = open_page("views/pages/search.py")
     assert "MSMARCO_SOURCE" in at.error[0].value and "does not exist" in at.error[0].value
-    if DEV_PAIRS.is_file():  # data present, no checkpoints
-        monkeypatch.setenv("MSMARCO_SOURCE", str(DEV_PAIRS))
-        at = open_page("views/pages/compare.py")
-        assert "no checkpoints" in at.error[0].value and "python -m core build" in at.error[0].value
+    monkeypatch.setenv("MSMARCO_SOURCE", str(DEMO_CORPUS))  # data present, no checkpoints
+    at = open_page("views/pages/compare.py")
+    assert "no checkpoints" in at.error[0].value and "python -m core build" in at.error[0].value

@@ -1,5 +1,5 @@
 """The app in a real browser: `streamlit run app.py` as a subprocess, driven by Debian's Chromium
-through Playwright, over the whole shared MS MARCO corpus. Opens every page at 1024×768 (a classroom
+through Playwright, over the whole MS MARCO demo corpus. Opens every page at 1024×768 (a classroom
 projector) and at 1440×900, presentation mode off and on, and saves docs/screenshot_*.png; the
 projector check: at 1024 no text node is cut, overlaps another or is drawn under 14 px (Plotly's SVG
 text included), the maps are 400 px wide or more, and a page opened again is drawn within 3 s. Also:
@@ -8,7 +8,7 @@ on both maps, the no-answer notice, the warm search latency, a training run star
 from the page, and that the server log holds no warning from the app's own setup.
 
 Needs: the `playwright` Python package and /usr/bin/chromium (Debian's `chromium`; never
-`playwright install`), real checkpoints and ../shared/msmarco. Chroma indexes and UMAP maps are
+`playwright install`) and real checkpoints. Chroma indexes and UMAP maps are
 built in a temporary folder, or copied from artifacts/ when the build (or the app) already made them."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from core.runs import launcher
-from tests.conftest import DEV_PAIRS, SHARED, free_port
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -148,7 +148,6 @@ pytestmark = [
         not all(p.is_file() for p in CHECKPOINTS.values()),
         reason="real checkpoints not built: run `python -m core build`",
     ),
-    pytest.mark.skipif(not DEV_PAIRS.is_file(), reason=f"real MS MARCO data not found at {SHARED}"),
 ]
 
 
@@ -161,15 +160,16 @@ def server(tmp_path_factory):
         (art / name).mkdir()
         for f in path.parent.iterdir():  # model.pt, and log.json for the training page
             (art / name / f.name).symlink_to(f)
-    for extra in ("metrics.json", "hybrid.json", "chroma", "mined", "umap"):
+    for extra in ("demo_corpus.zip", "metrics.json", "hybrid.json", "chroma", "mined", "umap"):
         src = REAL_ARTIFACTS / extra
         if src.is_dir():
             shutil.copytree(src, art / extra)
         elif src.is_file():
             shutil.copy(src, art / extra)
     port = free_port()
-    env = {**os.environ, "ARTIFACTS_DIR": str(art), "MSMARCO_SOURCE": str(SHARED)}
+    env = {**os.environ, "ARTIFACTS_DIR": str(art)}  # the default corpus: the demo corpus in `art`
     env.pop("CHROMA_HOST", None)
+    env.pop("MSMARCO_SOURCE", None)
     log_path = art / "streamlit.log"
     log = open(log_path, "w")  # noqa: SIM115 (the server writes to it until the fixture stops it)
     proc = subprocess.Popen(

@@ -18,7 +18,7 @@ from core.retrieval.catalog import Catalog
 from core.retrieval.dense import Engine
 from core.retrieval.index import chroma_client, ensure_index
 from core.retrieval.vectors import ExactIndex, SearchIndexError
-from tests.conftest import DEV_PAIRS, free_port, needs_shared
+from tests.conftest import demo_jsonl, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMA = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
@@ -70,15 +70,12 @@ def test_index_built_into_a_server_agrees_with_exact_search(server, glove_vocab,
     assert not again.built and again.index.texts(pids[:2]) == dict(zip(pids[:2], texts[:2]))
 
 
-@needs_shared
 def test_the_app_engine_reaches_the_server_through_the_environment(server, tmp_path, monkeypatch):
     host, port = server
     ckpt = ROOT / "artifacts" / "hard" / "model.pt"
     if not ckpt.is_file():
         pytest.skip("committed checkpoint artifacts/hard/model.pt is missing")
-    sample = tmp_path / "sample.jsonl"
-    with open(DEV_PAIRS) as f:
-        sample.write_text("".join(next(f) for _ in range(300)))
+    sample = demo_jsonl(tmp_path / "sample.jsonl", stop=300)
     monkeypatch.setenv("CHROMA_HOST", host)
     monkeypatch.setenv("CHROMA_PORT", str(port))
     catalog = Catalog(load_corpus(str(sample)))

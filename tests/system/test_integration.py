@@ -4,12 +4,11 @@ from core.common.config import Config
 from core.data.corpora import load_corpus
 from core.data.vocab import Vocab
 from core.training.train import train
-from tests.conftest import DEV_PAIRS, needs_shared
+from tests.conftest import DEV_QUERIES, demo_jsonl
 
 
-@needs_shared
 def test_short_training_beats_untrained(tmp_path):
-    corpus = load_corpus(str(DEV_PAIRS))
+    corpus = load_corpus(str(demo_jsonl(tmp_path / "dev_pairs.jsonl", stop=DEV_QUERIES)))
     vocab = Vocab.for_texts([*corpus.passages.text, *corpus.queries.text], top_n=5000)
     cfg = Config()
     cfg.train.epochs, cfg.train.max_queries, cfg.train.warmup_steps = 1, 1500, 5

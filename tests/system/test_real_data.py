@@ -1,39 +1,87 @@
-"""The real MS MARCO files end to end: their counts, and HNSW against exact search with artifacts/random."""
+"""The real MS MARCO data end to end, as the shipped demo corpus (artifacts/demo_corpus.zip) holds it:
+its counts, that it is the corpus the committed checkpoints were made on, that it reads back as the
+v1.1 rows it came from, and HNSW against exact search with artifacts/random."""
 
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-from core.data.corpus import split_queries
 from core.data.corpora import load_corpus
+from core.data.corpus import split_queries
+from core.data.msmarco import build_corpus
+from core.data.stored import read_corpus
 from core.model.encoder import Encoder
 from core.model.two_tower import file_fingerprint
+from core.pipeline.cli import main
 from core.retrieval.index import chroma_client, ensure_index
 from core.retrieval.vectors import ExactIndex
-from tests.conftest import DEV_PAIRS, TRAIN_SAMPLE, needs_shared
+from tests.conftest import DEMO_CORPUS, DEV_QUERIES, SAMPLE_QUERIES, demo_corpus, v11_rows, write_jsonl
 
 ROOT_ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+SHARED = ROOT_ARTIFACTS.parents[1] / "shared" / "msmarco"  # the demo corpus's source, beside the repo
 
 
-@needs_shared
-def test_real_files():
-    dev = load_corpus(str(DEV_PAIRS))
-    assert len(dev.queries) == 6380 and all(len(dev.positives[q]) == 1 for q in dev.candidates)
-    sample = load_corpus(str(TRAIN_SAMPLE))
-    assert len(sample.queries) == 200
-    assert sum(bool(p) for p in sample.positives.values()) == 189
-    folder = load_corpus(str(DEV_PAIRS.parent))  # the whole shared folder, train_extra.jsonl included
-    assert (len(folder.queries), len(folder.passages)) == (19496, 22194)
+def test_the_demo_corpus_holds_the_shared_files():
+    corpus = demo_corpus()
+    assert (len(corpus.queries), len(corpus.passages)) == (19496, 22194)
+    dev = corpus.queries.query_id[:DEV_QUERIES]  # dev_small_pairs.jsonl: one judged passage each
+    assert all(
+        corpus.candidates[q] == list(corpus.positives[q]) and len(corpus.positives[q]) == 1 for q in dev
+    )
+    sample = corpus.queries.query_id[-SAMPLE_QUERIES:]  # v1.1_train_sample200.jsonl, less 2 seen before
+    assert sum(bool(corpus.positives[q]) for q in sample) == 187
+    assert set(corpus.queries.query_type[-SAMPLE_QUERIES:]) > {"description", "numeric"}
 
 
-@needs_shared
+@pytest.mark.parametrize("name", ["random", "hard"])
+def test_the_demo_corpus_is_the_one_the_committed_checkpoints_were_made_on(name):
+    meta = torch.load(ROOT_ARTIFACTS / name / "model.pt", weights_only=True)["meta"]["data"]
+    assert meta["fingerprint"] == demo_corpus().fingerprint()
+    assert load_corpus(str(DEMO_CORPUS)).fingerprint() == meta["fingerprint"], "read as the app reads it"
+
+
+def test_v11_rows_rebuilt_from_the_demo_corpus_load_back_to_it():
+    corpus = demo_corpus()
+    rebuilt = build_corpus(v11_rows(corpus))
+    assert rebuilt.passages.equals(corpus.passages) and rebuilt.queries.equals(corpus.queries)
+    assert rebuilt.candidates == corpus.candidates and rebuilt.positives == corpus.positives
+    assert rebuilt.fingerprint() == corpus.fingerprint()
+
+
+def test_corpus_demo_writes_only_the_corpus_the_checkpoints_were_made_on(tmp_path, capsys):
+    art = tmp_path / "artifacts"
+    for name in ("random", "hard"):
+        (art / name).mkdir(parents=True)
+        (art / name / "model.pt").symlink_to(ROOT_ARTIFACTS / name / "model.pt")
+    rows = v11_rows(demo_corpus())
+    other = write_jsonl(tmp_path / "dev300.jsonl", rows[:300])
+    assert main(["corpus", "demo", str(other), "--artifacts", str(art)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "not the corpus the checkpoints" in err
+    assert not (art / "demo_corpus.zip").exists(), "nothing written"
+    source = write_jsonl(tmp_path / "msmarco.jsonl", rows)
+    assert main(["corpus", "demo", str(source), "--artifacts", str(art)]) == 0
+    assert "the corpus of the checkpoints here (hard, random)" in capsys.readouterr().out
+    assert read_corpus(art / "demo_corpus.zip").fingerprint() == demo_corpus().fingerprint()
+
+
+@pytest.mark.skipif(
+    not SHARED.is_dir(),
+    reason=f"compares the demo corpus with its source, {SHARED}, where that folder exists (the one "
+    "test that may need ../shared: every other reads the demo corpus)",
+)
+def test_the_shared_folder_loads_to_the_demo_corpus():
+    assert load_corpus(str(SHARED)).fingerprint() == demo_corpus().fingerprint()
+
+
 @pytest.mark.skipif(
     not (ROOT_ARTIFACTS / "random" / "model.pt").is_file(),
     reason="committed checkpoint artifacts/random/model.pt is missing",
 )
 def test_hnsw_agrees_with_exact_on_real_data(tmp_path):
-    corpus = load_corpus(str(DEV_PAIRS.parent))
+    corpus = demo_corpus()
     _, val = split_queries(corpus, 0.125)
     ckpt = ROOT_ARTIFACTS / "random" / "model.pt"
     enc = Encoder.from_checkpoint(ckpt)
