@@ -5,8 +5,8 @@ very object the page used. Runs on the page tests' corpus and checkpoints (tests
 
 from __future__ import annotations
 
-from core.data.corpus import split_queries
 from core.data.corpora import load_corpus
+from core.data.corpus import split_queries
 from core.retrieval.evaluate import IREvaluator
 from tests.app.test_app import app_env, cards, needs_app, open_page  # noqa: F401 (app_env: a fixture)
 from tests.toy_ranker import RandomScores

@@ -13,8 +13,8 @@ import torch
 from core.analysis.confused import outcomes
 from core.common.artifacts import CheckpointError
 from core.common.config import ModelConfig
-from core.data.corpus import split_queries
 from core.data.corpora import load_corpus
+from core.data.corpus import split_queries
 from core.data.msmarco import build_corpus
 from core.model.two_tower import TwoTower, save_checkpoint
 from core.pipeline.cli import main

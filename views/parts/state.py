@@ -19,8 +19,8 @@ from core.common.artifacts import CheckpointError, artifacts_dir, find_checkpoin
 from core.common.cache import KeyedCache
 from core.common.config import ProjectionConfig
 from core.common.types import Progress
-from core.data.corpus import DataSourceError
 from core.data.corpora import SOURCE_ENV, load_corpus, resolve_source
+from core.data.corpus import DataSourceError
 from core.retrieval.catalog import Catalog
 from core.retrieval.dense import Engine
 from core.retrieval.hybrid import PREFIX as HYBRID
