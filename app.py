@@ -18,7 +18,7 @@ page = st.navigation(
         st.Page("views/pages/embeddings.py", title="Embeddings", icon="🗺️"),
         st.Page("views/pages/confused.py", title="Confused", icon="🤔"),
         st.Page("views/pages/training.py", title="Training", icon="🏋️"),
-        st.Page("views/pages/corpora.py", title="Corpora", icon="📚"),
+        st.Page("views/pages/corpora.py", title="Corpora", icon="📚", visibility="hidden"),  # via the picker
     ],
     position="top",
 )

@@ -98,9 +98,11 @@ def upload(page, url: str, path: Path, text_column: str | None = None) -> None:
     add = page.get_by_role("button", name="Add the corpus")
     add.wait_for(timeout=60_000)
     if text_column:
-        page.locator("[data-testid='stSelectbox']", has_text="Text column").click()
+        from playwright.sync_api import expect
+
+        page.get_by_label("Text column").click()
         page.get_by_role("option", name=text_column, exact=True).click()
-        page.locator("[data-testid='stSelectbox']", has_text=text_column).wait_for(timeout=30_000)
+        expect(page.get_by_label("Text column")).to_have_value(text_column, timeout=30_000)
 
 
 def add_and_wait(page) -> None:
@@ -159,12 +161,13 @@ def test_upload_a_csv_and_a_beir_zip_then_search_each_on_every_page(server, brow
         page.screenshot(path=str(DOCS / f"screenshot_corpus_upload_{size}.png"))
     add_and_wait(page)
     no_crash(page)
-    assert "corpus=notes" in page.url
+    page.wait_for_url("**corpus=notes**", timeout=30_000)  # picked, and kept in the URL
     assert "latte is espresso" in search(page, url, "notes", "what is a latte")
 
     upload(page, url, files["zip"])
     add_and_wait(page)
-    assert "corpus=course" in page.url and "18 queries" in page.inner_text("body")
+    page.wait_for_url("**corpus=course**", timeout=30_000)
+    assert "18 queries" in page.inner_text("body")
     assert "longest snake" in search(page, url, "course", "the reticulated python")
 
     for corpus in ("notes", "course"):
@@ -186,10 +189,10 @@ def test_picker_and_transfer_table_screenshots(server, browser):
         page = browser.new_page(viewport=viewport)
         page.goto(f"{url}/search?q=what+is+a+latte", timeout=60_000)
         page.locator(".card").first.wait_for(timeout=WAIT_MS)
-        page.locator(".st-key-corpus [data-testid='stSelectbox']").click()
-        page.get_by_role("option", name="measured", exact=True).wait_for(timeout=30_000)
+        page.get_by_label("Corpus", exact=True).click()
+        page.get_by_role("option", name="Corpus · measured", exact=True).wait_for(timeout=30_000)
         page.screenshot(path=str(DOCS / f"screenshot_corpus_picker_{size}.png"))
-        page.get_by_role("option", name="measured", exact=True).click()
+        page.get_by_role("option", name="Corpus · measured", exact=True).click()
         page.wait_for_url("**corpus=measured**", timeout=60_000)
         page.goto(f"{url}/?corpus=measured", timeout=60_000)
         heading = page.get_by_text("Off MS MARCO")

@@ -105,6 +105,13 @@ def test_search_answers_from_the_picked_corpus_and_the_url_keeps_it(corpora):
     assert not any("longest snake" in c for c in cards(at))
 
 
+def test_the_pickers_last_entry_opens_the_upload_panel_and_keeps_the_corpus(corpora):
+    at = run_page("search", corpus="notes")
+    at.selectbox(key="corpus").set_value("+add").run()
+    assert not at.exception and [h for h in at.subheader if h.value == "Add a corpus"]
+    assert at.session_state.corpus == "notes" and at.query_params["corpus"] == "notes"
+
+
 def test_a_link_to_a_corpus_not_here_says_so_and_shows_the_demo(corpora):
     at = run_page("search", corpus="nowhere")
     assert at.session_state.corpus == "msmarco"

@@ -23,7 +23,6 @@ PAGES = [
     ("views/pages/embeddings.py", "Embeddings", "🗺️", "the space the models learned"),
     ("views/pages/confused.py", "Confused", "🤔", "what each model gets wrong"),
     ("views/pages/training.py", "Training", "🏋️", "curves, and a run of your own"),
-    ("views/pages/corpora.py", "Corpora", "📚", "search a corpus of your own"),
 ]
 
 components.style()
@@ -106,6 +105,7 @@ else:
     if missing:
         st.caption(f"Not measured yet: {', '.join(missing)} — `python -m core build` fills them in.")
 transfer.show(metrics)
+st.page_link("views/pages/corpora.py", label="Search a corpus of your own: add it", icon="📚")
 if (
     cat.name != DEFAULT
     and not needs_judgements(cat, "Measuring the models")

@@ -19,8 +19,11 @@ from core.data.corpora import (
 from core.retrieval.catalog import Catalog
 from views.parts.url import CORPUS, shown
 
+ADD = "+add"  # the picker's last entry, never a corpus name (core.data.corpora.name_problem)
+CORPORA_PAGE = "views/pages/corpora.py"
+
 PICKER_CSS = """<style>
-.st-key-corpus { position: fixed; top: .3rem; right: 13rem; z-index: 999991; width: 11rem; }
+.st-key-corpus { position: fixed; top: .3rem; right: 13rem; z-index: 999991; width: 12rem; }
 .st-key-corpus label { display: none; }
 </style>"""
 
@@ -69,18 +72,31 @@ def _seed(known: list[str]) -> str | None:
     return None if wanted in known else wanted
 
 
+def _picked() -> None:
+    """Picker callback: *Add a corpus…* keeps the corpus shown and opens the Corpora page."""
+    if st.session_state[CORPUS] == ADD:
+        st.session_state[CORPUS] = st.session_state.get("corpus_shown", DEFAULT)
+        st.session_state.corpus_adding = True
+
+
 def corpus_picker() -> None:
-    """The picker in the top bar; a corpus other than the default is written to the URL."""
+    """The picker in the top bar, its last entry the way to the Corpora page; a corpus other than
+    the default is written to the URL."""
     known = names()
     unknown = _seed(known)
     st.html(PICKER_CSS)
     st.selectbox(
         "Corpus",
-        known,
+        [*known, ADD],
         key=CORPUS,
+        format_func=lambda name: "➕ Add a corpus…" if name == ADD else f"Corpus · {name}",
+        on_change=_picked,
         help="The corpus every page searches, maps and measures: the MS MARCO demo corpus, or one added "
         "on the Corpora page. A link with ?corpus=NAME opens it.",
     )
+    st.session_state.corpus_shown = current()
+    if st.session_state.pop("corpus_adding", False):
+        st.switch_page(CORPORA_PAGE)
     if unknown:
         st.warning(
             f"This link asks for the corpus {shown(unknown)}, which is not on this machine, so "
