@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from core.data.corpora import load_corpus
-from tests.app.test_browser_corpus import ARGS, CHROMIUM, WAIT_MS, app_server, linked_artifacts, upload
+from tests.app.test_browser_corpus import ADDED, ARGS, CHROMIUM, WAIT_MS, app_server, linked_artifacts, upload
 
 
 def write_sample(path: Path, n: int) -> Path:
@@ -44,7 +44,7 @@ def main(n: int) -> None:
             upload(page, url, sample)  # returns once the file is received: the upload has ended
             load0, t0 = os.getloadavg(), time.perf_counter()
             page.get_by_role("button", name="Add the corpus").click()
-            page.get_by_text("Added").first.wait_for(timeout=WAIT_MS)
+            page.get_by_text(ADDED).wait_for(timeout=WAIT_MS)
             added = time.perf_counter() - t0
             page.get_by_role("link", name=f"Search {sample.stem}").click()
             page.get_by_label("Query").fill("what is the capital of france")

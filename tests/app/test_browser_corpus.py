@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from core.data.corpora import DEMO_FILE
 from core.pipeline import new_corpus
 from tests.app.corpus_files import write_beir, write_csv, zip_folder
 from tests.conftest import free_port, tiny_rows
@@ -46,8 +48,8 @@ pytestmark = [
 
 
 def linked_artifacts(art: Path) -> Path:
-    """`art` holding links to the real checkpoints' files (their stored vectors too), hybrid.json
-    and a copy of metrics.json."""
+    """`art` holding links to the real checkpoints' files (their stored vectors too) and the
+    shipped demo corpus, hybrid.json and a copy of metrics.json."""
     for name, path in CHECKPOINTS.items():
         (art / name).mkdir()
         for f in path.parent.iterdir():
@@ -55,6 +57,8 @@ def linked_artifacts(art: Path) -> Path:
     for extra in ("metrics.json", "hybrid.json"):
         if (REAL_ARTIFACTS / extra).is_file():
             shutil.copy(REAL_ARTIFACTS / extra, art / extra)
+    if (REAL_ARTIFACTS / DEMO_FILE).is_file():
+        (art / DEMO_FILE).symlink_to(REAL_ARTIFACTS / DEMO_FILE)
     return art
 
 
@@ -105,9 +109,12 @@ def upload(page, url: str, path: Path, text_column: str | None = None) -> None:
         expect(page.get_by_label("Text column")).to_have_value(text_column, timeout=30_000)
 
 
+ADDED = re.compile(r"Added \S+: [\d,]+ passages")  # the success message, once the add has ended
+
+
 def add_and_wait(page) -> None:
     page.get_by_role("button", name="Add the corpus").click()
-    page.get_by_text("Added").first.wait_for(timeout=WAIT_MS)
+    page.get_by_text(ADDED).wait_for(timeout=WAIT_MS)
 
 
 def no_crash(page) -> None:

@@ -91,7 +91,7 @@ def _tally(bar):
 def _add(name: str, upload, text_column: str | None) -> None:
     """Add the upload as corpus `name` under a progress bar; pick it and rerun when done, else show
     what went wrong as one message."""
-    bar = st.progress(0.0, text=f"Reading {upload.name}…")
+    bar = st.progress(0.0, text=f"Reading {plain(upload.name)}…")
     progress, log = _tally(bar)
     t0 = time.perf_counter()
     try:
