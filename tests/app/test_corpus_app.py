@@ -64,7 +64,7 @@ def corpora(tmp_path_factory):
 def run_page(page: str, **params):
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(APP, default_timeout=300)
+    at = AppTest.from_file(APP, default_timeout=900)  # a first UMAP fit on a loaded 2-core machine
     at.query_params.update(params)
     at.switch_page(f"views/pages/{page}.py").run()
     assert not at.exception, [e.value for e in at.exception]
