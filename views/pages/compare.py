@@ -8,7 +8,8 @@ from core.analysis.compare import compare
 from core.retrieval.catalog import no_answer
 from core.retrieval.queries import QueryError
 from core.retrieval.vectors import SearchIndexError
-from views.parts import charts, components, state, url
+from views.parts import charts, components, disagree, state, url
+from views.parts.judgements import judged
 
 components.style()
 st.title("⚖️ Compare checkpoints")
@@ -33,10 +34,11 @@ show_bm25 = st.checkbox("Add a BM25 column (lexical baseline)", key="bm25")
 url.save_url(["q", "k", "a", "b", "bm25"])
 components.same_checkpoint(left_name, right_name)
 
-with st.expander(
-    f"Example queries: validation queries where {names[0]} and {names[1]} disagree", expanded=not query
-):
-    components.example_buttons(state.examples(engines[names[0]], engines[names[1]]))
+if judged(state.catalog()):
+    with st.expander(
+        f"Example queries: validation queries where {names[0]} and {names[1]} disagree", expanded=not query
+    ):
+        components.example_buttons(state.examples(engines[names[0]], engines[names[1]]))
 
 if not query:
     st.info("Type a question above, or click one of the examples.", icon="💡")
@@ -58,20 +60,22 @@ components.no_answer(found, result.left.query_id is not None)
 stats = st.columns(3)
 ranks = [side.judged.rank if side.judged else None for side in (result.left, result.right)]
 moved = f"{ranks[0] - ranks[1]:+,} places" if None not in ranks and ranks[0] != ranks[1] else None
-for col, side, delta in zip(stats, (result.left, result.right), (None, moved)):
-    col.metric(
-        f"Judged passage · {side.model}",
-        components.judged_rank(side.judged),
-        delta=delta,
-        help=f"Rank among all {len(cat):,} passages of the passage MS MARCO judged relevant"
-        if side.judged
-        else "Not a dataset query: no passage is judged for it",
-    )
+if result.left.query_id is None:  # no judged passage: where the two models disagree most
+    disagree.show(stats, result, len(cat))
+else:
+    for col, side, delta in zip(stats, (result.left, result.right), (None, moved)):
+        col.metric(
+            f"Judged passage · {side.model}",
+            components.judged_rank(side.judged),
+            delta=delta,
+            help=f"Rank among all {len(cat):,} passages of the passage judged relevant",
+        )
 stats[2].metric(f"Overlap@{k}", f"{result.overlap:.0%}", help="Share of the top k that both models return")
 with st.expander("How each passage moves between the two models", expanded=True):
     st.caption(
         f"Green: {result.right.model} ranks the passage higher than {result.left.model}; red: "
         "lower; grey: the same. Below the line: ranks beyond those shown. Thick: the judged passage."
+        + ("" if result.left.query_id else " " + disagree.sentence(result))
     )
     st.plotly_chart(charts.rank_slopes(result, k), key="slopes", config={"displayModeBar": False})
 components.secondary(

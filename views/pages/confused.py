@@ -9,11 +9,14 @@ import streamlit as st
 from core.analysis.confused import FILTERS, SORTS, counts, select
 from core.retrieval.ranker import ResultHit
 from views.parts import components, state, url
+from views.parts.judgements import needs_judgements
 
 components.style()
 st.title("🤔 Confused queries")
 if len(state.engines()) < 2:
     st.info("This page compares two checkpoints: run `python -m core build` to train both.")
+    st.stop()
+if needs_judgements(state.catalog(), "Confused"):
     st.stop()
 engines = state.rankers()
 names = list(engines)

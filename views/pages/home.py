@@ -5,7 +5,8 @@ import pandas as pd
 import streamlit as st
 
 from core.common.artifacts import artifacts_dir
-from views.parts import components, state
+from core.data.corpora import DEFAULT
+from views.parts import components, state, transfer, url
 from views.parts.headline import (
     design_sentence,
     fitted_on_note,
@@ -14,6 +15,7 @@ from views.parts.headline import (
     metrics_rows,
     read_metrics,
 )
+from views.parts.judgements import judged, needs_judgements
 
 PAGES = [
     ("views/pages/search.py", "Search", "🔎", "one model, one query"),
@@ -40,6 +42,7 @@ for col, (page, title, icon, what) in zip(st.columns(len(PAGES)), PAGES):
 rows = [r for r in metrics_rows(metrics) if r["measured"]]
 by_name = {r["model"]: r for r in rows}
 cat = state.catalog()
+sample = (metrics.get("corpus") or {}).get("passages")
 if {"random", "hard"} <= set(by_name):
     random, hard = by_name["random"], by_name["hard"]
     best = max(rows, key=lambda r: r["mrr@10"] or 0)
@@ -72,7 +75,9 @@ if {"random", "hard"} <= set(by_name):
             f"{gain:+.3f} MRR@10 (on {hard['queries']:,} validation queries){hard_gain(random, hard)}, "
             f"against the same training with random negatives, yet **{best['model']}** "
             f"still leads with {best['mrr@10']:.3f}: MS MARCO questions share many words with their answers, "
-            f"which keyword search (BM25) counts exactly, over a {len(cat):,}-passage sample." + versus
+            f"which keyword search (BM25) counts exactly"
+            + (f", over a {sample:,}-passage sample." if isinstance(sample, int) else ".")
+            + versus
         )
 
 st.subheader("Every model, full retrieval over the corpus")
@@ -99,13 +104,27 @@ else:
     missing = [r["model"] for r in metrics_rows(metrics) if not r["measured"]]
     if missing:
         st.caption(f"Not measured yet: {', '.join(missing)} — `python -m core build` fills them in.")
+transfer.show(metrics)
+st.page_link("views/pages/corpora.py", label="Search a corpus of your own: add it", icon="📚")
+if (
+    cat.name != DEFAULT
+    and not needs_judgements(cat, "Measuring the models")
+    and cat.name not in transfer.measured(metrics)
+):
+    st.caption(
+        f"{url.shown(cat.name)} has judgements: `python -m core eval --corpus {cat.name}` measures every "
+        "model on it."
+    )
 st.caption(
-    f"{len(cat):,} passages searched · {len(cat.corpus.queries):,} queries · source: {cat.corpus.source}"
+    f"Picked corpus {url.shown(cat.name)}: {len(cat):,} passages searched · {len(cat.corpus.queries):,} "
+    f"queries · source: {url.shown(cat.corpus.source)}"
 )
 
 st.subheader("Try these in Compare")
 engines = state.engines()
-if len(engines) >= 2:
+if not judged(cat):
+    st.caption("This corpus has no judged queries to suggest: type your own in Search or Compare.")
+elif len(engines) >= 2:
     first, second = (engines[n] for n in list(engines)[:2])
     for col, ex in zip(st.columns(3) * 2, state.examples(first, second)):
         if col.button(ex.query, width="stretch", wrap=True):

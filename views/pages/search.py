@@ -9,6 +9,7 @@ from core.retrieval.catalog import no_answer
 from core.retrieval.queries import QueryError
 from core.retrieval.vectors import SearchIndexError
 from views.parts import components, state, url
+from views.parts.judgements import judged
 
 components.style()
 st.title("🔎 Search")
@@ -30,7 +31,7 @@ examples = st.container()  # filled last: the examples need both checkpoints, a 
 
 def show_examples() -> None:
     """Validation queries the first two checkpoints disagree on (opened here, progress bars below)."""
-    if len(state.engines()) >= 2:
+    if len(state.engines()) >= 2 and judged(state.catalog()):
         first, second = (engines[n] for n in names[:2])
         found = state.examples(first, second)
         with examples.expander(
@@ -61,11 +62,13 @@ with side:
         st.metric(
             f"Judged passage · {name}",
             components.judged_rank(result.judged),
-            help=f"Where {name} ranks the passage MS MARCO judged relevant, among all {len(cat):,}",
+            help=f"Where {name} ranks the passage judged relevant, among all {len(cat):,}",
         )
         st.markdown(components.judged_summary(result.judged, len(cat), k, name))
-    else:
+    elif judged(cat):
         st.caption("Not one of the dataset's queries, so no passage is judged for it; the examples are.")
+    else:
+        st.caption("This corpus has no judged queries, so no passage is marked as the answer.")
     st.markdown("**Tokens the model saw** (struck out: unknown)")
     components.tokens(result.tokens, result.dropped_tokens)
     components.secondary(components.answered_by(result, ranker))

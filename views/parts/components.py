@@ -235,13 +235,13 @@ def no_answer(found: NoAnswer | None, dataset_query: bool) -> None:
     if found.unknown:
         st.info(
             f"**No passage contains {quoted}**, in any form. Check the spelling; if it is right, this "
-            "corpus (a sample of MS MARCO, not the web) says nothing about it.",
+            "corpus (a sample, not the web) says nothing about it.",
             icon="🔤",
         )
     else:
         st.info(
             f"**This corpus probably holds no answer.** None of the passages found mentions {quoted} in "
-            "any form: the corpus is a sample of MS MARCO, not the web. Whatever the models rank first, "
+            "any form: the corpus is a sample, not the web. Whatever the models rank first, "
             "they are not to blame.",
             icon="📭",
         )

@@ -1,6 +1,7 @@
 """What the pages share: the catalog, rankers, maps and their derived tables, each loaded once per
-process and keyed by what it was made from (a checkpoint file's fingerprint, a map's key), never by
-an object's id, which CPython reuses once the object is gone."""
+process and keyed by what it was made from (the picked corpus, a checkpoint file's fingerprint, a
+map's key), never by an object's id, which CPython reuses once the object is gone; so switching back
+to a corpus opened before is instant."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from core.common.artifacts import CheckpointError, artifacts_dir, find_checkpoin
 from core.common.cache import KeyedCache
 from core.common.config import ProjectionConfig
 from core.common.types import Progress
-from core.data.corpora import SOURCE_ENV, load_corpus, resolve_source
+from core.data.corpora import SOURCE_ENV
 from core.data.corpus import DataSourceError
 from core.retrieval.catalog import Catalog
 from core.retrieval.dense import Engine
@@ -29,6 +30,7 @@ from core.retrieval.lexical import Lexical
 from core.retrieval.ranker import FOREGROUND, Ranker
 from core.retrieval.rankers import Setting, fused, make, names
 from core.retrieval.vectors import SearchIndexError
+from views.parts.corpus_picker import corpus_key, open_catalog
 from views.parts.points import map_points
 
 SETUP_HELP = (
@@ -50,11 +52,6 @@ def friendly_errors():
 
 
 # --- resources, loaded once per process ----------------------------------------------------------
-
-
-@st.cache_resource(show_spinner="Loading the MS MARCO passages…")
-def _catalog(source: str) -> Catalog:
-    return Catalog(load_corpus(source))
 
 
 class _Opening:
@@ -100,12 +97,12 @@ def _openings() -> tuple[threading.Lock, dict]:
 
 def _opening(key: tuple, make: Callable[[Progress], Engine]) -> _Opening:
     """The opening of `key`, started now unless one is under way or done (a failed one starts again).
-    A rebuilt checkpoint (same name and Chroma folder, another file) replaces the old one's."""
+    A rebuilt checkpoint (same name, corpus and Chroma folder, another file) replaces the old one's."""
     lock, openings = _openings()
     with lock:
         job = openings.get(key)
         if job is None or job.error is not None:
-            for old in [k for k in openings if (k[0], k[4]) == (key[0], key[4])]:
+            for old in [k for k in openings if (k[0], k[3], k[4]) == (key[0], key[3], key[4])]:
                 del openings[old]
             job = openings[key] = _Opening(make)
         return job
@@ -125,7 +122,7 @@ def _hybrid(key: tuple, _engine: Engine, _lexical: Lexical) -> Hybrid:
 @st.cache_resource(show_spinner="Fitting the ranker on the corpus…")
 def _registered(key: tuple, _catalog: Catalog) -> Ranker:
     """A ranker of the registry's own (core.retrieval.rankers.REGISTRY: `bm25`, …), fitted on the
-    corpus; key: (source, name, artifacts folder)."""
+    corpus; key: (corpus key, name, artifacts folder)."""
     name, artifacts = key[1], Path(key[2])
     return make(name, Setting(artifacts)).fit(_catalog)
 
@@ -151,8 +148,9 @@ def _regions(key: tuple, _emap: EmbeddingMap, _catalog: Catalog):
 
 
 def catalog() -> Catalog:
+    """The picked corpus's catalog (views.parts.corpus_picker)."""
     with friendly_errors():
-        return _catalog(resolve_source())
+        return open_catalog(corpus_key())
 
 
 class _Shelf(Mapping):
@@ -177,7 +175,7 @@ def engines() -> Mapping[str, Engine]:
     first asks for it: its passages encoded (or read back from its index) on a worker thread, under a
     progress bar, so exact search answers at once, while its Chroma index is built in the background.
     The checkpoint Search opens with starts at once, whichever page asks first (Home, in class)."""
-    cat, source = catalog(), resolve_source()
+    cat, source = catalog(), corpus_key()
     with friendly_errors():
         artifacts = artifacts_dir()
         paths = find_checkpoints(artifacts)
@@ -213,7 +211,7 @@ def search_default(names: list[str]) -> str:
 def registered(name: str) -> Ranker:
     """A ranker of the registry's own by name, made and fitted once per process."""
     with friendly_errors():
-        return _registered((resolve_source(), name, str(artifacts_dir())), catalog())
+        return _registered((corpus_key(), name, str(artifacts_dir())), catalog())
 
 
 def lexical() -> Lexical:
@@ -233,21 +231,21 @@ def rankers() -> Mapping[str, Ranker]:
             return registered(name)
         engine = checkpoints[name.removeprefix(HYBRID)]
         with friendly_errors():
-            return _hybrid((resolve_source(), engine.name, engine.fingerprint), engine, lexical())
+            return _hybrid((corpus_key(), engine.name, engine.fingerprint), engine, lexical())
 
     return _Shelf(dict.fromkeys(names(checkpoints, app=True)), open_ranker)
 
 
 def examples(first: Ranker, second: Ranker) -> list[Example]:
     return _examples(
-        (resolve_source(), first.name, _version(first), second.name, _version(second)), first, second
+        (corpus_key(), first.name, _version(first), second.name, _version(second)), first, second
     )
 
 
 def confusions(first: Ranker, second: Ranker) -> list[Outcome]:
     """Every validation query through both (core.analysis.confused), once per process and pair of versions."""
     return _outcomes(
-        (resolve_source(), first.name, _version(first), second.name, _version(second)), first, second
+        (corpus_key(), first.name, _version(first), second.name, _version(second)), first, second
     )
 
 
@@ -260,14 +258,15 @@ def _version(ranker: Ranker) -> str:
 def embedding_maps(chosen: list[Engine], dims: int) -> dict[str, EmbeddingMap]:
     """The chosen checkpoints' UMAP maps, aligned with each other (core.analysis.projection), loaded or, when
     missing or stale, fitted under a progress bar; then kept, with their points' vectors, for every
-    session of this process."""
+    session of this process. An added corpus's maps are kept in its folder."""
     shared, artifacts = _maps(), artifacts_dir()
-    key = (tuple((e.name, e.fingerprint) for e in chosen), dims, str(artifacts))
+    folder = chosen[0].catalog.folder or artifacts
+    key = (tuple((e.name, e.fingerprint) for e in chosen), dims, str(artifacts), corpus_key())
 
     def make() -> dict[str, EmbeddingMap]:
         bar = st.progress(0.0, text=f"Opening the {dims}-D maps…")
         maps, _ = ensure_projections(
-            artifacts,
+            folder,
             list(chosen),
             chosen[0].catalog.corpus,
             chosen[0].val_fraction,
@@ -283,10 +282,18 @@ def embedding_maps(chosen: list[Engine], dims: int) -> dict[str, EmbeddingMap]:
 
 def points(engine: Engine, emap: EmbeddingMap, confused: dict[str, bool]):
     """The map's points table (views.parts.points.map_points), made once per map, outcomes and process."""
-    key = (engine.name, engine.fingerprint, emap.projection.key, hash(frozenset(confused.items())))
+    key = (
+        corpus_key(),
+        engine.name,
+        engine.fingerprint,
+        emap.projection.key,
+        hash(frozenset(confused.items())),
+    )
     return _points(key, emap, engine.catalog, confused)
 
 
 def regions(engine: Engine, emap: EmbeddingMap) -> list[tuple[tuple[float, ...], str]]:
     """Labels for the map's regions (core.analysis.regions.region_labels), made once per map and process."""
-    return _regions((engine.name, engine.fingerprint, emap.projection.key), emap, engine.catalog)
+    return _regions(
+        (corpus_key(), engine.name, engine.fingerprint, emap.projection.key), emap, engine.catalog
+    )

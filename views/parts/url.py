@@ -22,6 +22,8 @@ def shown(value) -> str:
 
 
 PRESENT = "present"  # the URL parameter of presentation mode, on every page
+CORPUS = "corpus"  # the URL parameter of the picked corpus, on every page (views.parts.corpus_picker)
+EVERY_PAGE = (PRESENT, CORPUS)
 
 
 def _choices_text(allowed) -> str:
@@ -31,8 +33,8 @@ def _choices_text(allowed) -> str:
 
 
 def _params() -> dict:
-    """The URL's parameters, less presentation mode (it belongs to every page)."""
-    return {k: v for k, v in st.query_params.to_dict().items() if k != PRESENT}
+    """The URL's parameters, less those that belong to every page (presentation mode, the corpus)."""
+    return {k: v for k, v in st.query_params.to_dict().items() if k not in EVERY_PAGE}
 
 
 def _navigated() -> bool:
@@ -81,9 +83,12 @@ def url_moves() -> int:
 
 
 def _write(wanted: dict) -> None:
-    """Write `wanted` (and presentation mode) to the URL when it differs, and remember what was written."""
+    """Write `wanted` (and presentation mode, the corpus) to the URL when it differs, and remember what
+    was written."""
     if presenting():
         wanted = {**wanted, PRESENT: "1"}
+    if CORPUS in st.query_params:
+        wanted = {**wanted, CORPUS: st.query_params[CORPUS]}
     if st.query_params.to_dict() != wanted:
         st.query_params.from_dict(wanted)
     st.session_state.url_written = (st.session_state.get("page"), _params())
