@@ -34,8 +34,8 @@ from views.parts.corpus_picker import corpus_key, open_catalog
 from views.parts.points import map_points
 
 SETUP_HELP = (
-    f"**What to do:** set `{SOURCE_ENV}` to a local MS MARCO v1.1 `.jsonl`/`.parquet` file or folder "
-    f"(e.g. `{SOURCE_ENV}=../shared/msmarco`), or leave it unset to download from the Hugging Face hub; "
+    f"**What to do:** leave `{SOURCE_ENV}` unset to use the demo corpus that ships in `artifacts/` "
+    "(restore it with `git checkout artifacts/demo_corpus.zip`), or set it to MS MARCO v1.1 files or 'hub'; "
     "then run `python -m core build` to train the checkpoints into `artifacts/` (or point `ARTIFACTS_DIR` "
     "at a folder holding `random/model.pt` and `hard/model.pt`), and reload this page."
 )
