@@ -119,18 +119,24 @@ def _swap_in(final: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def complete_run(folder: Path) -> bool:
+    """Whether `folder` holds every file a run publishes (`RUN_FILES`), each a non-empty file."""
+    return all((folder / name).is_file() and (folder / name).stat().st_size > 0 for name in RUN_FILES)
+
+
 def recover(final: str | Path) -> None:
-    """Finish or undo a swap that a crash interrupted (call holding `final`'s lock): a complete
-    `.X.ready` is swapped in; else a lone `.X.old` is put back; what is left (`.X.old` beside `X`,
-    `.X.partial` of a run that never finished) is removed."""
+    """Finish or undo a swap that a crash interrupted (call holding `final`'s lock): a `.X.ready`
+    holding a complete run (`complete_run`) is swapped in; else a lone `.X.old` is put back; what is
+    left (`.X.old` beside `X`, `.X.partial` of a run that never finished, a `.X.ready` that is not a
+    complete run) is removed."""
     final = Path(final)
-    old = sibling(final, "old")
-    if sibling(final, "ready").is_dir():
+    old, ready = sibling(final, "old"), sibling(final, "ready")
+    if ready.is_dir() and complete_run(ready):
         _swap_in(final)
     elif old.is_dir() and not final.exists():
         os.replace(old, final)
-    shutil.rmtree(old, ignore_errors=True)
-    shutil.rmtree(sibling(final, "partial"), ignore_errors=True)
+    for leftover in (old, ready, sibling(final, "partial")):
+        shutil.rmtree(leftover, ignore_errors=True)
 
 
 def recover_all(root: str | Path) -> None:
