@@ -94,6 +94,27 @@ def replace_problem(folder: Path, force: bool = False) -> str | None:
     )
 
 
+def file_problem(path: str | Path, flag: str, head: bytes) -> str | None:
+    """Why the output file `path` (given as `flag`) must not be written, or None when it may: it does
+    not exist, or it is a regular file that begins with `head`, as the command's own output does.
+    Anything else (another file, a folder, a device, a pipe) is never replaced."""
+    path = Path(path)
+    if not path.exists() and not path.is_symlink():
+        return None
+    if not path.is_file():
+        return f"{flag} {path} is not a regular file (a folder, a device or a pipe): give a file's path"
+    try:
+        with open(path, "rb") as f:
+            if f.read(len(head)) == head:
+                return None
+    except OSError as e:
+        return f"{flag} {path} cannot be read ({e.strerror or e}): give another file's path"
+    return (
+        f"{flag} {path} exists and was not written by this command; it is never replaced: give a new "
+        "file's path, or remove that file first"
+    )
+
+
 def partial_dir(final: Path) -> Path:
     """A fresh `.X.partial` folder to build `final` in (call holding `final`'s lock)."""
     tmp = sibling(final, "partial")

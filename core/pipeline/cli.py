@@ -14,7 +14,7 @@ from pathlib import Path
 
 from core.common.artifacts import CheckpointError
 from core.common.config import ConfigError, DataConfig, validate
-from core.common.outputs import OutputError, hold, replace_problem
+from core.common.outputs import OutputError, file_problem, hold, replace_problem
 from core.common.settings import RULES, problem
 from core.data.msmarco import DataSourceError, load_corpus, split_queries, tune_queries
 from core.pipeline.flags import SUBCOMMANDS, add_config_flags, config_from_args
@@ -31,11 +31,29 @@ def check_flags(values: dict) -> None:
             raise ConfigError(error)
 
 
+HEADS = {  # how each output file a command rewrites begins: any other file there is never replaced
+    "progress": b'{\n  "event": ',  # core.training.tracking.progress_file
+    "mined": b'{\n  "provenance": ',  # core.data.triplets.save_mined
+    "benchmark": b"# Benchmark\n",  # core.pipeline.bench_report.write_reports
+    "experiments": b"# Experiments\n",  # core.pipeline.experiments.write_report
+}
+
+
+def check_outputs(files: dict[str, tuple[str | Path | None, str]]) -> None:
+    """Each output file flag's path (None: not given) refused, before any work, unless it is new or
+    this command's own file (`HEADS[kind]`): an `OutputError` naming the flag."""
+    for flag, (path, kind) in files.items():
+        error = None if path is None else file_problem(path, flag, HEADS[kind])
+        if error:
+            raise OutputError(error)
+
+
 def cmd_train(args) -> int:
     from core.data.vocab import Vocab
     from core.training.tracking import combine, console, progress_file, wandb_hook
     from core.training.train import train
 
+    check_outputs({"--progress-file": (args.progress_file, "progress")})
     cfg = validate(config_from_args(args))
     problem = replace_problem(Path(args.out), args.force)  # checked again, under its lock, by train
     if problem:
@@ -68,6 +86,7 @@ def cmd_mine(args) -> int:
     from core.training.mining import mine_file, mining_stats
     from core.training.tracking import tqdm_tally
 
+    check_outputs({"--out": (args.out, "mined")})
     cfg = validate(config_from_args(args))
     checkpoint, out = Checkpoint(Path(args.checkpoint).parent.name, args.checkpoint), Path(args.out)
     corpus = load_corpus(cfg.data.source)
@@ -145,6 +164,10 @@ def cmd_experiments(args) -> int:
     from core.pipeline import experiments
     from core.training.tracking import tqdm_tally
 
+    docs = Path(args.docs)
+    if docs.exists() and not docs.is_dir():
+        raise OutputError(f"--docs {docs} is not a folder: give the folder experiments.md is written to")
+    check_outputs({"--docs": (docs / "experiments.md", "experiments")})
     cfg = validate(check_stages(config_from_args(args)))
     corpus = load_corpus(cfg.data.source)
     artifacts = Path(args.artifacts or artifacts_dir())
@@ -177,9 +200,10 @@ def cmd_bench(args) -> int:
 
     check_flags({"bench.queries": args.queries, "bench.minilm": args.minilm})
     artifacts = Path(args.artifacts or artifacts_dir())
+    doc = bench_report.report_path(artifacts, args.report)
+    check_outputs({"--report": (doc, "benchmark")})
     source = resolve_source(args.data)
     if args.first_use:
-        doc = bench_report.report_path(artifacts, args.report)
         report = bench_first_use.refresh_first_use(artifacts, source, args.label, Path(args.app), doc)
         print("\n".join(bench_report.first_use_table(report["first_use"])))
         return 0
@@ -196,7 +220,7 @@ def cmd_bench(args) -> int:
     report["command"] = (
         f"python -m core bench --queries {args.queries} --minilm {args.minilm} --scale '{args.scale}'"
     )
-    bench_report.write_reports(report, artifacts, bench_report.report_path(artifacts, args.report))
+    bench_report.write_reports(report, artifacts, doc)
     print(bench_report.markdown(report))
     return 0
 

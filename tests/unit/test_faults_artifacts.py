@@ -1,9 +1,21 @@
-"""What protects the artifacts from faults: recovery swaps in only a complete run."""
+"""What protects the artifacts from faults: recovery swaps in only a complete run; an output file
+flag never replaces a file its command did not write, nor a device or a folder."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+
 from core.common.artifacts import find_checkpoints
-from tests.unit.test_reliability_artifacts import run_folder
+from core.pipeline import cli
+from tests.unit.test_reliability import TINY, one_error_line
+from tests.unit.test_reliability_artifacts import run_folder, snapshot
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_an_empty_or_incomplete_ready_folder_never_replaces_a_checkpoint(tmp_path):
@@ -25,3 +37,81 @@ def test_a_complete_ready_folder_is_still_swapped_in(tmp_path):
     run_folder(artifacts / ".hard.ready", "new")
     assert find_checkpoints(artifacts)["hard"].read_text() == "new"
     assert sorted(p.name for p in artifacts.iterdir()) == ["hard"]
+
+
+def command_lines(folder: Path, data: Path, target: Path) -> dict[str, list[str]]:
+    """Each command with an output file flag pointing at `target` (and every other input real)."""
+    return {
+        "train --progress-file": [
+            "train", "--out", str(folder / "run"), "--source", str(data), "--epochs", "1", *TINY,
+            "--progress-file", str(target),
+        ],
+        "mine --out": ["mine", "--checkpoint", str(folder / "random" / "model.pt"), "--out", str(target)],
+        "bench --report": ["bench", "--artifacts", str(folder), "--data", str(data), "--report", str(target)],
+        "experiments --docs": [
+            "experiments", "--artifacts", str(folder), "--source", str(data), "--docs", str(target.parent),
+        ],
+    }  # fmt: skip
+
+
+def special_file(folder: Path, kind: str) -> Path:
+    """A character device (a private twin of /dev/null, so that a broken check damages nothing of the
+    machine's; skipped where device files cannot be made) or a named pipe, in `folder`."""
+    path = folder / kind.replace(" ", "-")
+    if kind == "a named pipe":
+        os.mkfifo(path)
+        return path
+    try:
+        os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except PermissionError:
+        pytest.skip("device files cannot be made here")
+    return path
+
+
+@pytest.mark.parametrize("command", ["train --progress-file", "mine --out", "bench --report"])
+@pytest.mark.parametrize("target", ["a checkpoint", "a character device", "a named pipe", "a folder"])
+def test_an_output_flag_never_replaces_a_file_it_did_not_write(tiny_jsonl, capsys, command, target):
+    folder = tiny_jsonl.parent
+    checkpoint = folder / "random" / "model.pt"
+    checkpoint.parent.mkdir()
+    checkpoint.write_bytes(b"PK\x03\x04 a checkpoint")
+    if target == "a checkpoint":
+        path = checkpoint
+    elif target == "a folder":
+        path = folder
+    else:
+        path = special_file(folder / "random", target)
+    kind = stat.S_IFMT(os.lstat(path).st_mode)
+    before = snapshot(folder)
+    assert cli.main(command_lines(folder, tiny_jsonl, path)[command]) == 2
+    message = one_error_line(capsys)
+    assert command.split()[1] in message and str(path) in message
+    assert stat.S_IFMT(os.lstat(path).st_mode) == kind, "a device is still a device, a pipe a pipe"
+    assert snapshot(folder) == before, "nothing written, not even a run folder: refused before any work"
+
+
+def test_experiments_never_replaces_a_report_it_did_not_write(tiny_jsonl, capsys):
+    docs = tiny_jsonl.parent / "docs"
+    docs.mkdir()
+    (docs / "experiments.md").write_text("my notes")
+    assert cli.main(command_lines(tiny_jsonl.parent, tiny_jsonl, docs / "x")["experiments --docs"]) == 2
+    assert "--docs" in one_error_line(capsys) and (docs / "experiments.md").read_text() == "my notes"
+
+
+def test_a_command_rewrites_its_own_output_files(tmp_path):
+    """The files each command writes begin as `cli.HEADS` says, so a second run may replace them."""
+    from core.common.outputs import file_problem
+    from core.data.triplets import save_mined
+    from core.training.tracking import progress_file
+
+    progress_file(tmp_path / "progress.json")("epoch", {"epochs": []})
+    save_mined(tmp_path / "mined.json", {"1": ["p"]}, {"key": "k"})
+    shutil.copy(ROOT / "docs" / "benchmark.md", tmp_path / "benchmark.md")
+    shutil.copy(ROOT / "docs" / "experiments.md", tmp_path / "experiments.md")
+    for name, kind in [
+        ("progress.json", "progress"),
+        ("mined.json", "mined"),
+        ("benchmark.md", "benchmark"),
+        ("experiments.md", "experiments"),
+    ]:
+        assert file_problem(tmp_path / name, "--flag", cli.HEADS[kind]) is None, name
