@@ -7,6 +7,7 @@ CLI, the build pipeline and the app's launcher all speak the same `Config`.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 import time
@@ -14,38 +15,12 @@ from pathlib import Path
 
 from core.common.artifacts import CheckpointError
 from core.common.config import ConfigError, DataConfig, validate
-from core.common.outputs import OutputError, file_problem, hold, replace_problem
-from core.common.settings import RULES, problem
+from core.common.outputs import OutputError, hold, replace_problem
 from core.data.msmarco import DataSourceError, load_corpus, split_queries, tune_queries
+from core.pipeline.checks import check_extras, check_flags, check_outputs, derived_problem, scale_sizes
 from core.pipeline.flags import SUBCOMMANDS, add_config_flags, config_from_args
 from core.retrieval.vectors import SearchIndexError
 from core.training.train import DivergedError
-
-
-def check_flags(values: dict) -> None:
-    """A command's own flags (not settings of a `Config`) checked by their rules in core.common.settings;
-    None (not given) passes."""
-    for name, value in values.items():
-        error = None if value is None else problem(name, value, RULES[name])
-        if error:
-            raise ConfigError(error)
-
-
-HEADS = {  # how each output file a command rewrites begins: any other file there is never replaced
-    "progress": b'{\n  "event": ',  # core.training.tracking.progress_file
-    "mined": b'{\n  "provenance": ',  # core.data.triplets.save_mined
-    "benchmark": b"# Benchmark\n",  # core.pipeline.bench_report.write_reports
-    "experiments": b"# Experiments\n",  # core.pipeline.experiments.write_report
-}
-
-
-def check_outputs(files: dict[str, tuple[str | Path | None, str]]) -> None:
-    """Each output file flag's path (None: not given) refused, before any work, unless it is new or
-    this command's own file (`HEADS[kind]`): an `OutputError` naming the flag."""
-    for flag, (path, kind) in files.items():
-        error = None if path is None else file_problem(path, flag, HEADS[kind])
-        if error:
-            raise OutputError(error)
 
 
 def cmd_train(args) -> int:
@@ -55,6 +30,7 @@ def cmd_train(args) -> int:
 
     check_outputs({"--progress-file": (args.progress_file, "progress")})
     cfg = validate(config_from_args(args))
+    check_extras(cfg)
     problem = replace_problem(Path(args.out), args.force)  # checked again, under its lock, by train
     if problem:
         raise OutputError(problem)
@@ -64,6 +40,9 @@ def cmd_train(args) -> int:
         if cfg.train.init_from
         else Vocab.for_config([*corpus.passages.text, *corpus.queries.text], cfg.vocab)
     )
+    derived = vocab and derived_problem(args.config, len(vocab), vocab.dim)
+    if derived:
+        raise ConfigError(derived)
     hook = combine(
         console(),
         progress_file(args.progress_file) if args.progress_file else None,
@@ -186,6 +165,7 @@ def cmd_build(args) -> int:
 
     check_flags({"build.jobs": args.jobs})
     cfg = validate(check_stages(config_from_args(args)))
+    check_extras(cfg)
     out = Path(args.artifacts or artifacts_dir())
     with hold(out / ".build.lock", f"the build of {out}"):
         results = build(cfg, out, force=args.force, progress=tqdm_tally(), jobs=args.jobs)
@@ -199,6 +179,7 @@ def cmd_bench(args) -> int:
     from core.pipeline import bench, bench_first_use, bench_report
 
     check_flags({"bench.queries": args.queries, "bench.minilm": args.minilm})
+    sizes = scale_sizes(args.scale)
     artifacts = Path(args.artifacts or artifacts_dir())
     doc = bench_report.report_path(artifacts, args.report)
     check_outputs({"--report": (doc, "benchmark")})
@@ -207,7 +188,6 @@ def cmd_bench(args) -> int:
         report = bench_first_use.refresh_first_use(artifacts, source, args.label, Path(args.app), doc)
         print("\n".join(bench_report.first_use_table(report["first_use"])))
         return 0
-    sizes = [int(n) for n in args.scale.split(",") if n.strip()] if args.scale else []
     report = bench.run(
         load_corpus(source),
         artifacts,
@@ -251,6 +231,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
+MESSAGE = 2000  # characters of an error the CLI prints at most
+
+
+def capped(message: str) -> str:
+    """`message`, cut to MESSAGE characters: a huge value it quotes is not echoed whole."""
+    return message if len(message) <= MESSAGE else f"{message[:MESSAGE]}… ({len(message):,} characters)"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -262,15 +251,26 @@ def main(argv: list[str] | None = None) -> int:
         SearchIndexError,
         DivergedError,
         FileNotFoundError,
+        ImportError,
         ValueError,
     ) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:  # a read-only or full artifacts folder: what was there before is kept
-        print(
-            f"error: cannot write {e.filename or 'an artifact'} ({e.strerror or e}); make the artifacts "
-            "folder writable and free some space, or point ARTIFACTS_DIR / --artifacts at another folder. "
-            "Files already there are unchanged (every write goes to a temporary file first).",
-            file=sys.stderr,
+        message = str(e)
+    except OSError as e:
+        message = os_message(e)
+    print(f"error: {capped(message)}", file=sys.stderr)
+    return 2
+
+
+def os_message(e: OSError) -> str:
+    """What to do about an `OSError` that reached the CLI: an input that cannot be read
+    (/proc/self/mem, a failing disk), or a read-only or full artifacts folder (what was there is kept)."""
+    if e.errno not in WRITE_ERRORS:
+        return (
+            f"cannot read {e.filename or 'an input'} ({e.strerror or e}); give each input (--source, "
+            "--config, --glove, --checkpoint, …) as a readable file"
         )
-        return 2
+    return (
+        f"cannot write {e.filename or 'an artifact'} ({e.strerror or e}); make the artifacts folder "
+        "writable and free some space, or point ARTIFACTS_DIR / --artifacts at another folder. Files "
+        "already there are unchanged (every write goes to a temporary file first)."
+    )
