@@ -106,7 +106,7 @@ class Engine(Ranker):
         from its up-to-date index when there is one (kept as `self.index`), else encoded now (`progress`
         moves with every batch)."""
         if self.checkpoint is not None and isinstance(passages, Catalog):
-            stored = load_vectors(self.checkpoint, passages.fingerprint, len(passages))
+            stored = load_vectors(self.checkpoint, passages.fingerprint, passages.texts)
             if stored is not None:  # beside the checkpoint (core.model.passages): read, not encoded
                 return stored
         if indexed:

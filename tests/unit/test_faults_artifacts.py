@@ -1,5 +1,6 @@
 """What protects the artifacts from faults: recovery swaps in only a complete run; an output file
-flag never replaces a file its command did not write, nor a device or a folder."""
+flag never replaces a file its command did not write, nor a device or a folder; stored passage
+vectors are used only when their content is sound."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import shutil
 import stat
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from core.common.artifacts import find_checkpoints
@@ -115,3 +117,40 @@ def test_a_command_rewrites_its_own_output_files(tmp_path):
         ("experiments.md", "experiments"),
     ]:
         assert file_problem(tmp_path / name, "--flag", cli.HEADS[kind]) is None, name
+
+
+def damaged_vectors(encoded: np.ndarray, damage: str) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    if damage == "NaN":
+        return np.full_like(encoded, np.nan)
+    if damage == "random unit vectors":
+        noise = rng.standard_normal(encoded.shape).astype(np.float32)
+        return noise / np.linalg.norm(noise, axis=1, keepdims=True)
+    if damage == "a wrong width":
+        return encoded[:, :-3] / np.linalg.norm(encoded[:, :-3], axis=1, keepdims=True)
+    return encoded * 2  # not of unit length
+
+
+@pytest.mark.parametrize("damage", ["NaN", "random unit vectors", "a wrong width", "not unit length"])
+def test_damaged_passage_vectors_are_never_used(glove_vocab, tmp_path, damage):
+    """A passages.npz that names the right checkpoint and corpus but holds other vectors is ignored:
+    the engine encodes the passages and answers as with none stored."""
+    from core.common.config import ModelConfig
+    from core.data.msmarco import build_corpus
+    from core.model.encoder import Checkpoint
+    from core.model.passages import load_vectors, save_vectors
+    from core.model.two_tower import TwoTower, save_checkpoint
+    from core.retrieval.catalog import Catalog
+    from core.retrieval.dense import Engine
+    from tests.conftest import tiny_rows
+
+    model = TwoTower.from_vocab(ModelConfig(hidden=16, out_dim=16, lexical_dim=32), glove_vocab)
+    save_checkpoint(tmp_path / "model.pt", model, glove_vocab, {"data": {"query_len": 32, "passage_len": 64}})
+    checkpoint, catalog = Checkpoint("tiny", tmp_path / "model.pt"), Catalog(build_corpus(tiny_rows()))
+    encoded = checkpoint.encoder.encode_passages(catalog.texts)
+    save_vectors(checkpoint, damaged_vectors(encoded, damage), catalog.fingerprint)
+    assert load_vectors(checkpoint, catalog.fingerprint, catalog.texts) is None
+    engine = Engine("tiny", checkpoint, catalog)
+    assert np.array_equal(engine.vectors, encoded), "encoded again, not the damaged file"
+    hits = engine.search("how is coffee made", 3).hits
+    assert len(hits) == 3 and all(np.isfinite(h.score) for h in hits)
