@@ -22,18 +22,32 @@ from core.pipeline.flags import SUBCOMMANDS, add_config_flags, config_from_args
 from core.retrieval.vectors import SearchIndexError
 from core.training.train import DivergedError
 
+BUILD_LOCK = ".build.lock"  # held by a build of an artifacts folder, and by `train` into one of its folders
+
 
 def cmd_train(args) -> int:
-    from core.data.vocab import Vocab
-    from core.training.tracking import combine, console, progress_file, wandb_hook
-    from core.training.train import train
-
     check_outputs({"--progress-file": (args.progress_file, "progress")})
     cfg = validate(config_from_args(args))
     check_extras(cfg)
     problem = replace_problem(Path(args.out), args.force)  # checked again, under its lock, by train
     if problem:
         raise OutputError(problem)
+    parent = Path(args.out).resolve().parent  # a build of that folder writes its runs: never beside it
+    with hold(parent / BUILD_LOCK, f"--out {args.out}: the build of {parent}"):
+        log = _train(cfg, args)
+    print(
+        json.dumps(
+            {"checkpoint": str(Path(args.out) / "model.pt"), "val": log["epochs"][-1]["val"]}, indent=2
+        )
+    )
+    return 0
+
+
+def _train(cfg, args) -> dict:
+    from core.data.vocab import Vocab
+    from core.training.tracking import combine, console, progress_file, wandb_hook
+    from core.training.train import train
+
     corpus = load_corpus(cfg.data.source)
     vocab = (
         None
@@ -48,13 +62,7 @@ def cmd_train(args) -> int:
         progress_file(args.progress_file) if args.progress_file else None,
         wandb_hook(cfg, Path(args.out).name),
     )
-    log = train(cfg, corpus, vocab, args.out, hook=hook, force=args.force)
-    print(
-        json.dumps(
-            {"checkpoint": str(Path(args.out) / "model.pt"), "val": log["epochs"][-1]["val"]}, indent=2
-        )
-    )
-    return 0
+    return train(cfg, corpus, vocab, args.out, hook=hook, force=args.force)
 
 
 def cmd_mine(args) -> int:
@@ -167,7 +175,7 @@ def cmd_build(args) -> int:
     cfg = validate(check_stages(config_from_args(args)))
     check_extras(cfg)
     out = Path(args.artifacts or artifacts_dir())
-    with hold(out / ".build.lock", f"the build of {out}"):
+    with hold(out / BUILD_LOCK, f"the build of {out}"):
         results = build(cfg, out, force=args.force, progress=tqdm_tally(), jobs=args.jobs)
     print(summary_table(results))
     return 0

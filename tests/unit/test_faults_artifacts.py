@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from core.common.artifacts import find_checkpoints
+from core.model.two_tower import file_fingerprint
 from core.pipeline import cli
 from tests.unit.test_reliability import TINY, one_error_line
 from tests.unit.test_reliability_artifacts import run_folder, snapshot
@@ -154,3 +155,37 @@ def test_damaged_passage_vectors_are_never_used(glove_vocab, tmp_path, damage):
     assert np.array_equal(engine.vectors, encoded), "encoded again, not the damaged file"
     hits = engine.search("how is coffee made", 3).hits
     assert len(hits) == 3 and all(np.isfinite(h.score) for h in hits)
+
+
+def test_metrics_of_a_replaced_checkpoint_are_stale_and_of_the_same_one_current(tmp_path):
+    from core.common.artifacts import stale_models
+    from views.parts.headline import stale_metrics
+
+    for name in ("random", "hard"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model.pt").write_bytes(name.encode())
+    fingerprints = {n: file_fingerprint(tmp_path / n / "model.pt") for n in ("random", "hard")}
+    models = {m: {"full": {"mrr@10": 0.5}} for m in ("random", "hard", "hybrid:hard", "bm25")}
+    metrics = {"checkpoints": dict(fingerprints), "models": models}
+    assert stale_metrics(metrics, tmp_path) == [], "quiet while they match"
+    (tmp_path / "hard" / "model.pt").write_bytes(b"retrained")  # `train --out artifacts/hard`
+    assert stale_metrics(metrics, tmp_path) == ["hard", "hybrid:hard"]
+    assert stale_models({"models": models}, fingerprints) == ["random", "hard", "hybrid:hard"], (
+        "none recorded"
+    )
+    assert stale_models({"models": "garbage", "checkpoints": 3}, fingerprints) == []
+
+
+def test_train_into_a_folder_a_build_holds_is_refused_before_any_work(tiny_jsonl, capsys):
+    from core.common.outputs import hold
+
+    artifacts = tiny_jsonl.parent / "artifacts"
+    with hold(artifacts / ".build.lock", "the test's build"):
+        out = artifacts / "hard"
+        assert (
+            cli.main(["train", "--out", str(out), "--source", str(tiny_jsonl), "--epochs", "1", *TINY]) == 2
+        )
+        assert "being written by another process" in one_error_line(capsys)
+        assert sorted(p.name for p in artifacts.iterdir()) == [".build.lock"]
+    assert cli.main(["train", "--out", str(out), "--source", str(tiny_jsonl), "--epochs", "1", *TINY]) == 0
+    assert sorted(p.name for p in artifacts.iterdir()) == ["hard"], "and its own hold is released"

@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from pathlib import Path
 
+from core.common.artifacts import CheckpointError, find_checkpoints, stale_models
+from core.model.two_tower import file_fingerprint
 from core.retrieval.metrics import FULL_METRICS
 from core.retrieval.rankers import METRIC_MODELS
 
@@ -91,3 +94,21 @@ def metrics_rows(metrics: dict) -> list[dict]:
             }
         )
     return rows
+
+
+def stale_metrics(metrics: dict, artifacts: Path) -> list[str]:
+    """The models whose figures in `metrics` are not of the checkpoints in `artifacts` now
+    (`core.common.artifacts.stale_models`); none without checkpoints."""
+    try:
+        paths = find_checkpoints(artifacts)
+    except CheckpointError:
+        return []
+    measured = metrics.get("models") if isinstance(metrics, dict) else None
+    shown = {n: p for n, p in paths.items() if isinstance(measured, dict) and n in measured}
+    return stale_models(metrics, {n: _fingerprint(str(p), p.stat().st_mtime_ns) for n, p in shown.items()})
+
+
+@lru_cache(maxsize=64)
+def _fingerprint(path: str, mtime_ns: int) -> str:
+    """A checkpoint file's fingerprint, read once per version of the file (its modification time)."""
+    return file_fingerprint(path)
