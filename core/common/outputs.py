@@ -162,8 +162,10 @@ def recover(final: str | Path) -> None:
 
 def recover_all(root: str | Path) -> None:
     """`recover` every folder of `root` a crash left mid-swap, skipping those another process is
-    writing now; quiet where the folder cannot be written (the next writer recovers it)."""
+    writing now, and remove the locks of writers that are gone (`clear_stale_locks`); quiet where the
+    folder cannot be written (the next writer recovers it)."""
     root = Path(root)
+    clear_stale_locks(root)
     names = {
         p.name[1 : -len(stage) - 1]
         for stage in STAGES
@@ -175,6 +177,23 @@ def recover_all(root: str | Path) -> None:
         try:
             with hold(sibling(final, "lock"), str(final)):
                 recover(final)
+        except (OutputError, OSError):
+            continue
+
+
+def clear_stale_locks(root: Path) -> None:
+    """Remove the locks `hold` left in `root` (`.X.lock`, the holder's pid inside) when their holder was
+    killed: the pid no longer runs and nobody holds the lock. Other lock files are left alone."""
+    for lock in root.glob(".*.lock"):
+        try:
+            pid = lock.read_text(errors="replace").strip()
+        except OSError:
+            continue
+        if not pid.isdigit() or Path(f"/proc/{pid}").exists():
+            continue
+        try:
+            with hold(lock, str(lock)):  # free: held a moment, then removed on release
+                pass
         except (OutputError, OSError):
             continue
 

@@ -13,9 +13,9 @@ import sys
 import time
 from pathlib import Path
 
-from core.common.artifacts import CheckpointError
+from core.common.artifacts import CheckpointError, runs_dir
 from core.common.config import ConfigError, DataConfig, validate
-from core.common.outputs import OutputError, hold, replace_problem
+from core.common.outputs import OutputError, hold, recover_all, replace_problem
 from core.data.msmarco import DataSourceError, load_corpus, split_queries, tune_queries
 from core.pipeline.checks import check_extras, check_flags, check_outputs, derived_problem, scale_sizes
 from core.pipeline.flags import SUBCOMMANDS, add_config_flags, config_from_args
@@ -176,6 +176,8 @@ def cmd_build(args) -> int:
     check_extras(cfg)
     out = Path(args.artifacts or artifacts_dir())
     with hold(out / BUILD_LOCK, f"the build of {out}"):
+        recover_all(out)  # what a killed build left: its folders' .partial and locks
+        recover_all(runs_dir(out))
         results = build(cfg, out, force=args.force, progress=tqdm_tally(), jobs=args.jobs)
     print(summary_table(results))
     return 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -189,3 +190,37 @@ def test_train_into_a_folder_a_build_holds_is_refused_before_any_work(tiny_jsonl
         assert sorted(p.name for p in artifacts.iterdir()) == [".build.lock"]
     assert cli.main(["train", "--out", str(out), "--source", str(tiny_jsonl), "--epochs", "1", *TINY]) == 0
     assert sorted(p.name for p in artifacts.iterdir()) == ["hard"], "and its own hold is released"
+
+
+def dead_pid() -> str:
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    return str(gone.pid)
+
+
+def litter(artifacts: Path) -> None:
+    """What `kill -9` of a build and of a launched run leave: `.partial` folders and hold's locks."""
+    run_folder(artifacts / "random", "random")
+    run_folder(artifacts / ".random.partial", "half")
+    run_folder(artifacts / ".warmup.partial", "half")
+    for lock in (".random.lock", ".warmup.lock", ".build.lock", "runs/.20260101-000000.lock"):
+        (artifacts / lock).parent.mkdir(exist_ok=True)
+        (artifacts / lock).write_text(dead_pid())
+    (artifacts / "runs" / ".registry.lock").write_text("")  # the registry's own lock: never removed
+
+
+@pytest.mark.parametrize("next_run", ["the app starts", "a build starts"])
+def test_what_a_killed_build_or_run_left_is_cleared_by_the_next_start(tmp_path, capsys, next_run):
+    from core.common.outputs import hold
+
+    artifacts = tmp_path / "artifacts"
+    litter(artifacts)
+    with hold(artifacts / ".hard.lock", "a live writer"):  # another process writing now: left alone
+        if next_run == "the app starts":
+            assert list(find_checkpoints(artifacts)) == ["random"]
+        else:
+            nowhere = str(tmp_path / "nowhere.jsonl")
+            assert cli.main(["build", "--artifacts", str(artifacts), "--source", nowhere, *TINY]) == 2
+            capsys.readouterr()
+        assert sorted(p.name for p in artifacts.iterdir()) == [".hard.lock", "random", "runs"]
+    assert sorted(p.name for p in (artifacts / "runs").iterdir()) == [".registry.lock"]
