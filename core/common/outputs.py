@@ -50,6 +50,14 @@ def hold(lock: str | Path, what: str, wait: bool = False) -> Iterator[None]:
         os.close(fd)
 
 
+def check_free(lock: str | Path, what: str) -> None:
+    """An `OutputError` when another process holds `lock` (`hold`) now; a free one is left as it was
+    found (removed, when a killed holder left it)."""
+    if Path(lock).exists():
+        with hold(lock, what):
+            pass
+
+
 def _locked(lock: Path, what: str, wait: bool) -> int:
     """A descriptor of `lock` holding its flock, on the file that is at that path now."""
     while True:

@@ -15,39 +15,31 @@ from pathlib import Path
 
 from core.common.artifacts import CheckpointError, runs_dir
 from core.common.config import ConfigError, DataConfig, validate
-from core.common.outputs import OutputError, hold, recover_all, replace_problem
+from core.common.outputs import OutputError, check_free, hold, recover_all, replace_problem
 from core.data.msmarco import DataSourceError, load_corpus, split_queries, tune_queries
 from core.pipeline.checks import check_extras, check_flags, check_outputs, derived_problem, scale_sizes
 from core.pipeline.flags import SUBCOMMANDS, add_config_flags, config_from_args
 from core.retrieval.vectors import SearchIndexError
 from core.training.train import DivergedError
 
-BUILD_LOCK = ".build.lock"  # held by a build of an artifacts folder, and by `train` into one of its folders
+BUILD_LOCK = (
+    ".build.lock"  # held by a build of an artifacts folder; `train` into one of its folders is refused
+)
 
 
 def cmd_train(args) -> int:
+    from core.data.vocab import Vocab
+    from core.training.tracking import combine, console, progress_file, wandb_hook
+    from core.training.train import train
+
     check_outputs({"--progress-file": (args.progress_file, "progress")})
     cfg = validate(config_from_args(args))
     check_extras(cfg)
     problem = replace_problem(Path(args.out), args.force)  # checked again, under its lock, by train
     if problem:
         raise OutputError(problem)
-    parent = Path(args.out).resolve().parent  # a build of that folder writes its runs: never beside it
-    with hold(parent / BUILD_LOCK, f"--out {args.out}: the build of {parent}"):
-        log = _train(cfg, args)
-    print(
-        json.dumps(
-            {"checkpoint": str(Path(args.out) / "model.pt"), "val": log["epochs"][-1]["val"]}, indent=2
-        )
-    )
-    return 0
-
-
-def _train(cfg, args) -> dict:
-    from core.data.vocab import Vocab
-    from core.training.tracking import combine, console, progress_file, wandb_hook
-    from core.training.train import train
-
+    parent = Path(args.out).resolve().parent  # a build there writes its runs' folders: not meanwhile
+    check_free(parent / BUILD_LOCK, f"--out {args.out}: the build of {parent}")
     corpus = load_corpus(cfg.data.source)
     vocab = (
         None
@@ -62,7 +54,13 @@ def _train(cfg, args) -> dict:
         progress_file(args.progress_file) if args.progress_file else None,
         wandb_hook(cfg, Path(args.out).name),
     )
-    return train(cfg, corpus, vocab, args.out, hook=hook, force=args.force)
+    log = train(cfg, corpus, vocab, args.out, hook=hook, force=args.force)
+    print(
+        json.dumps(
+            {"checkpoint": str(Path(args.out) / "model.pt"), "val": log["epochs"][-1]["val"]}, indent=2
+        )
+    )
+    return 0
 
 
 def cmd_mine(args) -> int:
