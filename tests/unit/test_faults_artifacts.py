@@ -103,9 +103,10 @@ def test_experiments_never_replaces_a_report_it_did_not_write(tiny_jsonl, capsys
 
 
 def test_a_command_rewrites_its_own_output_files(tmp_path):
-    """The files each command writes begin as `cli.HEADS` says, so a second run may replace them."""
+    """The files each command writes begin as `checks.HEADS` says, so a second run may replace them."""
     from core.common.outputs import file_problem
     from core.data.triplets import save_mined
+    from core.pipeline import checks
     from core.training.tracking import progress_file
 
     progress_file(tmp_path / "progress.json")("epoch", {"epochs": []})
@@ -118,7 +119,7 @@ def test_a_command_rewrites_its_own_output_files(tmp_path):
         ("benchmark.md", "benchmark"),
         ("experiments.md", "experiments"),
     ]:
-        assert file_problem(tmp_path / name, "--flag", cli.HEADS[kind]) is None, name
+        assert file_problem(tmp_path / name, "--flag", checks.HEADS[kind]) is None, name
 
 
 def damaged_vectors(encoded: np.ndarray, damage: str) -> np.ndarray:
