@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import time
 import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,23 +132,31 @@ def save_projections(path: str | Path, maps: list[Projection]) -> None:
 
 
 def load_projections(path: str | Path) -> list[Projection] | None:
-    """The stored maps, or None when the file is missing or unreadable. A one-checkpoint file of the
-    earlier layout (unstacked coordinates, `name` in its meta) reads as one map."""
+    """The stored maps (one, for a file of unstacked coordinates), or None when missing or damaged."""
     try:
         with np.load(path) as z:
             meta = json.loads(str(z["meta"]))
             dims = meta["dims"]
             passages, queries = (z[k].reshape(-1, z[k].shape[-2], dims) for k in ("passage_xy", "query_xy"))
             rows, query_ids = z["rows"].astype(np.int64), [str(q) for q in z["query_ids"]]
-    except (OSError, KeyError, ValueError):
+        names = meta.get("names") or [meta.get("name")]
+        maps = [
+            Projection(name, dims, meta["key"], rows, query_ids, p, q, meta["fit_seconds"], meta["neighbors"])
+            for name, p, q in zip(names, passages, queries)
+        ]
+    except (OSError, EOFError, KeyError, ValueError, TypeError, AttributeError, zipfile.BadZipFile):
         return None
-    names = meta.get("names") or [meta.get("name")]
-    if len(names) != len(passages):
-        return None
-    return [
-        Projection(name, dims, meta["key"], rows, query_ids, p, q, meta["fit_seconds"], meta["neighbors"])
-        for name, p, q in zip(names, passages, queries)
-    ]
+    return maps if len(names) == len(passages) else None
+
+
+def usable(maps: list[Projection], key: str, names: list[str], passages: int, query_ids: list[str]) -> bool:
+    """Whether maps are of `key` and `names`: finite, a point per row and query, rows in range."""
+    rows, q, d = maps[0].rows, len(query_ids), maps[0].dims
+    fine = all(m.passage_xy.shape == (len(rows), d) and m.query_xy.shape == (q, d) for m in maps)
+    fine = fine and all(np.isfinite(m.passage_xy).all() and np.isfinite(m.query_xy).all() for m in maps)
+    in_range = not len(rows) or (rows[0] >= 0 and rows[-1] < passages and bool((np.diff(rows) > 0).all()))
+    current = maps[0].key == key and [m.name for m in maps] == names and maps[0].query_ids == list(query_ids)
+    return current and fine and in_range
 
 
 def _query_vectors(encoder, corpus: Corpus, query_ids: list[str]) -> np.ndarray:
@@ -168,16 +177,15 @@ def ensure_projections(
     progress: Progress | None = None,
 ) -> tuple[list[Projection], bool]:
     """The stored maps of `models` (one map, or maps aligned across them) when their key still
-    matches, else new fits, stored. Returns (one map per model, whether they were fitted now)."""
+    matches and they are `usable`, else new fits, stored. Returns (one map per model, whether fitted now)."""
     if dims not in (2, 3):
         raise ValueError(f"a map has 2 or 3 dimensions, not {dims}")
     names = [m.name for m in models]
     path = projection_path(artifacts, names, dims)
     key = projection_key([m.fingerprint for m in models], corpus.fingerprint(), val_fraction, cfg, dims)
-    stored = None if force else load_projections(path)
-    if stored is not None and stored[0].key == key and [p.name for p in stored] == names:
+    stored, (_, val) = None if force else load_projections(path), split_queries(corpus, val_fraction)
+    if stored and usable(stored, key, names, len(models[0].vectors), val):
         return stored, False
-    _, val = split_queries(corpus, val_fraction)
     row = {pid: i for i, pid in enumerate(corpus.passages.pid)}
     judged = [row[p] for q in val for p in corpus.positives[q]]
     rows = sample_rows(len(models[0].vectors), judged, cfg.umap_max_passages, cfg.umap_seed)

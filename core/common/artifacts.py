@@ -69,6 +69,17 @@ def find_checkpoints(artifacts: str | Path) -> dict[str, Path]:
     return {n: found[n] for n in order}
 
 
+def stale_models(metrics: dict, fingerprints: dict[str, str]) -> list[str]:
+    """The models whose figures in `metrics` (metrics.json) are not of the checkpoints shown, given as
+    name -> file fingerprint: a checkpoint it measured under another fingerprint (or none recorded),
+    and that checkpoint's hybrid. Its figures must not be shown as that checkpoint's."""
+    models = metrics.get("models") if isinstance(metrics, dict) else None
+    recorded = metrics.get("checkpoints") if isinstance(metrics, dict) else None
+    models, recorded = (x if isinstance(x, dict) else {} for x in (models, recorded))
+    stale = [n for n, fp in fingerprints.items() if n in models and recorded.get(n) != fp]
+    return stale + [f"hybrid:{n}" for n in stale if f"hybrid:{n}" in models]
+
+
 def checkpoint_path(name: str, artifacts: str | Path) -> Path:
     """`name` itself when it is a checkpoint file, else `artifacts/NAME/model.pt`."""
     path = Path(name)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.common.artifacts import write_json
-from core.common.settings import PATH, RULES, default_rule, flag, problem
+from core.common.settings import PATH, RULES, SHOWN, default_rule, flag, problem, shown
 
 
 @dataclass
@@ -132,10 +132,10 @@ class Config:
         for section, values in d.items():
             known = getattr(defaults, section, None) if section in SECTIONS else None
             if not isinstance(values, dict) or known is None:
-                raise ConfigError(f"{where}: {section!r} is not a section of settings holding an object")
+                raise ConfigError(f"{where}: {shown(section)} is not a section of settings holding an object")
             unknown = sorted(set(values) - {f.name for f in dataclasses.fields(known)})
             if unknown:
-                raise ConfigError(f"{where}: unknown setting {section}.{unknown[0]}")
+                raise ConfigError(f"{where}: unknown setting {section}.{unknown[0][:SHOWN]}")
         return cls(
             **{name: dataclasses.replace(getattr(defaults, name), **d.get(name, {})) for name in SECTIONS}
         )

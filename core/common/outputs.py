@@ -50,6 +50,14 @@ def hold(lock: str | Path, what: str, wait: bool = False) -> Iterator[None]:
         os.close(fd)
 
 
+def check_free(lock: str | Path, what: str) -> None:
+    """An `OutputError` when another process holds `lock` (`hold`) now; a free one is left as it was
+    found (removed, when a killed holder left it)."""
+    if Path(lock).exists():
+        with hold(lock, what):
+            pass
+
+
 def _locked(lock: Path, what: str, wait: bool) -> int:
     """A descriptor of `lock` holding its flock, on the file that is at that path now."""
     while True:
@@ -94,6 +102,27 @@ def replace_problem(folder: Path, force: bool = False) -> str | None:
     )
 
 
+def file_problem(path: str | Path, flag: str, head: bytes) -> str | None:
+    """Why the output file `path` (given as `flag`) must not be written, or None when it may: it does
+    not exist, or it is a regular file that begins with `head`, as the command's own output does.
+    Anything else (another file, a folder, a device, a pipe) is never replaced."""
+    path = Path(path)
+    if not path.exists() and not path.is_symlink():
+        return None
+    if not path.is_file():
+        return f"{flag} {path} is not a regular file (a folder, a device or a pipe): give a file's path"
+    try:
+        with open(path, "rb") as f:
+            if f.read(len(head)) == head:
+                return None
+    except OSError as e:
+        return f"{flag} {path} cannot be read ({e.strerror or e}): give another file's path"
+    return (
+        f"{flag} {path} exists and was not written by this command; it is never replaced: give a new "
+        "file's path, or remove that file first"
+    )
+
+
 def partial_dir(final: Path) -> Path:
     """A fresh `.X.partial` folder to build `final` in (call holding `final`'s lock)."""
     tmp = sibling(final, "partial")
@@ -119,24 +148,32 @@ def _swap_in(final: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def complete_run(folder: Path) -> bool:
+    """Whether `folder` holds every file a run publishes (`RUN_FILES`), each a non-empty file."""
+    return all((folder / name).is_file() and (folder / name).stat().st_size > 0 for name in RUN_FILES)
+
+
 def recover(final: str | Path) -> None:
-    """Finish or undo a swap that a crash interrupted (call holding `final`'s lock): a complete
-    `.X.ready` is swapped in; else a lone `.X.old` is put back; what is left (`.X.old` beside `X`,
-    `.X.partial` of a run that never finished) is removed."""
+    """Finish or undo a swap that a crash interrupted (call holding `final`'s lock): a `.X.ready`
+    holding a complete run (`complete_run`) is swapped in; else a lone `.X.old` is put back; what is
+    left (`.X.old` beside `X`, `.X.partial` of a run that never finished, a `.X.ready` that is not a
+    complete run) is removed."""
     final = Path(final)
-    old = sibling(final, "old")
-    if sibling(final, "ready").is_dir():
+    old, ready = sibling(final, "old"), sibling(final, "ready")
+    if ready.is_dir() and complete_run(ready):
         _swap_in(final)
     elif old.is_dir() and not final.exists():
         os.replace(old, final)
-    shutil.rmtree(old, ignore_errors=True)
-    shutil.rmtree(sibling(final, "partial"), ignore_errors=True)
+    for leftover in (old, ready, sibling(final, "partial")):
+        shutil.rmtree(leftover, ignore_errors=True)
 
 
 def recover_all(root: str | Path) -> None:
     """`recover` every folder of `root` a crash left mid-swap, skipping those another process is
-    writing now; quiet where the folder cannot be written (the next writer recovers it)."""
+    writing now, and remove the locks of writers that are gone (`clear_stale_locks`); quiet where the
+    folder cannot be written (the next writer recovers it)."""
     root = Path(root)
+    clear_stale_locks(root)
     names = {
         p.name[1 : -len(stage) - 1]
         for stage in STAGES
@@ -148,6 +185,23 @@ def recover_all(root: str | Path) -> None:
         try:
             with hold(sibling(final, "lock"), str(final)):
                 recover(final)
+        except (OutputError, OSError):
+            continue
+
+
+def clear_stale_locks(root: Path) -> None:
+    """Remove the locks `hold` left in `root` (`.X.lock`, the holder's pid inside) when their holder was
+    killed: the pid no longer runs and nobody holds the lock. Other lock files are left alone."""
+    for lock in root.glob(".*.lock"):
+        try:
+            pid = lock.read_text(errors="replace").strip()
+        except OSError:
+            continue
+        if not pid.isdigit() or Path(f"/proc/{pid}").exists():
+            continue
+        try:
+            with hold(lock, str(lock)):  # free: held a moment, then removed on release
+                pass
         except (OutputError, OSError):
             continue
 

@@ -138,6 +138,15 @@ def _range(rule: Rule) -> str:
     return f"{low} {rule.low:g} {high} {rule.high:g}"
 
 
+SHOWN = 80  # characters of a value a message repeats
+
+
+def shown(value) -> str:
+    """`value` as a message repeats it: its repr, cut to SHOWN characters (a 10 MB value is not echoed)."""
+    text = repr(value)
+    return text if len(text) <= SHOWN else f"{text[:SHOWN]}… ({len(text):,} characters)"
+
+
 def problem(name: str, value, rule: Rule) -> str | None:
     """What is wrong with `value` for the setting `name` under `rule`, naming its flag; None when fine."""
     if value is None and rule.optional:
@@ -146,18 +155,18 @@ def problem(name: str, value, rule: Rule) -> str | None:
         return (
             None
             if value in rule.choices
-            else f"{flag(name)} must be {' or '.join(rule.choices)}, not {value!r}"
+            else f"{flag(name)} must be {' or '.join(rule.choices)}, not {shown(value)}"
         )
     if rule.kind is bool:
-        return None if isinstance(value, bool) else f"{flag(name)} must be true or false, not {value!r}"
+        return None if isinstance(value, bool) else f"{flag(name)} must be true or false, not {shown(value)}"
     if rule.kind is str:
-        return None if isinstance(value, str) else f"{flag(name)} must be a text (a path), not {value!r}"
+        return None if isinstance(value, str) else f"{flag(name)} must be a text (a path), not {shown(value)}"
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if rule.kind is int and not (number and isinstance(value, int)):
-        return f"{flag(name)} must be a whole number {_range(rule)}, not {value!r}"
+        return f"{flag(name)} must be a whole number {_range(rule)}, not {shown(value)}"
     what = "a whole number" if rule.kind is int else "a finite number"
     if not (number and math.isfinite(value)) or not _within(value, rule):
-        return f"{flag(name)} must be {what} {_range(rule)}, not {value!r}"
+        return f"{flag(name)} must be {what} {_range(rule)}, not {shown(value)}"
     return None
 
 

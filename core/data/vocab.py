@@ -167,4 +167,7 @@ def load_glove(glove: str | None = None) -> tuple[list[str], np.ndarray]:
         vectors = np.array(rows, dtype=np.float32)
     except ValueError as e:
         raise ValueError(f"{path}: rows have different lengths or non-numeric values") from e
+    bad = np.flatnonzero(~np.isfinite(vectors).all(axis=1))
+    if bad.size:
+        raise ValueError(f"{path}:{bad[0] + 1}: a vector holds NaN or an infinity; use a sound GloVe file")
     return words, vectors

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core.common.artifacts import CheckpointError
 from core.common.config import DataConfig, ModelConfig
 from core.common.types import Tally
 from core.data.collate import pad
@@ -24,6 +25,27 @@ from core.data.vocab import Vocab
 from core.model.two_tower import TwoTower, file_fingerprint, load_checkpoint
 
 _TORCH_THREADS = threading.Lock()
+DATA_META = {  # what a checkpoint's meta.data may hold: (type, lowest, highest) of each number
+    "query_len": (int, 1, 100_000),
+    "passage_len": (int, 1, 100_000),
+    "val_fraction": (float, 0.0, 0.9),
+    "tune_fraction": (float, 0.0, 0.9),
+}
+
+
+def checked_data(path: str | Path, meta: dict) -> dict:
+    """`meta["data"]` (what the checkpoint was trained on) when each number in it is of its type and
+    range (`DATA_META`), else a `CheckpointError` naming the file and the value."""
+    data = meta.get("data", {})
+    problem = None if isinstance(data, dict) else f"its meta.data is a {type(data).__name__}, not an object"
+    for key, (kind, low, high) in DATA_META.items():
+        value = data.get(key) if problem is None else None
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if value is not None and not (number and isinstance(value, kind | int) and low <= value <= high):
+            problem = f"its meta.data.{key} is {str(value)[:40]!r}, not a number from {low} to {high}"
+    if problem:
+        raise CheckpointError(f"checkpoint {path} is damaged: {problem}; train it again or restore it")
+    return data
 
 
 @dataclass(frozen=True)
@@ -79,7 +101,7 @@ class Encoder:
     @classmethod
     def from_checkpoint(cls, path: str | Path) -> Encoder:
         model, vocab, meta = load_checkpoint(path)
-        lens = meta.get("data", {})
+        lens = checked_data(path, meta)
         return cls(model, vocab, lens.get("query_len", 32), lens.get("passage_len", 128), meta=meta)
 
     @classmethod

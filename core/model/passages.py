@@ -1,8 +1,9 @@
 """Every passage's vector under one checkpoint, stored beside it as `passages.npz`, so that opening a
 checkpoint in the app reads 22,000 vectors (half a second) instead of encoding them (about ten seconds
 on two cores). The file names the checkpoint file's fingerprint and the corpus fingerprint it was made
-for: anything else (another corpus, a retrained model, a damaged file) is ignored, and the passages are
-encoded as before. `train` writes it for every run it publishes, `build` for any checkpoint it
+for, and its content is checked (finite unit rows, one per passage, a few equal to the checkpoint's own
+encoding): anything else (another corpus, a retrained model, a damaged file) is ignored, and the
+passages are encoded as before. `train` writes it for every run it publishes, `build` for any checkpoint it
 indexes that lacks one.
 """
 
@@ -19,6 +20,8 @@ from core.common.types import Tally
 from core.model.encoder import Checkpoint, Encoder
 
 FILE = "passages.npz"
+CHECKED = 8  # stored rows compared with the checkpoint's own encoding before the file is used
+TOLERANCE = 1e-3  # on a vector's length, and between a stored and a fresh encoding
 
 
 def vectors_path(checkpoint: Checkpoint, folder: Path | None = None) -> Path:
@@ -47,9 +50,15 @@ def save_vectors(
 
 
 def load_vectors(
-    checkpoint: Checkpoint, corpus_fingerprint: str, passages: int, folder: Path | None = None
+    checkpoint: Checkpoint,
+    corpus_fingerprint: str,
+    texts: list[str],
+    folder: Path | None = None,
+    encoder: Encoder | None = None,
 ) -> np.ndarray | None:
-    """The stored vectors when they were made by this checkpoint file for this corpus, else None."""
+    """The stored vectors when they were made by this checkpoint file for this corpus (the passages
+    `texts`; in `folder` for an added corpus, encoded by `encoder`, the checkpoint's own by default)
+    and their content is sound (`sound`), else None: the caller encodes the passages again."""
     path = vectors_path(checkpoint, folder)
     if not path.is_file():
         return None
@@ -63,7 +72,22 @@ def load_vectors(
             vectors = stored["vectors"]
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None  # damaged: encoded again by the caller
-    return vectors if vectors.shape[0] == passages else None
+    return vectors if sound(encoder or checkpoint.encoder, vectors, texts) else None
+
+
+def sound(encoder: Encoder, vectors: np.ndarray, texts: list[str]) -> bool:
+    """Whether `vectors` can be what `encoder` gives the passages `texts`: a float row per passage,
+    finite and of unit length, and CHECKED rows spread over the corpus equal (within TOLERANCE) to the
+    encoder's own encoding of those passages, which also fixes the width."""
+    if vectors.ndim != 2 or vectors.shape[0] != len(texts) or vectors.dtype.kind != "f":
+        return False
+    if not texts:
+        return True
+    if not np.isfinite(vectors).all() or np.abs(np.linalg.norm(vectors, axis=1) - 1).max() > TOLERANCE:
+        return False
+    rows = np.unique(np.linspace(0, len(texts) - 1, CHECKED).astype(int))
+    fresh = encoder.encode_passages([texts[i] for i in rows], progress=False)
+    return fresh.shape[1] == vectors.shape[1] and np.abs(fresh - vectors[rows]).max() <= TOLERANCE
 
 
 def ensure_vectors(
@@ -77,7 +101,7 @@ def ensure_vectors(
     """(every passage's vector, whether they were encoded now): the stored ones when they match, else
     encoded by `encoder` (the checkpoint's own by default; `progress` as `Encoder.encode_passages`)
     and stored beside the checkpoint, or in `folder`."""
-    stored = load_vectors(checkpoint, corpus_fingerprint, len(texts), folder)
+    stored = load_vectors(checkpoint, corpus_fingerprint, texts, folder, encoder)
     if stored is not None:
         return stored, False
     vectors = (encoder or checkpoint.encoder).encode_passages(texts, progress=progress or False)

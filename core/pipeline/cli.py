@@ -7,30 +7,26 @@ CLI, the build pipeline and the app's launcher all speak the same `Config`.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 import time
 from pathlib import Path
 
-from core.common.artifacts import CheckpointError
+from core.common.artifacts import CheckpointError, runs_dir
 from core.common.config import ConfigError, DataConfig, validate
-from core.common.outputs import OutputError, hold, replace_problem
-from core.common.settings import RULES, problem
+from core.common.outputs import OutputError, check_free, hold, recover_all, replace_problem
 from core.data.corpora import load_corpus
 from core.data.corpus import DataSourceError, split_queries, tune_queries
 from core.pipeline import corpus_cli
+from core.pipeline.checks import check_extras, check_flags, check_outputs, derived_problem, scale_sizes
 from core.pipeline.flags import SUBCOMMANDS, add_config_flags, config_from_args
 from core.retrieval.vectors import SearchIndexError
 from core.training.train import DivergedError
 
-
-def check_flags(values: dict) -> None:
-    """A command's own flags (not settings of a `Config`) checked by their rules in core.common.settings;
-    None (not given) passes."""
-    for name, value in values.items():
-        error = None if value is None else problem(name, value, RULES[name])
-        if error:
-            raise ConfigError(error)
+BUILD_LOCK = (
+    ".build.lock"  # held by a build of an artifacts folder; `train` into one of its folders is refused
+)
 
 
 def cmd_train(args) -> int:
@@ -38,14 +34,21 @@ def cmd_train(args) -> int:
     from core.training.tracking import combine, console, progress_file, wandb_hook
     from core.training.train import train
 
+    check_outputs({"--progress-file": (args.progress_file, "progress")})
     cfg = validate(config_from_args(args))
+    check_extras(cfg)
     problem = replace_problem(Path(args.out), args.force)  # checked again, under its lock, by train
     if problem:
         raise OutputError(problem)
+    parent = Path(args.out).resolve().parent  # a build there writes its runs' folders: not meanwhile
+    check_free(parent / BUILD_LOCK, f"--out {args.out}: the build of {parent}")
     corpus = load_corpus(cfg.data.source)
     vocab = (
         None if cfg.train.init_from else Vocab.for_config([*corpus.texts(), *corpus.queries.text], cfg.vocab)
     )
+    derived = vocab and derived_problem(args.config, len(vocab), vocab.dim)
+    if derived:
+        raise ConfigError(derived)
     hook = combine(
         console(),
         progress_file(args.progress_file) if args.progress_file else None,
@@ -68,6 +71,7 @@ def cmd_mine(args) -> int:
     from core.training.mining import mine_file, mining_stats
     from core.training.tracking import tqdm_tally
 
+    check_outputs({"--out": (args.out, "mined")})
     cfg = validate(config_from_args(args))
     checkpoint, out = Checkpoint(Path(args.checkpoint).parent.name, args.checkpoint), Path(args.out)
     corpus = load_corpus(cfg.data.source)
@@ -149,6 +153,10 @@ def cmd_experiments(args) -> int:
     from core.pipeline import experiments
     from core.training.tracking import tqdm_tally
 
+    docs = Path(args.docs)
+    if docs.exists() and not docs.is_dir():
+        raise OutputError(f"--docs {docs} is not a folder: give the folder experiments.md is written to")
+    check_outputs({"--docs": (docs / "experiments.md", "experiments")})
     cfg = validate(check_stages(config_from_args(args)))
     corpus = load_corpus(cfg.data.source)
     artifacts = Path(args.artifacts or artifacts_dir())
@@ -167,8 +175,11 @@ def cmd_build(args) -> int:
 
     check_flags({"build.jobs": args.jobs})
     cfg = validate(check_stages(config_from_args(args)))
+    check_extras(cfg)
     out = Path(args.artifacts or artifacts_dir())
-    with hold(out / ".build.lock", f"the build of {out}"):
+    with hold(out / BUILD_LOCK, f"the build of {out}"):
+        recover_all(out)  # what a killed build left: its folders' .partial and locks
+        recover_all(runs_dir(out))
         results = build(cfg, out, force=args.force, progress=tqdm_tally(), jobs=args.jobs)
     print(summary_table(results))
     return 0
@@ -180,14 +191,15 @@ def cmd_bench(args) -> int:
     from core.pipeline import bench, bench_first_use, bench_report
 
     check_flags({"bench.queries": args.queries, "bench.minilm": args.minilm})
+    sizes = scale_sizes(args.scale)
     artifacts = Path(args.artifacts or artifacts_dir())
+    doc = bench_report.report_path(artifacts, args.report)
+    check_outputs({"--report": (doc, "benchmark")})
     source = resolve_source(args.data)
     if args.first_use:
-        doc = bench_report.report_path(artifacts, args.report)
         report = bench_first_use.refresh_first_use(artifacts, source, args.label, Path(args.app), doc)
         print("\n".join(bench_report.first_use_table(report["first_use"])))
         return 0
-    sizes = [int(n) for n in args.scale.split(",") if n.strip()] if args.scale else []
     report = bench.run(
         load_corpus(source),
         artifacts,
@@ -200,7 +212,7 @@ def cmd_bench(args) -> int:
     report["command"] = (
         f"python -m core bench --queries {args.queries} --minilm {args.minilm} --scale '{args.scale}'"
     )
-    bench_report.write_reports(report, artifacts, bench_report.report_path(artifacts, args.report))
+    bench_report.write_reports(report, artifacts, doc)
     print(bench_report.markdown(report))
     return 0
 
@@ -232,6 +244,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
+MESSAGE = 2000  # characters of an error the CLI prints at most
+
+
+def capped(message: str) -> str:
+    """`message`, cut to MESSAGE characters: a huge value it quotes is not echoed whole."""
+    return message if len(message) <= MESSAGE else f"{message[:MESSAGE]}… ({len(message):,} characters)"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -243,15 +264,26 @@ def main(argv: list[str] | None = None) -> int:
         SearchIndexError,
         DivergedError,
         FileNotFoundError,
+        ImportError,
         ValueError,
     ) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:  # a read-only or full artifacts folder: what was there before is kept
-        print(
-            f"error: cannot write {e.filename or 'an artifact'} ({e.strerror or e}); make the artifacts "
-            "folder writable and free some space, or point ARTIFACTS_DIR / --artifacts at another folder. "
-            "Files already there are unchanged (every write goes to a temporary file first).",
-            file=sys.stderr,
+        message = str(e)
+    except OSError as e:
+        message = os_message(e)
+    print(f"error: {capped(message)}", file=sys.stderr)
+    return 2
+
+
+def os_message(e: OSError) -> str:
+    """What to do about an `OSError` that reached the CLI: an input that cannot be read
+    (/proc/self/mem, a failing disk), or a read-only or full artifacts folder (what was there is kept)."""
+    if e.errno not in WRITE_ERRORS:
+        return (
+            f"cannot read {e.filename or 'an input'} ({e.strerror or e}); give each input (--source, "
+            "--config, --glove, --checkpoint, …) as a readable file"
         )
-        return 2
+    return (
+        f"cannot write {e.filename or 'an artifact'} ({e.strerror or e}); make the artifacts folder "
+        "writable and free some space, or point ARTIFACTS_DIR / --artifacts at another folder. Files "
+        "already there are unchanged (every write goes to a temporary file first)."
+    )

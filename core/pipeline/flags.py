@@ -14,6 +14,7 @@ from pathlib import Path
 
 from core.common.config import Config, ConfigError
 from core.common.settings import flag as flag_of
+from core.common.settings import shown
 
 
 def _artifacts(p: argparse.ArgumentParser, what: str = "artifacts folder") -> None:
@@ -239,12 +240,30 @@ def read_config(path: str) -> Config:
     file = Path(path)
     if not file.is_file():
         raise ConfigError(f"--config {file} is not a file (give a JSON file of settings, as config.json)")
+    where = f"--config {file}"
     try:
-        return Config.from_dict(json.loads(file.read_text(encoding="utf-8")), f"--config {file}")
+        data = file.read_bytes()
+    except OSError as e:  # /proc/self/mem and the like
+        raise ConfigError(f"{where} cannot be read ({e.strerror or e}): give a JSON file of settings") from e
+    try:
+        return Config.from_dict(
+            json.loads(data.decode("utf-8"), object_pairs_hook=lambda pairs: _unique(pairs, where)), where
+        )
     except ConfigError:
         raise
     except (ValueError, RecursionError) as e:  # not UTF-8, not JSON, nested too deeply
-        raise ConfigError(f"--config {file} is not a JSON file of settings ({e})") from e
+        raise ConfigError(f"{where} is not a JSON file of settings ({shown(str(e))})") from e
+
+
+def _unique(pairs: list[tuple[str, object]], where: str) -> dict:
+    """A JSON object's pairs as a dict; a key given twice is a `ConfigError` naming it (JSON would
+    silently keep the last)."""
+    seen = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ConfigError(f"{where}: the key {shown(key)} is given twice; keep one")
+        seen[key] = value
+    return seen
 
 
 def config_from_args(args: argparse.Namespace) -> Config:

@@ -111,7 +111,9 @@ class Engine(Ranker):
         from its up-to-date index when there is one (kept as `self.index`), else encoded now (`progress`
         moves with every batch)."""
         if self.checkpoint is not None and isinstance(passages, Catalog):
-            stored = load_vectors(self.checkpoint, passages.vector_key, len(passages), passages.folder)
+            stored = load_vectors(
+                self.checkpoint, passages.vector_key, passages.texts, passages.folder, self.encoder
+            )
             if stored is not None:  # beside the checkpoint (core.model.passages): read, not encoded
                 return stored
         if indexed:

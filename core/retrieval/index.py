@@ -23,14 +23,19 @@ import time
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from core.common.artifacts import artifacts_dir
 from core.common.outputs import hold
 from core.common.types import Tally
-from core.model.encoder import Encoder
+from core.retrieval.probe import answers, answers_apart
+from core.retrieval.segments import remove_orphans
 from core.retrieval.vectors import ChromaIndex, SearchIndexError
+
+if TYPE_CHECKING:  # named in annotations only: a process that only opens indexes never loads torch
+    from core.model.encoder import Encoder
 
 # ef_search 256: agreement@10 with exact search stays >= 0.99 with the 640-d vectors (128 gave 0.989)
 HNSW = {"space": "cosine", "ef_construction": 200, "max_neighbors": 32, "ef_search": 256}
@@ -69,6 +74,7 @@ def chroma_client(path: str | Path | None = None, host: str | None = None, port:
         ):
             if str(path.resolve()) not in _checked:  # once per process: a damaged database is set aside
                 set_aside_if_corrupt(path)
+                remove_orphans(path)
                 _checked.add(str(path.resolve()))
             path.mkdir(parents=True, exist_ok=True)
             return chromadb.PersistentClient(path=str(path), settings=settings)
@@ -148,18 +154,16 @@ def collection_name(fingerprint: str, corpus_fingerprint: str) -> str:
     return f"checkpoint-{fingerprint}-{corpus_fingerprint}"
 
 
-def _answers(col, size: int) -> bool:
-    """Whether the collection holds `size` vectors and answers: a stored vector reads back, and a
-    search for it returns as many hits as asked (damaged HNSW files fail one of these, or return fewer)."""
+def _answers(client, collection: str, size: int) -> bool:
+    """Whether the collection answers (`probe.answers`): in an embedded Chroma folder checked in a
+    child process (`probe.answers_apart`: damaged HNSW files can crash Chroma's bindings); a server's
+    collection here (a crash there is the server's, not this process's)."""
+    s = client.get_settings()
+    if s.is_persistent:
+        folder = str(Path(s.persist_directory).resolve())
+        return answers_apart(folder, collection, size, _lock_path(folder, "@client"))
     try:
-        if col.count() != size:
-            return False
-        if size == 0:
-            return True
-        stored = col.get(limit=1, include=["embeddings"])["embeddings"]
-        n = min(10, size)
-        found = col.query(query_embeddings=np.asarray(stored, dtype=np.float32), n_results=n, include=[])
-        return len(found["ids"][0]) == n
+        return answers(client.get_collection(collection, embedding_function=None), size)
     except Exception:
         return False
 
@@ -170,7 +174,8 @@ def open_index(client, fingerprint: str, corpus_fingerprint: str, size: int) -> 
         col = client.get_collection(collection_name(fingerprint, corpus_fingerprint), embedding_function=None)
     except Exception:
         return None
-    if (col.metadata or {}).get("corpus") != corpus_fingerprint or not _answers(col, size):
+    name = collection_name(fingerprint)
+    if (col.metadata or {}).get("corpus") != corpus_fingerprint or not _answers(client, name, size):
         return None
     return ChromaIndex(col, client.get_max_batch_size())
 
@@ -282,6 +287,8 @@ def _build_index(
     for old in _names(client):  # only now: the index this one replaces, older ones of the same file
         if old != tmp and (old == final or (owner and _owner(client, old) == (owner, corpus_fingerprint))):
             client.delete_collection(old)
+    if client.get_settings().is_persistent:  # Chroma leaves the deleted collections' folders
+        remove_orphans(client.get_settings().persist_directory)
     col.modify(name=final)
     return IndexBuild(idx, True, vectors, {"encode": round(t1 - t0, 2), "add": round(time.time() - t1, 2)})
 

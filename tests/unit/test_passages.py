@@ -9,12 +9,14 @@ import pytest
 
 from core.common.config import ModelConfig
 from core.data.msmarco import build_corpus
-from core.model.encoder import Checkpoint
-from core.model.passages import ensure_vectors, load_vectors, save_vectors, vectors_path
+from core.model.encoder import Checkpoint, Encoder
+from core.model.passages import CHECKED, ensure_vectors, load_vectors, save_vectors, vectors_path
 from core.model.two_tower import TwoTower, save_checkpoint
 from core.retrieval.catalog import Catalog
 from core.retrieval.dense import Engine
 from tests.conftest import tiny_rows
+
+real_encode = Encoder.encode_passages
 
 
 @pytest.fixture
@@ -22,6 +24,12 @@ def checkpoint(glove_vocab, tmp_path):
     model = TwoTower.from_vocab(ModelConfig(hidden=16, out_dim=16, lexical_dim=32), glove_vocab)
     save_checkpoint(tmp_path / "model.pt", model, glove_vocab, {"data": {"query_len": 32, "passage_len": 64}})
     return Checkpoint("tiny", tmp_path / "model.pt")
+
+
+def checked_only(encoder, texts, **kwargs):
+    """`encode_passages` that fails unless it is the content check's few rows (`passages.CHECKED`)."""
+    assert len(texts) <= CHECKED, "encoded"
+    return real_encode(encoder, texts, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +42,7 @@ def test_stored_vectors_are_read_back_exactly_instead_of_encoding(checkpoint, co
     encoded = checkpoint.encoder.encode_passages(texts)
     save_vectors(checkpoint, encoded, fp)
     assert not list(vectors_path(checkpoint).parent.glob(".*.tmp"))  # written whole, then renamed
-    monkeypatch.setattr(type(checkpoint.encoder), "encode_passages", lambda *a, **k: pytest.fail("encoded"))
+    monkeypatch.setattr(type(checkpoint.encoder), "encode_passages", checked_only)
     assert np.array_equal(ensure_vectors(checkpoint, texts, fp)[0], encoded)
     assert not ensure_vectors(checkpoint, texts, fp)[1]
 
@@ -42,21 +50,21 @@ def test_stored_vectors_are_read_back_exactly_instead_of_encoding(checkpoint, co
 def test_vectors_of_another_corpus_or_checkpoint_or_a_damaged_file_are_ignored(checkpoint, corpus):
     texts, fp = list(corpus.passages.text), corpus.fingerprint()
     encoded = checkpoint.encoder.encode_passages(texts)
-    assert load_vectors(checkpoint, fp, len(texts)) is None  # none stored yet
+    assert load_vectors(checkpoint, fp, texts) is None  # none stored yet
     save_vectors(checkpoint, encoded, "another corpus")
-    assert load_vectors(checkpoint, fp, len(texts)) is None
+    assert load_vectors(checkpoint, fp, texts) is None
     vectors, encoded_now = ensure_vectors(checkpoint, texts, fp)  # encoded again, and stored
     assert encoded_now and np.array_equal(vectors, encoded)
-    assert np.array_equal(load_vectors(checkpoint, fp, len(texts)), encoded)
+    assert np.array_equal(load_vectors(checkpoint, fp, texts), encoded)
     save_vectors(checkpoint, encoded, fp)
-    assert load_vectors(checkpoint, fp, len(texts) + 1) is None  # a corpus of another size
+    assert load_vectors(checkpoint, fp, [*texts, "one more"]) is None  # a corpus of another size
     retrained = Checkpoint("tiny", checkpoint.path)
     retrained.__dict__["fingerprint"] = "0" * 16  # as if model.pt had been replaced
-    assert load_vectors(retrained, fp, len(texts)) is None
+    assert load_vectors(retrained, fp, texts) is None
     vectors_path(checkpoint).write_bytes(b"not a zip file")
-    assert load_vectors(checkpoint, fp, len(texts)) is None
+    assert load_vectors(checkpoint, fp, texts) is None
     vectors_path(checkpoint).write_bytes(vectors_path(checkpoint).read_bytes()[:5])
-    assert load_vectors(checkpoint, fp, len(texts)) is None
+    assert load_vectors(checkpoint, fp, texts) is None
 
 
 def test_an_engine_opens_on_stored_vectors_without_encoding_and_searches_them(
@@ -65,7 +73,7 @@ def test_an_engine_opens_on_stored_vectors_without_encoding_and_searches_them(
     catalog = Catalog(corpus)
     encoded = checkpoint.encoder.encode_passages(catalog.texts)
     save_vectors(checkpoint, encoded, catalog.fingerprint)
-    monkeypatch.setattr(type(checkpoint.encoder), "encode_passages", lambda *a, **k: pytest.fail("encoded"))
+    monkeypatch.setattr(type(checkpoint.encoder), "encode_passages", checked_only)
     engine = Engine("tiny", checkpoint, catalog)
     assert np.array_equal(engine.vectors, encoded)
     query = corpus.queries.text.iloc[0]

@@ -46,5 +46,5 @@ def test_a_callers_hook_sees_the_events_in_order_and_the_log_as_it_grows(tmp_pat
     }
     assert {"config.json", "log.json", "model.pt", "passages.npz"} <= {p.name for p in out.iterdir()}
     published = Checkpoint("run", out / "model.pt")  # its stored vectors are this model's, exactly
-    stored = load_vectors(published, corpus.fingerprint(), len(corpus.passages))
+    stored = load_vectors(published, corpus.fingerprint(), list(corpus.passages.text))
     assert np.array_equal(stored, published.encoder.encode_passages(list(corpus.passages.text)))

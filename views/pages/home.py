@@ -14,6 +14,7 @@ from views.parts.headline import (
     metrics_note,
     metrics_rows,
     read_metrics,
+    stale_metrics,
 )
 from views.parts.judgements import judged, needs_judgements
 
@@ -39,7 +40,14 @@ for col, (page, title, icon, what) in zip(st.columns(len(PAGES)), PAGES):
     col.page_link(page, label=title, icon=icon, width="stretch")
     col.caption(what)
 
-rows = [r for r in metrics_rows(metrics) if r["measured"]]
+stale = stale_metrics(metrics, artifacts_dir())
+rows = [r for r in metrics_rows(metrics) if r["measured"] and r["model"] not in stale]
+if stale:
+    st.warning(
+        f"The figures of {', '.join(stale)} in metrics.json are stale: they were measured on a checkpoint "
+        "since replaced, so they are not shown. `python -m core build` measures them again.",
+        icon="⏳",
+    )
 by_name = {r["model"]: r for r in rows}
 cat = state.catalog()
 sample = (metrics.get("corpus") or {}).get("passages")

@@ -4,10 +4,26 @@
 from __future__ import annotations
 
 import json
+import math
+from functools import lru_cache
 from pathlib import Path
 
+from core.common.artifacts import CheckpointError, find_checkpoints, stale_models
+from core.model.two_tower import file_fingerprint
 from core.retrieval.metrics import FULL_METRICS
 from core.retrieval.rankers import METRIC_MODELS
+
+
+def _number(value) -> float | None:
+    """`value` when it is a finite number (not a bool), else None: a damaged metrics.json shows gaps."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return value if ok else None
+
+
+def _section(d, key: str) -> dict:
+    """`d[key]` when both are objects, else {}."""
+    value = d.get(key) if isinstance(d, dict) else None
+    return value if isinstance(value, dict) else {}
 
 
 def read_metrics(artifacts: Path) -> dict:
@@ -39,7 +55,7 @@ def hard_gain(random: dict, hard: dict) -> str:
 
 def metrics_note(metrics: dict) -> str:
     """What the metrics were measured on, as far as metrics.json says."""
-    split, corpus = metrics.get("split") or {}, metrics.get("corpus") or {}
+    split, corpus = _section(metrics, "split"), _section(metrics, "corpus")
     parts = []
     if isinstance(split.get("val_queries"), int):
         share = (
@@ -58,13 +74,14 @@ def metrics_note(metrics: dict) -> str:
 
 def fitted_on_note(metrics: dict) -> str:
     """Which queries the hybrids' fusion weights were fitted on, as far as metrics.json says."""
-    fitted = metrics.get("hybrid_fitted_on") if isinstance(metrics, dict) else None
-    entries = [f for f in (fitted or {}).values() if isinstance(f, dict)] if isinstance(fitted, dict) else []
-    if not entries or not isinstance(entries[0].get("hash_range"), list):
+    entries = [f for f in _section(metrics, "hybrid_fitted_on").values() if isinstance(f, dict)]
+    hash_range = entries[0].get("hash_range") if entries else None
+    bounds = [_number(x) for x in hash_range[:2]] if isinstance(hash_range, list) else []
+    if len(bounds) != 2 or None in bounds:
         return ""
-    low, high = entries[0]["hash_range"][:2]
+    low, high = bounds
     return (
-        f"Each hybrid's fusion weight was fitted on the {entries[0].get('split', '?')} queries "
+        f"Each hybrid's fusion weight was fitted on the {str(entries[0].get('split', '?'))[:40]} queries "
         f"(hash slice {low:.1%}–{high:.1%}), never on validation queries."
     )
 
@@ -74,20 +91,38 @@ def metrics_rows(metrics: dict) -> list[dict]:
     of queries it was measured on (None where not measured): the baselines, the warm-up, the two
     checkpoints and their hybrids first, whether or not metrics.json has them yet, then any other
     model it holds."""
-    models = metrics.get("models") if isinstance(metrics, dict) else None
-    models = models if isinstance(models, dict) else {}
+    models = _section(metrics, "models")
     rows = []
     for name in [*METRIC_MODELS, *(m for m in models if m not in METRIC_MODELS)]:
-        m = models.get(name) or {}
-        full, hard = m.get("full") or {}, m.get("bm25_hard") or {}
-        rows.append(
-            {
-                "model": name,
-                **{k: full.get(k) for k in FULL_METRICS},
-                "queries": full.get("queries"),
-                "BM25-hard mrr@10": hard.get("mrr@10"),
-                "BM25-hard queries": hard.get("queries"),
-                "measured": bool(full or hard),
-            }
-        )
+        full, hard = _section(models.get(name), "full"), _section(models.get(name), "bm25_hard")
+        row = {
+            "model": name,
+            **{k: _number(full.get(k)) for k in FULL_METRICS},
+            "queries": _count(full.get("queries")),
+            "BM25-hard mrr@10": _number(hard.get("mrr@10")),
+            "BM25-hard queries": _count(hard.get("queries")),
+        }
+        rows.append({**row, "measured": row["mrr@10"] is not None and row["queries"] is not None})
     return rows
+
+
+def _count(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def stale_metrics(metrics: dict, artifacts: Path) -> list[str]:
+    """The models whose figures in `metrics` are not of the checkpoints in `artifacts` now
+    (`core.common.artifacts.stale_models`); none without checkpoints."""
+    try:
+        paths = find_checkpoints(artifacts)
+    except CheckpointError:
+        return []
+    measured = metrics.get("models") if isinstance(metrics, dict) else None
+    shown = {n: p for n, p in paths.items() if isinstance(measured, dict) and n in measured}
+    return stale_models(metrics, {n: _fingerprint(str(p), p.stat().st_mtime_ns) for n, p in shown.items()})
+
+
+@lru_cache(maxsize=64)
+def _fingerprint(path: str, mtime_ns: int) -> str:
+    """A checkpoint file's fingerprint, read once per version of the file (its modification time)."""
+    return file_fingerprint(path)

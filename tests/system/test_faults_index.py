@@ -1,0 +1,149 @@
+"""Damaged index files never take the process down: a seeded schedule of 20 byte ranges of random bytes
+in each kind of file an embedded Chroma folder holds (HNSW data, header, link lists, metadata, the
+SQLite database), each followed by a search in a new process, as the app, `build` and `mine` open an
+index. None may crash (a signal) or hang; each answers as the undamaged index did (rebuilt when the
+damage was seen) or says what is wrong as one `error:` line."""
+
+from __future__ import annotations
+
+import random
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CASES = 20  # byte ranges per file kind
+KINDS = {  # a kind -> the files of it, damaged in turn
+    "hnsw data": ["data_level0.bin"],
+    "hnsw header": ["header.bin"],
+    "hnsw link lists": ["link_lists.bin"],
+    "hnsw metadata": ["length.bin", "index_metadata.pickle"],
+    "sqlite": ["chroma.sqlite3"],
+}
+LENGTHS = (1, 8, 64, 512, 4096)
+
+SEARCH = """
+import sys
+import numpy as np
+from core.retrieval.index import chroma_client, ensure_index
+from core.retrieval.vectors import SearchIndexError
+
+n = 1500  # enough for Chroma to write every HNSW file (a few hundred stay in its log)
+rng = np.random.default_rng(0)
+vectors = rng.normal(size=(n, 16)).astype(np.float32)
+vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+pids = [f"p{i}" for i in range(n)]
+try:
+    made = ensure_index(
+        chroma_client(sys.argv[1]), None, "random", "fp", pids, ["text"] * n, "corpus",
+        path="a/model.pt", vectors=vectors,
+    )
+    print("hits", *[h.docid for h in made.index.query(vectors[7:8], 5)[0]], "built" if made.built else "")
+except SearchIndexError as e:
+    print(f"error: {e}")
+    sys.exit(2)
+"""
+
+
+def search(folder: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", SEARCH, str(folder)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
+    )
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory) -> tuple[Path, list[str]]:
+    """A Chroma folder holding one small index (built in a process of its own, so every file is
+    written when it ends), and the top 5 a search of it returns."""
+    folder = tmp_path_factory.mktemp("pristine") / "chroma"
+    made = search(folder)
+    assert made.returncode == 0 and "built" in made.stdout, made.stderr[-2000:]
+    again = search(folder)
+    assert again.returncode == 0 and "built" not in again.stdout, "a sound index is reused"
+    return folder, again.stdout.split()[1:6]
+
+
+def schedule(folder: Path) -> list[tuple[str, Path, int, bytes]]:
+    """(kind, file relative to the folder, offset, bytes) for every case, from one seed."""
+    rng = random.Random(28)
+    (segment,) = [p.name for p in folder.iterdir() if p.is_dir()]
+    cases = []
+    for kind, files in KINDS.items():
+        for i in range(CASES):
+            name = files[i % len(files)]
+            rel = Path(name) if name.endswith(".sqlite3") else Path(segment) / name
+            size = (folder / rel).stat().st_size
+            length = min(rng.choice(LENGTHS), size)
+            cases.append((kind, rel, rng.randrange(size - length + 1), rng.randbytes(length)))
+    return cases
+
+
+def damaged_search(pristine_folder: Path, where: Path, case) -> tuple[str, subprocess.CompletedProcess]:
+    kind, rel, offset, garbage = case
+    shutil.copytree(pristine_folder, where)
+    with open(where / rel, "r+b") as f:
+        f.seek(offset)
+        f.write(garbage)
+    return f"{kind}: {len(garbage)} bytes at {offset} of {rel.name}", search(where)
+
+
+def test_damaged_index_files_never_crash_a_search_and_each_answers_or_says_why(pristine, tmp_path):
+    folder, expected = pristine
+    cases = schedule(folder)
+    assert len(cases) == CASES * len(KINDS)
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(
+            pool.map(lambda ic: damaged_search(folder, tmp_path / f"case{ic[0]}", ic[1]), enumerate(cases))
+        )
+    wrong = []
+    for what, done in outcomes:
+        answered = done.returncode == 0 and done.stdout.split()[1:6] == expected
+        refused = (
+            done.returncode == 2 and done.stdout.startswith("error: ") and "Traceback" not in done.stderr
+        )
+        if not (answered or refused):
+            wrong.append(f"{what}: exit {done.returncode}, {done.stdout.strip()[:200]} {done.stderr[-300:]}")
+    assert not wrong, f"{len(wrong)} of {len(cases)} damaged:\n" + "\n".join(wrong)
+    rebuilt = sum("built" in done.stdout for _, done in outcomes)
+    assert rebuilt > 0, "some damage is seen and rebuilt"
+
+
+def test_forced_rebuilds_leave_no_orphaned_segment_folder_and_a_new_process_removes_old_ones(tmp_path):
+    import uuid
+
+    import numpy as np
+    from chromadb.api.client import Client
+
+    from core.retrieval import index as index_module
+    from core.retrieval.index import chroma_client, ensure_index
+    from core.retrieval.segments import orphans
+
+    folder = tmp_path / "chroma"
+    vectors = np.random.default_rng(0).normal(size=(1500, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    pids = [f"p{i}" for i in range(1500)]
+
+    def build(force: bool):
+        client, texts = chroma_client(folder), ["t"] * len(pids)
+        return ensure_index(
+            client, None, "random", "fp", pids, texts, "corpus", force, "", "a/model.pt", vectors
+        )
+
+    for force in (False, True, True, True):  # a build, then three forced rebuilds
+        build(force)
+    segments = [p for p in folder.iterdir() if p.is_dir()]
+    assert len(segments) == 1 and orphans(folder) == [], "one index, one HNSW folder"
+    stray = folder / str(uuid.uuid4())  # a folder a build that was killed before its cleanup left
+    shutil.copytree(segments[0], stray)
+    Client.clear_system_cache()
+    index_module._checked.clear()  # as a new process opens the folder
+    assert not build(False).built and not stray.exists()
