@@ -174,7 +174,7 @@ def open_index(client, fingerprint: str, corpus_fingerprint: str, size: int) -> 
         col = client.get_collection(collection_name(fingerprint, corpus_fingerprint), embedding_function=None)
     except Exception:
         return None
-    name = collection_name(fingerprint)
+    name = collection_name(fingerprint, corpus_fingerprint)
     if (col.metadata or {}).get("corpus") != corpus_fingerprint or not _answers(client, name, size):
         return None
     return ChromaIndex(col, client.get_max_batch_size())
