@@ -3,10 +3,12 @@ maps are fitted on first use), and the confused counts against `python -m core e
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import json
 
+import numpy as np
 import pytest
 
 from core.analysis.confused import counts, outcomes, select
@@ -22,6 +24,30 @@ def plots(at):
 
 def traces(at, i: int) -> dict:
     return {t.get("name", "").split(" (")[0]: t for t in json.loads(plots(at)[i].proto.spec)["data"]}
+
+
+def points(trace: dict) -> np.ndarray:
+    """A trace's (x, y) rows; plotly writes arrays as lists or as typed base64 (`bdata`)."""
+
+    def axis(a) -> np.ndarray:
+        if isinstance(a, dict):
+            return np.frombuffer(base64.b64decode(a["bdata"]), dtype=a["dtype"]).astype(float)
+        return np.asarray(a, dtype=float)
+
+    return np.column_stack([axis(trace["x"]), axis(trace["y"])])
+
+
+def assert_placed_among_its_neighbours(shown: dict) -> None:
+    """The typed query's star lies nearer its exact top k (those on the map) than to nine in ten of
+    the map's points: its distances to its top k all rank in the closest tenth."""
+    star = points(shown["your query"])[0]
+    every = np.concatenate([points(shown[n]) for n in ("other passage", "judged passage", "query")])
+    near = np.linalg.norm(points(shown["your query's top k"]) - star, axis=1)
+    closest_tenth = np.quantile(np.linalg.norm(every - star, axis=1), 0.1)
+    print(f"top k at {np.round(near, 3)}, a tenth of all points within {closest_tenth:.3f}")
+    assert len(near) and near.max() <= closest_tenth, (
+        f"top k at {np.round(near, 2)}, a tenth of all points within {closest_tenth:.2f}"
+    )
 
 
 @needs_app
@@ -42,6 +68,8 @@ def test_embeddings_page_places_a_query_among_its_true_neighbours(app_env):
     assert any("placed on the map in" in c.value for c in at.caption)
     assert len(cards(at)) >= 10 and any("judged relevant" in c for c in cards(at))
     assert {"your query", "your query's top k", "its judged passage"} <= set(traces(at, 1))
+    for i in range(2):
+        assert_placed_among_its_neighbours(traces(at, i))
 
     at.selectbox(key="colour").set_value("correct vs confused").run()
     assert {"correct", "confused"} <= set(traces(at, 0))
