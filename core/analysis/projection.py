@@ -131,18 +131,18 @@ def save_projections(path: str | Path, maps: list[Projection]) -> None:
 
 
 def load_projections(path: str | Path) -> list[Projection] | None:
-    """The stored maps, or None when the file is missing or unreadable. A one-checkpoint file of the
-    earlier layout (unstacked coordinates, `name` in its meta) reads as one map."""
+    """The stored maps (coordinates stacked one map after another, as `save_projections` writes them),
+    or None when the file is missing, unreadable or not in that layout."""
     try:
         with np.load(path) as z:
             meta = json.loads(str(z["meta"]))
-            dims = meta["dims"]
-            passages, queries = (z[k].reshape(-1, z[k].shape[-2], dims) for k in ("passage_xy", "query_xy"))
+            dims, names = meta["dims"], meta["names"]
+            passages, queries = z["passage_xy"], z["query_xy"]
             rows, query_ids = z["rows"].astype(np.int64), [str(q) for q in z["query_ids"]]
     except (OSError, KeyError, ValueError):
         return None
-    names = meta.get("names") or [meta.get("name")]
-    if len(names) != len(passages):
+    stacked = (len(names),) == passages.shape[:1] == queries.shape[:1] and passages.shape[-1:] == (dims,)
+    if not stacked or passages.ndim != 3 or queries.ndim != 3:
         return None
     return [
         Projection(name, dims, meta["key"], rows, query_ids, p, q, meta["fit_seconds"], meta["neighbors"])
