@@ -160,7 +160,9 @@ def test_a_rebuild_killed_while_adding_leaves_the_previous_index_usable(sample, 
     assert not again.built  # the survivor is reused
     rebuilt = ensure_index(client, enc, target, force=True)
     names = [c if isinstance(c, str) else c.name for c in client.list_collections()]
-    assert rebuilt.built and names == [f"checkpoint-{fp}-{corpus.fingerprint()}"], names  # the dead ".building" collection is gone
+    assert rebuilt.built and names == [f"checkpoint-{fp}-{corpus.fingerprint()}"], (
+        names
+    )  # the dead ".building" collection is gone
 
 
 def test_a_pipeline_killed_at_any_stage_leaves_consistent_artifacts_and_recovers(tiny_jsonl, tmp_path):

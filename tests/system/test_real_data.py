@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.data.corpus import split_queries
 from core.data.corpora import load_corpus
+from core.data.corpus import split_queries
 from core.model.encoder import Encoder
 from core.model.two_tower import file_fingerprint
 from core.retrieval.index import chroma_client, ensure_index

@@ -100,7 +100,9 @@ def test_indexing_another_file_never_deletes_the_committed_checkpoints_collectio
     assert names == ["checkpoint-fp1-corpus", "checkpoint-fp2-corpus"]
     build(folder, passages, "fp3", "artifacts/random/model.pt")  # the committed file retrained
     names = sorted(c.name for c in chroma_client(folder).list_collections())
-    assert names == ["checkpoint-fp2-corpus", "checkpoint-fp3-corpus"], "only the same file's older index is dropped"
+    assert names == ["checkpoint-fp2-corpus", "checkpoint-fp3-corpus"], (
+        "only the same file's older index is dropped"
+    )
 
 
 def test_a_search_whose_index_another_process_rebuilt_reopens_it(passages, tmp_path, monkeypatch, catalog):
