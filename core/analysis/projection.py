@@ -132,21 +132,23 @@ def save_projections(path: str | Path, maps: list[Projection]) -> None:
 
 
 def load_projections(path: str | Path) -> list[Projection] | None:
-    """The stored maps (one, for a file of unstacked coordinates), or None when missing or damaged."""
+    """The stored maps (coordinates stacked one map after another, as `save_projections` writes them),
+    or None when the file is missing, unreadable or not in that layout."""
     try:
         with np.load(path) as z:
             meta = json.loads(str(z["meta"]))
-            dims = meta["dims"]
-            passages, queries = (z[k].reshape(-1, z[k].shape[-2], dims) for k in ("passage_xy", "query_xy"))
+            dims, names = meta["dims"], meta["names"]
+            passages, queries = z["passage_xy"], z["query_xy"]
             rows, query_ids = z["rows"].astype(np.int64), [str(q) for q in z["query_ids"]]
-        names = meta.get("names") or [meta.get("name")]
-        maps = [
+        stacked = (len(names),) == passages.shape[:1] == queries.shape[:1] and passages.shape[-1:] == (dims,)
+        if not stacked or passages.ndim != 3 or queries.ndim != 3:
+            return None
+        return [
             Projection(name, dims, meta["key"], rows, query_ids, p, q, meta["fit_seconds"], meta["neighbors"])
             for name, p, q in zip(names, passages, queries)
         ]
     except (OSError, EOFError, KeyError, ValueError, TypeError, AttributeError, zipfile.BadZipFile):
         return None
-    return maps if len(names) == len(passages) else None
 
 
 def usable(maps: list[Projection], key: str, names: list[str], passages: int, query_ids: list[str]) -> bool:
@@ -157,6 +159,15 @@ def usable(maps: list[Projection], key: str, names: list[str], passages: int, qu
     in_range = not len(rows) or (rows[0] >= 0 and rows[-1] < passages and bool((np.diff(rows) > 0).all()))
     current = maps[0].key == key and [m.name for m in maps] == names and maps[0].query_ids == list(query_ids)
     return current and fine and in_range
+=======
+    stacked = (len(names),) == passages.shape[:1] == queries.shape[:1] and passages.shape[-1:] == (dims,)
+    if not stacked or passages.ndim != 3 or queries.ndim != 3:
+        return None
+    return [
+        Projection(name, dims, meta["key"], rows, query_ids, p, q, meta["fit_seconds"], meta["neighbors"])
+        for name, p, q in zip(names, passages, queries)
+    ]
+>>>>>>> wt-arch
 
 
 def _query_vectors(encoder, corpus: Corpus, query_ids: list[str]) -> np.ndarray:

@@ -33,8 +33,15 @@ def folders_with(root: str | Path, filename: str) -> dict[str, Path]:
     }
 
 
-PREFERRED = ("random", "hard")  # the build's compared checkpoints, listed first in this order
-UNLISTED = ("warmup",)  # the build's shared starting checkpoint: measured in metrics.json, not searched
+WARMUP = (
+    "warmup"  # the build's first round, the compared rounds' start: measured in metrics.json, not searched
+)
+PREFERRED = (
+    "random",
+    "hard",
+)  # the build's compared rounds (named by their negatives), listed first in this order
+UNLISTED = (WARMUP,)
+MINED = Path("mined") / "negatives.json"  # the build's mined negatives, in its artifacts folder
 RUN_PREFIX = "run-"  # a training run's checkpoint name: run-ID
 
 

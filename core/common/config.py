@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.common.artifacts import write_json
+from core.common.artifacts import MINED, WARMUP, write_json
 from core.common.settings import PATH, RULES, SHOWN, default_rule, flag, problem, shown
 
 
@@ -128,7 +128,7 @@ class Config:
             raise ConfigError(
                 f"{where} must be a JSON object of sections (data, model, train...), not {d!r:.60}"
             )
-        defaults, d = cls(), _current_layout(d)
+        defaults = cls()
         for section, values in d.items():
             known = getattr(defaults, section, None) if section in SECTIONS else None
             if not isinstance(values, dict) or known is None:
@@ -176,37 +176,14 @@ def _in_repo(path: Path) -> str:
 
 
 SECTIONS = ("data", "vocab", "model", "train", "round", "build", "projection")
-# the compared rounds' settings before they were a section of their own: build.X -> round.Y
-LEGACY_ROUND = {
-    "round_epochs": "epochs",
-    "round_lr": "lr",
-    "round_negatives": "negatives_per_query",
-    "hard_random_mix": "random_mix",
-}
 STAGE_SET = ("negatives", "hard_file", "init_from")  # set by each build round, never by the user there
-
-
-def _current_layout(d: dict) -> dict:
-    """`d` in today's layout: a config.json written before `round` was a section (its `build` holding
-    `round_epochs`, `round_lr`, `round_negatives`, `hard_random_mix`) gets the `round` section those
-    files meant: the train section's settings (the rounds shared them), the four legacy ones applied."""
-    build = d.get("build") if isinstance(d, dict) else None
-    if not isinstance(build, dict) or "round" in d or not set(LEGACY_ROUND) & set(build):
-        return d
-    train = d.get("train") if isinstance(d.get("train"), dict) else {}
-    kept = {k: v for k, v in train.items() if k not in STAGE_SET and k not in LEGACY_ROUND.values()}
-    moved = {new: build[old] for old, new in LEGACY_ROUND.items() if old in build}
-    rest = {k: v for k, v in build.items() if k not in LEGACY_ROUND}
-    return {**d, "build": rest, "round": {**kept, **moved}}
 
 
 class ConfigError(ValueError):
     """A setting out of range; the message names the flag and what it accepts."""
 
 
-MINE_COMMAND = (
-    "python -m core mine --checkpoint artifacts/warmup/model.pt --out artifacts/mined/negatives.json"
-)
+MINE_COMMAND = f"python -m core mine --checkpoint artifacts/{WARMUP}/model.pt --out artifacts/{MINED}"
 
 
 def validate(cfg: Config) -> Config:
@@ -237,9 +214,7 @@ def validate(cfg: Config) -> Config:
             if t.hard_file
             else "--negatives hard needs a mined file"
         )
-        raise ConfigError(
-            f"{missing}: run `{MINE_COMMAND}`, then pass --hard-file artifacts/mined/negatives.json"
-        )
+        raise ConfigError(f"{missing}: run `{MINE_COMMAND}`, then pass --hard-file artifacts/{MINED}")
     return cfg
 
 

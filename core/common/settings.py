@@ -1,15 +1,45 @@
 """Every setting's rule in one place: the choices of each kind (losses, towers, pooling, schedules,
-negatives), so a new choice is added once, and the type and range of every
-number. `core.common.config.validate` applies them, for the CLI, the launcher, `--config` files and `train`
-alike; `problem` says what is wrong with one value, naming its flag."""
+negatives), so a new choice is added once, and the type and range of every number. The losses are read
+from their registry (`core.model.losses.LOSSES`, a layer above), which binds its view here
+(`Registered`) as it loads. `core.common.config.validate` applies them, for the CLI, the launcher,
+`--config` files and `train` alike; `problem` says what is wrong with one value, naming its flag."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 
+
+class Registered(Mapping):
+    """The choices of a kind whose registry lives in a layer above (`owner`): a live view of it, each
+    name's label its class's `label`, bound by that module as it loads (`bind`), so a choice added to
+    the registry is a choice here with nothing restated. Read before then, it says which module to
+    import."""
+
+    def __init__(self, owner: str):
+        self.owner, self._registry = owner, None
+
+    def bind(self, registry: Mapping[str, type]) -> None:
+        self._registry = registry
+
+    def _entries(self) -> Mapping[str, type]:
+        if self._registry is None:
+            raise LookupError(f"these choices are read from {self.owner}: import it first")
+        return self._registry
+
+    def __getitem__(self, name: str) -> str:
+        return self._entries()[name].label
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries())
+
+    def __len__(self) -> int:
+        return len(self._entries())
+
+
 CHOICES = {  # each kind's names, with what the app calls them
-    "loss": {"inbatch": "in-batch softmax", "triplet": "triplet margin"},  # core.model.losses.LOSSES
+    "loss": Registered("core.model.losses.LOSSES"),
     "tower": {"gru": "GRU", "avg": "average of word vectors"},  # core.model.two_tower.Tower
     "pooling": {"mean": "mean of the GRU states", "last": "last GRU states"},
     "schedule": {
@@ -31,7 +61,7 @@ class Rule:
     high: float | None = None
     open_low: bool = False
     open_high: bool = False
-    choices: tuple[str, ...] | None = None
+    choices: Collection[str] | None = None
     optional: bool = False
 
 
@@ -44,7 +74,8 @@ def real(low: float, high: float, open_low: bool = False, open_high: bool = Fals
 
 
 def choice(kind: str) -> Rule:
-    return Rule(str, choices=tuple(CHOICES[kind]))
+    """The rule of a name of `kind`: one of its choices, read when a value is checked."""
+    return Rule(str, choices=CHOICES[kind])
 
 
 PATH = Rule(str, optional=True)  # a file; whether it exists is checked where it is used

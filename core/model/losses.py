@@ -1,12 +1,12 @@
-"""Losses as small modules over embeddings (sentence-transformers style): `forward(q, p, n, ...)`
-takes the query, positive and negative vectors, and the math lives in `compute_loss_from_embeddings`,
-testable without a model. Inputs are L2-normalised: q and p are (B, D), n is (B*k, D) (k explicit
-negatives per query, query by query); cosine similarity is a dot product.
+"""Losses as small modules over embeddings (sentence-transformers style): `forward(q, p, n, ...)` takes the
+query, positive and negative vectors, and the math lives in `compute_loss_from_embeddings`, testable
+without a model. Inputs are L2-normalised: q and p are (B, D), n is (B*k, D) (k explicit negatives per
+query, query by query); cosine similarity is a dot product.
 
-`LOSSES` is the one registry of training losses by name: `core.common.settings.CHOICES["loss"]`
-names (and labels) them for validation, the CLI and the app, and this module refuses to load when the
-two disagree. `Objective` is what a training step calls: the chosen loss plus, optionally,
-Margin-MSE distillation from a teacher's margins."""
+`LOSSES` is the one registry of training losses by name, each its class's `name` (and `label`, what the
+app calls it): adding a loss is one class and one entry. `core.common.settings.CHOICES["loss"]` is a
+view of it (bound here), for validation, the CLI and the app. `Objective` is what a training step calls:
+the chosen loss plus, optionally, Margin-MSE distillation from a teacher's margins."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ class EmbeddingLoss(nn.Module):
     """A loss over (queries, positives, negatives) vectors; subclasses define the math."""
 
     name = ""
+    label = ""
 
     @classmethod
     def from_config(cls, tc: TrainConfig) -> EmbeddingLoss:
@@ -49,7 +50,7 @@ class EmbeddingLoss(nn.Module):
 class TripletCosineLoss(EmbeddingLoss):
     """max(0, d(q,p) - d(q,n) + margin) with d = 1 - cosine, averaged over every (query, negative)."""
 
-    name = "triplet"
+    name, label = "triplet", "triplet margin"
 
     def __init__(self, margin: float = 0.2):
         super().__init__()
@@ -70,7 +71,7 @@ class InBatchSoftmaxLoss(EmbeddingLoss):
     query's positive and every explicit negative), scaled by 1/temperature.
     `invalid` (B, B + B*k) marks candidates that are in fact positives of that query; they are masked."""
 
-    name = "inbatch"
+    name, label = "inbatch", "in-batch softmax"
 
     def __init__(self, temperature: float = 0.05):
         super().__init__()
@@ -105,8 +106,7 @@ class MarginMSELoss(nn.Module):
 
 
 LOSSES: dict[str, type[EmbeddingLoss]] = {c.name: c for c in (InBatchSoftmaxLoss, TripletCosineLoss)}
-if set(LOSSES) != set(CHOICES["loss"]):
-    raise ImportError(f"the losses {sorted(LOSSES)} and CHOICES['loss'] {sorted(CHOICES['loss'])} differ")
+CHOICES["loss"].bind(LOSSES)
 
 
 def make_loss(tc: TrainConfig) -> EmbeddingLoss:

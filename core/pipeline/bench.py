@@ -33,7 +33,7 @@ from core.retrieval.bm25 import BM25
 from core.retrieval.catalog import Catalog
 from core.retrieval.dense import Engine
 from core.retrieval.index import HNSW, chroma_client, ensure_index
-from core.retrieval.vectors import ChromaIndex, ExactIndex
+from core.retrieval.vectors import ChromaIndex, ExactIndex, IndexTarget
 
 
 def latency(fn: Callable[[str], object], queries: list[str], warmup: int = 5) -> dict:
@@ -186,16 +186,8 @@ def index_builds(corpus: Corpus, checkpoints: dict[str, Path]) -> tuple[dict, di
     with tempfile.TemporaryDirectory() as tmp:
         scratch = chroma_client(tmp)
         for name, path in checkpoints.items():
-            made = ensure_index(
-                scratch,
-                Encoder.from_checkpoint(path),
-                name,
-                file_fingerprint(path),
-                pids,
-                texts,
-                corpus.fingerprint(),
-                force=True,
-            )
+            target = IndexTarget(name, file_fingerprint(path), None, pids, texts, corpus.fingerprint())
+            made = ensure_index(scratch, Encoder.from_checkpoint(path), target, force=True)
             total = made.seconds["encode"] + made.seconds["add"]
             builds[name] = {**made.seconds, "total": round(total, 2)}
             adds[name] = {"vectors": len(pids), "per_s": round(len(pids) / made.seconds["add"], 1)}

@@ -199,7 +199,7 @@ def report_path(artifacts: Path, given: str | None = None) -> Path:
 
 def first_use_table(measured: dict) -> list[str]:
     """What a class waits for, per version of the app measured (`core.pipeline.bench_first_use.first_use`),
-    beside the figures issue 20 reported."""
+    beside the reference figures (`core.pipeline.bench_first_use.BEFORE`)."""
     if not measured:
         return []
     versions = list(measured)

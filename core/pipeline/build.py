@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.analysis.projection import Embedded, ensure_projections
-from core.common.artifacts import artifacts_dir, key_of, read_json, write_json
-from core.common.config import Config, check_stages
+from core.common.artifacts import MINED, PREFERRED, WARMUP, artifacts_dir, key_of, read_json, write_json
+from core.common.config import Config
 from core.common.types import Tally
 from core.data.corpora import added, load_corpus, open_corpus
 from core.data.corpus import Corpus, split_queries
@@ -38,10 +38,11 @@ from core.retrieval.hybrid import (
 )
 from core.retrieval.index import chroma_client, ensure_index
 from core.retrieval.rankers import METRIC_MODELS, Setting, make
+from core.retrieval.vectors import IndexTarget
 from core.training.mining import mine_file, mining_index, mining_stats
-from core.training.rounds import COMPARED, round_config, train_rounds, warmup_config
+from core.training.rounds import round_config, train_rounds, warmup_config
 
-DENSE_MODELS = (*COMPARED, *(f"hybrid:{n}" for n in COMPARED))  # what a corpus's new words change
+DENSE_MODELS = (*PREFERRED, *(f"hybrid:{n}" for n in PREFERRED))  # what a corpus's new words change
 
 
 @dataclass
@@ -93,7 +94,7 @@ class _Run:
         self.record(f"train {' + '.join(rounds)}", t0, any(fresh for _, fresh in trained.values()), detail)
 
     def mine_stage(self, mined_path: Path) -> str:
-        t0, warmup = time.time(), self.checkpoints["warmup"]
+        t0, warmup = time.time(), self.checkpoints[WARMUP]
         index = mining_index(warmup, self.corpus)
         key, fresh = mine_file(self.cfg, self.corpus, warmup, index, mined_path, self.force, self.progress)
         self.record("mine", t0, fresh, str(mining_stats(load_mined(mined_path)[0])))
@@ -103,18 +104,9 @@ class _Run:
         t0, c = time.time(), self.checkpoints[name]
         pids, texts = list(self.corpus.passages.pid), self.corpus.texts()
         vectors, _ = ensure_vectors(c, texts, self.corpus.fingerprint(), self.progress)
+        target = IndexTarget(name, c.fingerprint, c.path, pids, texts, self.corpus.fingerprint())
         made = ensure_index(
-            client,
-            c.encoder,
-            name,
-            c.fingerprint,
-            pids,
-            texts,
-            self.corpus.fingerprint(),
-            force=self.force,
-            progress=self.progress or False,
-            path=c.path,
-            vectors=vectors,
+            client, c.encoder, target, force=self.force, progress=self.progress or False, vectors=vectors
         )
         self.vectors[name] = vectors
         rate = f", {made.added_per_s} vectors/s added" if made.built else ""
@@ -134,7 +126,7 @@ class _Run:
             f"{m.dims}-D {len(m.rows)} passages + {len(m.query_ids)} queries, fit {m.fit_seconds}s"
             for (m, *_), _ in fitted
         )
-        self.record(f"project {'+'.join(COMPARED)}", t0, any(built for _, built in fitted), detail)
+        self.record(f"project {'+'.join(PREFERRED)}", t0, any(built for _, built in fitted), detail)
 
     def fuse_stage(self) -> None:
         """Each compared checkpoint's fusion weight with BM25, fitted on the tuning queries only."""
@@ -196,7 +188,7 @@ class _Run:
         self.record("corpora", t0, bool(measured), " ".join(measured) or f"{len(table)} up to date")
 
     def compared(self) -> dict[str, Checkpoint]:
-        return {n: self.checkpoints[n] for n in COMPARED}
+        return {n: self.checkpoints[n] for n in PREFERRED}
 
 
 def build(
@@ -210,20 +202,21 @@ def build(
 ) -> list[StageResult]:
     """Every stage in order, each skipped while its key matches; `progress` is told (done, in all) as
     long stages (training, mining, indexing) advance; the compared rounds train `jobs` at a time.
-    Settings a round sets itself are refused (`check_stages`) before any data is read."""
-    run = _Run(check_stages(cfg), Path(out or artifacts_dir()), force, progress, log)
+    `cfg` is a build's config as `core.pipeline.cli.build_config` makes it (checked there)."""
+    run = _Run(cfg, Path(out or artifacts_dir()), force, progress, log)
     run.load()
-    mined, warmup = run.out / "mined" / "negatives.json", run.out / "warmup" / "model.pt"
-    run.train_stage({"warmup": (warmup_config(cfg), "")})
+    mined, warmup = run.out / MINED, run.out / WARMUP / "model.pt"
+    run.train_stage({WARMUP: (warmup_config(cfg), "")})
     mine_key = run.mine_stage(mined)
     warmup_key = run.checkpoints["warmup"].fingerprint
+    random, hard = PREFERRED  # each round named by its negatives
     compared = {
-        "random": (round_config(cfg, "random", warmup), warmup_key),
-        "hard": (round_config(cfg, "hard", warmup, mined), key_of(warmup_key, mine_key)),
+        random: (round_config(cfg, random, warmup), warmup_key),
+        hard: (round_config(cfg, hard, warmup, mined), key_of(warmup_key, mine_key)),
     }
     run.train_stage(compared, jobs)
     client = client or chroma_client(run.out / "chroma")
-    for name in COMPARED:
+    for name in PREFERRED:
         run.index_stage(name, client)
     run.project_stage()
     run.fuse_stage()
@@ -251,7 +244,7 @@ def evaluate_all(
             "val_queries": len(val_qids),
         },
         "design": {
-            "warmup": f"{cfg.train.epochs} epochs, random negatives, lr {cfg.train.lr}",
+            WARMUP: f"{cfg.train.epochs} epochs, random negatives, lr {cfg.train.lr}",
             "rounds": f"{cfg.round.epochs} epochs at lr {cfg.round.lr}, "
             f"{cfg.round.negatives_per_query} explicit negatives per query beside the in-batch ones",
             "differs": "the negatives: random ones for random, ones mined with the warm-up for hard",

@@ -14,14 +14,14 @@ import time
 from pathlib import Path
 
 from core.common.artifacts import CheckpointError, runs_dir
-from core.common.config import ConfigError, DataConfig, validate
+from core.common.config import Config, ConfigError, DataConfig, check_stages, validate
 from core.common.outputs import OutputError, check_free, hold, recover_all, replace_problem
 from core.data.corpora import load_corpus
 from core.data.corpus import DataSourceError, split_queries, tune_queries
 from core.pipeline import corpus_cli
 from core.pipeline.checks import check_extras, check_flags, check_outputs, derived_problem, scale_sizes
 from core.pipeline.flags import SUBCOMMANDS, add_config_flags, config_from_args
-from core.retrieval.vectors import SearchIndexError
+from core.retrieval.vectors import IndexTarget, SearchIndexError
 from core.training.train import DivergedError
 
 BUILD_LOCK = (
@@ -76,18 +76,15 @@ def cmd_mine(args) -> int:
     checkpoint, out = Checkpoint(Path(args.checkpoint).parent.name, args.checkpoint), Path(args.out)
     corpus = load_corpus(cfg.data.source)
     client = chroma_client(Path(args.artifacts or artifacts_dir()) / "chroma")
-    pids, texts = list(corpus.passages.pid), corpus.texts()
-    index = ensure_index(
-        client,
-        checkpoint.encoder,
+    target = IndexTarget(
         checkpoint.name,
         checkpoint.fingerprint,
-        pids,
-        texts,
+        checkpoint.path,
+        list(corpus.passages.pid),
+        corpus.texts(),
         corpus.fingerprint(),
-        progress=True,
-        path=checkpoint.path,
-    ).index
+    )
+    index = ensure_index(client, checkpoint.encoder, target, progress=True).index
     _, fresh = mine_file(cfg, corpus, checkpoint, index, out, force=args.force, progress=tqdm_tally("mine"))
     print(
         json.dumps(
@@ -147,9 +144,14 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def build_config(args) -> Config:
+    """The config of a build (or of the experiments, builds with overrides) from its flags, checked
+    here, once: valid settings, and none that a round sets itself (`check_stages`)."""
+    return validate(check_stages(config_from_args(args)))
+
+
 def cmd_experiments(args) -> int:
     from core.common.artifacts import artifacts_dir
-    from core.common.config import check_stages
     from core.pipeline import experiments
     from core.training.tracking import tqdm_tally
 
@@ -157,7 +159,7 @@ def cmd_experiments(args) -> int:
     if docs.exists() and not docs.is_dir():
         raise OutputError(f"--docs {docs} is not a folder: give the folder experiments.md is written to")
     check_outputs({"--docs": (docs / "experiments.md", "experiments")})
-    cfg = validate(check_stages(config_from_args(args)))
+    cfg = build_config(args)
     corpus = load_corpus(cfg.data.source)
     artifacts = Path(args.artifacts or artifacts_dir())
     only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
@@ -169,12 +171,11 @@ def cmd_experiments(args) -> int:
 
 def cmd_build(args) -> int:
     from core.common.artifacts import artifacts_dir
-    from core.common.config import check_stages
     from core.pipeline.build import build, summary_table
     from core.training.tracking import tqdm_tally
 
     check_flags({"build.jobs": args.jobs})
-    cfg = validate(check_stages(config_from_args(args)))
+    cfg = build_config(args)
     check_extras(cfg)
     out = Path(args.artifacts or artifacts_dir())
     with hold(out / BUILD_LOCK, f"the build of {out}"):

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.common.artifacts import key_of, read_json, write_json, write_text
+from core.common.artifacts import WARMUP, key_of, read_json, write_json, write_text
 from core.common.config import Config
 from core.common.types import Tally
 from core.data.corpus import Corpus, split_queries
@@ -31,8 +31,6 @@ from core.retrieval.rankers import Setting, make
 from core.training.mining import mine_file, mining_index
 from core.training.rounds import round_config, train_round, trained_with, warmup_config
 from core.training.tracking import tally_hook
-
-WARMUP = "warmup"
 
 
 @dataclass(frozen=True)

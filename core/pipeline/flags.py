@@ -12,6 +12,7 @@ import json
 import os
 from pathlib import Path
 
+from core.common.artifacts import MINED
 from core.common.config import Config, ConfigError
 from core.common.settings import flag as flag_of
 from core.common.settings import shown
@@ -39,7 +40,7 @@ def _train(p: argparse.ArgumentParser) -> None:
 
 def _mine(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", required=True, help="model.pt to mine with (artifacts/random/...)")
-    p.add_argument("--out", required=True, help="mined file to write, e.g. artifacts/mined/negatives.json")
+    p.add_argument("--out", required=True, help=f"mined file to write, e.g. artifacts/{MINED}")
     p.add_argument("--force", action="store_true", help="mine again even when the file is up to date")
     _artifacts(p, "artifacts folder whose chroma/ holds the index")
 

@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 from core.analysis.projection import Embedded, ensure_projections
-from core.common.artifacts import artifacts_dir
+from core.common.artifacts import PREFERRED, WARMUP, artifacts_dir
 from core.common.config import DataConfig, ProjectionConfig
 from core.common.outputs import OutputError, hold
 from core.common.types import Tally
@@ -28,9 +28,9 @@ from core.retrieval.evaluate import IREvaluator
 from core.retrieval.index import chroma_client, ensure_index
 from core.retrieval.metrics import COLLECTION_METRICS
 from core.retrieval.rankers import METRIC_MODELS, Setting, make
+from core.retrieval.vectors import IndexTarget
 
-COMPARED = ("random", "hard")  # the checkpoints a corpus is readied for
-CORPUS_MODELS = tuple(n for n in METRIC_MODELS if n != "warmup")  # what `evaluate` scores
+CORPUS_MODELS = tuple(n for n in METRIC_MODELS if n != WARMUP)  # what `evaluate` scores
 
 
 def _lock(name: str, artifacts: Path) -> Path:
@@ -70,7 +70,7 @@ def ready(
     folder = corpus_dir(name, artifacts)
     catalog = Catalog(corpus, name, folder)
     engines = []
-    for ckpt_name in COMPARED:
+    for ckpt_name in PREFERRED:  # the checkpoints a corpus is readied for
         checkpoint = Checkpoint(ckpt_name, artifacts / ckpt_name / "model.pt")
         encoder = with_words(checkpoint.encoder, catalog.texts)
         vectors, made = ensure_vectors(
@@ -78,16 +78,19 @@ def ready(
         )
         log(f"[{name}] {ckpt_name}: {len(vectors):,} passage vectors {'encoded' if made else 'up to date'}")
         if index:
-            built = ensure_index(
-                chroma_client(artifacts / "chroma"),
-                encoder,
+            target = IndexTarget(
                 ckpt_name,
                 checkpoint.fingerprint,
+                checkpoint.path,
                 catalog.pids,
                 catalog.texts,
                 catalog.fingerprint,
+            )
+            built = ensure_index(
+                chroma_client(artifacts / "chroma"),
+                encoder,
+                target,
                 progress=progress or False,
-                path=checkpoint.path,
                 vectors=vectors,
             )
             log(f"[{name}] {ckpt_name}: Chroma index {'built' if built.built else 'up to date'}")

@@ -28,7 +28,7 @@ from core.retrieval.explain import Explanation, split_parts
 from core.retrieval.index import IndexBuild, chroma_client, ensure_index, open_index, set_aside_if_corrupt
 from core.retrieval.queries import QueryToken, query_tokens, validate_query
 from core.retrieval.ranker import FOREGROUND, Ranker, SearchResult, exact_top, with_missed
-from core.retrieval.vectors import ChromaIndex, SearchIndexError
+from core.retrieval.vectors import ChromaIndex, IndexTarget, SearchIndexError
 
 
 class Engine(Ranker):
@@ -76,6 +76,18 @@ class Engine(Ranker):
             self.encoder = with_words(own, passages.texts) if passages.new_words else own
             self.vocab = self.encoder.vocab
         indexed = self._indexed(passages)
+        self.index_target = (  # what its index holds, made once per corpus
+            IndexTarget(
+                self.name,
+                self.fingerprint,
+                self.checkpoint.path,
+                passages.pids,
+                passages.texts,
+                passages.fingerprint,
+            )
+            if indexed
+            else None
+        )
         self.vectors = self._open_or_encode(passages, indexed)
         if indexed and self.index is None and not self.background:
             self._build(background=False)
@@ -170,14 +182,9 @@ class Engine(Ranker):
             return ensure_index(
                 chroma_client(self.chroma_path),
                 self.encoder,
-                self.name,
-                self.fingerprint,
-                self.catalog.pids,
-                self.catalog.texts,
-                self.catalog.fingerprint,
+                self.index_target,
                 force=force,
                 progress=progress,
-                path=self.checkpoint.path,
                 vectors=self.vectors,
             )
 

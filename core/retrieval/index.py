@@ -32,7 +32,7 @@ from core.common.outputs import hold
 from core.common.types import Tally
 from core.retrieval.probe import answers, answers_apart
 from core.retrieval.segments import remove_orphans
-from core.retrieval.vectors import ChromaIndex, SearchIndexError
+from core.retrieval.vectors import ChromaIndex, IndexTarget, SearchIndexError
 
 if TYPE_CHECKING:  # named in annotations only: a process that only opens indexes never loads torch
     from core.model.encoder import Encoder
@@ -215,37 +215,32 @@ class IndexBuild:
 def ensure_index(
     client,
     encoder: Encoder,
-    name: str,
-    fingerprint: str,
-    pids: list[str],
-    texts: list[str],
-    corpus_fingerprint: str,
+    target: IndexTarget,
     force: bool = False,
     progress: bool | Tally = False,
-    path: str | Path | None = None,
     vectors: np.ndarray | None = None,
 ) -> IndexBuild:
-    """Open the checkpoint's index, or (re)build it when missing, stale, damaged or forced; one
-    process builds it while the others wait and then open it. `path` is the checkpoint file: an
-    older index of that same file is removed once this one is complete (never another file's).
+    """Open the index of `target` (a checkpoint over a corpus), or (re)build it when missing, stale,
+    damaged or forced; one process builds it while the others wait and then open it. When the
+    target names its checkpoint file (`path`), an older index of that same file is removed once this
+    one is complete (never another file's).
     `progress` is True for tqdm bars, or a callable given (done, total) over encoding and then adding
     the passages. `vectors`: the passages' vectors when they are already encoded (only added, then)."""
+    t = target
     if not force:
-        idx = open_index(client, fingerprint, corpus_fingerprint, len(pids))
+        idx = open_index(client, t.fingerprint, t.corpus_fingerprint, len(t.pids))
         if idx is not None:
             return IndexBuild(idx, built=False)
     try:
         with hold(
-            _lock_file(client, collection_name(fingerprint, corpus_fingerprint)),
-            f"the index of {name}",
+            _lock_file(client, collection_name(t.fingerprint, t.corpus_fingerprint)),
+            f"the index of {t.name}",
             wait=True,
         ):
-            idx = None if force else open_index(client, fingerprint, corpus_fingerprint, len(pids))
+            idx = None if force else open_index(client, t.fingerprint, t.corpus_fingerprint, len(t.pids))
             if idx is not None:  # another process built it while this one waited
                 return IndexBuild(idx, built=False)
-            return _build_index(
-                client, encoder, name, fingerprint, pids, texts, corpus_fingerprint, progress, path, vectors
-            )
+            return _build_index(client, encoder, t, progress, vectors)
     except SearchIndexError:
         raise
     except Exception as e:  # a full disk, a read-only folder, a server that went away, a locked database
@@ -253,15 +248,15 @@ def ensure_index(
         if client.get_settings().is_persistent and disk_full(folder, e):
             raise full_disk_error(folder) from e
         raise SearchIndexError(
-            f"building the Chroma index for {name!r} failed ({type(e).__name__}: {e}); the previous "
+            f"building the Chroma index for {t.name!r} failed ({type(e).__name__}: {e}); the previous "
             "index, if any, is untouched. Check that the Chroma folder is writable and has free space "
             "(or that the Chroma server is up), then run `python -m core build` again"
         ) from e
 
 
-def _build_index(
-    client, encoder, name, fingerprint, pids, texts, corpus_fingerprint, progress, path, vectors=None
-) -> IndexBuild:
+def _build_index(client, encoder, target: IndexTarget, progress, vectors=None) -> IndexBuild:
+    name, fingerprint, path = target.name, target.fingerprint, target.path
+    pids, texts, corpus_fingerprint = target.pids, target.texts, target.corpus_fingerprint
     final = collection_name(fingerprint, corpus_fingerprint)
     tmp = final + ".building"
     if tmp in _names(client):  # a build of this checkpoint that was killed

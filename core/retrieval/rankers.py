@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.common.artifacts import PREFERRED, CheckpointError, checkpoint_path
+from core.common.artifacts import PREFERRED, WARMUP, CheckpointError, checkpoint_path
 from core.common.types import Progress
 from core.data.vocab import Vocab
 from core.model.encoder import Checkpoint, Encoder
@@ -53,7 +53,6 @@ REGISTRY: dict[str, Factory] = {
 NOT_IN_APP = ("glove-avg",)  # needs GloVe vectors the app does not load; the app lists every other name
 
 BASELINES = ("glove-avg", "bm25")
-WARMUP = "warmup"  # the build's shared starting checkpoint, measured beside the two it starts
 METRIC_MODELS = (*BASELINES, WARMUP, *PREFERRED, *(PREFIX + name for name in PREFERRED))  # in metrics.json
 
 

@@ -1,13 +1,31 @@
 """Vector indexes with one interface (`add`, `query(vectors, k) -> [[Hit]]`, `get_vectors`), so tests
 compare them: `ExactIndex` (brute-force NumPy) and `ChromaIndex` (HNSW in a ChromaDB collection,
-through its public API; vectors come from our encoder, never Chroma's). `SearchIndexError`: an index
-is missing, stale or unreachable; the message says what to do."""
+through its public API; vectors come from our encoder, never Chroma's). `IndexTarget`: what a
+checkpoint's index holds (core.retrieval.index). `SearchIndexError`: an index is missing, stale or
+unreachable; the message says what to do."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from core.common.types import Hit, Tally
+
+
+@dataclass(frozen=True)
+class IndexTarget:
+    """What a checkpoint's index holds, built once by whoever asks for the index: the checkpoint (its
+    name, its file's fingerprint, the file itself when known) over a corpus (its passages' ids and
+    texts, in order, and its fingerprint)."""
+
+    name: str
+    fingerprint: str
+    path: str | Path | None
+    pids: list[str]
+    texts: list[str]
+    corpus_fingerprint: str
 
 
 class SearchIndexError(RuntimeError):
@@ -100,10 +118,6 @@ class ChromaIndex:
             return np.asarray(res["embeddings"], dtype=np.float32)[[row[i] for i in ids]]
         except (KeyError, ValueError) as e:
             raise SearchIndexError(f"the Chroma index {self.collection.name!r} lacks a passage ({e})") from e
-
-    def texts(self, ids: list[str]) -> dict[str, str]:
-        res = self._get(ids, "documents")
-        return dict(zip(res["ids"], res["documents"]))
 
     def _get(self, ids: list[str], what: str) -> dict:
         try:

@@ -16,15 +16,15 @@ import sys
 import time
 from pathlib import Path
 
-from core.common.artifacts import RUN_PREFIX, artifacts_dir, runs_dir, write_json
+from core.common.artifacts import MINED, RUN_PREFIX, artifacts_dir, runs_dir, write_json
 from core.common.config import Config, ConfigError, validate
 from core.common.outputs import recover
+from core.model import losses  # noqa: F401  (binds the loss choices `validate` reads)
 from core.runs import processes
 from core.runs.jobs import Job, job_dir, jobs, mtime, read_job, read_record, registry_lock, save_job
 from core.runs.overview import table, table_inputs, write_table
 
 LOCK = ".lock"
-HARD_FILE = Path("mined") / "negatives.json"
 CANCEL_GRACE_S = 10.0  # SIGTERM, then SIGKILL after this long
 
 _current: dict[Path, tuple] = {}  # artifacts folder -> the table's inputs when runs.json last matched them
@@ -39,7 +39,7 @@ class RunError(RuntimeError):
 
 def run_config(artifacts: str | Path | None = None, **settings) -> Config:
     """A `Config` with `settings` (any model/train/data field by name, e.g. hidden=64, loss="triplet").
-    Hard negatives read the mined file of the build (`artifacts/mined/negatives.json`)."""
+    Hard negatives read the mined file of the build (`artifacts.MINED`)."""
     cfg = Config()
     for key, value in settings.items():
         try:
@@ -47,7 +47,7 @@ def run_config(artifacts: str | Path | None = None, **settings) -> Config:
         except KeyError:
             raise RunError(f"unknown setting {key!r}") from None
     if cfg.train.negatives == "hard":
-        mined = Path(artifacts or artifacts_dir()) / HARD_FILE
+        mined = Path(artifacts or artifacts_dir()) / MINED
         if not mined.is_file():
             raise RunError(
                 f"Hard negatives need the mined file {mined}: run `python -m core build` first, "

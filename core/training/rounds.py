@@ -1,9 +1,10 @@
 """The build's training rounds, each from settings given explicitly: the warm-up trains `cfg.train`
 from scratch with random negatives; the two compared rounds train `cfg.round`, continuing the
 warm-up, one with random negatives and one with mined ones. What a round sets itself (its negatives,
-the mined file, its start) is an argument here, never a user's setting replaced: a build given one
-is refused (`core.common.config.check_stages`). A round is trained unless the key of its inputs
-still matches the one its checkpoint stores."""
+the mined file, its start) is an argument here, never a user's setting replaced: a build's config
+given one is refused where it is made (`core.pipeline.cli.build_config`, by
+`core.common.config.check_stages`). A round is trained unless the key of its inputs still matches
+the one its checkpoint stores."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from core.common.artifacts import CheckpointError, key_of
-from core.common.config import Config, check_stages
+from core.common.config import Config
 from core.common.types import Hook, Tally
 from core.data.corpus import Corpus
 from core.data.text import TOKENIZER_VERSION
@@ -27,20 +28,16 @@ from core.model.encoder import Checkpoint
 from core.training.tracking import tally_hook
 from core.training.train import train
 
-ROUNDS = ("warmup", "random", "hard")  # training stages, in order; random and hard are compared
-COMPARED = ("random", "hard")
-
 
 def warmup_config(cfg: Config) -> Config:
     """The warm-up round's config: `cfg.train` as given (from scratch, random negatives)."""
-    return copy.deepcopy(check_stages(cfg))
+    return copy.deepcopy(cfg)
 
 
 def round_config(cfg: Config, negatives: str, start: str | Path, mined: str | Path | None = None) -> Config:
     """A compared round's config: `cfg.round`'s settings continuing the checkpoint `start`, with
     `negatives` "random" or "hard" (read from `mined`). `random_mix` mixes random negatives into
     mined ones, so a round of random negatives has none to mix (0)."""
-    check_stages(cfg)
     hard = negatives == "hard"
     if hard and not mined:
         raise ValueError("a round of hard negatives needs the mined file")
@@ -53,14 +50,6 @@ def round_config(cfg: Config, negatives: str, start: str | Path, mined: str | Pa
         random_mix=cfg.round.random_mix if hard else 0.0,
     )
     return c
-
-
-def stage_configs(cfg: Config, warmup_ckpt: Path, mined: Path) -> dict[str, Config]:
-    """The resolved training config of each of the build's rounds, by name."""
-    return {
-        "warmup": warmup_config(cfg),
-        **{name: round_config(cfg, name, warmup_ckpt, mined) for name in COMPARED},
-    }
 
 
 def trained_with(cfg: Config) -> tuple:

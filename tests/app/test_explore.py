@@ -3,10 +3,12 @@ maps are fitted on first use), and the confused counts against `python -m core e
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import json
 
+import numpy as np
 import pytest
 
 from core.analysis.confused import counts, outcomes, select
@@ -22,6 +24,26 @@ def plots(at):
 
 def traces(at, i: int) -> dict:
     return {t.get("name", "").split(" (")[0]: t for t in json.loads(plots(at)[i].proto.spec)["data"]}
+
+
+def points(trace: dict) -> np.ndarray:
+    """A trace's (x, y) rows; plotly writes arrays as lists or as typed base64 (`bdata`)."""
+
+    def axis(a) -> np.ndarray:
+        if isinstance(a, dict):
+            return np.frombuffer(base64.b64decode(a["bdata"]), dtype=a["dtype"]).astype(float)
+        return np.asarray(a, dtype=float)
+
+    return np.column_stack([axis(trace["x"]), axis(trace["y"])])
+
+
+def placement(shown: dict) -> tuple[float, float]:
+    """(the median distance from the typed query's star to its exact top k on the map, the distance
+    within which a quarter of the map's points lie from the star)."""
+    star = points(shown["your query"])[0]
+    every = np.concatenate([points(shown[n]) for n in ("other passage", "judged passage", "query")])
+    near = np.linalg.norm(points(shown["your query's top k"]) - star, axis=1)
+    return float(np.median(near)), float(np.quantile(np.linalg.norm(every - star, axis=1), 0.25))
 
 
 @needs_app
@@ -42,6 +64,9 @@ def test_embeddings_page_places_a_query_among_its_true_neighbours(app_env):
     assert any("placed on the map in" in c.value for c in at.caption)
     assert len(cards(at)) >= 10 and any("judged relevant" in c for c in cards(at))
     assert {"your query", "your query's top k", "its judged passage"} <= set(traces(at, 1))
+    placed = [placement(traces(at, i)) for i in range(2)]
+    print(f"(median distance to the top k, a quarter of the points within) per map: {placed}")
+    assert all(near <= quarter for near, quarter in placed), "the query lands among its true neighbours"
 
     at.selectbox(key="colour").set_value("correct vs confused").run()
     assert {"correct", "confused"} <= set(traces(at, 0))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import time
 from pathlib import Path
 
@@ -73,7 +74,7 @@ def tiny_env(tmp_path, tiny_jsonl, monkeypatch):
 # --- the launcher --------------------------------------------------------------------------------
 
 
-def test_cancel_stops_the_process_and_leaves_artifacts_consistent(tiny_env):
+def test_cancel_stops_the_process_and_leaves_artifacts_consistent(tiny_env, monkeypatch):
     cfg = launcher.run_config(tiny_env, hidden=8, out_dim=16, epochs=5000, batch_size=4, warmup_steps=1)
     job = launcher.launch(cfg, tiny_env)
     wait_for(lambda: runs.progress(job, tiny_env).event in ("batch", "epoch"), 90, "training to start")
@@ -83,11 +84,11 @@ def test_cancel_stops_the_process_and_leaves_artifacts_consistent(tiny_env):
     with pytest.raises(launcher.RunError, match="already in progress"):
         launcher.launch(cfg, tiny_env)
     assert launcher.refresh(tiny_env).run == job.run
-    t0 = time.time()
+    sent, killpg = [], os.killpg
+    monkeypatch.setattr(os, "killpg", lambda pid, sig: (sent.append(sig), killpg(pid, sig)))
     cancelled = launcher.cancel(tiny_env)
-    latency = time.time() - t0
-    print(f"cancel latency {latency:.2f}s")
-    assert cancelled.status == "cancelled" and latency < launcher.CANCEL_GRACE_S
+    assert cancelled.status == "cancelled"
+    assert sent == [signal.SIGTERM], "the run ends on SIGTERM: SIGKILL is never needed"
     assert process_gone(job.pid)
     assert launcher.refresh(tiny_env) is None
     assert_consistent(tiny_env, cancelled)
@@ -251,7 +252,6 @@ def test_a_short_run_launched_from_the_page_appears_in_the_table_and_on_search(p
     at.number_input(key="train_hidden").set_value(32)
     at.number_input(key="train_max_queries").set_value(200)
     at.number_input(key="train_epochs").set_value(1)
-    t0 = time.time()
     submit = next(b for b in at.button if b.label == "Start training")
     submit.click().run()
     assert not at.exception, [e.value for e in at.exception]
@@ -269,19 +269,15 @@ def test_a_short_run_launched_from_the_page_appears_in_the_table_and_on_search(p
         return at.success or [e for e in at.error if "already in progress" not in e.value]
 
     wait_for(finished, SHORT_RUN_S, "the short run to finish", step=1)
-    seconds = time.time() - t0
-    print(
-        f"short run: {seconds:.1f}s from the click to the page showing it done; phases seen: "
-        f"{[(round(f, 2), t.split(' · ')[0]) for f, t in seen]}"
-    )
+    print(f"short run: phases seen {[(round(f, 2), t.split(' · ')[0]) for f, t in seen]}")
     assert at.success and "GRU 32" in at.success[0].value, [e.value for e in at.error]
     assert "already in progress" not in " ".join(e.value for e in at.error), "the refusal ends with the run"
     assert [f for f, _ in seen] == sorted(f for f, _ in seen), "the bar only moves forward"
     assert len({t.split(" · ")[0].split(":")[0] for _, t in seen}) >= 2, "more than one phase shown"
-    assert seconds < SHORT_RUN_S
     table = at.dataframe[0].value
     row = table[table.run == job.name].iloc[0]
     assert row.status == "done" and row.train_queries == 200 and row.hidden == 32 and row["val_mrr@10"] > 0
+    assert row.epochs_done == 1, "a short run: the one epoch asked for"
     assert any(o.startswith("run ") and "GRU 32" in o for o in at.multiselect[0].options), "a readable label"
     assert (artifacts.runs_dir(page_env) / job.run / "model.pt").is_file()
 

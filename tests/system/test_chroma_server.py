@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from core.data.corpora import load_corpus
@@ -17,7 +18,7 @@ from core.model.encoder import Encoder
 from core.retrieval.catalog import Catalog
 from core.retrieval.dense import Engine
 from core.retrieval.index import chroma_client, ensure_index
-from core.retrieval.vectors import ExactIndex, SearchIndexError
+from core.retrieval.vectors import ExactIndex, IndexTarget, SearchIndexError
 from tests.conftest import demo_jsonl, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,7 +57,8 @@ def test_index_built_into_a_server_agrees_with_exact_search(server, glove_vocab,
     pids, texts = list(corpus.passages.pid), list(corpus.passages.text)
     enc = Encoder.glove_average(glove_vocab)
     client = chroma_client(host=host, port=port)
-    made = ensure_index(client, enc, "server-test", "fp1", pids, texts, corpus.fingerprint())
+    target = IndexTarget("server-test", "fp1", None, pids, texts, corpus.fingerprint())
+    made = ensure_index(client, enc, target)
     assert made.built and len(made.index) == len(pids)
     exact = ExactIndex()
     exact.add(pids, made.vectors)
@@ -64,10 +66,8 @@ def test_index_built_into_a_server_agrees_with_exact_search(server, glove_vocab,
     ann, truth = made.index.query(enc.encode_queries(queries), 5), exact.query(enc.encode_queries(queries), 5)
     assert [[h.docid for h in a] for a in ann] == [[h.docid for h in t] for t in truth]
     # a second client (another app process) finds the finished index instead of rebuilding it
-    again = ensure_index(
-        chroma_client(host=host, port=port), enc, "server-test", "fp1", pids, texts, corpus.fingerprint()
-    )
-    assert not again.built and again.index.texts(pids[:2]) == dict(zip(pids[:2], texts[:2]))
+    again = ensure_index(chroma_client(host=host, port=port), enc, target)
+    assert not again.built and np.allclose(again.index.get_vectors(pids[:2]), made.vectors[:2], atol=1e-6)
 
 
 def test_the_app_engine_reaches_the_server_through_the_environment(server, tmp_path, monkeypatch):

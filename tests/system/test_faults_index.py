@@ -30,7 +30,7 @@ SEARCH = """
 import sys
 import numpy as np
 from core.retrieval.index import chroma_client, ensure_index
-from core.retrieval.vectors import SearchIndexError
+from core.retrieval.vectors import IndexTarget, SearchIndexError
 
 n = 1500  # enough for Chroma to write every HNSW file (a few hundred stay in its log)
 rng = np.random.default_rng(0)
@@ -38,10 +38,8 @@ vectors = rng.normal(size=(n, 16)).astype(np.float32)
 vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
 pids = [f"p{i}" for i in range(n)]
 try:
-    made = ensure_index(
-        chroma_client(sys.argv[1]), None, "random", "fp", pids, ["text"] * n, "corpus",
-        path="a/model.pt", vectors=vectors,
-    )
+    target = IndexTarget("random", "fp", "a/model.pt", pids, ["text"] * n, "corpus")
+    made = ensure_index(chroma_client(sys.argv[1]), None, target, vectors=vectors)
     print("hits", *[h.docid for h in made.index.query(vectors[7:8], 5)[0]], "built" if made.built else "")
 except SearchIndexError as e:
     print(f"error: {e}")
@@ -125,6 +123,7 @@ def test_forced_rebuilds_leave_no_orphaned_segment_folder_and_a_new_process_remo
 
     from core.retrieval import index as index_module
     from core.retrieval.index import chroma_client, ensure_index
+    from core.retrieval.vectors import IndexTarget
     from core.retrieval.segments import orphans
 
     folder = tmp_path / "chroma"
@@ -134,9 +133,8 @@ def test_forced_rebuilds_leave_no_orphaned_segment_folder_and_a_new_process_remo
 
     def build(force: bool):
         client, texts = chroma_client(folder), ["t"] * len(pids)
-        return ensure_index(
-            client, None, "random", "fp", pids, texts, "corpus", force, "", "a/model.pt", vectors
-        )
+        target = IndexTarget("random", "fp", "a/model.pt", pids, texts, "corpus")
+        return ensure_index(client, None, target, force, "", vectors)
 
     for force in (False, True, True, True):  # a build, then three forced rebuilds
         build(force)

@@ -30,6 +30,7 @@ from core.retrieval.dense import Engine
 from core.retrieval.index import chroma_client, ensure_index, open_index
 from core.retrieval.lexical import Lexical
 from core.retrieval.queries import QueryError
+from core.retrieval.vectors import IndexTarget
 from tests.conftest import DEMO_CORPUS, demo_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,6 +105,7 @@ import sys
 from core.model.encoder import Encoder
 from core.data.corpora import load_corpus
 from core.retrieval.index import chroma_client, ensure_index
+from core.retrieval.vectors import IndexTarget
 from core.model.two_tower import file_fingerprint
 ckpt, source, chroma = sys.argv[1:4]
 corpus = load_corpus(source)
@@ -114,7 +116,8 @@ encoder = Encoder.from_checkpoint(ckpt)
 fingerprint = file_fingerprint(ckpt)
 client = chroma_client(chroma)
 corpus_fp = corpus.fingerprint()
-ensure_index(client, encoder, "hard", fingerprint, pids, texts, corpus_fp, force=True, progress=report)
+target = IndexTarget("hard", fingerprint, None, pids, texts, corpus_fp)
+ensure_index(client, encoder, target, force=True, progress=report)
 """
 
 
@@ -123,9 +126,8 @@ def test_a_rebuild_killed_while_adding_leaves_the_previous_index_usable(sample, 
     corpus = load_corpus(str(sample))
     pids, texts = list(corpus.passages.pid), list(corpus.passages.text)
     enc, fp = Encoder.from_checkpoint(CHECKPOINT), file_fingerprint(CHECKPOINT)
-    first = ensure_index(
-        chroma_client(tmp_path / "chroma"), enc, "hard", fp, pids, texts, corpus.fingerprint()
-    )
+    target = IndexTarget("hard", fp, None, pids, texts, corpus.fingerprint())
+    first = ensure_index(chroma_client(tmp_path / "chroma"), enc, target)
     query = enc.encode_queries([corpus.queries.text.iloc[0]])
     before = [h.docid for h in first.index.query(query, 10)[0]]
 
@@ -148,9 +150,9 @@ def test_a_rebuild_killed_while_adding_leaves_the_previous_index_usable(sample, 
     survivor = open_index(client, fp, corpus.fingerprint(), len(pids))
     assert survivor is not None, "the previous index must survive a killed rebuild"
     assert [h.docid for h in survivor.query(query, 10)[0]] == before
-    again = ensure_index(client, enc, "hard", fp, pids, texts, corpus.fingerprint())
+    again = ensure_index(client, enc, target)
     assert not again.built  # the survivor is reused
-    rebuilt = ensure_index(client, enc, "hard", fp, pids, texts, corpus.fingerprint(), force=True)
+    rebuilt = ensure_index(client, enc, target, force=True)
     names = [c if isinstance(c, str) else c.name for c in client.list_collections()]
     assert rebuilt.built and names == [f"checkpoint-{fp}-{corpus.fingerprint()}"], (
         names

@@ -16,7 +16,7 @@ from core.model.encoder import Encoder
 from core.model.two_tower import file_fingerprint
 from core.pipeline.cli import main
 from core.retrieval.index import chroma_client, ensure_index
-from core.retrieval.vectors import ExactIndex
+from core.retrieval.vectors import ExactIndex, IndexTarget
 from tests.conftest import DEMO_CORPUS, DEV_QUERIES, SAMPLE_QUERIES, demo_corpus, v11_rows, write_jsonl
 
 ROOT_ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
@@ -89,11 +89,7 @@ def test_hnsw_agrees_with_exact_on_real_data(tmp_path):
     idx = ensure_index(
         chroma_client(tmp_path / "chroma"),
         enc,
-        "random",
-        file_fingerprint(ckpt),
-        pids,
-        texts,
-        corpus.fingerprint(),
+        IndexTarget("random", file_fingerprint(ckpt), None, pids, texts, corpus.fingerprint()),
     ).index
     exact = ExactIndex()
     exact.add(pids, enc.encode_passages(texts))

@@ -22,7 +22,7 @@ from chromadb.api.client import Client
 from core.model.encoder import Encoder
 from core.retrieval import index as index_module
 from core.retrieval.index import chroma_client, ensure_index, set_aside_if_corrupt
-from core.retrieval.vectors import SearchIndexError
+from core.retrieval.vectors import IndexTarget, SearchIndexError
 
 ROOT = Path(__file__).resolve().parents[2]
 N = 1500  # enough passages for Chroma to write its HNSW files (a few hundred stay in its log)
@@ -38,9 +38,8 @@ def passages(glove_vocab):
 
 def build(folder: Path, passages, fingerprint: str = "fp1", path: str = "a/random/model.pt", **kw):
     pids, texts, encoder = passages
-    return ensure_index(
-        chroma_client(folder), encoder, "random", fingerprint, pids, texts, "corpus", path=path, **kw
-    )
+    target = IndexTarget("random", fingerprint, path, pids, texts, "corpus")
+    return ensure_index(chroma_client(folder), encoder, target, **kw)
 
 
 def restart() -> None:
@@ -113,9 +112,9 @@ def test_a_search_whose_index_another_process_rebuilt_reopens_it(passages, tmp_p
     engine = Engine("random", CHECKPOINT, catalog, chroma_path=folder)
     pids, texts = catalog.pids, catalog.texts
     c = engine.checkpoint
-    ensure_index(
-        chroma_client(folder), c.encoder, "random", c.fingerprint, pids, texts, catalog.fingerprint, True
-    )  # another process's `build --force`: the collection the engine had open is gone
+    target = IndexTarget("random", c.fingerprint, None, pids, texts, catalog.fingerprint)
+    # another process's `build --force`: the collection the engine had open is gone
+    ensure_index(chroma_client(folder), c.encoder, target, True)
     builds = []
     real = index_module._build_index
     monkeypatch.setattr(index_module, "_build_index", lambda *a: builds.append(1) or real(*a))
@@ -128,10 +127,12 @@ import sys
 from core.data.corpora import load_corpus
 from core.model.encoder import Checkpoint
 from core.retrieval.index import chroma_client, ensure_index
+from core.retrieval.vectors import IndexTarget
 ckpt, source, chroma = sys.argv[1:4]
 corpus, c = load_corpus(source), Checkpoint("random", ckpt)
-made = ensure_index(chroma_client(chroma), c.encoder, "random", c.fingerprint, list(corpus.passages.pid),
-                    list(corpus.passages.text), corpus.fingerprint())
+target = IndexTarget("random", c.fingerprint, None, list(corpus.passages.pid), list(corpus.passages.text),
+                     corpus.fingerprint())
+made = ensure_index(chroma_client(chroma), c.encoder, target)
 print("built" if made.built else "opened", len(made.index))
 """
 

@@ -2,12 +2,16 @@
 imports only point down the map (no cycles, no layer reaching up), in every form an import takes
 (`from core.a.b import x`, `from core.a import b`, `from core import a`, `import core.a.b`); in
 `views/`, parts import only parts above them and pages import parts, never pages; `core` never
-imports Streamlit, and the pages never touch torch or Chroma."""
+imports Streamlit (no import line names it, and importing every core module in a fresh interpreter
+leaves it unloaded), and the pages never touch torch or Chroma."""
 
 from __future__ import annotations
 
 import ast
+import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -97,6 +101,22 @@ def test_layers():
         assert "streamlit" not in {m.split(".")[0] for m in _all_imports(path)}, path
     for path in [ROOT / "app.py", *(ROOT / "views").rglob("*.py")]:
         assert not {m.split(".")[0] for m in _all_imports(path)} & {"torch", "chromadb"}, path
+
+
+def loaded_at_run_time(modules: list[str], packages: tuple[str, ...]) -> list[str]:
+    """The modules of `packages` that importing `modules` in a fresh interpreter loads, whatever the
+    import lines say (an import inside a function that runs at import time counts too)."""
+    script = (
+        "import importlib, json, sys\n"
+        f"for m in {modules!r}: importlib.import_module(m)\n"
+        f"print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {packages!r})))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.splitlines()[-1])
+
+
+def test_importing_every_core_module_loads_no_streamlit():
+    assert CORE_ORDER and not loaded_at_run_time(CORE_ORDER, ("streamlit",))
 
 
 def _all_imports(path: Path) -> set[str]:

@@ -5,7 +5,12 @@ import pytest
 
 from core.model.encoder import Encoder
 from core.retrieval.index import HNSW, chroma_client, ensure_index
-from core.retrieval.vectors import ChromaIndex, ExactIndex
+from core.retrieval.vectors import ChromaIndex, ExactIndex, IndexTarget
+
+
+def target(fingerprint: str, pids: list[str], texts: list[str], corpus: str, path: str | None = None):
+    """The index of checkpoint "mdl" (`fingerprint`, file `path`) over a corpus."""
+    return IndexTarget("mdl", fingerprint, path, pids, texts, corpus)
 
 
 def random_unit(n, d, seed):
@@ -32,7 +37,6 @@ def test_chroma_round_trip_and_agreement_with_exact(tmp_path):
     truth = exact.query(queries, 10)
     assert [h.docid for h in truth[0]] == [h.docid for h in after[0]]
     assert abs(truth[0][0].score - after[0][0].score) < 1e-4  # cosine similarity, not distance
-    assert reopened.texts(["p3"]) == {"p3": "text p3"}
     assert np.allclose(reopened.get_vectors(["p7", "p2"]), vecs[[7, 2]], atol=1e-6)
 
 
@@ -53,7 +57,7 @@ def test_ensure_index_reuses_and_detects_stale(tmp_path, glove_vocab):
     pids, texts = ["a", "b", "c"], ["coffee is a drink", "paris is in france", "the moon orbits earth"]
     seen = []
     made = ensure_index(
-        client, enc, "mdl", "fp1", pids, texts, "corpus1", progress=lambda d, t: seen.append((d, t))
+        client, enc, target("fp1", pids, texts, "corpus1"), progress=lambda d, t: seen.append((d, t))
     )
     assert made.built and len(made.index) == 3
     assert np.allclose(made.vectors, enc.encode_passages(texts)) and made.index.get_vectors(pids).shape == (
@@ -61,16 +65,16 @@ def test_ensure_index_reuses_and_detects_stale(tmp_path, glove_vocab):
         50,
     )
     assert seen[-1] == (6, 6) and [d for d, _ in seen] == sorted(d for d, _ in seen)  # encode 3, then add 3
-    assert not ensure_index(client, enc, "mdl", "fp1", pids, texts, "corpus1").built
+    assert not ensure_index(client, enc, target("fp1", pids, texts, "corpus1")).built
     # a changed checkpoint (new fingerprint) or corpus is stale: rebuilt; the older index of the same
     # checkpoint file over the same corpus is dropped, never another file's or another corpus's
-    assert ensure_index(client, enc, "mdl", "fp1", pids, texts, "corpus1", True, path="a/mdl/model.pt").built
-    assert ensure_index(client, enc, "mdl", "fp2", pids, texts, "corpus1", path="a/mdl/model.pt").built
-    assert ensure_index(client, enc, "mdl", "fp2", pids, texts, "corpus2", path="a/mdl/model.pt").built
-    assert ensure_index(client, enc, "mdl", "fp3", pids, texts, "corpus2", path="b/mdl/model.pt").built
+    assert ensure_index(client, enc, target("fp1", pids, texts, "corpus1", "a/mdl/model.pt"), True).built
+    assert ensure_index(client, enc, target("fp2", pids, texts, "corpus1", "a/mdl/model.pt")).built
+    assert ensure_index(client, enc, target("fp2", pids, texts, "corpus2", "a/mdl/model.pt")).built
+    assert ensure_index(client, enc, target("fp3", pids, texts, "corpus2", "b/mdl/model.pt")).built
     names = sorted(c if isinstance(c, str) else c.name for c in client.list_collections())
     assert names == ["checkpoint-fp2-corpus1", "checkpoint-fp2-corpus2", "checkpoint-fp3-corpus2"]
-    made = ensure_index(client, enc, "mdl", "fp2", pids, texts, "corpus2")
+    made = ensure_index(client, enc, target("fp2", pids, texts, "corpus2"))
     assert not made.built and made.vectors is None
     assert made.index.query(enc.encode_queries(["capital of france"]), 1)[0][0].docid == "b"
 
@@ -79,19 +83,19 @@ def test_interrupted_build_leaves_previous_index(tmp_path, glove_vocab, monkeypa
     enc = Encoder.glove_average(glove_vocab)
     client = chroma_client(tmp_path / "chroma")
     pids, texts = ["a", "b"], ["coffee is a drink", "paris is in france"]
-    ensure_index(client, enc, "mdl", "fp1", pids, texts, "c1")
+    ensure_index(client, enc, target("fp1", pids, texts, "c1"))
 
     def boom(*a, **k):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(ChromaIndex, "add", boom)
     with pytest.raises(KeyboardInterrupt):
-        ensure_index(client, enc, "mdl", "fp1", pids, texts, "c1", force=True)
+        ensure_index(client, enc, target("fp1", pids, texts, "c1"), force=True)
     monkeypatch.undo()
     # the previous index survived and is reused; a new build removes the dead temporary collection
-    made = ensure_index(client, enc, "mdl", "fp1", pids, texts, "c1")
+    made = ensure_index(client, enc, target("fp1", pids, texts, "c1"))
     assert not made.built and len(made.index) == 2
-    made = ensure_index(client, enc, "mdl", "fp1", pids, texts, "c1", force=True)
+    made = ensure_index(client, enc, target("fp1", pids, texts, "c1"), force=True)
     assert made.built and [c if isinstance(c, str) else c.name for c in client.list_collections()] == [
         "checkpoint-fp1-c1"
     ]

@@ -1,11 +1,15 @@
-"""The losses by hand: triplet cosine, in-batch softmax and its mask for false negatives."""
+"""The losses by hand: triplet cosine, in-batch softmax and its mask for false negatives; the registry
+(a toy loss added by one class and one entry trains through the CLI)."""
 
+from __future__ import annotations
+
+import json
 import math
 
 import torch
 import torch.nn.functional as F
 
-from core.model.losses import InBatchSoftmaxLoss, TripletCosineLoss, active_fraction
+from core.model.losses import LOSSES, EmbeddingLoss, InBatchSoftmaxLoss, TripletCosineLoss, active_fraction
 
 
 def unit(*rows):
@@ -100,3 +104,47 @@ def test_the_objective_adds_weighted_distillation_by_hand():
     # triplet: max(0, 0 - 1 + 0.2) = 0; Margin-MSE against a teacher margin of 0: (1/0.5 - 0)^2 = 4
     assert math.isclose(objective(q, p, n).item(), 0.0, abs_tol=1e-7)
     assert math.isclose(objective(q, p, n, None, torch.zeros(1, 1)).item(), 0.1 * 4, rel_tol=1e-5)
+
+
+class ToyLoss(EmbeddingLoss):
+    """A loss added as the registry asks: one class (its name and label) and one entry in `LOSSES`.
+    Mean cosine distance of each query to its positive; counts its calls."""
+
+    name, label = "toy", "toy distance"
+    calls = 0
+
+    @classmethod
+    def from_config(cls, tc) -> ToyLoss:
+        return cls()
+
+    def compute_loss_from_embeddings(self, q, p, n, invalid=None) -> torch.Tensor:
+        ToyLoss.calls += 1
+        return (1 - (q * p).sum(-1)).mean()
+
+
+def test_a_toy_loss_added_by_one_class_and_one_entry_trains_a_step_through_the_cli(
+    tmp_path, monkeypatch, capsys
+):
+    from core.common.settings import CHOICES
+    from core.pipeline import cli
+    from tests.conftest import tiny_rows
+
+    monkeypatch.setitem(LOSSES, "toy", ToyLoss)
+    monkeypatch.setattr(ToyLoss, "calls", 0)
+    assert CHOICES["loss"]["toy"] == "toy distance", "the settings' choices are the registry's"
+    data = tmp_path / "tiny.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in tiny_rows()))
+    args = ["train", "--out", str(tmp_path / "run"), "--source", str(data), "--loss", "toy"]
+    sizes = ["--epochs", "1", "--batch-size", "64", "--hidden", "8", "--out-dim", "8", "--top-n", "500"]
+    assert cli.main([*args, *sizes, "--val-fraction", "0.3", "--warmup-steps", "0"]) == 0, capsys.readouterr()
+    log = json.loads((tmp_path / "run" / "log.json").read_text())
+    assert len(log["batches"]) == 1 and ToyLoss.calls == 1, "one step, with the toy loss"
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["loss"] == "toy"
+
+
+def test_a_loss_not_in_the_registry_is_refused_naming_the_registered_ones(tmp_path, capsys):
+    from core.pipeline import cli
+    from tests.unit.test_reliability import one_error_line
+
+    code = cli.main(["train", "--out", str(tmp_path / "run"), "--source", "x.jsonl", "--loss", "toy"])
+    assert code == 2 and "--loss must be inbatch or triplet, not 'toy'" in one_error_line(capsys)

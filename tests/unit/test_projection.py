@@ -21,6 +21,7 @@ from core.analysis.projection import (
     membership_weights,
     projection_path,
     sample_rows,
+    save_projections,
 )
 from core.analysis.regions import region_labels
 from core.common.config import ProjectionConfig
@@ -110,18 +111,22 @@ def test_maps_are_stored_and_refitted_only_when_stale(tmp_path, monkeypatch):
         ensure_projections(tmp_path, [hard], corpus, 0.3, cfg, 4)
 
 
-def test_a_one_checkpoint_map_of_the_earlier_layout_still_reads(tmp_path):
-    """The earlier layout (one map per file, unstacked coordinates, `name` in its meta) loads as one map."""
+def test_a_map_file_in_another_layout_reads_as_none_and_one_written_here_round_trips(tmp_path):
+    """Only the stacked layout `save_projections` writes is read: a file of unstacked coordinates with
+    `name` in its meta is no map (so it is refitted), and a one-checkpoint map written here reads back."""
     path = tmp_path / "hard-2d.npz"
     meta = {"name": "hard", "dims": 2, "key": "k", "fit_seconds": 1.0, "neighbors": 15}
+    arrays = dict(rows=np.arange(5, dtype=np.int32), query_ids=np.array(["q1", "q2"]))
     np.savez_compressed(
         path,
-        rows=np.arange(5, dtype=np.int32),
-        query_ids=np.array(["q1", "q2"]),
+        **arrays,
         passage_xy=np.zeros((5, 2), np.float32),
         query_xy=np.ones((2, 2), np.float32),
         meta=np.array(json.dumps(meta)),
     )
+    assert load_projections(path) is None
+    one = Projection("hard", 2, "k", np.arange(5), ["q1", "q2"], np.zeros((5, 2)), np.ones((2, 2)), 1.0, 15)
+    save_projections(path, [one])
     maps = load_projections(path)
     assert maps and len(maps) == 1 and maps[0].name == "hard" and maps[0].passage_xy.shape == (5, 2)
     assert maps[0].query_ids == ["q1", "q2"]

@@ -23,7 +23,7 @@ from core.data.vocab import Vocab
 from core.model.two_tower import file_fingerprint, load_checkpoint
 from core.pipeline import cli
 from core.retrieval.index import chroma_client, ensure_index
-from core.retrieval.vectors import SearchIndexError
+from core.retrieval.vectors import IndexTarget, SearchIndexError
 from tests.conftest import tiny_rows
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,8 +92,12 @@ def test_every_writer_uses_the_helper():
     """No hand-written temp-file-and-rename left in the code (a temporary name, a direct write, a rename
     of a temporary file): one helper does it, and knows how. Folder swaps are another matter."""
     hand_written = re.compile(r"\.tmp\b|\.write_text\(|\.write_bytes\(|os\.replace\(tmp")
-    code = [*sorted((ROOT / "core").glob("*.py")), ROOT / "app.py", *sorted(ROOT.glob("views/*.py"))]
-    modules = [p for p in code if p.name != "artifacts.py"]
+    code = [*sorted((ROOT / "core").rglob("*.py")), ROOT / "app.py", *sorted((ROOT / "views").rglob("*.py"))]
+    modules = [p for p in code if p != ROOT / "core" / "common" / "artifacts.py"]
+    assert (
+        ROOT / "core" / "retrieval" / "index.py" in modules
+        and ROOT / "views" / "pages" / "search.py" in modules
+    )
     offenders = [
         f"{p.relative_to(ROOT)}:{n}"
         for p in modules
@@ -425,6 +429,6 @@ def test_a_really_read_only_chroma_folder_is_an_index_error(tmp_path):
     folder.chmod(0o500)
     try:
         with pytest.raises(SearchIndexError, match="writable"):
-            ensure_index(chroma_client(folder), None, "x", "fp", ["a"], ["text"], "c")
+            ensure_index(chroma_client(folder), None, IndexTarget("x", "fp", None, ["a"], ["text"], "c"))
     finally:
         folder.chmod(0o700)

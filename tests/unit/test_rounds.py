@@ -1,18 +1,27 @@
 """The build's rounds: the warm-up trains the `train` settings, the two compared rounds the `round`
 settings from the warm-up, differing only in their negatives, passed explicitly
-(core.training.rounds); a setting a round would have to replace is an error naming its flag; a
-config.json of the earlier layout (`build.round_*`) still loads, as the same settings."""
+(core.training.rounds); a setting a round would have to replace is an error naming its flag, raised
+where a build's config is made; a config.json holding round settings in `build` is refused."""
 
 from pathlib import Path
 
 import pytest
 
-from core.common.config import Config, ConfigError, TrainConfig
+from core.common.config import Config, ConfigError, TrainConfig, check_stages
 from core.pipeline import cli, flags
-from core.training.rounds import round_config, stage_configs, trained_with
+from core.training.rounds import round_config, trained_with, warmup_config
 from tests.unit.test_reliability import one_error_line
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def stage_configs(cfg: Config, warmup_ckpt: Path, mined: Path) -> dict[str, Config]:
+    """Each build round's config, as `core.pipeline.build.build` makes them."""
+    return {
+        "warmup": warmup_config(cfg),
+        "random": round_config(cfg, "random", warmup_ckpt),
+        "hard": round_config(cfg, "hard", warmup_ckpt, mined),
+    }
 
 
 def test_random_and_hard_differ_only_in_their_negatives():
@@ -66,7 +75,7 @@ def test_a_setting_a_round_sets_itself_is_refused_naming_its_flag(section, name,
     cfg = Config()
     setattr(getattr(cfg, section), name, value)
     with pytest.raises(ConfigError, match=f"^{flag} {value} is not a build setting"):
-        stage_configs(cfg, Path("w.pt"), Path("m.json"))
+        check_stages(cfg)
 
 
 def test_the_build_refuses_it_before_reading_data(tmp_path, capsys):
@@ -87,22 +96,19 @@ def test_round_flags_set_the_round_section():
     assert (cfg.round.epochs, cfg.round.batch_size, cfg.train.epochs, cfg.train.batch_size) == (2, 16, 3, 64)
 
 
-def test_a_config_file_of_the_earlier_layout_loads_as_the_same_settings():
-    """A config.json of the earlier layout holds `build.round_epochs` etc.: they read as `round`
-    settings, the rest of the round as the train section's (which the rounds shared then)."""
+@pytest.mark.parametrize("command", ["build", "experiments"])
+def test_the_build_and_the_experiments_refuse_it_where_their_config_is_made(tmp_path, capsys, command):
+    nowhere = str(tmp_path / "nowhere.jsonl")
+    code = cli.main([command, "--artifacts", str(tmp_path / "a"), "--source", nowhere, "--init-from", "x.pt"])
+    assert code == 2 and "--init-from x.pt is not a build setting" in one_error_line(capsys)
+
+
+def test_round_settings_in_the_build_section_are_refused():
+    """`round` is a section of its own: a `build.round_epochs` is no setting, and says so."""
     old = Config().to_dict()
-    old["train"].update(negatives="hard", hard_file="m.json", init_from="w.pt", threads=1)
-    old["build"].update(round_epochs=5, round_lr=0.002, round_negatives=1, hard_random_mix=0.0)
-    del old["round"]
-    cfg = Config.from_dict(old)
-    assert cfg.round == TrainConfig(epochs=5, threads=1)
-    assert cfg.build == Config().build
-    legacy = {
-        "train": {"batch_size": 32, "init_from": "w.pt"},
-        "build": {"round_epochs": 2, "round_lr": 0.01, "round_negatives": 3, "hard_random_mix": 0.5},
-    }
-    cfg = Config.from_dict(legacy)
-    assert cfg.round == TrainConfig(epochs=2, lr=0.01, negatives_per_query=3, random_mix=0.5, batch_size=32)
+    old["build"]["round_epochs"] = 5
+    with pytest.raises(ConfigError, match="unknown setting build.round_epochs"):
+        Config.from_dict(old)
 
 
 def test_a_rounds_key_reads_the_same_settings_as_before():
