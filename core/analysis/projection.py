@@ -8,9 +8,8 @@ checkpoint alone) with a key of the checkpoints' file fingerprints, the corpus f
 split and the settings; they are refitted only when that key changes. A typed query is placed
 without refitting, the way UMAP's `transform` starts a new point: at the mean of its nearest fitted
 points' coordinates (nearest by cosine in the original space), weighted by UMAP's fuzzy membership
-strengths. That is numpy over the stored coordinates (about a millisecond), so the maps, a few
-hundred kB, can be committed and a fresh clone needs neither the pickled reducer (15 MB a map) nor
-numba's compile of `transform`.
+strengths: numpy over the stored coordinates (a millisecond), so the maps (a few hundred kB) are
+committed and a fresh clone needs neither the pickled reducer (15 MB a map) nor numba's compile.
 """
 
 from __future__ import annotations
@@ -132,8 +131,7 @@ def save_projections(path: str | Path, maps: list[Projection]) -> None:
 
 
 def load_projections(path: str | Path) -> list[Projection] | None:
-    """The stored maps (coordinates stacked one map after another, as `save_projections` writes them),
-    or None when the file is missing, unreadable or not in that layout."""
+    """The stored maps (coordinates stacked per map, as `save_projections` writes them), or None."""
     try:
         with np.load(path) as z:
             meta = json.loads(str(z["meta"]))
@@ -159,15 +157,6 @@ def usable(maps: list[Projection], key: str, names: list[str], passages: int, qu
     in_range = not len(rows) or (rows[0] >= 0 and rows[-1] < passages and bool((np.diff(rows) > 0).all()))
     current = maps[0].key == key and [m.name for m in maps] == names and maps[0].query_ids == list(query_ids)
     return current and fine and in_range
-=======
-    stacked = (len(names),) == passages.shape[:1] == queries.shape[:1] and passages.shape[-1:] == (dims,)
-    if not stacked or passages.ndim != 3 or queries.ndim != 3:
-        return None
-    return [
-        Projection(name, dims, meta["key"], rows, query_ids, p, q, meta["fit_seconds"], meta["neighbors"])
-        for name, p, q in zip(names, passages, queries)
-    ]
->>>>>>> wt-arch
 
 
 def _query_vectors(encoder, corpus: Corpus, query_ids: list[str]) -> np.ndarray:

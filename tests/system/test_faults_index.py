@@ -123,8 +123,8 @@ def test_forced_rebuilds_leave_no_orphaned_segment_folder_and_a_new_process_remo
 
     from core.retrieval import index as index_module
     from core.retrieval.index import chroma_client, ensure_index
-    from core.retrieval.vectors import IndexTarget
     from core.retrieval.segments import orphans
+    from core.retrieval.vectors import IndexTarget
 
     folder = tmp_path / "chroma"
     vectors = np.random.default_rng(0).normal(size=(1500, 16)).astype(np.float32)
