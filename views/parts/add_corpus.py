@@ -15,12 +15,14 @@ from pathlib import Path
 
 import streamlit as st
 
+from core.common.artifacts import PREFERRED as COMPARED
+from core.common.artifacts import write_atomic
 from core.common.outputs import OutputError
 from core.data.corpora import name_problem
 from core.data.corpus import DataSourceError
 from core.data.files import TABLE_SUFFIXES, read_table
 from core.data.tables import Columns
-from core.pipeline.new_corpus import COMPARED, add
+from core.pipeline.new_corpus import add
 from views.parts.corpus_picker import choose
 
 UPLOAD_TYPES = [s.lstrip(".") for s in TABLE_SUFFIXES] + ["zip"]
@@ -49,7 +51,7 @@ def saved(upload):
     """The uploaded file, written under its own name in a temporary folder removed afterwards."""
     with tempfile.TemporaryDirectory(prefix="corpus-upload-") as folder:
         path = Path(folder) / (Path(upload.name).name or "upload")
-        path.write_bytes(upload.getvalue())
+        write_atomic(path, lambda f: f.write(upload.getvalue()))
         yield path
 
 
