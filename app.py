@@ -1,25 +1,19 @@
-"""Streamlit entry point: `streamlit run app.py`. A router over the pages, with the presentation switch."""
+"""Streamlit entry point: `streamlit run app.py`. A router over the pages, with the bar of page links
+(views.parts.nav) and the presentation switch."""
 
 import streamlit as st
 
-from views.parts import state
-from views.parts.url import presentation_switch
+from views.parts import nav, state, url
 
 st.set_page_config(
     page_title="Two-tower search · MS MARCO", page_icon="🔎", layout="wide", initial_sidebar_state="collapsed"
 )
-page = st.navigation(
-    [
-        st.Page("views/pages/home.py", title="Home", icon="🏠", default=True),
-        st.Page("views/pages/search.py", title="Search", icon="🔎"),
-        st.Page("views/pages/compare.py", title="Compare", icon="⚖️"),
-        st.Page("views/pages/embeddings.py", title="Embeddings", icon="🗺️"),
-        st.Page("views/pages/confused.py", title="Confused", icon="🤔"),
-        st.Page("views/pages/training.py", title="Training", icon="🏋️"),
-    ],
-    position="top",
-)
-st.session_state.page = page.url_path  # which page wrote the URL last (views.parts.url: Back undoes a step)
-presentation_switch()
-with state.serving():  # background index builds wait until no page is being served
-    page.run()
+page = nav.navigation()
+url.arrive(page.url_path)  # which page runs, and whether another ran before it (views.parts.url)
+bar = st.container(horizontal=True, key="topbar")
+url.presentation_switch()
+try:
+    with state.serving():  # background index builds wait until no page is being served
+        page.run()
+finally:  # after the page, so its links carry the values this run left (also when the page stops)
+    nav.top_bar(bar)

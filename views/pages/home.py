@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from core.common.artifacts import artifacts_dir
-from views.parts import components, state
+from views.parts import components, nav, state
 from views.parts.headline import (
     design_sentence,
     fitted_on_note,
@@ -14,14 +14,6 @@ from views.parts.headline import (
     metrics_rows,
     read_metrics,
 )
-
-PAGES = [
-    ("views/pages/search.py", "Search", "🔎", "one model, one query"),
-    ("views/pages/compare.py", "Compare", "⚖️", "two models side by side"),
-    ("views/pages/embeddings.py", "Embeddings", "🗺️", "the space the models learned"),
-    ("views/pages/confused.py", "Confused", "🤔", "what each model gets wrong"),
-    ("views/pages/training.py", "Training", "🏋️", "curves, and a run of your own"),
-]
 
 components.style()
 st.title("Two-tower neural search over MS MARCO")
@@ -33,9 +25,7 @@ st.markdown(
     "(passages drawn at random, easy to tell apart) and **hard** (passages a model ranked high that are "
     "not the answer, so it learns finer distinctions). " + design_sentence(metrics)
 )
-for col, (page, title, icon, what) in zip(st.columns(len(PAGES)), PAGES):
-    col.page_link(page, label=title, icon=icon, width="stretch")
-    col.caption(what)
+nav.page_buttons()
 
 rows = [r for r in metrics_rows(metrics) if r["measured"]]
 by_name = {r["model"]: r for r in rows}
