@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from core.common.artifacts import artifacts_dir
-from views.parts import components, nav, state
+from views.parts import components, nav, state, url
 from views.parts.headline import (
     design_sentence,
     fitted_on_note,
@@ -36,7 +36,9 @@ if {"random", "hard"} <= set(by_name):
     cols = st.columns(4)
     for col, r in zip(cols, (random, hard)):
         col.metric(
-            f"MRR@10 · {r['model']}", f"{r['mrr@10']:.3f}", help=f"On {r['queries']:,} validation queries"
+            f"MRR@10 · {url.literal(r['model'])}",
+            f"{r['mrr@10']:.3f}",
+            help=f"On {r['queries']:,} validation queries",
         )
     gain = hard["mrr@10"] - random["mrr@10"]
     relative = f"{gain / random['mrr@10']:+.1%}" if random["mrr@10"] else None  # no share of a zero
@@ -47,20 +49,24 @@ if {"random", "hard"} <= set(by_name):
         help="The same start, epochs, learning rate and queries; only the negatives differ",
     )
     cols[3].metric(
-        f"Best here · {best['model']}", f"{best['mrr@10']:.3f}", help=f"On {best['queries']:,} queries"
+        f"Best here · {url.literal(best['model'])}",
+        f"{best['mrr@10']:.3f}",
+        help=f"On {best['queries']:,} queries",
     )
     if best["model"] not in ("random", "hard"):
         bm25 = by_name.get("bm25")
+        behind = bm25 and hard["mrr@10"] - bm25["mrr@10"]
         versus = (
-            f" The hard model alone is {hard['mrr@10'] - bm25['mrr@10']:+.3f} from BM25 "
-            f"({bm25['mrr@10']:.3f}); {best['model']}, a checkpoint fused with BM25, beats both."
+            f" The hard model alone scores {abs(behind):.3f} MRR@10 {'below' if behind < 0 else 'above'} "
+            f"BM25 ({bm25['mrr@10']:.3f}); {url.literal(best['model'])}, a checkpoint fused with BM25, "
+            "beats both."
             if bm25 and best["model"].startswith("hybrid:")
             else ""
         )
         st.markdown(
             f"**The lesson is the gain, not the ranking.** Hard negatives lift the same small model by "
             f"{gain:+.3f} MRR@10 (on {hard['queries']:,} validation queries){hard_gain(random, hard)}, "
-            f"against the same training with random negatives, yet **{best['model']}** "
+            f"against the same training with random negatives, yet **{url.literal(best['model'])}** "
             f"still leads with {best['mrr@10']:.3f}: MS MARCO questions share many words with their answers, "
             f"which keyword search (BM25) counts exactly, over a {len(cat):,}-passage sample." + versus
         )
@@ -88,18 +94,19 @@ else:
     )
     missing = [r["model"] for r in metrics_rows(metrics) if not r["measured"]]
     if missing:
-        st.caption(f"Not measured yet: {', '.join(missing)} — `python -m core build` fills them in.")
-st.caption(
-    f"{len(cat):,} passages searched · {len(cat.corpus.queries):,} queries · source: {cat.corpus.source}"
-)
+        st.caption(
+            f"Not measured yet: {url.literal(', '.join(missing))} — `python -m core build` fills them in."
+        )
+st.caption(f"{len(cat):,} passages searched · {len(cat.corpus.queries):,} queries")
 
 st.subheader("Try these in Compare")
 engines = state.engines()
 if len(engines) >= 2:
     first, second = (engines[n] for n in list(engines)[:2])
     for col, ex in zip(st.columns(3) * 2, state.examples(first, second)):
-        if col.button(ex.query, width="stretch", wrap=True):
+        if col.button(url.literal(ex.query), width="stretch", wrap=True):
             st.switch_page(
                 "views/pages/compare.py", query_params={"q": ex.query, "a": first.name, "b": second.name}
             )
-        col.caption(f"{components.verdict(ex)}: " + " → ".join(f"{m} #{r:,}" for m, r in ex.ranks.items()))
+        ranks = " → ".join(f"{m} #{r:,}" for m, r in ex.ranks.items())
+        col.caption(url.literal(f"{components.verdict(ex)}: {ranks}"))

@@ -27,6 +27,7 @@ from core.retrieval.hybrid import Hybrid
 from core.retrieval.lexical import Lexical
 from core.retrieval.ranker import FOREGROUND, Ranker
 from core.retrieval.rankers import Setting, fused, make, names
+from core.retrieval.spelling import Speller
 from core.retrieval.vectors import SearchIndexError
 from views.parts.points import map_points
 
@@ -54,6 +55,15 @@ def friendly_errors():
 @st.cache_resource(show_spinner="Loading the MS MARCO passages…")
 def _catalog(source: str) -> Catalog:
     return Catalog(load_corpus(source))
+
+
+@st.cache_resource(show_spinner="Gathering the corpus's words for spelling suggestions…")
+def _speller(source: str) -> Speller:
+    return Speller(_catalog(source).texts)
+
+
+def speller() -> Speller:  # the corpus's words, for mending a misspelt query, once per process
+    return _speller(resolve_source())
 
 
 class _Opening:
@@ -251,8 +261,7 @@ def confusions(first: Ranker, second: Ranker) -> list[Outcome]:
 
 
 def _version(ranker: Ranker) -> str:
-    """What a cache of a ranker's results is keyed by (`Ranker.version`): its checkpoint file's
-    fingerprint (an engine's id could be reused by a rebuilt one), and the fusion weight for a hybrid."""
+    """What a cache of a ranker's results is keyed by (`Ranker.version`: a checkpoint file's fingerprint)."""
     return ranker.version
 
 

@@ -21,6 +21,16 @@ def shown(value) -> str:
     return f"{fence}{pad}{text}{pad}{fence}" if text else "“”"
 
 
+MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&])")
+
+
+def literal(value) -> str:
+    """Text from data (a passage, a query, a model or run name) for a place that reads markdown (a
+    label, a heading, a caption): every markdown, HTML, LaTeX and colour sign escaped, so it shows as
+    it is, on one line."""
+    return MARKDOWN.sub(r"\\\1", " ".join(str(value).split()))
+
+
 PRESENT = "present"  # the URL parameter of presentation mode, on every page
 
 
@@ -130,7 +140,6 @@ def set_query(text: str) -> None:
 
 PRESENT_CSS = """<style>
 html { font-size: 20px; }
-.card .score { display: none !important; }
 [data-testid="stMetricValue"] { font-size: 2.6rem; }
 .stElementContainer:has(> [data-testid="stDataFrame"]) { width: 80% !important; zoom: 1.25; }
 </style>"""
