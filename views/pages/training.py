@@ -48,7 +48,7 @@ def shown_table(rows: list[dict]) -> pd.DataFrame:
     """The runs table as the page shows it: readable column names, metrics first, blanks for what a
     run does not have (never "None")."""
     table = pd.DataFrame(rows)
-    table = table[[*FIRST, *(c for c in table.columns if c not in FIRST)]]
+    table = table.reindex(columns=[*FIRST, *(c for c in table.columns if c not in FIRST)])
     text = [c for c in table.columns if table[c].dtype == object]
     table[text] = table[text].astype(object).where(table[text].notna(), "").astype(str)
     return table.rename(columns=lambda c: HEADINGS.get(c, c.replace("_", " ")))

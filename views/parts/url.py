@@ -63,7 +63,7 @@ def _navigated(keys) -> bool:
     return all(st.session_state.get(k) == v for k, v in written[2].items() if k in keys)
 
 
-def _parsed(key: str, raw: str, default):
+def _parsed(raw: str, default):
     """A URL value as the type of its default, or None where it does not parse."""
     try:
         return raw.lower() in ("1", "true", "yes") if isinstance(default, bool) else type(default)(raw)
@@ -86,7 +86,7 @@ def url_state(defaults: dict, choices: dict | None = None) -> list[str]:
             continue
         raw, value = st.query_params.get(key), default if navigated else kept.get(key, default)
         if raw is not None:
-            value = _parsed(key, raw, default)
+            value = _parsed(raw, default)
         bad = value is None or (key in choices and value not in choices[key])
         if bad and raw is not None:
             allowed = f", which must be {_choices_text(choices[key])}" if key in choices else ""
@@ -114,9 +114,7 @@ def save_url(keys: list[str]) -> None:
     st.session_state.kept.update(values)
     defaults = st.session_state.get("url_defaults", {})
     wanted = {k: str(v) for k, v in values.items() if v not in ("", None) and v != defaults.get(k)}
-    said = {
-        k: v for k, v in _params().items() if k not in defaults or _parsed(k, v, defaults[k]) != defaults[k]
-    }
+    said = {k: v for k, v in _params().items() if k not in defaults or _parsed(v, defaults[k]) != defaults[k]}
     if said != wanted:
         st.query_params.from_dict({**wanted, PRESENT: "1"} if presenting() else wanted)
     st.session_state.url_written = (st.session_state.get("page"), _params(), values)
