@@ -10,10 +10,11 @@ st.set_page_config(
 )
 page = nav.navigation()
 url.arrive(page.url_path)  # which page runs, and whether another ran before it (views.parts.url)
-bar = st.container(horizontal=True, key="topbar")
+bar = st.container(key="topbar").empty()
+nav.top_bar(bar)  # at once, with the values the last run left
 url.presentation_switch()
 try:
     with state.serving():  # background index builds wait until no page is being served
         page.run()
-finally:  # after the page, so its links carry the values this run left (also when the page stops)
+finally:  # drawn again after the page, with the values this run left (also when the page stops)
     nav.top_bar(bar)

@@ -53,11 +53,13 @@ def navigation():
     return st.navigation(pages, position="hidden")
 
 
-def top_bar(bar) -> None:
-    """The links to every page, in `bar` (a container at the top), each carrying its page's values."""
-    st.html(BAR_CSS)
-    for script, title, icon, _, keys in PAGES:
-        bar.page_link(script, label=title, icon=icon, query_params=params(script, keys))
+def top_bar(slot) -> None:
+    """The links to every page, in `slot` (a placeholder at the top, drawn again when the values
+    change), each carrying its page's values."""
+    with slot.container(horizontal=True):
+        st.html(BAR_CSS)
+        for script, title, icon, _, keys in PAGES:
+            st.page_link(script, label=title, icon=icon, query_params=params(script, keys))
 
 
 def page_buttons() -> None:
