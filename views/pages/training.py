@@ -31,6 +31,7 @@ HELP = {
 FINAL = ["final_loss", "final_active", *(f"val_{m}" for m in runs.VAL_METRICS)]
 FIRST = ["label", "status", *(f"val_{m}" for m in runs.VAL_METRICS), "final_loss", "duration_s"]
 HEADINGS = {
+    "run": "id",
     "label": "run",
     **{
         f"val_{m}": f"{m.replace('mrr', 'MRR').replace('recall', 'Recall').replace('ndcg', 'nDCG')} (val)"
@@ -49,7 +50,7 @@ def shown_table(rows: list[dict]) -> pd.DataFrame:
     run does not have (never "None")."""
     table = pd.DataFrame(rows)
     table = table.reindex(columns=[*FIRST, *(c for c in table.columns if c not in FIRST)])
-    text = [c for c in table.columns if table[c].dtype == object]
+    text = [c for c in table.columns if table[c].map(lambda v: isinstance(v, str)).any()]
     table[text] = table[text].astype(object).where(table[text].notna(), "").astype(str)
     return table.rename(columns=lambda c: HEADINGS.get(c, c.replace("_", " ")))
 

@@ -21,14 +21,15 @@ def shown(value) -> str:
     return f"{fence}{pad}{text}{pad}{fence}" if text else "“”"
 
 
-MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&])")
+MARKDOWN = re.compile(r"([\\`*_{}\[\]()!|<>~$:&])")  # links, images, HTML, LaTeX, colours, emphasis
+LEADING = re.compile(r"^(\d*)([-+#.])")  # a list item or a heading, at the start only
 
 
 def literal(value) -> str:
     """Text from data (a passage, a query, a model or run name) for a place that reads markdown (a
     label, a heading, a caption): every markdown, HTML, LaTeX and colour sign escaped, so it shows as
     it is, on one line."""
-    return MARKDOWN.sub(r"\\\1", " ".join(str(value).split()))
+    return LEADING.sub(r"\1\\\2", MARKDOWN.sub(r"\\\1", " ".join(str(value).split())))
 
 
 PRESENT = "present"  # the URL parameter of presentation mode, on every page
