@@ -299,12 +299,12 @@ def test_the_query_k_and_pair_follow_the_class_across_pages_and_back_returns(ser
     assert "k=5" in page.url and not page.get_by_text("Both sides use the same checkpoint").count()
     page.wait_for_timeout(1000)
     page.go_back()  # one press: Compare, as it was
-    page.get_by_text("Overlap@5").wait_for(timeout=60_000)
+    page.get_by_text("Overlap@5").wait_for(timeout=READY_S * 1000)
     assert "/compare" in page.url, page.url
     expect(page.get_by_label("Query")).to_have_value("vaccine")
     page.wait_for_timeout(1000)
     page.go_back()  # one more: Search
-    page.get_by_text("Tokens the model saw").wait_for(timeout=60_000)
+    page.get_by_text("Tokens the model saw").wait_for(timeout=READY_S * 1000)
     assert "/search" in page.url, page.url
     expect(page.get_by_label("Query")).to_have_value("vaccine")
 
@@ -334,12 +334,13 @@ def test_picking_a_model_while_typing_keeps_both(server, browser):
     page.goto(f"{url}/search?q=vaccine", timeout=60_000)
     page.locator(".card").first.wait_for(timeout=READY_S * 1000)
     page.wait_for_timeout(1000)
+    page.get_by_text("Tokens the model saw").wait_for(timeout=READY_S * 1000)
     box = page.get_by_label("Query")
     box.fill("flu symptoms")
     box.press("Enter")
     page.locator("[data-testid='stSelectbox']", has_text="Model").click()  # at once
     page.get_by_role("option", name="bm25", exact=True).click()
-    page.wait_for_url("**model=bm25**", timeout=60_000)
+    page.wait_for_url("**model=bm25**", timeout=READY_S * 1000)
     page.wait_for_timeout(3000)
     expect(box).to_have_value("flu symptoms")
     expect(page.get_by_role("combobox", name="Model")).to_have_value("bm25")
