@@ -20,10 +20,12 @@ PAGES = [
 ]
 CHECKPOINTS_ONLY = {"views/pages/embeddings.py"}  # its pair is two checkpoints, never BM25 or a hybrid
 BAR_CSS = """<style>
-.st-key-topbar { position: fixed; top: .4rem; left: 1rem; z-index: 999991; width: auto; gap: .1rem; }
+.st-key-topbar { position: fixed; top: .4rem; left: 1rem; z-index: 999991; width: auto; }
+.st-key-topbar [data-testid="stHorizontalBlock"] { gap: .2rem; }
 .st-key-topbar [data-testid="stPageLink"] a { padding: .15rem .5rem; }
-@media (max-width: 1200px) { .st-key-topbar [data-testid="stPageLink"] span[data-testid="stIconEmoji"] {
-  display: none; } }
+@media (max-width: 1200px) {  /* a projector's 1024 px: the words alone, clear of the switch */
+  .st-key-topbar [data-testid="stPageLink"] a > span:has([data-testid="stIconEmoji"]) { display: none; }
+}
 </style>"""
 
 
@@ -56,10 +58,11 @@ def navigation():
 def top_bar(slot) -> None:
     """The links to every page, in `slot` (a placeholder at the top, drawn again when the values
     change), each carrying its page's values."""
-    with slot.container(horizontal=True):
+    with slot.container():
         st.html(BAR_CSS)
-        for script, title, icon, _, keys in PAGES:
-            st.page_link(script, label=title, icon=icon, query_params=params(script, keys))
+        with st.container(horizontal=True):
+            for script, title, icon, _, keys in PAGES:
+                st.page_link(script, label=title, icon=icon, query_params=params(script, keys))
 
 
 def page_buttons() -> None:
