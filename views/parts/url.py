@@ -125,7 +125,7 @@ def carried(keys) -> dict[str, str]:
     """The values last used on any page for `keys`, as URL parameters (empty ones left out), with
     presentation mode: what a link to another page carries, so the class's query, k and models
     follow it there."""
-    kept = st.session_state.get("kept", {})
+    kept = {**st.session_state.get("kept", {}), **_params()}  # the URL: a page not yet run says its values
     params = {k: str(kept[k]) for k in keys if kept.get(k) not in ("", None)}
     return {**params, PRESENT: "1"} if presenting() else params
 
