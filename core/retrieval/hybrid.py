@@ -20,8 +20,8 @@ from core.retrieval.bm25 import BM25, BM25_VERSION
 from core.retrieval.catalog import Passages
 from core.retrieval.explain import Explanation, Part
 from core.retrieval.metrics import per_query_metrics
-from core.retrieval.queries import QueryToken
-from core.retrieval.ranker import Ranker
+from core.retrieval.queries import QueryError, QueryToken, validate_query
+from core.retrieval.ranker import Ranker, SearchResult, exact_top
 
 GRID = tuple(round(float(w), 2) for w in np.linspace(0, 1, 21))
 PREFIX = "hybrid:"
@@ -62,8 +62,36 @@ class Hybrid(Ranker):
         self.first.fit(passages)
         self.second.fit(passages)
 
+    def reads(self, query: str) -> bool:
+        """Whether the first ranker can search `query` (a checkpoint: it knows one of its words)."""
+        try:
+            validate_query(query, self.first.vocab)
+        except QueryError:
+            return False
+        return True
+
     def scores(self, queries: list[str]) -> np.ndarray:
-        return fuse(self.first.scores(queries), self.second.scores(queries), self.weight)
+        """Fused scores; a query the first ranker cannot read scores by the second alone."""
+        read = np.array([[self.reads(q)] for q in queries], dtype=np.float32)
+        return fuse(self.first.scores(queries) * read, self.second.scores(queries), self.weight)
+
+    def search(self, query: str, k: int = 10) -> SearchResult:
+        """The exact top k; a query the first ranker cannot read (a misspelt word it never saw) is
+        answered by the second alone, among the passages it finds, and said so in `notice`; refused
+        with the first's reason when the second finds nothing either."""
+        if self.reads(query):
+            return super().search(query, k)
+        query = validate_query(query)
+        scores = self.scores([query])[0]
+        top = exact_top(scores, k, floor=0.0)
+        if not top:
+            validate_query(query, self.first.vocab)  # raises the first ranker's reason
+        result = self.result(query, top, scores, 0.0, 0.0)
+        result.notice = (
+            f"{self.first.name} knows none of these words, so {self.name} answers with its "
+            f"{self.second.name} half alone."
+        )
+        return result
 
     def tokens(self, query: str) -> tuple[list[QueryToken], int]:
         return self.first.tokens(query)
@@ -79,14 +107,17 @@ class Hybrid(Ranker):
             f"{self.first.name} × {w:.2g}",
             f"{self.second.name} × {1 - w:.2g} ÷ {best:.2f} (its best)",
         )
-        found = zip(self.first.explain(query, rows), self.second.explain(query, rows))
+        firsts = self.first.explain(query, rows) if self.reads(query) else [None] * len(rows)
         return [
             Explanation(
                 float(fused[r]),
                 self.unit,
-                (*_scaled(a.parts, w, sources[0]), *_scaled(b.parts, bm25_weight(best, w), sources[1])),
+                (
+                    *(_scaled(a.parts, w, sources[0]) if a else ()),
+                    *_scaled(b.parts, bm25_weight(best, w), sources[1]),
+                ),
             )
-            for r, (a, b) in zip(rows, found)
+            for r, a, b in zip(rows, firsts, self.second.explain(query, rows))
         ]
 
 

@@ -12,6 +12,7 @@ from core.data.vocab import UNK_ID, Vocab
 from core.retrieval.bm25 import bm25_tokens, word_terms
 
 MAX_QUERY_CHARS = 1000
+TRIMMED = " ?!.,;:¿¡…\"'"  # around a query, never part of what it asks
 QUESTION_WORDS = {
     "what",
     "which",
@@ -90,8 +91,9 @@ def validate_query(text: str, vocab: Vocab | None = None) -> str:
 
 
 def query_key(text: str) -> str:
-    """How a typed query is matched to a dataset query: case and whitespace do not matter."""
-    return " ".join(str(text).lower().split())
+    """How a typed query is matched to a dataset query: case, whitespace and the punctuation that ends
+    or starts it ("what is dysgraphia?" is "what is dysgraphia") do not matter."""
+    return " ".join(str(text).lower().split()).strip(TRIMMED)
 
 
 def content_words(query: str) -> list[str]:

@@ -277,6 +277,77 @@ def test_search_and_compare_in_a_browser(server, browser):
     shared.close()
 
 
+def test_the_query_k_and_pair_follow_the_class_across_pages_and_back_returns(server, browser):
+    """Page links carry the values in use: Search -> Compare -> Embeddings keeps the query and k, Back
+    returns to the page before in one press each; Home's example opens Compare, and Embeddings after it
+    keeps the query and the pair."""
+    from playwright.sync_api import expect
+
+    url, _ = server
+    page = browser.new_page(viewport=SIZES["1440"])
+    page.goto(f"{url}/search?q=vaccine&k=5", timeout=60_000)
+    page.locator(".card").first.wait_for(timeout=READY_S * 1000)
+    page.wait_for_timeout(1000)
+    page.get_by_role("link", name="Compare").first.click()
+    page.get_by_text("Overlap@5").wait_for(timeout=READY_S * 1000)
+    expect(page.get_by_label("Query")).to_have_value("vaccine")
+    assert "q=vaccine" in page.url and "k=5" in page.url, page.url
+    page.wait_for_timeout(1000)
+    page.get_by_role("link", name="Embeddings").first.click()
+    page.get_by_text("Find a point by its text").wait_for(timeout=READY_S * 1000)
+    expect(page.get_by_label("Query")).to_have_value("vaccine")
+    assert "k=5" in page.url and not page.get_by_text("Both sides use the same checkpoint").count()
+    page.wait_for_timeout(1000)
+    page.go_back()  # one press: Compare, as it was
+    page.get_by_text("Overlap@5").wait_for(timeout=READY_S * 1000)
+    assert "/compare" in page.url, page.url
+    expect(page.get_by_label("Query")).to_have_value("vaccine")
+    page.wait_for_timeout(1000)
+    page.go_back()  # one more: Search
+    page.get_by_text("Tokens the model saw").wait_for(timeout=READY_S * 1000)
+    assert "/search" in page.url, page.url
+    expect(page.get_by_label("Query")).to_have_value("vaccine")
+
+    page.goto(url, timeout=60_000)  # Home's example, then Embeddings
+    page.get_by_text("Try these in Compare").wait_for(timeout=READY_S * 1000)
+    example = page.locator("[data-testid='stButton'] button").first
+    example.wait_for(timeout=READY_S * 1000)
+    query = example.inner_text().strip()
+    example.click()
+    page.get_by_text("Overlap@10").wait_for(timeout=READY_S * 1000)
+    page.wait_for_timeout(1000)
+    page.get_by_role("link", name="Embeddings").first.click()
+    page.get_by_text("Find a point by its text").wait_for(timeout=READY_S * 1000)
+    expect(page.get_by_label("Query")).to_have_value(query)
+    page.wait_for_timeout(1000)
+    assert not page.get_by_text("Both sides use the same checkpoint").count()
+    page.close()
+
+
+def test_picking_a_model_while_typing_keeps_both(server, browser):
+    """The query typed and a model picked within a fraction of a second: both stay, in the box, the
+    picker and the URL."""
+    from playwright.sync_api import expect
+
+    url, _ = server
+    page = browser.new_page(viewport=SIZES["1440"])
+    page.goto(f"{url}/search?q=vaccine", timeout=60_000)
+    page.locator(".card").first.wait_for(timeout=READY_S * 1000)
+    page.wait_for_timeout(1000)
+    page.get_by_text("Tokens the model saw").wait_for(timeout=READY_S * 1000)
+    box = page.get_by_label("Query")
+    box.fill("flu symptoms")
+    box.press("Enter")
+    page.locator("[data-testid='stSelectbox']", has_text="Model").click()  # at once
+    page.get_by_role("option", name="bm25", exact=True).click()
+    page.wait_for_url("**model=bm25**", timeout=READY_S * 1000)
+    page.wait_for_timeout(3000)
+    expect(box).to_have_value("flu symptoms")
+    expect(page.get_by_role("combobox", name="Model")).to_have_value("bm25")
+    assert "q=flu+symptoms" in page.url and "model=bm25" in page.url, page.url
+    page.close()
+
+
 def drawn(page, name: str) -> None:
     """Wait until page `name` has finished drawing: its landmark text, its maps, no spinner left."""
     page.get_by_text(READY[name]).first.wait_for(timeout=READY_S * 1000)

@@ -36,7 +36,7 @@ def test_search_and_compare_explain_every_score_in_its_rankers_unit(app_env):
     at.selectbox(key="model").set_value("bm25").run()
     assert_explained(at, "bm25", "shared words ")
     at.selectbox(key="model").set_value("hybrid:hard").run()
-    assert_explained(at, "fused", "from hard × ", "meaning ", "; from bm25 × ")
+    assert_explained(at, "fused", "hard × ", " gives ", "meaning ", "; bm25 × ")
 
     at = open_page("views/pages/compare.py", q=QUERY, bm25="true")  # random, hard and a BM25 column
     found = scored(at)
@@ -54,7 +54,7 @@ def test_confused_explains_the_winner_and_the_judged_passage_in_the_rankers_unit
     at = open_page(
         "views/pages/confused.py", a="bm25", b="hybrid:hard", model="hybrid:hard", filter="confused"
     )
-    assert_explained(at, "fused", "from hard × ", "; from bm25 × ")
+    assert_explained(at, "fused", "hard × ", " gives ", "; bm25 × ")
     text = " ".join(c.value for c in at.caption)
     assert "cosine" not in text and "(fused)" in text and "fused " in text
     at.selectbox(key="model").set_value("bm25").run()

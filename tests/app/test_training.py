@@ -98,9 +98,9 @@ def test_cancel_stops_the_process_and_leaves_artifacts_consistent(tiny_env, monk
     at = AppTest.from_file(APP, default_timeout=60)
     at.switch_page("views/pages/training.py").run()
     assert not at.exception, [e.value for e in at.exception]
-    row = at.dataframe[0].value.set_index("run").loc[job.name]
-    assert row.status == "cancelled" and row.isna()[["val_mrr@10", "final_loss"]].all(), "no final metrics"
-    assert "no final metrics" in at.warning[0].value and row.label.startswith("run ") and "GRU 8" in row.label
+    row = at.dataframe[0].value.set_index("id").loc[job.name]
+    assert row.status == "cancelled" and row.isna()[["MRR@10 (val)", "final loss"]].all(), "no final metrics"
+    assert "no final metrics" in at.warning[0].value and row.run.startswith("run ") and "GRU 8" in row.run
 
 
 def test_a_run_cancelled_before_it_wrote_anything_has_a_duration_of_zero_or_more(tiny_env):
@@ -128,9 +128,9 @@ def test_runs_started_in_the_same_minute_get_different_labels(tmp_path, monkeypa
     at = AppTest.from_file(APP, default_timeout=60)
     at.switch_page("views/pages/training.py").run()
     assert not at.exception, [e.value for e in at.exception]
-    labels = list(at.dataframe[0].value.label)
+    labels = list(at.dataframe[0].value.run)
     assert len(labels) == 2 and len(set(labels)) == 2 and labels[1].startswith("run 14:02:07 ·"), labels
-    label = json.loads(at.dataframe[0].proto.columns)["label"]
+    label = json.loads(at.dataframe[0].proto.columns)["run"]
     assert label["width"] == "medium", "a long label does not push the metric columns out of view"
 
 

@@ -105,6 +105,9 @@ def test_a_hybrid_is_its_two_weighted_parts(engine, lexical, query):
     hybrid = Hybrid(engine, lexical, 0.6)
     found = assert_adds_up(hybrid, query)
     sources = [p.source for p in found[0].parts]
+    if not hybrid.reads(query):  # no word the checkpoint knows: the hybrid is its BM25 half alone
+        assert len(sources) == 1 and sources[0].startswith("bm25 × 0.4 ÷ ")
+        return
     assert sources[0] == sources[1] == "tiny × 0.6" and sources[2].startswith("bm25 × 0.4 ÷ ")
     plain = engine.explain(query, list(range(len(engine.catalog))))
     for e, d in zip(found, plain):
@@ -142,3 +145,23 @@ def test_the_models_parts_rebuild_its_vectors(glove_vocab, tmp_path):
                 dense, share, bucket = model.parts(ids, lengths, passage=passage)
                 parts = [dense] + ([torch.zeros(2, dim).scatter_add(1, bucket, share)] if dim else [])
                 assert np.allclose(torch.cat(parts, 1), encode(ids, lengths), atol=1e-6)
+
+
+def test_a_hybrid_answers_with_bm25_where_its_checkpoint_knows_no_word(catalog, lexical, tmp_path):
+    """A checkpoint that knows only the coffee words: a query about paris is answered by BM25 alone
+    (said so), every score still explained; a query no half can read is refused as the checkpoint
+    refuses it."""
+    from core.data.vocab import Vocab
+    from core.retrieval.queries import QueryError
+
+    vocab = Vocab.for_texts([*TOPICS["coffee"], "warm up"], top_n=50)  # the engine warms up with "warm up"
+    engine = Engine("coffee", checkpoint(vocab, tmp_path, 512), catalog, tmp_path / "chroma")
+    hybrid = Hybrid(engine, lexical, 0.6)
+    with pytest.raises(QueryError):
+        engine.search("paris capital", 3)
+    result = hybrid.search("paris capital", 3)
+    assert result.hits and all("paris" in h.text for h in result.hits)
+    assert "bm25 half alone" in result.notice
+    assert_adds_up(hybrid, "paris capital")
+    with pytest.raises(QueryError, match="vocabulary"):
+        hybrid.search("qwzxv blorftangle", 3)

@@ -157,3 +157,22 @@ def test_design_sentence_says_what_the_build_recorded_and_nothing_without_it():
     assert "warm-up** checkpoint (4 epochs, random negatives, lr 0.002) for 5 epochs" in sentence
     assert "only the negatives differ" in sentence
     assert design_sentence({}) == design_sentence({"design": {"warmup": 4}}) == ""
+
+
+def test_a_question_mark_case_or_spaces_never_change_which_dataset_query_matches():
+    from core.retrieval.queries import query_key
+
+    keys = {query_key(q) for q in ("what is dysgraphia?", "What is dysgraphia", "  what is  dysgraphia ? ")}
+    assert keys == {"what is dysgraphia"}
+    assert query_key("3/5 of 60") == "3/5 of 60" and query_key("u.s. states.") == "u.s. states"
+
+
+def test_spelling_suggests_the_corpus_words_a_misspelt_query_meant():
+    from core.retrieval.spelling import Speller
+
+    texts = ["diabetes symptoms include thirst"] * 30 + ["symptoms of the flu", "a rare word: dysgraphia"]
+    speller = Speller(texts)
+    assert speller.suggest("diabetis symtoms") == "diabetes symptoms"  # one edit each
+    assert speller.suggest("Diabetes symptoms?") is None  # nothing to mend
+    assert speller.suggest("dysgraphia thirst") is None  # rare but held, and nothing near is common
+    assert speller.suggest("qwzxv") is None  # nothing near

@@ -36,7 +36,9 @@ components.same_checkpoint(left_name, right_name)
 
 if judged(state.catalog()):
     with st.expander(
-        f"Example queries: validation queries where {names[0]} and {names[1]} disagree", expanded=not query
+        f"Example queries: validation queries where {url.literal(names[0])} and {url.literal(names[1])} "
+        "disagree",
+        expanded=not query,
     ):
         components.example_buttons(state.examples(engines[names[0]], engines[names[1]]))
 
@@ -53,7 +55,7 @@ except (QueryError, SearchIndexError) as e:  # a query to change, or an index th
     st.warning(str(e), icon="✋")
     st.stop()
 for notice in {side.notice for side in (result.left, result.right) if side.notice}:
-    st.info(notice, icon="🛠️")
+    st.info(url.literal(notice), icon="🛠️")
 cat = engines[left_name].catalog
 found = no_answer(cat, result.left.query, [h.pid for side in (result.left, result.right) for h in side.hits])
 components.no_answer(found, result.left.query_id is not None)
@@ -65,7 +67,7 @@ if result.left.query_id is None:  # no judged passage: where the two models disa
 else:
     for col, side, delta in zip(stats, (result.left, result.right), (None, moved)):
         col.metric(
-            f"Judged passage · {side.model}",
+            f"Judged passage · {url.literal(side.model)}",
             components.judged_rank(side.judged),
             delta=delta,
             help=f"Rank among all {len(cat):,} passages of the passage judged relevant",
@@ -73,8 +75,9 @@ else:
 stats[2].metric(f"Overlap@{k}", f"{result.overlap:.0%}", help="Share of the top k that both models return")
 with st.expander("How each passage moves between the two models", expanded=True):
     st.caption(
-        f"Green: {result.right.model} ranks the passage higher than {result.left.model}; red: "
-        "lower; grey: the same. Below the line: ranks beyond those shown. Thick: the judged passage."
+        f"Green, solid, ▲: {url.literal(result.right.model)} ranks the passage higher than "
+        f"{url.literal(result.left.model)}; red, dashed, ▼: lower; grey, dotted: the same. Below the line: "
+        "ranks beyond those shown. Thick: the judged passage."
         + ("" if result.left.query_id else " " + disagree.sentence(result))
     )
     st.plotly_chart(charts.rank_slopes(result, k), key="slopes", config={"displayModeBar": False})
@@ -90,12 +93,13 @@ sides = zip(
 )
 for col, (side, moves, other) in zip(columns, sides):
     with col:
-        st.subheader(side.model)
+        st.subheader(url.literal(side.model))
+        seen = components.seen(side.tokens)  # the words highlighted: those the model saw
         components.secondary(components.answered_by(side, engines[side.model]))
         for move in moves:
             components.card(
                 move.hit,
-                side.query,
+                seen,
                 side.unit,
                 extra=components.movement(move, other, k),
                 clamp=True,
@@ -103,9 +107,7 @@ for col, (side, moves, other) in zip(columns, sides):
             )
         if side.judged and side.judged.rank > k:
             st.caption(f"Judged passage, ranked #{side.judged.rank:,} of {len(cat):,}:")
-            components.card(
-                side.judged, side.query, side.unit, clamp=True, why=why[side.model][side.judged.pid]
-            )
+            components.card(side.judged, seen, side.unit, clamp=True, why=why[side.model][side.judged.pid])
 if lexical:
     with columns[2]:
         st.subheader("bm25")

@@ -30,8 +30,8 @@ by_id = {o.query_id: o for o in items}
 c = counts(items)
 labels = {
     "confused": "confused (this checkpoint)",
-    "fixed": f"fixed by {second}",
-    "broken": f"broken by {second}",
+    "fixed": f"fixed by {url.literal(second)}",
+    "broken": f"broken by {url.literal(second)}",
     "both": "confused in both",
 }
 defaults = {"model": first, "filter": "fixed", "sort": "judged rank", "qid": ""}  # what the second fixed
@@ -50,7 +50,9 @@ cols = st.columns(3)
 cols[0].metric("Validation queries", f"{c['queries']:,}")
 for col, model, confused in zip(cols[1:], (first, second), c["confused"]):
     col.metric(
-        f"Confused · {model}", f"{confused:,}", help="Judged passage not at rank 1 (ties count against it)"
+        f"Confused · {url.literal(model)}",
+        f"{confused:,}",
+        help="Judged passage not at rank 1 (ties count against it)",
     )
 pick, show, order = st.columns([2, 5, 2], vertical_alignment="bottom")
 name = pick.selectbox("Checkpoint", [first, second], key="model")
@@ -65,27 +67,32 @@ ranker = engines[name]
 open_id = st.session_state.qid or (rows[0].query_id if rows else "")
 position = next((i for i, o in enumerate(rows) if o.query_id == open_id), None)
 
+gap = (
+    ""
+    if url.presenting()
+    else (
+        f"; *gap*: the top wrong passage's score ({ranker.unit}) minus the judged one's "
+        "(> 0: the wrong one won)"
+    )
+)
 st.caption(
-    f"{len(rows):,} queries. *judged rank*: where {name} ranks the judged passage among all "
-    f"{len(engines[name].catalog):,}; *gap*: the top wrong passage's score ({ranker.unit}) minus the "
-    "judged one's (> 0: the wrong one won); *unknown words*: words the model saw as <unk>. "
+    f"{len(rows):,} queries. *judged rank*: where {url.literal(name)} ranks the judged passage among all "
+    f"{len(engines[name].catalog):,}{gap}; *unknown words*: words the model saw as \\<unk\\>. "
     "**Click any cell of a row to open that query.**"
 )
 other = (first, second)[1 - side]
-columns = ["query", "unknown words", "judged rank", f"rank in {other}", "gap", "type"]
 table = pd.DataFrame(
-    [
-        (
-            o.query,
-            " ".join(t.text for t in ranker.tokens(o.query)[0] if not t.known),
-            o.sides[side].rank,
-            o.sides[1 - side].rank,
-            o.sides[side].gap,
-            o.query_type or "—",
-        )
-        for o in rows
-    ],
-    columns=columns,
+    {
+        "query": [o.query for o in rows],
+        "unknown words": [" ".join(t.text for t in ranker.tokens(o.query)[0] if not t.known) for o in rows],
+        "judged rank": [o.sides[side].rank for o in rows],
+        f"rank in {other}": [o.sides[1 - side].rank for o in rows],
+        "gap": [o.sides[side].gap for o in rows],
+        "type": [o.query_type for o in rows],
+    }
+)
+table = table.drop(columns=["gap"] if url.presenting() else []).drop(
+    columns=[] if any(table["type"]) else ["type"]  # a column of blanks tells nothing
 )
 opened = {"selection": {"cells": [(position, "query")]}} if position is not None else None
 event = st.dataframe(
@@ -116,17 +123,23 @@ if chosen is None:
 
 s = chosen.sides[side]
 cat = engines[name].catalog
-st.subheader(f"“{chosen.query}”")
+st.subheader(f"“{url.literal(chosen.query)}”")
 if position is None and not clicked:
     st.caption(f"Kept open from before: not in the group shown ({labels[which]}).")
-tokens, _ = ranker.tokens(chosen.query)
-components.tokens(tokens)
+tokens, dropped = ranker.tokens(chosen.query)
+components.tokens(tokens, dropped)
+scores = (
+    ""
+    if url.presenting()
+    else f" ({ranker.unit} {s.judged_score:.3f}); the best passage not judged scores {s.wrong_score:.3f} "
+    f"(gap {s.gap:+.3f})"
+)
 st.caption(
-    f"Query {chosen.query_id} · {name} ranks the judged passage #{s.rank:,} "
-    f"({ranker.unit} {s.judged_score:.3f}); the best passage not judged scores {s.wrong_score:.3f} "
-    f"(gap {s.gap:+.3f}). Highlighted: the query's words each passage shares; above each passage, "
-    "what its score adds up from."
-    + ("" if all(t.known for t in tokens) else " Struck out: words the model does not know (<unk>).")
+    f"Query {url.literal(chosen.query_id)} · {url.literal(name)} ranks the judged passage #{s.rank:,}"
+    f"{scores}. Highlighted: the query's words the model saw that each passage shares; above each "
+    f"passage, what its score adds up from in {url.literal(name)}, and below it in "
+    f"{url.literal(other)}, for the same query and passage."
+    + ("" if all(t.known for t in tokens) else " Struck out: words the model does not know (\\<unk\\>).")
 )
 links = st.columns(3)
 links[0].page_link(
@@ -145,6 +158,8 @@ links[2].page_link(
     "views/pages/embeddings.py", label="Open in Embeddings", icon="🗺️", query_params={"q": chosen.query}
 )
 why_wrong, why_judged = ranker.explain(chosen.query, [s.wrong_row, s.judged_row])
+also_wrong, also_judged = engines[other].explain(chosen.query, [s.wrong_row, s.judged_row])
+seen = components.seen(tokens)
 wrong, right = st.columns(2, gap="medium")
 with wrong:
     st.markdown(f"**Top wrong passage** (rank #{1 if s.rank > 1 else 2})")
@@ -152,15 +167,17 @@ with wrong:
         ResultHit(
             1 if s.rank > 1 else 2, cat.pids[s.wrong_row], s.wrong_score, cat.display_text(s.wrong_row), False
         ),
-        chosen.query,
+        seen,
         ranker.unit,
         why=why_wrong,
     )
+    components.other_view(other, also_wrong)
 with right:
     st.markdown(f"**Judged passage** (rank #{s.rank:,})")
     components.card(
         ResultHit(s.rank, cat.pids[s.judged_row], s.judged_score, cat.display_text(s.judged_row), True),
-        chosen.query,
+        seen,
         ranker.unit,
         why=why_judged,
     )
+    components.other_view(other, also_judged)

@@ -118,7 +118,7 @@ for col, name in zip(st.columns(len(shown), gap="medium"), shown):  # side by si
             state.regions(engines[name], maps[name]),
             width=470 if len(shown) > 1 else 820,
         )
-        st.subheader(name)
+        st.subheader(url.literal(name))
         st.plotly_chart(
             fig,
             key=f"map_{name}_{dims}",
@@ -150,7 +150,7 @@ if point:  # below the maps: the selected point, and its nearest neighbours in e
         st.button("Clear the selection", on_click=pick_point, args=("",), width="stretch")
         for other in st.session_state.get("matches", [])[1:NEIGHBOURS]:
             st.button(
-                text[other][:60],
+                url.literal(text[other][:60]),
                 key=f"match_{other}",
                 on_click=pick_point,
                 args=(other,),
@@ -160,22 +160,25 @@ if point:  # below the maps: the selected point, and its nearest neighbours in e
             )
     for col, name in zip(lists, shown):
         with col:
-            st.markdown(f"**Nearest in {name}** (ringed)")
+            st.markdown(f"**Nearest in {url.literal(name)}** (ringed)")
             components.text_list([text[p] for p in near[name]])
 for col, (name, hit) in zip(st.columns(max(len(located), 1), gap="medium"), located.items()):
     with col:
         cat = engines[name].catalog
         if hit.judged:
             st.metric(
-                f"Judged passage · {name}",
+                f"Judged passage · {url.literal(name)}",
                 f"#{min(r for _, r, _ in hit.judged):,}",
                 help="Where this model ranks the passage judged relevant, among all passages",
             )
-        components.secondary(f"{name}: query encoded and placed on the map in {hit.project_ms:.1f} ms")
-        with st.expander(f"True nearest neighbours · {name}", expanded=not point):
+        components.secondary(
+            f"{url.literal(name)}: query encoded and placed on the map in {hit.project_ms:.1f} ms"
+        )
+        seen = components.seen(engines[name].tokens(query)[0])  # the words the model saw
+        with st.expander(f"True nearest neighbours · {url.literal(name)}", expanded=not point):
             judged_rows = {r for r, _, _ in hit.judged}
             for rank, (row, score) in enumerate(hit.neighbours, 1):
                 hit_row = ResultHit(rank, cat.pids[row], score, cat.display_text(row), row in judged_rows)
-                components.card(hit_row, query, clamp=True)
+                components.card(hit_row, seen, clamp=True)
 if not point and not located:
     st.info("Type a query above to place it on the maps, click a point, or find one by its text.", icon="💡")

@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.common.artifacts import artifacts_dir
 from core.data.corpora import DEFAULT
-from views.parts import components, state, transfer, url
+from views.parts import components, nav, state, transfer, url
 from views.parts.headline import (
     design_sentence,
     fitted_on_note,
@@ -18,14 +18,6 @@ from views.parts.headline import (
 )
 from views.parts.judgements import judged, needs_judgements
 
-PAGES = [
-    ("views/pages/search.py", "Search", "🔎", "one model, one query"),
-    ("views/pages/compare.py", "Compare", "⚖️", "two models side by side"),
-    ("views/pages/embeddings.py", "Embeddings", "🗺️", "the space the models learned"),
-    ("views/pages/confused.py", "Confused", "🤔", "what each model gets wrong"),
-    ("views/pages/training.py", "Training", "🏋️", "curves, and a run of your own"),
-]
-
 components.style()
 st.title("Two-tower neural search over MS MARCO")
 metrics = read_metrics(artifacts_dir())
@@ -36,9 +28,7 @@ st.markdown(
     "(passages drawn at random, easy to tell apart) and **hard** (passages a model ranked high that are "
     "not the answer, so it learns finer distinctions). " + design_sentence(metrics)
 )
-for col, (page, title, icon, what) in zip(st.columns(len(PAGES)), PAGES):
-    col.page_link(page, label=title, icon=icon, width="stretch")
-    col.caption(what)
+nav.page_buttons()
 
 stale = stale_metrics(metrics, artifacts_dir())
 rows = [r for r in metrics_rows(metrics) if r["measured"] and r["model"] not in stale]
@@ -57,7 +47,9 @@ if {"random", "hard"} <= set(by_name):
     cols = st.columns(4)
     for col, r in zip(cols, (random, hard)):
         col.metric(
-            f"MRR@10 · {r['model']}", f"{r['mrr@10']:.3f}", help=f"On {r['queries']:,} validation queries"
+            f"MRR@10 · {url.literal(r['model'])}",
+            f"{r['mrr@10']:.3f}",
+            help=f"On {r['queries']:,} validation queries",
         )
     gain = hard["mrr@10"] - random["mrr@10"]
     relative = f"{gain / random['mrr@10']:+.1%}" if random["mrr@10"] else None  # no share of a zero
@@ -68,20 +60,24 @@ if {"random", "hard"} <= set(by_name):
         help="The same start, epochs, learning rate and queries; only the negatives differ",
     )
     cols[3].metric(
-        f"Best here · {best['model']}", f"{best['mrr@10']:.3f}", help=f"On {best['queries']:,} queries"
+        f"Best here · {url.literal(best['model'])}",
+        f"{best['mrr@10']:.3f}",
+        help=f"On {best['queries']:,} queries",
     )
     if best["model"] not in ("random", "hard"):
         bm25 = by_name.get("bm25")
+        behind = bm25 and hard["mrr@10"] - bm25["mrr@10"]
         versus = (
-            f" The hard model alone is {hard['mrr@10'] - bm25['mrr@10']:+.3f} from BM25 "
-            f"({bm25['mrr@10']:.3f}); {best['model']}, a checkpoint fused with BM25, beats both."
+            f" The hard model alone scores {abs(behind):.3f} MRR@10 {'below' if behind < 0 else 'above'} "
+            f"BM25 ({bm25['mrr@10']:.3f}); {url.literal(best['model'])}, a checkpoint fused with BM25, "
+            "beats both."
             if bm25 and best["model"].startswith("hybrid:")
             else ""
         )
         st.markdown(
             f"**The lesson is the gain, not the ranking.** Hard negatives lift the same small model by "
             f"{gain:+.3f} MRR@10 (on {hard['queries']:,} validation queries){hard_gain(random, hard)}, "
-            f"against the same training with random negatives, yet **{best['model']}** "
+            f"against the same training with random negatives, yet **{url.literal(best['model'])}** "
             f"still leads with {best['mrr@10']:.3f}: MS MARCO questions share many words with their answers, "
             f"which keyword search (BM25) counts exactly"
             + (f", over a {sample:,}-passage sample." if isinstance(sample, int) else ".")
@@ -111,9 +107,11 @@ else:
     )
     missing = [r["model"] for r in metrics_rows(metrics) if not r["measured"]]
     if missing:
-        st.caption(f"Not measured yet: {', '.join(missing)} — `python -m core build` fills them in.")
+        st.caption(
+            f"Not measured yet: {url.literal(', '.join(missing))} — `python -m core build` fills them in."
+        )
 transfer.show(metrics)
-st.page_link("views/pages/corpora.py", label="Search a corpus of your own: add it", icon="📚")
+st.page_link(nav.CORPORA_PAGE, label="Search a corpus of your own: add it", icon="📚")
 if (
     cat.name != DEFAULT
     and not needs_judgements(cat, "Measuring the models")
@@ -124,8 +122,7 @@ if (
         "model on it."
     )
 st.caption(
-    f"Picked corpus {url.shown(cat.name)}: {len(cat):,} passages searched · {len(cat.corpus.queries):,} "
-    f"queries · source: {url.shown(cat.corpus.source)}"
+    f"Picked corpus {url.shown(cat.name)}: {len(cat):,} passages searched · {len(cat.corpus.queries):,} queries"
 )
 
 st.subheader("Try these in Compare")
@@ -135,8 +132,9 @@ if not judged(cat):
 elif len(engines) >= 2:
     first, second = (engines[n] for n in list(engines)[:2])
     for col, ex in zip(st.columns(3) * 2, state.examples(first, second)):
-        if col.button(ex.query, width="stretch", wrap=True):
+        if col.button(url.literal(ex.query), width="stretch", wrap=True):
             st.switch_page(
                 "views/pages/compare.py", query_params={"q": ex.query, "a": first.name, "b": second.name}
             )
-        col.caption(f"{components.verdict(ex)}: " + " → ".join(f"{m} #{r:,}" for m, r in ex.ranks.items()))
+        ranks = " → ".join(f"{m} #{r:,}" for m, r in ex.ranks.items())
+        col.caption(url.literal(f"{components.verdict(ex)}: {ranks}"))

@@ -35,7 +35,8 @@ def show_examples() -> None:
         first, second = (engines[n] for n in names[:2])
         found = state.examples(first, second)
         with examples.expander(
-            f"Example queries: validation queries where **{first.name}** and **{second.name}** disagree",
+            f"Example queries: validation queries where **{url.literal(first.name)}** and "
+            f"**{url.literal(second.name)}** disagree",
             expanded=not query,
         ):
             components.example_buttons(found)
@@ -51,18 +52,23 @@ try:
     why = ranker.explain_result(result)
 except (QueryError, SearchIndexError) as e:  # a query to change, or an index that could not be repaired
     st.warning(str(e), icon="✋")
+    components.suggestion(state.speller().suggest(query))
     st.stop()
 if result.notice:
-    st.info(result.notice, icon="🛠️")
+    st.info(url.literal(result.notice), icon="🛠️")
 cat = ranker.catalog
-components.no_answer(no_answer(cat, result.query, [h.pid for h in result.hits]), result.query_id is not None)
+found = no_answer(cat, result.query, [h.pid for h in result.hits])
+components.no_answer(found, result.query_id is not None)
+if (found and found.unknown) or not all(t.known for t in result.tokens):  # a word to mend, perhaps
+    components.suggestion(state.speller().suggest(query))
+seen = components.seen(result.tokens)  # the words highlighted: those the model saw
 main, side = st.columns([3, 1], gap="large")
 with side:
     if result.query_id:
         st.metric(
-            f"Judged passage · {name}",
+            f"Judged passage · {url.literal(name)}",
             components.judged_rank(result.judged),
-            help=f"Where {name} ranks the passage judged relevant, among all {len(cat):,}",
+            help=f"Where {url.literal(name)} ranks the passage judged relevant, among all {len(cat):,}",
         )
         st.markdown(components.judged_summary(result.judged, len(cat), k, name))
     elif judged(cat):
@@ -81,8 +87,8 @@ with main:
             "*missed by the index*."
         )
     for hit in result.hits:
-        components.card(hit, result.query, result.unit, why=why[hit.pid])
+        components.card(hit, seen, result.unit, why=why[hit.pid])
     if result.judged and result.judged.rank > k:
         st.markdown(f"**The judged passage, ranked #{result.judged.rank:,}:**")
-        components.card(result.judged, result.query, result.unit, why=why[result.judged.pid])
+        components.card(result.judged, seen, result.unit, why=why[result.judged.pid])
 show_examples()

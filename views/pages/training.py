@@ -30,6 +30,29 @@ HELP = {
 
 FINAL = ["final_loss", "final_active", *(f"val_{m}" for m in runs.VAL_METRICS)]
 FIRST = ["label", "status", *(f"val_{m}" for m in runs.VAL_METRICS), "final_loss", "duration_s"]
+HEADINGS = {
+    "run": "id",
+    "label": "run",
+    **{
+        f"val_{m}": f"{m.replace('mrr', 'MRR').replace('recall', 'Recall').replace('ndcg', 'nDCG')} (val)"
+        for m in runs.VAL_METRICS
+    },
+    "final_loss": "final loss",
+    "final_active": "final active triplets",
+    "duration_s": "duration (s)",
+    "lr": "learning rate",
+    "data_fingerprint": "data fingerprint",
+}
+
+
+def shown_table(rows: list[dict]) -> pd.DataFrame:
+    """The runs table as the page shows it: readable column names, metrics first, blanks for what a
+    run does not have (never "None")."""
+    table = pd.DataFrame(rows)
+    table = table.reindex(columns=[*FIRST, *(c for c in table.columns if c not in FIRST)])
+    text = [c for c in table.columns if table[c].map(lambda v: isinstance(v, str)).any()]
+    table[text] = table[text].astype(object).where(table[text].notna(), "").astype(str)
+    return table.rename(columns=lambda c: HEADINGS.get(c, c.replace("_", " ")))
 
 
 def label(row: dict) -> str:
@@ -207,12 +230,10 @@ st.caption(
     f"Every checkpoint and launched run, validation metrics first; also in "
     f"`{artifacts.runs_dir(art)}/runs.csv` and `runs.json`. Click a column to sort."
 )
-table = pd.DataFrame(rows)
 st.dataframe(
-    table,
+    shown_table(rows).style.format(na_rep="", precision=3),
     hide_index=True,
-    column_order=[*FIRST, *(c for c in table.columns if c not in FIRST)],
-    column_config={"label": st.column_config.TextColumn(width="medium", help="Hover a cell for all of it")},
+    column_config={"run": st.column_config.TextColumn(width="medium", help="Hover a cell for all of it")},
 )  # the label no wider than the metrics after it, which stay in view at 1024 px
 down_csv, down_json, _ = st.columns([1, 1, 2])
 down_csv.download_button("Download CSV", runs.table_csv(rows), "runs.csv", "text/csv", key="train_csv")

@@ -48,9 +48,10 @@ def plain(text: str) -> str:
 
 def rank_slopes(result: Comparison, k: int) -> go.Figure:
     """Each passage of either model's top k (at most SLOPE_DEPTH) as a line from its rank on the left
-    to its rank on the right: green when the right model ranks it higher, red when lower. Passages
-    beyond the shown ranks sit below them, one row each in rank order, labelled with their true rank;
-    the judged passage's line is thick."""
+    to its rank on the right, each end labelled with its rank: green, solid and ending in ▲ when the
+    right model ranks it higher, red, dashed and ending in ▼ when lower, grey and dotted when the same
+    (direction never by colour alone). Passages beyond the shown ranks sit below them, one row each in
+    rank order; the judged passage's line is thick."""
     depth = min(k, SLOPE_DEPTH)
     ranks = {}
     for move in result.left_moves[:depth]:
@@ -63,9 +64,15 @@ def rank_slopes(result: Comparison, k: int) -> go.Figure:
         rows.append({r: depth + 1.5 + i for i, r in enumerate(beyond)})
     fig = go.Figure()
     for left, right, hit in ranks.values():
-        colour = UP if right < left else DOWN if right > left else SAME
+        colour, dash, end = (
+            (UP, "solid", "triangle-up")
+            if right < left
+            else (DOWN, "dash", "triangle-down")
+            if right > left
+            else (SAME, "dot", "circle")
+        )
         ys = [rows[side].get(r, r) for side, r in enumerate((left, right))]
-        labels = [f"#{r:,}" if r > depth else "" for r in (left, right)]
+        labels = [f"#{r:,}" for r in (left, right)]
         fig.add_trace(
             go.Scatter(
                 x=[0, 1],
@@ -74,8 +81,8 @@ def rank_slopes(result: Comparison, k: int) -> go.Figure:
                 text=labels,
                 textposition=["middle left", "middle right"],
                 showlegend=False,
-                line=dict(color=colour, width=5 if hit.judged else 2),
-                marker=dict(size=7),
+                line=dict(color=colour, width=5 if hit.judged else 2, dash=dash),
+                marker=dict(size=[7, 11], symbol=["circle", end]),
                 hovertext=plain(("✓ judged · " if hit.judged else "") + hit.text[:90]),
                 hoverinfo="text",
             )
@@ -92,8 +99,8 @@ def rank_slopes(result: Comparison, k: int) -> go.Figure:
             autorange="reversed",
             showgrid=False,
             zeroline=False,
-            tickvals=[*range(1, depth + 1), depth + 1.5] if lowest > depth else list(range(1, depth + 1)),
-            ticktext=[f"#{t}" for t in range(1, depth + 1)] + ["beyond"],
+            tickvals=[depth + 1.5] if lowest > depth else [],
+            ticktext=["beyond"],
         ),
     )
     return fonts(fig)

@@ -12,7 +12,7 @@ from core.retrieval.catalog import NoAnswer
 from core.retrieval.explain import Explanation, Part
 from core.retrieval.queries import QueryToken, highlight
 from core.retrieval.ranker import Ranker, ResultHit, SearchResult
-from views.parts.url import presenting, set_query, shown
+from views.parts.url import literal, presenting, set_query, shown
 
 CSS = """<style>
 [data-testid="stMainBlockContainer"] { padding-top: 3.5rem; }
@@ -86,14 +86,14 @@ def example_buttons(items: list[Example]) -> None:
     models rank its judged passage."""
     for col, ex in zip(st.columns(3) * 2, items):
         col.button(
-            ex.query,
+            literal(ex.query),
             on_click=set_query,
             args=(ex.query,),
             width="stretch",
             wrap=True,
             help=" · ".join(f"{m} ranks the judged passage #{r:,}" for m, r in ex.ranks.items()),
         )
-        col.caption(f"{verdict(ex)}: " + " → ".join(f"{m} #{r:,}" for m, r in ex.ranks.items()))
+        col.caption(literal(f"{verdict(ex)}: " + " → ".join(f"{m} #{r:,}" for m, r in ex.ranks.items())))
 
 
 def card(
@@ -105,7 +105,8 @@ def card(
     why: Explanation | None = None,
 ) -> None:
     """A result: rank, score in the ranker's `unit`, badges, what the score adds up from (`why`), the
-    passage with the query's words marked (with `clamp`, cut to six lines until the pointer rests on it)."""
+    passage with the query's words marked (with `clamp`, cut to six lines until the pointer rests on it).
+    In presentation mode neither the score nor its parts are shown."""
     judged = '<span class="badge judged">✓ judged relevant</span>' if hit.judged else ""
     if hit.missed:
         extra = (
@@ -115,36 +116,67 @@ def card(
     parts = (
         f'<div class="why" title="What the score adds up from, and the words each part owes to">'
         f"{html.escape(explanation(why))}</div>"
-        if why
+        if why and not presenting()
         else ""
     )
+    score = "" if presenting() else f'<span class="score">{html.escape(unit)} {hit.score:.3f}</span>'
     st.html(
         f'<div class="card{" judged" if hit.judged else ""}"><div class="card-head">'
-        f'<span class="rank">#{hit.rank}</span><span class="score">{html.escape(unit)} {hit.score:.3f}</span>'
+        f'<span class="rank">#{hit.rank}</span>{score}'
         f'{judged}{extra}</div>{parts}<div class="card-text{" clamp" if clamp else ""}">'
         f"{marked(hit.text, query)}</div></div>"
     )
 
 
 def explanation(why: Explanation, words: int = 3) -> str:
-    """'meaning 0.41 + shared words 0.21 (canberra 0.12, capital 0.05)': a score's parts, each with its
-    largest words; a fused score's parts after the weighted ranker each comes from ('from hard × 0.8:
-    meaning 0.33 + …; from bm25 × 0.2 ÷ 14.20 (its best): shared words 0.14 (…)')."""
-    groups: dict[str, list[str]] = {}
+    """'meaning 0.412 + shared words 0.213 (canberra 0.121, capital 0.052, …)': a score's parts, each
+    with its largest words; a fused score's parts grouped by the weighted ranker each comes from, each
+    group with what it gives, already weighted ('hard × 0.8 gives 0.331 = meaning 0.262 + shared words
+    0.069; bm25 × 0.2 ÷ 14.20 (its best) gives 0.140 = shared words 0.140 (…)'). Shown figures add up
+    to the score shown, and a part's words to the part, as printed (`adding_up`)."""
+    groups: dict[str, list[Part]] = {}
     for part in why.parts:
-        groups.setdefault(part.source, []).append(_part(part, words))
-    return "; ".join(
-        f"from {source}: {' + '.join(shown)}" if source else " + ".join(shown)
-        for source, shown in groups.items()
-    )
+        groups.setdefault(part.source, []).append(part)
+    totals = adding_up([sum(p.value for p in parts) for parts in groups.values()], why.score)
+    shown = []
+    for (source, parts), total in zip(groups.items(), totals):
+        values = adding_up([p.value for p in parts], float(total))
+        sums = " + ".join(_part(p, v, words) for p, v in zip(parts, values))
+        shown.append(f"{source} gives {total} = {sums}" if source else sums)
+    return "; ".join(shown)
 
 
-def _part(part: Part, words: int) -> str:
-    shown = [f"{w} {v:.2f}" for w, v in part.words if round(v, 2)][:words]
-    if len(shown) < sum(1 for _, v in part.words if round(v, 2)):
-        shown.append("…")
-    shown += [f"hash collision {pair} {v:.2f}" for pair, v in part.collisions if round(v, 2)][:2]
-    return f"{part.label} {part.value:.2f}" + (f" ({', '.join(shown)})" if shown else "")
+def adding_up(values: list[float], total: float, digits: int = 3) -> list[str]:
+    """`values` printed to `digits` places so that the printed figures add up to `total` printed so
+    (the largest rounding error takes the difference)."""
+    unit = 10**-digits
+    cents = [round(v / unit) for v in values]
+    errors = [c - v / unit for c, v in zip(cents, values)]
+    gap = round(float(f"{total:.{digits}f}") / unit) - sum(cents)  # the total as printed
+    for i in sorted(range(len(values)), key=lambda i: errors[i] if gap > 0 else -errors[i])[: abs(gap)]:
+        cents[i] += 1 if gap > 0 else -1
+    return [f"{c * unit:.{digits}f}" for c in cents]
+
+
+def _part(part: Part, value: str, words: int) -> str:
+    """'shared words 0.213 (canberra 0.121, capital 0.052, …)': the words that print as something."""
+    items = [*part.words, *(("hash collision " + pair, v) for pair, v in part.collisions)]
+    whole = abs(sum(v for _, v in items) - part.value) < 1e-6  # the words own all of the part
+    printed = adding_up([v for _, v in items], float(value)) if whole else [f"{v:.3f}" for _, v in items]
+    shown = [f"{w} {v}" for (w, _), v in zip(items, printed) if float(v)]
+    if len(shown) > words:
+        shown = shown[:words] + ["…"]
+    return f"{part.label} {value}" + (f" ({', '.join(shown)})" if shown else "")
+
+
+def other_view(name: str, why: Explanation) -> None:
+    """How another ranker scores the same query and passage, and what that adds up from (left out in
+    presentation mode, with every score)."""
+    if not presenting():
+        st.html(
+            f'<div class="why">In {html.escape(name)}: {html.escape(why.unit)} {why.score:.3f} = '
+            f"{html.escape(explanation(why))}</div>"
+        )
 
 
 def text_card(text: str) -> None:
@@ -177,8 +209,27 @@ def tokens(items: list[QueryToken], dropped: int = 0) -> None:
     st.html(f'<div class="tokens">{chips}</div>{cut}')
 
 
+def seen(tokens: list[QueryToken]) -> str:
+    """The words a model saw of a query (known, within its query length): the ones cards highlight."""
+    return " ".join(t.text for t in tokens if t.known)
+
+
+def suggestion(mended: str | None) -> None:
+    """'Did you mean …?': the query with its misspelt words mended from the corpus's own words
+    (core.retrieval.spelling), as a button that searches it."""
+    if mended:
+        st.button(
+            f"Did you mean: {literal(mended)}?",
+            on_click=set_query,
+            args=(mended,),
+            icon="🔤",
+            help="Words the corpus holds, one or two letters away from what was typed",
+        )
+
+
 def judged_summary(hit: ResultHit | None, total: int, k: int, name: str) -> str:
     """One line: where the judged passage sits for model `name`."""
+    name = literal(name)
     if hit is None:
         return f"**{name}**: the judged passage shares no word with the query, so BM25 does not rank it"
     where = f"in the top {k}" if hit.rank <= k else f"outside the top {k}"
@@ -219,8 +270,8 @@ def link_notices(notices: list[str]) -> None:
 def same_checkpoint(left: str, right: str) -> None:
     if left == right:
         st.info(
-            f"Both sides use the same checkpoint, **{left}**, so they agree on everything. Pick another "
-            "checkpoint on one side to see what changes.",
+            f"Both sides use the same checkpoint, **{literal(left)}**, so they agree on everything. "
+            "Pick another checkpoint on one side to see what changes.",
             icon="🪞",
         )
 

@@ -17,10 +17,10 @@ from core.data.corpora import (
     resolve_source,
 )
 from core.retrieval.catalog import Catalog
+from views.parts.nav import CORPORA_PAGE
 from views.parts.url import CORPUS, shown
 
 ADD = "+add"  # the picker's last entry, never a corpus name (core.data.corpora.name_problem)
-CORPORA_PAGE = "views/pages/corpora.py"
 
 PICKER_CSS = """<style>
 .st-key-corpus { position: fixed; top: .3rem; right: 13rem; z-index: 999991; width: 12rem; }

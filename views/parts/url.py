@@ -8,6 +8,8 @@ import re
 
 import streamlit as st
 
+from core.data.corpora import DEFAULT
+
 SHOWN_CHARS = 60  # a value from a link is shown cut to this many characters
 
 
@@ -19,6 +21,17 @@ def shown(value) -> str:
     fence = "`" * (max(map(len, re.findall(r"`+", text)), default=0) + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
     return f"{fence}{pad}{text}{pad}{fence}" if text else "“”"
+
+
+MARKDOWN = re.compile(r"([\\`*_{}\[\]()!|<>~$:&])")  # links, images, HTML, LaTeX, colours, emphasis
+LEADING = re.compile(r"^(\d*)([-+#.])")  # a list item or a heading, at the start only
+
+
+def literal(value) -> str:
+    """Text from data (a passage, a query, a model or run name) for a place that reads markdown (a
+    label, a heading, a caption): every markdown, HTML, LaTeX and colour sign escaped, so it shows as
+    it is, on one line."""
+    return LEADING.sub(r"\1\\\2", MARKDOWN.sub(r"\\\1", " ".join(str(value).split())))
 
 
 PRESENT = "present"  # the URL parameter of presentation mode, on every page
@@ -37,32 +50,48 @@ def _params() -> dict:
     return {k: v for k, v in st.query_params.to_dict().items() if k not in EVERY_PAGE}
 
 
-def _navigated() -> bool:
-    """Whether the browser changed this page's URL since the page last wrote it: Back or Forward (the
-    page then shows what the URL says, so Back undoes one step)."""
+def arrive(page: str) -> None:
+    """Record the page this run shows, and whether another page ran before it (a page switch: the
+    page's widgets are new, so their values are seeded again from the URL)."""
+    st.session_state.switched = st.session_state.get("page") != page
+    st.session_state.page = page
+
+
+def _navigated(keys) -> bool:
+    """Whether the browser changed this page's URL since the page last wrote it, with none of the
+    page's widgets changed since: Back or Forward (the page then shows what the URL says, so Back
+    undoes one step). A changed widget means the URL is only behind a write still on its way (a pick
+    made while the query was being typed), never a move through history."""
     written = st.session_state.get("url_written")
-    return written is not None and written[0] == st.session_state.get("page") and written[1] != _params()
+    if written is None or written[0] != st.session_state.get("page") or written[1] == _params():
+        return False
+    return all(st.session_state.get(k) == v for k, v in written[2].items() if k in keys)
+
+
+def _parsed(raw: str, default):
+    """A URL value as the type of its default, or None where it does not parse."""
+    try:
+        return raw.lower() in ("1", "true", "yes") if isinstance(default, bool) else type(default)(raw)
+    except ValueError:
+        return None
 
 
 def url_state(defaults: dict, choices: dict | None = None) -> list[str]:
-    """Seed widget keys when a page opens or the browser moved through its history: from the URL (a
-    shared link reopens the same view; Back shows the view before), else from the values last used on
-    any page (the query follows you from Search to Compare), else the default. Values that do not
-    parse, or are not among `choices`, fall back to the default; what a link asked for and did not get
-    is returned as sentences to show."""
+    """Seed widget keys when a page opens (from another page, or anew) or the browser moved through
+    its history: from the URL (a shared link reopens the same view; Back shows the view before), else
+    from the values last used on any page (the query follows you from Search to Compare), else the
+    default. Values that do not parse, or are not among `choices`, fall back to the default; what a
+    link asked for and did not get is returned as sentences to show."""
     choices, kept, notices = choices or {}, st.session_state.setdefault("kept", {}), []
     st.session_state.setdefault("url_defaults", {}).update(defaults)
-    navigated = _navigated()
+    navigated = _navigated(defaults)
+    fresh = navigated or st.session_state.get("switched", True)
     for key, default in defaults.items():
-        if key in st.session_state and not navigated:
+        if key in st.session_state and not fresh:
             continue
         raw, value = st.query_params.get(key), default if navigated else kept.get(key, default)
         if raw is not None:
-            try:
-                flag = raw.lower() in ("1", "true", "yes")
-                value = flag if isinstance(default, bool) else type(default)(raw)
-            except ValueError:
-                value = None
+            value = _parsed(raw, default)
         bad = value is None or (key in choices and value not in choices[key])
         if bad and raw is not None:
             allowed = f", which must be {_choices_text(choices[key])}" if key in choices else ""
@@ -82,31 +111,35 @@ def url_moves() -> int:
     return st.session_state.get("url_moves", 0)
 
 
-def _write(wanted: dict) -> None:
-    """Write `wanted` (and presentation mode, the corpus) to the URL when it differs, and remember what
-    was written."""
-    if presenting():
-        wanted = {**wanted, PRESENT: "1"}
-    if CORPUS in st.query_params:
-        wanted = {**wanted, CORPUS: st.query_params[CORPUS]}
-    if st.query_params.to_dict() != wanted:
-        st.query_params.from_dict(wanted)
-    st.session_state.url_written = (st.session_state.get("page"), _params())
+def every_page(params: dict) -> dict:
+    """`params` with what belongs to every page: presentation mode, and the picked corpus when it is
+    not the default (`views.parts.corpus_picker`)."""
+    corpus = st.session_state.get(CORPUS) or st.query_params.get(CORPUS)
+    extra = {PRESENT: "1"} if presenting() else {}
+    return {**params, **extra, **({CORPUS: corpus} if corpus and corpus != DEFAULT else {})}
 
 
 def save_url(keys: list[str]) -> None:
     """Remember the current widget values and write them to the URL (empty ones and defaults are left
-    out), only when they changed: a page opened as it is writes nothing, so the browser's Back button
-    goes back a page in one press, not to the same page without its parameters."""
-    st.session_state.kept.update({k: st.session_state[k] for k in keys})
+    out), only when the URL says something else: a page opened as it is, or by a link that carries its
+    values, writes nothing, so the browser's Back button goes back a page in one press."""
+    values = {k: st.session_state[k] for k in keys}
+    st.session_state.kept.update(values)
     defaults = st.session_state.get("url_defaults", {})
-    _write(
-        {
-            k: str(st.session_state[k])
-            for k in keys
-            if st.session_state[k] not in ("", None) and st.session_state[k] != defaults.get(k)
-        }
-    )
+    wanted = {k: str(v) for k, v in values.items() if v not in ("", None) and v != defaults.get(k)}
+    said = {k: v for k, v in _params().items() if k not in defaults or _parsed(v, defaults[k]) != defaults[k]}
+    if said != wanted:
+        st.query_params.from_dict(every_page(wanted))
+    st.session_state.url_written = (st.session_state.get("page"), _params(), values)
+
+
+def carried(keys) -> dict[str, str]:
+    """The values last used on any page for `keys`, as URL parameters (empty ones left out), with
+    presentation mode: what a link to another page carries, so the class's query, k and models
+    follow it there."""
+    kept = {**st.session_state.get("kept", {}), **_params()}  # the URL: a page not yet run says its values
+    params = {k: str(kept[k]) for k in keys if kept.get(k) not in ("", None)}
+    return every_page(params)
 
 
 def set_query(text: str) -> None:
@@ -118,7 +151,6 @@ def set_query(text: str) -> None:
 
 PRESENT_CSS = """<style>
 html { font-size: 20px; }
-.card .score { display: none !important; }
 [data-testid="stMetricValue"] { font-size: 2.6rem; }
 .stElementContainer:has(> [data-testid="stDataFrame"]) { width: 80% !important; zoom: 1.25; }
 </style>"""
