@@ -122,7 +122,8 @@ if (
         "model on it."
     )
 st.caption(
-    f"Picked corpus {url.shown(cat.name)}: {len(cat):,} passages searched · {len(cat.corpus.queries):,} queries"
+    f"Picked corpus {url.shown(cat.name)}: {len(cat):,} passages searched · "
+    f"{len(cat.corpus.queries):,} queries"
 )
 
 st.subheader("Try these in Compare")

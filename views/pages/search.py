@@ -8,7 +8,7 @@ import streamlit as st
 from core.retrieval.catalog import no_answer
 from core.retrieval.queries import QueryError
 from core.retrieval.vectors import SearchIndexError
-from views.parts import components, state, url
+from views.parts import components, corpus_picker, state, url
 from views.parts.judgements import judged
 
 components.style()
@@ -52,7 +52,7 @@ try:
     why = ranker.explain_result(result)
 except (QueryError, SearchIndexError) as e:  # a query to change, or an index that could not be repaired
     st.warning(str(e), icon="✋")
-    components.suggestion(state.speller().suggest(query))
+    components.suggestion(corpus_picker.speller().suggest(query))
     st.stop()
 if result.notice:
     st.info(url.literal(result.notice), icon="🛠️")
@@ -60,7 +60,7 @@ cat = ranker.catalog
 found = no_answer(cat, result.query, [h.pid for h in result.hits])
 components.no_answer(found, result.query_id is not None)
 if (found and found.unknown) or not all(t.known for t in result.tokens):  # a word to mend, perhaps
-    components.suggestion(state.speller().suggest(query))
+    components.suggestion(corpus_picker.speller().suggest(query))
 seen = components.seen(result.tokens)  # the words highlighted: those the model saw
 main, side = st.columns([3, 1], gap="large")
 with side:

@@ -17,6 +17,7 @@ from core.data.corpora import (
     resolve_source,
 )
 from core.retrieval.catalog import Catalog
+from core.retrieval.spelling import Speller
 from views.parts.nav import CORPORA_PAGE
 from views.parts.url import CORPUS, shown
 
@@ -41,6 +42,16 @@ def open_catalog(key: tuple) -> Catalog:
     if name == DEFAULT:
         return Catalog(load_corpus(source))
     return Catalog(open_corpus(name), name, corpus_dir(name))
+
+
+@st.cache_resource(show_spinner="Gathering the corpus's words for spelling suggestions…")
+def _speller(key: tuple) -> Speller:
+    return Speller(open_catalog(key).texts)
+
+
+def speller() -> Speller:
+    """The picked corpus's words, for mending a misspelt query, once per process and corpus."""
+    return _speller(corpus_key())
 
 
 def corpus_key() -> tuple:

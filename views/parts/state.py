@@ -29,7 +29,6 @@ from core.retrieval.hybrid import Hybrid
 from core.retrieval.lexical import Lexical
 from core.retrieval.ranker import FOREGROUND, Ranker
 from core.retrieval.rankers import Setting, fused, make, names
-from core.retrieval.spelling import Speller
 from core.retrieval.vectors import SearchIndexError
 from views.parts.corpus_picker import corpus_key, open_catalog
 from views.parts.points import map_points
@@ -53,15 +52,6 @@ def friendly_errors():
 
 
 # --- resources, loaded once per process ----------------------------------------------------------
-
-
-@st.cache_resource(show_spinner="Gathering the corpus's words for spelling suggestions…")
-def _speller(key: tuple, _catalog: Catalog) -> Speller:
-    return Speller(_catalog.texts)
-
-
-def speller() -> Speller:  # the picked corpus's words, for mending a misspelt query, once per process
-    return _speller(corpus_key(), catalog())
 
 
 class _Opening:
