@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from core.common.artifacts import artifacts_dir
+from core.pipeline.arms import TOWER_ARMS, read_results
 from views.parts import components, state
 from views.parts.headline import (
     design_sentence,
@@ -13,6 +14,8 @@ from views.parts.headline import (
     metrics_note,
     metrics_rows,
     read_metrics,
+    shipped_model,
+    tower_sentence,
 )
 
 PAGES = [
@@ -33,6 +36,8 @@ st.markdown(
     "(passages drawn at random, easy to tell apart) and **hard** (passages a model ranked high that are "
     "not the answer, so it learns finer distinctions). " + design_sentence(metrics)
 )
+if towers := tower_sentence(shipped_model(artifacts_dir()), read_results(artifacts_dir(), TOWER_ARMS)):
+    st.markdown(towers)
 for col, (page, title, icon, what) in zip(st.columns(len(PAGES)), PAGES):
     col.page_link(page, label=title, icon=icon, width="stretch")
     col.caption(what)
