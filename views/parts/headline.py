@@ -134,7 +134,11 @@ def tower_sentence(model: dict, results: dict[str, dict]) -> str:
     best = max(scores, key=scores.get)
     rate, best_rate = _rate(by_tower[tower]), _rate(by_tower[best])
     if best == tower:
-        why = f"the best of the {len(scores)}"
+        second = max((t for t in scores if t != tower), key=scores.get)
+        why = f"the best of the {len(scores)}, by {scores[tower] - scores[second]:+.3f} over {TOWERS[second]}"
+        second_rate = _rate(by_tower[second])
+        if rate and second_rate and second_rate > rate:
+            why += f", which encodes {second_rate:,.0f} passages/s to its {rate:,.0f}"
     elif rate and best_rate and best_rate < rate:
         why = (
             f"{TOWERS[best]} scores {scores[best] - scores[tower]:+.3f} more but encodes "
