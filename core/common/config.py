@@ -36,12 +36,12 @@ class VocabConfig:
 class ModelConfig:
     vocab_size: int = 0
     embed_dim: int = 50
-    tower: str = "gru"  # "gru" or "avg" (mean of word vectors)
-    hidden: int = 128  # GRU hidden size per direction
+    tower: str = "gru"  # recurrent: "gru", "rnn" (tanh), "lstm"; or "avg" (mean of word vectors)
+    hidden: int = 128  # recurrent hidden size per direction
     layers: int = 1
     bidirectional: bool = True
-    pooling: str = "mean"  # GRU states pooled by masked "mean" or the "last" states
-    mean_path: bool = True  # concatenate the mean word vector beside the GRU pooling
+    pooling: str = "mean"  # recurrent states pooled by masked "mean" or the "last" states
+    mean_path: bool = True  # concatenate the mean word vector beside the recurrent pooling
     out_dim: int = 128  # projection size; 0 keeps the pooled vector (the untrained baseline)
     shared: bool = True  # one tower for queries and passages
     freeze_embeddings: bool = False

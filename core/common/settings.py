@@ -40,8 +40,13 @@ class Registered(Mapping):
 
 CHOICES = {  # each kind's names, with what the app calls them
     "loss": Registered("core.model.losses.LOSSES"),
-    "tower": {"gru": "GRU", "avg": "average of word vectors"},  # core.model.two_tower.Tower
-    "pooling": {"mean": "mean of the GRU states", "last": "last GRU states"},
+    "tower": {  # core.model.two_tower.TOWERS
+        "gru": "GRU",
+        "avg": "average of word vectors",
+        "rnn": "RNN (tanh)",
+        "lstm": "LSTM",
+    },
+    "pooling": {"mean": "mean of the recurrent states", "last": "last recurrent states"},
     "schedule": {
         "cosine": "cosine decay",
         "constant": "constant",

@@ -1,197 +1,39 @@
-"""Experiments: each lever of the hard-negative round against an equal-budget control, one table
-(`python -m core experiments` -> `docs/experiments.md` and `artifacts/experiments.json`).
+"""Experiments: each lever of the hard-negative round, and each tower, against an equal-budget
+control, in tables (`python -m core experiments` -> `docs/experiments.md` and
+`artifacts/experiments.json`).
 
-Every *arm* continues a checkpoint (the build's warm-up, or another arm's result) with the build's
-`round` settings (`--round-epochs`, `--round-lr`...) and one kind of negatives, and is scored on the
-validation split. An arm with a `control` is compared against that arm: the same start, epochs,
-learning rate, schedule, batch size, queries and number of explicit negatives, so the difference is
-the lever alone. A result is stored under `artifacts/experiments/results/NAME.json` with the key of
-its inputs, so a rerun trains only arms that are new or changed; checkpoints stay under
-`artifacts/experiments/` (not committed). Mining uses an exact index (no Chroma), through the same
-`mine_file` as the build.
+An *arm* (`core.pipeline.arms`) continues a checkpoint (the build's warm-up, or another arm's result)
+with the build's `round` settings (`--round-epochs`, `--round-lr`...) and one kind of negatives, or
+trains from scratch with the `train` settings as the warm-up does; it is scored on the validation
+split (`core.pipeline.lab`). An arm with a `control` is compared against that arm: the same start,
+epochs, learning rate, schedule, batch size, queries and number of explicit negatives, so the
+difference is the lever alone. A result is stored under `artifacts/experiments/results/NAME.json`
+with the key of its inputs, so a rerun trains only arms that are new or changed; checkpoints stay
+under `artifacts/experiments/` (not committed). Mining uses an exact index (no Chroma), through the
+same `mine_file` as the build.
 """
 
 from __future__ import annotations
 
-import copy
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.common.artifacts import WARMUP, key_of, read_json, write_json, write_text
+from core.common.artifacts import key_of, read_json, write_json, write_text
 from core.common.config import Config
 from core.common.types import Tally
-from core.data.corpus import Corpus, split_queries
-from core.data.vocab import Vocab
-from core.model.encoder import Checkpoint
-from core.retrieval.evaluate import IREvaluator
-from core.retrieval.hybrid import Hybrid, fit_on_corpus, fitting_queries
-from core.retrieval.lexical import Lexical
-from core.retrieval.rankers import Setting, make
-from core.training.mining import mine_file, mining_index
-from core.training.rounds import round_config, train_round, trained_with, warmup_config
-from core.training.tracking import tally_hook
-
-
-@dataclass(frozen=True)
-class Arm:
-    name: str
-    tests: str  # the lever, in a few words
-    negatives: str  # "random" or "hard" (mined with the start checkpoint)
-    overrides: dict = field(default_factory=dict)  # "section.field": value, for this round and its mining
-    start: str = WARMUP  # the checkpoint it continues: the warm-up or another arm
-    control: str | None = None  # the arm it is measured against
-
-
-ONE = {"round.negatives_per_query": 1}  # the one-negative arms: the build's round before 4 won
-
-ARMS = (
-    Arm("random", "the build's round: 4 random negatives per query, the control of hard", "random"),
-    Arm(
-        "hard",
-        "the build's round: 4 negatives per query mined with the warm-up (of its 20 best-ranked "
-        "non-positives), beside the in-batch ones",
-        "hard",
-        control="random",
-    ),
-    Arm("random-1", "1 random negative per query: the control of every one-negative arm", "random", ONE),
-    Arm("hard-1", "1 mined negative per query (the earlier recipe)", "hard", ONE, control="random-1"),
-    Arm(
-        "bm25-mined",
-        "BM25's 20 best-ranked non-positives as the negatives instead (1 per query)",
-        "hard",
-        {**ONE, "build.mine_keep": 0, "build.bm25_negatives": 20},
-        control="random-1",
-    ),
-    Arm(
-        "denoised",
-        "hard-1, skipping the 3 best-ranked mined passages (the likeliest unjudged positives)",
-        "hard",
-        {**ONE, "build.mine_skip": 3},
-        control="random-1",
-    ),
-    Arm(
-        "distilled",
-        "hard-1, plus Margin-MSE distillation (weight 0.2) from all-MiniLM-L6-v2 (optional extra)",
-        "hard",
-        {**ONE, "round.distill": 0.2},
-        control="hard-1",
-    ),
-    Arm(
-        "distilled-light",
-        "distilled at weight 0.01: the Margin-MSE term about the softmax loss's size (at 0.2, ~10x it)",
-        "hard",
-        {**ONE, "round.distill": 0.01},
-        control="hard-1",
-    ),
-    Arm(
-        "random-again",
-        "random-1 continued for a second round: the control of hard-refreshed",
-        "random",
-        ONE,
-        start="random-1",
-    ),
-    Arm(
-        "hard-refreshed",
-        "a second round from hard-1, its negatives mined again with hard-1 (ANCE-style refresh)",
-        "hard",
-        ONE,
-        start="hard-1",
-        control="random-again",
-    ),
-)
-BY_NAME = {a.name: a for a in ARMS}
-
-
-def resolve(base: Config, overrides: dict) -> Config:
-    cfg = copy.deepcopy(base)
-    for dotted, value in overrides.items():
-        try:
-            cfg.set(dotted, value)
-        except KeyError as e:
-            raise ValueError(e.args[0]) from None
-    return cfg
-
-
-def evaluate_on(ranker, corpus: Corpus, qids: list[str]) -> dict:
-    """Metrics of a ranker on these queries in every mode, without the corpus size."""
-    metrics = IREvaluator.from_corpus(corpus, qids)(ranker)
-    return {mode: {k: v for k, v in m.items() if k != "corpus"} for mode, m in metrics.items()}
-
-
-class Lab:
-    """The shared inputs of every arm: corpus, splits, vocabulary, and the checkpoints trained so far."""
-
-    def __init__(self, base: Config, corpus: Corpus, root: Path, progress: Tally | None = None):
-        self.base, self.corpus, self.root, self.progress = base, corpus, root, progress
-        d = base.data
-        self.train_qids, self.val_qids = split_queries(corpus, d.val_fraction, d.tune_fraction)
-        self.fitted_on, self.tune_qids = fitting_queries(corpus, d.val_fraction, d.tune_fraction)
-        self.vocab = Vocab.for_config([*corpus.texts(), *corpus.queries.text], base.vocab)
-        self.checkpoints: dict[str, Checkpoint] = {}
-
-    def checkpoint(self, name: str) -> Checkpoint:
-        """The warm-up or an arm's checkpoint, trained first where it is missing or stale."""
-        if name not in self.checkpoints:
-            if name == WARMUP:
-                self.checkpoints[name] = train_round(
-                    warmup_config(self.base),
-                    self.corpus,
-                    self.vocab,
-                    self.root / WARMUP,
-                    hook=tally_hook(self.progress),
-                )[0]
-            else:
-                self.train_arm(BY_NAME[name])
-        return self.checkpoints[name]
-
-    def train_arm(self, arm: Arm) -> float:
-        """Train `arm`'s round (mining first for a hard arm); returns the seconds it took."""
-        t0, start = time.time(), self.checkpoint(arm.start)
-        cfg = resolve(self.base, arm.overrides)
-        mined = self.root / "mined" / f"{arm.name}.json"
-        inputs = start.fingerprint
-        if arm.negatives == "hard":
-            index = mining_index(start, self.corpus)
-            mine_key, _ = mine_file(cfg, self.corpus, start, index, mined, progress=self.progress)
-            inputs = key_of(inputs, mine_key)
-        round_cfg = round_config(cfg, arm.negatives, start.path, mined)
-        self.checkpoints[arm.name] = train_round(
-            round_cfg, self.corpus, self.vocab, self.root / arm.name, inputs, hook=tally_hook(self.progress)
-        )[0]
-        return round(time.time() - t0, 1)
-
-    def score(self, arm: Arm) -> dict:
-        seconds = self.train_arm(arm)
-        ckpt = self.checkpoints[arm.name]
-        dense = make(arm.name, Setting(self.root, checkpoints=self.checkpoints))
-        weight, _, _ = fit_on_corpus(ckpt.encoder, self.corpus, self.tune_qids)
-        log = read_json(ckpt.path.parent / "log.json")
-        speeds = [e["triplets_per_s"] for e in log["epochs"] if "triplets_per_s" in e]
-        return {
-            "name": arm.name,
-            "dense": evaluate_on(dense, self.corpus, self.val_qids),
-            "tuning": evaluate_on(dense, self.corpus, self.tune_qids),  # what a recipe is chosen by
-            "hybrid": {
-                "weight": weight,
-                "fitted_on": self.fitted_on,
-                **evaluate_on(Hybrid(dense, Lexical(), weight), self.corpus, self.val_qids),
-            },
-            "training": {
-                "seconds": seconds,
-                "train_seconds": log["seconds"],
-                "triplets_per_s": round(sum(speeds) / max(len(speeds), 1), 1),
-                "checkpoint": ckpt.fingerprint,
-            },
-        }
+from core.data.corpus import Corpus
+from core.pipeline.arms import ARMS, BY_NAME, TOWER_BUDGET, WARMUP, Arm, result_path
+from core.pipeline.lab import Lab, resolve
+from core.training.rounds import round_config, trained_with, warmup_config
 
 
 def arm_key(base: Config, arm: Arm, corpus_fingerprint: str) -> str:
-    """What an arm's result depends on, as resolved settings (never the config's layout): what its
-    round trains with (`trained_with`, as a build round's key), its negatives and, when it mines,
-    the mining settings; its start (the warm-up's training settings, or that arm's key, recursively);
-    the vocabulary settings and the corpus."""
+    """What an arm's result depends on, as resolved settings (never the config's layout). From scratch:
+    what it trains with (`trained_with`, as a build round's key). Continuing a checkpoint: what its
+    round trains with, its negatives and, when it mines, the mining settings; its start (the warm-up's
+    training settings, or that arm's key, recursively). Both: the vocabulary settings and the corpus."""
     cfg = resolve(base, arm.overrides)
+    if arm.start is None:
+        return key_of(trained_with(warmup_config(cfg)), cfg.vocab, corpus_fingerprint)
     start = (
         trained_with(warmup_config(base))
         if arm.start == WARMUP
@@ -219,7 +61,7 @@ def run(
     lab = Lab(base, corpus, artifacts / "experiments", progress)
     results = []
     for arm in ARMS:
-        path = lab.root / "results" / f"{arm.name}.json"
+        path = result_path(artifacts, arm.name)
         key, stored = arm_key(base, arm, corpus.fingerprint()), read_json(path, {})
         if (only is None or arm.name in only) and (force or stored.get("key") != key):
             log(f"[experiment {arm.name}] {arm.tests}")
@@ -242,19 +84,41 @@ def _gain(a, b) -> str:
     return "–" if a is None or b is None else f"{a - b:+.3f}"
 
 
+def _scores(r: dict, by_name: dict) -> str:
+    """An arm's measured cells, its gains over its control's: full MRR@10, gain, BM25-hard MRR@10, gain,
+    R@10, tuning full gain, hybrid."""
+    d, h = r["dense"], r["hybrid"]
+    control = by_name.get(r.get("control") or "", {})
+    c, ct = control.get("dense", {}), control.get("tuning", {})
+    full, hard = d["full"]["mrr@10"], d["bm25_hard"]["mrr@10"]
+    cfull, chard = c.get("full", {}).get("mrr@10"), c.get("bm25_hard", {}).get("mrr@10")
+    tuning = _gain(r["tuning"]["full"]["mrr@10"], ct.get("full", {}).get("mrr@10"))
+    return (
+        f"{_f(full)} | {_gain(full, cfull)} | {_f(hard)} | {_gain(hard, chard)} | "
+        f"{_f(d['full']['recall@10'])} | {tuning} "
+        f"| {_f(h['full']['mrr@10'])} / {_f(h['bm25_hard']['mrr@10'])} (w {h['weight']})"
+    )
+
+
+SCORES = (
+    "full MRR@10 | gain | BM25-hard MRR@10 | gain | R@10 | tuning full gain | hybrid full / BM25-hard (w)"
+)
+
+
 def markdown(results: list[dict], corpus: Corpus) -> str:
-    """The table: each arm's validation full and BM25-hard MRR@10 beside its control's, the gain, and
-    its hybrid with BM25."""
+    """The tables: each arm's validation full and BM25-hard MRR@10 beside its control's, the gain, and
+    its hybrid with BM25; the arms continuing a checkpoint first, then those trained from scratch (the
+    towers), with their training and encoding speeds."""
     by_name = {r["name"]: r for r in results}
     first = results[0]["dense"] if results else {}
     queries = first.get("full", {}).get("queries", 0), first.get("bm25_hard", {}).get("queries", 0)
     lines = [
         "# Experiments",
         "",
-        "Regenerated by `python -m core experiments` (only new or changed arms are trained). Each arm "
-        "continues a checkpoint (the build's warm-up, or the arm named in *start*) for the build's round "
-        "(5 epochs at 2e-3, cosine schedule, batch 64, in-batch softmax, 4 explicit negatives per query "
-        "unless an arm's settings say 1) with one kind of negatives. Its "
+        "Regenerated by `python -m core experiments` (only new or changed arms are trained). Each arm of "
+        "the first table continues a checkpoint (the build's warm-up, or the arm named in *start*) for the "
+        "build's round (5 epochs at 2e-3, cosine schedule, batch 64, in-batch softmax, 4 explicit negatives "
+        "per query unless an arm's settings say 1) with one kind of negatives. Its "
         "*control* differs from it in the negatives alone: the same start, epochs, learning rate, schedule, "
         "batch size, queries and number of explicit negatives per query, so *gain* is what the lever adds.",
         "",
@@ -262,26 +126,19 @@ def markdown(results: list[dict], corpus: Corpus) -> str:
         f"{len(corpus.passages):,} passages; *BM25-hard* ranks each query's judged passage among the 20 best "
         f"other passages BM25 finds ({queries[1]:,} queries). The hybrid's weight is fitted on the tuning "
         "slice (neither training nor validation); the recipe is chosen by *tuning full gain*, the gain on "
-        "those tuning queries, never by a validation figure. *Minutes*: the arm's training round, one "
+        "those tuning queries, never by a validation figure. *Minutes*: the arm's training, one "
         "torch thread, beside other work (comparable only roughly).",
         "",
-        "| arm | what it tests | start | control | full MRR@10 | gain | BM25-hard MRR@10 | gain | R@10 "
-        "| tuning full gain | hybrid full / BM25-hard (w) | minutes |",
+        f"| arm | what it tests | start | control | {SCORES} | minutes |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in results:
-        d, h = r["dense"], r["hybrid"]
-        control = by_name.get(r.get("control") or "", {})
-        c, ct = control.get("dense", {}), control.get("tuning", {})
-        full, hard = d["full"]["mrr@10"], d["bm25_hard"]["mrr@10"]
-        cfull, chard = c.get("full", {}).get("mrr@10"), c.get("bm25_hard", {}).get("mrr@10")
-        lines.append(
-            f"| **{r['name']}** | {r['tests']} | {r['start']} | {r.get('control') or '–'} | {_f(full)} | "
-            f"{_gain(full, cfull)} | {_f(hard)} | {_gain(hard, chard)} | {_f(d['full']['recall@10'])} | "
-            f"{_gain(r['tuning']['full']['mrr@10'], ct.get('full', {}).get('mrr@10'))} | "
-            f"{_f(h['full']['mrr@10'])} / {_f(h['bm25_hard']['mrr@10'])} (w {h['weight']}) | "
-            f"{r['training']['train_seconds'] / 60:.1f} |"
-        )
+    lines += [
+        f"| **{r['name']}** | {r['tests']} | {r['start']} | {r.get('control') or '–'} | "
+        f"{_scores(r, by_name)} | {r['training']['train_seconds'] / 60:.1f} |"
+        for r in results
+        if r["start"] is not None
+    ]
+    lines += scratch_table([r for r in results if r["start"] is None], by_name)
     missing = [a.name for a in ARMS if a.name not in by_name]
     if missing:
         lines += ["", f"Defined but not run yet (no stored result): {', '.join(missing)}."]
@@ -290,6 +147,42 @@ def markdown(results: list[dict], corpus: Corpus) -> str:
         f"- **{a.name}**: `{a.overrides or {}}`, negatives {a.negatives}" for a in ARMS if a.name in by_name
     ]
     return "\n".join(lines) + "\n"
+
+
+def scratch_table(results: list[dict], by_name: dict) -> list[str]:
+    """The towers' section: the arms trained from scratch at one budget, only the tower differing."""
+    if not results:
+        return []
+    enc = results[0].get("encoding", {})
+    rate = lambda r: r.get("encoding", {}).get("passages_per_s")  # noqa: E731
+    return [
+        "",
+        "## Towers at equal budget",
+        "",
+        "Each arm here trains from scratch, as the build's warm-up does (in-batch softmax, 1 random "
+        "negative per query beside the in-batch ones, lr 2e-3 after 50 warm-up steps then a cosine decay, "
+        f"batch 64, every training query, seed 13), for {TOWER_BUDGET['train.epochs']} epochs "
+        "(the warm-up's 4 halved to fit the CPU): the towers differ in the tower alone (recurrent ones "
+        "bidirectional, 128 per direction, mean-pooled beside the mean word vector and the lexical path, "
+        "as the build's). *Triplets/s*: training, one torch thread, the mean over epochs; *passages/s*: "
+        f"encoding the {enc.get('passages', 0):,} passages once after training (tokenising included, "
+        f"{enc.get('workers', '?')} worker threads of one torch thread); both measured beside other "
+        "work on a shared machine (comparable only roughly). Reproduce: `python -m core experiments "
+        f"--only {','.join(r['name'] for r in results)} --threads 1`.",
+        "",
+        f"| tower | what it tests | control | {SCORES} | triplets/s | passages/s | minutes |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        *(
+            f"| **{r['name']}** | {r['tests']} | {r.get('control') or '–'} | {_scores(r, by_name)} | "
+            f"{r['training']['triplets_per_s']:,.0f} | {_speed(rate(r))} | "
+            f"{r['training']['train_seconds'] / 60:.1f} |"
+            for r in results
+        ),
+    ]
+
+
+def _speed(x) -> str:
+    return "–" if x is None else f"{x:,.0f}"
 
 
 def write_report(results: list[dict], corpus: Corpus, docs: Path) -> None:

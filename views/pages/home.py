@@ -6,6 +6,7 @@ import streamlit as st
 
 from core.common.artifacts import artifacts_dir
 from core.data.corpora import DEFAULT
+from core.pipeline.arms import TOWER_ARMS, read_results
 from views.parts import components, nav, state, transfer, url
 from views.parts.headline import (
     design_sentence,
@@ -14,7 +15,9 @@ from views.parts.headline import (
     metrics_note,
     metrics_rows,
     read_metrics,
+    shipped_model,
     stale_metrics,
+    tower_sentence,
 )
 from views.parts.judgements import judged, needs_judgements
 
@@ -28,6 +31,8 @@ st.markdown(
     "(passages drawn at random, easy to tell apart) and **hard** (passages a model ranked high that are "
     "not the answer, so it learns finer distinctions). " + design_sentence(metrics)
 )
+if towers := tower_sentence(shipped_model(artifacts_dir()), read_results(artifacts_dir(), TOWER_ARMS)):
+    st.markdown(towers)
 nav.page_buttons()
 
 stale = stale_metrics(metrics, artifacts_dir())

@@ -58,7 +58,8 @@ def shown_table(rows: list[dict]) -> pd.DataFrame:
 def label(row: dict) -> str:
     """A run's readable name: when it started (to the second: two runs in a minute differ) and what it
     trains, e.g. 'run 14:02:07 · GRU 32 · in-batch ·
-    random negatives · 300 queries × 1 epoch'; a checkpoint outside runs/ keeps its name."""
+    random negatives · 300 queries × 1 epoch' (a recurrent tower with its hidden size); a checkpoint
+    outside runs/ keeps its name."""
     if not row["run"].startswith(artifacts.RUN_PREFIX):
         return row["run"]
     when = (
@@ -66,7 +67,12 @@ def label(row: dict) -> str:
         if row["started"]
         else row["run"][len(artifacts.RUN_PREFIX) :]
     )
-    tower = f"GRU {row['hidden']}" if row["tower"] == "gru" else TOWERS.get(row["tower"], row["tower"] or "?")
+    recurrent = row["tower"] in TOWERS and row["tower"] != "avg"
+    tower = (
+        f"{TOWERS[row['tower']]} {row['hidden']}"
+        if recurrent
+        else TOWERS.get(row["tower"], row["tower"] or "?")
+    )
     queries = f"{row['max_queries']:,} queries" if row["max_queries"] else "all queries"
     epochs = f"{row['epochs']} epoch{'s' if row['epochs'] != 1 else ''}"
     return (
@@ -88,8 +94,8 @@ def launch_form(art) -> None:
         st.markdown("**Start a training run** (in the background: keep using the app meanwhile)")
         a, b, c = st.columns(3)
         tower = a.selectbox("Tower", list(TOWERS), format_func=TOWERS.get, key="train_tower")
-        hidden = a.number_input("GRU hidden size", 8, 512, 64, step=8, key="train_hidden")
-        bidirectional = a.checkbox("Bidirectional GRU", True, key="train_bidirectional")
+        hidden = a.number_input("RNN, LSTM or GRU hidden size", 8, 512, 64, step=8, key="train_hidden")
+        bidirectional = a.checkbox("Bidirectional (RNN, LSTM, GRU)", True, key="train_bidirectional")
         frozen = a.checkbox("Frozen word vectors", True, key="train_frozen")
         warmup = a.number_input(
             "Warm-up steps", 0, 1000, 10, step=10, key="train_warmup", help=HELP["warmup"]

@@ -1,5 +1,6 @@
-"""The Home page's results table and the note on what it was measured on, from artifacts/metrics.json
-(plain data in, rows out, so it is tested without a page)."""
+"""The Home page's results table and the note on what it was measured on, from artifacts/metrics.json,
+and the line on the shipped pair's tower, from the towers' stored experiment results (plain data in,
+rows and sentences out, so it is tested without a page)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,14 @@ import math
 from functools import lru_cache
 from pathlib import Path
 
-from core.common.artifacts import CheckpointError, find_checkpoints, stale_models
+from core.common.artifacts import PREFERRED, CheckpointError, find_checkpoints, stale_models
+from core.common.settings import CHOICES
 from core.model.two_tower import file_fingerprint
+from core.pipeline.arms import TOWER_ARMS
 from core.retrieval.metrics import FULL_METRICS
 from core.retrieval.rankers import METRIC_MODELS
+
+TOWERS = CHOICES["tower"]
 
 
 def _number(value) -> float | None:
@@ -126,3 +131,57 @@ def stale_metrics(metrics: dict, artifacts: Path) -> list[str]:
 def _fingerprint(path: str, mtime_ns: int) -> str:
     """A checkpoint file's fingerprint, read once per version of the file (its modification time)."""
     return file_fingerprint(path)
+
+
+def shipped_model(artifacts: Path) -> dict:
+    """The model settings the shipped pair was trained with (the hard checkpoint's config.json), or {}
+    when it is missing or unreadable."""
+    try:
+        config = json.loads((Path(artifacts) / PREFERRED[-1] / "config.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    model = config.get("model") if isinstance(config, dict) else None
+    return model if isinstance(model, dict) else {}
+
+
+def _full(result: dict) -> float | None:
+    value = ((result.get("dense") or {}).get("full") or {}).get("mrr@10")
+    return value if isinstance(value, (int, float)) else None
+
+
+def _rate(result: dict) -> float | None:
+    value = (result.get("encoding") or {}).get("passages_per_s")
+    return value if isinstance(value, (int, float)) else None
+
+
+def tower_sentence(model: dict, results: dict[str, dict]) -> str:
+    """Which tower the shipped pair uses and why, from the towers' stored results at equal budget
+    (`arms.TOWER_ARMS`, by name): its validation full MRR@10 beside the other towers'; empty unless the
+    shipped tower and another were measured."""
+    by_tower = {a.overrides["model.tower"]: results.get(a.name) or {} for a in TOWER_ARMS}
+    scores = {t: _full(r) for t, r in by_tower.items() if _full(r) is not None}
+    tower = model.get("tower")
+    if tower not in scores or len(scores) < 2:
+        return ""
+    name = f"{'bidirectional ' if model.get('bidirectional') and tower != 'avg' else ''}{TOWERS[tower]}"
+    others = ", ".join(f"{TOWERS[t]} {s:.3f}" for t, s in scores.items() if t != tower)
+    best = max(scores, key=scores.get)
+    rate, best_rate = _rate(by_tower[tower]), _rate(by_tower[best])
+    if best == tower:
+        second = max((t for t in scores if t != tower), key=scores.get)
+        why = f"the best of the {len(scores)}, by {scores[tower] - scores[second]:+.3f} over {TOWERS[second]}"
+        second_rate = _rate(by_tower[second])
+        if rate and second_rate and second_rate > rate:
+            why += f", which encodes {second_rate:,.0f} passages/s to its {rate:,.0f}"
+    elif rate and best_rate and best_rate < rate:
+        why = (
+            f"{TOWERS[best]} scores {scores[best] - scores[tower]:+.3f} more but encodes "
+            f"{best_rate:,.0f} passages/s to its {rate:,.0f}"
+        )
+    else:
+        why = f"{TOWERS[best]} scores {scores[best] - scores[tower]:+.3f} more at this budget"
+    return (
+        f"The shipped pair's tower is a **{name}**: trained from scratch at one budget, only the tower "
+        f"differing (docs/experiments.md, *Towers at equal budget*), it reaches a validation full MRR@10 of "
+        f"{scores[tower]:.3f} against {others}; {why}."
+    )
