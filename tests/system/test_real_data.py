@@ -20,7 +20,6 @@ from core.retrieval.vectors import ExactIndex, IndexTarget
 from tests.conftest import DEMO_CORPUS, DEV_QUERIES, SAMPLE_QUERIES, demo_corpus, v11_rows, write_jsonl
 
 ROOT_ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
-SHARED = ROOT_ARTIFACTS.parents[1] / "shared" / "msmarco"  # the demo corpus's source, beside the repo
 
 
 def test_the_demo_corpus_holds_the_shared_files():
@@ -65,15 +64,6 @@ def test_corpus_demo_writes_only_the_corpus_the_checkpoints_were_made_on(tmp_pat
     assert main(["corpus", "demo", str(source), "--artifacts", str(art)]) == 0
     assert "the corpus of the checkpoints here (hard, random)" in capsys.readouterr().out
     assert read_corpus(art / "demo_corpus.zip").fingerprint() == demo_corpus().fingerprint()
-
-
-@pytest.mark.skipif(
-    not SHARED.is_dir(),
-    reason=f"compares the demo corpus with its source, {SHARED}, where that folder exists (the one "
-    "test that may need ../shared: every other reads the demo corpus)",
-)
-def test_the_shared_folder_loads_to_the_demo_corpus():
-    assert load_corpus(str(SHARED)).fingerprint() == demo_corpus().fingerprint()
 
 
 @pytest.mark.skipif(
