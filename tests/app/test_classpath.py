@@ -116,7 +116,8 @@ def test_a_dataset_query_with_markup_shows_as_text_on_confused(app_env, tmp_path
     and captions show it as typed."""
     import json
 
-    from core.data.msmarco import load_corpus, split_queries
+    from core.data.corpora import load_corpus
+    from core.data.corpus import split_queries
     from core.model.encoder import Checkpoint
 
     source = app_env / "corpus.jsonl"

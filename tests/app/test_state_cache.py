@@ -17,7 +17,7 @@ from views.parts import state
 
 @pytest.fixture(autouse=True)
 def fresh(monkeypatch):
-    monkeypatch.setattr(state, "resolve_source", lambda: "source")
+    monkeypatch.setattr(state, "corpus_key", lambda: ("msmarco", "source"))
     for cached in (state._examples, state._outcomes, state._points):
         cached.clear()
     yield

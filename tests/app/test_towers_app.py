@@ -42,8 +42,8 @@ def launched(tower: str) -> str:
     assert at.success and LABELS[tower] in at.success[0].value, [e.value for e in at.error]
     table = at.dataframe[0].value
     row = table[table.status == "done"].iloc[0]
-    assert row.tower == tower and LABELS[tower] in row.label
-    return row.run
+    assert row.tower == tower and LABELS[tower] in row["run"]  # the page's readable label
+    return row["id"]
 
 
 def explained_cards(run: str) -> list[tuple[float, str]]:

@@ -275,9 +275,11 @@ def test_a_short_run_launched_from_the_page_appears_in_the_table_and_on_search(p
     assert [f for f, _ in seen] == sorted(f for f, _ in seen), "the bar only moves forward"
     assert len({t.split(" · ")[0].split(":")[0] for _, t in seen}) >= 2, "more than one phase shown"
     table = at.dataframe[0].value
-    row = table[table.run == job.name].iloc[0]
-    assert row.status == "done" and row.train_queries == 200 and row.hidden == 32 and row["val_mrr@10"] > 0
-    assert row.epochs_done == 1, "a short run: the one epoch asked for"
+    row = table.set_index("id").loc[job.name]
+    assert (
+        row.status == "done" and row["train queries"] == 200 and row.hidden == 32 and row["MRR@10 (val)"] > 0
+    )
+    assert row["epochs done"] == 1, "a short run: the one epoch asked for"
     assert any(o.startswith("run ") and "GRU 32" in o for o in at.multiselect[0].options), "a readable label"
     assert (artifacts.runs_dir(page_env) / job.run / "model.pt").is_file()
 
