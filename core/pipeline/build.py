@@ -168,10 +168,12 @@ class _Run:
         """Every ranker on each added corpus with judged queries, into metrics.json's `corpora`: the
         transfer lesson (MS MARCO-trained towers against BM25 on another domain), each also without
         the corpus's new words. A corpus measured elsewhere (not added here) keeps its figures."""
-        t0, path = time.time(), self.out / "metrics.json"
+        t0, path, names = time.time(), self.out / "metrics.json", added(self.out)
+        if not names:  # nothing added here: no stage
+            return
         fps = {n: c.fingerprint for n, c in self.compared().items()}
         table, measured = read_json(path, {}).get("corpora", {}), []
-        for name in added(self.out):
+        for name in names:
             corpus = open_corpus(name, self.out)
             key = key_of(fps, corpus.fingerprint(), read_weights(self.out), BM25_VERSION)
             if not corpus.judged or (table.get(name, {}).get("key") == key and not self.force):
