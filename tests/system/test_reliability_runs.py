@@ -185,7 +185,7 @@ def test_the_training_page_loads_over_every_damaged_record(tmp_path, monkeypatch
     at.switch_page("views/pages/training.py").run()
     assert not at.exception, [e.value for e in at.exception]
     table = at.dataframe[0].value
-    status = dict(zip(table.run, table.status))
+    status = dict(zip(table["id"], table.status))  # the page shows a run's id as "id", its label as "run"
     assert {n: status.get(n) for n in names} == dict.fromkeys(names, jobs.UNREADABLE)
     assert status["random"] == "done" and at.multiselect[0].value == ["random"]
     assert not (artifacts.runs_dir(art) / launcher.LOCK).exists(), "the empty lock was stale"
