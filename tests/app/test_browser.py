@@ -13,35 +13,26 @@ built in a temporary folder, or copied from artifacts/ when the build (or the ap
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
 from core.runs import launcher
-from tests.conftest import free_port
+from tests.app.browser import (
+    CHECKPOINTS,
+    DOCS,
+    NEEDS,
+    REAL_ARTIFACTS,
+    SIZES,
+    app_server,
+    chromium,
+    no_crash,
+    open_page,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
-DOCS = ROOT / "docs"
-REAL_ARTIFACTS = Path(os.environ.get("ARTIFACTS_DIR") or ROOT / "artifacts")
-CHECKPOINTS = {name: REAL_ARTIFACTS / name / "model.pt" for name in ("random", "hard")}
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 READY_S = 900  # building both indexes and the aligned maps on 2 cores, when not copied
-SIZES = {"1024": {"width": 1024, "height": 768}, "1440": {"width": 1440, "height": 900}}
 MIN_MAP_PX = 400  # the width of each embeddings map at 1024 px
 PAGES = {
     "home": "",
@@ -128,23 +119,7 @@ MAP_POINT = """(step) => {
 RINGED = """() => [...document.querySelectorAll('.js-plotly-plot')].map(
   gd => gd._fullData.some(t => (t.name || '').startsWith('selected point')))"""
 
-try:
-    import playwright.sync_api  # noqa: F401
-
-    HAVE_PLAYWRIGHT = True
-except ImportError:
-    HAVE_PLAYWRIGHT = False
-
-pytestmark = [
-    pytest.mark.skipif(
-        not HAVE_PLAYWRIGHT, reason="the playwright Python package is not installed (pip install playwright)"
-    ),
-    pytest.mark.skipif(not CHROMIUM.is_file(), reason=f"{CHROMIUM} not found (apt-get install chromium)"),
-    pytest.mark.skipif(
-        not all(p.is_file() for p in CHECKPOINTS.values()),
-        reason="real checkpoints not built: run `python -m core build`",
-    ),
-]
+pytestmark = NEEDS
 
 
 @pytest.fixture(scope="module")
@@ -162,61 +137,17 @@ def server(tmp_path_factory):
             shutil.copytree(src, art / extra)
         elif src.is_file():
             shutil.copy(src, art / extra)
-    port = free_port()
-    env = {**os.environ, "ARTIFACTS_DIR": str(art)}  # the default corpus: the demo corpus in `art`
-    env.pop("CHROMA_HOST", None)
-    env.pop("MSMARCO_SOURCE", None)
-    log_path = art / "streamlit.log"
-    log = open(log_path, "w")  # noqa: SIM115 (the server writes to it until the fixture stops it)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.headless",
-            "true",
-            "--server.address",
-            "127.0.0.1",
-            "--server.port",
-            str(port),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail(f"streamlit did not start: {log_path.read_text()[-2000:]}")
-        yield url, log_path
-    finally:
-        launcher.cancel(art, grace_s=2)  # a training run the page started
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
+    with app_server(art, ready_s=60) as url:  # the default corpus: the demo corpus in `art`
+        try:
+            yield url, art / "streamlit.log"
+        finally:
+            launcher.cancel(art, grace_s=2)  # a training run the page started
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with chromium() as b:
         yield b
-        b.close()
-
-
-def no_crash(page) -> None:
-    assert not page.locator("[data-testid='stException']").count(), page.inner_text("body")[:2000]
 
 
 def test_search_and_compare_in_a_browser(server, browser):
@@ -224,7 +155,7 @@ def test_search_and_compare_in_a_browser(server, browser):
 
     url, _ = server
     page = browser.new_page(viewport=SIZES["1440"])
-    page.goto(f"{url}/search", timeout=60_000)
+    open_page(page, f"{url}/search")
     examples = page.locator("[data-testid='stButton'] button")
     ready = page.locator("[data-testid='stButton'] button, [data-testid='stException']")
     ready.first.wait_for(timeout=READY_S * 1000)
@@ -238,20 +169,20 @@ def test_search_and_compare_in_a_browser(server, browser):
         page.get_by_text(text).first.wait_for(timeout=10_000)
     assert "q=" in page.url and "model=" not in page.url  # the default model is left out of the URL
     # The same search again, warm: its timing line is shown (speed is the benchmark's, not a test's).
-    page.goto(page.url, timeout=60_000)
+    open_page(page, page.url)
     # answered by the index, or by exact search while the app builds the index in the background
     latency = page.get_by_text(re.compile(r"Encode query .* ms · (search the index|exact search) .* ms"))
     latency.wait_for(timeout=30_000)
     print("warm search:", latency.inner_text())
 
-    page.goto(f"{url}/search?q=symptms+of+dysgrafia", timeout=60_000)  # misspelled: the spelling is blamed
+    open_page(page, f"{url}/search?q=symptms+of+dysgrafia")  # misspelled: the spelling is blamed
     page.get_by_text("Check the spelling").wait_for(timeout=30_000)
     for quiet in ("symptoms of dysgraphia", "how long to boil an egg"):  # results that mention the words
-        page.goto(f"{url}/search?q={quiet.replace(' ', '+')}", timeout=60_000)
+        open_page(page, f"{url}/search?q={quiet.replace(' ', '+')}")
         page.locator(".card").first.wait_for(timeout=30_000)
         assert not page.get_by_text(re.compile("no answer|No passage contains")).count(), quiet
 
-    page.goto(f"{url}/compare?q={query.replace(' ', '+')}", timeout=60_000)
+    open_page(page, f"{url}/compare?q={query.replace(' ', '+')}")
     page.get_by_text("Overlap@10").wait_for(timeout=30_000)
     expect(page.get_by_label("Query")).to_have_value(query)
     page.get_by_text("Add a BM25 column").click()
@@ -259,11 +190,11 @@ def test_search_and_compare_in_a_browser(server, browser):
     page.locator(".badge.up, .badge.down, .badge.new").first.wait_for(timeout=10_000)
     page.get_by_text("How each passage moves").wait_for(timeout=10_000)
     shared = browser.new_page()  # a shared link reopens the same view
-    shared.goto(f"{url}/compare?q=what+is+a+python&k=3&a=hard&b=random", timeout=60_000)
+    open_page(shared, f"{url}/compare?q=what+is+a+python&k=3&a=hard&b=random")
     shared.locator(".card").first.wait_for(timeout=30_000)
     expect(shared.locator("h3").first).to_have_text("hard")
     expect(shared.locator(".card")).to_have_count(6)
-    shared.goto(f"{url}/compare?q=what+is+a+python&a=run-gone&b=hard", timeout=60_000)
+    open_page(shared, f"{url}/compare?q=what+is+a+python&a=run-gone&b=hard")
     shared.get_by_text("not available here").wait_for(timeout=30_000)
     shared.close()
 
@@ -276,7 +207,7 @@ def test_the_query_k_and_pair_follow_the_class_across_pages_and_back_returns(ser
 
     url, _ = server
     page = browser.new_page(viewport=SIZES["1440"])
-    page.goto(f"{url}/search?q=vaccine&k=5", timeout=60_000)
+    open_page(page, f"{url}/search?q=vaccine&k=5")
     page.locator(".card").first.wait_for(timeout=READY_S * 1000)
     page.wait_for_timeout(1000)
     page.get_by_role("link", name="Compare").first.click()
@@ -299,7 +230,7 @@ def test_the_query_k_and_pair_follow_the_class_across_pages_and_back_returns(ser
     assert "/search" in page.url, page.url
     expect(page.get_by_label("Query")).to_have_value("vaccine")
 
-    page.goto(url, timeout=60_000)  # Home's example, then Embeddings
+    open_page(page, url)  # Home's example, then Embeddings
     page.get_by_text("Try these in Compare").wait_for(timeout=READY_S * 1000)
     example = page.locator("[data-testid='stButton'] button").first
     example.wait_for(timeout=READY_S * 1000)
@@ -322,7 +253,7 @@ def test_picking_a_model_while_typing_keeps_both(server, browser):
 
     url, _ = server
     page = browser.new_page(viewport=SIZES["1440"])
-    page.goto(f"{url}/search?q=vaccine", timeout=60_000)
+    open_page(page, f"{url}/search?q=vaccine")
     page.locator(".card").first.wait_for(timeout=READY_S * 1000)
     page.wait_for_timeout(1000)
     page.get_by_text("Tokens the model saw").wait_for(timeout=READY_S * 1000)
@@ -367,7 +298,7 @@ def test_every_page_fits_a_projector_and_a_laptop(server, browser):
         for name, path in PAGES.items():
             link = f"{url}/{path}" + (("&" if "?" in path else "?") + "present=1" if present else "")
             start = time.perf_counter()
-            page.goto(link, timeout=60_000)
+            open_page(page, link)
             drawn(page, name)
             seconds = time.perf_counter() - start
             page.wait_for_timeout(300)  # settled, for the screenshot
@@ -392,7 +323,7 @@ def test_every_page_fits_a_projector_and_a_laptop(server, browser):
 def test_confused_keeps_the_open_query_and_back_undoes_one_step(server, browser):
     url, _ = server
     page = browser.new_page(viewport=SIZES["1440"])
-    page.goto(url, timeout=60_000)
+    open_page(page, url)
     page.get_by_text("Every model").wait_for(timeout=60_000)
     page.get_by_role("link", name="Confused").first.click()
     heading = page.locator("[data-testid='stHeading'] h3").first
@@ -446,7 +377,7 @@ def click_a_map_point(page, tries: int = 3) -> None:
 def test_a_clicked_map_point_is_ringed_on_both_maps(server, browser):
     url, _ = server
     page = browser.new_page(viewport=SIZES["1440"])
-    page.goto(f"{url}/embeddings", timeout=60_000)
+    open_page(page, f"{url}/embeddings")
     page.locator("[data-testid='stPlotlyChart'] .main-svg").nth(2).wait_for(timeout=READY_S * 1000)
     no_crash(page)
     page.wait_for_timeout(1500)
@@ -460,7 +391,7 @@ def test_a_clicked_map_point_is_ringed_on_both_maps(server, browser):
     times = []
     for _ in range(3):
         start = time.perf_counter()
-        page.goto(f"{url}/embeddings?q=what+is+a+python", timeout=60_000)
+        open_page(page, f"{url}/embeddings?q=what+is+a+python")
         page.locator("[data-testid='stPlotlyChart'] .main-svg").nth(2).wait_for(timeout=30_000)
         times.append(time.perf_counter() - start)
     placed = page.get_by_text(re.compile(r"placed on the map in [\d.]+ ms"))
@@ -477,7 +408,7 @@ def test_training_page_in_a_browser(server, browser):
     """A short run started from the form (its phases on the bar), then cancelled from the page."""
     url, _ = server
     page = browser.new_page(viewport={"width": 1440, "height": 1800})
-    page.goto(f"{url}/training", timeout=60_000)
+    open_page(page, f"{url}/training")
     page.locator("[data-testid='stPlotlyChart']").nth(3).wait_for(timeout=60_000)
     no_crash(page)
     page.get_by_label("Max training queries (0: all)").fill("2000")  # still training when cancelled

@@ -11,40 +11,32 @@ is a tiny MS MARCO-schema file the test writes, so nothing waits on encoding 22,
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
-import time
-import urllib.request
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from core.data.corpora import DEMO_FILE
 from core.pipeline import new_corpus
+from tests.app.browser import (
+    CHECKPOINTS,
+    DOCS,
+    NEEDS,
+    REAL_ARTIFACTS,
+    SIZES,
+    app_server,
+    chromium,
+    no_crash,
+    open_page,
+)
 from tests.app.corpus_files import write_beir, write_csv, zip_folder
-from tests.conftest import free_port, tiny_rows
+from tests.conftest import tiny_rows
 
-ROOT = Path(__file__).resolve().parents[2]
-DOCS = ROOT / "docs"
-REAL_ARTIFACTS = Path(os.environ.get("ARTIFACTS_DIR") or ROOT / "artifacts")
-CHECKPOINTS = {name: REAL_ARTIFACTS / name / "model.pt" for name in ("random", "hard")}
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
-SIZES = {"1440": {"width": 1440, "height": 900}, "1024": {"width": 1024, "height": 768}}
 PAGES = ("", "search", "compare", "embeddings", "confused", "training", "corpora")
 WAIT_MS = 600_000  # encoding and UMAP on a loaded 2-core machine
 
-pytestmark = [
-    pytest.mark.skipif(not CHROMIUM.is_file(), reason=f"Chromium not found at {CHROMIUM}"),
-    pytest.mark.skipif(
-        not all(p.is_file() for p in CHECKPOINTS.values()),
-        reason=f"needs the real checkpoints ({', '.join(map(str, CHECKPOINTS.values()))})",
-    ),
-]
+pytestmark = NEEDS
 
 
 def linked_artifacts(art: Path) -> Path:
@@ -62,41 +54,10 @@ def linked_artifacts(art: Path) -> Path:
     return art
 
 
-@contextmanager
-def app_server(art: Path, env: dict):
-    """The app served from the repository root over artifacts folder `art`: yields its URL."""
-    port = free_port()
-    env = {**os.environ, "ARTIFACTS_DIR": str(art), **env}
-    env.pop("CHROMA_HOST", None)
-    with open(art / "streamlit.log", "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]
-            + ["--server.address", "127.0.0.1", "--server.port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(240):
-                try:
-                    if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                        break
-                except OSError:
-                    time.sleep(0.5)
-            else:
-                raise RuntimeError(f"streamlit did not start: {(art / 'streamlit.log').read_text()[-2000:]}")
-            yield url
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
-
-
 def upload(page, url: str, path: Path, text_column: str | None = None) -> None:
     """Open the Corpora page, put `path` in its file input, pick the text column, wait until the
     file is received (the Add button shows)."""
-    page.goto(f"{url}/corpora", timeout=60_000)
+    open_page(page, f"{url}/corpora")
     page.get_by_text("Add a corpus").first.wait_for(timeout=WAIT_MS)
     page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(path))
     add = page.get_by_role("button", name="Add the corpus")
@@ -117,13 +78,9 @@ def add_and_wait(page) -> None:
     page.get_by_text(ADDED).wait_for(timeout=WAIT_MS)
 
 
-def no_crash(page) -> None:
-    assert not page.locator("[data-testid='stException']").count(), page.inner_text("body")[:2000]
-
-
 def search(page, url: str, corpus: str, query: str) -> str:
     """The first result's text for `query` on `corpus`."""
-    page.goto(f"{url}/search?corpus={corpus}&q={query.replace(' ', '+')}", timeout=60_000)
+    open_page(page, f"{url}/search?corpus={corpus}&q={query.replace(' ', '+')}")
     card = page.locator(".card").first
     card.wait_for(timeout=WAIT_MS)
     no_crash(page)
@@ -145,18 +102,14 @@ def server(tmp_path_factory):
     metrics = json.loads((art / "metrics.json").read_text()) if (art / "metrics.json").is_file() else {}
     metrics["corpora"] = {"measured": {"source": "tinybeir", "queries": 18, "passages": 24, "models": scores}}
     (art / "metrics.json").write_text(json.dumps(metrics))
-    with app_server(art, {"MSMARCO_SOURCE": str(msmarco)}) as url:
+    with app_server(art, {"MSMARCO_SOURCE": str(msmarco)}, ready_s=120) as url:
         yield url, {"csv": write_csv(files / "notes.csv"), "zip": zip_folder(beir, files / "course.zip")}
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def test_upload_a_csv_and_a_beir_zip_then_search_each_on_every_page(server, browser):
@@ -179,13 +132,13 @@ def test_upload_a_csv_and_a_beir_zip_then_search_each_on_every_page(server, brow
 
     for corpus in ("notes", "course"):
         for name in PAGES:
-            page.goto(f"{url}/{name}?corpus={corpus}", timeout=60_000)
+            open_page(page, f"{url}/{name}?corpus={corpus}")
             page.locator("h1").first.wait_for(timeout=WAIT_MS)
             page.locator("[data-testid='stSpinner']").first.wait_for(state="detached", timeout=WAIT_MS)
             page.locator("[data-testid='stProgress']").first.wait_for(state="detached", timeout=WAIT_MS)
             no_crash(page)
             assert f"corpus={corpus}" in page.url, (name, page.url)
-    page.goto(f"{url}/confused?corpus=notes", timeout=60_000)
+    open_page(page, f"{url}/confused?corpus=notes")
     page.get_by_text("Confused needs judgements").wait_for(timeout=WAIT_MS)
     page.close()
 
@@ -194,14 +147,14 @@ def test_picker_and_transfer_table_screenshots(server, browser):
     url, _ = server
     for size, viewport in SIZES.items():
         page = browser.new_page(viewport=viewport)
-        page.goto(f"{url}/search?q=what+is+a+latte", timeout=60_000)
+        open_page(page, f"{url}/search?q=what+is+a+latte")
         page.locator(".card").first.wait_for(timeout=WAIT_MS)
         page.get_by_label("Corpus", exact=True).click()
         page.get_by_role("option", name="Corpus · measured", exact=True).wait_for(timeout=30_000)
         page.screenshot(path=str(DOCS / f"screenshot_corpus_picker_{size}.png"))
         page.get_by_role("option", name="Corpus · measured", exact=True).click()
         page.wait_for_url("**corpus=measured**", timeout=60_000)
-        page.goto(f"{url}/?corpus=measured", timeout=60_000)
+        open_page(page, f"{url}/?corpus=measured")
         heading = page.get_by_text("Off MS MARCO")
         heading.wait_for(timeout=WAIT_MS)
         no_crash(page)
