@@ -13,6 +13,7 @@ import pytest
 from core.common.config import Config
 from core.data.corpus import Corpus
 from core.data.stored import read_corpus
+from core.retrieval import registry
 
 TESTS = Path(__file__).resolve().parent
 SLOW_FOLDERS = ("app", "system")
@@ -156,7 +157,6 @@ def glove_vocab():
 def toy_ranker(monkeypatch):
     """The toy ranker (tests/toy_ranker.py) added to the registry by its one line; yields the instances
     the registry makes, so a test can reach the very objects the app or `eval` used."""
-    from core.retrieval import rankers
     from tests.toy_ranker import RandomScores
 
     made = []
@@ -165,5 +165,5 @@ def toy_ranker(monkeypatch):
         made.append(RandomScores(name, setting))
         return made[-1]
 
-    monkeypatch.setitem(rankers.REGISTRY, "random-scores", factory)
+    monkeypatch.setitem(registry.REGISTRY, "random-scores", factory)
     yield made

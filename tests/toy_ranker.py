@@ -1,5 +1,5 @@
 """A toy ranker for the registry's acceptance tests: random scores, the same for the same query over
-the same passages. Adding it is this module and one line in `core.retrieval.rankers.REGISTRY`
+the same passages. Adding it is this module and one line in `core.retrieval.registry.REGISTRY`
 (`"random-scores": RandomScores`), which the `toy_ranker` fixture (tests/conftest.py) adds."""
 
 from __future__ import annotations

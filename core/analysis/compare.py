@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.analysis.results import ResultHit, SearchResult, search
 from core.data.corpus import split_queries
 from core.retrieval.catalog import Catalog
 from core.retrieval.queries import readable
-from core.retrieval.ranker import Ranker, ResultHit, SearchResult
+from core.retrieval.ranker import Ranker
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ def _moves(result: SearchResult, other: SearchResult, catalog: Catalog) -> list[
 
 def compare(query: str, left: Ranker, right: Ranker, k: int = 10) -> Comparison:
     """One query through two engines, each hit with its rank in the other model."""
-    a, b = left.search(query, k), right.search(query, k)
+    a, b = search(left, query, k), search(right, query, k)
     overlap = len({h.pid for h in a.hits} & {h.pid for h in b.hits}) / max(min(k, len(left.catalog)), 1)
     return Comparison(a, b, _moves(a, b, left.catalog), _moves(b, a, left.catalog), overlap)
 

@@ -2,7 +2,7 @@
 the wrong passage that beat it, and how two checkpoints differ on them.
 
 Ranks come from `Ranker.query_scores` through `core.retrieval.metrics.judged_rank`, as
-`IREvaluator.ranks` has them for the same ranker objects (the registry's, core.retrieval.rankers), so
+`IREvaluator.ranks` has them for the same ranker objects (the registry's, core.retrieval.registry), so
 with one judged passage per query the number of confused queries is `queries * (1 - recall@1)` of
 `python -m core eval --split val` (tested in tests/unit/test_rankers.py). An exact tie between the
 judged passage and another counts against it here, while eval's top-k metrics place tied passages in

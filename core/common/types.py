@@ -11,7 +11,8 @@ class Hit:
     """One retrieved passage, as every searcher returns it (Pyserini style)."""
 
     docid: str
-    score: float  # cosine similarity for dense searchers, BM25 score for the lexical one
+    score: float  # in the searcher's unit: cosine for dense ones, BM25 for the lexical one, fused
+    missed: bool = False  # exact search ranks it within the top k; the approximate index did not return it
 
 
 Progress = Callable[[float, str], None]  # (share of the work done, what is happening), for a progress bar

@@ -37,7 +37,7 @@ from core.retrieval.hybrid import (
     weight_for,
 )
 from core.retrieval.index import chroma_client, ensure_index
-from core.retrieval.rankers import METRIC_MODELS, Setting, make
+from core.retrieval.registry import METRIC_MODELS, Setting, make
 from core.retrieval.vectors import IndexTarget
 from core.training.mining import mine_file, mining_index, mining_stats
 from core.training.rounds import round_config, train_rounds, warmup_config

@@ -103,7 +103,7 @@ def cmd_eval(args) -> int:
     from core.common.artifacts import artifacts_dir
     from core.retrieval.evaluate import IREvaluator
     from core.retrieval.metrics import FULL_METRICS, RERANK_METRICS
-    from core.retrieval.rankers import Setting, checkpoint_for, make
+    from core.retrieval.registry import Setting, checkpoint_for, make
 
     check_flags({"data.val_fraction": args.val_fraction})
     if args.corpus:

@@ -19,7 +19,7 @@ from core.pipeline.arms import BY_NAME, WARMUP, Arm
 from core.retrieval.evaluate import IREvaluator
 from core.retrieval.hybrid import Hybrid, fit_on_corpus, fitting_queries
 from core.retrieval.lexical import Lexical
-from core.retrieval.rankers import Setting, make
+from core.retrieval.registry import Setting, make
 from core.training.mining import mine_file, mining_index
 from core.training.rounds import round_config, train_round, warmup_config
 from core.training.tracking import tally_hook

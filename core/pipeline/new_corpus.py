@@ -27,7 +27,7 @@ from core.retrieval.catalog import Catalog
 from core.retrieval.evaluate import IREvaluator
 from core.retrieval.index import chroma_client, ensure_index
 from core.retrieval.metrics import COLLECTION_METRICS
-from core.retrieval.rankers import METRIC_MODELS, Setting, make
+from core.retrieval.registry import METRIC_MODELS, Setting, make
 from core.retrieval.vectors import IndexTarget
 
 CORPUS_MODELS = tuple(n for n in METRIC_MODELS if n != WARMUP)  # what `evaluate` scores

@@ -2,7 +2,7 @@
 a dict of metrics out).
 
 A *ranker* is a `core.retrieval.ranker.Ranker` (the same objects the app searches with, made by name
-in `core.retrieval.rankers`): `fit(passages)`, then `scores(query_texts) -> (Q, N)` over them; one the
+in `core.retrieval.registry`): `fit(passages)`, then `scores(query_texts) -> (Q, N)` over them; one the
 app fitted on the same passages is scored as it is.
 Three modes share one scoring pass: *full* ranks every passage; *rerank* ranks each query's own
 candidates from the data (queries with at least two candidates, one of them judged); *bm25_hard*

@@ -21,7 +21,7 @@ from core.retrieval.catalog import Passages
 from core.retrieval.explain import Explanation, Part
 from core.retrieval.metrics import per_query_metrics
 from core.retrieval.queries import QueryError, QueryToken, validate_query
-from core.retrieval.ranker import Ranker, SearchResult, exact_top
+from core.retrieval.ranker import Hits, Ranker, exact_top
 
 GRID = tuple(round(float(w), 2) for w in np.linspace(0, 1, 21))
 PREFIX = "hybrid:"
@@ -75,23 +75,19 @@ class Hybrid(Ranker):
         read = np.array([[self.reads(q)] for q in queries], dtype=np.float32)
         return fuse(self.first.scores(queries) * read, self.second.scores(queries), self.weight)
 
-    def search(self, query: str, k: int = 10) -> SearchResult:
+    def search(self, query: str, k: int = 10) -> Hits:
         """The exact top k; a query the first ranker cannot read (a misspelt word it never saw) is
         answered by the second alone, among the passages it finds, and said so in `notice`; refused
         with the first's reason when the second finds nothing either."""
         if self.reads(query):
             return super().search(query, k)
         query = validate_query(query)
-        scores = self.scores([query])[0]
-        top = exact_top(scores, k, floor=0.0)
+        top = exact_top(self.scores([query])[0], k, floor=0.0)
         if not top:
             validate_query(query, self.first.vocab)  # raises the first ranker's reason
-        result = self.result(query, top, scores, 0.0, 0.0)
-        result.notice = (
-            f"{self.first.name} knows none of these words, so {self.name} answers with its "
-            f"{self.second.name} half alone."
-        )
-        return result
+        first, second = self.first.name, self.second.name
+        notice = f"{first} knows none of these words, so {self.name} answers with its {second} half alone."
+        return self.hits(top, notice=notice)
 
     def tokens(self, query: str) -> tuple[list[QueryToken], int]:
         return self.first.tokens(query)

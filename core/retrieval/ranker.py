@@ -6,100 +6,37 @@ and `batch_search`; ours share this):
   evaluated as it is;
 - `scores(queries) -> (Q, N)`: the exact score of every passage, from which the rank of any passage
   (the judged one included) follows over the whole corpus (`judged_ranks`, `query_scores`);
-- `search(query, k) -> SearchResult`: by default the exact top k of `scores`;
+- `search(query, k) -> Hits`: the top k `Hit(docid, score)`, by default the exact top k of `scores`;
 - `unit` (what the scores are: cos, bm25, fused), `explain` (a score taken apart) and `tokens` (what
   the ranker sees of a query).
 
-`FOREGROUND` tracks the app's foreground work, which a background index build waits for.
+What a page shows beside the hits (ranks, texts, the judged passage, timings) is assembled above
+this layer (`core.analysis.results`).
 """
 
 from __future__ import annotations
-
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from core.common.config import DataConfig
+from core.common.types import Hit
 from core.data.text import tokenize
 from core.data.vocab import Vocab
 from core.retrieval.catalog import Catalog, Passages
 from core.retrieval.explain import Explanation, Part
-from core.retrieval.metrics import judged_rank, rank_of
+from core.retrieval.metrics import judged_rank
 from core.retrieval.queries import QueryToken, validate_query
 
-QUIET_S = 3.0  # a background index build starts, and adds each chunk, once the app has been idle this long
 
+class Hits(list):
+    """A search's hits (`Hit`), best first, and how it was answered: `path` ("exact": every passage
+    scored, "chroma": the HNSW index) and a `notice` the person searching should read (the index was
+    rebuilt; a hybrid answered with one half)."""
 
-class Activity:
-    """When the app last did foreground work (encoding passages or queries): a background index build
-    waits, before it starts and before each chunk it adds to Chroma, until it has been quiet for
-    QUIET_S, so it never slows a page. (Chroma adds on its own thread pool, which no thread priority
-    of ours reaches.)"""
-
-    def __init__(self):
-        self.lock, self.busy, self.last = threading.Lock(), 0, time.monotonic()
-
-    @contextmanager
-    def working(self) -> Iterator[None]:
-        with self.lock:
-            self.busy += 1
-        try:
-            yield
-        finally:
-            with self.lock:
-                self.busy, self.last = self.busy - 1, time.monotonic()
-
-    def wait_quiet(self, quiet_s: float | None = None) -> None:
-        quiet_s = QUIET_S if quiet_s is None else quiet_s
-        while True:
-            with self.lock:
-                left = 0.2 if self.busy else self.last + quiet_s - time.monotonic()
-            if left <= 0:
-                return
-            time.sleep(min(left, 0.5))
-
-
-FOREGROUND = Activity()  # this process's
-
-
-@dataclass(frozen=True)
-class ResultHit:
-    rank: int  # 1-based, over the whole corpus
-    pid: str
-    score: float  # in the unit of the ranker that ranked it (`SearchResult.unit`)
-    text: str
-    judged: bool  # a passage MS MARCO judged relevant to this (dataset) query
-    missed: bool = False  # exact search ranks it within the top k, the approximate index did not return it
-
-
-@dataclass
-class SearchResult:
-    model: str
-    query: str
-    hits: list[ResultHit]
-    encode_ms: float
-    search_ms: float
-    tokens: list[QueryToken]
-    dropped_tokens: int  # tokens past the model's query length, never seen
-    query_id: str | None  # the dataset query the text matches, if any
-    judged: ResultHit | None  # the best-ranked judged passage, wherever it ranks
-    scores: np.ndarray = field(repr=False)  # every passage's score, in corpus order
-    unit: str  # what the scores are: the ranker's `unit`
-    path: str  # what answered: "exact" (every passage scored) or "chroma" (the HNSW index)
-    notice: str | None = None  # the index failed during this search and was rebuilt
-
-    def rank_of(self, pid: str, row: int) -> int:
-        """Rank of a passage over the whole corpus: its place in the top k, else from the scores, a
-        tie counting against it as in `core.retrieval.metrics.judged_rank`."""
-        for h in self.hits:
-            if h.pid == pid:
-                return h.rank
-        return rank_of(self.scores, row)
+    def __init__(self, hits=(), path: str = "exact", notice: str | None = None):
+        super().__init__(hits)
+        self.path, self.notice = path, notice
 
 
 def exact_top(scores: np.ndarray, k: int, floor: float | None = None) -> list[tuple[int, float, bool]]:
@@ -159,55 +96,22 @@ class Ranker:
         object's id)."""
         return self.name
 
-    def search(self, query: str, k: int = 10) -> SearchResult:
-        """The exact top k over every passage (`path` "exact")."""
+    def search(self, query: str, k: int = 10) -> Hits:
+        """The exact top k over every passage."""
         query = validate_query(query, self.vocab)
-        t0 = time.perf_counter()
         scores = self.scores([query])[0]
-        top = exact_top(scores, k, floor=self.floor)
-        return self.result(query, top, scores, 0.0, (time.perf_counter() - t0) * 1e3)
+        return self.hits(exact_top(scores, k, floor=self.floor))
 
-    def result(
-        self,
-        query: str,
-        top: list[tuple[int, float, bool]],
-        scores: np.ndarray,
-        encode_ms: float,
-        search_ms: float,
-        path: str = "exact",
-    ) -> SearchResult:
-        """The `SearchResult` of top-k (row, score, missed) triples, in rank order, and the scores of
-        every passage; its judged passage is the best-scored one above `floor`."""
-        catalog = self.catalog
-        qid, judged_rows = catalog.judged_rows(query)
-        judged_set = set(judged_rows)
-        hits = [
-            ResultHit(i, catalog.pids[r], s, catalog.display_text(r), r in judged_set, missed)
-            for i, (r, s, missed) in enumerate(top, 1)
-        ]
-        tokens, dropped = self.tokens(query)
-        result = SearchResult(
-            self.name, query, hits, encode_ms, search_ms, tokens, dropped, qid, None, scores, self.unit, path
-        )
-        reachable = [r for r in judged_rows if self.floor is None or scores[r] > self.floor]
-        if reachable:
-            best = max(reachable, key=lambda r: scores[r])
-            pid = catalog.pids[best]
-            result.judged = ResultHit(
-                result.rank_of(pid, best), pid, float(scores[best]), catalog.display_text(best), True
-            )
-        return result
+    def hits(
+        self, top: list[tuple[int, float, bool]], path: str = "exact", notice: str | None = None
+    ) -> Hits:
+        """`Hits` of top-k (row, score, missed) triples, in rank order."""
+        return Hits((Hit(self.catalog.pids[r], s, missed) for r, s, missed in top), path, notice)
 
     def explain(self, query: str, rows: list[int]) -> list[Explanation]:
         """The score of `query` with each passage (by row), taken apart; by default one part."""
         scores = self.scores([query])[0] if rows else []
         return [Explanation(float(scores[r]), self.unit, (Part("score", float(scores[r])),)) for r in rows]
-
-    def explain_result(self, result: SearchResult) -> dict[str, Explanation]:
-        """The explanation of each hit of `result` and of its judged passage, by passage id."""
-        hits = result.hits + ([result.judged] if result.judged else [])
-        found = self.explain(result.query, [self.catalog.row[h.pid] for h in hits])
-        return {h.pid: e for h, e in zip(hits, found)}
 
     def tokens(self, query: str) -> tuple[list[QueryToken], int]:
         """(the tokens this ranker sees in `query`, unknown ones marked; tokens past its length limit)."""

@@ -1,4 +1,4 @@
-"""The app's rankers come from the one registry (core.retrieval.rankers): a toy ranker added by one
+"""The app's rankers come from the one registry (core.retrieval.registry): a toy ranker added by one
 registry line (tests/toy_ranker.py) can be picked on Search, Compare and Confused, and the Confused
 page ranks each validation query's judged passage where `eval` (`IREvaluator`) ranks it, through the
 very object the page used. Runs on the page tests' corpus and checkpoints (tests/app/test_app.py)."""

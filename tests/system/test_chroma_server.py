@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.analysis import results
 from core.data.corpora import load_corpus
 from core.model.encoder import Encoder
 from core.retrieval.catalog import Catalog
@@ -82,7 +83,7 @@ def test_the_app_engine_reaches_the_server_through_the_environment(server, tmp_p
     engine = Engine("hard", ckpt, catalog, chroma_path=tmp_path / "unused")
     assert not (tmp_path / "unused").exists(), "with CHROMA_HOST set nothing is written locally"
     query = catalog.corpus.queries.text.iloc[0]
-    result = engine.search(query, 5)
+    result = results.search(engine, query, 5)
     exact = ExactIndex()
     exact.add(catalog.pids, engine.vectors)
     assert [h.pid for h in result.hits] == [

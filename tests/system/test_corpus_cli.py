@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from core.analysis import results
 from core.data.corpora import load_corpus
 from core.pipeline import cli, new_corpus
 from core.retrieval.catalog import Catalog
@@ -70,7 +71,9 @@ def test_a_beir_collection_is_added_searched_and_measured(tmp_path, artifacts, d
     catalog = Catalog(corpus, "col", artifacts / "corpora" / "col")
     engine = Engine("hard", artifacts / "hard" / "model.pt", catalog)
     query = corpus.queries.text[0]
-    assert engine.search(query, 3).hits[0].pid == next(iter(corpus.positives[corpus.queries.query_id[0]]))
+    assert results.search(engine, query, 3).hits[0].pid == next(
+        iter(corpus.positives[corpus.queries.query_id[0]])
+    )
 
 
 def test_a_csv_of_passages_with_its_own_columns(tmp_path, artifacts, demo, capsys):

@@ -19,6 +19,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.analysis import results
 from core.analysis.compare import compare
 from core.common.artifacts import CheckpointError
 from core.data.corpora import load_corpus
@@ -63,8 +64,8 @@ def test_sixteen_threads_search_for_thirty_seconds_without_errors(engine):
         "what is the capital of france",
         "ÿüñïçødé café ☕ naïve",
     ]
-    alone = {q: [h.pid for h in engine.search(q, 10).hits] for q in queries}
-    alone_bm25 = {q: [h.pid for h in lexical.search(q, 10).hits] for q in queries}
+    alone = {q: [h.pid for h in results.search(engine, q, 10).hits] for q in queries}
+    alone_bm25 = {q: [h.pid for h in results.search(lexical, q, 10).hits] for q in queries}
     deadline, errors, done = time.time() + SECONDS, [], [0] * 16
 
     def session(i: int) -> None:
@@ -73,12 +74,12 @@ def test_sixteen_threads_search_for_thirty_seconds_without_errors(engine):
             q = rng.choice(queries)
             try:
                 if i % 4 == 3:
-                    ok = [h.pid for h in lexical.search(q, 10).hits] == alone_bm25[q]
+                    ok = [h.pid for h in results.search(lexical, q, 10).hits] == alone_bm25[q]
                 elif i % 4 == 2:
                     c = compare(q, engine, engine, 10)
                     ok = [h.pid for h in c.left.hits] == alone[q] and c.overlap == 1.0
                 else:
-                    ok = [h.pid for h in engine.search(q, 10).hits] == alone[q]
+                    ok = [h.pid for h in results.search(engine, q, 10).hits] == alone[q]
             except Exception as e:  # noqa: BLE001 - any error is the failure being tested for
                 errors.append(f"session {i}: {type(e).__name__}: {e}")
                 return
@@ -265,7 +266,7 @@ ANY_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max
 )
 def test_any_query_is_answered_or_refused_with_a_message(engine, query):
     try:
-        result = engine.search(query, 10)
+        result = results.search(engine, query, 10)
     except QueryError as e:
         assert str(e)
         return

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from core.analysis import results
 from core.common.cache import KeyedCache
 from core.data.corpora import load_corpus
 from core.retrieval import dense as dense_module
@@ -47,15 +48,17 @@ def test_a_corrupted_chroma_database_is_set_aside_and_rebuilt_by_the_next_search
     chroma = tmp_path / "chroma"
     engine = Engine("hard", CHECKPOINTS["hard"], catalog, chroma_path=chroma)
     other = Engine("random", CHECKPOINTS["random"], catalog, chroma_path=chroma)  # shares the folder
-    before = engine.search(QUERY, 5)
+    before = results.search(engine, QUERY, 5)
     assert before.notice is None and engine.notice is None
     scribble_over(chroma / "chroma.sqlite3")
-    after = engine.search(QUERY, 5)
+    after = results.search(engine, QUERY, 5)
     assert [h.pid for h in after.hits] == [h.pid for h in before.hits], "answered as before"
     assert after.notice and "set aside" in after.notice and "rebuilt" in after.notice
     assert len(corrupt_folders(tmp_path)) == 1 and set_aside_if_corrupt(chroma) is None, "the new one's sound"
-    assert engine.search(QUERY, 5).notice is None, "the notice belongs to the search that repaired"
-    assert other.search(QUERY, 5).hits, "the other checkpoint's index is rebuilt in the new folder too"
+    assert results.search(engine, QUERY, 5).notice is None, "the notice belongs to the search that repaired"
+    assert results.search(other, QUERY, 5).hits, (
+        "the other checkpoint's index is rebuilt in the new folder too"
+    )
 
 
 def test_an_app_restarted_over_a_corrupted_database_repairs_it_while_opening(catalog, tmp_path):
@@ -89,8 +92,8 @@ def test_the_search_page_rebuilds_a_corrupted_index_with_a_notice(catalog, tiny_
     from views.parts import state
 
     for job in state._openings()[1].values():  # the app builds indexes in the background: wait for them
-        if job.engine is not None and job.engine.builder is not None:
-            job.engine.builder.join(60)
+        if job.engine is not None and job.engine.live is not None and job.engine.live.builder is not None:
+            job.engine.live.builder.join(60)
     scribble_over(art / "chroma" / "chroma.sqlite3")
     at = search()
     assert "rebuilt" in " ".join(i.value for i in at.info) and not at.warning
@@ -107,7 +110,7 @@ def test_a_slow_build_of_one_checkpoint_never_holds_up_searches_on_an_open_one(
     normal = []
     for _ in range(7):
         t0 = time.perf_counter()
-        cache.get(("hard",), pytest.fail).search(QUERY)
+        results.search(cache.get(("hard",), pytest.fail), QUERY)
         normal.append(time.perf_counter() - t0)
     real_ensure = dense_module.ensure_index
     building = threading.Event()
@@ -128,7 +131,7 @@ def test_a_slow_build_of_one_checkpoint_never_holds_up_searches_on_an_open_one(
     for _ in range(5):
         t0 = time.perf_counter()
         assert cache.get(("hard",), pytest.fail) is open_one
-        open_one.search(QUERY)
+        results.search(open_one, QUERY)
         during.append(time.perf_counter() - t0)
     assert slow.is_alive(), "the slow build was still going while those searches ran"
     limit = max(0.25, 5 * statistics.median(normal))
@@ -138,7 +141,7 @@ def test_a_slow_build_of_one_checkpoint_never_holds_up_searches_on_an_open_one(
     )
     assert max(during) < limit
     slow.join(60)
-    assert cache.get(("random",), pytest.fail).search(QUERY).hits, "the slow one was made once"
+    assert results.search(cache.get(("random",), pytest.fail), QUERY).hits, "the slow one was made once"
 
 
 def test_a_value_is_made_once_however_many_threads_ask():

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from chromadb.api.client import Client
 
+from core.analysis import results
 from core.model.encoder import Encoder
 from core.retrieval import index as index_module
 from core.retrieval.index import chroma_client, ensure_index, set_aside_if_corrupt
@@ -118,7 +119,7 @@ def test_a_search_whose_index_another_process_rebuilt_reopens_it(passages, tmp_p
     builds = []
     real = index_module._build_index
     monkeypatch.setattr(index_module, "_build_index", lambda *a: builds.append(1) or real(*a))
-    result = engine.search("how is coffee made", 3)
+    result = results.search(engine, "how is coffee made", 3)
     assert result.hits and result.notice is None and builds == [], "reopened, not built again"
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from core.analysis import results
 from core.common.config import ModelConfig
 from core.common.types import Hit
 from core.data.msmarco import build_corpus
@@ -39,7 +40,7 @@ def dataset_query(catalog: Catalog) -> str:
 
 def test_ranks_are_exact_over_the_whole_corpus(engine, catalog):
     query = dataset_query(catalog)
-    result = engine.search(query, k=5)
+    result = results.search(engine, query, k=5)
     exact = engine.scores([query])[0]
     order = [catalog.pids[r] for r in np.argsort(-exact, kind="stable")[:5]]
     assert [h.pid for h in result.hits] == order and [h.rank for h in result.hits] == [1, 2, 3, 4, 5]
@@ -59,8 +60,8 @@ def test_a_passage_the_index_misses_is_shown_marked_at_its_exact_rank(engine, ca
     def approximate(vectors, k):
         return [[Hit(pid, float(exact[catalog.row[pid]])) for pid in top if pid != lost][:k]]
 
-    monkeypatch.setattr(engine.index, "query", approximate)
-    result = engine.search(query, k=5)
+    monkeypatch.setattr(engine.live.index, "query", approximate)
+    result = results.search(engine, query, k=5)
     assert [h.pid for h in result.hits] == top[:6]  # the index's 5, the missed one in its place
     missed = [h for h in result.hits if h.missed]
     assert [(h.pid, h.rank) for h in missed] == [(lost, 2)]
@@ -70,7 +71,7 @@ def test_a_passage_the_index_misses_is_shown_marked_at_its_exact_rank(engine, ca
 
 def test_the_judged_passage_missed_by_the_index_gets_a_card(engine, catalog, monkeypatch):
     query = dataset_query(catalog)
-    judged = engine.search(query, k=10).judged
+    judged = results.search(engine, query, k=10).judged
     assert judged is not None and judged.rank <= 10
 
     def approximate(vectors, k):  # every passage but the judged one, in exact order
@@ -78,8 +79,8 @@ def test_the_judged_passage_missed_by_the_index_gets_a_card(engine, catalog, mon
         rows = [r for r in np.argsort(-exact, kind="stable") if catalog.pids[r] != judged.pid]
         return [[Hit(catalog.pids[r], float(exact[r])) for r in rows[:k]]]
 
-    monkeypatch.setattr(engine.index, "query", approximate)
-    result = engine.search(query, k=10)
+    monkeypatch.setattr(engine.live.index, "query", approximate)
+    result = results.search(engine, query, k=10)
     cards = {h.pid: h for h in result.hits}
     assert judged.pid in cards and cards[judged.pid].missed and cards[judged.pid].rank == result.judged.rank
 
@@ -89,16 +90,16 @@ def test_every_searcher_answers_the_same_way(engine, catalog):
     hybrid = Hybrid(engine, lexical, weight=0.5)
     query = "what is the capital of france"
     for searcher in (engine, lexical, hybrid):
-        result = searcher.search(query, k=3)
+        result = results.search(searcher, query, k=3)
         assert result.model == searcher.name and 0 < len(result.hits) <= 3
         assert [h.rank for h in result.hits] == list(range(1, len(result.hits) + 1))
         scores = [h.score for h in result.hits]
         assert scores == sorted(scores, reverse=True)
-    assert lexical.search(query, k=3).hits[0].text == "paris is the capital city of france"
+    assert results.search(lexical, query, k=3).hits[0].text == "paris is the capital city of france"
     assert hybrid.name == "hybrid:tiny"
 
 
 def test_queries_that_cannot_be_searched_say_what_to_change(engine):
     for bad in ("", "   ", "x" * 1001, "🙂🙂"):
         with pytest.raises(QueryError):
-            engine.search(bad)
+            results.search(engine, bad)

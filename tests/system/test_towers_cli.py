@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from core.analysis import results
 from core.data.corpora import load_corpus
 from core.model.two_tower import load_checkpoint
 from core.retrieval.catalog import Catalog
@@ -59,9 +60,9 @@ def test_each_tower_trains_through_the_cli_and_its_checkpoint_is_searchable_and_
     assert [e["epoch"] for e in log["epochs"]] == [0, 1] and log["epochs"][1]["val"]["mrr@10"] > 0
 
     engine = Engine(tower, folder / "model.pt", Catalog(load_corpus(str(tiny_data))))
-    result = engine.search(QUERY, k=3)
+    result = results.search(engine, QUERY, k=3)
     assert len(result.hits) == 3
-    explained = engine.explain_result(result)
+    explained = results.explain_result(engine, result)
     for hit in result.hits:
         e = explained[hit.pid]
         assert [p.label for p in e.parts] == ["meaning", "shared words"]

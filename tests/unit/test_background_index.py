@@ -9,15 +9,15 @@ import time
 
 import pytest
 
+from core.analysis import results
 from core.common.config import ModelConfig
 from core.data.msmarco import build_corpus
 from core.model.two_tower import TwoTower, save_checkpoint
-from core.retrieval import dense as dense_module
-from core.retrieval import ranker as ranker_module
+from core.retrieval import live_index
 from core.retrieval.catalog import Catalog
 from core.retrieval.dense import Engine
-from core.retrieval.ranker import FOREGROUND
 from tests.conftest import tiny_rows
+from views.parts.activity import Activity
 
 QUERY = "what is the capital of france"
 
@@ -35,56 +35,63 @@ def catalog():
     return Catalog(build_corpus(tiny_rows()))
 
 
-@pytest.fixture(autouse=True)
-def quick(monkeypatch):
-    monkeypatch.setattr(ranker_module, "QUIET_S", 0.5)
+@pytest.fixture
+def app():
+    """The app's foreground work, quiet after half a second."""
+    return Activity(quiet_s=0.5)
 
 
-def test_exact_search_answers_until_the_background_index_is_complete(checkpoint, catalog, tmp_path):
-    engine = Engine("tiny", checkpoint, catalog, tmp_path / "chroma", background=True)
-    first = engine.search(QUERY, 5)
-    assert engine.index is None and first.path == "exact" and engine.index_state.startswith("is being built")
-    engine.builder.join(60)
-    after = engine.search(QUERY, 5)
+def test_exact_search_answers_until_the_background_index_is_complete(app, checkpoint, catalog, tmp_path):
+    engine = Engine("tiny", checkpoint, catalog, tmp_path / "chroma", background=True, foreground=app)
+    first = results.search(engine, QUERY, 5)
+    assert (
+        engine.live.index is None
+        and first.path == "exact"
+        and engine.index_state.startswith("is being built")
+    )
+    engine.live.builder.join(60)
+    after = results.search(engine, QUERY, 5)
     assert engine.index_state == "ready" and after.path == "chroma"
     assert [h.pid for h in after.hits] == [h.pid for h in first.hits] and after.notice is None
-    reopened = Engine("tiny", checkpoint, catalog, tmp_path / "chroma", background=True)
-    assert reopened.builder is None and reopened.search(QUERY, 5).path == "chroma", (
+    reopened = Engine("tiny", checkpoint, catalog, tmp_path / "chroma", background=True, foreground=app)
+    assert reopened.live.builder is None and reopened.search(QUERY, 5).path == "chroma", (
         "an up-to-date index is reused"
     )
 
 
-def test_the_build_waits_while_the_app_is_busy(checkpoint, catalog, tmp_path):
-    with FOREGROUND.working():  # e.g. another checkpoint's passages being encoded
-        engine = Engine("tiny", checkpoint, catalog, tmp_path / "chroma", background=True)
+def test_the_build_waits_while_the_app_is_busy(app, checkpoint, catalog, tmp_path):
+    with app.working():  # e.g. another checkpoint's passages being encoded
+        engine = Engine("tiny", checkpoint, catalog, tmp_path / "chroma", background=True, foreground=app)
         time.sleep(1.5)
-        assert engine.index is None and engine.index_share == 0, "not started while busy"
+        assert engine.live.index is None and engine.live.share == 0, "not started while busy"
     started = time.monotonic()
-    engine.builder.join(60)
-    assert engine.index is not None and time.monotonic() - started >= 0.4, "started once quiet"
+    engine.live.builder.join(60)
+    assert engine.live.index is not None and time.monotonic() - started >= 0.4, "started once quiet"
 
 
-def test_a_failed_background_build_leaves_exact_search_answering(checkpoint, catalog, tmp_path, monkeypatch):
+def test_a_failed_background_build_leaves_exact_search_answering(
+    app, checkpoint, catalog, tmp_path, monkeypatch
+):
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(dense_module, "ensure_index", broken)
-    engine = Engine("tiny", checkpoint, catalog, tmp_path / "chroma", background=True)
-    engine.builder.join(60)
-    assert engine.index is None and "disk full" in engine.index_state
-    result = engine.search(QUERY, 5)
+    monkeypatch.setattr(live_index, "ensure_index", broken)
+    engine = Engine("tiny", checkpoint, catalog, tmp_path / "chroma", background=True, foreground=app)
+    engine.live.builder.join(60)
+    assert engine.live.index is None and "disk full" in engine.index_state
+    result = results.search(engine, QUERY, 5)
     assert result.path == "exact" and len(result.hits) == 5
     with pytest.raises(OSError):  # without `background`, a failure is the caller's
         Engine("tiny", checkpoint, catalog, tmp_path / "other")
 
 
-def test_a_repair_made_in_the_background_is_told_by_the_next_search(checkpoint, catalog, tmp_path):
+def test_a_repair_made_in_the_background_is_told_by_the_next_search(app, checkpoint, catalog, tmp_path):
     Engine("tiny", checkpoint, catalog, tmp_path / "chroma")
     db = tmp_path / "chroma" / "chroma.sqlite3"
     with open(db, "r+b") as f:  # garbage over the whole database
         f.write(os.urandom(db.stat().st_size))
-    engine = Engine("tiny", checkpoint, catalog, tmp_path / "chroma", background=True)
-    engine.builder.join(60)
-    told = engine.search(QUERY, 3)
+    engine = Engine("tiny", checkpoint, catalog, tmp_path / "chroma", background=True, foreground=app)
+    engine.live.builder.join(60)
+    told = results.search(engine, QUERY, 3)
     assert told.notice and "set aside" in told.notice and told.path == "chroma"
-    assert engine.search(QUERY, 3).notice is None, "told once"
+    assert results.search(engine, QUERY, 3).notice is None, "told once"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from core.analysis import results
 from core.data.msmarco import build_corpus
 from core.retrieval.bm25 import BM25, bm25_terms, bm25_tokens, word_terms
 from core.retrieval.catalog import Catalog, no_answer
@@ -36,7 +37,7 @@ def test_a_word_in_another_form_matches_and_a_passage_sharing_no_term_is_not_ret
     assert not scores[1].any()  # only a stop word: nothing to match
     assert scores[2][2] > 0 and not scores[2][[0, 1, 3]].any()  # "t cells" meets "T-cell"
     catalog = Catalog(build_corpus(tiny_rows()))
-    found = [catalog.texts[catalog.row[h.pid]] for h in Lexical(catalog).search("musical", 5).hits]
+    found = [catalog.texts[catalog.row[h.pid]] for h in results.search(Lexical(catalog), "musical", 5).hits]
     assert sorted(found) == sorted(TOPICS["piano"])  # "music" counts, as "musical"; nothing else does
 
 

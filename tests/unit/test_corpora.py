@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from core.analysis import results
 from core.data import formats
 from core.data.corpora import DEFAULT, demo_file, load_corpus, name_problem, open_corpus
 from core.data.corpus import Corpus, DataSourceError, split_queries, tune_queries
@@ -56,7 +57,7 @@ def test_a_corpus_without_queries_is_searchable(tmp_path):
     corpus = load(str(passages_table(tmp_path / "p.csv")))
     assert len(corpus.queries) == 0 and not corpus.judged and split_queries(corpus, 0.2) == ([], [])
     catalog = Catalog(corpus, "mine", tmp_path / "mine")
-    result = Lexical().fit(catalog).search("which snakes kill", 2)
+    result = results.search(Lexical().fit(catalog), "which snakes kill", 2)
     assert [h.pid for h in result.hits][:1] == ["d2"]
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from core.analysis import results
 from core.common.config import ModelConfig
 from core.data.collate import pad
 from core.data.msmarco import build_corpus
@@ -117,17 +118,17 @@ def test_a_hybrid_is_its_two_weighted_parts(engine, lexical, query):
 def test_nothing_to_explain_is_no_explanation(engine, lexical):
     for ranker in (engine, lexical, Hybrid(engine, lexical, 0.6)):
         assert ranker.explain(QUERIES[0], []) == []
-    no_match = lexical.search("qwzxv blorftangle", 3)
-    assert not no_match.hits and lexical.explain_result(no_match) == {}
+    no_match = results.search(lexical, "qwzxv blorftangle", 3)
+    assert not no_match.hits and results.explain_result(lexical, no_match) == {}
 
 
 def test_units_come_from_the_ranker(engine, lexical):
     hybrid = Hybrid(engine, lexical, 0.6)
     assert [r.unit for r in (engine, lexical, hybrid)] == ["cos", "bm25", "fused"]
     for ranker in (engine, lexical, hybrid):
-        result = ranker.search(QUERIES[0], 3)
+        result = results.search(ranker, QUERIES[0], 3)
         assert result.unit == ranker.unit
-        explained = ranker.explain_result(result)
+        explained = results.explain_result(ranker, result)
         assert set(explained) == {h.pid for h in result.hits} | (
             {result.judged.pid} if result.judged else set()
         )
@@ -158,10 +159,10 @@ def test_a_hybrid_answers_with_bm25_where_its_checkpoint_knows_no_word(catalog, 
     engine = Engine("coffee", checkpoint(vocab, tmp_path, 512), catalog, tmp_path / "chroma")
     hybrid = Hybrid(engine, lexical, 0.6)
     with pytest.raises(QueryError):
-        engine.search("paris capital", 3)
-    result = hybrid.search("paris capital", 3)
+        results.search(engine, "paris capital", 3)
+    result = results.search(hybrid, "paris capital", 3)
     assert result.hits and all("paris" in h.text for h in result.hits)
     assert "bm25 half alone" in result.notice
     assert_adds_up(hybrid, "paris capital")
     with pytest.raises(QueryError, match="vocabulary"):
-        hybrid.search("qwzxv blorftangle", 3)
+        results.search(hybrid, "qwzxv blorftangle", 3)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.analysis import results
 from core.common.artifacts import find_checkpoints
 from core.model.two_tower import file_fingerprint
 from core.pipeline import cli
@@ -155,7 +156,7 @@ def test_damaged_passage_vectors_are_never_used(glove_vocab, tmp_path, damage):
     assert load_vectors(checkpoint, catalog.fingerprint, catalog.texts) is None
     engine = Engine("tiny", checkpoint, catalog)
     assert np.array_equal(engine.vectors, encoded), "encoded again, not the damaged file"
-    hits = engine.search("how is coffee made", 3).hits
+    hits = results.search(engine, "how is coffee made", 3).hits
     assert len(hits) == 3 and all(np.isfinite(h.score) for h in hits)
 
 

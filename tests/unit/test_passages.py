@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from core.analysis import results
 from core.common.config import ModelConfig
 from core.data.msmarco import build_corpus
 from core.model.encoder import Checkpoint, Encoder
@@ -78,7 +79,7 @@ def test_an_engine_opens_on_stored_vectors_without_encoding_and_searches_them(
     assert np.array_equal(engine.vectors, encoded)
     query = corpus.queries.text.iloc[0]
     expected = np.argsort(-(encoded @ checkpoint.encoder.encode_queries([query])[0]), kind="stable")[:3]
-    assert [h.pid for h in engine.search(query, 3).hits] == [catalog.pids[r] for r in expected]
+    assert [h.pid for h in results.search(engine, query, 3).hits] == [catalog.pids[r] for r in expected]
 
 
 def test_an_engine_encodes_when_the_stored_vectors_are_stale(checkpoint, corpus):

@@ -1,4 +1,4 @@
-"""The registry of rankers by name (core.retrieval.rankers) and the one `Ranker` interface: a ranker
+"""The registry of rankers by name (core.retrieval.registry) and the one `Ranker` interface: a ranker
 added by one line shows up in `eval`; `eval` and the Confused analysis rank alike through the same
 objects; a hybrid is made of any two rankers."""
 
@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from core.analysis import results
 from core.analysis.confused import outcomes
 from core.common.artifacts import CheckpointError
 from core.common.config import ModelConfig
@@ -24,7 +25,7 @@ from core.retrieval.evaluate import IREvaluator
 from core.retrieval.hybrid import Hybrid, fuse, save_weight
 from core.retrieval.lexical import Lexical
 from core.retrieval.metrics import judged_rank
-from core.retrieval.rankers import Setting, make, names
+from core.retrieval.registry import Setting, make, names
 from tests.conftest import TOPICS, tiny_rows
 from tests.toy_ranker import RandomScores
 
@@ -129,7 +130,7 @@ def test_a_hybrid_fuses_any_two_rankers(catalog):
         assert e.score == pytest.approx(float(scores[row]), abs=1e-6) and e.unit == "fused"
         assert sum(p.value for p in e.parts) == pytest.approx(e.score, abs=1e-6)
         assert [p.source.split(" ×")[0] for p in e.parts] == ["random-scores", "bm25"]
-    result = hybrid.search(queries[0], 3)
+    result = results.search(hybrid, queries[0], 3)
     assert result.model == "random+bm25" and [h.rank for h in result.hits] == [1, 2, 3]
     assert result.judged is not None and result.judged.rank == int(
         judged_rank(*hybrid.query_scores([result.query_id]))[0]

@@ -4,6 +4,7 @@ optional BM25 column."""
 
 import streamlit as st
 
+from core.analysis import results
 from core.analysis.compare import compare
 from core.retrieval.catalog import no_answer
 from core.retrieval.queries import QueryError
@@ -47,10 +48,12 @@ if not query:
     st.stop()
 try:
     result = compare(query, engines[left_name], engines[right_name], k)
-    lexical = state.lexical().search(query, k) if show_bm25 else None
-    why = {side.model: engines[side.model].explain_result(side) for side in (result.left, result.right)}
+    lexical = results.search(state.lexical(), query, k) if show_bm25 else None
+    why = {
+        side.model: results.explain_result(engines[side.model], side) for side in (result.left, result.right)
+    }
     if lexical:
-        why[lexical.model] = state.lexical().explain_result(lexical)
+        why[lexical.model] = results.explain_result(state.lexical(), lexical)
 except (QueryError, SearchIndexError) as e:  # a query to change, or an index that could not be repaired
     st.warning(str(e), icon="✋")
     st.stop()

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from core.analysis.confused import FILTERS, SORTS, counts, select
-from core.retrieval.ranker import ResultHit
+from core.analysis.results import ResultHit
 from views.parts import components, state, url
 from views.parts.judgements import needs_judgements
 

@@ -8,8 +8,8 @@ from functools import partial
 import streamlit as st
 
 from core.analysis.projection import locate
+from core.analysis.results import ResultHit
 from core.retrieval.queries import QueryError
-from core.retrieval.ranker import ResultHit
 from views.parts import components, map_chart, state, url
 from views.parts.points import find_points, has_query_types
 

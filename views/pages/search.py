@@ -5,6 +5,7 @@ search waits only for the checkpoint it uses."""
 
 import streamlit as st
 
+from core.analysis import results
 from core.retrieval.catalog import no_answer
 from core.retrieval.queries import QueryError
 from core.retrieval.vectors import SearchIndexError
@@ -48,8 +49,8 @@ if not query:
     st.stop()
 ranker = engines[name]
 try:
-    result = ranker.search(query, k)
-    why = ranker.explain_result(result)
+    result = results.search(ranker, query, k)
+    why = results.explain_result(ranker, result)
 except (QueryError, SearchIndexError) as e:  # a query to change, or an index that could not be repaired
     st.warning(str(e), icon="✋")
     components.suggestion(corpus_picker.speller().suggest(query))

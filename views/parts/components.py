@@ -8,10 +8,11 @@ import html
 import streamlit as st
 
 from core.analysis.compare import Example, Moved
+from core.analysis.results import ResultHit, SearchResult
 from core.retrieval.catalog import NoAnswer
 from core.retrieval.explain import Explanation, Part
 from core.retrieval.queries import QueryToken, highlight
-from core.retrieval.ranker import Ranker, ResultHit, SearchResult
+from core.retrieval.ranker import Ranker
 from views.parts.url import literal, presenting, set_query, shown
 
 CSS = """<style>
@@ -241,15 +242,16 @@ def judged_rank(hit: ResultHit | None) -> str:
 
 
 def answered_by(result: SearchResult, ranker: Ranker) -> str:
-    """'Encode query 2.1 ms · search the index 1.3 ms', or what answered instead of the index: exact
+    """'Top 10 from the index 2.1 ms · every passage ranked 1.3 ms', or, instead of the index, exact
     search over every passage (BM25 and hybrids always; a checkpoint while its index is built)."""
     if result.path == "chroma":
-        searched = "search the index"
+        searched = "from the index"
     else:
         state = getattr(ranker, "index_state", "ready")
         building = f" (its Chroma index {state})" if state not in ("ready", "exact only") else ""
-        searched = f"exact search over every passage{building}"
-    return f"Encode query {result.encode_ms:.1f} ms · {searched} {result.search_ms:.1f} ms"
+        searched = f"by exact search over every passage{building}"
+    top = f"Top {len(result.hits)} {searched} {result.search_ms:.1f} ms"
+    return f"{top} · every passage ranked {result.rank_ms:.1f} ms"
 
 
 def secondary(text: str) -> None:

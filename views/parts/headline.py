@@ -14,7 +14,7 @@ from core.common.settings import CHOICES
 from core.model.two_tower import file_fingerprint
 from core.pipeline.arms import TOWER_ARMS
 from core.retrieval.metrics import FULL_METRICS
-from core.retrieval.rankers import METRIC_MODELS
+from core.retrieval.registry import METRIC_MODELS
 
 TOWERS = CHOICES["tower"]
 

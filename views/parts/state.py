@@ -5,8 +5,7 @@ to a corpus opened before is instant."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,15 +21,18 @@ from core.common.config import ProjectionConfig
 from core.common.types import Progress
 from core.data.corpora import SOURCE_ENV
 from core.data.corpus import DataSourceError
+from core.model.encoder import Checkpoint
 from core.retrieval.catalog import Catalog
 from core.retrieval.dense import Engine
 from core.retrieval.hybrid import PREFIX as HYBRID
 from core.retrieval.hybrid import Hybrid
 from core.retrieval.lexical import Lexical
-from core.retrieval.ranker import FOREGROUND, Ranker
-from core.retrieval.rankers import Setting, fused, make, names
+from core.retrieval.ranker import Ranker
+from core.retrieval.registry import Setting, fused, make, names
 from core.retrieval.vectors import SearchIndexError
+from views.parts.activity import FOREGROUND
 from views.parts.corpus_picker import corpus_key, open_catalog
+from views.parts.opening import Opening, opening
 from views.parts.points import map_points
 
 SETUP_HELP = (
@@ -54,60 +56,6 @@ def friendly_errors():
 # --- resources, loaded once per process ----------------------------------------------------------
 
 
-class _Opening:
-    """A checkpoint being opened (its passages encoded) on a worker thread of its own, shared by every
-    session of the process: a page waiting for it shows its progress, and leaving that page mid-way
-    never wastes the work, which the next page to ask for the checkpoint picks up."""
-
-    def __init__(self, make: Callable[[Progress], Engine]):
-        self.share, self.text = 0.0, "Opening the model…"
-        self.engine: Engine | None = None
-        self.error: Exception | None = None
-        self.done = threading.Event()
-        threading.Thread(target=self._run, args=(make,), name="open checkpoint", daemon=True).start()
-
-    def _run(self, make: Callable[[Progress], Engine]) -> None:
-        try:
-            self.engine = make(self._report)
-        except Exception as e:  # shown by the page that waits for it (`wait`)
-            self.error = e
-        finally:
-            self.done.set()
-
-    def _report(self, share: float, text: str) -> None:
-        self.share, self.text = share, text
-
-    def wait(self) -> Engine:
-        """The engine, once open, under a progress bar that follows the worker (never frozen)."""
-        if not self.done.is_set():
-            bar = st.progress(self.share, text=self.text)
-            while not self.done.wait(0.25):
-                bar.progress(self.share, text=self.text)
-            bar.empty()
-        if self.error is not None:
-            raise self.error
-        return self.engine
-
-
-@st.cache_resource
-def _openings() -> tuple[threading.Lock, dict]:
-    """The checkpoints opened or being opened in this process, by key (`engines`), and their lock."""
-    return threading.Lock(), {}
-
-
-def _opening(key: tuple, make: Callable[[Progress], Engine]) -> _Opening:
-    """The opening of `key`, started now unless one is under way or done (a failed one starts again).
-    A rebuilt checkpoint (same name, corpus and Chroma folder, another file) replaces the old one's."""
-    lock, openings = _openings()
-    with lock:
-        job = openings.get(key)
-        if job is None or job.error is not None:
-            for old in [k for k in openings if (k[0], k[3], k[4]) == (key[0], key[3], key[4])]:
-                del openings[old]
-            job = openings[key] = _Opening(make)
-        return job
-
-
 @st.cache_resource
 def _maps() -> KeyedCache:
     return KeyedCache()
@@ -121,7 +69,7 @@ def _hybrid(key: tuple, _engine: Engine, _lexical: Lexical) -> Hybrid:
 
 @st.cache_resource(show_spinner="Fitting the ranker on the corpus…")
 def _registered(key: tuple, _catalog: Catalog) -> Ranker:
-    """A ranker of the registry's own (core.retrieval.rankers.REGISTRY: `bm25`, …), fitted on the
+    """A ranker of the registry's own (core.retrieval.registry.REGISTRY: `bm25`, …), fitted on the
     corpus; key: (corpus key, name, artifacts folder)."""
     name, artifacts = key[1], Path(key[2])
     return make(name, Setting(artifacts)).fit(_catalog)
@@ -180,12 +128,20 @@ def engines() -> Mapping[str, Engine]:
         artifacts = artifacts_dir()
         paths = find_checkpoints(artifacts)
 
-    def start(name: str, path) -> _Opening:
-        def make(progress: Progress) -> Engine:
-            return Engine(name, path, cat, artifacts / "chroma", progress, background=True)
+    def start(name: str, path) -> Opening:
+        def opened(progress: Progress) -> Engine:
+            setting = Setting(
+                artifacts,
+                progress=progress,
+                checkpoints={name: Checkpoint(name, path)},
+                chroma=artifacts / "chroma",
+                background=True,
+                foreground=FOREGROUND,
+            )
+            return make(name, setting).fit(cat)
 
         key = (name, str(path), path.stat().st_mtime_ns, source, str(artifacts / "chroma"))
-        return _opening(key, make)
+        return opening(key, opened)
 
     def open_engine(name, path) -> Engine:
         with friendly_errors():
@@ -198,7 +154,7 @@ def engines() -> Mapping[str, Engine]:
 
 
 def serving():
-    """A page being served, as foreground work (`search.FOREGROUND`): background index builds wait
+    """A page being served, as foreground work (`activity.FOREGROUND`): background index builds wait
     until no page has been served for a moment, so they never slow one down."""
     return FOREGROUND.working()
 
@@ -220,7 +176,7 @@ def lexical() -> Lexical:
 
 def rankers() -> Mapping[str, Ranker]:
     """Everything the Search, Compare and Confused pages can pick, named by the registry
-    (core.retrieval.rankers.names): every checkpoint, then the registry's (`bm25`, …), then
+    (core.retrieval.registry.names): every checkpoint, then the registry's (`bm25`, …), then
     `hybrid:NAME` for each checkpoint (opened, and its weight found or fitted, when first picked)."""
     checkpoints = engines()
 

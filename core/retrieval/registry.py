@@ -21,18 +21,24 @@ from core.retrieval.catalog import Catalog
 from core.retrieval.dense import Engine
 from core.retrieval.hybrid import PREFIX, Hybrid, fit_on_corpus, fitting_queries, weight_for
 from core.retrieval.lexical import Lexical
+from core.retrieval.live_index import Foreground
 from core.retrieval.ranker import Ranker
 
 
 @dataclass
 class Setting:
     """Where rankers are made: the artifacts folder (checkpoints, fusion weights), GloVe vectors for
-    `glove-avg`, progress of encoding (True: tqdm bars), checkpoints already open, by name."""
+    `glove-avg`, progress of encoding (True: tqdm bars), checkpoints already open, by name; for the
+    app, the Chroma folder dense rankers search, whether they build it in the `background`, and the
+    app's foreground work, which such a build waits for."""
 
     artifacts: Path
     glove: str | None = None
     progress: Progress | bool = False
     checkpoints: dict[str, Checkpoint] = field(default_factory=dict)
+    chroma: Path | None = None
+    background: bool = False
+    foreground: Foreground | None = None
 
 
 Factory = Callable[[str, Setting], Ranker]  # (name, setting) -> a ranker, not yet fitted
@@ -82,7 +88,9 @@ def make(name: str, setting: Setting) -> Ranker:
     checkpoint = setting.checkpoints.get(dense) or Checkpoint(
         dense, checkpoint_path(dense, setting.artifacts)
     )
-    engine = Engine(dense, checkpoint, progress=setting.progress)
+    engine = Engine(
+        dense, checkpoint, None, setting.chroma, setting.progress, setting.background, setting.foreground
+    )
     return fused(engine, Lexical(), setting.artifacts) if name.startswith(PREFIX) else engine
 
 
