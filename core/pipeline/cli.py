@@ -188,24 +188,17 @@ def cmd_build(args) -> int:
 
 def cmd_bench(args) -> int:
     from core.common.artifacts import artifacts_dir, find_checkpoints
-    from core.data.corpora import resolve_source
-    from core.pipeline import bench, bench_first_use, bench_report
+    from core.pipeline import bench, bench_report
 
     check_flags({"bench.queries": args.queries, "bench.minilm": args.minilm})
     sizes = scale_sizes(args.scale)
     artifacts = Path(args.artifacts or artifacts_dir())
     doc = bench_report.report_path(artifacts, args.report)
     check_outputs({"--report": (doc, "benchmark")})
-    source = resolve_source(args.data)
-    if args.first_use:
-        report = bench_first_use.refresh_first_use(artifacts, source, args.label, Path(args.app), doc)
-        print("\n".join(bench_report.first_use_table(report["first_use"])))
-        return 0
     report = bench.run(
-        load_corpus(source),
+        load_corpus(args.data),
         artifacts,
         find_checkpoints(artifacts),
-        source,
         sizes,
         n_queries=args.queries,
         minilm_passages=args.minilm,
@@ -213,8 +206,9 @@ def cmd_bench(args) -> int:
     report["command"] = (
         f"python -m core bench --queries {args.queries} --minilm {args.minilm} --scale '{args.scale}'"
     )
-    bench_report.write_reports(report, artifacts, doc)
-    print(bench_report.markdown(report))
+    text = bench_report.markdown(report)
+    bench_report.write_reports(report, artifacts, doc, text)
+    print(text)
     return 0
 
 

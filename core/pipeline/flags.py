@@ -91,14 +91,6 @@ def _bench(p: argparse.ArgumentParser) -> None:
         default="10000,100000,1000000",
         help="synthetic index sizes, comma-separated ('' to skip; default: 10000,100000,1000000)",
     )
-    p.add_argument(
-        "--first-use",
-        action="store_true",
-        help="measure only a fresh clone's and a new run's first Search result (headless Chromium) into "
-        "the existing report",
-    )
-    p.add_argument("--app", default=".", help="with --first-use: the app checkout to measure (default: .)")
-    p.add_argument("--label", default="now", help="with --first-use: the column to keep it in (default: now)")
 
 
 def _eval(p: argparse.ArgumentParser) -> None:
@@ -191,7 +183,7 @@ SUBCOMMANDS = {  # name -> (its help, its own flags, whether every Config field 
         True,
     ),
     "bench": (
-        "measure encoding, latency, Chroma, ANN agreement, cold start and scaling; writes "
+        "measure encoding, latency, Chroma, ANN agreement and scaling; writes "
         "bench.json in the artifacts folder and a markdown report (docs/benchmark.md for ./artifacts)",
         _bench,
         False,

@@ -3,7 +3,8 @@ imports only point down the map (no cycles, no layer reaching up), in every form
 (`from core.a.b import x`, `from core.a import b`, `from core import a`, `import core.a.b`); in
 `views/`, parts import only parts above them and pages import parts, never pages; `core` never
 imports Streamlit (no import line names it, and importing every core module in a fresh interpreter
-leaves it unloaded), and the pages never touch torch or Chroma."""
+leaves it unloaded), a browser driver, the app or the app's benchmark (`bench/`, itself on the map),
+and the pages never touch torch or Chroma."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "ARCHITECTURE.md").read_text()
 CORE_TABLE, VIEWS_TABLE = DOC.split("| `views/` |", 1)
 CORE_ORDER = ["core." + m.replace("/", ".") for m in re.findall(r"^\| `(\w+/\w+)\.py` \|", CORE_TABLE, re.M)]
+NOT_IN_CORE = {"streamlit", "playwright", "views", "bench"}  # the app, its benchmark, their drivers
 PARTS_ORDER = ["views.parts." + m for m in re.findall(r"^\| `parts/(\w+)\.py` \|", VIEWS_TABLE, re.M)]
 
 
@@ -59,6 +61,7 @@ def test_every_module_is_on_the_map_in_its_layer_folder():
     assert listed("core") == set(CORE_ORDER)
     pages = {"views.pages." + m for m in re.findall(r"`pages/(\w+)\.py`", VIEWS_TABLE)}
     assert listed("views") == set(PARTS_ORDER) | pages
+    assert all(f"`{m.replace('.', '/')}.py`" in DOC for m in listed("bench"))
     assert len(CORE_ORDER) == len(set(CORE_ORDER))
 
 
@@ -98,7 +101,7 @@ def test_views_parts_point_down_and_pages_never_import_pages():
 
 def test_layers():
     for path in (ROOT / "core").rglob("*.py"):
-        assert "streamlit" not in {m.split(".")[0] for m in _all_imports(path)}, path
+        assert not {m.split(".")[0] for m in _all_imports(path)} & NOT_IN_CORE, path
     for path in [ROOT / "app.py", *(ROOT / "views").rglob("*.py")]:
         assert not {m.split(".")[0] for m in _all_imports(path)} & {"torch", "chromadb"}, path
 

@@ -1,12 +1,10 @@
-"""The benchmark's parts: the scaling run, the target checks, first use and the reports it writes."""
+"""The benchmark's parts: the scaling run, the target checks and the reports it writes."""
 
 from __future__ import annotations
 
 import json
 
-import pytest
-
-from core.pipeline import bench, bench_first_use, bench_report
+from core.pipeline import bench, bench_report
 
 
 def test_scaling_measures_chroma_against_exact_search():
@@ -35,7 +33,6 @@ def report(encode_per_s: float, p50: float, build_s: float) -> dict:
             "hard: encode + exact top-10": lat,
         },
         "ann_agreement@10": {"hard": 1.0},
-        "app_cold_start": {"seconds": 9.5},
         "training_seconds": {"hard": 100},
         "scaling": [],
     }
@@ -53,64 +50,11 @@ def test_checks_compare_each_measurement_with_its_target():
 def test_reports_are_the_json_and_the_benchmark_page(tmp_path):
     r = report(3500, 4.0, 20)
     r["ratios"], r["checks"] = bench_report.ratios(r), bench_report.checks(r)
-    bench_report.write_reports(r, tmp_path / "artifacts", doc=tmp_path / "docs" / "benchmark.md")
+    bench_report.write_reports(
+        r, tmp_path / "artifacts", tmp_path / "docs" / "benchmark.md", bench_report.markdown(r)
+    )
     text = (tmp_path / "docs" / "benchmark.md").read_text()
     assert "| passage encoding, passages/s (tokenising included) | 3,500 | >= 3000 | yes |" in text
     assert "| all-MiniLM-L6-v2 | — | not installed |" in text
     assert json.loads((tmp_path / "artifacts" / "bench.json").read_text())["checks"]["query_p50_ms"]["met"]
     assert (tmp_path / "docs" / "benchmark.md").read_text() == "# Benchmark\n\n" + bench_report.markdown(r)
-
-
-def first_use(fresh: float, new_run: float) -> dict:
-    def path(s: float) -> dict:
-        return {"seconds": s, "app_cpu_s": s * 1.5, "load_avg": 0.5}
-
-    return {
-        "fresh clone -> first result": path(fresh),
-        "new run -> first result": path(new_run),
-        "before (issue 20)": bench_first_use.BEFORE,
-    }
-
-
-def test_first_use_is_checked_against_its_targets_beside_an_earlier_version():
-    r = report(3500, 4.0, 20)
-    r["first_use"] = {"now": first_use(9.5, 16.0), "before": first_use(66.0, 37.0)}
-    r["ratios"], r["checks"] = bench_report.ratios(r), bench_report.checks(r)
-    assert r["checks"]["fresh_clone_first_result_s"] == {"measured": 9.5, "target": "< 10", "met": True}
-    assert not r["checks"]["new_run_first_result_s"]["met"], "only the current version ('now') is checked"
-    text = bench_report.markdown(r)
-    assert (
-        "| fresh clone → first result | 9.5 s (CPU 14.25 s, load 0.5) | 66.0 s (CPU 99.0 s, load 0.5) "
-        "| 66 s |" in text
-    )
-    assert "| a new run's first Search result, s | 16.0 | < 15 | **no** |" in text
-    del r["first_use"]
-    assert "fresh_clone_first_result_s" not in bench_report.checks(
-        r
-    ) and "First use" not in bench_report.markdown(r)
-
-
-def test_first_use_alone_is_measured_into_the_existing_report(tmp_path, monkeypatch):
-    artifacts, doc = tmp_path / "artifacts", tmp_path / "benchmark.md"
-    for name in ("random", "hard", "other"):
-        (artifacts / name).mkdir(parents=True)
-        (artifacts / name / "model.pt").write_bytes(b"")
-    measured = []
-    monkeypatch.setattr(
-        bench_first_use, "first_use", lambda source, pair, root: measured.append(pair) or first_use(8, 12)
-    )
-    with pytest.raises(FileNotFoundError, match="python -m core bench"):  # no report to add to yet
-        bench_first_use.refresh_first_use(artifacts, "source", doc=doc)
-    r = report(3500, 4.0, 20)
-    r["ratios"], r["checks"] = bench_report.ratios(r), bench_report.checks(r)
-    bench_report.write_reports(r, artifacts, doc)
-    bench_first_use.refresh_first_use(artifacts, "source", label="before", doc=doc)
-    assert list(measured[0]) == ["random", "hard"], "the committed pair only"
-    saved = json.loads((artifacts / "bench.json").read_text())
-    assert list(saved["first_use"]) == ["before"] and "fresh_clone_first_result_s" not in saved["checks"]
-    bench_first_use.refresh_first_use(artifacts, "source", doc=doc)
-    saved = json.loads((artifacts / "bench.json").read_text())
-    assert (
-        list(saved["first_use"]) == ["before", "now"] and saved["checks"]["fresh_clone_first_result_s"]["met"]
-    )
-    assert "| fresh clone → first result | 8 s" in doc.read_text()

@@ -1,11 +1,15 @@
-"""The benchmark's measurements of the app's first result, each in a new process: the cold start
-(`python -c` rendering a Search page through AppTest, every index already built) and first use (in
-headless Chromium, what a class waits for: `streamlit run app.py` on a fresh clone to its first Search
-result, then a new run's checkpoint to its first Search result). `refresh_first_use` measures first
-use alone into an existing report (`python -m core bench --first-use`)."""
+"""The app's benchmark: what a class waits for before its first search result, per version of the app
+(an app checkout, kept under a label), each measured in a new process: the cold start (`python -c`
+rendering the Search page through AppTest, every index already built) and first use (in headless
+Chromium: `streamlit run app.py` on a fresh clone to its first Search result, then a new run's
+checkpoint to its first Search result); their targets, checks and table, added to the report
+`python -m core bench` wrote (`artifacts/bench.json`, `docs/benchmark.md`).
+
+`python -m bench.first_use [--label now] [--app .] [--report docs/benchmark.md]`"""
 
 from __future__ import annotations
 
+import argparse
 import os
 import socket
 import subprocess
@@ -14,22 +18,41 @@ import tempfile
 import time
 from pathlib import Path
 
-from core.common.artifacts import PREFERRED, find_checkpoints, read_json
-from core.data.corpora import load_corpus
+from core.common.artifacts import PREFERRED, artifacts_dir, find_checkpoints, read_json
+from core.common.outputs import OutputError
+from core.data.corpora import load_corpus, resolve_source
+from core.data.corpus import DataSourceError
 from core.model.encoder import Checkpoint
 from core.model.passages import FILE, save_vectors
 from core.model.two_tower import load_checkpoint, save_checkpoint
-from core.pipeline.bench_report import DOC, first_use_checks, write_reports
+from core.pipeline import bench_report
+from core.pipeline.checks import check_outputs
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 FIRST_QUERY = "what is the capital of france"
 BEFORE = {"fresh clone": 66, "new run": 37}  # issue 20: seconds on 2 cores, both indexes built first
+COLD = "cold start -> first result"
+PATHS = {  # what `first_use` and `cold_start` measured -> its reference figure in BEFORE, if any
+    "fresh clone -> first result": "fresh clone",
+    "new run -> first result": "new run",
+    COLD: None,
+}
+TARGETS = {"fresh_clone_first_result_s": 10, "new_run_first_result_s": 15}
+CHECKED = {  # check -> the measured path it reads
+    "fresh_clone_first_result_s": "fresh clone -> first result",
+    "new_run_first_result_s": "new run -> first result",
+}
+LABELS = {  # check -> its row in the report's targets table
+    "fresh_clone_first_result_s": "fresh clone: `streamlit run app.py` to the first Search result, s",
+    "new_run_first_result_s": "a new run's first Search result, s",
+}
 
 
-def cold_start(source: str, artifacts: Path) -> dict:
-    """Seconds from a new Python process to the Search page rendered with results (AppTest), with
-    every index already built: imports, corpus, both checkpoints, Chroma, first search."""
+def cold_start(source: str, artifacts: Path, app_root: Path = ROOT) -> dict:
+    """Seconds from a new Python process to the Search page of the app at `app_root` rendered with
+    results (AppTest), with every index already built: imports, corpus, both checkpoints, Chroma, first
+    search."""
     script = (
         "from streamlit.testing.v1 import AppTest\n"
         "at = AppTest.from_file('app.py', default_timeout=600)\n"
@@ -40,7 +63,9 @@ def cold_start(source: str, artifacts: Path) -> dict:
     )
     env = {**os.environ, "MSMARCO_SOURCE": source, "ARTIFACTS_DIR": str(artifacts)}
     t0 = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=app_root, env=env, capture_output=True, text=True
+    )
     seconds = time.perf_counter() - t0
     if done.returncode:
         return {
@@ -96,7 +121,7 @@ def _indexes_ready(page, base: str, names: list[str], timeout_s: float) -> bool:
             try:
                 page.goto(f"{base}/search?q=capital&model={name}", wait_until="commit")
                 page.locator(".card").first.wait_for(timeout=120_000)
-                if page.get_by_text("search the index").count():  # not "exact search over every passage"
+                if page.get_by_text("from the index").count():  # not "by exact search over every passage"
                     break
             except Exception:  # a slow page on a busy machine: asked again
                 pass
@@ -181,16 +206,120 @@ def first_use(
     return out
 
 
-def refresh_first_use(
-    artifacts: Path, source: str, label: str = "now", app_root: Path = ROOT, doc: Path = DOC
+def checks(report: dict) -> dict:
+    """The first-use targets against the current app's measurement (`report["first_use"]["now"]`)."""
+    now = report.get("first_use", {}).get("now", {})
+    return {
+        check: {
+            "measured": now[path]["seconds"],
+            "target": f"< {TARGETS[check]}",
+            "met": now[path]["seconds"] < TARGETS[check],
+        }
+        for check, path in CHECKED.items()
+        if path in now
+    }
+
+
+def _cell(measured: dict) -> str:
+    """One path of one version: its seconds, with the app's CPU seconds and the load average where
+    measured, or why it failed."""
+    if "seconds" not in measured:
+        return f"failed: {measured['error']}"
+    usage = (
+        f" (CPU {measured['app_cpu_s']} s, load {measured['load_avg']})" if "app_cpu_s" in measured else ""
+    )
+    return f"{measured['seconds']} s{usage}"
+
+
+def table(measured: dict) -> list[str]:
+    """What a class waits for, per version of the app measured (label -> `first_use` with its cold
+    start), beside the reference figures (`BEFORE`); nothing when none was measured."""
+    if not measured:
+        return []
+    dates = ", ".join(
+        f"{v} on {m['created'][:16].replace('T', ' ')}" for v, m in measured.items() if "created" in m
+    )
+    lines = [
+        "",
+        f"First use (`python -m bench.first_use`; {dates}): seconds to the first Search result, per version "
+        "of the app: from `streamlit run app.py` on a fresh clone and from a new run's publication, in "
+        "headless Chromium, with the app's CPU seconds meanwhile (what a busy machine cannot inflate) and "
+        "the load average; from a cold start, a new process rendering the Search page through AppTest "
+        "with every index built.",
+        "",
+        "| from → to | " + " | ".join(measured) + " | issue 20 |",
+        "|---|" + "---|" * (len(measured) + 1),
+    ]
+    before = next(iter(measured.values()))["before (issue 20)"]
+    for path, issue in PATHS.items():
+        cells = [_cell(m[path]) if path in m else "—" for m in measured.values()]
+        reference = f"{before[issue]} s" if issue else "—"
+        lines.append(f"| {path.replace('->', '→')} | " + " | ".join(cells) + f" | {reference} |")
+    return lines
+
+
+def refresh(
+    artifacts: Path, source: str, label: str = "now", app_root: Path = ROOT, doc: Path = bench_report.DOC
 ) -> dict:
-    """Measure `first_use` alone (of the app at `app_root`, kept under `label`) into the benchmark's
-    existing report, and rewrite artifacts/bench.json and docs/benchmark.md."""
+    """Measure the app at `app_root` (its cold start over `artifacts`, its first use from the committed
+    pair alone) under `label` into the benchmark's existing report, and rewrite `artifacts`/bench.json
+    and `doc` with the first-use checks and table."""
     report = read_json(artifacts / "bench.json", None)
     if not isinstance(report, dict) or "checks" not in report:
         raise FileNotFoundError(f"{artifacts / 'bench.json'} is missing: run `python -m core bench` first")
     pair = {n: p for n, p in find_checkpoints(artifacts).items() if n in PREFERRED}
-    report.setdefault("first_use", {})[label] = first_use(source, pair, app_root)
-    report["checks"] = {**report["checks"], **first_use_checks(report)}
-    write_reports(report, artifacts, doc)
+    cold = cold_start(source, artifacts, app_root)
+    report.setdefault("first_use", {})[label] = {**first_use(source, pair, app_root), COLD: cold}
+    report["targets"] = {**report.get("targets", {}), **TARGETS}
+    report["checks"] = {**report["checks"], **checks(report)}
+    text = bench_report.markdown(report, {**bench_report.LABELS, **LABELS}, table(report["first_use"]))
+    bench_report.write_reports(report, artifacts, doc, text)
     return report
+
+
+def parser() -> argparse.ArgumentParser:
+    """`python -m bench.first_use`'s flags."""
+    p = argparse.ArgumentParser(
+        prog="python -m bench.first_use",
+        description="Measure the app's first search result (cold start, and first use in headless Chromium) "
+        "into the report `python -m core bench` wrote.",
+    )
+    p.add_argument(
+        "--data",
+        default=None,
+        help="MS MARCO v1.1 file/folder or 'hub[:split]' (default: $MSMARCO_SOURCE, else the demo corpus)",
+    )
+    p.add_argument(
+        "--artifacts",
+        default=None,
+        help="artifacts folder with the checkpoints and bench.json (default: ./artifacts or $ARTIFACTS_DIR)",
+    )
+    p.add_argument(
+        "--report",
+        default=None,
+        help="markdown report to rewrite (default: docs/benchmark.md for ./artifacts, else "
+        "benchmark.md in the --artifacts folder)",
+    )
+    p.add_argument("--app", default=".", help="the app checkout to measure (default: .)")
+    p.add_argument("--label", default="now", help="the report's column to keep it in (default: now)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run `refresh` with the flags and print the first-use table; a problem is one `error:` line, exit
+    code 2."""
+    args = parser().parse_args(argv)
+    artifacts = Path(args.artifacts or artifacts_dir())
+    doc = bench_report.report_path(artifacts, args.report)
+    try:
+        check_outputs({"--report": (doc, "benchmark")})
+        report = refresh(artifacts, resolve_source(args.data), args.label, Path(args.app), doc)
+    except (OutputError, DataSourceError, FileNotFoundError, ImportError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print("\n".join(table(report["first_use"])))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
