@@ -13,7 +13,6 @@ import dataclasses
 import numpy as np
 import torch
 
-from core.data.text import tokenize
 from core.data.vocab import UNK_ID, Vocab, load_glove
 from core.model.encoder import Encoder
 from core.model.two_tower import TwoTower
@@ -24,10 +23,9 @@ def new_words(vocab: Vocab, tokens: list[list[str]]) -> list[str]:
     return list(dict.fromkeys(w for words in tokens for w in words if w not in vocab.vocab_to_int))
 
 
-def with_words(encoder: Encoder, texts: list[str], glove: str | None = None) -> Encoder:
-    """`encoder` with the words of `texts` it lacks added (see the module); the same encoder when
-    there are none."""
-    tokens = [tokenize(t) for t in texts]
+def with_words(encoder: Encoder, tokens: list[list[str]], glove: str | None = None) -> Encoder:
+    """`encoder` with the words of the passages it lacks added (see the module), given each passage
+    tokenised (`core.data.text.tokenize`); the same encoder when there are none."""
     added = new_words(encoder.vocab, tokens)
     if not added:
         return encoder

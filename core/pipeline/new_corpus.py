@@ -72,7 +72,7 @@ def ready(
     engines = []
     for ckpt_name in PREFERRED:  # the checkpoints a corpus is readied for
         checkpoint = Checkpoint(ckpt_name, artifacts / ckpt_name / "model.pt")
-        encoder = with_words(checkpoint.encoder, catalog.texts)
+        encoder = with_words(checkpoint.encoder, catalog.tokens)
         vectors, made = ensure_vectors(
             checkpoint, catalog.texts, catalog.vector_key, progress, folder, encoder
         )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from core.data.corpora import DEFAULT
 from core.data.corpus import Corpus
-from core.data.text import normalize
+from core.data.text import normalize, tokenize
 from core.retrieval.bm25 import bm25_terms, bm25_tokens, word_terms
 from core.retrieval.queries import content_words, query_key, stems
 
@@ -26,6 +26,11 @@ class Passages:
 
     def __len__(self) -> int:
         return len(self.pids)
+
+    @cached_property
+    def tokens(self) -> list[list[str]]:
+        """Each passage's words as the checkpoints' vocabulary reads them, made on first use."""
+        return [tokenize(t) for t in self.texts]
 
     def same(self, other: Passages | None) -> bool:
         """Whether `other` holds the same passages in the same order (a fitted ranker is reused)."""

@@ -71,7 +71,7 @@ class Engine(Ranker):
         self.catalog, self.live = passages, None
         if self.checkpoint is not None:  # a corpus it was not trained on: its words are added
             own = self.checkpoint.encoder
-            self.encoder = with_words(own, passages.texts) if passages.new_words else own
+            self.encoder = with_words(own, passages.tokens) if passages.new_words else own
             self.vocab = self.encoder.vocab
         self.encode_query = lru_cache(QUERY_CACHE)(self._encode_query)
         vectors, index = self._open_or_encode(passages)

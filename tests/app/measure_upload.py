@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 from core.data.corpora import load_corpus
-from tests.app.test_browser_corpus import ADDED, ARGS, CHROMIUM, WAIT_MS, app_server, linked_artifacts, upload
+from tests.app.browser import ARGS, CHROMIUM, app_server
+from tests.app.test_browser_corpus import ADDED, WAIT_MS, linked_artifacts, upload
 
 
 def write_sample(path: Path, n: int) -> Path:
