@@ -49,7 +49,7 @@ class Projection:
 @dataclass(frozen=True)
 class Embedded:
     """What a map is fitted from: a checkpoint's name, file fingerprint, encoder (for the validation
-    queries) and every passage's vector (a `core.retrieval.dense.Engine` has all four)."""
+    queries) and every passage's vector (a `core.retrieval.dense.DenseRanker` has all four)."""
 
     name: str
     fingerprint: str
@@ -247,7 +247,7 @@ class EmbeddingMap:
 
     @classmethod
     def for_engine(cls, projection: Projection, engine) -> EmbeddingMap:
-        """The map's points' vectors from an `Engine` (its passages, its encoded queries)."""
+        """The map's points' vectors from an `DenseRanker` (its passages, its encoded queries)."""
         return cls(
             projection,
             engine.vectors,

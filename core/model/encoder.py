@@ -49,7 +49,7 @@ def checked_data(path: str | Path, meta: dict) -> dict:
 
 
 @dataclass(frozen=True)
-class Split:
+class CosineParts:
     """A checkpoint's score of one query with one passage, taken apart: `dense` plus every share in
     `words` and `collisions` is the score (the dot product of their unit vectors), to rounding."""
 
@@ -117,7 +117,7 @@ class Encoder:
         """Passage vectors; `progress` is True for a tqdm bar or a callable given (done, total)."""
         return self._encode(texts, self.passage_len, self.model.encode_passage, progress)
 
-    def explain(self, query: str, passages: list[str]) -> list[Split]:
+    def explain(self, query: str, passages: list[str]) -> list[CosineParts]:
         """The score of `query` with each passage (the dot product of their vectors) split into what
         the model's parts add (`TwoTower.parts`): the dense part, and the lexical part word by word."""
         if not passages:
@@ -150,7 +150,7 @@ class Encoder:
             for i, j in collided[row].nonzero().tolist():
                 pair = f"{word[q_ids[0][i]]}≈{word[p_ids[row][j]]}"
                 collisions[pair] = collisions.get(pair, 0.0) + float(collided[row, i, j])
-            out.append(Split(dense, words, collisions))
+            out.append(CosineParts(dense, words, collisions))
         return out
 
     def _encode(self, texts, max_len, tower, progress: bool | Tally = False) -> np.ndarray:

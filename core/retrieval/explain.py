@@ -1,12 +1,12 @@
 """What a score adds up from: `Explanation` (a ranker's score and its `Part`s, which add up to it to
 rounding, each with the words it owes to), as every ranker's `explain` returns it (`core.retrieval.ranker`),
-and a checkpoint's score split (`core.model.encoder.Split`) as its two parts, meaning and shared words."""
+and a checkpoint's score taken apart (`core.model.encoder.CosineParts`): meaning and shared words."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.model.encoder import Split
+from core.model.encoder import CosineParts
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ def word_shares(shares: dict[str, float], scale: float = 1.0) -> tuple[tuple[str
     return tuple(sorted(((w, v * scale) for w, v in shares.items()), key=lambda wv: -wv[1]))
 
 
-def split_parts(split: Split, scale: float = 1.0, source: str = "") -> tuple[Part, Part]:
+def split_parts(split: CosineParts, scale: float = 1.0, source: str = "") -> tuple[Part, Part]:
     """A checkpoint's score split (`Encoder.explain`) as its two parts, each times `scale`."""
     return (
         Part("meaning", split.dense * scale, source=source),

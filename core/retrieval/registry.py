@@ -18,7 +18,7 @@ from core.common.types import Progress
 from core.data.vocab import Vocab
 from core.model.encoder import Checkpoint, Encoder
 from core.retrieval.catalog import Catalog
-from core.retrieval.dense import Engine
+from core.retrieval.dense import DenseRanker
 from core.retrieval.hybrid import PREFIX, Hybrid, fit_on_corpus, fitting_queries, weight_for
 from core.retrieval.lexical import Lexical
 from core.retrieval.live_index import Foreground
@@ -45,7 +45,9 @@ Factory = Callable[[str, Setting], Ranker]  # (name, setting) -> a ranker, not y
 
 
 def glove_average(name: str, setting: Setting) -> Ranker:
-    return Engine(name, Encoder.glove_average(Vocab.from_glove(setting.glove)), progress=setting.progress)
+    return DenseRanker(
+        name, Encoder.glove_average(Vocab.from_glove(setting.glove)), progress=setting.progress
+    )
 
 
 def lexical(name: str, setting: Setting) -> Ranker:
@@ -88,13 +90,13 @@ def make(name: str, setting: Setting) -> Ranker:
     checkpoint = setting.checkpoints.get(dense) or Checkpoint(
         dense, checkpoint_path(dense, setting.artifacts)
     )
-    engine = Engine(
+    engine = DenseRanker(
         dense, checkpoint, None, setting.chroma, setting.progress, setting.background, setting.foreground
     )
     return fused(engine, Lexical(), setting.artifacts) if name.startswith(PREFIX) else engine
 
 
-def fused(engine: Engine, bm25: Lexical, artifacts: Path, fit_missing: bool = False) -> Hybrid:
+def fused(engine: DenseRanker, bm25: Lexical, artifacts: Path, fit_missing: bool = False) -> Hybrid:
     """`hybrid:<checkpoint>`: `engine` fused with `bm25` by the weight the build fitted for its
     checkpoint file; with `fit_missing` (the app; both fitted on the corpus), one is fitted now on the
     tuning queries when there is none, else that is an error saying how to fit one."""

@@ -29,7 +29,7 @@ from core.model.encoder import Checkpoint, Encoder
 from core.model.losses import active_fraction
 from core.model.passages import save_vectors
 from core.model.two_tower import save_checkpoint
-from core.retrieval.dense import Engine
+from core.retrieval.dense import DenseRanker
 from core.retrieval.evaluate import IREvaluator
 from core.training.session import Run, epoch_batches, setup
 
@@ -153,7 +153,7 @@ def validation(run: Run) -> Hook:
             return
         t0 = time.time()
         run.model.eval()
-        ranker = Engine("validation", encoder)
+        ranker = DenseRanker("validation", encoder)
         metrics = evaluator(ranker, modes=("full",))["full"]
         run.passage_vectors = ranker.vectors  # corpus order; the checkpoint stores the last ones
         run.model.train()

@@ -189,7 +189,7 @@ def test_confused_counts_agree_with_core_eval(tmp_path):
     from core.data.corpora import load_corpus
     from core.pipeline.cli import main
     from core.retrieval.catalog import Catalog
-    from core.retrieval.dense import Engine
+    from core.retrieval.dense import DenseRanker
 
     several = [
         row
@@ -198,7 +198,7 @@ def test_confused_counts_agree_with_core_eval(tmp_path):
     ]  # the train sample's queries with 2+ judged passages
     data = write_jsonl(tmp_path / "corpus.jsonl", v11_rows(demo_corpus(), stop=EVAL_QUERIES) + several)
     catalog = Catalog(load_corpus(str(data)))
-    engines = {n: Engine(n, p, catalog, chroma_path=tmp_path / "chroma") for n, p in CHECKPOINTS.items()}
+    engines = {n: DenseRanker(n, p, catalog, chroma_path=tmp_path / "chroma") for n, p in CHECKPOINTS.items()}
     items = outcomes(engines["random"], engines["hard"])
     assert sum(len(catalog.corpus.positives[o.query_id]) > 1 for o in items) > 0, (
         "a query with several judged passages"

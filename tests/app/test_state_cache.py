@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from core.retrieval.dense import Engine
+from core.retrieval.dense import DenseRanker
 from views.parts import state
 
 
@@ -25,14 +25,14 @@ def fresh(monkeypatch):
         cached.clear()
 
 
-class Checkpointed(Engine):
+class Checkpointed(DenseRanker):
     """An engine as the caches see it: a name and its checkpoint file's fingerprint (`version`)."""
 
     def __init__(self, name: str, fingerprint: str):
         self.name, self.fingerprint = name, fingerprint
 
 
-def ranker(name: str, fingerprint: str) -> Engine:
+def ranker(name: str, fingerprint: str) -> DenseRanker:
     return Checkpointed(name, fingerprint)
 
 

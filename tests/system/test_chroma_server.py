@@ -17,7 +17,7 @@ from core.analysis import results
 from core.data.corpora import load_corpus
 from core.model.encoder import Encoder
 from core.retrieval.catalog import Catalog
-from core.retrieval.dense import Engine
+from core.retrieval.dense import DenseRanker
 from core.retrieval.index import chroma_client, ensure_index
 from core.retrieval.vectors import ExactIndex, IndexTarget, SearchIndexError
 from tests.conftest import demo_jsonl, free_port
@@ -80,7 +80,7 @@ def test_the_app_engine_reaches_the_server_through_the_environment(server, tmp_p
     monkeypatch.setenv("CHROMA_HOST", host)
     monkeypatch.setenv("CHROMA_PORT", str(port))
     catalog = Catalog(load_corpus(str(sample)))
-    engine = Engine("hard", ckpt, catalog, chroma_path=tmp_path / "unused")
+    engine = DenseRanker("hard", ckpt, catalog, chroma_path=tmp_path / "unused")
     assert not (tmp_path / "unused").exists(), "with CHROMA_HOST set nothing is written locally"
     query = catalog.corpus.queries.text.iloc[0]
     result = results.search(engine, query, 5)

@@ -13,7 +13,7 @@ from core.analysis import results
 from core.data.corpora import load_corpus
 from core.pipeline import cli, new_corpus
 from core.retrieval.catalog import Catalog
-from core.retrieval.dense import Engine
+from core.retrieval.dense import DenseRanker
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
@@ -69,7 +69,7 @@ def test_a_beir_collection_is_added_searched_and_measured(tmp_path, artifacts, d
     assert scores["bm25"]["ndcg@10"] > 0.5 and scores["hard"]["mrr@10"] > 0.3  # each query's own passage
     corpus = new_corpus.open_corpus("col", artifacts)
     catalog = Catalog(corpus, "col", artifacts / "corpora" / "col")
-    engine = Engine("hard", artifacts / "hard" / "model.pt", catalog)
+    engine = DenseRanker("hard", artifacts / "hard" / "model.pt", catalog)
     query = corpus.queries.text[0]
     assert results.search(engine, query, 3).hits[0].pid == next(
         iter(corpus.positives[corpus.queries.query_id[0]])

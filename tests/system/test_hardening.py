@@ -27,7 +27,7 @@ from core.model.encoder import Encoder
 from core.model.two_tower import file_fingerprint, load_checkpoint
 from core.pipeline import cli
 from core.retrieval.catalog import Catalog
-from core.retrieval.dense import Engine
+from core.retrieval.dense import DenseRanker
 from core.retrieval.index import chroma_client, ensure_index, open_index
 from core.retrieval.lexical import Lexical
 from core.retrieval.queries import QueryError
@@ -49,7 +49,7 @@ def sample(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def engine(sample, tmp_path_factory):
     catalog = Catalog(load_corpus(str(sample)))
-    return Engine("hard", CHECKPOINT, catalog, chroma_path=tmp_path_factory.mktemp("chroma"))
+    return DenseRanker("hard", CHECKPOINT, catalog, chroma_path=tmp_path_factory.mktemp("chroma"))
 
 
 # --- many sessions at once -----------------------------------------------------------------------

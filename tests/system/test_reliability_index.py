@@ -17,7 +17,7 @@ from core.common.cache import KeyedCache
 from core.data.corpora import load_corpus
 from core.retrieval import dense as dense_module
 from core.retrieval.catalog import Catalog
-from core.retrieval.dense import Engine
+from core.retrieval.dense import DenseRanker
 from core.retrieval.index import set_aside_if_corrupt
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,8 +46,8 @@ def corrupt_folders(parent: Path) -> list[str]:
 
 def test_a_corrupted_chroma_database_is_set_aside_and_rebuilt_by_the_next_search(catalog, tmp_path):
     chroma = tmp_path / "chroma"
-    engine = Engine("hard", CHECKPOINTS["hard"], catalog, chroma_path=chroma)
-    other = Engine("random", CHECKPOINTS["random"], catalog, chroma_path=chroma)  # shares the folder
+    engine = DenseRanker("hard", CHECKPOINTS["hard"], catalog, chroma_path=chroma)
+    other = DenseRanker("random", CHECKPOINTS["random"], catalog, chroma_path=chroma)  # shares the folder
     before = results.search(engine, QUERY, 5)
     assert before.notice is None and engine.notice is None
     scribble_over(chroma / "chroma.sqlite3")
@@ -63,9 +63,9 @@ def test_a_corrupted_chroma_database_is_set_aside_and_rebuilt_by_the_next_search
 
 def test_an_app_restarted_over_a_corrupted_database_repairs_it_while_opening(catalog, tmp_path):
     chroma = tmp_path / "chroma"
-    Engine("hard", CHECKPOINTS["hard"], catalog, chroma_path=chroma)
+    DenseRanker("hard", CHECKPOINTS["hard"], catalog, chroma_path=chroma)
     scribble_over(chroma / "chroma.sqlite3")
-    reopened = Engine("hard", CHECKPOINTS["hard"], catalog, chroma_path=chroma)
+    reopened = DenseRanker("hard", CHECKPOINTS["hard"], catalog, chroma_path=chroma)
     assert reopened.notice and "rebuilt" in reopened.notice and corrupt_folders(tmp_path)
     assert reopened.search(QUERY, 3).hits
 
@@ -105,7 +105,7 @@ def test_a_slow_build_of_one_checkpoint_never_holds_up_searches_on_an_open_one(
 ):
     cache = KeyedCache()
     open_one = cache.get(
-        ("hard",), lambda: Engine("hard", CHECKPOINTS["hard"], catalog, chroma_path=tmp_path)
+        ("hard",), lambda: DenseRanker("hard", CHECKPOINTS["hard"], catalog, chroma_path=tmp_path)
     )
     normal = []
     for _ in range(7):
@@ -123,7 +123,10 @@ def test_a_slow_build_of_one_checkpoint_never_holds_up_searches_on_an_open_one(
     monkeypatch.setattr(dense_module, "ensure_index", slow_ensure)
     slow = threading.Thread(
         target=cache.get,
-        args=(("random",), lambda: Engine("random", CHECKPOINTS["random"], catalog, chroma_path=tmp_path)),
+        args=(
+            ("random",),
+            lambda: DenseRanker("random", CHECKPOINTS["random"], catalog, chroma_path=tmp_path),
+        ),
     )
     slow.start()
     assert building.wait(30)

@@ -107,10 +107,10 @@ def test_indexing_another_file_never_deletes_the_committed_checkpoints_collectio
 
 
 def test_a_search_whose_index_another_process_rebuilt_reopens_it(passages, tmp_path, monkeypatch, catalog):
-    from core.retrieval.dense import Engine
+    from core.retrieval.dense import DenseRanker
 
     folder = tmp_path / "chroma"
-    engine = Engine("random", CHECKPOINT, catalog, chroma_path=folder)
+    engine = DenseRanker("random", CHECKPOINT, catalog, chroma_path=folder)
     pids, texts = catalog.pids, catalog.texts
     c = engine.checkpoint
     target = IndexTarget("random", c.fingerprint, None, pids, texts, catalog.fingerprint)
@@ -210,7 +210,7 @@ def test_a_full_disk_while_saving_a_checkpoint_is_one_error_line(tiny_jsonl, sma
     assert sorted(p.name for p in small_disk.iterdir() if not p.name.startswith("filler")) == []
 
 
-# the committed checkpoint, for the tests that need a real model (an Engine)
+# the committed checkpoint, for the tests that need a real model (an DenseRanker)
 CHECKPOINT = ROOT / "artifacts" / "random" / "model.pt"
 
 

@@ -13,7 +13,7 @@ from core.common.types import Hit
 from core.data.msmarco import build_corpus
 from core.model.two_tower import TwoTower, save_checkpoint
 from core.retrieval.catalog import Catalog
-from core.retrieval.dense import Engine
+from core.retrieval.dense import DenseRanker
 from core.retrieval.hybrid import Hybrid
 from core.retrieval.lexical import Lexical
 from core.retrieval.queries import QueryError
@@ -31,7 +31,7 @@ def engine(glove_vocab, catalog, tmp_path_factory):
     folder = tmp_path_factory.mktemp("search")
     model = TwoTower.from_vocab(ModelConfig(hidden=16, out_dim=16, lexical_dim=32), glove_vocab)
     save_checkpoint(folder / "model.pt", model, glove_vocab, {"data": {"query_len": 32, "passage_len": 64}})
-    return Engine("tiny", folder / "model.pt", catalog, chroma_path=folder / "chroma")
+    return DenseRanker("tiny", folder / "model.pt", catalog, chroma_path=folder / "chroma")
 
 
 def dataset_query(catalog: Catalog) -> str:

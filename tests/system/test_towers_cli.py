@@ -10,7 +10,7 @@ from core.analysis import results
 from core.data.corpora import load_corpus
 from core.model.two_tower import load_checkpoint
 from core.retrieval.catalog import Catalog
-from core.retrieval.dense import Engine
+from core.retrieval.dense import DenseRanker
 from tests.system.test_cli import run
 from tests.unit.test_explain import assert_adds_up
 
@@ -59,7 +59,7 @@ def test_each_tower_trains_through_the_cli_and_its_checkpoint_is_searchable_and_
     log = json.loads((folder / "log.json").read_text())
     assert [e["epoch"] for e in log["epochs"]] == [0, 1] and log["epochs"][1]["val"]["mrr@10"] > 0
 
-    engine = Engine(tower, folder / "model.pt", Catalog(load_corpus(str(tiny_data))))
+    engine = DenseRanker(tower, folder / "model.pt", Catalog(load_corpus(str(tiny_data))))
     result = results.search(engine, QUERY, k=3)
     assert len(result.hits) == 3
     explained = results.explain_result(engine, result)

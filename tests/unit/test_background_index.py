@@ -15,7 +15,7 @@ from core.data.msmarco import build_corpus
 from core.model.two_tower import TwoTower, save_checkpoint
 from core.retrieval import live_index
 from core.retrieval.catalog import Catalog
-from core.retrieval.dense import Engine
+from core.retrieval.dense import DenseRanker
 from tests.conftest import tiny_rows
 from views.parts.activity import Activity
 
@@ -42,7 +42,7 @@ def app():
 
 
 def test_exact_search_answers_until_the_background_index_is_complete(app, checkpoint, catalog, tmp_path):
-    engine = Engine("tiny", checkpoint, catalog, tmp_path / "chroma", background=True, foreground=app)
+    engine = DenseRanker("tiny", checkpoint, catalog, tmp_path / "chroma", background=True, foreground=app)
     first = results.search(engine, QUERY, 5)
     assert (
         engine.live.index is None
@@ -53,7 +53,7 @@ def test_exact_search_answers_until_the_background_index_is_complete(app, checkp
     after = results.search(engine, QUERY, 5)
     assert engine.index_state == "ready" and after.path == "chroma"
     assert [h.pid for h in after.hits] == [h.pid for h in first.hits] and after.notice is None
-    reopened = Engine("tiny", checkpoint, catalog, tmp_path / "chroma", background=True, foreground=app)
+    reopened = DenseRanker("tiny", checkpoint, catalog, tmp_path / "chroma", background=True, foreground=app)
     assert reopened.live.builder is None and reopened.search(QUERY, 5).path == "chroma", (
         "an up-to-date index is reused"
     )
@@ -61,7 +61,9 @@ def test_exact_search_answers_until_the_background_index_is_complete(app, checkp
 
 def test_the_build_waits_while_the_app_is_busy(app, checkpoint, catalog, tmp_path):
     with app.working():  # e.g. another checkpoint's passages being encoded
-        engine = Engine("tiny", checkpoint, catalog, tmp_path / "chroma", background=True, foreground=app)
+        engine = DenseRanker(
+            "tiny", checkpoint, catalog, tmp_path / "chroma", background=True, foreground=app
+        )
         time.sleep(1.5)
         assert engine.live.index is None and engine.live.share == 0, "not started while busy"
     started = time.monotonic()
@@ -76,21 +78,21 @@ def test_a_failed_background_build_leaves_exact_search_answering(
         raise OSError("disk full")
 
     monkeypatch.setattr(live_index, "ensure_index", broken)
-    engine = Engine("tiny", checkpoint, catalog, tmp_path / "chroma", background=True, foreground=app)
+    engine = DenseRanker("tiny", checkpoint, catalog, tmp_path / "chroma", background=True, foreground=app)
     engine.live.builder.join(60)
     assert engine.live.index is None and "disk full" in engine.index_state
     result = results.search(engine, QUERY, 5)
     assert result.path == "exact" and len(result.hits) == 5
     with pytest.raises(OSError):  # without `background`, a failure is the caller's
-        Engine("tiny", checkpoint, catalog, tmp_path / "other")
+        DenseRanker("tiny", checkpoint, catalog, tmp_path / "other")
 
 
 def test_a_repair_made_in_the_background_is_told_by_the_next_search(app, checkpoint, catalog, tmp_path):
-    Engine("tiny", checkpoint, catalog, tmp_path / "chroma")
+    DenseRanker("tiny", checkpoint, catalog, tmp_path / "chroma")
     db = tmp_path / "chroma" / "chroma.sqlite3"
     with open(db, "r+b") as f:  # garbage over the whole database
         f.write(os.urandom(db.stat().st_size))
-    engine = Engine("tiny", checkpoint, catalog, tmp_path / "chroma", background=True, foreground=app)
+    engine = DenseRanker("tiny", checkpoint, catalog, tmp_path / "chroma", background=True, foreground=app)
     engine.live.builder.join(60)
     told = results.search(engine, QUERY, 3)
     assert told.notice and "set aside" in told.notice and told.path == "chroma"

@@ -14,7 +14,7 @@ from core.data.collate import pad
 from core.data.msmarco import build_corpus
 from core.model.two_tower import TwoTower, save_checkpoint
 from core.retrieval.catalog import Catalog
-from core.retrieval.dense import Engine
+from core.retrieval.dense import DenseRanker
 from core.retrieval.hybrid import Hybrid
 from core.retrieval.lexical import Lexical
 from tests.conftest import TOPICS, tiny_rows
@@ -42,7 +42,7 @@ def checkpoint(vocab, folder, lexical_dim: int, tower: str = "gru"):
 @pytest.fixture(scope="module", params=[512, 2, 0], ids=["lexical", "colliding buckets", "dense only"])
 def engine(request, glove_vocab, catalog, tmp_path_factory):
     folder = tmp_path_factory.mktemp("explain")
-    return Engine("tiny", checkpoint(glove_vocab, folder, request.param), catalog, folder / "chroma")
+    return DenseRanker("tiny", checkpoint(glove_vocab, folder, request.param), catalog, folder / "chroma")
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +156,7 @@ def test_a_hybrid_answers_with_bm25_where_its_checkpoint_knows_no_word(catalog, 
     from core.retrieval.queries import QueryError
 
     vocab = Vocab.for_texts([*TOPICS["coffee"], "warm up"], top_n=50)  # the engine warms up with "warm up"
-    engine = Engine("coffee", checkpoint(vocab, tmp_path, 512), catalog, tmp_path / "chroma")
+    engine = DenseRanker("coffee", checkpoint(vocab, tmp_path, 512), catalog, tmp_path / "chroma")
     hybrid = Hybrid(engine, lexical, 0.6)
     with pytest.raises(QueryError):
         results.search(engine, "paris capital", 3)

@@ -145,7 +145,7 @@ def test_damaged_passage_vectors_are_never_used(glove_vocab, tmp_path, damage):
     from core.model.passages import load_vectors, save_vectors
     from core.model.two_tower import TwoTower, save_checkpoint
     from core.retrieval.catalog import Catalog
-    from core.retrieval.dense import Engine
+    from core.retrieval.dense import DenseRanker
     from tests.conftest import tiny_rows
 
     model = TwoTower.from_vocab(ModelConfig(hidden=16, out_dim=16, lexical_dim=32), glove_vocab)
@@ -154,7 +154,7 @@ def test_damaged_passage_vectors_are_never_used(glove_vocab, tmp_path, damage):
     encoded = checkpoint.encoder.encode_passages(catalog.texts)
     save_vectors(checkpoint, damaged_vectors(encoded, damage), catalog.fingerprint)
     assert load_vectors(checkpoint, catalog.fingerprint, catalog.texts) is None
-    engine = Engine("tiny", checkpoint, catalog)
+    engine = DenseRanker("tiny", checkpoint, catalog)
     assert np.array_equal(engine.vectors, encoded), "encoded again, not the damaged file"
     hits = results.search(engine, "how is coffee made", 3).hits
     assert len(hits) == 3 and all(np.isfinite(h.score) for h in hits)

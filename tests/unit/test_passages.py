@@ -14,7 +14,7 @@ from core.model.encoder import Checkpoint, Encoder
 from core.model.passages import CHECKED, ensure_vectors, load_vectors, save_vectors, vectors_path
 from core.model.two_tower import TwoTower, save_checkpoint
 from core.retrieval.catalog import Catalog
-from core.retrieval.dense import Engine
+from core.retrieval.dense import DenseRanker
 from tests.conftest import tiny_rows
 
 real_encode = Encoder.encode_passages
@@ -75,7 +75,7 @@ def test_an_engine_opens_on_stored_vectors_without_encoding_and_searches_them(
     encoded = checkpoint.encoder.encode_passages(catalog.texts)
     save_vectors(checkpoint, encoded, catalog.fingerprint)
     monkeypatch.setattr(type(checkpoint.encoder), "encode_passages", checked_only)
-    engine = Engine("tiny", checkpoint, catalog)
+    engine = DenseRanker("tiny", checkpoint, catalog)
     assert np.array_equal(engine.vectors, encoded)
     query = corpus.queries.text.iloc[0]
     expected = np.argsort(-(encoded @ checkpoint.encoder.encode_queries([query])[0]), kind="stable")[:3]
@@ -86,4 +86,4 @@ def test_an_engine_encodes_when_the_stored_vectors_are_stale(checkpoint, corpus)
     catalog = Catalog(corpus)
     encoded = checkpoint.encoder.encode_passages(catalog.texts)
     save_vectors(checkpoint, np.zeros_like(encoded), "another corpus")
-    assert np.array_equal(Engine("tiny", checkpoint, catalog).vectors, encoded)
+    assert np.array_equal(DenseRanker("tiny", checkpoint, catalog).vectors, encoded)

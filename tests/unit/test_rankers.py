@@ -20,7 +20,7 @@ from core.data.msmarco import build_corpus
 from core.model.two_tower import TwoTower, save_checkpoint
 from core.pipeline.cli import main
 from core.retrieval.catalog import Catalog
-from core.retrieval.dense import Engine
+from core.retrieval.dense import DenseRanker
 from core.retrieval.evaluate import IREvaluator
 from core.retrieval.hybrid import Hybrid, fuse, save_weight
 from core.retrieval.lexical import Lexical
@@ -73,7 +73,7 @@ def test_make_builds_each_kind_and_a_hybrid_needs_a_fitted_weight(artifacts):
     setting = Setting(artifacts)
     assert isinstance(make("bm25", setting), Lexical)
     dense = make("tiny", setting)
-    assert isinstance(dense, Engine) and dense.catalog is None and dense.val_fraction == VAL
+    assert isinstance(dense, DenseRanker) and dense.catalog is None and dense.val_fraction == VAL
     with pytest.raises(CheckpointError, match="no fusion weight"):
         make("hybrid:tiny", setting)
     save_weight(artifacts, "tiny", dense.fingerprint, 0.7, {0.7: 0.5}, 3, {"split": "tuning"})

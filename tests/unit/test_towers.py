@@ -17,7 +17,7 @@ from core.common.settings import CHOICES
 from core.data.collate import pad
 from core.model.encoder import Encoder
 from core.model.two_tower import TOWERS, TwoTower, file_fingerprint, load_checkpoint, save_checkpoint
-from core.retrieval.dense import Engine
+from core.retrieval.dense import DenseRanker
 from tests.unit.test_explain import QUERIES, assert_adds_up, catalog, checkpoint  # noqa: F401 (a fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,7 +100,7 @@ def test_the_committed_checkpoint_gives_the_same_vectors_bit_for_bit():
 @pytest.mark.parametrize("tower", ["avg", "rnn", "lstm"])
 @pytest.mark.parametrize("lexical_dim", [512, 2], ids=["lexical", "colliding buckets"])
 def test_every_towers_score_is_meaning_plus_shared_words(glove_vocab, catalog, tmp_path, tower, lexical_dim):
-    engine = Engine(
+    engine = DenseRanker(
         "tiny", checkpoint(glove_vocab, tmp_path, lexical_dim, tower), catalog, tmp_path / "chroma"
     )
     for query in QUERIES:

@@ -14,11 +14,11 @@ from views.parts.judgements import judged
 
 components.style()
 st.title("⚖️ Compare checkpoints")
-engines = state.rankers()
-if len(state.engines()) < 2:
+rankers = state.rankers()
+if len(state.checkpoints()) < 2:
     st.info("Comparing needs two checkpoints under the artifacts folder: run `python -m core build`.")
     st.stop()
-names = list(engines)
+names = list(rankers)
 components.link_notices(
     url.url_state(
         {"q": "", "k": 10, "a": names[0], "b": names[1], "bm25": False},
@@ -41,16 +41,16 @@ if judged(state.catalog()):
         "disagree",
         expanded=not query,
     ):
-        components.example_buttons(state.examples(engines[names[0]], engines[names[1]]))
+        components.example_buttons(state.examples(rankers[names[0]], rankers[names[1]]))
 
 if not query:
     st.info("Type a question above, or click one of the examples.", icon="💡")
     st.stop()
 try:
-    result = compare(query, engines[left_name], engines[right_name], k)
+    result = compare(query, rankers[left_name], rankers[right_name], k)
     lexical = results.search(state.lexical(), query, k) if show_bm25 else None
     why = {
-        side.model: results.explain_result(engines[side.model], side) for side in (result.left, result.right)
+        side.model: results.explain_result(rankers[side.model], side) for side in (result.left, result.right)
     }
     if lexical:
         why[lexical.model] = results.explain_result(state.lexical(), lexical)
@@ -59,7 +59,7 @@ except (QueryError, SearchIndexError) as e:  # a query to change, or an index th
     st.stop()
 for notice in {side.notice for side in (result.left, result.right) if side.notice}:
     st.info(url.literal(notice), icon="🛠️")
-cat = engines[left_name].catalog
+cat = rankers[left_name].catalog
 found = no_answer(cat, result.left.query, [h.pid for side in (result.left, result.right) for h in side.hits])
 components.no_answer(found, result.left.query_id is not None)
 stats = st.columns(3)
@@ -98,7 +98,7 @@ for col, (side, moves, other) in zip(columns, sides):
     with col:
         st.subheader(url.literal(side.model))
         seen = components.seen(side.tokens)  # the words highlighted: those the model saw
-        components.secondary(components.answered_by(side, engines[side.model]))
+        components.secondary(components.answered_by(side, rankers[side.model]))
         for move in moves:
             components.card(
                 move.hit,

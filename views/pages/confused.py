@@ -13,19 +13,19 @@ from views.parts.judgements import needs_judgements
 
 components.style()
 st.title("🤔 Confused queries")
-if len(state.engines()) < 2:
+if len(state.checkpoints()) < 2:
     st.info("This page compares two checkpoints: run `python -m core build` to train both.")
     st.stop()
 if needs_judgements(state.catalog(), "Confused"):
     st.stop()
-engines = state.rankers()
-names = list(engines)
+rankers = state.rankers()
+names = list(rankers)
 components.link_notices(url.url_state({"a": names[0], "b": names[1]}, {"a": names, "b": names}))
 pair = st.columns(2)
 first = pair[0].selectbox("Baseline", names, key="a", help="A checkpoint, BM25 or a hybrid")
 second = pair[1].selectbox("Compared with", names, key="b")
 components.same_checkpoint(first, second)
-items = state.confusions(engines[first], engines[second])
+items = state.confusions(rankers[first], rankers[second])
 by_id = {o.query_id: o for o in items}
 c = counts(items)
 labels = {
@@ -63,7 +63,7 @@ which = show.radio(
 )
 sort = order.selectbox("Worst first by", SORTS, key="sort")
 rows = select(items, side, which, sort)
-ranker = engines[name]
+ranker = rankers[name]
 open_id = st.session_state.qid or (rows[0].query_id if rows else "")
 position = next((i for i, o in enumerate(rows) if o.query_id == open_id), None)
 
@@ -77,7 +77,7 @@ gap = (
 )
 st.caption(
     f"{len(rows):,} queries. *judged rank*: where {url.literal(name)} ranks the judged passage among all "
-    f"{len(engines[name].catalog):,}{gap}; *unknown words*: words the model saw as \\<unk\\>. "
+    f"{len(rankers[name].catalog):,}{gap}; *unknown words*: words the model saw as \\<unk\\>. "
     "**Click any cell of a row to open that query.**"
 )
 other = (first, second)[1 - side]
@@ -122,7 +122,7 @@ if chosen is None:
     st.stop()
 
 s = chosen.sides[side]
-cat = engines[name].catalog
+cat = rankers[name].catalog
 st.subheader(f"“{url.literal(chosen.query)}”")
 if position is None and not clicked:
     st.caption(f"Kept open from before: not in the group shown ({labels[which]}).")
@@ -158,7 +158,7 @@ links[2].page_link(
     "views/pages/embeddings.py", label="Open in Embeddings", icon="🗺️", query_params={"q": chosen.query}
 )
 why_wrong, why_judged = ranker.explain(chosen.query, [s.wrong_row, s.judged_row])
-also_wrong, also_judged = engines[other].explain(chosen.query, [s.wrong_row, s.judged_row])
+also_wrong, also_judged = rankers[other].explain(chosen.query, [s.wrong_row, s.judged_row])
 seen = components.seen(tokens)
 wrong, right = st.columns(2, gap="medium")
 with wrong:

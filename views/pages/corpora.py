@@ -19,7 +19,7 @@ if added:
         icon="✅",
     )
     st.page_link("views/pages/search.py", label=f"Search {name}", icon="🔎")
-    state.engines()  # the Search model starts opening now, in the background
+    state.checkpoints()  # the Search model starts opening now, in the background
 cat = state.catalog()
 st.markdown(
     f"Every page works on the corpus picked in the top bar, now {shown(cat.name)}: "

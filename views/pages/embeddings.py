@@ -18,8 +18,8 @@ NEIGHBOURS = 5
 
 components.style()
 st.title("🗺️ Embeddings")
-engines = state.engines()
-names = list(engines)
+checkpoints = state.checkpoints()
+names = list(checkpoints)
 defaults = {
     "q": "",
     "k": 10,
@@ -69,14 +69,14 @@ dims = dims_pick.selectbox("Map", (2, 3), key="dims", format_func=lambda d: f"{d
 components.same_checkpoint(a, b)
 
 pair = list(dict.fromkeys([a, b]))
-maps = state.embedding_maps([engines[n] for n in pair], dims)
+maps = state.embedding_maps([checkpoints[n] for n in pair], dims)
 shown = pair if show == SHOW[0] else [a if show == SHOW[1] else b]
-outcomes = state.confusions(engines[names[0]], engines[names[1]]) if len(names) >= 2 else []
+outcomes = state.confusions(checkpoints[names[0]], checkpoints[names[1]]) if len(names) >= 2 else []
 side_of = {names[0]: 0, names[1]: 1} if len(names) >= 2 else {}
 points = {}
 for name in pair:
     confused = {o.query_id: o.sides[side_of[name]].rank > 1 for o in outcomes} if name in side_of else {}
-    points[name] = state.points(engines[name], maps[name], confused)
+    points[name] = state.points(checkpoints[name], maps[name], confused)
 colours = [c for c in map_chart.COLOUR_BY if c != "query type" or has_query_types(points[a])]
 if st.session_state.colour not in colours:
     st.session_state.colour = colours[0]
@@ -100,7 +100,7 @@ st.caption(  # the page's explanation: shown in presentation mode too
 located = {}
 if query:
     try:
-        located = {name: locate(maps[name], engines[name], query, k) for name in shown}
+        located = {name: locate(maps[name], checkpoints[name], query, k) for name in shown}
     except QueryError as e:
         st.warning(str(e), icon="✋")
 point = st.session_state.point if st.session_state.point in maps[a].position else ""
@@ -115,7 +115,7 @@ for col, name in zip(st.columns(len(shown), gap="medium"), shown):  # side by si
             dims,
             located.get(name),
             ringed[name],
-            state.regions(engines[name], maps[name]),
+            state.regions(checkpoints[name], maps[name]),
             width=470 if len(shown) > 1 else 820,
         )
         st.subheader(url.literal(name))
@@ -164,7 +164,7 @@ if point:  # below the maps: the selected point, and its nearest neighbours in e
             components.text_list([text[p] for p in near[name]])
 for col, (name, hit) in zip(st.columns(max(len(located), 1), gap="medium"), located.items()):
     with col:
-        cat = engines[name].catalog
+        cat = checkpoints[name].catalog
         if hit.judged:
             st.metric(
                 f"Judged passage · {url.literal(name)}",
@@ -174,7 +174,7 @@ for col, (name, hit) in zip(st.columns(max(len(located), 1), gap="medium"), loca
         components.secondary(
             f"{url.literal(name)}: query encoded and placed on the map in {hit.project_ms:.1f} ms"
         )
-        seen = components.seen(engines[name].tokens(query)[0])  # the words the model saw
+        seen = components.seen(checkpoints[name].tokens(query)[0])  # the words the model saw
         with st.expander(f"True nearest neighbours · {url.literal(name)}", expanded=not point):
             judged_rows = {r for r, _, _ in hit.judged}
             for rank, (row, score) in enumerate(hit.neighbours, 1):

@@ -132,11 +132,11 @@ st.caption(
 )
 
 st.subheader("Try these in Compare")
-engines = state.engines()
+checkpoints = state.checkpoints()
 if not judged(cat):
     st.caption("This corpus has no judged queries to suggest: type your own in Search or Compare.")
-elif len(engines) >= 2:
-    first, second = (engines[n] for n in list(engines)[:2])
+elif len(checkpoints) >= 2:
+    first, second = (checkpoints[n] for n in list(checkpoints)[:2])
     for col, ex in zip(st.columns(3) * 2, state.examples(first, second)):
         if col.button(url.literal(ex.query), width="stretch", wrap=True):
             st.switch_page(

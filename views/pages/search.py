@@ -14,8 +14,8 @@ from views.parts.judgements import judged
 
 components.style()
 st.title("🔎 Search")
-engines = state.rankers()
-names = list(engines)
+rankers = state.rankers()
+names = list(rankers)
 default = state.search_default(names)
 components.link_notices(
     url.url_state({"q": "", "k": 10, "model": default}, {"k": range(1, 51), "model": names})
@@ -32,8 +32,8 @@ examples = st.container()  # filled last: the examples need both checkpoints, a 
 
 def show_examples() -> None:
     """Validation queries the first two checkpoints disagree on (opened here, progress bars below)."""
-    if len(state.engines()) >= 2 and judged(state.catalog()):
-        first, second = (engines[n] for n in names[:2])
+    if len(state.checkpoints()) >= 2 and judged(state.catalog()):
+        first, second = (rankers[n] for n in names[:2])
         found = state.examples(first, second)
         with examples.expander(
             f"Example queries: validation queries where **{url.literal(first.name)}** and "
@@ -47,7 +47,7 @@ if not query:
     st.info("Type a question above, or click one of the examples.", icon="💡")
     show_examples()
     st.stop()
-ranker = engines[name]
+ranker = rankers[name]
 try:
     result = results.search(ranker, query, k)
     why = results.explain_result(ranker, result)

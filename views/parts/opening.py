@@ -9,7 +9,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from core.common.types import Progress
-from core.retrieval.dense import Engine
+from core.retrieval.dense import DenseRanker
 
 
 class Opening:
@@ -17,14 +17,14 @@ class Opening:
     session of the process: a page waiting for it shows its progress, and leaving that page mid-way
     never wastes the work, which the next page to ask for the checkpoint picks up."""
 
-    def __init__(self, make: Callable[[Progress], Engine]):
+    def __init__(self, make: Callable[[Progress], DenseRanker]):
         self.share, self.text = 0.0, "Opening the model…"
-        self.engine: Engine | None = None
+        self.engine: DenseRanker | None = None
         self.error: Exception | None = None
         self.done = threading.Event()
         threading.Thread(target=self._run, args=(make,), name="open checkpoint", daemon=True).start()
 
-    def _run(self, make: Callable[[Progress], Engine]) -> None:
+    def _run(self, make: Callable[[Progress], DenseRanker]) -> None:
         try:
             self.engine = make(self._report)
         except Exception as e:  # shown by the page that waits for it (`wait`)
@@ -35,7 +35,7 @@ class Opening:
     def _report(self, share: float, text: str) -> None:
         self.share, self.text = share, text
 
-    def wait(self) -> Engine:
+    def wait(self) -> DenseRanker:
         """The engine, once open, under a progress bar that follows the worker (never frozen)."""
         if not self.done.is_set():
             bar = st.progress(self.share, text=self.text)
@@ -49,11 +49,11 @@ class Opening:
 
 @st.cache_resource
 def _openings() -> tuple[threading.Lock, dict]:
-    """The checkpoints opened or being opened in this process, by key (`engines`), and their lock."""
+    """The checkpoints opened or being opened in this process, by key, and their lock."""
     return threading.Lock(), {}
 
 
-def opening(key: tuple, make: Callable[[Progress], Engine]) -> Opening:
+def opening(key: tuple, make: Callable[[Progress], DenseRanker]) -> Opening:
     """The opening of `key`, started now unless one is under way or done (a failed one starts again).
     A rebuilt checkpoint (same name, corpus and Chroma folder, another file) replaces the old one's."""
     lock, openings = _openings()

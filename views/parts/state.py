@@ -23,7 +23,7 @@ from core.data.corpora import SOURCE_ENV
 from core.data.corpus import DataSourceError
 from core.model.encoder import Checkpoint
 from core.retrieval.catalog import Catalog
-from core.retrieval.dense import Engine
+from core.retrieval.dense import DenseRanker
 from core.retrieval.hybrid import PREFIX as HYBRID
 from core.retrieval.hybrid import Hybrid
 from core.retrieval.lexical import Lexical
@@ -62,7 +62,7 @@ def _maps() -> KeyedCache:
 
 
 @st.cache_resource(show_spinner="Fitting the fusion weight of the hybrid on tuning queries…")
-def _hybrid(key: tuple, _engine: Engine, _lexical: Lexical) -> Hybrid:
+def _hybrid(key: tuple, _engine: DenseRanker, _lexical: Lexical) -> Hybrid:
     """`hybrid:NAME`: the build's fitted weight for this checkpoint file, else one fitted now."""
     return fused(_engine, _lexical, artifacts_dir(), fit_missing=True)
 
@@ -108,7 +108,7 @@ class _Shelf(Mapping):
     def __init__(self, paths: dict, open_engine):
         self.paths, self.open_engine = paths, open_engine
 
-    def __getitem__(self, name: str) -> Engine:
+    def __getitem__(self, name: str) -> DenseRanker:
         return self.open_engine(name, self.paths[name])
 
     def __iter__(self):
@@ -118,7 +118,7 @@ class _Shelf(Mapping):
         return len(self.paths)
 
 
-def engines() -> Mapping[str, Engine]:
+def checkpoints() -> Mapping[str, DenseRanker]:
     """Every checkpoint under the artifacts folder (training runs included), each opened when a page
     first asks for it: its passages encoded (or read back from its index) on a worker thread, under a
     progress bar, so exact search answers at once, while its Chroma index is built in the background.
@@ -129,7 +129,7 @@ def engines() -> Mapping[str, Engine]:
         paths = find_checkpoints(artifacts)
 
     def start(name: str, path) -> Opening:
-        def opened(progress: Progress) -> Engine:
+        def opened(progress: Progress) -> DenseRanker:
             setting = Setting(
                 artifacts,
                 progress=progress,
@@ -143,7 +143,7 @@ def engines() -> Mapping[str, Engine]:
         key = (name, str(path), path.stat().st_mtime_ns, source, str(artifacts / "chroma"))
         return opening(key, opened)
 
-    def open_engine(name, path) -> Engine:
+    def open_engine(name, path) -> DenseRanker:
         with friendly_errors():
             return start(name, path).wait()
 
@@ -178,18 +178,18 @@ def rankers() -> Mapping[str, Ranker]:
     """Everything the Search, Compare and Confused pages can pick, named by the registry
     (core.retrieval.registry.names): every checkpoint, then the registry's (`bm25`, …), then
     `hybrid:NAME` for each checkpoint (opened, and its weight found or fitted, when first picked)."""
-    checkpoints = engines()
+    dense = checkpoints()
 
     def open_ranker(name: str, _) -> Ranker:
-        if name in checkpoints:
-            return checkpoints[name]
+        if name in dense:
+            return dense[name]
         if not name.startswith(HYBRID):
             return registered(name)
-        engine = checkpoints[name.removeprefix(HYBRID)]
+        engine = dense[name.removeprefix(HYBRID)]
         with friendly_errors():
             return _hybrid((corpus_key(), engine.name, engine.fingerprint), engine, lexical())
 
-    return _Shelf(dict.fromkeys(names(checkpoints, app=True)), open_ranker)
+    return _Shelf(dict.fromkeys(names(dense, app=True)), open_ranker)
 
 
 def examples(first: Ranker, second: Ranker) -> list[Example]:
@@ -210,7 +210,7 @@ def _version(ranker: Ranker) -> str:
     return ranker.version
 
 
-def embedding_maps(chosen: list[Engine], dims: int) -> dict[str, EmbeddingMap]:
+def embedding_maps(chosen: list[DenseRanker], dims: int) -> dict[str, EmbeddingMap]:
     """The chosen checkpoints' UMAP maps, aligned with each other (core.analysis.projection), loaded or, when
     missing or stale, fitted under a progress bar; then kept, with their points' vectors, for every
     session of this process. An added corpus's maps are kept in its folder."""
@@ -235,7 +235,7 @@ def embedding_maps(chosen: list[Engine], dims: int) -> dict[str, EmbeddingMap]:
     return shared.get(key, make)
 
 
-def points(engine: Engine, emap: EmbeddingMap, confused: dict[str, bool]):
+def points(engine: DenseRanker, emap: EmbeddingMap, confused: dict[str, bool]):
     """The map's points table (views.parts.points.map_points), made once per map, outcomes and process."""
     key = (
         corpus_key(),
@@ -247,7 +247,7 @@ def points(engine: Engine, emap: EmbeddingMap, confused: dict[str, bool]):
     return _points(key, emap, engine.catalog, confused)
 
 
-def regions(engine: Engine, emap: EmbeddingMap) -> list[tuple[tuple[float, ...], str]]:
+def regions(engine: DenseRanker, emap: EmbeddingMap) -> list[tuple[tuple[float, ...], str]]:
     """Labels for the map's regions (core.analysis.regions.region_labels), made once per map and process."""
     return _regions(
         (corpus_key(), engine.name, engine.fingerprint, emap.projection.key), emap, engine.catalog
