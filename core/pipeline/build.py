@@ -1,7 +1,8 @@
-"""The pipeline, one command: vocabulary -> warm-up checkpoint -> mining with it -> two rounds that
-continue it and differ only in their negatives (random, hard) -> indexes -> maps -> fusion weights ->
-metrics. Stages hand off through files in `artifacts/`; each stage records a key of its inputs and is
-skipped while that key still matches.
+"""The build: its stages in order over one driver (`core.pipeline.driver.Pipeline`): vocabulary ->
+warm-up checkpoint -> mining with it -> two rounds that continue it and differ only in their
+negatives (random, hard) -> indexes -> maps -> fusion weights -> metrics. Stages hand off through
+files in `artifacts/`; each stage records a key of its inputs and is skipped while that key still
+matches.
 
 The comparison the app teaches is controlled: `random` and `hard` start from the same warm-up
 checkpoint (trained with the `train` settings) and train with the same `round` settings (epochs,
@@ -21,28 +22,20 @@ from core.common.artifacts import MINED, PREFERRED, WARMUP, artifacts_dir, key_o
 from core.common.config import Config
 from core.common.types import Tally
 from core.data.corpora import added, load_corpus, open_corpus
-from core.data.corpus import Corpus, split_queries
 from core.data.triplets import load_mined
-from core.data.vocab import Vocab
 from core.model.encoder import Checkpoint
 from core.model.passages import ensure_vectors
 from core.pipeline import new_corpus
-from core.retrieval.bm25 import BM25, BM25_VERSION
-from core.retrieval.evaluate import IREvaluator
-from core.retrieval.hybrid import (
-    fit_on_corpus,
-    fitting_queries,
-    read_weights,
-    save_weight,
-    weight_for,
-)
+from core.pipeline.driver import Pipeline, Round
+from core.retrieval.bm25 import BM25_VERSION
+from core.retrieval.hybrid import read_weights, save_weight, weight_for
 from core.retrieval.index import chroma_client, ensure_index
-from core.retrieval.registry import METRIC_MODELS, Setting, make
+from core.retrieval.registry import METRIC_MODELS
 from core.retrieval.vectors import IndexTarget
-from core.training.mining import mine_file, mining_index, mining_stats
-from core.training.rounds import round_config, train_rounds, warmup_config
+from core.training.mining import mining_stats
 
 DENSE_MODELS = (*PREFERRED, *(f"hybrid:{n}" for n in PREFERRED))  # what a corpus's new words change
+_, HARD = PREFERRED  # the compared round of mined negatives (each round named by its negatives)
 
 
 @dataclass
@@ -53,14 +46,20 @@ class StageResult:
     detail: str = ""
 
 
-class _Run:
-    """One build's shared state and its stage log: the corpus, split, vocabulary and open checkpoints
-    that later stages reuse."""
+def rounds(cfg: Config, out: Path) -> dict[str, Round]:
+    """The build's rounds: the warm-up (`train` settings, from scratch), then the compared rounds,
+    each continuing it with the `round` settings and named by its negatives (hard ones mined into
+    `out/MINED`)."""
+    return {WARMUP: Round(cfg), **{n: Round(cfg, WARMUP, n, out / MINED) for n in PREFERRED}}
 
-    def __init__(self, cfg: Config, out: Path, force: bool, progress: Tally | None, log):
-        self.cfg, self.out, self.force, self.progress, self.log = cfg, out, force, progress, log
+
+class _Build:
+    """One build's stages over its driver, and their log; the passage vectors the index stage read
+    or encoded, which the maps and the fusion reuse."""
+
+    def __init__(self, log):
+        self.log = log
         self.results: list[StageResult] = []
-        self.checkpoints: dict[str, Checkpoint] = {}  # each opened once, after its training stage
         self.vectors: dict = {}
 
     def record(self, stage: str, t0: float, built: bool | str, detail: str = "") -> None:
@@ -68,45 +67,36 @@ class _Run:
         self.results.append(StageResult(stage, status, round(time.time() - t0, 1), detail))
         self.log(f"[{stage}] {status} in {time.time() - t0:.1f}s {detail}")
 
-    def load(self) -> None:
-        t0, d = time.time(), self.cfg.data
-        self.corpus = load_corpus(d.source)
-        self.train_qids, self.val_qids = split_queries(self.corpus, d.val_fraction, d.tune_fraction)
-        self.fitted_on, self.tune_qids = fitting_queries(self.corpus, d.val_fraction, d.tune_fraction)
-        train, tune, val = len(self.train_qids), len(self.tune_qids), len(self.val_qids)
-        sizes = f"{len(self.corpus.queries)} queries, {len(self.corpus.passages)} passages"
-        self.record("data", t0, "loaded", f"{sizes}, {train} train / {tune} tuning / {val} validation")
-        # the corpus's words plus the most frequent GloVe words: cheap, so always made; its fingerprint
-        # (with the tokeniser's version) keys the training stages
+    def load(self, cfg: Config, out: Path, force: bool, progress: Tally | None) -> None:
         t0 = time.time()
-        texts = [*self.corpus.texts(), *self.corpus.queries.text]
-        self.vocab = Vocab.for_config(texts, self.cfg.vocab)
-        oov = self.vocab.oov_rate(self.corpus.queries.text)
-        detail = f"{len(self.vocab)} words, fingerprint {self.vocab.fingerprint()}, OOV rate {oov:.2%}"
+        corpus = load_corpus(cfg.data.source)
+        self.p = p = Pipeline(cfg, corpus, out, rounds(cfg, out), force, progress)
+        train, tune, val = len(p.train_qids), len(p.tune_qids), len(p.val_qids)
+        sizes = f"{len(corpus.queries)} queries, {len(corpus.passages)} passages"
+        self.record("data", t0, "loaded", f"{sizes}, {train} train / {tune} tuning / {val} validation")
+        # the vocabulary (`Pipeline.vocab`): cheap, so always made; its fingerprint keys the rounds
+        t0 = time.time()
+        oov = p.vocab.oov_rate(corpus.queries.text)
+        detail = f"{len(p.vocab)} words, fingerprint {p.vocab.fingerprint()}, OOV rate {oov:.2%}"
         self.record("vocab", t0, "made", detail + " of query tokens")
 
-    def train_stage(self, rounds: dict[str, tuple[Config, str]], jobs: int = 1) -> None:
-        """Train `rounds` (name -> (config, inputs key)) unless up to date, `jobs` at a time."""
-        t0, todo = time.time(), {n: (c, self.out / n, key) for n, (c, key) in rounds.items()}
-        trained = train_rounds(todo, self.corpus, self.vocab, self.force, jobs, progress=self.progress)
-        self.checkpoints.update({n: c for n, (c, _) in trained.items()})
-        detail = "  ".join(f"{n} val MRR@10 {c.meta['val']['mrr@10']}" for n, (c, _) in trained.items())
-        self.record(f"train {' + '.join(rounds)}", t0, any(fresh for _, fresh in trained.values()), detail)
+    def train_stage(self, names: list[str], jobs: int = 1) -> None:
+        """Train the rounds `names` unless up to date, `jobs` at a time."""
+        t0, trained = time.time(), self.p.train(names, jobs)
+        detail = "  ".join(f"{n} val MRR@10 {self.p.checkpoints[n].meta['val']['mrr@10']}" for n in names)
+        self.record(f"train {' + '.join(names)}", t0, any(trained.values()), detail)
 
-    def mine_stage(self, mined_path: Path) -> str:
-        t0, warmup = time.time(), self.checkpoints[WARMUP]
-        index = mining_index(warmup, self.corpus)
-        key, fresh = mine_file(self.cfg, self.corpus, warmup, index, mined_path, self.force, self.progress)
-        self.record("mine", t0, fresh, str(mining_stats(load_mined(mined_path)[0])))
-        return key
+    def mine_stage(self) -> None:
+        t0, (_, fresh) = time.time(), self.p.mine(HARD)
+        self.record("mine", t0, fresh, str(mining_stats(load_mined(self.p.rounds[HARD].mined)[0])))
 
     def index_stage(self, name: str, client) -> None:
-        t0, c = time.time(), self.checkpoints[name]
-        pids, texts = list(self.corpus.passages.pid), self.corpus.texts()
-        vectors, _ = ensure_vectors(c, texts, self.corpus.fingerprint(), self.progress)
-        target = IndexTarget(name, c.fingerprint, c.path, pids, texts, self.corpus.fingerprint())
+        t0, c, corpus = time.time(), self.p.checkpoints[name], self.p.corpus
+        pids, texts = list(corpus.passages.pid), corpus.texts()
+        vectors, _ = ensure_vectors(c, texts, corpus.fingerprint(), self.p.progress)
+        target = IndexTarget(name, c.fingerprint, c.path, pids, texts, corpus.fingerprint())
         made = ensure_index(
-            client, c.encoder, target, force=self.force, progress=self.progress or False, vectors=vectors
+            client, c.encoder, target, force=self.p.force, progress=self.p.progress or False, vectors=vectors
         )
         self.vectors[name] = vectors
         rate = f", {made.added_per_s} vectors/s added" if made.built else ""
@@ -114,12 +104,11 @@ class _Run:
 
     def project_stage(self) -> None:
         """UMAP maps (2-D and 3-D) of the compared checkpoints, aligned, with the validation queries."""
-        t0, d = time.time(), self.cfg.data
+        t0, p = time.time(), self.p
         models = [Embedded(n, c.fingerprint, c.encoder, self.vectors[n]) for n, c in self.compared().items()]
+        val_fraction, settings = p.cfg.data.val_fraction, p.cfg.projection
         fitted = [
-            ensure_projections(
-                self.out, models, self.corpus, d.val_fraction, self.cfg.projection, dims, force=self.force
-            )
+            ensure_projections(p.root, models, p.corpus, val_fraction, settings, dims, force=p.force)
             for dims in (2, 3)
         ]
         detail = "  ".join(
@@ -130,37 +119,25 @@ class _Run:
 
     def fuse_stage(self) -> None:
         """Each compared checkpoint's fusion weight with BM25, fitted on the tuning queries only."""
-        t0, bm25, refit = time.time(), None, []
+        t0, refit = time.time(), []
         for name, c in self.compared().items():
-            if self.force or weight_for(self.out, c.fingerprint) is None:
-                texts, pids = self.corpus.texts(), list(self.corpus.passages.pid)
-                bm25 = bm25 or BM25().fit(texts, pids)
-                weight, table, n = fit_on_corpus(
-                    c.encoder, self.corpus, self.tune_qids, passage_vectors=self.vectors[name], bm25=bm25
-                )
-                save_weight(self.out, name, c.fingerprint, weight, table, n, self.fitted_on)
+            if self.p.force or weight_for(self.p.root, c.fingerprint) is None:
+                weight, table, n = self.p.fit_weight(name, self.vectors[name])
+                save_weight(self.p.root, name, c.fingerprint, weight, table, n, self.p.fitted_on)
                 refit.append(name)
-        weights = "  ".join(f"hybrid:{n} weight {w['weight']}" for n, w in read_weights(self.out).items())
+        weights = "  ".join(f"hybrid:{n} weight {w['weight']}" for n, w in read_weights(self.p.root).items())
         self.record("fuse", t0, bool(refit), weights)
 
     def metrics_stage(self) -> None:
         """Validation metrics of the warm-up, both compared checkpoints, their hybrids and two baselines."""
-        t0, d = time.time(), self.cfg.data
-        path = self.out / "metrics.json"
-        fps = {n: c.fingerprint for n, c in self.checkpoints.items()}
-        key = key_of(
-            fps,
-            self.corpus.fingerprint(),
-            d.val_fraction,
-            d.tune_fraction,
-            read_weights(self.out),
-            BM25_VERSION,
-        )
-        fresh = self.force or read_json(path, {}).get("key") != key
+        t0, d, path = time.time(), self.p.cfg.data, self.p.root / "metrics.json"
+        fps = {n: c.fingerprint for n, c in self.p.checkpoints.items()}
+        weights = read_weights(self.p.root)
+        key = key_of(fps, self.p.corpus.fingerprint(), d.val_fraction, d.tune_fraction, weights, BM25_VERSION)
+        fresh = self.p.force or read_json(path, {}).get("key") != key
         if fresh:
             corpora = read_json(path, {}).get("corpora", {})  # measured by `corpora_stage`: kept
-            metrics = evaluate_all(self.corpus, self.val_qids, self.out, self.cfg, key, self.checkpoints)
-            write_json(path, {**metrics, "corpora": corpora})
+            write_json(path, {**evaluate_all(self.p, key), "corpora": corpora})
         m = read_json(path)["models"]
         self.record("metrics", t0, fresh, "  ".join(f"{k} {v['full']['mrr@10']}" for k, v in m.items()))
 
@@ -168,29 +145,29 @@ class _Run:
         """Every ranker on each added corpus with judged queries, into metrics.json's `corpora`: the
         transfer lesson (MS MARCO-trained towers against BM25 on another domain), each also without
         the corpus's new words. A corpus measured elsewhere (not added here) keeps its figures."""
-        t0, path, names = time.time(), self.out / "metrics.json", added(self.out)
+        t0, path, names = time.time(), self.p.root / "metrics.json", added(self.p.root)
         if not names:  # nothing added here: no stage
             return
         fps = {n: c.fingerprint for n, c in self.compared().items()}
         table, measured = read_json(path, {}).get("corpora", {}), []
         for name in names:
-            corpus = open_corpus(name, self.out)
-            key = key_of(fps, corpus.fingerprint(), read_weights(self.out), BM25_VERSION)
-            if not corpus.judged or (table.get(name, {}).get("key") == key and not self.force):
+            corpus = open_corpus(name, self.p.root)
+            key = key_of(fps, corpus.fingerprint(), read_weights(self.p.root), BM25_VERSION)
+            if not corpus.judged or (table.get(name, {}).get("key") == key and not self.p.force):
                 continue
             table[name] = {
                 "key": key,
                 "source": Path(corpus.source).name,
                 "passages": len(corpus.passages),
-                "models": new_corpus.evaluate(name, self.out),
-                "without_new_words": new_corpus.evaluate(name, self.out, DENSE_MODELS, new_words=False),
+                "models": new_corpus.evaluate(name, self.p.root),
+                "without_new_words": new_corpus.evaluate(name, self.p.root, DENSE_MODELS, new_words=False),
             }
             measured.append(name)
         write_json(path, {**read_json(path, {}), "corpora": table})
         self.record("corpora", t0, bool(measured), " ".join(measured) or f"{len(table)} up to date")
 
     def compared(self) -> dict[str, Checkpoint]:
-        return {n: self.checkpoints[n] for n in PREFERRED}
+        return {n: self.p.checkpoints[n] for n in PREFERRED}
 
 
 def build(
@@ -205,19 +182,12 @@ def build(
     """Every stage in order, each skipped while its key matches; `progress` is told (done, in all) as
     long stages (training, mining, indexing) advance; the compared rounds train `jobs` at a time.
     `cfg` is a build's config as `core.pipeline.cli.build_config` makes it (checked there)."""
-    run = _Run(cfg, Path(out or artifacts_dir()), force, progress, log)
-    run.load()
-    mined, warmup = run.out / MINED, run.out / WARMUP / "model.pt"
-    run.train_stage({WARMUP: (warmup_config(cfg), "")})
-    mine_key = run.mine_stage(mined)
-    warmup_key = run.checkpoints["warmup"].fingerprint
-    random, hard = PREFERRED  # each round named by its negatives
-    compared = {
-        random: (round_config(cfg, random, warmup), warmup_key),
-        hard: (round_config(cfg, hard, warmup, mined), key_of(warmup_key, mine_key)),
-    }
-    run.train_stage(compared, jobs)
-    client = client or chroma_client(run.out / "chroma")
+    run = _Build(log)
+    run.load(cfg, Path(out or artifacts_dir()), force, progress)
+    run.train_stage([WARMUP])
+    run.mine_stage()
+    run.train_stage(list(PREFERRED), jobs)
+    client = client or chroma_client(run.p.root / "chroma")
     for name in PREFERRED:
         run.index_stage(name, client)
     run.project_stage()
@@ -227,23 +197,20 @@ def build(
     return run.results
 
 
-def evaluate_all(
-    corpus: Corpus, val_qids: list[str], out: Path, cfg: Config, key: str, checkpoints: dict[str, Checkpoint]
-) -> dict:
+def evaluate_all(p: Pipeline, key: str) -> dict:
     """Validation metrics in every mode for every ranker of `METRIC_MODELS`, from the open handles."""
-    evaluator = IREvaluator.from_corpus(corpus, val_qids)
-    models, seconds, setting = {}, {}, Setting(out, cfg.vocab.glove, checkpoints=checkpoints)
+    models, seconds = {}, {}
     for name in METRIC_MODELS:
         t0 = time.time()
-        models[name] = evaluator(make(name, setting))
+        models[name] = p.evaluate(p.ranker(name))
         seconds[name] = round(time.time() - t0, 2)
-    d = cfg.data
+    cfg, corpus, weights = p.cfg, p.corpus, read_weights(p.root)
     return {
         "key": key,
         "split": {
-            "val_fraction": d.val_fraction,
-            "tune_fraction": d.tune_fraction,
-            "val_queries": len(val_qids),
+            "val_fraction": cfg.data.val_fraction,
+            "tune_fraction": cfg.data.tune_fraction,
+            "val_queries": len(p.val_qids),
         },
         "design": {
             WARMUP: f"{cfg.train.epochs} epochs, random negatives, lr {cfg.train.lr}",
@@ -257,9 +224,9 @@ def evaluate_all(
             "queries": len(corpus.queries),
             "passages": len(corpus.passages),
         },
-        "checkpoints": {c.name: c.fingerprint for c in checkpoints.values()},
-        "hybrid_weights": {n: w["weight"] for n, w in read_weights(out).items()},
-        "hybrid_fitted_on": {n: w.get("fitted_on") for n, w in read_weights(out).items()},
+        "checkpoints": {c.name: c.fingerprint for c in p.checkpoints.values()},
+        "hybrid_weights": {n: w["weight"] for n, w in weights.items()},
+        "hybrid_fitted_on": {n: w.get("fitted_on") for n, w in weights.items()},
         "models": models,
         "eval_seconds": seconds,
     }

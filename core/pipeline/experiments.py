@@ -4,17 +4,19 @@ control, in tables (`python -m core experiments` -> `docs/experiments.md` and
 
 An *arm* (`core.pipeline.arms`) continues a checkpoint (the build's warm-up, or another arm's result)
 with the build's `round` settings (`--round-epochs`, `--round-lr`...) and one kind of negatives, or
-trains from scratch with the `train` settings as the warm-up does; it is scored on the validation
-split (`core.pipeline.lab`). An arm with a `control` is compared against that arm: the same start,
-epochs, learning rate, schedule, batch size, queries and number of explicit negatives, so the
-difference is the lever alone. A result is stored under `artifacts/experiments/results/NAME.json`
-with the key of its inputs, so a rerun trains only arms that are new or changed; checkpoints stay
-under `artifacts/experiments/` (not committed). Mining uses an exact index (no Chroma), through the
-same `mine_file` as the build.
+trains from scratch with the `train` settings as the warm-up does. An experiment is a build with
+overrides: each arm is a round of the build's driver (`core.pipeline.driver.Pipeline`), the arm's
+overrides over the build's config and its negatives, scored on the validation split. An arm with a
+`control` is compared against that arm: the same start, epochs, learning rate, schedule, batch size,
+queries and number of explicit negatives, so the difference is the lever alone. A result is stored
+under `artifacts/experiments/results/NAME.json` with the key of its inputs, so a rerun trains only
+arms that are new or changed; checkpoints stay under `artifacts/experiments/` (not committed). Mining
+uses an exact index (no Chroma), through the same driver as the build.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from core.common.artifacts import key_of, read_json, write_json, write_text
@@ -22,7 +24,9 @@ from core.common.config import Config
 from core.common.types import Tally
 from core.data.corpus import Corpus
 from core.pipeline.arms import ARMS, BY_NAME, TOWER_BUDGET, WARMUP, Arm, result_path
-from core.pipeline.lab import Lab, resolve
+from core.pipeline.driver import Pipeline, Round, resolve
+from core.retrieval.hybrid import Hybrid
+from core.retrieval.lexical import Lexical
 from core.training.rounds import round_config, trained_with, warmup_config
 
 
@@ -58,14 +62,15 @@ def run(
     unknown = sorted(set(only or []) - set(BY_NAME))
     if unknown:
         raise ValueError(f"unknown experiment(s) {', '.join(unknown)}; known: {', '.join(BY_NAME)}")
-    lab = Lab(base, corpus, artifacts / "experiments", progress)
+    root = artifacts / "experiments"
+    driver = Pipeline(base, corpus, root, arm_rounds(base, root), progress=progress)
     results = []
     for arm in ARMS:
         path = result_path(artifacts, arm.name)
         key, stored = arm_key(base, arm, corpus.fingerprint()), read_json(path, {})
         if (only is None or arm.name in only) and (force or stored.get("key") != key):
             log(f"[experiment {arm.name}] {arm.tests}")
-            stored = {"key": key, **lab.score(arm)}
+            stored = {"key": key, **score(driver, arm.name)}
             write_json(path, stored)
         if stored.get("key") == key:
             results.append({**stored, "tests": arm.tests, "control": arm.control, "start": arm.start})
@@ -74,6 +79,68 @@ def run(
         {"corpus": {"source": corpus.source, "fingerprint": corpus.fingerprint()}, "arms": results},
     )
     return results
+
+
+def arm_rounds(base: Config, root: Path) -> dict[str, Round]:
+    """Every arm as a round of the driver, beside the build's warm-up they continue: the arm's
+    overrides of `base`, its start and negatives, hard ones mined into `root/mined/NAME.json`."""
+    arms = {
+        a.name: Round(resolve(base, a.overrides), a.start, a.negatives, root / "mined" / f"{a.name}.json")
+        for a in ARMS
+    }
+    return {WARMUP: Round(base), **arms}
+
+
+def score(driver: Pipeline, name: str) -> dict:
+    """Arm `name` trained where missing or stale (its start first) and measured: its dense ranker on
+    the validation and tuning queries, its hybrid with BM25 (the weight fitted on the tuning ones),
+    its training (seconds, triplets/s) and encoding speeds."""
+    t0 = time.time()
+    driver.train([name])
+    seconds = round(time.time() - t0, 1)
+    ckpt, dense = driver.checkpoints[name], driver.ranker(name)
+    weight, _, _ = driver.fit_weight(name)
+    log = read_json(ckpt.path.parent / "log.json")
+    speeds = [e["triplets_per_s"] for e in log["epochs"] if "triplets_per_s" in e]
+    encoding = encoding_rate(ckpt.encoder, driver.corpus.texts())
+    return {
+        "name": name,
+        "dense": _measured(driver.evaluate(dense)),
+        "tuning": _measured(driver.evaluate(dense, "tuning")),  # what a recipe is chosen by
+        "hybrid": {
+            "weight": weight,
+            "fitted_on": driver.fitted_on,
+            **_measured(driver.evaluate(Hybrid(dense, Lexical(), weight))),
+        },
+        "training": {
+            "seconds": seconds,
+            "train_seconds": log["seconds"],
+            "triplets_per_s": round(sum(speeds) / max(len(speeds), 1), 1),
+            "checkpoint": ckpt.fingerprint,
+        },
+        "encoding": encoding,
+    }
+
+
+def _measured(metrics: dict) -> dict:
+    """Metrics in every mode, without the corpus size."""
+    return {mode: {k: v for k, v in m.items() if k != "corpus"} for mode, m in metrics.items()}
+
+
+def encoding_rate(encoder, texts: list[str]) -> dict:
+    """How fast the checkpoint's encoder encodes these passages (tokenising included): warmed up on 256,
+    then timed once over all of them, as the benchmark times a checkpoint."""
+    encoder.encode_passages(texts[:256])
+    t0 = time.perf_counter()
+    encoder.encode_passages(texts)
+    seconds = time.perf_counter() - t0
+    per_s = round(len(texts) / seconds, 1)
+    return {
+        "passages": len(texts),
+        "seconds": round(seconds, 2),
+        "passages_per_s": per_s,
+        "workers": encoder.workers,
+    }
 
 
 def _f(x) -> str:
