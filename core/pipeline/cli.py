@@ -103,7 +103,7 @@ def cmd_eval(args) -> int:
     from core.common.artifacts import artifacts_dir
     from core.retrieval.evaluate import IREvaluator
     from core.retrieval.metrics import FULL_METRICS, RERANK_METRICS
-    from core.retrieval.registry import Setting, checkpoint_for, make
+    from core.retrieval.registry import RankerContext, checkpoint_for, make
 
     check_flags({"data.val_fraction": args.val_fraction})
     if args.corpus:
@@ -113,7 +113,7 @@ def cmd_eval(args) -> int:
     artifacts = Path(args.artifacts or artifacts_dir())
     checkpoint = checkpoint_for(args.checkpoint, artifacts)
     opened = {checkpoint.name: checkpoint} if checkpoint else {}
-    ranker = make(args.checkpoint, Setting(artifacts, args.glove, not args.json, opened))
+    ranker = make(args.checkpoint, RankerContext(artifacts, args.glove, not args.json, opened))
     corpus = load_corpus(args.data)
     qids = None
     if args.split != "all":

@@ -23,7 +23,7 @@ from core.retrieval.bm25 import BM25
 from core.retrieval.evaluate import IREvaluator
 from core.retrieval.hybrid import fit_on_corpus, fitting_queries
 from core.retrieval.ranker import Ranker
-from core.retrieval.registry import Setting, make
+from core.retrieval.registry import RankerContext, make
 from core.training.mining import mine_file, mining_index
 from core.training.rounds import round_config, train_rounds, warmup_config
 
@@ -125,7 +125,7 @@ class Pipeline:
     def ranker(self, name: str) -> Ranker:
         """The ranker called `name` (`registry.make`: a registry name, a checkpoint, `hybrid:NAME`),
         from the checkpoints open here."""
-        return make(name, Setting(self.root, self.cfg.vocab.glove, checkpoints=self.checkpoints))
+        return make(name, RankerContext(self.root, self.cfg.vocab.glove, checkpoints=self.checkpoints))
 
     def evaluate(self, ranker: Ranker, split: str = "validation") -> dict:
         """`ranker`'s metrics in every mode on the "validation" or "tuning" queries (one evaluator

@@ -27,7 +27,7 @@ from core.retrieval.catalog import Catalog
 from core.retrieval.evaluate import IREvaluator
 from core.retrieval.index import chroma_client, ensure_index
 from core.retrieval.metrics import COLLECTION_METRICS
-from core.retrieval.registry import METRIC_MODELS, Setting, make
+from core.retrieval.registry import METRIC_MODELS, RankerContext, make
 from core.retrieval.vectors import IndexTarget
 
 CORPUS_MODELS = tuple(n for n in METRIC_MODELS if n != WARMUP)  # what `evaluate` scores
@@ -163,9 +163,9 @@ def evaluate(
             "queries.jsonl and qrels/test.tsv) to measure rankers on it"
         )
     evaluator = IREvaluator.from_corpus(corpus, qids, new_words=new_words and name != DEFAULT)
-    setting = Setting(artifacts, glove, progress)
+    context = RankerContext(artifacts, glove, progress)
     out = {}
     for model in models:
-        full = evaluator(make(model, setting), modes=("full",))["full"]
+        full = evaluator(make(model, context), modes=("full",))["full"]
         out[model] = {"queries": full["queries"], **{k: full[k] for k in COLLECTION_METRICS}}
     return out

@@ -26,7 +26,7 @@ from core.retrieval.ranker import Ranker
 
 
 @dataclass
-class Setting:
+class RankerContext:
     """Where rankers are made: the artifacts folder (checkpoints, fusion weights), GloVe vectors for
     `glove-avg`, progress of encoding (True: tqdm bars), checkpoints already open, by name; for the
     app, the Chroma folder dense rankers search, whether they build it in the `background`, and the
@@ -41,16 +41,16 @@ class Setting:
     foreground: Foreground | None = None
 
 
-Factory = Callable[[str, Setting], Ranker]  # (name, setting) -> a ranker, not yet fitted
+Factory = Callable[[str, RankerContext], Ranker]  # (name, context) -> a ranker, not yet fitted
 
 
-def glove_average(name: str, setting: Setting) -> Ranker:
+def glove_average(name: str, context: RankerContext) -> Ranker:
     return DenseRanker(
-        name, Encoder.glove_average(Vocab.from_glove(setting.glove)), progress=setting.progress
+        name, Encoder.glove_average(Vocab.from_glove(context.glove)), progress=context.progress
     )
 
 
-def lexical(name: str, setting: Setting) -> Ranker:
+def lexical(name: str, context: RankerContext) -> Ranker:
     return Lexical()
 
 
@@ -81,19 +81,19 @@ def checkpoint_for(name: str, artifacts: Path) -> Checkpoint | None:
     return Checkpoint(dense, checkpoint_path(dense, artifacts))
 
 
-def make(name: str, setting: Setting) -> Ranker:
-    """The ranker called `name`, not yet fitted (from an open checkpoint of `setting` when there is
+def make(name: str, context: RankerContext) -> Ranker:
+    """The ranker called `name`, not yet fitted (from an open checkpoint of `context` when there is
     one); a hybrid of a checkpoint with no fitted weight is an error that says how to fit one."""
     if name in REGISTRY:
-        return REGISTRY[name](name, setting)
+        return REGISTRY[name](name, context)
     dense = name.removeprefix(PREFIX)
-    checkpoint = setting.checkpoints.get(dense) or Checkpoint(
-        dense, checkpoint_path(dense, setting.artifacts)
+    checkpoint = context.checkpoints.get(dense) or Checkpoint(
+        dense, checkpoint_path(dense, context.artifacts)
     )
     engine = DenseRanker(
-        dense, checkpoint, None, setting.chroma, setting.progress, setting.background, setting.foreground
+        dense, checkpoint, None, context.chroma, context.progress, context.background, context.foreground
     )
-    return fused(engine, Lexical(), setting.artifacts) if name.startswith(PREFIX) else engine
+    return fused(engine, Lexical(), context.artifacts) if name.startswith(PREFIX) else engine
 
 
 def fused(engine: DenseRanker, bm25: Lexical, artifacts: Path, fit_missing: bool = False) -> Hybrid:

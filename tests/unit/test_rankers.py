@@ -25,7 +25,7 @@ from core.retrieval.evaluate import IREvaluator
 from core.retrieval.hybrid import Hybrid, fuse, save_weight
 from core.retrieval.lexical import Lexical
 from core.retrieval.metrics import judged_rank
-from core.retrieval.registry import Setting, make, names
+from core.retrieval.registry import RankerContext, make, names
 from tests.conftest import TOPICS, tiny_rows
 from tests.toy_ranker import RandomScores
 
@@ -70,14 +70,14 @@ def test_names_list_checkpoints_the_registry_and_hybrids(toy_ranker):
 
 
 def test_make_builds_each_kind_and_a_hybrid_needs_a_fitted_weight(artifacts):
-    setting = Setting(artifacts)
-    assert isinstance(make("bm25", setting), Lexical)
-    dense = make("tiny", setting)
+    context = RankerContext(artifacts)
+    assert isinstance(make("bm25", context), Lexical)
+    dense = make("tiny", context)
     assert isinstance(dense, DenseRanker) and dense.catalog is None and dense.val_fraction == VAL
     with pytest.raises(CheckpointError, match="no fusion weight"):
-        make("hybrid:tiny", setting)
+        make("hybrid:tiny", context)
     save_weight(artifacts, "tiny", dense.fingerprint, 0.7, {0.7: 0.5}, 3, {"split": "tuning"})
-    hybrid = make("hybrid:tiny", setting)
+    hybrid = make("hybrid:tiny", context)
     assert isinstance(hybrid, Hybrid) and hybrid.weight == 0.7 and hybrid.name == "hybrid:tiny"
     assert (artifacts / "hybrid.json").unlink() is None
 
@@ -99,7 +99,7 @@ def test_eval_and_confused_give_the_same_ranks(name, artifacts, catalog, toy_ran
     reports the metrics of those very ranks. (Not for BM25 here: on this tiny corpus a judged passage
     sharing no word with its query ties at 0 with others, which a judged rank counts against it while
     the metrics' top-k places it in index order; cosines and random scores do not tie.)"""
-    ranker = make(name, Setting(artifacts)).fit(catalog)
+    ranker = make(name, RankerContext(artifacts)).fit(catalog)
     other = Lexical(catalog)
     _, val = split_queries(catalog.corpus, VAL)
     assert val

@@ -28,7 +28,7 @@ from core.retrieval.hybrid import PREFIX as HYBRID
 from core.retrieval.hybrid import Hybrid
 from core.retrieval.lexical import Lexical
 from core.retrieval.ranker import Ranker
-from core.retrieval.registry import Setting, fused, make, names
+from core.retrieval.registry import RankerContext, fused, make, names
 from core.retrieval.vectors import SearchIndexError
 from views.parts.activity import FOREGROUND
 from views.parts.corpus_picker import corpus_key, open_catalog
@@ -72,7 +72,7 @@ def _registered(key: tuple, _catalog: Catalog) -> Ranker:
     """A ranker of the registry's own (core.retrieval.registry.REGISTRY: `bm25`, …), fitted on the
     corpus; key: (corpus key, name, artifacts folder)."""
     name, artifacts = key[1], Path(key[2])
-    return make(name, Setting(artifacts)).fit(_catalog)
+    return make(name, RankerContext(artifacts)).fit(_catalog)
 
 
 @st.cache_resource(show_spinner="Finding validation queries the two models disagree on…")
@@ -130,7 +130,7 @@ def checkpoints() -> Mapping[str, DenseRanker]:
 
     def start(name: str, path) -> Opening:
         def opened(progress: Progress) -> DenseRanker:
-            setting = Setting(
+            context = RankerContext(
                 artifacts,
                 progress=progress,
                 checkpoints={name: Checkpoint(name, path)},
@@ -138,7 +138,7 @@ def checkpoints() -> Mapping[str, DenseRanker]:
                 background=True,
                 foreground=FOREGROUND,
             )
-            return make(name, setting).fit(cat)
+            return make(name, context).fit(cat)
 
         key = (name, str(path), path.stat().st_mtime_ns, source, str(artifacts / "chroma"))
         return opening(key, opened)
