@@ -25,6 +25,7 @@ from pathlib import Path
 
 from bench.first_use import CHROMIUM, ROOT, _cpu_seconds, _indexes_ready, _serve, _stop
 from core.common.artifacts import PREFERRED, artifacts_dir, find_checkpoints, write_json
+from core.common.config import DataConfig
 from core.data.corpora import load_corpus, resolve_source
 from core.data.corpus import split_queries
 
@@ -150,7 +151,7 @@ async def _class(base: str, queries: list[list[str]], meter: Meter) -> dict:
 def _queries(source: str, sessions: int, searches: int) -> list[list[str]]:
     """Each session's first query and its typed ones: distinct validation queries."""
     corpus = load_corpus(source)
-    _, val = split_queries(corpus)
+    _, val = split_queries(corpus, DataConfig.val_fraction, DataConfig.tune_fraction)
     text = corpus.queries.set_index("query_id").text
     chosen = [text[q] for q in val[: sessions * (searches + 1)]]
     return [chosen[i::sessions] for i in range(sessions)]

@@ -219,13 +219,15 @@ def ensure_index(
     force: bool = False,
     progress: bool | Tally = False,
     vectors: np.ndarray | None = None,
+    chunk: int | None = None,
 ) -> IndexBuild:
     """Open the index of `target` (a checkpoint over a corpus), or (re)build it when missing, stale,
     damaged or forced; one process builds it while the others wait and then open it. When the
     target names its checkpoint file (`path`), an older index of that same file is removed once this
     one is complete (never another file's).
     `progress` is True for tqdm bars, or a callable given (done, total) over encoding and then adding
-    the passages. `vectors`: the passages' vectors when they are already encoded (only added, then)."""
+    the passages. `vectors`: the passages' vectors when they are already encoded (only added, then);
+    `chunk`: how many vectors each add to Chroma takes at most (a background build pauses between)."""
     t = target
     if not force:
         idx = open_index(client, t.fingerprint, t.corpus_fingerprint, len(t.pids))
@@ -240,7 +242,7 @@ def ensure_index(
             idx = None if force else open_index(client, t.fingerprint, t.corpus_fingerprint, len(t.pids))
             if idx is not None:  # another process built it while this one waited
                 return IndexBuild(idx, built=False)
-            return _build_index(client, encoder, t, progress, vectors)
+            return _build_index(client, encoder, t, progress, vectors, chunk)
     except SearchIndexError:
         raise
     except Exception as e:  # a full disk, a read-only folder, a server that went away, a locked database
@@ -254,7 +256,7 @@ def ensure_index(
         ) from e
 
 
-def _build_index(client, encoder, target: IndexTarget, progress, vectors=None) -> IndexBuild:
+def _build_index(client, encoder, target: IndexTarget, progress, vectors=None, chunk=None) -> IndexBuild:
     name, fingerprint, path = target.name, target.fingerprint, target.path
     pids, texts, corpus_fingerprint = target.pids, target.texts, target.corpus_fingerprint
     final = collection_name(fingerprint, corpus_fingerprint)
@@ -278,7 +280,7 @@ def _build_index(client, encoder, target: IndexTarget, progress, vectors=None) -
         metadata={"corpus": corpus_fingerprint, "checkpoint": fingerprint, "name": name, "path": owner},
     )
     idx = ChromaIndex(col, client.get_max_batch_size())
-    idx.add(pids, vectors, texts, progress=add_progress)
+    idx.add(pids, vectors, texts, progress=add_progress, chunk=chunk)
     for old in _names(client):  # only now: the index this one replaces, older ones of the same file
         if old != tmp and (old == final or (owner and _owner(client, old) == (owner, corpus_fingerprint))):
             client.delete_collection(old)

@@ -18,6 +18,8 @@ from core.model.encoder import Encoder
 from core.retrieval.index import IndexBuild, chroma_client, ensure_index, set_aside_if_corrupt
 from core.retrieval.vectors import ChromaIndex, IndexTarget, SearchIndexError
 
+BACKGROUND_CHUNK = 1000  # vectors a background build adds at a time (about a second on 2 cores), then yields
+
 
 class Foreground(Protocol):
     """The app's foreground work (pages served, passages or queries encoded), which a background
@@ -89,7 +91,7 @@ class LiveIndex:
         try:
             if background:
                 self.foreground.wait_quiet()
-            made, notice = self._open(report)
+            made, notice = self._open(report, chunk=BACKGROUND_CHUNK if background else None)
             made.index.query(self.vectors[:1], 1)  # Chroma's one-off set-up, before searches use it
             self.notice, self.unreported, self.index = notice, notice if background else None, made.index
         except Exception as e:
@@ -97,14 +99,16 @@ class LiveIndex:
                 raise
             self.error = f"{type(e).__name__}: {e}"
 
-    def _open(self, progress, failed: bool = False) -> tuple[IndexBuild, str | None]:
+    def _open(
+        self, progress, failed: bool = False, chunk: int | None = None
+    ) -> tuple[IndexBuild, str | None]:
         """(the index, opened or built from `vectors`; a notice when it had to be repaired). After a
         failed search (`failed`) it is reopened, rebuilt only when it does not answer (another process
         may have rebuilt it meanwhile)."""
 
         def made(force: bool) -> IndexBuild:
             client = chroma_client(self.chroma_path)
-            return ensure_index(client, self.encoder, self.target, force, progress, self.vectors)
+            return ensure_index(client, self.encoder, self.target, force, progress, self.vectors, chunk)
 
         name = self.target.name
         try:

@@ -74,9 +74,11 @@ class ChromaIndex:
         vectors: np.ndarray,
         texts: list[str] | None = None,
         progress: bool | Tally = False,
+        chunk: int | None = None,
     ) -> None:
-        """Add in chunks of the client's maximum batch size; `progress` as in `Encoder.encode_passages`."""
-        step = self.max_batch
+        """Add in chunks of `chunk` vectors, at most the client's maximum batch size; `progress` as in
+        `Encoder.encode_passages`, called after each chunk."""
+        step = min(chunk or self.max_batch, self.max_batch)
         starts = range(0, len(ids), step)
         if progress is True:
             from tqdm.auto import tqdm

@@ -4,6 +4,7 @@ and switches to it when complete; a failed background build leaves exact search 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 
@@ -16,6 +17,7 @@ from core.model.two_tower import TwoTower, save_checkpoint
 from core.retrieval import live_index
 from core.retrieval.catalog import Catalog
 from core.retrieval.dense import DenseRanker
+from core.retrieval.vectors import ChromaIndex
 from tests.conftest import tiny_rows
 from views.parts.activity import Activity
 
@@ -97,3 +99,37 @@ def test_a_repair_made_in_the_background_is_told_by_the_next_search(app, checkpo
     told = results.search(engine, QUERY, 3)
     assert told.notice and "set aside" in told.notice and told.path == "chroma"
     assert results.search(engine, QUERY, 3).notice is None, "told once"
+
+
+class Recorder:
+    """Foreground work that is never busy, counting how often a build waits for it."""
+
+    def __init__(self):
+        self.waits = 0
+
+    def working(self):
+        return contextlib.nullcontext()
+
+    def wait_quiet(self):
+        self.waits += 1
+
+
+def test_a_background_build_adds_small_chunks_and_yields_before_each(
+    checkpoint, catalog, tmp_path, monkeypatch
+):
+    """A page asked for during a build waits for one small chunk at most, never a whole batch."""
+    added = []
+    real_add = ChromaIndex.add
+
+    def spy(self, ids, *args, **kwargs):
+        step = min(kwargs.get("chunk") or self.max_batch, self.max_batch)
+        added.extend(len(ids[s : s + step]) for s in range(0, len(ids), step))
+        return real_add(self, ids, *args, **kwargs)
+
+    monkeypatch.setattr(live_index, "BACKGROUND_CHUNK", 5)
+    monkeypatch.setattr(ChromaIndex, "add", spy)
+    app = Recorder()
+    engine = DenseRanker("tiny", checkpoint, catalog, tmp_path / "chroma", background=True, foreground=app)
+    engine.live.builder.join(60)
+    assert engine.index_state == "ready" and sum(added) == len(catalog)
+    assert max(added) <= 5 and app.waits >= len(added), (added, app.waits)
