@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from core.retrieval.dense import DenseRanker
-from views.parts import state
+from views.parts import opening, state
 
 
 @pytest.fixture(autouse=True)
@@ -55,7 +55,7 @@ def test_a_map_table_follows_its_outcomes(monkeypatch):
 
 
 def test_a_checkpoint_opens_once_on_a_worker_thread_and_a_failed_opening_starts_again():
-    state._openings.clear()
+    opening._openings.clear()
     made, threads = [], []
 
     def make(progress):
@@ -66,8 +66,8 @@ def test_a_checkpoint_opens_once_on_a_worker_thread_and_a_failed_opening_starts_
         return "engine"
 
     key = ("hard", "hard/model.pt", 1, "source", "chroma")
-    first = state._opening(key, make)
-    assert state._opening(key, make) is first and first.wait() == "engine" and made == [1]
+    first = opening.opening(key, make)
+    assert opening.opening(key, make) is first and first.wait() == "engine" and made == [1]
     assert threads[0] is not threading.current_thread(), "the page only waits (leaving it wastes nothing)"
     assert first.text == "half way"
 
@@ -76,9 +76,9 @@ def test_a_checkpoint_opens_once_on_a_worker_thread_and_a_failed_opening_starts_
 
     broken = ("random", "random/model.pt", 1, "source", "chroma")
     with pytest.raises(state.CheckpointError):
-        state._opening(broken, fail).wait()
-    assert state._opening(broken, make).wait() == "engine", "tried again, not the failure kept"
+        opening.opening(broken, fail).wait()
+    assert opening.opening(broken, make).wait() == "engine", "tried again, not the failure kept"
     rebuilt = ("hard", "hard/model.pt", 2, "source", "chroma")  # a new file of the same name
-    state._opening(rebuilt, make).wait()
-    assert key not in state._openings()[1] and rebuilt in state._openings()[1]
-    state._openings.clear()
+    opening.opening(rebuilt, make).wait()
+    assert key not in opening._openings()[1] and rebuilt in opening._openings()[1]
+    opening._openings.clear()
