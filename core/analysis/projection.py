@@ -1,5 +1,7 @@
 """UMAP maps of a checkpoint's embedding space: its passages (all, or a sample that always keeps the
-validation queries' judged passages) together with the validation queries, in 2-D or 3-D.
+validation queries' judged passages) together with the validation queries, in 2-D or 3-D. A corpus of
+fewer than MIN_UMAP_POINTS points (passages and queries) is drawn by PCA instead: UMAP's neighbour
+graph means little there, and fitting it costs the same half a minute of numba as a thousand points.
 
 Maps of two checkpoints are fitted together (umap-learn's `AlignedUMAP`, each point related to
 itself) so that a passage sits in the same region on both and its movement means something. Maps
@@ -30,6 +32,8 @@ from core.data.corpus import Corpus, split_queries
 from core.retrieval.metrics import rank_of
 from core.retrieval.queries import validate_query
 
+MIN_UMAP_POINTS = 100  # below it, a map is drawn by PCA (`fit_map`)
+
 
 @dataclass
 class Projection:
@@ -44,6 +48,11 @@ class Projection:
     query_xy: np.ndarray  # (len(query_ids), dims)
     fit_seconds: float
     neighbors: int
+
+    @property
+    def method(self) -> str:
+        """What drew the map: "UMAP", or "PCA" for too few points (`fit_map`)."""
+        return "UMAP" if len(self.rows) + len(self.query_ids) >= MIN_UMAP_POINTS else "PCA"
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,31 @@ def sample_rows(n: int, keep: list[int], cap: int, seed: int) -> np.ndarray:
     others = np.setdiff1d(np.arange(n), keep)
     extra = np.random.default_rng(seed).choice(others, size=cap - len(keep), replace=False)
     return np.sort(np.concatenate([keep, extra]))
+
+
+def fit_map(vector_sets: list[np.ndarray], dims: int, cfg: ProjectionConfig) -> list[np.ndarray]:
+    """`fit_umap`, or `fit_pca` below MIN_UMAP_POINTS points."""
+    fit = fit_umap if len(vector_sets[0]) >= MIN_UMAP_POINTS else fit_pca
+    return fit(vector_sets, dims, cfg)
+
+
+def fit_pca(
+    vector_sets: list[np.ndarray], dims: int, cfg: ProjectionConfig | None = None
+) -> list[np.ndarray]:
+    """Each set's first `dims` principal components, float32 (points, dims); every set after the
+    first turned (an orthogonal Procrustes rotation) to lie as close as it can to the first's map."""
+    maps = []
+    for vectors in vector_sets:
+        centred = np.asarray(vectors, dtype=np.float64) - np.mean(vectors, axis=0)
+        u, s, _ = np.linalg.svd(centred, full_matrices=False)
+        xy = np.zeros((len(centred), dims))
+        k = min(dims, len(s))
+        xy[:, :k] = u[:, :k] * s[:k]
+        if maps:
+            left, _, right = np.linalg.svd(xy.T @ maps[0])
+            xy = xy @ (left @ right)
+        maps.append(xy)
+    return [m.astype(np.float32) for m in maps]
 
 
 def fit_umap(vector_sets: list[np.ndarray], dims: int, cfg: ProjectionConfig) -> list[np.ndarray]:
@@ -197,11 +231,11 @@ def ensure_projections(
         what = f"the {names[0]} model" if len(names) == 1 else f"the {' and '.join(names)} models, aligned"
         progress(
             0.0,
-            f"Fitting {dims}-D UMAP maps of {what}: {len(rows):,} passages and {len(val):,} "
+            f"Fitting {dims}-D maps of {what}: {len(rows):,} passages and {len(val):,} "
             "validation queries (a minute or two per model on a 2-core machine, once)",
         )
     t0 = time.perf_counter()
-    coords = fit_umap(sets, dims, cfg)
+    coords = fit_map(sets, dims, cfg)
     seconds = round(time.perf_counter() - t0, 1)
     maps = [
         Projection(

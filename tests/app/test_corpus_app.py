@@ -88,6 +88,8 @@ def test_every_page_renders_on_an_added_corpus(corpora, page, corpus):
     at = run_page(page, corpus=corpus, q="where does the python snake live")
     assert at.session_state.corpus == corpus and at.query_params["corpus"] == corpus
     assert not at.warning or all("corpus" not in w.value for w in at.warning)
+    if page == "embeddings":  # a few dozen points: PCA, and the page says so
+        assert "flattened by PCA" in " ".join(c.value for c in at.caption)
 
 
 def test_search_answers_from_the_picked_corpus_and_the_url_keeps_it(corpora):

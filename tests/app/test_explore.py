@@ -50,7 +50,8 @@ def placement(shown: dict) -> tuple[float, float]:
 def test_embeddings_page_places_a_query_among_its_true_neighbours(app_env):
     at = open_page("views/pages/embeddings.py")
     assert [s.value for s in at.subheader] == ["random", "hard"] and len(plots(at)) == 2
-    assert "distort distances" in " ".join(c.value for c in at.caption)
+    said = " ".join(c.value for c in at.caption)
+    assert "distort distances" in said and "flattened by UMAP" in said and "PCA" not in said
     assert (app_env / "umap" / "random+hard-2d.npz").is_file()  # one aligned fit for both
     figure = json.loads(plots(at)[0].proto.spec)
     assert {"other passage", "judged passage", "query"} <= set(traces(at, 0))

@@ -73,11 +73,11 @@ class FakeEncoder:
 def test_maps_are_stored_and_refitted_only_when_stale(tmp_path, monkeypatch):
     fits = []
 
-    def fake_fit(vector_sets, dims, cfg):  # stands in for UMAP: the bookkeeping is under test
+    def fake_fit(vector_sets, dims, cfg):  # stands in for the fit: the bookkeeping is under test
         fits.append([len(v) for v in vector_sets])
         return [v[:, :dims].astype(np.float32) for v in vector_sets]
 
-    monkeypatch.setattr(projection, "fit_umap", fake_fit)
+    monkeypatch.setattr(projection, "fit_map", fake_fit)
     corpus = build_corpus(tiny_rows())
     passages = _unit(np.random.default_rng(1).normal(size=(len(corpus.passages), 4)))
     _, val = split_queries(corpus, 0.3)
@@ -166,3 +166,20 @@ def test_points_neighbours_find_and_regions():
     assert find_points(points, "  ") == [] and find_points(points, "no such text") == []
     labels = region_labels(p, catalog, regions=6)
     assert len(labels) >= 5 and "brewed · coffee" in [text for _, text in labels]  # python: no word twice
+
+
+def test_too_few_points_for_umap_are_drawn_by_pca_aligned_across_checkpoints(monkeypatch):
+    """Below MIN_UMAP_POINTS, PCA: no numba, the second map turned onto the first; at it, UMAP."""
+    rng = np.random.default_rng(3)
+    a = _unit(rng.normal(size=(30, 16)))
+    b = _unit(a @ np.linalg.qr(rng.normal(size=(16, 16)))[0])  # the same points, rotated
+    xa, xb = projection.fit_map([a, b], 2, ProjectionConfig())
+    assert xa.shape == xb.shape == (30, 2) and np.allclose(xa, xb, atol=1e-4), "aligned"
+    used = []
+    monkeypatch.setattr(projection, "fit_umap", lambda sets, dims, cfg: used.append(len(sets[0])) or sets)
+    projection.fit_map([a[:1].repeat(projection.MIN_UMAP_POINTS, 0)], 2, ProjectionConfig())
+    assert used == [projection.MIN_UMAP_POINTS]
+    p = Projection("m", 2, "k", np.arange(25), ["q"] * 5, xa[:25], xa[25:], 0.0, neighbors=10)
+    assert p.method == "PCA"
+    p.rows = np.arange(projection.MIN_UMAP_POINTS)
+    assert p.method == "UMAP"

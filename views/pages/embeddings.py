@@ -7,7 +7,7 @@ from functools import partial
 
 import streamlit as st
 
-from core.analysis.projection import locate
+from core.analysis.projection import MIN_UMAP_POINTS, locate
 from core.analysis.results import ResultHit
 from core.retrieval.queries import QueryError
 from views.parts import components, map_chart, state, url
@@ -89,12 +89,17 @@ find_box.text_input(
     placeholder="e.g. shingles vaccine",
 )
 url.save_url(["q", "k", "a", "b", "show", "dims", "colour", "point"])
+method = maps[a].projection.method
+flattened = (
+    "flattened by UMAP (cosine), the two maps fitted together"
+    if method == "UMAP"
+    else f"flattened by PCA (too few points for UMAP: fewer than {MIN_UMAP_POINTS}), the second map turned"
+)
 st.caption(  # the page's explanation: shown in presentation mode too
     "Each point is a passage or a validation query as the checkpoint embeds it, "
-    "flattened by UMAP (cosine), the two maps fitted together so that a passage sits in the "
-    "same region on both unless the models disagree about it. **The maps distort "
-    "distances**: the true nearest neighbours (exact cosine) are listed below them. "
-    "Click a point, or find it by its text."
+    f"{flattened} so that a passage sits in the same region on both unless the models disagree "
+    "about it. **The maps distort distances**: the true nearest neighbours (exact cosine) are "
+    "listed below them. Click a point, or find it by its text."
 )
 
 located = {}
@@ -128,7 +133,7 @@ for col, name in zip(st.columns(len(shown), gap="medium"), shown):  # side by si
         )
         p = maps[name].projection
         components.secondary(
-            f"{len(p.rows):,} passages + {len(p.query_ids):,} validation queries · UMAP fit "
+            f"{len(p.rows):,} passages + {len(p.query_ids):,} validation queries · {p.method} fit "
             f"{p.fit_seconds:.0f} s (once, stored) · "
             f"figure {1e3 * (time.perf_counter() - t0):.0f} ms"
         )
