@@ -15,8 +15,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from core.common.artifacts import find_checkpoints
 from core.model.two_tower import load_checkpoint
+
+pytestmark = pytest.mark.stress
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED, KILLS = 19, 20

@@ -55,6 +55,7 @@ def engine(sample, tmp_path_factory):
 # --- many sessions at once -----------------------------------------------------------------------
 
 
+@pytest.mark.stress
 @needs_real
 def test_sixteen_threads_search_for_thirty_seconds_without_errors(engine):
     """16 threads (app sessions) search, compare and run BM25 for SECONDS; every answer must equal
@@ -122,6 +123,7 @@ ensure_index(client, encoder, target, force=True, progress=report)
 """
 
 
+@pytest.mark.stress
 @needs_real
 def test_a_rebuild_killed_while_adding_leaves_the_previous_index_usable(sample, tmp_path):
     corpus = load_corpus(str(sample))
@@ -160,6 +162,7 @@ def test_a_rebuild_killed_while_adding_leaves_the_previous_index_usable(sample, 
     )  # the dead ".building" collection is gone
 
 
+@pytest.mark.stress
 def test_a_pipeline_killed_at_any_stage_leaves_consistent_artifacts_and_recovers(tiny_jsonl, tmp_path):
     """`python -m core build --force` killed right after each stage's log line: every checkpoint
     loads and metrics.json and the mined file parse (temporary files may be left behind a SIGKILL,

@@ -12,8 +12,8 @@ from core.data.corpora import load_corpus
 from core.data.corpus import split_queries
 from core.data.msmarco import build_corpus
 from core.data.stored import read_corpus
-from core.model.encoder import Encoder
-from core.model.two_tower import file_fingerprint
+from core.model.encoder import Checkpoint
+from core.model.passages import ensure_vectors
 from core.pipeline.cli import main
 from core.retrieval.index import chroma_client, ensure_index
 from core.retrieval.vectors import ExactIndex, IndexTarget
@@ -66,6 +66,7 @@ def test_corpus_demo_writes_only_the_corpus_the_checkpoints_were_made_on(tmp_pat
     assert read_corpus(art / "demo_corpus.zip").fingerprint() == demo_corpus().fingerprint()
 
 
+@pytest.mark.stress
 @pytest.mark.skipif(
     not (ROOT_ARTIFACTS / "random" / "model.pt").is_file(),
     reason="committed checkpoint artifacts/random/model.pt is missing",
@@ -73,16 +74,14 @@ def test_corpus_demo_writes_only_the_corpus_the_checkpoints_were_made_on(tmp_pat
 def test_hnsw_agrees_with_exact_on_real_data(tmp_path):
     corpus = demo_corpus()
     _, val = split_queries(corpus, 0.125)
-    ckpt = ROOT_ARTIFACTS / "random" / "model.pt"
-    enc = Encoder.from_checkpoint(ckpt)
+    checkpoint = Checkpoint("random", ROOT_ARTIFACTS / "random" / "model.pt")
+    enc = checkpoint.encoder
     pids, texts = list(corpus.passages.pid), list(corpus.passages.text)
-    idx = ensure_index(
-        chroma_client(tmp_path / "chroma"),
-        enc,
-        IndexTarget("random", file_fingerprint(ckpt), None, pids, texts, corpus.fingerprint()),
-    ).index
+    vectors, _ = ensure_vectors(checkpoint, corpus.texts(), corpus.fingerprint())  # the committed ones
+    target = IndexTarget("random", checkpoint.fingerprint, None, pids, texts, corpus.fingerprint())
+    idx = ensure_index(chroma_client(tmp_path / "chroma"), enc, target, vectors=vectors).index
     exact = ExactIndex()
-    exact.add(pids, enc.encode_passages(texts))
+    exact.add(pids, vectors)
     qtext = dict(zip(corpus.queries.query_id, corpus.queries.text))
     qv = enc.encode_queries([qtext[q] for q in val])
     ann, truth = idx.query(qv, 10), exact.query(qv, 10)
