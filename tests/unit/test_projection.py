@@ -10,13 +10,14 @@ import json
 import numpy as np
 import pytest
 
+import core.analysis.layout as layout
 import core.analysis.projection as projection
+from core.analysis.layout import fit_umap
 from core.analysis.projection import (
     Embedded,
     EmbeddingMap,
     Projection,
     ensure_projections,
-    fit_umap,
     load_projections,
     membership_weights,
     projection_path,
@@ -173,13 +174,13 @@ def test_too_few_points_for_umap_are_drawn_by_pca_aligned_across_checkpoints(mon
     rng = np.random.default_rng(3)
     a = _unit(rng.normal(size=(30, 16)))
     b = _unit(a @ np.linalg.qr(rng.normal(size=(16, 16)))[0])  # the same points, rotated
-    xa, xb = projection.fit_map([a, b], 2, ProjectionConfig())
+    xa, xb = layout.fit_map([a, b], 2, ProjectionConfig())
     assert xa.shape == xb.shape == (30, 2) and np.allclose(xa, xb, atol=1e-4), "aligned"
     used = []
-    monkeypatch.setattr(projection, "fit_umap", lambda sets, dims, cfg: used.append(len(sets[0])) or sets)
-    projection.fit_map([a[:1].repeat(projection.MIN_UMAP_POINTS, 0)], 2, ProjectionConfig())
-    assert used == [projection.MIN_UMAP_POINTS]
+    monkeypatch.setattr(layout, "fit_umap", lambda sets, dims, cfg: used.append(len(sets[0])) or sets)
+    layout.fit_map([a[:1].repeat(layout.MIN_UMAP_POINTS, 0)], 2, ProjectionConfig())
+    assert used == [layout.MIN_UMAP_POINTS]
     p = Projection("m", 2, "k", np.arange(25), ["q"] * 5, xa[:25], xa[25:], 0.0, neighbors=10)
     assert p.method == "PCA"
-    p.rows = np.arange(projection.MIN_UMAP_POINTS)
+    p.rows = np.arange(layout.MIN_UMAP_POINTS)
     assert p.method == "UMAP"

@@ -7,7 +7,8 @@ from functools import partial
 
 import streamlit as st
 
-from core.analysis.projection import MIN_UMAP_POINTS, locate
+from core.analysis.layout import MIN_UMAP_POINTS
+from core.analysis.projection import locate
 from core.analysis.results import ResultHit
 from core.retrieval.queries import QueryError
 from views.parts import components, map_chart, state, url
