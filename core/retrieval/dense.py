@@ -59,7 +59,6 @@ class DenseRanker(Ranker):
             self.fingerprint, self.val_fraction = checkpoint.fingerprint, checkpoint.val_fraction
         self.vocab = self.encoder.vocab
         self.live: LiveIndex | None = None  # the Chroma index, with a Chroma folder
-        self.encode_query = lru_cache(QUERY_CACHE)(self._encode_query)
         if catalog is not None:
             self.fit(catalog)
 
@@ -73,7 +72,7 @@ class DenseRanker(Ranker):
             own = self.checkpoint.encoder
             self.encoder = with_words(own, passages.tokens) if passages.new_words else own
             self.vocab = self.encoder.vocab
-        self.encode_query = lru_cache(QUERY_CACHE)(self._encode_query)
+        self.encode_query = lru_cache(QUERY_CACHE)(self._encode_query)  # for this fit's encoder
         vectors, index = self._open_or_encode(passages)
         self.vectors = vectors
         if self._indexed(passages):
