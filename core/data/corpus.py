@@ -39,8 +39,8 @@ class Corpus:
         if "query_type" not in self.queries:
             self.queries = self.queries.assign(query_type="")
         # plain Python strings: iterating Arrow-backed columns costs 20x more, and every stage iterates them
-        self.passages = self.passages[PASSAGE_COLUMNS].astype(object).reset_index(drop=True)
-        self.queries = self.queries[QUERY_COLUMNS].astype(object).reset_index(drop=True)
+        self.passages = _plain(self.passages[PASSAGE_COLUMNS])
+        self.queries = _plain(self.queries[QUERY_COLUMNS])
 
     @cached_property
     def positives(self) -> dict[str, set[str]]:
@@ -87,6 +87,12 @@ class Corpus:
             judged = ",".join(f"{p}:{g}" for p, g in sorted(self.qrels.get(qid, {}).items()))
             h.update(f"{qid}\t{text}\t{judged}\t{','.join(self.candidates.get(qid, []))}\n".encode())
         return h.hexdigest()[:16]
+
+
+def _plain(table: pd.DataFrame) -> pd.DataFrame:
+    """`table` with object columns of plain Python values, read out column by column (`astype(object)`
+    iterates an Arrow-backed column value by value: 4x slower)."""
+    return pd.DataFrame({c: pd.Series(table[c].tolist(), dtype=object) for c in table.columns})
 
 
 def passage_id(text: str) -> str:

@@ -64,13 +64,13 @@ def read_corpus(path: str | Path) -> Corpus:
         ) from e
     queries, qrels = tables["queries"], tables["qrels"]
     judged: dict[str, dict[str, int]] = {}
-    for q, p, g in zip(qrels.query_id, qrels.pid, qrels.grade):
+    for q, p, g in zip(qrels.query_id.tolist(), qrels.pid.tolist(), qrels.grade.tolist()):
         judged.setdefault(q, {})[p] = int(g)
     return Corpus(
         passages=tables["passages"],
         queries=queries.drop(columns="candidates"),
         qrels=judged,
-        candidates={q: list(c) for q, c in zip(queries.query_id, queries.candidates) if len(c)},
+        candidates={q: list(c) for q, c in zip(queries.query_id.tolist(), queries.candidates) if len(c)},
         source=meta.get("source", str(path)),
         held_out=bool(meta.get("held_out")),
     )

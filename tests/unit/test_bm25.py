@@ -8,7 +8,7 @@ import pytest
 
 from core.analysis import results
 from core.data.msmarco import build_corpus
-from core.retrieval.bm25 import BM25, bm25_terms, bm25_tokens, word_terms
+from core.retrieval.bm25 import BM25, LUCENE_STOP_WORDS, bm25_terms, bm25_tokens, word_terms
 from core.retrieval.catalog import Catalog, no_answer
 from core.retrieval.lexical import Lexical
 from tests.conftest import TOPICS, tiny_rows
@@ -19,6 +19,21 @@ PASSAGES = [
     "The state-of-the-art T-cell therapy",
     "the of and",
 ]
+
+
+def test_the_stop_words_are_the_ones_bm25s_ships():
+    from bm25s.stopwords import STOPWORDS_EN
+
+    assert sorted(LUCENE_STOP_WORDS) == sorted(STOPWORDS_EN)
+
+
+def test_a_query_is_tokenised_without_importing_bm25s_or_numba():
+    import subprocess
+    import sys
+
+    code = "import sys, core.retrieval.queries; print(sorted({'bm25s', 'numba'} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
 
 
 def test_terms_are_snowball_stems_without_stop_words():
