@@ -173,6 +173,9 @@ def report_path(artifacts: Path, given: str | None = None) -> Path:
 
 
 def write_reports(report: dict, artifacts: Path, doc: Path, text: str) -> None:
-    """bench.json in `artifacts`, and the markdown report `text` (`markdown`) at `doc` (`report_path`)."""
+    """bench.json in `artifacts`, and the markdown report `text` (`markdown`) at `doc` (`report_path`),
+    followed by the sections other benchmarks keep in `doc` (`## …`, e.g. bench.classroom's)."""
     write_json(artifacts / "bench.json", report)
-    write_text(doc, "# Benchmark\n\n" + text)
+    old = doc.read_text() if doc.is_file() else ""
+    kept = [s for s in old.split("\n## ")[1:] if f"\n## {s.splitlines()[0]}\n" not in f"\n{text}\n"]
+    write_text(doc, "# Benchmark\n\n" + text + "".join(f"\n## {s.rstrip()}\n" for s in kept))

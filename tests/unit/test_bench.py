@@ -58,3 +58,14 @@ def test_reports_are_the_json_and_the_benchmark_page(tmp_path):
     assert "| all-MiniLM-L6-v2 | — | not installed |" in text
     assert json.loads((tmp_path / "artifacts" / "bench.json").read_text())["checks"]["query_p50_ms"]["met"]
     assert (tmp_path / "docs" / "benchmark.md").read_text() == "# Benchmark\n\n" + bench_report.markdown(r)
+
+
+def test_the_report_keeps_the_sections_other_benchmarks_wrote(tmp_path):
+    r = report(3500, 4.0, 20)
+    r["ratios"], r["checks"] = bench_report.ratios(r), bench_report.checks(r)
+    doc = tmp_path / "benchmark.md"
+    doc.write_text("# Benchmark\n\nold figures\n\n## A class on one app\n\n| a | b |\n")
+    bench_report.write_reports(r, tmp_path, doc, bench_report.markdown(r))
+    text = doc.read_text()
+    assert "old figures" not in text and "| passage encoding, passages/s" in text
+    assert text.endswith("\n## A class on one app\n\n| a | b |\n")
