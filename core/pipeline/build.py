@@ -103,19 +103,14 @@ class _Build:
         self.record(f"index {name}", t0, made.built, f"{len(made.index)} vectors{rate}")
 
     def project_stage(self) -> None:
-        """UMAP maps (2-D and 3-D) of the compared checkpoints, aligned, with the validation queries."""
+        """UMAP maps of the compared checkpoints, aligned, with the validation queries."""
         t0, p = time.time(), self.p
         models = [Embedded(n, c.fingerprint, c.encoder, self.vectors[n]) for n, c in self.compared().items()]
-        val_fraction, settings = p.cfg.data.val_fraction, p.cfg.projection
-        fitted = [
-            ensure_projections(p.root, models, p.corpus, val_fraction, settings, dims, force=p.force)
-            for dims in (2, 3)
-        ]
-        detail = "  ".join(
-            f"{m.dims}-D {len(m.rows)} passages + {len(m.query_ids)} queries, fit {m.fit_seconds}s"
-            for (m, *_), _ in fitted
+        (m, *_), built = ensure_projections(
+            p.root, models, p.corpus, p.cfg.data.val_fraction, p.cfg.projection, force=p.force
         )
-        self.record(f"project {'+'.join(PREFERRED)}", t0, any(built for _, built in fitted), detail)
+        detail = f"{len(m.rows)} passages + {len(m.query_ids)} queries, fit {m.fit_seconds}s"
+        self.record(f"project {'+'.join(PREFERRED)}", t0, built, detail)
 
     def fuse_stage(self) -> None:
         """Each compared checkpoint's fusion weight with BM25, fitted on the tuning queries only."""

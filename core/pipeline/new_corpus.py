@@ -66,7 +66,7 @@ def ready(
     maps: bool = True,
 ) -> None:
     """Make what the app opens corpus `name` with: each compared checkpoint's vectors (kept in the
-    corpus's folder), its Chroma index (with `index`) and the aligned 2-D and 3-D maps (with `maps`)."""
+    corpus's folder), its Chroma index (with `index`) and the aligned maps (with `maps`)."""
     folder = corpus_dir(name, artifacts)
     catalog = Catalog(corpus, name, folder)
     engines = []
@@ -96,11 +96,8 @@ def ready(
             log(f"[{name}] {ckpt_name}: Chroma index {'built' if built.built else 'up to date'}")
         engines.append(Embedded(ckpt_name, checkpoint.fingerprint, encoder, vectors))
     if maps:
-        for dims in (2, 3):
-            _, made = ensure_projections(
-                folder, engines, corpus, DataConfig.val_fraction, ProjectionConfig(), dims
-            )
-            log(f"[{name}] {dims}-D maps {'fitted' if made else 'up to date'}")
+        _, made = ensure_projections(folder, engines, corpus, DataConfig.val_fraction, ProjectionConfig())
+        log(f"[{name}] maps {'fitted' if made else 'up to date'}")
 
 
 def add(

@@ -406,10 +406,17 @@ def test_a_clicked_map_point_is_ringed_on_both_maps(server, browser):
     assert shown, "the page says how long placing the typed query took"
 
 
+IN_VIEW = "e => { const r = e.getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight; }"
+FADED = """e => { const c = e.closest('[data-testid=stElementContainer]');
+  return c.isConnected && getComputedStyle(c).opacity !== '1'; }"""  # a chart being redrawn is not faded
+
+
 def test_training_page_in_a_browser(server, browser):
-    """A short run started from the form (its phases on the bar), then cancelled from the page."""
+    """A short run started from the form on a laptop's screen: its progress and Cancel in view where
+    Start was clicked (item 6), its phases on the bar, the charts never faded while they follow the
+    run; then cancelled from the page, which says so in view."""
     url, _ = server
-    page = browser.new_page(viewport={"width": 1440, "height": 1800})
+    page = browser.new_page(viewport=SIZES["1024"])
     open_page(page, f"{url}/training")
     page.locator("[data-testid='stPlotlyChart']").nth(3).wait_for(timeout=60_000)
     no_crash(page)
@@ -417,12 +424,24 @@ def test_training_page_in_a_browser(server, browser):
     page.get_by_label("GRU hidden size").fill("32")
     page.get_by_role("button", name="Start training").click()
     page.get_by_text(re.compile("Phase [12] of 4")).first.wait_for(timeout=60_000)  # loading is progress too
+    cancel = page.get_by_role("button", name="Cancel run")
+    assert cancel.evaluate(IN_VIEW), "the run's progress and Cancel are where Start was clicked"
     page.get_by_text("Epoch 1 of").first.wait_for(timeout=180_000)
-    page.wait_for_timeout(3000)
+    chart = page.locator(".st-key-training_curves [data-testid='stPlotlyChart']").first
+    faded = []
+    for _ in range(24):  # six seconds of a chart redrawn every second
+        faded.append(chart.evaluate(FADED))
+        page.wait_for_timeout(250)
+    assert not any(faded), f"the charts were faded in {sum(faded)} of {len(faded)} looks"
     no_crash(page)
+    page.screenshot(path=str(DOCS / "screenshot_training_running_1024.png"))
+    page.set_viewport_size({"width": 1440, "height": 1800})
     page.screenshot(path=str(DOCS / "screenshot_training.png"), full_page=True)
-    page.get_by_role("button", name="Cancel run").click()
-    page.get_by_text("was cancelled").wait_for(timeout=30_000)
+    page.set_viewport_size(SIZES["1024"])
+    cancel.click()
+    cancelled = page.get_by_text("was cancelled")
+    cancelled.wait_for(timeout=30_000)
+    assert cancelled.evaluate(IN_VIEW), "how the run ended is said where it was started"
 
 
 def test_the_server_log_has_no_setup_warnings(server):

@@ -7,11 +7,16 @@ import base64
 import contextlib
 import io
 import json
+import os
 
 import numpy as np
 import pytest
 
 from core.analysis.confused import counts, outcomes, select
+from core.analysis.projection import load_projections
+from core.analysis.regions import region_labels
+from core.data.corpora import load_corpus
+from core.retrieval.catalog import Catalog
 from tests.app.test_app import CHECKPOINTS, app_env, cards, needs_app, open_page  # noqa: F401  (app_env: a fixture)
 from tests.conftest import SAMPLE_QUERIES, demo_corpus, v11_rows, write_jsonl
 
@@ -71,8 +76,8 @@ def test_embeddings_page_places_a_query_among_its_true_neighbours(app_env):
 
     at.selectbox(key="colour").set_value("correct vs confused").run()
     assert {"correct", "confused"} <= set(traces(at, 0))
-    at = open_page("views/pages/embeddings.py", show="right only", dims="3", q="<b>what</b> is a python")
-    assert len(plots(at)) == 1 and json.loads(plots(at)[0].proto.spec)["data"][0]["type"] == "scatter3d"
+    at = open_page("views/pages/embeddings.py", show="right only", q="<b>what</b> is a python")
+    assert len(plots(at)) == 1
     assert traces(at, 0)["your query"]["hovertext"] == ["&lt;b&gt;what&lt;/b&gt; is a python"]  # as typed
     at.text_input(key="q").input("😀").run()
     assert "vocabulary" in " ".join(w.value for w in at.warning)
@@ -93,10 +98,43 @@ def test_map_highlights_lie_above_the_points_in_readable_text(app_env):
     assert layout["font"]["size"] >= 14 and layout["legend"]["font"]["size"] >= 14
     labels = layout["annotations"]
     assert labels and all(a["font"]["size"] >= 14 for a in labels), "region labels"
-    at = open_page("views/pages/embeddings.py", q=query, dims="3")
-    spec = {t.get("name", ""): t for t in json.loads(plots(at)[0].proto.spec)["data"]}
-    assert spec["your query"]["text"] == ["your query"] and "text" in spec["your query"]["mode"]
-    assert any(t.get("mode") == "text" and t["text"] for t in spec.values()), "3-D region labels"
+
+
+@needs_app
+def test_the_maps_are_flat_and_the_mouse_wheel_scrolls_the_page(app_env):
+    """Item 5: no 3-D view (its two maps turned separately, labels under the points); item 7: the
+    wheel never zooms a map it passes over, buttons do."""
+    at = open_page("views/pages/embeddings.py", dims="3")
+    assert not [s for s in at.selectbox if s.label == "Map"], "no 2-D / 3-D picker"
+    for plot in plots(at):
+        assert {t["type"] for t in json.loads(plot.proto.spec)["data"]} == {"scattergl"}
+        config = json.loads(plot.proto.config)
+        assert config["scrollZoom"] is False and "zoomIn2d" in config["modeBarButtons"][0]
+    assert "mouse wheel scrolls the page" in " ".join(c.value for c in at.caption)
+
+
+@needs_app
+def test_passages_show_under_the_queries_and_both_maps_name_the_same_regions(app_env):
+    """Item 8: the many queries drawn small and see-through between the passages and the judged ones;
+    legend symbols full size; one label per region on both aligned maps; none over the query's star."""
+    query = open_page("views/pages/compare.py").button[0].label
+    at = open_page("views/pages/embeddings.py", q=query)
+    shown = traces(at, 0)
+    names = list(shown)
+    assert names.index("other passage") < names.index("query") < names.index("judged passage")
+    passage, asked = shown["other passage"]["marker"], shown["query"]["marker"]
+    assert passage["size"] >= asked["size"] and passage["opacity"] >= asked["opacity"]
+    layout = [json.loads(p.proto.spec)["layout"] for p in plots(at)]
+    assert layout[0]["legend"]["itemsizing"] == "constant"
+    named = [{a["text"] for a in page["annotations"]} for page in layout]
+    left = {
+        label
+        for _, label in region_labels(
+            load_projections(app_env / "umap" / "random+hard-2d.npz")[0],
+            Catalog(load_corpus(os.environ["MSMARCO_SOURCE"])),
+        )
+    }
+    assert named[0] and named[1] and named[0] | named[1] <= left, (named, left)
 
 
 def test_region_labels_never_overlap_and_stay_inside_the_map():
@@ -111,6 +149,9 @@ def test_region_labels_never_overlap_and_stay_inside_the_map():
     assert [label for *_, label, _ in kept] == ["coffee · beans", "rain · floods"]  # the second overlapped
     assert [anchor for *_, anchor in kept] == ["left", "right"]  # at the edges: drawn inwards
     assert len(spaced_labels(regions, [0, 0], [10, 10], (4000, 4000), 14)) == 3  # room for all
+    star = [(9.8, 5.02)]  # the typed query, under the third label: that label gives way
+    kept = spaced_labels(regions, [0, 0], [10, 10], (4000, 4000), 14, keep_clear=star)
+    assert [label for *_, label, _ in kept] == ["coffee · beans", "espresso · crema"]
 
 
 @needs_app

@@ -165,7 +165,7 @@ def test_points_neighbours_find_and_regions():
     espresso = [f"p{i}" for i, t in enumerate(catalog.texts) if "espresso" in t]
     assert find_points(points, "ESPRESSO") == espresso
     assert find_points(points, "  ") == [] and find_points(points, "no such text") == []
-    labels = region_labels(p, catalog, regions=6)
+    labels = region_labels(p, catalog, count=6)
     assert len(labels) >= 5 and "brewed · coffee" in [text for _, text in labels]  # python: no word twice
 
 

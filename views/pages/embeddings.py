@@ -27,7 +27,6 @@ defaults = {
     "a": names[0],
     "b": names[min(1, len(names) - 1)],
     "show": SHOW[0],
-    "dims": 2,
     "colour": "role",
     "point": "",
 }
@@ -36,7 +35,6 @@ choices = {
     "a": names,
     "b": names,
     "show": SHOW,
-    "dims": (2, 3),
     "colour": list(map_chart.COLOUR_BY),
 }
 components.link_notices(url.url_state(defaults, choices))
@@ -64,13 +62,12 @@ query = box.text_input("Query", key="q", placeholder="Type a query to place it o
 a = left_pick.selectbox("Left", names, key="a")
 b = right_pick.selectbox("Right", names, key="b")
 k = depth.slider("Top k", 1, 50, key="k")
-find_box, show_pick, colour_pick, dims_pick = st.columns([5, 2, 2, 2], vertical_alignment="bottom")
+find_box, show_pick, colour_pick = st.columns([5, 3, 3], vertical_alignment="bottom")
 show = show_pick.selectbox("Show", SHOW, key="show")
-dims = dims_pick.selectbox("Map", (2, 3), key="dims", format_func=lambda d: f"{d}-D")
 components.same_checkpoint(a, b)
 
 pair = list(dict.fromkeys([a, b]))
-maps = state.embedding_maps([checkpoints[n] for n in pair], dims)
+maps = state.embedding_maps([checkpoints[n] for n in pair])
 shown = pair if show == SHOW[0] else [a if show == SHOW[1] else b]
 outcomes = state.confusions(checkpoints[names[0]], checkpoints[names[1]]) if len(names) >= 2 else []
 side_of = {names[0]: 0, names[1]: 1} if len(names) >= 2 else {}
@@ -89,7 +86,7 @@ find_box.text_input(
     args=(points[a],),
     placeholder="e.g. shingles vaccine",
 )
-url.save_url(["q", "k", "a", "b", "show", "dims", "colour", "point"])
+url.save_url(["q", "k", "a", "b", "show", "colour", "point"])
 method = maps[a].projection.method
 flattened = (
     "flattened by UMAP (cosine), the two maps fitted together"
@@ -100,7 +97,8 @@ st.caption(  # the page's explanation: shown in presentation mode too
     "Each point is a passage or a validation query as the checkpoint embeds it, "
     f"{flattened} so that a passage sits in the same region on both unless the models disagree "
     "about it. **The maps distort distances**: the true nearest neighbours (exact cosine) are "
-    "listed below them. Click a point, or find it by its text."
+    "listed below them. Click a point, or find it by its text; drag to pan, zoom with the + and − "
+    "buttons over a map (the mouse wheel scrolls the page)."
 )
 
 located = {}
@@ -118,19 +116,18 @@ for col, name in zip(st.columns(len(shown), gap="medium"), shown):  # side by si
         fig = map_chart.map_figure(
             points[name],
             colour,
-            dims,
             located.get(name),
             ringed[name],
-            state.regions(checkpoints[name], maps[name]),
+            state.regions(checkpoints[a], maps[a], maps[name]),  # the left map's regions, on both
             width=470 if len(shown) > 1 else 820,
         )
         st.subheader(url.literal(name))
         st.plotly_chart(
             fig,
-            key=f"map_{name}_{dims}",
-            on_select=partial(clicked, f"map_{name}_{dims}"),
+            key=f"map_{name}",
+            on_select=partial(clicked, f"map_{name}"),
             selection_mode="points",
-            config={"scrollZoom": True, "displayModeBar": False},
+            config=map_chart.CONFIG,
         )
         p = maps[name].projection
         components.secondary(

@@ -185,32 +185,21 @@ rows = [
     for r in runs.table(art)
 ]  # a run that did not finish has no final metrics
 labels = {r["run"]: r["label"] for r in rows}
-if active is None and history:
-    outcome(history[-1], labels.get(history[-1].name, history[-1].name))
+
+
+# The charts are redrawn in place every POLL_S while a run trains: not faded meanwhile, as Streamlit
+# fades what a rerun has not yet sent again
+st.html(
+    '<style>.st-key-training_curves [data-stale="true"] { opacity: 1 !important; transition: none; }</style>'
+)
 
 
 @st.fragment(run_every=POLL_S if active else None)
 def lab() -> None:
-    job = launcher.refresh(art)
-    if active and (job is None or job.run != active.run):
-        st.rerun()  # the run ended: redraw the whole page (table, selectors)
+    """The curves of the checkpoints and runs picked, redrawn as the running one logs."""
+    if active and launcher.refresh(art) is None:
+        st.rerun()  # the run ended: redraw the whole page (table, selectors, how it ended)
     logs = runs.logs(art)
-    if job:
-        state = runs.progress(job, art)
-        refused, busy = st.session_state.get("refused", (None, None))
-        if refused and busy == job.run:
-            st.error(refused, icon="✋")
-        bar, stop = st.columns([5, 1], vertical_alignment="bottom")
-        bar.progress(
-            state.fraction, text=f"**{labels.get(job.name, job.name)}** · {state.text} · {job.seconds:.0f} s"
-        )
-        if stop.button("Cancel run", key="train_cancel", width="stretch"):
-            try:
-                launcher.cancel(art)
-            except launcher.RunError as e:
-                st.error(str(e), icon="✋")
-                return
-            st.rerun()
     names = list(logs)
     latest = sorted(n for n in names if n.startswith(artifacts.RUN_PREFIX))[-1:]  # run IDs are start times
     default = [n for n in PREFERRED if n in names] + latest
@@ -228,8 +217,38 @@ def lab() -> None:
         st.info("No training logs yet: run `python -m core build`, or start a run below.", icon="📈")
 
 
-lab()
+@st.fragment(run_every=POLL_S if active else None)
+def running() -> None:
+    """The running job's progress and its Cancel button, under the Start button that launched it (in
+    view where the click was, on a laptop too)."""
+    job = launcher.refresh(art)
+    if job is None:
+        if active:
+            st.rerun()
+        return
+    state = runs.progress(job, art)
+    refused, busy = st.session_state.get("refused", (None, None))
+    if refused and busy == job.run:
+        st.error(refused, icon="✋")
+    bar, stop = st.columns([5, 1], vertical_alignment="bottom")
+    bar.progress(
+        state.fraction, text=f"**{labels.get(job.name, job.name)}** · {state.text} · {job.seconds:.0f} s"
+    )
+    if stop.button("Cancel run", key="train_cancel", width="stretch"):
+        try:
+            launcher.cancel(art)
+        except launcher.RunError as e:
+            st.error(str(e), icon="✋")
+            return
+        st.rerun()
+
+
+with st.container(key="training_curves"):
+    lab()
 launch_form(art)
+if active is None and history:  # under the Start button, as the run's progress was
+    outcome(history[-1], labels.get(history[-1].name, history[-1].name))
+running()
 
 st.subheader("Runs")
 st.caption(

@@ -14,7 +14,8 @@ import streamlit as st
 from core.analysis.compare import Example, example_queries
 from core.analysis.confused import Outcome, outcomes
 from core.analysis.projection import EmbeddingMap, ensure_projections
-from core.analysis.regions import region_labels
+from core.analysis.regions import placed
+from core.analysis.regions import regions as found_regions
 from core.common.artifacts import CheckpointError, artifacts_dir, find_checkpoints
 from core.common.cache import KeyedCache
 from core.common.config import ProjectionConfig
@@ -92,7 +93,7 @@ def _points(key: tuple, _emap: EmbeddingMap, _catalog: Catalog, _confused: dict)
 
 @st.cache_resource(show_spinner="Naming the regions of the map…")
 def _regions(key: tuple, _emap: EmbeddingMap, _catalog: Catalog):
-    return region_labels(_emap.projection, _catalog)
+    return found_regions(_emap.projection, _catalog)
 
 
 def catalog() -> Catalog:
@@ -210,23 +211,22 @@ def _version(ranker: Ranker) -> str:
     return ranker.version
 
 
-def embedding_maps(chosen: list[DenseRanker], dims: int) -> dict[str, EmbeddingMap]:
+def embedding_maps(chosen: list[DenseRanker]) -> dict[str, EmbeddingMap]:
     """The chosen checkpoints' UMAP maps, aligned with each other (core.analysis.projection), loaded or, when
     missing or stale, fitted under a progress bar; then kept, with their points' vectors, for every
     session of this process. An added corpus's maps are kept in its folder."""
     shared, artifacts = _maps(), artifacts_dir()
     folder = chosen[0].catalog.folder or artifacts
-    key = (tuple((e.name, e.fingerprint) for e in chosen), dims, str(artifacts), corpus_key())
+    key = (tuple((e.name, e.fingerprint) for e in chosen), str(artifacts), corpus_key())
 
     def make() -> dict[str, EmbeddingMap]:
-        bar = st.progress(0.0, text=f"Opening the {dims}-D maps…")
+        bar = st.progress(0.0, text="Opening the maps…")
         maps, _ = ensure_projections(
             folder,
             list(chosen),
             chosen[0].catalog.corpus,
             chosen[0].val_fraction,
             ProjectionConfig(),
-            dims,
             progress=lambda done, text: bar.progress(done, text),
         )
         bar.empty()
@@ -247,8 +247,8 @@ def points(engine: DenseRanker, emap: EmbeddingMap, confused: dict[str, bool]):
     return _points(key, emap, engine.catalog, confused)
 
 
-def regions(engine: DenseRanker, emap: EmbeddingMap) -> list[tuple[tuple[float, ...], str]]:
-    """Labels for the map's regions (core.analysis.regions.region_labels), made once per map and process."""
-    return _regions(
-        (corpus_key(), engine.name, engine.fingerprint, emap.projection.key), emap, engine.catalog
-    )
+def regions(engine: DenseRanker, emap: EmbeddingMap, on: EmbeddingMap) -> list[tuple[tuple[float, ...], str]]:
+    """The regions of `engine`'s map `emap` (core.analysis.regions), found once per map and process,
+    placed on `on` (`emap` or the map aligned with it): one label per region on both maps."""
+    key = (corpus_key(), engine.name, engine.fingerprint, emap.projection.key)
+    return placed(_regions(key, emap, engine.catalog), on.projection)
