@@ -133,3 +133,14 @@ def test_a_dataset_query_with_markup_shows_as_text_on_confused(app_env, tmp_path
     at = open_page("views/pages/confused.py", qid=qid)
     assert at.subheader and "evil" in at.subheader[0].value
     assert not markup(at), markup(at)
+
+
+@needs_app
+def test_every_table_shows_a_missing_value_as_a_blank_cell_never_none(app_env):
+    """Item 15: st.dataframe writes "None" in a cell with no value (a running run's metrics) unless
+    told otherwise."""
+    for page in ("views/pages/home.py", "views/pages/training.py", "views/pages/confused.py"):
+        tables = open_page(page).dataframe
+        assert tables, page
+        for table in tables:
+            assert table.proto.HasField("placeholder") and table.proto.placeholder == "", page

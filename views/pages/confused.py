@@ -102,6 +102,7 @@ event = st.dataframe(
     selection_mode="single-cell",
     selection_default=opened,
     hide_index=True,
+    placeholder="",  # a missing value is a blank cell, not "None"
     height=300,
     column_config={
         "gap": st.column_config.NumberColumn(f"gap ({ranker.unit})", format="%+.3f"),

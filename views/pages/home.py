@@ -106,6 +106,7 @@ else:
     table = pd.DataFrame([{k: v for k, v in r.items() if k != "measured"} for r in rows]).set_index("model")
     st.dataframe(
         table,
+        placeholder="",  # a missing value is a blank cell, not "None"
         column_config={
             c: st.column_config.NumberColumn(format="%.3f") for c in table.columns if "queries" not in c
         },

@@ -258,6 +258,7 @@ st.caption(
 st.dataframe(
     shown_table(rows).style.format(na_rep="", precision=3),
     hide_index=True,
+    placeholder="",  # a missing value is a blank cell, not "None"
     column_config={"run": st.column_config.TextColumn(width="medium", help="Hover a cell for all of it")},
 )  # the label no wider than the metrics after it, which stay in view at 1024 px
 down_csv, down_json, _ = st.columns([1, 1, 2])

@@ -85,6 +85,7 @@ def show(metrics: dict) -> None:
         frame = table(section)
         st.dataframe(
             frame,
+            placeholder="",  # a missing value is a blank cell, not "None"
             column_config={
                 c: st.column_config.NumberColumn(format="%.3f") for c in frame.columns if c != "queries"
             },
