@@ -20,3 +20,14 @@ def test_the_section_is_replaced_and_the_others_kept(tmp_path):
     assert text.index("intro") < text.index(SECTION) < text.index("## Later") and "kept" in text
     write_section(doc, [SECTION, "", "newer"])
     assert doc.read_text().count(SECTION) == 1
+
+
+def test_the_app_skips_streamlits_full_collection_after_every_run():
+    """A full gc.collect(2) after every page run was most of the server's CPU per search, over the
+    corpus and models the app holds; the class's app is served with it off."""
+    import tomllib
+    from pathlib import Path
+
+    config = tomllib.loads((Path(__file__).parents[2] / ".streamlit" / "config.toml").read_text())
+    assert config["runner"]["postScriptGC"] is False
+    assert config["server"]["fileWatcherType"] == "none"
