@@ -11,6 +11,13 @@ import unicodedata
 
 TOKENIZER_VERSION = 2  # bump on any change to normalize/tokenize: checkpoints keyed on it retrain
 
+# Lucene's English stop words: the set bm25s ships as `bm25s.stopwords.STOPWORDS_EN`, written out so
+# that tokenising a query does not import bm25s, which imports numba (0.4 s of a fresh app's first search)
+LUCENE_STOP_WORDS = (  # noqa: SIM905 (as a list literal it is formatted one word per line)
+    "a an and are as at be but by for if in into is it no not of on or such that the their then there "
+    "these they this to was will with"
+).split()
+
 # Runs of Latin-1 characters that are really UTF-8 bytes decoded with the wrong codec
 # (MS MARCO's "â\x80\x99" for a right quote): a lead byte 0xC2-0xF4, then continuation bytes.
 _MOJIBAKE = re.compile(

@@ -27,6 +27,7 @@ HEADS = {  # how each output file a command rewrites begins: any other file ther
     "mined": b'{\n  "provenance": ',  # core.data.triplets.save_mined
     "benchmark": b"# Benchmark\n",  # core.pipeline.bench_report.write_reports
     "experiments": b"# Experiments\n",  # core.pipeline.experiments.write_report
+    "pseudo": b'{"pseudo_queries": ',  # core.data.pseudo.write_pseudo
 }
 
 

@@ -220,6 +220,7 @@ COMMANDS = {  # subcommand -> what it runs (its flags: core.pipeline.flags.SUBCO
     "bench": cmd_bench,
     "eval": cmd_eval,
     "corpus": lambda args: corpus_cli.ACTIONS[args.action](args),
+    "pseudo": corpus_cli.pseudo,
 }
 
 

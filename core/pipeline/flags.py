@@ -162,6 +162,13 @@ def _corpus(p: argparse.ArgumentParser) -> None:
     _artifacts(demo)
 
 
+def _pseudo(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--corpus", required=True, help="the corpus: msmarco (the demo corpus) or one added")
+    p.add_argument("--seed", type=int, default=13, help="what the cut sentences and spans are drawn by")
+    p.add_argument("--out", default=None, help="the file to write (default: the corpus's folder)")
+    _artifacts(p)
+
+
 SUBCOMMANDS = {  # name -> (its help, its own flags, whether every Config field is a flag of it too)
     "train": ("train a two-tower model and write model.pt, log.json, config.json", _train, True),
     "mine": (
@@ -195,6 +202,12 @@ SUBCOMMANDS = {  # name -> (its help, its own flags, whether every Config field 
         False,
     ),
     "corpus": ("add, list or remove corpora beside MS MARCO; write the demo corpus", _corpus, False),
+    "pseudo": (
+        "cut pseudo-queries from a corpus's passages (titles, a sentence cut out, random spans) and "
+        "write them as JSON lines",
+        _pseudo,
+        False,
+    ),
 }
 
 

@@ -15,16 +15,10 @@ import numpy as np
 import Stemmer
 
 from core.common.types import Hit
-from core.data.text import tokenize
+from core.data.text import LUCENE_STOP_WORDS, tokenize
 
-# Lucene's English stop words (the set bm25s ships as `bm25s.stopwords.STOPWORDS_EN`; written out so
-# that tokenising a query does not import bm25s, which imports numba: 0.4 s of a fresh app's first
-# search), and our tokeniser's clitics: contracted stop words ("'s" of "it's", "n't" of "don't"),
-# which bm25s's own tokeniser drops as one-letter words.
-LUCENE_STOP_WORDS = (  # noqa: SIM905 (as a list literal it is formatted one word per line)
-    "a an and are as at be but by for if in into is it no not of on or such that the their then there "
-    "these they this to was will with"
-).split()
+# Lucene's English stop words (core.data.text), and our tokeniser's clitics: contracted stop words
+# ("'s" of "it's", "n't" of "don't"), which bm25s's own tokeniser drops as one-letter words.
 _STOP = set(LUCENE_STOP_WORDS) | {"'s", "n't", "'re", "'ve", "'ll", "'d", "'m"}
 _PARTS = re.compile(r"[-&]")  # a compound's joints: "t-cell", "at&t" count as their parts, as in Lucene
 _STEMMERS = threading.local()  # a PyStemmer stemmer is not thread-safe: one per thread
@@ -64,7 +58,7 @@ class BM25:
         self.k1, self.b = k1, b
 
     def fit(self, passages: list[str], ids: list[str] | None = None) -> BM25:
-        import bm25s  # here, not above: only an index needs it (see LUCENE_STOP_WORDS)
+        import bm25s  # here, not above: it imports numba (0.4 s), which tokenising a query does not need
 
         self.ids = list(ids) if ids is not None else [str(i) for i in range(len(passages))]
         self.model = bm25s.BM25(k1=self.k1, b=self.b)

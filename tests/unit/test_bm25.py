@@ -8,7 +8,8 @@ import pytest
 
 from core.analysis import results
 from core.data.msmarco import build_corpus
-from core.retrieval.bm25 import BM25, LUCENE_STOP_WORDS, bm25_terms, bm25_tokens, word_terms
+from core.data.text import LUCENE_STOP_WORDS
+from core.retrieval.bm25 import BM25, bm25_terms, bm25_tokens, word_terms
 from core.retrieval.catalog import Catalog, no_answer
 from core.retrieval.lexical import Lexical
 from tests.conftest import TOPICS, tiny_rows

@@ -13,7 +13,7 @@ from core.common.artifacts import PREFERRED, artifacts_dir
 from core.common.settings import CHOICES
 from core.runs import jobs, launcher
 from core.runs import overview as runs
-from views.parts import charts, components
+from views.parts import charts, components, pseudo_sample, state
 
 POLL_S = 1.0
 LOSSES, NEGATIVES, TOWERS = CHOICES["loss"], CHOICES["negatives"], CHOICES["tower"]
@@ -266,3 +266,4 @@ down_csv.download_button("Download CSV", runs.table_csv(rows), "runs.csv", "text
 down_json.download_button(
     "Download JSON", json.dumps(rows, indent=2), "runs.json", "application/json", key="train_json"
 )
+pseudo_sample.show(state.catalog(), art)
