@@ -221,6 +221,7 @@ COMMANDS = {  # subcommand -> what it runs (its flags: core.pipeline.flags.SUBCO
     "eval": cmd_eval,
     "corpus": lambda args: corpus_cli.ACTIONS[args.action](args),
     "pseudo": corpus_cli.pseudo,
+    "adapt": corpus_cli.adapt,
 }
 
 

@@ -129,6 +129,58 @@ def pseudo(args) -> int:
     return 0
 
 
+def adapt(args) -> int:
+    """`python -m core adapt --corpus NAME --from hard`: the checkpoint continued on the corpus's
+    pseudo-queries (core.training.adapt), written as a checkpoint named for both (`hard@NAME`)."""
+    import dataclasses
+    import shutil
+
+    from core.common.artifacts import checkpoint_path
+    from core.common.config import Config, validate
+    from core.common.outputs import OutputError, replace_problem
+    from core.data.pseudo import pseudo_queries
+    from core.training import adapt as adapting
+    from core.training.tracking import console
+    from core.training.train import train
+
+    artifacts = _artifacts(args)
+    out = Path(args.out) if args.out else artifacts / adapting.adapted_name(args.start, args.corpus)
+    problem = replace_problem(out, args.force) or _not_adapted(out)
+    if problem:
+        raise OutputError(problem)
+    start, corpus = checkpoint_path(args.start, artifacts), open_corpus(args.corpus, artifacts)
+    trained_on = adapting.training_corpus(corpus, pseudo_queries(corpus, args.seed))
+    work = adapting.workdir()
+    try:
+        grown = adapting.grown_start(start, corpus, work / "start.pt")
+        cfg = adapting.adapt_config(Config(), grown, args.negatives, work, trained_on)
+        tc = dataclasses.replace(cfg.train, epochs=args.epochs, max_queries=args.max_queries)
+        cfg = validate(dataclasses.replace(cfg, train=tc))
+        meta = {"adapted": {"corpus": args.corpus, "from": args.start, "negatives": args.negatives}}
+        log = train(cfg, trained_on, None, out, extra_meta=meta, hook=console(), force=args.force)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps({"checkpoint": str(out / "model.pt"), "val (pseudo-queries)": log["epochs"][-1]["val"]}))
+    print(f"measure it: python -m core eval --corpus {args.corpus} --checkpoint {out / 'model.pt'}")
+    return 0
+
+
+def _not_adapted(out: Path) -> str | None:
+    """What is wrong with replacing the checkpoint in `out`: one that `adapt` did not write (the
+    checkpoint adapted from, say) is never replaced."""
+    from core.common.artifacts import CheckpointError
+    from core.model.two_tower import load_checkpoint
+
+    if not (out / "model.pt").is_file():
+        return None
+    try:
+        if "adapted" in load_checkpoint(out / "model.pt")[2]:
+            return None
+    except CheckpointError:
+        pass
+    return f"--out {out} holds a checkpoint `adapt` did not write; it is never replaced: give another folder"
+
+
 ACTIONS = {"add": add, "list": show, "remove": remove, "demo": demo, "table": table}
 
 

@@ -169,6 +169,20 @@ def _pseudo(p: argparse.ArgumentParser) -> None:
     _artifacts(p)
 
 
+def _adapt(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--corpus", required=True, help="the corpus to adapt to (added, or msmarco)")
+    p.add_argument("--from", dest="start", default="hard", help="the checkpoint to continue (default: hard)")
+    p.add_argument(
+        "--negatives", choices=("random", "bm25"), default="bm25", help="explicit negatives (default: bm25)"
+    )
+    p.add_argument("--epochs", type=int, default=1, help="passes over the pseudo-queries (default: 1)")
+    p.add_argument("--max-queries", type=int, default=0, help="pseudo-queries trained on (0: all)")
+    p.add_argument("--seed", type=int, default=13, help="the pseudo-queries' seed")
+    p.add_argument("--out", default=None, help="the checkpoint folder (default: artifacts/FROM@CORPUS)")
+    p.add_argument("--force", action="store_true", help="replace an unfinished run in --out")
+    _artifacts(p)
+
+
 SUBCOMMANDS = {  # name -> (its help, its own flags, whether every Config field is a flag of it too)
     "train": ("train a two-tower model and write model.pt, log.json, config.json", _train, True),
     "mine": (
@@ -202,6 +216,11 @@ SUBCOMMANDS = {  # name -> (its help, its own flags, whether every Config field 
         False,
     ),
     "corpus": ("add, list or remove corpora beside MS MARCO; write the demo corpus", _corpus, False),
+    "adapt": (
+        "continue a checkpoint on a corpus's pseudo-queries (no labels): writes artifacts/FROM@CORPUS",
+        _adapt,
+        False,
+    ),
     "pseudo": (
         "cut pseudo-queries from a corpus's passages (titles, a sentence cut out, random spans) and "
         "write them as JSON lines",

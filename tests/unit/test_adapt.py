@@ -1,0 +1,82 @@
+"""Adapting a checkpoint to a corpus from its pseudo-queries (core.training.adapt, `python -m core adapt`)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import torch
+
+from core.common.config import ModelConfig
+from core.data.corpus import Corpus
+from core.data.pseudo import PseudoQuery, pseudo_queries
+from core.data.stored import write_corpus
+from core.model.two_tower import TwoTower, load_checkpoint, save_checkpoint
+from core.pipeline.cli import main
+from core.pipeline.new_corpus import evaluate
+from core.training.adapt import REST, bm25_negatives, training_corpus
+from tests.conftest import QUESTIONS, TOPICS
+
+PASSAGES = [t for ts in TOPICS.values() for t in ts]
+
+
+def judged_corpus() -> Corpus:
+    """The tiny topics as a judged corpus: each question judged for its topic's passages."""
+    pids = {t: f"d{i}" for i, t in enumerate(PASSAGES)}
+    queries = [(f"q{i}", q, topic) for i, (topic, qs) in enumerate(QUESTIONS.items()) for q in qs]
+    return Corpus(
+        pd.DataFrame({"pid": list(pids.values()), "text": PASSAGES}),
+        pd.DataFrame(
+            {
+                "query_id": [f"{q}-{j}" for j, (q, _, _) in enumerate(queries)],
+                "text": [t for _, t, _ in queries],
+            }
+        ),
+        {f"{q}-{j}": {pids[p]: 1 for p in TOPICS[topic]} for j, (q, _, topic) in enumerate(queries)},
+        held_out=True,
+    )
+
+
+def test_the_training_corpus_has_each_query_judged_for_what_it_should_find():
+    corpus = judged_corpus()
+    queries = [
+        PseudoQuery("crop", "coffee beans", "d0"),
+        PseudoQuery("ict", "A crema forms.", "d1", rest="Espresso is strong."),
+    ]
+    train = training_corpus(corpus, queries)
+    assert list(train.queries.text) == ["coffee beans", "A crema forms."]
+    assert train.qrels == {"pq0": {"d0": 1}, "pq1": {"d1" + REST: 1}}
+    assert train.passages.pid.tolist() == [*corpus.passages.pid, "d1" + REST]
+    assert not train.held_out and set(corpus.qrels).isdisjoint(train.qrels), "no judged query is trained on"
+
+
+def test_bm25_negatives_skip_the_top_and_never_name_the_positive_or_its_rest():
+    train = training_corpus(judged_corpus(), pseudo_queries(judged_corpus()))
+    mined = bm25_negatives(train, list(train.qrels))
+    assert mined.keys() == train.qrels.keys()
+    for qid, negatives in mined.items():
+        own = {p.removesuffix(REST) for p in train.positives[qid]}
+        assert not {n.removesuffix(REST) for n in negatives} & own
+
+
+def test_adapt_writes_a_checkpoint_named_for_the_corpus_that_moves_its_judged_metric(tmp_path, glove_vocab):
+    (tmp_path / "hard").mkdir()
+    torch.manual_seed(0)
+    passages = [glove_vocab.encode(t, 64) for t in PASSAGES]
+    model = TwoTower.from_vocab(
+        ModelConfig(hidden=16, out_dim=16, lexical_dim=64), glove_vocab, idf=glove_vocab.idf(passages)
+    )
+    meta = {"data": {"query_len": 32, "passage_len": 64, "val_fraction": 0.3}}
+    save_checkpoint(tmp_path / "hard" / "model.pt", model, glove_vocab, meta)
+    (tmp_path / "corpora" / "tiny").mkdir(parents=True)
+    write_corpus(judged_corpus(), tmp_path / "corpora" / "tiny" / "corpus.zip")
+
+    assert main(["adapt", "--corpus", "tiny", "--artifacts", str(tmp_path), "--epochs", "3"]) == 0
+    adapted = tmp_path / "hard@tiny" / "model.pt"
+    assert load_checkpoint(adapted)[2]["adapted"] == {"corpus": "tiny", "from": "hard", "negatives": "bm25"}
+    before = evaluate("tiny", tmp_path, ("hard",), True, None, False)["hard"]
+    after = evaluate("tiny", tmp_path, ("hard@tiny",), True, None, False)["hard@tiny"]
+    assert after["ndcg@10"] != before["ndcg@10"], (before, after)
+    assert (
+        main(["adapt", "--corpus", "tiny", "--artifacts", str(tmp_path), "--out", str(tmp_path / "hard")])
+        == 2
+    )
+    assert load_checkpoint(tmp_path / "hard" / "model.pt")[2] == meta, "a finished run is never replaced"
