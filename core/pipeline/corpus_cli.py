@@ -144,23 +144,31 @@ def adapt(args) -> int:
     from core.training.train import train
 
     artifacts = _artifacts(args)
-    out = Path(args.out) if args.out else artifacts / adapting.adapted_name(args.start, args.corpus)
+    name = adapting.adapted_name(args.start, args.corpus) + ("-control" if args.control else "")
+    out = Path(args.out) if args.out else artifacts / name
     problem = replace_problem(out, args.force) or _not_adapted(out)
     if problem:
         raise OutputError(problem)
     start, corpus = checkpoint_path(args.start, artifacts), open_corpus(args.corpus, artifacts)
-    trained_on = adapting.training_corpus(corpus, pseudo_queries(corpus, args.seed))
+    if args.control:  # the same start and settings, MS MARCO's training queries instead of pseudo-queries
+        trained_on = open_corpus(DEFAULT, artifacts)
+    else:
+        trained_on = adapting.training_corpus(corpus, pseudo_queries(corpus, args.seed))
     work = adapting.workdir()
     try:
         grown = adapting.grown_start(start, corpus, work / "start.pt")
         cfg = adapting.adapt_config(Config(), grown, args.negatives, work, trained_on)
         tc = dataclasses.replace(cfg.train, epochs=args.epochs, max_queries=args.max_queries)
         cfg = validate(dataclasses.replace(cfg, train=tc))
-        meta = {"adapted": {"corpus": args.corpus, "from": args.start, "negatives": args.negatives}}
+        meta = {
+            "adapted": {"corpus": args.corpus, "from": args.start, "negatives": args.negatives},
+            "control": args.control,
+        }
         log = train(cfg, trained_on, None, out, extra_meta=meta, hook=console(), force=args.force)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(json.dumps({"checkpoint": str(out / "model.pt"), "val (pseudo-queries)": log["epochs"][-1]["val"]}))
+    val = log["epochs"][-1]["val"]
+    print(json.dumps({"checkpoint": str(out / "model.pt"), "val (its training queries)": val}))
     print(f"measure it: python -m core eval --corpus {args.corpus} --checkpoint {out / 'model.pt'}")
     return 0
 

@@ -170,15 +170,14 @@ def _pseudo(p: argparse.ArgumentParser) -> None:
 
 
 def _adapt(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--corpus", required=True, help="the corpus to adapt to (added, or msmarco)")
+    p.add_argument("--corpus", required=True, help="the corpus to adapt to: msmarco or one added")
     p.add_argument("--from", dest="start", default="hard", help="the checkpoint to continue (default: hard)")
-    p.add_argument(
-        "--negatives", choices=("random", "bm25"), default="bm25", help="explicit negatives (default: bm25)"
-    )
+    p.add_argument("--negatives", choices=("random", "bm25"), default="bm25", help="explicit negatives")
     p.add_argument("--epochs", type=int, default=1, help="passes over the pseudo-queries (default: 1)")
     p.add_argument("--max-queries", type=int, default=0, help="pseudo-queries trained on (0: all)")
     p.add_argument("--seed", type=int, default=13, help="the pseudo-queries' seed")
-    p.add_argument("--out", default=None, help="the checkpoint folder (default: artifacts/FROM@CORPUS)")
+    p.add_argument("--control", action="store_true", help="MS MARCO's training queries instead (the control)")
+    p.add_argument("--out", default=None, help="the checkpoint's folder (default: artifacts/FROM@CORPUS)")
     p.add_argument("--force", action="store_true", help="replace an unfinished run in --out")
     _artifacts(p)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import torch
 
@@ -57,7 +59,9 @@ def test_bm25_negatives_skip_the_top_and_never_name_the_positive_or_its_rest():
         assert not {n.removesuffix(REST) for n in negatives} & own
 
 
-def test_adapt_writes_a_checkpoint_named_for_the_corpus_that_moves_its_judged_metric(tmp_path, glove_vocab):
+def test_adapt_writes_a_checkpoint_named_for_the_corpus_that_moves_its_judged_metric(
+    tmp_path, glove_vocab, tiny_jsonl, monkeypatch
+):
     (tmp_path / "hard").mkdir()
     torch.manual_seed(0)
     passages = [glove_vocab.encode(t, 64) for t in PASSAGES]
@@ -80,3 +84,17 @@ def test_adapt_writes_a_checkpoint_named_for_the_corpus_that_moves_its_judged_me
         == 2
     )
     assert load_checkpoint(tmp_path / "hard" / "model.pt")[2] == meta, "a finished run is never replaced"
+
+    # the control: the same start and settings, the demo corpus's training queries instead
+    monkeypatch.setenv("MSMARCO_SOURCE", str(tiny_jsonl))
+    assert (
+        main(["adapt", "--corpus", "tiny", "--artifacts", str(tmp_path), "--epochs", "3", "--control"]) == 0
+    )
+    arm, control = (
+        json.loads((tmp_path / n / "config.json").read_text()) for n in ("hard@tiny", "hard@tiny-control")
+    )
+    assert arm["train"].pop("hard_file") != control["train"].pop("hard_file")  # each its own BM25 negatives
+    assert arm["train"].pop("init_from") != control["train"].pop("init_from")  # the one start, written twice
+    assert arm == control, "nothing but the queries (and the negatives mined for them) differs"
+    metas = [load_checkpoint(tmp_path / n / "model.pt")[2] for n in ("hard@tiny", "hard@tiny-control")]
+    assert [m["control"] for m in metas] == [False, True]
