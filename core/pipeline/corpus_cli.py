@@ -132,8 +132,8 @@ def pseudo(args) -> int:
 def adapt(args) -> int:
     """`python -m core adapt --corpus NAME --from hard`: the checkpoint continued on the corpus's
     pseudo-queries (core.training.adapt), written as a checkpoint named for both (`hard@NAME`)."""
-    import dataclasses
     import shutil
+    import tempfile
 
     from core.common.artifacts import checkpoint_path
     from core.common.config import Config, validate
@@ -154,12 +154,11 @@ def adapt(args) -> int:
         trained_on = open_corpus(DEFAULT, artifacts)
     else:
         trained_on = adapting.training_corpus(corpus, pseudo_queries(corpus, args.seed))
-    work = adapting.workdir()
+    work = Path(tempfile.mkdtemp(prefix="adapt-"))
     try:
         grown = adapting.grown_start(start, corpus, work / "start.pt")
-        cfg = adapting.adapt_config(Config(), grown, args.negatives, work, trained_on)
-        tc = dataclasses.replace(cfg.train, epochs=args.epochs, max_queries=args.max_queries)
-        cfg = validate(dataclasses.replace(cfg, train=tc))
+        settings = (args.negatives, work, trained_on, args.epochs, args.max_queries)
+        cfg = validate(adapting.adapt_config(Config(), grown, *settings))
         meta = {
             "adapted": {"corpus": args.corpus, "from": args.start, "negatives": args.negatives},
             "control": args.control,

@@ -6,7 +6,6 @@ corpus's judged queries are never trained on: they measure the result (`eval --c
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +19,7 @@ from core.model.encoder import Encoder
 from core.model.new_words import with_words
 from core.model.two_tower import save_checkpoint
 from core.retrieval.bm25 import BM25
+from core.training.session import trained_queries
 
 REST = "#rest"  # an ICT query's positive, its passage less the cut sentence: pid + REST
 BM25_DEPTH, BM25_SKIP, BM25_KEEP = 30, 3, 10  # candidates per query, the top ones skipped, negatives kept
@@ -71,16 +71,16 @@ def bm25_negatives(train: Corpus, qids: list[str]) -> dict[str, list[str]]:
     return mined
 
 
-def adapt_config(cfg: Config, start: Path, negatives: str, workdir: Path, train: Corpus) -> Config:
-    """`cfg`'s round settings continuing `start` on the pseudo-queries: every query trained on (none held
-    out but a validation slice of pseudo-queries), with random or BM25-mined negatives."""
-    tc = dataclasses.replace(cfg.round, init_from=str(start), negatives="random", hard_file=None)
+def adapt_config(
+    cfg: Config, start: Path, negatives: str, workdir: Path, train: Corpus, epochs: int, max_queries: int
+) -> Config:
+    """`cfg`'s round settings continuing `start` on `train` for `epochs` over its first `max_queries`
+    training queries (0: all), with random or BM25-mined negatives (mined for those queries only)."""
+    run = dict(init_from=str(start), epochs=epochs, max_queries=max_queries)
+    tc = dataclasses.replace(cfg.round, negatives="random", hard_file=None, **run)
+    cfg = dataclasses.replace(cfg, train=tc)
     if negatives == "bm25":
         path = workdir / "bm25_negatives.json"
-        save_mined(path, bm25_negatives(train, list(train.queries.query_id)), {"source": "bm25"})
-        tc = dataclasses.replace(tc, negatives="hard", hard_file=str(path))
-    return dataclasses.replace(cfg, train=tc)
-
-
-def workdir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="adapt-"))
+        save_mined(path, bm25_negatives(train, trained_queries(cfg, train)), {"source": "bm25"})
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(tc, negatives="hard", hard_file=str(path)))
+    return cfg

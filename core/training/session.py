@@ -75,14 +75,20 @@ class Run:
         return [p for p in self.model.parameters() if p.requires_grad]
 
 
+def trained_queries(cfg: Config, corpus: Corpus) -> list[str]:
+    """The queries a run of `cfg` trains on: the corpus's training split, the first `max_queries`."""
+    train = split_queries(corpus, cfg.data.val_fraction, cfg.data.tune_fraction)[0]
+    return train[: cfg.train.max_queries] if cfg.train.max_queries else train
+
+
 def setup(cfg: Config, corpus: Corpus, vocab: Vocab | None) -> Run:
     """Seeds, the split, the model (new, or `init_from`'s), loss, optimiser and schedule; the log."""
     tc, dc = cfg.train, cfg.data
     if tc.threads:
         torch.set_num_threads(tc.threads)
     random.seed(tc.seed), np.random.seed(tc.seed), torch.manual_seed(tc.seed)
-    train_qids, val_qids = split_queries(corpus, dc.val_fraction, dc.tune_fraction)
-    train_qids = train_qids[: tc.max_queries] if tc.max_queries else train_qids
+    train_qids = trained_queries(cfg, corpus)
+    val_qids = split_queries(corpus, dc.val_fraction, dc.tune_fraction)[1]
     pool = negative_pool(corpus, val_qids + tune_queries(corpus, dc.val_fraction, dc.tune_fraction))
     mined = load_mined(tc.hard_file)[0] if tc.negatives == "hard" else {}
     if tc.init_from:
