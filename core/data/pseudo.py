@@ -117,7 +117,8 @@ def write_pseudo(path: Path, queries: list[PseudoQuery], corpus: Corpus, seed: i
 
 
 def sample_pseudo(path: Path, per_kind: int = 4) -> tuple[dict, list[PseudoQuery]]:
-    """(the header, the first `per_kind` pseudo-queries of each kind), read no further than needed."""
+    """(the header `write_pseudo` wrote, the first `per_kind` pseudo-queries of each kind in the file's
+    order), read no further than needed; a damaged file is a `DataSourceError`."""
     try:
         with Path(path).open() as f:
             header, taken = json.loads(f.readline())[HEADER], []
@@ -130,21 +131,7 @@ def sample_pseudo(path: Path, per_kind: int = 4) -> tuple[dict, list[PseudoQuery
                     taken.append(q)
         return header, taken
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise _damaged(path, e) from e
-
-
-def read_pseudo(path: Path) -> tuple[dict, list[PseudoQuery]]:
-    """(the header `write_pseudo` wrote, the pseudo-queries); a damaged file is a `DataSourceError`."""
-    try:
-        first, *rest = Path(path).read_text().splitlines()
-        header = json.loads(first)[HEADER]
-        return header, [PseudoQuery(**json.loads(line)) for line in rest if line.strip()]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise _damaged(path, e) from e
-
-
-def _damaged(path: Path, e: Exception) -> DataSourceError:
-    return DataSourceError(
-        f"{path} is not a pseudo-query file ({type(e).__name__}: {e}); write it again with "
-        "`python -m core pseudo --corpus NAME`"
-    )
+        raise DataSourceError(
+            f"{path} is not a pseudo-query file ({type(e).__name__}: {e}); write it again with "
+            "`python -m core pseudo --corpus NAME`"
+        ) from e

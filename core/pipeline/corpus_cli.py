@@ -112,7 +112,7 @@ def table(args) -> int:
 def pseudo(args) -> int:
     """`python -m core pseudo --corpus NAME`: the corpus's pseudo-queries (core.data.pseudo), written
     where a class can read them, with how many of each kind and a few of each."""
-    from core.data.pseudo import KINDS, counts, pseudo_path, pseudo_queries, write_pseudo
+    from core.data.pseudo import counts, pseudo_path, pseudo_queries, write_pseudo
     from core.pipeline.checks import check_outputs
 
     artifacts = _artifacts(args)
@@ -122,8 +122,8 @@ def pseudo(args) -> int:
     made = pseudo_queries(corpus, args.seed)
     write_pseudo(out, made, corpus, args.seed)
     print(f"{len(made):,} pseudo-queries from {len(corpus.passages):,} passages of {args.corpus!r} -> {out}")
-    for kind in KINDS:
-        print(f"  {kind}: {counts(made)[kind]:,}")
+    for kind, n in counts(made).items():
+        print(f"  {kind}: {n:,}")
         for q in [q for q in made if q.kind == kind][:3]:
             print(f"    {q.query[:100]!r} ({q.pid})")
     return 0

@@ -12,7 +12,7 @@ from core.data.pseudo import (
     counts,
     for_passage,
     pseudo_queries,
-    read_pseudo,
+    sample_pseudo,
     sentences,
     usable,
     write_pseudo,
@@ -74,11 +74,13 @@ def test_titles_are_queries_and_short_stop_word_and_repeated_queries_are_dropped
 def test_the_file_round_trips_and_a_damaged_one_says_what_to_do(tmp_path):
     made = pseudo_queries(corpus())
     write_pseudo(tmp_path / "p.jsonl", made, corpus(), 13)
-    header, back = read_pseudo(tmp_path / "p.jsonl")
+    header, back = sample_pseudo(tmp_path / "p.jsonl", per_kind=len(made))
     assert back == made and header["counts"] == counts(made) and header["seed"] == 13
+    firsts = [next(q for q in made if q.kind == kind) for kind, n in counts(made).items() if n]
+    assert sample_pseudo(tmp_path / "p.jsonl", per_kind=1)[1] == sorted(firsts, key=made.index)
     (tmp_path / "bad.jsonl").write_text('{"pseudo_queries": {}}\n{"kind": "ict"}\n')
     with pytest.raises(DataSourceError, match="python -m core pseudo"):
-        read_pseudo(tmp_path / "bad.jsonl")
+        sample_pseudo(tmp_path / "bad.jsonl")
 
 
 def test_the_command_writes_the_file_and_never_replaces_one_it_did_not_write(tmp_path, capsys):
