@@ -51,8 +51,3 @@ def placed(
     passages there. Regions found on one of two aligned maps, placed on both, name a group of passages
     once, wherever each model puts it."""
     return [(tuple(map(float, np.median(projection.passage_xy[m], axis=0))), label) for m, label in found]
-
-
-def region_labels(projection: Projection, catalog, **kwargs) -> list[tuple[tuple[float, ...], str]]:
-    """(coordinates, label) for the regions of a map (`regions` placed on it)."""
-    return placed(regions(projection, catalog, **kwargs), projection)

@@ -14,7 +14,7 @@ import pytest
 
 from core.analysis.confused import counts, outcomes, select
 from core.analysis.projection import load_projections
-from core.analysis.regions import region_labels
+from core.analysis.regions import regions
 from core.data.corpora import load_corpus
 from core.retrieval.catalog import Catalog
 from tests.app.test_app import CHECKPOINTS, app_env, cards, needs_app, open_page  # noqa: F401  (app_env: a fixture)
@@ -127,13 +127,8 @@ def test_passages_show_under_the_queries_and_both_maps_name_the_same_regions(app
     layout = [json.loads(p.proto.spec)["layout"] for p in plots(at)]
     assert layout[0]["legend"]["itemsizing"] == "constant"
     named = [{a["text"] for a in page["annotations"]} for page in layout]
-    left = {
-        label
-        for _, label in region_labels(
-            load_projections(app_env / "umap" / "random+hard-2d.npz")[0],
-            Catalog(load_corpus(os.environ["MSMARCO_SOURCE"])),
-        )
-    }
+    first = load_projections(app_env / "umap" / "random+hard-2d.npz")[0]
+    left = {label for _, label in regions(first, Catalog(load_corpus(os.environ["MSMARCO_SOURCE"])))}
     assert named[0] and named[1] and named[0] | named[1] <= left, (named, left)
 
 

@@ -24,7 +24,7 @@ from core.analysis.projection import (
     sample_rows,
     save_projections,
 )
-from core.analysis.regions import region_labels
+from core.analysis.regions import placed, regions
 from core.common.config import ProjectionConfig
 from core.data.corpus import split_queries
 from core.data.msmarco import build_corpus
@@ -165,7 +165,7 @@ def test_points_neighbours_find_and_regions():
     espresso = [f"p{i}" for i, t in enumerate(catalog.texts) if "espresso" in t]
     assert find_points(points, "ESPRESSO") == espresso
     assert find_points(points, "  ") == [] and find_points(points, "no such text") == []
-    labels = region_labels(p, catalog, count=6)
+    labels = placed(regions(p, catalog, count=6), p)
     assert len(labels) >= 5 and "brewed · coffee" in [text for _, text in labels]  # python: no word twice
 
 
