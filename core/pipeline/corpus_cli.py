@@ -139,10 +139,12 @@ def adapt(args) -> int:
     from core.common.config import Config, validate
     from core.common.outputs import OutputError, replace_problem
     from core.data.pseudo import pseudo_queries
+    from core.pipeline.checks import check_flags
     from core.training import adapt as adapting
     from core.training.tracking import console
     from core.training.train import train
 
+    check_flags({"train.epochs": args.epochs, "train.max_queries": args.max_queries})  # before any work
     artifacts = _artifacts(args)
     name = adapting.adapted_name(args.start, args.corpus) + ("-control" if args.control else "")
     out = Path(args.out) if args.out else artifacts / name

@@ -98,3 +98,10 @@ def test_adapt_writes_a_checkpoint_named_for_the_corpus_that_moves_its_judged_me
     assert arm == control, "nothing but the queries (and the negatives mined for them) differs"
     metas = [load_checkpoint(tmp_path / n / "model.pt")[2] for n in ("hard@tiny", "hard@tiny-control")]
     assert [m["control"] for m in metas] == [False, True]
+
+
+def test_a_bad_setting_is_refused_before_any_work(tmp_path, capsys):
+    assert main(["adapt", "--corpus", "nope", "--artifacts", str(tmp_path), "--epochs", "0"]) == 2
+    assert "--epochs must be a whole number" in capsys.readouterr().err, "not the corpus, opened later"
+    assert main(["adapt", "--corpus", "nope", "--artifacts", str(tmp_path), "--max-queries", "-5"]) == 2
+    assert "--max-queries" in capsys.readouterr().err and not list(tmp_path.iterdir())
