@@ -427,12 +427,17 @@ def test_training_page_in_a_browser(server, browser):
     cancel = page.get_by_role("button", name="Cancel run")
     assert cancel.evaluate(IN_VIEW), "the run's progress and Cancel are where Start was clicked"
     page.get_by_text("Epoch 1 of").first.wait_for(timeout=180_000)
-    chart = page.locator(".st-key-training_curves [data-testid='stPlotlyChart']").first
-    faded = []
-    for _ in range(24):  # six seconds of a chart redrawn every second
-        faded.append(chart.evaluate(FADED))
+    watched = {  # each redrawn every second while the run trains
+        "chart": page.locator(".st-key-training_curves [data-testid='stPlotlyChart']").first,
+        "bar": page.locator(".st-key-training_run [data-testid='stProgress']").first,
+        "Cancel": cancel,
+    }
+    faded = dict.fromkeys(watched, 0)
+    for _ in range(24):  # six seconds
+        for name, element in watched.items():
+            faded[name] += element.evaluate(FADED)
         page.wait_for_timeout(250)
-    assert not any(faded), f"the charts were faded in {sum(faded)} of {len(faded)} looks"
+    assert not any(faded.values()), f"faded in so many of 24 looks: {faded}"
     no_crash(page)
     page.screenshot(path=str(DOCS / "screenshot_training_running_1024.png"))
     page.set_viewport_size({"width": 1440, "height": 1800})

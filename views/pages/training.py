@@ -187,10 +187,11 @@ rows = [
 labels = {r["run"]: r["label"] for r in rows}
 
 
-# The charts are redrawn in place every POLL_S while a run trains: not faded meanwhile, as Streamlit
-# fades what a rerun has not yet sent again
+# The charts and the run's bar are redrawn in place every POLL_S while a run trains: not faded
+# meanwhile, as Streamlit fades what a rerun has not yet sent again
 st.html(
-    '<style>.st-key-training_curves [data-stale="true"] { opacity: 1 !important; transition: none; }</style>'
+    "<style>.st-key-training_curves [data-stale='true'], .st-key-training_run [data-stale='true'] "
+    "{ opacity: 1 !important; transition: none; }</style>"
 )
 
 
@@ -248,7 +249,8 @@ with st.container(key="training_curves"):
 launch_form(art)
 if active is None and history:  # under the Start button, as the run's progress was
     outcome(history[-1], labels.get(history[-1].name, history[-1].name))
-running()
+with st.container(key="training_run"):
+    running()
 
 st.subheader("Runs")
 st.caption(
