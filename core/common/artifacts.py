@@ -40,7 +40,8 @@ PREFERRED = (
     "random",
     "hard",
 )  # the build's compared rounds (named by their negatives), listed first in this order
-UNLISTED = (WARMUP,)
+PRETRAINED = "pretrained"  # the warm-up's start when the build pretrains: trained on pseudo-queries alone
+UNLISTED = (WARMUP, PRETRAINED)
 MINED = Path("mined") / "negatives.json"  # the build's mined negatives, in its artifacts folder
 RUN_PREFIX = "run-"  # a training run's checkpoint name: run-ID
 

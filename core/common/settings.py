@@ -138,6 +138,7 @@ RULES: dict[str, Rule] = {
     "build.dup_threshold": SHARE,
     "build.bm25_negatives": whole(0, 10_000),
     "build.file_negatives": SWITCH,
+    "build.pretrain_queries": whole(0),
     "projection.umap_max_passages": whole(10),
     "projection.umap_neighbors": whole(2, 200),
     "projection.umap_min_dist": SHARE,

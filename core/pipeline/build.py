@@ -1,5 +1,5 @@
 """The build: its stages in order over one driver (`core.pipeline.driver.Pipeline`): vocabulary ->
-warm-up checkpoint -> mining with it -> two rounds that continue it and differ only in their
+pretraining on the corpus's pseudo-queries -> warm-up checkpoint -> mining with it -> two rounds that continue it and differ only in their
 negatives (random, hard) -> indexes -> maps -> fusion weights -> metrics. Stages hand off through
 files in `artifacts/`; each stage records a key of its inputs and is skipped while that key still
 matches.
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.analysis.projection import Embedded, ensure_projections
-from core.common.artifacts import MINED, PREFERRED, WARMUP, artifacts_dir, key_of, read_json, write_json
+from core.common.artifacts import MINED, PREFERRED, PRETRAINED, WARMUP, artifacts_dir, key_of, read_json, write_json
 from core.common.config import Config
 from core.common.types import Tally
 from core.data.corpora import added, load_corpus, open_corpus
@@ -47,10 +47,15 @@ class StageResult:
 
 
 def rounds(cfg: Config, out: Path) -> dict[str, Round]:
-    """The build's rounds: the warm-up (`train` settings, from scratch), then the compared rounds,
-    each continuing it with the `round` settings and named by its negatives (hard ones mined into
+    """The build's rounds: the pretraining on pseudo-queries (unless `build.pretrain_queries` is 0),
+    the warm-up (`train` settings, continuing it, else from scratch), then the compared rounds, each
+    continuing the warm-up with the `round` settings and named by its negatives (hard ones mined into
     `out/MINED`)."""
-    return {WARMUP: Round(cfg), **{n: Round(cfg, WARMUP, n, out / MINED) for n in PREFERRED}}
+    compared = {n: Round(cfg, WARMUP, n, out / MINED) for n in PREFERRED}
+    if not cfg.build.pretrain_queries:
+        return {WARMUP: Round(cfg), **compared}
+    pretrain = Round(cfg, settings="pretrain")
+    return {PRETRAINED: pretrain, WARMUP: Round(cfg, PRETRAINED, settings="train"), **compared}
 
 
 class _Build:

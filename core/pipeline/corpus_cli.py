@@ -155,7 +155,7 @@ def adapt(args) -> int:
     if args.control:  # the same start and settings, MS MARCO's training queries instead of pseudo-queries
         trained_on = open_corpus(DEFAULT, artifacts)
     else:
-        trained_on = adapting.training_corpus(corpus, pseudo_queries(corpus, args.seed))
+        trained_on = adapting.training_corpus(corpus, pseudo_queries(corpus, args.seed), args.seed)
     work = Path(tempfile.mkdtemp(prefix="adapt-"))
     try:
         grown = adapting.grown_start(start, corpus, work / "start.pt")

@@ -1,7 +1,8 @@
 """The pipeline's driver: one config over one corpus (`Pipeline`), which the build's stages
 (`core.pipeline.build`) and the experiments' arms (`core.pipeline.experiments`) both run on. It holds
 the corpus's splits and its vocabulary, made once; the rounds it can train, by name (`Round`: from
-scratch, or continuing another round with random or mined negatives); the checkpoints trained so far,
+scratch, pretraining on the corpus's pseudo-queries, or continuing another round with random or mined
+negatives); the checkpoints trained so far,
 each trained only where missing or stale (by `core.training.rounds`' keys), its start first and, for
 hard negatives, the mining with that start; and the evaluation of a ranker on the validation or
 tuning queries, with a checkpoint's fusion weight fitted on the tuning ones."""
@@ -17,6 +18,7 @@ from core.common.artifacts import key_of
 from core.common.config import Config
 from core.common.types import Tally
 from core.data.corpus import Corpus, split_queries
+from core.data.pseudo import pseudo_queries
 from core.data.vocab import Vocab
 from core.model.encoder import Checkpoint
 from core.retrieval.bm25 import BM25
@@ -25,7 +27,8 @@ from core.retrieval.hybrid import fit_on_corpus, fitting_queries
 from core.retrieval.ranker import Ranker
 from core.retrieval.registry import RankerContext, make
 from core.training.mining import mine_file, mining_index
-from core.training.rounds import round_config, train_rounds, warmup_config
+from core.training.adapt import training_corpus
+from core.training.rounds import pretrain_config, round_config, train_rounds, warmup_config
 
 
 def resolve(base: Config, overrides: dict) -> Config:
@@ -42,14 +45,16 @@ def resolve(base: Config, overrides: dict) -> Config:
 
 @dataclass(frozen=True)
 class Round:
-    """A checkpoint to train: `cfg`'s `train` settings from scratch with random negatives (`start`
-    None, as the warm-up), or its `round` settings continuing round `start` with `negatives` "random"
-    or "hard" (mined with `start` into the file `mined`)."""
+    """A checkpoint to train: `cfg`'s `train` settings with random negatives (`start` None, or
+    `settings` "train": the warm-up, from scratch or continuing round `start`), or its `round`
+    settings continuing round `start` with `negatives` "random" or "hard" (mined with `start` into the
+    file `mined`); `settings` "pretrain": the pretraining, on the corpus's pseudo-queries."""
 
     cfg: Config
     start: str | None = None
     negatives: str = "random"
     mined: Path | None = None
+    settings: str = "round"  # "pretrain", "train" or "round"
 
 
 class Pipeline:
@@ -91,11 +96,22 @@ class Pipeline:
             self.train([name])
         return self.checkpoints[name]
 
+    @cached_property
+    def pseudo(self) -> Corpus:
+        """The corpus's pseudo-queries (`core.data.pseudo`, under the `train` seed) as a corpus to train on."""
+        seed = self.cfg.train.seed
+        return training_corpus(self.corpus, pseudo_queries(self.corpus, seed), seed)
+
     def train(self, names: list[str], jobs: int = 1) -> dict[str, bool]:
         """Train the rounds `names` where missing or stale, `jobs` at a time (their starts first, and
         the mining for hard negatives), and open them; whether each was trained now."""
         todo = {n: self.training(n) for n in names}
-        trained = train_rounds(todo, self.corpus, self.vocab, self.force, jobs, progress=self.progress)
+        trained = {}
+        for pseudo in (True, False):
+            some = {n: t for n, t in todo.items() if (self.rounds[n].settings == "pretrain") == pseudo}
+            corpus = self.pseudo if pseudo else self.corpus
+            if some:
+                trained |= train_rounds(some, corpus, self.vocab, self.force, jobs, progress=self.progress)
         self.checkpoints.update({n: c for n, (c, _) in trained.items()})
         return {n: fresh for n, (_, fresh) in trained.items()}
 
@@ -103,9 +119,13 @@ class Pipeline:
         """Round `name`'s training: its config, its folder and the key of its inputs (none from
         scratch; else its start's fingerprint, with hard negatives also the mined file's key)."""
         r, out = self.rounds[name], self.root / name
+        if r.settings == "pretrain":
+            return pretrain_config(r.cfg), out, ""
         if r.start is None:
             return warmup_config(r.cfg), out, ""
         start = self.checkpoint(r.start)
+        if r.settings == "train":
+            return warmup_config(r.cfg, start.path), out, start.fingerprint
         inputs = key_of(start.fingerprint, self.mine(name)[0]) if r.negatives == "hard" else start.fingerprint
         return round_config(r.cfg, r.negatives, start.path, r.mined), out, inputs
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from core.common.config import Config
@@ -31,10 +32,12 @@ def adapted_name(start: str, corpus: str) -> str:
     return f"{start}@{corpus}"
 
 
-def training_corpus(corpus: Corpus, queries: list[PseudoQuery]) -> Corpus:
+def training_corpus(corpus: Corpus, queries: list[PseudoQuery], seed: int) -> Corpus:
     """A corpus to train on: the corpus's passages, and each removed-sentence ICT query's positive
-    (the rest of its passage) as a passage of its own; the pseudo-queries as its queries, each judged
-    for the one passage it should find."""
+    (the rest of its passage) as a passage of its own; the pseudo-queries, shuffled under `seed` (so
+    that the first N of them are drawn from the whole corpus), as its queries, each judged for the
+    one passage it should find."""
+    queries = [queries[i] for i in np.random.default_rng(seed).permutation(len(queries))]
     rests = [(q.pid + REST, q.rest) for q in queries if q.rest is not None]
     passages = pd.concat(
         [corpus.passages[["pid", "text"]], pd.DataFrame(rests, columns=["pid", "text"])], ignore_index=True

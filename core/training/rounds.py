@@ -1,5 +1,6 @@
-"""The build's training rounds, each from settings given explicitly: the warm-up trains `cfg.train`
-from scratch with random negatives; the two compared rounds train `cfg.round`, continuing the
+"""The build's training rounds, each from settings given explicitly: the pretraining trains
+`cfg.train` for one epoch of the corpus's pseudo-queries; the warm-up trains `cfg.train` from scratch
+(or from the pretrained checkpoint) with random negatives; the two compared rounds train `cfg.round`, continuing the
 warm-up, one with random negatives and one with mined ones. What a round sets itself (its negatives,
 the mined file, its start) is an argument here, never a user's setting replaced: a build's config
 given one is refused where it is made (`core.pipeline.cli.build_config`, by
@@ -29,9 +30,20 @@ from core.training.tracking import tally_hook
 from core.training.train import train
 
 
-def warmup_config(cfg: Config) -> Config:
-    """The warm-up round's config: `cfg.train` as given (from scratch, random negatives)."""
-    return copy.deepcopy(cfg)
+def pretrain_config(cfg: Config) -> Config:
+    """The pretraining round's config: `cfg.train`'s settings for one epoch over the first
+    `cfg.build.pretrain_queries` pseudo-queries, from scratch, random negatives."""
+    c = copy.deepcopy(cfg)
+    c.train = replace(cfg.train, epochs=1, max_queries=cfg.build.pretrain_queries)
+    return c
+
+
+def warmup_config(cfg: Config, start: str | Path | None = None) -> Config:
+    """The warm-up round's config: `cfg.train` as given (random negatives), from scratch or continuing
+    the checkpoint `start` (the pretrained one)."""
+    c = copy.deepcopy(cfg)
+    c.train = replace(cfg.train, init_from=str(start) if start else None)
+    return c
 
 
 def round_config(cfg: Config, negatives: str, start: str | Path, mined: str | Path | None = None) -> Config:

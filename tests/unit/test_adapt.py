@@ -43,15 +43,23 @@ def test_the_training_corpus_has_each_query_judged_for_what_it_should_find():
         PseudoQuery("crop", "coffee beans", "d0"),
         PseudoQuery("ict", "A crema forms.", "d1", rest="Espresso is strong."),
     ]
-    train = training_corpus(corpus, queries)
-    assert list(train.queries.text) == ["coffee beans", "A crema forms."]
-    assert train.qrels == {"pq0": {"d0": 1}, "pq1": {"d1" + REST: 1}}
+    train = training_corpus(corpus, queries, 13)
+    judged = {text: train.qrels[qid] for qid, text in zip(train.queries.query_id, train.queries.text)}
+    assert judged == {"coffee beans": {"d0": 1}, "A crema forms.": {"d1" + REST: 1}}
     assert train.passages.pid.tolist() == [*corpus.passages.pid, "d1" + REST]
     assert not train.held_out and set(corpus.qrels).isdisjoint(train.qrels), "no judged query is trained on"
 
 
+def test_the_training_queries_are_shuffled_so_a_cap_draws_from_the_whole_corpus():
+    queries = [PseudoQuery("crop", f"words of passage {i}", f"d{i}") for i in range(200)]
+    texts = lambda seed: list(training_corpus(judged_corpus(), queries, seed).queries.text)  # noqa: E731
+    first = {int(t.split()[-1]) for t in texts(13)[:50]}
+    assert max(first) > 150 and min(first) < 50, "the first 50 span the corpus, not its first 50 passages"
+    assert texts(13) == texts(13) and texts(13) != texts(14)
+
+
 def test_bm25_negatives_skip_the_top_and_never_name_the_positive_or_its_rest():
-    train = training_corpus(judged_corpus(), pseudo_queries(judged_corpus()))
+    train = training_corpus(judged_corpus(), pseudo_queries(judged_corpus()), 13)
     mined = bm25_negatives(train, list(train.qrels))
     assert mined.keys() == train.qrels.keys()
     for qid, negatives in mined.items():
