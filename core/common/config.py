@@ -92,7 +92,7 @@ class BuildConfig:
 
     def mining(self) -> dict:
         """The settings mining reads (its file's key)."""
-        return dataclasses.asdict(self)
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "pretrain_queries"}
 
 
 @dataclass

@@ -25,6 +25,7 @@ class Arm:
     overrides: dict = field(default_factory=dict)  # "section.field": value, for this round and its mining
     start: str | None = WARMUP  # the checkpoint it continues (the warm-up or another arm); None: scratch
     control: str | None = None  # the arm it is measured against
+    pretrain: bool = False  # from scratch: first pretrained on pseudo-queries (`build.pretrain_queries`)
 
 
 ONE = {"round.negatives_per_query": 1}  # the one-negative arms: the build's round before 4 won
@@ -103,6 +104,21 @@ ARMS = (
         control="random-again",
     ),
     *TOWER_ARMS,
+    Arm(
+        "warmup-longer",
+        "the warm-up trained 3 epochs longer (780 steps) on the labelled queries: the control of pretrained",
+        "random",
+        {"train.epochs": 7},
+        start=None,
+    ),
+    Arm(
+        "pretrained",
+        "the warm-up after 780 steps on 49,920 pseudo-queries cut from the passages (the build's warm-up)",
+        "random",
+        start=None,
+        control="warmup-longer",
+        pretrain=True,
+    ),
 )
 BY_NAME = {a.name: a for a in ARMS}
 

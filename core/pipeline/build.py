@@ -1,15 +1,14 @@
 """The build: its stages in order over one driver (`core.pipeline.driver.Pipeline`): vocabulary ->
-pretraining on the corpus's pseudo-queries -> warm-up checkpoint -> mining with it -> two rounds that continue it and differ only in their
-negatives (random, hard) -> indexes -> maps -> fusion weights -> metrics. Stages hand off through
-files in `artifacts/`; each stage records a key of its inputs and is skipped while that key still
-matches.
+pretraining on the corpus's pseudo-queries -> warm-up checkpoint -> mining with it -> two rounds
+that continue it and differ only in their negatives (random, hard) -> indexes -> maps -> fusion
+weights -> metrics. Stages hand off through files in `artifacts/`; each stage records a key of its
+inputs and is skipped while that key still matches.
 
 The comparison the app teaches is controlled: `random` and `hard` start from the same warm-up
 checkpoint (trained with the `train` settings) and train with the same `round` settings (epochs,
-learning rate, schedule, batch size, queries); only where each triplet's explicit negative comes from
-differs (drawn at random, or mined with the warm-up checkpoint), passed to each round explicitly
-(`core.training.rounds`).
-"""
+learning rate, schedule, batch size, queries); only where each triplet's explicit negative comes
+from differs (drawn at random, or mined with the warm-up checkpoint), passed to each round
+explicitly (`core.training.rounds`)."""
 
 from __future__ import annotations
 
@@ -18,7 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.analysis.projection import Embedded, ensure_projections
-from core.common.artifacts import MINED, PREFERRED, PRETRAINED, WARMUP, artifacts_dir, key_of, read_json, write_json
+from core.common.artifacts import (
+    MINED,
+    PREFERRED,
+    PRETRAINED,
+    WARMUP,
+    artifacts_dir,
+    key_of,
+    read_json,
+    write_json,
+)
 from core.common.config import Config
 from core.common.types import Tally
 from core.data.corpora import added, load_corpus, open_corpus

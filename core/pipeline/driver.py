@@ -26,8 +26,8 @@ from core.retrieval.evaluate import IREvaluator
 from core.retrieval.hybrid import fit_on_corpus, fitting_queries
 from core.retrieval.ranker import Ranker
 from core.retrieval.registry import RankerContext, make
-from core.training.mining import mine_file, mining_index
 from core.training.adapt import training_corpus
+from core.training.mining import mine_file, mining_index
 from core.training.rounds import pretrain_config, round_config, train_rounds, warmup_config
 
 
@@ -98,7 +98,7 @@ class Pipeline:
 
     @cached_property
     def pseudo(self) -> Corpus:
-        """The corpus's pseudo-queries (`core.data.pseudo`, under the `train` seed) as a corpus to train on."""
+        """The corpus's pseudo-queries (`core.data.pseudo`, `train`'s seed) as a corpus to train on."""
         seed = self.cfg.train.seed
         return training_corpus(self.corpus, pseudo_queries(self.corpus, seed), seed)
 

@@ -27,7 +27,9 @@ from core.pipeline.arms import ARMS, BY_NAME, TOWER_BUDGET, WARMUP, Arm, result_
 from core.pipeline.driver import Pipeline, Round, resolve
 from core.retrieval.hybrid import Hybrid
 from core.retrieval.lexical import Lexical
-from core.training.rounds import round_config, trained_with, warmup_config
+from core.training.rounds import pretrain_config, round_config, trained_with, warmup_config
+
+PSEUDO = "-pseudo"  # a pretrained arm's first round, on pseudo-queries alone: NAME-pseudo
 
 
 def arm_key(base: Config, arm: Arm, corpus_fingerprint: str) -> str:
@@ -37,7 +39,8 @@ def arm_key(base: Config, arm: Arm, corpus_fingerprint: str) -> str:
     training settings, or that arm's key, recursively). Both: the vocabulary settings and the corpus."""
     cfg = resolve(base, arm.overrides)
     if arm.start is None:
-        return key_of(trained_with(warmup_config(cfg)), cfg.vocab, corpus_fingerprint)
+        pretrained = (trained_with(pretrain_config(cfg)),) if arm.pretrain else ()
+        return key_of(*pretrained, trained_with(warmup_config(cfg)), cfg.vocab, corpus_fingerprint)
     start = (
         trained_with(warmup_config(base))
         if arm.start == WARMUP
@@ -88,6 +91,10 @@ def arm_rounds(base: Config, root: Path) -> dict[str, Round]:
         a.name: Round(resolve(base, a.overrides), a.start, a.negatives, root / "mined" / f"{a.name}.json")
         for a in ARMS
     }
+    for a in (a for a in ARMS if a.pretrain):  # its pretraining first, then the warm-up continuing it
+        cfg = resolve(base, a.overrides)
+        arms[f"{a.name}{PSEUDO}"] = Round(cfg, settings="pretrain")
+        arms[a.name] = Round(cfg, f"{a.name}{PSEUDO}", settings="train")
     return {WARMUP: Round(base), **arms}
 
 

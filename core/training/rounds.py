@@ -1,9 +1,9 @@
-"""The build's training rounds, each from settings given explicitly: the pretraining trains
-`cfg.train` for one epoch of the corpus's pseudo-queries; the warm-up trains `cfg.train` from scratch
-(or from the pretrained checkpoint) with random negatives; the two compared rounds train `cfg.round`, continuing the
-warm-up, one with random negatives and one with mined ones. What a round sets itself (its negatives,
-the mined file, its start) is an argument here, never a user's setting replaced: a build's config
-given one is refused where it is made (`core.pipeline.cli.build_config`, by
+"""The build's training rounds, each from settings given explicitly: the pretraining trains `cfg.train`
+for one epoch of the corpus's pseudo-queries; the warm-up trains `cfg.train` from scratch (or from
+the pretrained checkpoint) with random negatives; the two compared rounds train `cfg.round`,
+continuing the warm-up, one with random negatives and one with mined ones. What a round sets itself
+(its negatives, the mined file, its start) is an argument here, never a user's setting replaced: a
+build's config given one is refused where it is made (`core.pipeline.cli.build_config`, by
 `core.common.config.check_stages`). A round is trained unless the key of its inputs still matches
 the one its checkpoint stores."""
 
