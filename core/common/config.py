@@ -87,8 +87,8 @@ class BuildConfig:
     file_negatives: bool = False  # add each query's own non-positive candidates from the data (BM25-mined in
     # train_extra's official triples, MS MARCO's candidates in v1.1)
     # pseudo-queries of the corpus (core.data.pseudo) the warm-up is first pretrained on, one epoch of the
-    # `train` settings (0: no pretraining); 49,920 = 780 steps of 64, three of the warm-up's epochs
-    pretrain_queries: int = 49_920
+    # `train` settings (0: no pretraining; the `pretrained` experiment: 49,920, three warm-up epochs)
+    pretrain_queries: int = 0
 
     def mining(self) -> dict:
         """The settings mining reads (its file's key)."""

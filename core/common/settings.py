@@ -52,7 +52,14 @@ CHOICES = {  # each kind's names, with what the app calls them
         "constant": "constant",
     },  # core.training.session.lr_lambda, after warm-up
     "negatives": {"random": "random", "hard": "hard (mined)"},  # core.data.triplets
+    "adapt_negatives": {  # core.training.adapt.mined_negatives
+        "bm25": "mined by BM25 on the corpus",
+        "model": "mined by the checkpoint adapted",
+        "random": "random",
+    },
+    "pseudo": {"title": "titles", "ict": "a sentence cut out", "crop": "random spans"},  # core.data.pseudo
 }
+ADAPT_STEPS = 200  # an adaptation's budget in optimiser steps: the same for every corpus, chosen by no score
 BIG = 1 << 31  # "any size": the bound of a count with no natural one
 
 
@@ -146,6 +153,7 @@ RULES: dict[str, Rule] = {
     "bench.queries": whole(1, 100_000),  # `bench`'s own flags
     "bench.minilm": whole(0),
     "build.jobs": whole(1, 2),  # `build`'s own: there are two compared rounds
+    "adapt.steps": whole(1, 100_000),  # `adapt`'s own: its budget
 }
 RULES.update({"round." + n.partition(".")[2]: r for n, r in RULES.items() if n.startswith("train.")})
 SECTION_PREFIX = {"round": "round-"}  # the flags of a section whose fields share another's names

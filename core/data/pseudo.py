@@ -15,18 +15,21 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from core.common.artifacts import write_text
+from core.common.settings import CHOICES
 from core.data.corpora import corpus_dir
 from core.data.corpus import Corpus, DataSourceError
 from core.data.text import LUCENE_STOP_WORDS, tokenize
 
-KINDS = ("title", "ict", "crop")
+KINDS = tuple(CHOICES["pseudo"])  # title, ict, crop
 MIN_WORDS = 2  # tokens a query needs, at least one of them not a stop word
 KEEP_SENTENCE = 0.1  # how often ICT leaves the cut sentence in its passage (the paper's 10%)
 CROPS = 2  # spans cut from each passage
 CROP_SHARE = (0.1, 0.5)  # a span's length, as a share of its passage's words (Contriever's range)
 HEADER = "pseudo_queries"  # the key of the file's first line
 FILE = "pseudo_queries.jsonl"  # in the corpus's folder (`pseudo_path`)
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])")
+# after an end mark and a space, before a capital, digit or quote; or, with no space, between a word of
+# two lower-case letters or more and a capitalised word ("disease.Recent", as abstracts run together)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])|(?<=[a-z]{2}[.!?])(?=[A-Z][a-z])")
 _STOP = set(LUCENE_STOP_WORDS)
 
 
@@ -39,7 +42,8 @@ class PseudoQuery:
 
 
 def sentences(text: str) -> list[str]:
-    """`text` split after each '.', '!' or '?' that a capital, digit or quote follows."""
+    """`text` split after each '.', '!' or '?' that a space and a capital, digit or quote follow, or that
+    ends a lower-case word and runs into a capitalised one."""
     return [s.strip() for s in _SENTENCE_END.split(text.strip()) if s.strip()]
 
 

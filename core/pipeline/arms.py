@@ -113,8 +113,9 @@ ARMS = (
     ),
     Arm(
         "pretrained",
-        "the warm-up after 780 steps on 49,920 pseudo-queries cut from the passages (the build's warm-up)",
+        "the warm-up after 780 steps on 49,920 pseudo-queries cut from the passages (`--pretrain-queries`)",
         "random",
+        {"build.pretrain_queries": 49_920},
         start=None,
         control="warmup-longer",
         pretrain=True,

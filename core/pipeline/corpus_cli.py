@@ -138,13 +138,16 @@ def adapt(args) -> int:
     from core.common.artifacts import checkpoint_path
     from core.common.config import Config, validate
     from core.common.outputs import OutputError, replace_problem
-    from core.data.pseudo import pseudo_queries
+    from core.data.pseudo import KINDS, pseudo_queries
     from core.pipeline.checks import check_flags
     from core.training import adapt as adapting
     from core.training.tracking import console
     from core.training.train import train
 
-    check_flags({"train.epochs": args.epochs, "train.max_queries": args.max_queries})  # before any work
+    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+    if not kinds or set(kinds) - set(KINDS):
+        raise OutputError(f"--kinds {args.kinds!r}: give some of {', '.join(KINDS)}, separated by commas")
+    check_flags({"adapt.steps": args.steps})  # before any work
     artifacts = _artifacts(args)
     name = adapting.adapted_name(args.start, args.corpus) + ("-control" if args.control else "")
     out = Path(args.out) if args.out else artifacts / name
@@ -152,24 +155,26 @@ def adapt(args) -> int:
     if problem:
         raise OutputError(problem)
     start, corpus = checkpoint_path(args.start, artifacts), open_corpus(args.corpus, artifacts)
-    if args.control:  # the same start and settings, MS MARCO's training queries instead of pseudo-queries
-        trained_on = open_corpus(DEFAULT, artifacts)
-    else:
-        trained_on = adapting.training_corpus(corpus, pseudo_queries(corpus, args.seed), args.seed)
+    made = [q for q in pseudo_queries(corpus, args.seed) if q.kind in kinds]
+    pseudo = adapting.training_corpus(corpus, made, args.seed)
+    control = open_corpus(DEFAULT, artifacts) if args.control else None  # MS MARCO's training queries
     work = Path(tempfile.mkdtemp(prefix="adapt-"))
     try:
         grown = adapting.grown_start(start, corpus, work / "start.pt")
-        settings = (args.negatives, work, trained_on, args.epochs, args.max_queries)
-        cfg = validate(adapting.adapt_config(Config(), grown, *settings))
-        meta = {
-            "adapted": {"corpus": args.corpus, "from": args.start, "negatives": args.negatives},
-            "control": args.control,
-        }
+        cfg = adapting.adapt_config(Config(), grown, pseudo, args.steps, control)
+        trained_on = control or pseudo
+        cfg = validate(adapting.with_negatives(cfg, args.negatives, trained_on, grown, work))
+        adapted = {"corpus": args.corpus, "from": args.start, "negatives": args.negatives, "kinds": kinds}
+        meta = {"adapted": adapted, "control": args.control}
         log = train(cfg, trained_on, None, out, extra_meta=meta, hook=console(), force=args.force)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     val = log["epochs"][-1]["val"]
-    print(json.dumps({"checkpoint": str(out / "model.pt"), "val (its training queries)": val}))
+    print(
+        json.dumps(
+            {"checkpoint": str(out / "model.pt"), "steps": log["steps"], "val (its training queries)": val}
+        )
+    )
     print(f"measure it: python -m core eval --corpus {args.corpus} --checkpoint {out / 'model.pt'}")
     return 0
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from core.common.artifacts import MINED
 from core.common.config import Config, ConfigError
+from core.common.settings import ADAPT_STEPS, CHOICES, shown
 from core.common.settings import flag as flag_of
-from core.common.settings import shown
 
 
 def _artifacts(p: argparse.ArgumentParser, what: str = "artifacts folder") -> None:
@@ -172,9 +172,9 @@ def _pseudo(p: argparse.ArgumentParser) -> None:
 def _adapt(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", required=True, help="the corpus to adapt to: msmarco or one added")
     p.add_argument("--from", dest="start", default="hard", help="the checkpoint to continue (default: hard)")
-    p.add_argument("--negatives", choices=("random", "bm25"), default="bm25", help="explicit negatives")
-    p.add_argument("--epochs", type=int, default=1, help="passes over the pseudo-queries (default: 1)")
-    p.add_argument("--max-queries", type=int, default=0, help="pseudo-queries trained on (0: all)")
+    p.add_argument("--negatives", choices=list(CHOICES["adapt_negatives"]), default="bm25", help="mined by")
+    p.add_argument("--steps", type=int, default=ADAPT_STEPS, help=f"the budget (default: {ADAPT_STEPS})")
+    p.add_argument("--kinds", default=",".join(CHOICES["pseudo"]), help="pseudo-queries trained on")
     p.add_argument("--seed", type=int, default=13, help="the pseudo-queries' seed")
     p.add_argument("--control", action="store_true", help="MS MARCO's training queries instead (the control)")
     p.add_argument("--out", default=None, help="the checkpoint's folder (default: artifacts/FROM@CORPUS)")

@@ -6,16 +6,17 @@ corpus's judged queries are never trained on: they measure the result (`eval --c
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from core.common.config import Config
-from core.data.corpus import Corpus
+from core.data.corpus import Corpus, split_queries, tune_queries
 from core.data.pseudo import PseudoQuery
 from core.data.text import tokenize
-from core.data.triplets import save_mined
+from core.data.triplets import negative_pool, save_mined
 from core.model.encoder import Encoder
 from core.model.new_words import with_words
 from core.model.two_tower import save_checkpoint
@@ -23,8 +24,8 @@ from core.retrieval.bm25 import BM25
 from core.training.session import trained_queries
 
 REST = "#rest"  # an ICT query's positive, its passage less the cut sentence: pid + REST
-BM25_DEPTH, BM25_SKIP, BM25_KEEP = 30, 3, 10  # candidates per query, the top ones skipped, negatives kept
-CHUNK = 1000  # pseudo-queries scored by BM25 at once
+DEPTH, SKIP, KEEP = 30, 3, 10  # mined candidates per query, the top ones skipped, negatives kept
+CHUNK = 1000  # pseudo-queries scored at once
 
 
 def adapted_name(start: str, corpus: str) -> str:
@@ -59,31 +60,97 @@ def grown_start(checkpoint: Path, corpus: Corpus, out: Path) -> Path:
     return out
 
 
-def bm25_negatives(train: Corpus, qids: list[str]) -> dict[str, list[str]]:
-    """Each query's BM25 negatives on the training corpus: its best-ranked passages that are not its
-    positive (nor its passage's ICT rest), the first BM25_SKIP skipped (likely answers nobody judged)."""
-    index = BM25().fit(train.texts(), list(train.passages.pid))
+def mined_negatives(how: str, train: Corpus, qids: list[str], pool: set[str], start: Path) -> dict:
+    """Each query's negatives mined on the training corpus by BM25 or by the checkpoint `start`
+    ("model"): its best-ranked passages of the negative `pool` that are not its positive (nor its
+    passage, nor that passage's ICT rest), the first SKIP skipped (likely answers nobody judged)."""
     text = dict(zip(train.queries.query_id, train.queries.text))
+    rank = _bm25_ranking(train) if how == "bm25" else _model_ranking(train, start)
     mined = {}
-    for start in range(0, len(qids), CHUNK):
-        chunk = qids[start : start + CHUNK]
-        for qid, hits in zip(chunk, index.batch_search([text[q] for q in chunk], BM25_DEPTH)):
+    for at in range(0, len(qids), CHUNK):
+        chunk = qids[at : at + CHUNK]
+        for qid, ranked in zip(chunk, rank([text[q] for q in chunk])):
             own = {p.removesuffix(REST) for p in train.positives[qid]}
-            kept = [h.docid for h in hits if h.docid.removesuffix(REST) not in own]
-            mined[qid] = kept[BM25_SKIP : BM25_SKIP + BM25_KEEP]
+            kept = [p for p in ranked if p in pool and p.removesuffix(REST) not in own]
+            mined[qid] = kept[SKIP : SKIP + KEEP]
     return mined
 
 
+def _bm25_ranking(train: Corpus):
+    index = BM25().fit(train.texts(), list(train.passages.pid))
+    return lambda queries: [[h.docid for h in hits] for hits in index.batch_search(queries, DEPTH)]
+
+
+def _model_ranking(train: Corpus, start: Path):
+    encoder, pids = Encoder.from_checkpoint(start), np.array(train.passages.pid)
+    vectors = encoder.encode_passages(train.texts())
+
+    def rank(queries: list[str]) -> list[list[str]]:
+        scores = encoder.encode_queries(queries) @ vectors.T
+        top = np.argsort(-scores, axis=1)[:, :DEPTH]
+        return [list(pids[row]) for row in top]
+
+    return rank
+
+
+def plan(queries: int, steps: int, batch: int) -> tuple[int, int]:
+    """(epochs, max_queries) that train about `steps` steps of `batch` over `queries` training
+    queries of one positive each: one epoch of the first steps × batch when there are that many,
+    else as many whole passes over all of them (max_queries 0) as come nearest."""
+    if queries >= steps * batch:
+        return 1, steps * batch
+    return max(1, round(steps * batch / queries)), 0
+
+
+def matched_queries(corpus: Corpus, qids: list[str], steps: int, batch: int) -> int:
+    """The fewest of `qids` (in order) whose triplets (one per positive) fill `steps` steps of
+    `batch`: the control's queries per epoch, so that it trains as many steps as its arm."""
+    total = 0
+    for n, q in enumerate(qids, 1):
+        total += len(corpus.positives[q])
+        if total > (steps - 1) * batch:
+            return n
+    raise ValueError(f"{len(qids)} training queries cannot fill {steps} steps of {batch}")
+
+
+def steps_per_epoch(cfg: Config, train: Corpus) -> int:
+    """How many steps one epoch of `cfg` takes on `train`."""
+    return math.ceil(sum(len(train.positives[q]) for q in trained_queries(cfg, train)) / cfg.train.batch_size)
+
+
 def adapt_config(
-    cfg: Config, start: Path, negatives: str, workdir: Path, train: Corpus, epochs: int, max_queries: int
+    cfg: Config, start: Path, pseudo: Corpus, steps: int, control: Corpus | None = None
 ) -> Config:
-    """`cfg`'s round settings continuing `start` on `train` for `epochs` over its first `max_queries`
-    training queries (0: all), with random or BM25-mined negatives (mined for those queries only)."""
-    run = dict(init_from=str(start), epochs=epochs, max_queries=max_queries)
-    tc = dataclasses.replace(cfg.round, negatives="random", hard_file=None, **run)
+    """`cfg`'s `train` settings (the warm-up's: one explicit negative per query beside the in-batch
+    ones) continuing `start` for a budget of about `steps` steps of the corpus's pseudo-queries
+    (`plan`), random negatives; with `control`, the same settings and steps on the control's queries
+    instead (`matched_queries`)."""
+    tc = dataclasses.replace(cfg.train, init_from=str(start), negatives="random", hard_file=None)
     cfg = dataclasses.replace(cfg, train=tc)
-    if negatives == "bm25":
-        path = workdir / "bm25_negatives.json"
-        save_mined(path, bm25_negatives(train, trained_queries(cfg, train)), {"source": "bm25"})
-        cfg = dataclasses.replace(cfg, train=dataclasses.replace(tc, negatives="hard", hard_file=str(path)))
+    epochs, max_queries = plan(len(trained_queries(cfg, pseudo)), steps, tc.batch_size)
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(tc, epochs=epochs, max_queries=max_queries))
+    if control is not None:
+        wanted = steps_per_epoch(cfg, pseudo)
+        qids = trained_queries(
+            dataclasses.replace(cfg, train=dataclasses.replace(tc, max_queries=0)), control
+        )
+        matched = matched_queries(control, qids, wanted, tc.batch_size)
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, max_queries=matched))
     return cfg
+
+
+def with_negatives(cfg: Config, how: str, train: Corpus, start: Path, workdir: Path) -> Config:
+    """`cfg` training with negatives mined `how` (`mined_negatives`, for the queries it trains on,
+    from the passages its random negatives are drawn from), or random ones."""
+    if how == "random":
+        return cfg
+    d = cfg.data
+    held = split_queries(train, d.val_fraction, d.tune_fraction)[1] + tune_queries(
+        train, d.val_fraction, d.tune_fraction
+    )
+    pool = set(negative_pool(train, held))
+    path = workdir / f"{how}_negatives.json"
+    save_mined(path, mined_negatives(how, train, trained_queries(cfg, train), pool, start), {"source": how})
+    return dataclasses.replace(
+        cfg, train=dataclasses.replace(cfg.train, negatives="hard", hard_file=str(path))
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 import torch
 
 from core.common.config import ModelConfig
@@ -14,10 +15,21 @@ from core.data.stored import write_corpus
 from core.model.two_tower import TwoTower, load_checkpoint, save_checkpoint
 from core.pipeline.cli import main
 from core.pipeline.new_corpus import evaluate
-from core.training.adapt import REST, bm25_negatives, training_corpus
+from core.training.adapt import REST, mined_negatives, plan, training_corpus
 from tests.conftest import QUESTIONS, TOPICS
 
 PASSAGES = [t for ts in TOPICS.values() for t in ts]
+
+
+def tiny_checkpoint(path, vocab):
+    torch.manual_seed(0)
+    passages = [vocab.encode(t, 64) for t in PASSAGES]
+    model = TwoTower.from_vocab(
+        ModelConfig(hidden=16, out_dim=16, lexical_dim=64), vocab, idf=vocab.idf(passages)
+    )
+    meta = {"data": {"query_len": 32, "passage_len": 64, "val_fraction": 0.3}}
+    save_checkpoint(path, model, vocab, meta)
+    return path
 
 
 def judged_corpus() -> Corpus:
@@ -58,32 +70,40 @@ def test_the_training_queries_are_shuffled_so_a_cap_draws_from_the_whole_corpus(
     assert texts(13) == texts(13) and texts(13) != texts(14)
 
 
-def test_bm25_negatives_skip_the_top_and_never_name_the_positive_or_its_rest():
+@pytest.mark.parametrize("how", ["bm25", "model"])
+def test_mined_negatives_come_from_the_pool_and_never_name_the_positive_or_its_rest(
+    how, tmp_path, glove_vocab
+):
     train = training_corpus(judged_corpus(), pseudo_queries(judged_corpus()), 13)
-    mined = bm25_negatives(train, list(train.qrels))
-    assert mined.keys() == train.qrels.keys()
+    pool = set(list(train.passages.pid)[::2])
+    start = tiny_checkpoint(tmp_path / "start.pt", glove_vocab)
+    mined = mined_negatives(how, train, list(train.qrels), pool, start)
+    assert mined.keys() == train.qrels.keys() and any(mined.values())
     for qid, negatives in mined.items():
         own = {p.removesuffix(REST) for p in train.positives[qid]}
         assert not {n.removesuffix(REST) for n in negatives} & own
+        assert set(negatives) <= pool, "a held-out query's positive is never a negative"
+
+
+def test_a_budget_of_steps_is_one_epoch_of_many_queries_or_passes_over_few():
+    assert plan(20_000, 200, 64) == (1, 12_800)
+    assert plan(3_500, 200, 64) == (4, 0)
+    assert plan(100_000, 10, 64) == (1, 640)
 
 
 def test_adapt_writes_a_checkpoint_named_for_the_corpus_that_moves_its_judged_metric(
     tmp_path, glove_vocab, tiny_jsonl, monkeypatch
 ):
     (tmp_path / "hard").mkdir()
-    torch.manual_seed(0)
-    passages = [glove_vocab.encode(t, 64) for t in PASSAGES]
-    model = TwoTower.from_vocab(
-        ModelConfig(hidden=16, out_dim=16, lexical_dim=64), glove_vocab, idf=glove_vocab.idf(passages)
-    )
-    meta = {"data": {"query_len": 32, "passage_len": 64, "val_fraction": 0.3}}
-    save_checkpoint(tmp_path / "hard" / "model.pt", model, glove_vocab, meta)
+    tiny_checkpoint(tmp_path / "hard" / "model.pt", glove_vocab)
+    meta = load_checkpoint(tmp_path / "hard" / "model.pt")[2]
     (tmp_path / "corpora" / "tiny").mkdir(parents=True)
     write_corpus(judged_corpus(), tmp_path / "corpora" / "tiny" / "corpus.zip")
 
-    assert main(["adapt", "--corpus", "tiny", "--artifacts", str(tmp_path), "--epochs", "3"]) == 0
+    assert main(["adapt", "--corpus", "tiny", "--artifacts", str(tmp_path), "--steps", "6"]) == 0
     adapted = tmp_path / "hard@tiny" / "model.pt"
-    assert load_checkpoint(adapted)[2]["adapted"] == {"corpus": "tiny", "from": "hard", "negatives": "bm25"}
+    made = {"corpus": "tiny", "from": "hard", "negatives": "bm25", "kinds": ["title", "ict", "crop"]}
+    assert load_checkpoint(adapted)[2]["adapted"] == made
     before = evaluate("tiny", tmp_path, ("hard",), True, None, False)["hard"]
     after = evaluate("tiny", tmp_path, ("hard@tiny",), True, None, False)["hard@tiny"]
     assert after["ndcg@10"] != before["ndcg@10"], (before, after)
@@ -95,21 +115,22 @@ def test_adapt_writes_a_checkpoint_named_for_the_corpus_that_moves_its_judged_me
 
     # the control: the same start and settings, the demo corpus's training queries instead
     monkeypatch.setenv("MSMARCO_SOURCE", str(tiny_jsonl))
-    assert (
-        main(["adapt", "--corpus", "tiny", "--artifacts", str(tmp_path), "--epochs", "3", "--control"]) == 0
-    )
+    assert main(["adapt", "--corpus", "tiny", "--artifacts", str(tmp_path), "--steps", "6", "--control"]) == 0
     arm, control = (
         json.loads((tmp_path / n / "config.json").read_text()) for n in ("hard@tiny", "hard@tiny-control")
     )
     assert arm["train"].pop("hard_file") != control["train"].pop("hard_file")  # each its own BM25 negatives
     assert arm["train"].pop("init_from") != control["train"].pop("init_from")  # the one start, written twice
+    assert arm["train"].pop("max_queries") != control["train"].pop("max_queries"), "as many as fill its steps"
     assert arm == control, "nothing but the queries (and the negatives mined for them) differs"
+    logs = [json.loads((tmp_path / n / "log.json").read_text()) for n in ("hard@tiny", "hard@tiny-control")]
+    assert logs[0]["steps"] == logs[1]["steps"] == len(logs[1]["batches"]), "an equal budget of steps"
     metas = [load_checkpoint(tmp_path / n / "model.pt")[2] for n in ("hard@tiny", "hard@tiny-control")]
     assert [m["control"] for m in metas] == [False, True]
 
 
 def test_a_bad_setting_is_refused_before_any_work(tmp_path, capsys):
-    assert main(["adapt", "--corpus", "nope", "--artifacts", str(tmp_path), "--epochs", "0"]) == 2
-    assert "--epochs must be a whole number" in capsys.readouterr().err, "not the corpus, opened later"
-    assert main(["adapt", "--corpus", "nope", "--artifacts", str(tmp_path), "--max-queries", "-5"]) == 2
-    assert "--max-queries" in capsys.readouterr().err and not list(tmp_path.iterdir())
+    assert main(["adapt", "--corpus", "nope", "--artifacts", str(tmp_path), "--steps", "0"]) == 2
+    assert "--steps must be a whole number" in capsys.readouterr().err, "not the corpus, opened later"
+    assert main(["adapt", "--corpus", "nope", "--artifacts", str(tmp_path), "--kinds", "ict,titles"]) == 2
+    assert "--kinds" in capsys.readouterr().err and not list(tmp_path.iterdir())

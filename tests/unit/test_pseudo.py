@@ -36,6 +36,14 @@ def test_sentences_split_after_an_end_mark_before_a_capital_or_digit():
     assert split == ["It is 3 p.m. now.", "Then 2 more!", "Really? yes."]
 
 
+def test_sentences_split_where_an_abstract_runs_two_together_but_not_inside_abbreviations():
+    assert sentences("Cells divide in disease.Recent work agrees.") == [
+        "Cells divide in disease.",
+        "Recent work agrees.",
+    ]
+    assert sentences("Made in the U.S.A. by e.g.Smith today.") == ["Made in the U.S.A. by e.g.Smith today."]
+
+
 def test_a_removed_sentence_is_never_in_its_positive_and_a_kept_one_is_the_passage_itself():
     made = [q for seed in range(200) for q in pseudo_queries(corpus(), seed) if q.kind == "ict"]
     removed, kept = [q for q in made if q.rest is not None], [q for q in made if q.rest is None]
