@@ -139,6 +139,7 @@ def adapt(args) -> int:
     from core.common.config import Config, validate
     from core.common.outputs import OutputError, replace_problem
     from core.data.pseudo import KINDS, pseudo_queries
+    from core.model.two_tower import file_fingerprint
     from core.pipeline.checks import check_flags
     from core.training import adapt as adapting
     from core.training.tracking import console
@@ -164,7 +165,13 @@ def adapt(args) -> int:
         cfg = adapting.adapt_config(Config(), grown, pseudo, args.steps, control)
         trained_on = control or pseudo
         cfg = validate(adapting.with_negatives(cfg, args.negatives, trained_on, grown, work))
-        adapted = {"corpus": args.corpus, "from": args.start, "negatives": args.negatives, "kinds": kinds}
+        adapted = {
+            "corpus": args.corpus,
+            "from": args.start,
+            "from_fingerprint": file_fingerprint(start),  # its hybrid's weight is the start's
+            "negatives": args.negatives,
+            "kinds": kinds,
+        }
         meta = {"adapted": adapted, "control": args.control}
         log = train(cfg, trained_on, None, out, extra_meta=meta, hook=console(), force=args.force)
     finally:
