@@ -132,56 +132,42 @@ def pseudo(args) -> int:
 def adapt(args) -> int:
     """`python -m core adapt --corpus NAME --from hard`: the checkpoint continued on the corpus's
     pseudo-queries (core.training.adapt), written as a checkpoint named for both (`hard@NAME`)."""
-    import shutil
-    import tempfile
+    import signal
+    import sys
 
     from core.common.artifacts import checkpoint_path
-    from core.common.config import Config, validate
     from core.common.outputs import OutputError, replace_problem
-    from core.data.pseudo import KINDS, pseudo_queries
-    from core.model.two_tower import file_fingerprint
-    from core.pipeline.checks import check_flags
+    from core.data.pseudo import KINDS
+    from core.pipeline.checks import check_flags, check_outputs
     from core.training import adapt as adapting
-    from core.training.tracking import console
-    from core.training.train import train
+    from core.training.tracking import combine, console, progress_file
 
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
     if not kinds or set(kinds) - set(KINDS):
         raise OutputError(f"--kinds {args.kinds!r}: give some of {', '.join(KINDS)}, separated by commas")
     check_flags({"adapt.steps": args.steps})  # before any work
+    check_outputs({"--progress-file": (args.progress_file, "progress")})
     artifacts = _artifacts(args)
     name = adapting.adapted_name(args.start, args.corpus) + ("-control" if args.control else "")
     out = Path(args.out) if args.out else artifacts / name
     problem = replace_problem(out, args.force) or _not_adapted(out)
     if problem:
         raise OutputError(problem)
-    start, corpus = checkpoint_path(args.start, artifacts), open_corpus(args.corpus, artifacts)
-    made = [q for q in pseudo_queries(corpus, args.seed) if q.kind in kinds]
-    pseudo = adapting.training_corpus(corpus, made, args.seed)
-    control = open_corpus(DEFAULT, artifacts) if args.control else None  # MS MARCO's training queries
-    work = Path(tempfile.mkdtemp(prefix="adapt-"))
-    try:
-        grown = adapting.grown_start(start, corpus, work / "start.pt")
-        cfg = adapting.adapt_config(Config(), grown, pseudo, args.steps, control)
-        trained_on = control or pseudo
-        cfg = validate(adapting.with_negatives(cfg, args.negatives, trained_on, grown, work))
-        adapted = {
-            "corpus": args.corpus,
-            "from": args.start,
-            "from_fingerprint": file_fingerprint(start),  # its hybrid's weight is the start's
-            "negatives": args.negatives,
-            "kinds": kinds,
-        }
-        meta = {"adapted": adapted, "control": args.control}
-        log = train(cfg, trained_on, None, out, extra_meta=meta, hook=console(), force=args.force)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    val = log["epochs"][-1]["val"]
-    print(
-        json.dumps(
-            {"checkpoint": str(out / "model.pt"), "steps": log["steps"], "val (its training queries)": val}
-        )
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # cancelled: `finally` clears up, no partial left
+    plan = adapting.Adaptation(
+        open_corpus(args.corpus, artifacts),
+        args.corpus,
+        args.start,
+        checkpoint_path(args.start, artifacts),
+        args.negatives,
+        kinds,
+        args.steps,
+        args.seed,
+        open_corpus(DEFAULT, artifacts) if args.control else None,  # MS MARCO's training queries
     )
+    hooks = [console()] + ([progress_file(args.progress_file)] if args.progress_file else [])
+    log = adapting.adapt(plan, out, combine(*hooks), args.force)
+    print(json.dumps({"checkpoint": str(out / "model.pt"), "steps": log["steps"], **log["epochs"][-1]}))
     print(f"measure it: python -m core eval --corpus {args.corpus} --checkpoint {out / 'model.pt'}")
     return 0
 

@@ -7,21 +7,26 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import shutil
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from core.common.config import Config
+from core.common.config import Config, validate
+from core.common.types import Hook
 from core.data.corpus import Corpus, split_queries, tune_queries
-from core.data.pseudo import PseudoQuery
+from core.data.pseudo import PseudoQuery, pseudo_queries
 from core.data.text import tokenize
 from core.data.triplets import negative_pool, save_mined
 from core.model.encoder import Encoder
 from core.model.new_words import with_words
-from core.model.two_tower import save_checkpoint
+from core.model.two_tower import file_fingerprint, save_checkpoint
 from core.retrieval.bm25 import BM25
 from core.training.session import trained_queries
+from core.training.train import train
 
 REST = "#rest"  # an ICT query's positive, its passage less the cut sentence: pid + REST
 DEPTH, SKIP, KEEP = 30, 3, 10  # mined candidates per query, the top ones skipped, negatives kept
@@ -154,3 +159,46 @@ def with_negatives(cfg: Config, how: str, train: Corpus, start: Path, workdir: P
     return dataclasses.replace(
         cfg, train=dataclasses.replace(cfg.train, negatives="hard", hard_file=str(path))
     )
+
+
+@dataclass(frozen=True)
+class Adaptation:
+    """What one adaptation trains: `corpus` (named `name`), continuing checkpoint `start` (named
+    `start_name`), on its pseudo-queries of `kinds` under `seed`, for a budget of `steps` with
+    negatives mined `negatives`; with `control`, the same on the control's queries instead."""
+
+    corpus: Corpus
+    name: str
+    start_name: str
+    start: Path
+    negatives: str
+    kinds: list[str]
+    steps: int
+    seed: int
+    control: Corpus | None = None
+
+
+def adapt(plan: Adaptation, out: Path, hook: Hook | None = None, force: bool = False) -> dict:
+    """Train `plan` into `out` (`train`'s swap: nothing half-written, even when cancelled), measuring
+    the corpus's judged queries at each validation where it has them; returns the log. The grown
+    start and the mined negatives live in a temporary folder, removed however the run ends."""
+    made = [q for q in pseudo_queries(plan.corpus, plan.seed) if q.kind in plan.kinds]
+    pseudo = training_corpus(plan.corpus, made, plan.seed)
+    trained_on = plan.control if plan.control is not None else pseudo
+    work = Path(tempfile.mkdtemp(prefix="adapt-"))
+    try:
+        grown = grown_start(plan.start, plan.corpus, work / "start.pt")
+        cfg = adapt_config(Config(), grown, pseudo, plan.steps, plan.control)
+        cfg = validate(with_negatives(cfg, plan.negatives, trained_on, grown, work))
+        adapted = {
+            "corpus": plan.name,
+            "from": plan.start_name,
+            "from_fingerprint": file_fingerprint(plan.start),  # its hybrid's weight is the start's
+            "negatives": plan.negatives,
+            "kinds": list(plan.kinds),
+        }
+        meta = {"adapted": adapted, "control": plan.control is not None}
+        judged = plan.corpus if plan.corpus.judged else None
+        return train(cfg, trained_on, None, out, extra_meta=meta, hook=hook, force=force, judged=judged)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

@@ -60,13 +60,15 @@ def train(
     extra_meta: dict | None = None,
     hook: Hook | None = None,
     force: bool = False,
+    judged: Corpus | None = None,
 ) -> dict:
     """Train a two-tower model into `out_dir` (model.pt, log.json, config.json); returns the log.
     The run is written to a sibling `.partial` folder that replaces `out_dir` only when complete and
     is removed when training fails, so a crash never leaves a half-written checkpoint (a cancelled
     run's folder is removed by `core.runs.launcher`); one writer at a time, and never over a folder that
     is not a run (`core.common.outputs.claim`; `force` replaces an unfinished one). `vocab` is ignored with
-    `init_from`. `hook(event, log)` sees the log as it grows (the console, live progress, tracking)."""
+    `init_from`. `hook(event, log)` sees the log as it grows (the console, live progress, tracking).
+    `judged`: a corpus with judged queries (an adapted one) measured at each validation too."""
     validate(cfg)
     with claim(out_dir, force) as work:
         run = setup(cfg, corpus, vocab)
@@ -75,7 +77,7 @@ def train(
             run,
             record(run),
             lambda event, log: caller(event, log) if event in PUBLIC else None,
-            validation(run),
+            validation(run, judged),
             checkpoint(run, work, Path(out_dir), extra_meta),
         )
         return run.log
@@ -142,11 +144,13 @@ def record(run: Run) -> Hook:
     return hook
 
 
-def validation(run: Run) -> Hook:
+def validation(run: Run, judged: Corpus | None = None) -> Hook:
     """At each "validating": the model's metrics over every validation query and passage, in the log
-    as the epoch's entry beside its training figures (epoch 0: the untrained model alone)."""
+    as the epoch's entry beside its training figures (epoch 0: the untrained model alone); with
+    `judged`, also its nDCG@10 and MRR@10 over that corpus's judged queries (`judged` in the entry)."""
     encoder = Encoder(run.model, run.vocab, run.cfg.data.query_len, run.cfg.data.passage_len)
     evaluator = IREvaluator.from_corpus(run.corpus, run.val_qids)
+    on_judged = IREvaluator.from_corpus(judged) if judged is not None else None
 
     def hook(event: str, log: dict) -> None:
         if event != "validating":
@@ -156,8 +160,11 @@ def validation(run: Run) -> Hook:
         ranker = DenseRanker("validation", encoder)
         metrics = evaluator(ranker, modes=("full",))["full"]
         run.passage_vectors = ranker.vectors  # corpus order; the checkpoint stores the last ones
-        run.model.train()
         val = {"val": metrics, "val_seconds": round(time.time() - t0, 2)}
+        if on_judged is not None:
+            full = on_judged(DenseRanker("judged", encoder), modes=("full",))["full"]
+            val["judged"] = {k: full[k] for k in ("queries", "ndcg@10", "mrr@10")}
+        run.model.train()
         if run.epoch == 0:
             log["epochs"].append({"epoch": 0, **val})
             return

@@ -12,7 +12,7 @@ from core.common.config import ModelConfig
 from core.data.corpus import Corpus
 from core.data.pseudo import PseudoQuery, pseudo_queries
 from core.data.stored import write_corpus
-from core.model.two_tower import TwoTower, load_checkpoint, save_checkpoint
+from core.model.two_tower import TwoTower, file_fingerprint, load_checkpoint, save_checkpoint
 from core.pipeline.cli import main
 from core.pipeline.new_corpus import evaluate
 from core.training.adapt import REST, mined_negatives, plan, training_corpus
@@ -95,15 +95,17 @@ def test_adapt_writes_a_checkpoint_named_for_the_corpus_that_moves_its_judged_me
     tmp_path, glove_vocab, tiny_jsonl, monkeypatch
 ):
     (tmp_path / "hard").mkdir()
-    tiny_checkpoint(tmp_path / "hard" / "model.pt", glove_vocab)
-    meta = load_checkpoint(tmp_path / "hard" / "model.pt")[2]
+    start = tiny_checkpoint(tmp_path / "hard" / "model.pt", glove_vocab)
+    meta = load_checkpoint(start)[2]
     (tmp_path / "corpora" / "tiny").mkdir(parents=True)
     write_corpus(judged_corpus(), tmp_path / "corpora" / "tiny" / "corpus.zip")
 
     assert main(["adapt", "--corpus", "tiny", "--artifacts", str(tmp_path), "--steps", "6"]) == 0
     adapted = tmp_path / "hard@tiny" / "model.pt"
     made = {"corpus": "tiny", "from": "hard", "negatives": "bm25", "kinds": ["title", "ict", "crop"]}
-    assert load_checkpoint(adapted)[2]["adapted"] == made
+    assert load_checkpoint(adapted)[2]["adapted"] == {**made, "from_fingerprint": file_fingerprint(start)}
+    epochs = json.loads((tmp_path / "hard@tiny" / "log.json").read_text())["epochs"]
+    assert all(e["judged"]["queries"] == len(judged_corpus().qrels) for e in epochs), "judged at every epoch"
     before = evaluate("tiny", tmp_path, ("hard",), True, None, False)["hard"]
     after = evaluate("tiny", tmp_path, ("hard@tiny",), True, None, False)["hard@tiny"]
     assert after["ndcg@10"] != before["ndcg@10"], (before, after)
