@@ -44,6 +44,18 @@ PRETRAINED = "pretrained"  # the warm-up's start when the build pretrains: train
 UNLISTED = (WARMUP, PRETRAINED)
 MINED = Path("mined") / "negatives.json"  # the build's mined negatives, in its artifacts folder
 RUN_PREFIX = "run-"  # a training run's checkpoint name: run-ID
+ADAPTED = "@"  # an adapted checkpoint's name: FROM@CORPUS
+
+
+def adapted_name(start: str, corpus: str) -> str:
+    """The name of checkpoint `start` adapted to `corpus`: `hard@scifact`."""
+    return f"{start}{ADAPTED}{corpus}"
+
+
+def adapted_start(name: str, corpus: str) -> str | None:
+    """The checkpoint that checkpoint `name` was adapted from when it is one adapted to `corpus`."""
+    start, at, to = name.rpartition(ADAPTED)
+    return start if at and start and to == corpus else None
 
 
 class CheckpointError(RuntimeError):

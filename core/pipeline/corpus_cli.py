@@ -135,7 +135,7 @@ def adapt(args) -> int:
     import signal
     import sys
 
-    from core.common.artifacts import checkpoint_path
+    from core.common.artifacts import adapted_name, checkpoint_path
     from core.common.outputs import OutputError, replace_problem
     from core.data.pseudo import KINDS
     from core.pipeline.checks import check_flags, check_outputs
@@ -148,7 +148,7 @@ def adapt(args) -> int:
     check_flags({"adapt.steps": args.steps})  # before any work
     check_outputs({"--progress-file": (args.progress_file, "progress")})
     artifacts = _artifacts(args)
-    name = adapting.adapted_name(args.start, args.corpus) + ("-control" if args.control else "")
+    name = adapted_name(args.start, args.corpus) + ("-control" if args.control else "")
     out = Path(args.out) if args.out else artifacts / name
     problem = replace_problem(out, args.force) or _not_adapted(out)
     if problem:
@@ -175,16 +175,10 @@ def adapt(args) -> int:
 def _not_adapted(out: Path) -> str | None:
     """What is wrong with replacing the checkpoint in `out`: one that `adapt` did not write (the
     checkpoint adapted from, say) is never replaced."""
-    from core.common.artifacts import CheckpointError
-    from core.model.two_tower import load_checkpoint
+    from core.training.adapt import is_adapted
 
-    if not (out / "model.pt").is_file():
+    if not (out / "model.pt").is_file() or is_adapted(out / "model.pt"):
         return None
-    try:
-        if "adapted" in load_checkpoint(out / "model.pt")[2]:
-            return None
-    except CheckpointError:
-        pass
     return f"--out {out} holds a checkpoint `adapt` did not write; it is never replaced: give another folder"
 
 

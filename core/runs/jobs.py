@@ -44,10 +44,13 @@ class Job:
     error: str | None = None  # failed: how it ended, then its output's tail; unreadable: what is wrong
     cancel_requested: bool = False
     pid_start: int | None = None  # the process's start time (/proc/PID/stat field 22): the pid is still it
+    out: str | None = (
+        None  # its checkpoint's folder when not runs/ID (an adaptation's: artifacts/FROM@CORPUS)
+    )
 
     @property
     def name(self) -> str:
-        return RUN_PREFIX + self.run
+        return Path(self.out).name if self.out else RUN_PREFIX + self.run
 
     @property
     def seconds(self) -> float:
@@ -65,6 +68,7 @@ JOB_TYPES = {
     "error": (str, type(None)),
     "cancel_requested": bool,
     "pid_start": (int, type(None)),
+    "out": (str, type(None)),
 }
 
 

@@ -16,15 +16,18 @@ import sys
 import time
 from pathlib import Path
 
-from core.common.artifacts import MINED, RUN_PREFIX, artifacts_dir, runs_dir, write_json
+from core.common.artifacts import MINED, RUN_PREFIX, adapted_name, artifacts_dir, runs_dir, write_json
 from core.common.config import Config, ConfigError, validate
 from core.common.outputs import recover
+from core.common.settings import ADAPT_STEPS
 from core.model import losses  # noqa: F401  (binds the loss choices `validate` reads)
 from core.runs import processes
 from core.runs.jobs import Job, job_dir, jobs, mtime, read_job, read_record, registry_lock, save_job
 from core.runs.overview import table, table_inputs, write_table
+from core.training.adapt import is_adapted
 
 LOCK = ".lock"
+CORE = [sys.executable, "-m", "core"]
 CANCEL_GRACE_S = 10.0  # SIGTERM, then SIGKILL after this long
 
 _current: dict[Path, tuple] = {}  # artifacts folder -> the table's inputs when runs.json last matched them
@@ -84,16 +87,40 @@ def _busy(run: str) -> RunError:
 def launch(cfg: Config, artifacts: str | Path | None = None) -> Job:
     """Start training `cfg` in the background as run `runs/ID`; refused while another run trains, and
     on a read-only or full disk (then nothing is left behind: no record, no lock)."""
-    artifacts = Path(artifacts or artifacts_dir())
-    runs = runs_dir(artifacts)
     cfg = _checked(cfg)
+
+    def command(runs: Path, run: str, folder: Path) -> list[str]:
+        cfg.save(folder / "config.json")
+        return [*CORE, "train", "--out", str(runs / run), "--config", str(folder / "config.json")]
+
+    return _launch(Path(artifacts or artifacts_dir()), command)
+
+
+def launch_adapt(corpus: str, start: str, artifacts: str | Path | None = None) -> Job:
+    """Adapt checkpoint `start` to `corpus` in the background (`python -m core adapt`, its default
+    budget), into `artifacts/START@CORPUS`, which it replaces only when complete; refused as `launch`."""
+    artifacts = Path(artifacts or artifacts_dir())
+    out = artifacts / adapted_name(start, corpus)
+    if (out / "model.pt").is_file() and not is_adapted(out / "model.pt"):
+        raise RunError(f"{out} holds a checkpoint that no adaptation wrote: it is never replaced.")
+
+    def command(runs: Path, run: str, folder: Path) -> list[str]:
+        where = ["--out", str(out), "--artifacts", str(artifacts), "--steps", str(ADAPT_STEPS)]
+        return [*CORE, "adapt", "--corpus", corpus, "--from", start, *where, "--force"]
+
+    return _launch(artifacts, command, out)
+
+
+def _launch(artifacts: Path, command, out: Path | None = None) -> Job:
+    """Start the run `command(runs, ID, its job folder)` makes, once no other run trains."""
+    runs = runs_dir(artifacts)
     try:
         with registry_lock(runs):
             active = _settle(artifacts)  # also clears the lock of a run that has ended
             owner = _lock_owner(runs)
             if active is not None or owner is not None:
                 raise _busy(active.run if active else str(owner.get("run", "?")))
-            job = _start(cfg, runs)
+            job = _start(command, runs, out)
             write_table(artifacts)
     except OSError as e:
         raise RunError(
@@ -103,30 +130,19 @@ def launch(cfg: Config, artifacts: str | Path | None = None) -> Job:
     return job
 
 
-def _start(cfg: Config, runs: Path) -> Job:
-    """Start the training process and record it (job.json, then the lock); on any failure kill it and
-    remove its record, so a full disk leaves no half-made run and no lock."""
+def _start(command, runs: Path, out: Path | None) -> Job:
+    """Start the process and record it (job.json, then the lock); on any failure kill it and remove
+    its record, so a full disk leaves no half-made run and no lock."""
     run = time.strftime("%Y%m%d-%H%M%S")
     while (runs / run).exists() or job_dir(runs, run).exists():
         run = run[:15] + f"-{int(run[16:] or 1) + 1}"
     folder, proc = job_dir(runs, run), None
     try:
         folder.mkdir(parents=True)
-        cfg.save(folder / "config.json")
-        command = [
-            sys.executable,
-            "-m",
-            "core",
-            "train",
-            "--out",
-            str(runs / run),
-            "--config",
-            str(folder / "config.json"),
-            "--progress-file",
-            str(folder / "progress.json"),
-        ]
-        proc = processes.spawn(command, folder / "output.log")
-        job = Job(run, "running", proc.pid, time.time(), command, pid_start=processes.process_start(proc.pid))
+        argv = [*command(runs, run, folder), "--progress-file", str(folder / "progress.json")]
+        proc = processes.spawn(argv, folder / "output.log")
+        started, pid_start = time.time(), processes.process_start(proc.pid)
+        job = Job(run, "running", proc.pid, started, argv, pid_start=pid_start, out=str(out) if out else None)
         save_job(runs, job)
         write_json(runs / LOCK, {"run": run, "pid": proc.pid, "start": job.pid_start})
         return job
@@ -142,8 +158,9 @@ def _finish(runs: Path, job: Job) -> Job:
     behind, the lock released. Called under the registry lock."""
     proc = processes.forget(job.pid)
     folder = job_dir(runs, job.run)
-    recover(runs / job.run)  # a swap the process did not finish: completed, or its leftovers removed
-    done = (runs / job.run / "model.pt").is_file()
+    out = Path(job.out) if job.out else runs / job.run
+    recover(out)  # a swap the process did not finish: completed, or its leftovers removed
+    done = (out / "model.pt").is_file() and mtime(out / "model.pt") >= job.started  # not one it replaced
     job.status = "done" if done else "cancelled" if job.cancel_requested else "failed"
     job.returncode = proc.returncode if proc else None
     output = folder / "output.log"

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from core.common.artifacts import CheckpointError
 from core.common.config import Config, validate
 from core.common.types import Hook
 from core.data.corpus import Corpus, split_queries, tune_queries
@@ -23,7 +24,7 @@ from core.data.text import tokenize
 from core.data.triplets import negative_pool, save_mined
 from core.model.encoder import Encoder
 from core.model.new_words import with_words
-from core.model.two_tower import file_fingerprint, save_checkpoint
+from core.model.two_tower import file_fingerprint, load_checkpoint, save_checkpoint
 from core.retrieval.bm25 import BM25
 from core.training.session import trained_queries
 from core.training.train import train
@@ -33,9 +34,12 @@ DEPTH, SKIP, KEEP = 30, 3, 10  # mined candidates per query, the top ones skippe
 CHUNK = 1000  # pseudo-queries scored at once
 
 
-def adapted_name(start: str, corpus: str) -> str:
-    """The adapted checkpoint's name: `hard@scifact`."""
-    return f"{start}@{corpus}"
+def is_adapted(checkpoint: Path) -> bool:
+    """Whether the checkpoint file was written by an adaptation (a damaged one is not)."""
+    try:
+        return "adapted" in load_checkpoint(checkpoint)[2]
+    except CheckpointError:
+        return False
 
 
 def training_corpus(corpus: Corpus, queries: list[PseudoQuery], seed: int) -> Corpus:

@@ -13,7 +13,7 @@ from core.common.artifacts import PREFERRED, artifacts_dir
 from core.common.settings import CHOICES
 from core.runs import jobs, launcher
 from core.runs import overview as runs
-from views.parts import charts, components, pseudo_sample, state
+from views.parts import adapt_panel, charts, components, pseudo_sample, state
 
 POLL_S = 1.0
 LOSSES, NEGATIVES, TOWERS = CHOICES["loss"], CHOICES["negatives"], CHOICES["tower"]
@@ -244,13 +244,22 @@ def running() -> None:
         st.rerun()
 
 
+def progress_here(adaptation: bool) -> None:
+    """The latest run's progress (or how it ended) under the Start button that launched it, in view
+    where the click was: a training run's under the form, an adaptation's under its panel."""
+    latest = active or (history[-1] if history else None)
+    if latest is None or (latest.out is not None) != adaptation:
+        return
+    if active is None:
+        outcome(latest, labels.get(latest.name, latest.name))
+    with st.container(key="training_run"):
+        running()
+
+
 with st.container(key="training_curves"):
     lab()
 launch_form(art)
-if active is None and history:  # under the Start button, as the run's progress was
-    outcome(history[-1], labels.get(history[-1].name, history[-1].name))
-with st.container(key="training_run"):
-    running()
+progress_here(adaptation=False)
 
 st.subheader("Runs")
 st.caption(
@@ -269,3 +278,5 @@ down_json.download_button(
     "Download JSON", json.dumps(rows, indent=2), "runs.json", "application/json", key="train_json"
 )
 pseudo_sample.show(state.catalog(), art)
+adapt_panel.show(state.catalog().name, list(state.checkpoints()), runs.logs(art), art, active is not None)
+progress_here(adaptation=True)

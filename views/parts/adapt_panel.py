@@ -1,0 +1,62 @@
+"""The Training page's launcher of an adaptation to the picked corpus (`python -m core adapt` in the
+background, `core.runs.launcher.launch_adapt`), and what each adapted checkpoint scored on the corpus's
+judged queries after each epoch, with a link to Compare it beside the checkpoint it started from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from core.common.artifacts import PREFERRED, adapted_start
+from core.common.settings import ADAPT_STEPS
+from core.data.corpora import DEFAULT
+from core.runs import launcher
+from views.parts import url
+
+COMPARE_PAGE = "views/pages/compare.py"
+
+
+def show(corpus: str, checkpoints: list[str], logs: dict[str, dict], art: Path, active: bool) -> None:
+    """The launcher (on an added corpus), then each adapted checkpoint's judged metrics by epoch."""
+    if corpus == DEFAULT:
+        return
+    st.subheader(f"Adapt a checkpoint to {url.literal(corpus)}")
+    st.caption(
+        f"Continues a checkpoint on the pseudo-queries below (no labels), with negatives mined by BM25 on "
+        f"the corpus, for {ADAPT_STEPS} steps: the budget every corpus gets, chosen by no score. The result, "
+        f"FROM@{corpus}, is in every picker; where the corpus has judged queries, its nDCG@10 and MRR@10 "
+        "on them are measured after each epoch. Cancelling leaves nothing behind."
+    )
+    starts = sorted(
+        (n for n in checkpoints if adapted_start(n, corpus) is None),
+        key=lambda n: (n not in PREFERRED, PREFERRED.index(n) if n in PREFERRED else 0, n),
+    )
+    with st.form("adapt"):
+        start = st.selectbox("Checkpoint to adapt", starts, key="adapt_start")
+        go = st.form_submit_button("Start adapting", type="primary", disabled=active or not starts)
+    if go:
+        try:
+            launcher.launch_adapt(corpus, start, art)
+        except launcher.RunError as e:
+            st.error(str(e), icon="✋")
+            return
+        st.rerun()
+    for name in (n for n in logs if adapted_start(n, corpus) is not None):
+        start = adapted_start(name, corpus)
+        judged(name, start, logs[name], corpus, start in checkpoints and name in checkpoints)
+
+
+def judged(name: str, start: str, log: dict, corpus: str, linked: bool) -> None:
+    """One adapted checkpoint's judged metrics by epoch (epoch 0: the start, grown by the corpus's
+    words), and the link to Compare it beside its start."""
+    rows = [{"epoch": e["epoch"], **e["judged"]} for e in log.get("epochs", []) if "judged" in e]
+    if not rows:
+        return
+    st.markdown(f"**{url.literal(name)}** on the judged queries of {url.literal(corpus)}, after each epoch")
+    st.dataframe(pd.DataFrame(rows), hide_index=True, placeholder="")
+    if linked:  # both are checkpoints (not a run still training)
+        params = {"a": start, "b": name, "corpus": corpus}
+        label = f"Compare {url.literal(name)} beside {url.literal(start)}"
+        st.page_link(COMPARE_PAGE, label=label, icon="⚖️", query_params=params)
