@@ -24,12 +24,12 @@ import time
 from pathlib import Path
 
 from bench.first_use import CHROMIUM, ROOT, _cpu_seconds, _indexes_ready, _serve, _stop
-from core.common.artifacts import PREFERRED, artifacts_dir, find_checkpoints, write_json
+from core.common.artifacts import PREFERRED, artifacts_dir, find_checkpoints, write_json, write_section
 from core.common.config import DataConfig
 from core.data.corpora import load_corpus, resolve_source
 from core.data.corpus import split_queries
 
-SECTION = "## A class on one app"
+SECTION = "A class on one app"
 WAIT_MS = 600_000
 
 
@@ -222,8 +222,6 @@ def table(measured: dict) -> list[str]:
         ("measured", lambda m: m["created"]),
     ]
     lines = [
-        SECTION,
-        "",
         "`python -m bench.classroom` (N sessions in headless Chromium open Search at once, then each types "
         "its searches; the indexes built first; clients and app on the same 2 cores). The clients' share "
         "is their CPU over the phase's two-core wall clock: the part of the waiting they explain.",
@@ -247,14 +245,6 @@ def _shares(m: dict) -> str:
     return f"{first:.0%} / {typed:.0%}"
 
 
-def write_section(doc: Path, lines: list[str]) -> None:
-    """Replace (or append) the section in `doc`."""
-    text = doc.read_text() if doc.is_file() else ""
-    head, found, rest = text.partition(SECTION)
-    tail = rest[rest.find("\n## ") :] if found and "\n## " in rest else ""
-    doc.write_text(head.rstrip() + "\n\n" + "\n".join(lines) + "\n" + tail)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.classroom", description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=20)
@@ -272,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     write_json(store, measured)
     lines = table(measured)
-    write_section(Path(args.report), lines)
+    write_section(Path(args.report), SECTION, lines)
     print("\n".join(lines))
     return 0
 

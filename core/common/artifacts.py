@@ -142,6 +142,25 @@ def write_text(path: str | Path, text: str) -> None:
     write_atomic(path, lambda f: f.write(data))
 
 
+def write_section(doc: str | Path, heading: str, lines: list[str]) -> None:
+    """The markdown file `doc` with its section `## heading` replaced by `lines` (or appended), every
+    other section kept, written atomically."""
+    doc = Path(doc)
+    text = doc.read_text() if doc.is_file() else ""
+    head, found, rest = text.partition(f"\n## {heading}\n")
+    tail = rest[rest.find("\n## ") :] if found and "\n## " in rest else ""
+    body = "\n".join(lines).strip("\n")
+    write_text(doc, (head.rstrip() + "\n\n" if head.strip() else "") + f"## {heading}\n\n{body}\n" + tail)
+
+
+def kept_sections(doc: str | Path, text: str) -> str:
+    """The `## ` sections of the markdown file `doc` that `text` does not hold, to follow `text` when
+    a command rewrites the file it shares with others."""
+    old = Path(doc).read_text() if Path(doc).is_file() else ""
+    kept = [s for s in old.split("\n## ")[1:] if f"\n## {s.splitlines()[0]}\n" not in f"\n{text}\n"]
+    return "".join(f"\n## {s.rstrip()}\n" for s in kept)
+
+
 def write_json(path: str | Path, obj) -> None:
     """Write JSON atomically (`write_atomic`); NaN and infinities are refused, so the file always parses."""
     write_text(path, json.dumps(obj, indent=2, allow_nan=False) + "\n")

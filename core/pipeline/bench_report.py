@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from core.common.artifacts import write_json, write_text
+from core.common.artifacts import kept_sections, write_json, write_text
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "benchmark.md"
@@ -176,6 +176,4 @@ def write_reports(report: dict, artifacts: Path, doc: Path, text: str) -> None:
     """bench.json in `artifacts`, and the markdown report `text` (`markdown`) at `doc` (`report_path`),
     followed by the sections other benchmarks keep in `doc` (`## …`, e.g. bench.classroom's)."""
     write_json(artifacts / "bench.json", report)
-    old = doc.read_text() if doc.is_file() else ""
-    kept = [s for s in old.split("\n## ")[1:] if f"\n## {s.splitlines()[0]}\n" not in f"\n{text}\n"]
-    write_text(doc, "# Benchmark\n\n" + text + "".join(f"\n## {s.rstrip()}\n" for s in kept))
+    write_text(doc, "# Benchmark\n\n" + text + kept_sections(doc, text))

@@ -159,6 +159,12 @@ def cmd_experiments(args) -> int:
     if docs.exists() and not docs.is_dir():
         raise OutputError(f"--docs {docs} is not a folder: give the folder experiments.md is written to")
     check_outputs({"--docs": (docs / "experiments.md", "experiments")})
+    if args.adaptation:  # the checkpoints `adapt` wrote, on their corpora's judged queries
+        from core.pipeline import adaptation
+
+        results = adaptation.run(Path(args.artifacts or artifacts_dir()), docs)
+        print("\n".join(adaptation.markdown(results)))
+        return 0
     cfg = build_config(args)
     corpus = load_corpus(cfg.data.source)
     artifacts = Path(args.artifacts or artifacts_dir())

@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from core.common.artifacts import key_of, read_json, write_json, write_text
+from core.common.artifacts import kept_sections, key_of, read_json, write_json, write_text
 from core.common.config import Config
 from core.common.types import Tally
 from core.data.corpus import Corpus
@@ -260,4 +260,6 @@ def _speed(x) -> str:
 
 
 def write_report(results: list[dict], corpus: Corpus, docs: Path) -> None:
-    write_text(docs / "experiments.md", markdown(results, corpus))
+    """docs/experiments.md: the tables, then the sections other commands keep there (the adaptation's)."""
+    text = markdown(results, corpus)
+    write_text(docs / "experiments.md", text + kept_sections(docs / "experiments.md", text))

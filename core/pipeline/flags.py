@@ -59,9 +59,8 @@ def _build(p: argparse.ArgumentParser) -> None:
 
 
 def _experiments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--only", default=None, help="comma-separated variant names to (re)run (default: new or changed)"
-    )
+    p.add_argument("--only", default=None, help="comma-separated arms to (re)run (default: new or changed)")
+    p.add_argument("--adaptation", action="store_true", help="measure the adapted checkpoints instead")
     p.add_argument("--force", action="store_true", help="retrain the variants run, even if up to date")
     _artifacts(p)
     p.add_argument("--docs", default="docs", help="folder for experiments.md (default: docs)")

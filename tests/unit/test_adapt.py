@@ -15,6 +15,7 @@ from core.data.stored import write_corpus
 from core.model.two_tower import TwoTower, file_fingerprint, load_checkpoint, save_checkpoint
 from core.pipeline.cli import main
 from core.pipeline.new_corpus import evaluate
+from core.retrieval.hybrid import save_weight
 from core.training.adapt import REST, mined_negatives, plan, training_corpus
 from tests.conftest import QUESTIONS, TOPICS
 
@@ -129,6 +130,26 @@ def test_adapt_writes_a_checkpoint_named_for_the_corpus_that_moves_its_judged_me
     assert logs[0]["steps"] == logs[1]["steps"] == len(logs[1]["batches"]), "an equal budget of steps"
     metas = [load_checkpoint(tmp_path / n / "model.pt")[2] for n in ("hard@tiny", "hard@tiny-control")]
     assert [m["control"] for m in metas] == [False, True]
+
+    # the table: both beside their start, BM25 and the hybrids, at the start's weight
+    save_weight(tmp_path, "hard", file_fingerprint(start), 0.25, {}, 0, {"split": "tuning"})
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "experiments.md").write_text("# Experiments\n\nthe arms\n\n## Later\n\nkept\n")
+    assert main(["experiments", "--adaptation", "--artifacts", str(tmp_path), "--docs", str(docs)]) == 0
+    measured = json.loads((tmp_path / "adaptation.json").read_text())["tiny"]
+    assert set(measured["models"]) == {
+        "bm25",
+        *(f"{h}{n}" for h in ("", "hybrid:") for n in ("hard", "hard@tiny", "hard@tiny-control")),
+    }
+    assert measured["models"]["hybrid:hard@tiny"] != measured["models"]["hard@tiny"], "fused at 0.25"
+    text = (docs / "experiments.md").read_text()
+    assert text.startswith("# Experiments\n\nthe arms") and "## Later\n\nkept" in text, (
+        "the other sections kept"
+    )
+    gain = measured["models"]["hard@tiny"]["ndcg@10"] - measured["models"]["hard@tiny-control"]["ndcg@10"]
+    row = next(line for line in text.splitlines() if line.startswith("| hard@tiny |"))
+    assert f"| {gain:+.4f} |" in row and "| title, ict, crop | bm25 |" in row
 
 
 def test_a_bad_setting_is_refused_before_any_work(tmp_path, capsys):
