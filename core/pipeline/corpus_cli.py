@@ -145,7 +145,7 @@ def adapt(args) -> int:
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
     if not kinds or set(kinds) - set(KINDS):
         raise OutputError(f"--kinds {args.kinds!r}: give some of {', '.join(KINDS)}, separated by commas")
-    check_flags({"adapt.steps": args.steps})  # before any work
+    check_flags({"adapt.steps": args.steps, "train.threads": args.threads})  # before any work
     check_outputs({"--progress-file": (args.progress_file, "progress")})
     artifacts = _artifacts(args)
     name = adapted_name(args.start, args.corpus) + ("-control" if args.control else "")
@@ -164,6 +164,7 @@ def adapt(args) -> int:
         args.steps,
         args.seed,
         open_corpus(DEFAULT, artifacts) if args.control else None,  # MS MARCO's training queries
+        args.threads,
     )
     hooks = [console()] + ([progress_file(args.progress_file)] if args.progress_file else [])
     log = adapting.adapt(plan, out, combine(*hooks), args.force)

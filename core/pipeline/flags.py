@@ -175,6 +175,7 @@ def _adapt(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=ADAPT_STEPS, help=f"the budget (default: {ADAPT_STEPS})")
     p.add_argument("--kinds", default=",".join(CHOICES["pseudo"]), help="pseudo-queries trained on")
     p.add_argument("--seed", type=int, default=13, help="the pseudo-queries' seed")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
     p.add_argument("--control", action="store_true", help="MS MARCO's training queries instead (the control)")
     p.add_argument("--progress-file", default=None, help="JSON file rewritten as training goes")
     p.add_argument("--out", default=None, help="the checkpoint's folder (default: artifacts/FROM@CORPUS)")

@@ -180,6 +180,7 @@ class Adaptation:
     steps: int
     seed: int
     control: Corpus | None = None
+    threads: int = 1  # torch threads (what a step computes is the same at any number)
 
 
 def adapt(plan: Adaptation, out: Path, hook: Hook | None = None, force: bool = False) -> dict:
@@ -192,7 +193,9 @@ def adapt(plan: Adaptation, out: Path, hook: Hook | None = None, force: bool = F
     work = Path(tempfile.mkdtemp(prefix="adapt-"))
     try:
         grown = grown_start(plan.start, plan.corpus, work / "start.pt")
-        cfg = adapt_config(Config(), grown, pseudo, plan.steps, plan.control)
+        base = Config()
+        base.train.threads = plan.threads
+        cfg = adapt_config(base, grown, pseudo, plan.steps, plan.control)
         cfg = validate(with_negatives(cfg, plan.negatives, trained_on, grown, work))
         adapted = {
             "corpus": plan.name,
