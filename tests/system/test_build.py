@@ -211,3 +211,26 @@ def test_a_build_stopped_while_rounds_train_side_by_side_ends_them(tiny_build, t
         train_rounds(rounds, corpus, vocab, jobs=2, progress=stop)
     assert not multiprocessing.active_children()
     assert not any((tmp_path / n / "model.pt").exists() for n in rounds)
+
+
+def test_with_pretraining_the_warm_up_continues_a_checkpoint_trained_on_pseudo_queries_alone(tmp_path):
+    from core.data.corpora import load_corpus
+    from core.pipeline.build import rounds
+    from core.pipeline.driver import Pipeline
+
+    cfg = tiny_pipeline_config(tmp_path, epochs=1)
+    cfg.build.pretrain_queries = 8
+    out = tmp_path / "artifacts"
+    driver = Pipeline(cfg, load_corpus(cfg.data.source), out, rounds(cfg, out))
+    assert driver.train(["warmup"]) == {"warmup": True}
+    pretrained = json.loads((out / "pretrained" / "log.json").read_text())
+    assert (
+        pretrained["data"]["source"].startswith("pseudo-queries of")
+        and pretrained["data"]["train_queries"] == 8
+    )
+    assert pretrained["config"]["train"]["epochs"] == 1 and pretrained["steps"] == -(-8 // cfg.train.batch_size)
+    warmup = json.loads((out / "warmup" / "config.json").read_text())
+    assert warmup["train"]["init_from"] == str(out / "pretrained" / "model.pt")
+    assert not set(driver.pseudo.queries.text) & set(driver.corpus.queries.text), "no labelled query in it"
+    again = Pipeline(cfg, driver.corpus, out, rounds(cfg, out))
+    assert again.train(["warmup"]) == {"warmup": False}, "both up to date"
