@@ -103,12 +103,11 @@ def _model_ranking(train: Corpus, start: Path):
 
 
 def plan(queries: int, steps: int, batch: int) -> tuple[int, int]:
-    """(epochs, max_queries) that train about `steps` steps of `batch` over `queries` training
-    queries of one positive each: one epoch of the first steps × batch when there are that many,
-    else as many whole passes over all of them (max_queries 0) as come nearest."""
-    if queries >= steps * batch:
-        return 1, steps * batch
-    return max(1, round(steps * batch / queries)), 0
+    """(epochs, max_queries) that train `steps` steps of `batch` over at most `queries` training
+    queries of one positive each: the fewest epochs that reach the budget, each over the same first
+    steps × batch / epochs queries (so a corpus of any size trains about as many steps)."""
+    epochs = math.ceil(steps * batch / queries)
+    return epochs, math.ceil(steps * batch / epochs)
 
 
 def matched_queries(corpus: Corpus, qids: list[str], steps: int, batch: int) -> int:

@@ -228,7 +228,8 @@ def test_with_pretraining_the_warm_up_continues_a_checkpoint_trained_on_pseudo_q
         pretrained["data"]["source"].startswith("pseudo-queries of")
         and pretrained["data"]["train_queries"] == 8
     )
-    assert pretrained["config"]["train"]["epochs"] == 1 and pretrained["steps"] == -(-8 // cfg.train.batch_size)
+    assert pretrained["config"]["train"]["epochs"] == 1
+    assert pretrained["steps"] == -(-8 // cfg.train.batch_size)
     warmup = json.loads((out / "warmup" / "config.json").read_text())
     assert warmup["train"]["init_from"] == str(out / "pretrained" / "model.pt")
     assert not set(driver.pseudo.queries.text) & set(driver.corpus.queries.text), "no labelled query in it"

@@ -88,7 +88,8 @@ def test_mined_negatives_come_from_the_pool_and_never_name_the_positive_or_its_r
 
 def test_a_budget_of_steps_is_one_epoch_of_many_queries_or_passes_over_few():
     assert plan(20_000, 200, 64) == (1, 12_800)
-    assert plan(3_500, 200, 64) == (4, 0)
+    assert plan(3_500, 200, 64) == (4, 3_200), "4 epochs of 50 steps, not 4 of 55"
+    assert plan(8_500, 200, 64) == (2, 6_400), "2 epochs of 100 steps, not 2 of 133"
     assert plan(100_000, 10, 64) == (1, 640)
 
 
