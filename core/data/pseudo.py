@@ -30,6 +30,8 @@ FILE = "pseudo_queries.jsonl"  # in the corpus's folder (`pseudo_path`)
 # after an end mark and a space, before a capital, digit or quote; or, with no space, between a word of
 # two lower-case letters or more and a capitalised word ("disease.Recent", as abstracts run together)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])|(?<=[a-z]{2}[.!?])(?=[A-Z][a-z])")
+# in a text with no capital at all (a collection folded to lower case): after an end mark and a space
+_FOLDED_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[a-z0-9])")
 _STOP = set(LUCENE_STOP_WORDS)
 
 
@@ -43,8 +45,10 @@ class PseudoQuery:
 
 def sentences(text: str) -> list[str]:
     """`text` split after each '.', '!' or '?' that a space and a capital, digit or quote follow, or that
-    ends a lower-case word and runs into a capitalised one."""
-    return [s.strip() for s in _SENTENCE_END.split(text.strip()) if s.strip()]
+    ends a lower-case word and runs into a capitalised one; in a text with no capital letter at all,
+    after each one a space follows."""
+    end = _SENTENCE_END if any(ch.isupper() for ch in text) else _FOLDED_END
+    return [s.strip() for s in end.split(text.strip()) if s.strip()]
 
 
 def usable(query: str) -> bool:

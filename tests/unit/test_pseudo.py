@@ -44,6 +44,16 @@ def test_sentences_split_where_an_abstract_runs_two_together_but_not_inside_abbr
     assert sentences("Made in the U.S.A. by e.g.Smith today.") == ["Made in the U.S.A. by e.g.Smith today."]
 
 
+def test_a_text_folded_to_lower_case_splits_after_every_end_mark_and_space():
+    folded = "flow past a flat plate . the boundary layer thickens. a 2d model agrees ."
+    assert sentences(folded) == [
+        "flow past a flat plate .",
+        "the boundary layer thickens.",
+        "a 2d model agrees .",
+    ]
+    assert sentences("It is 3 p.m. now. then more") == ["It is 3 p.m. now. then more"], "capitals: as before"
+
+
 def test_a_removed_sentence_is_never_in_its_positive_and_a_kept_one_is_the_passage_itself():
     made = [q for seed in range(200) for q in pseudo_queries(corpus(), seed) if q.kind == "ict"]
     removed, kept = [q for q in made if q.rest is not None], [q for q in made if q.rest is None]
