@@ -148,12 +148,14 @@ def evaluate(
     new_words: bool = True,
     glove: str | None = None,
     progress: bool = False,
+    queries: list[str] | None = None,
 ) -> dict:
     """{ranker: {"queries": n, "ndcg@10": …, "mrr@10": …, "recall@100": …}} over corpus `name`'s judged
-    queries, every passage ranked; `new_words` (an added corpus): checkpoints grow their vocabulary."""
+    queries (or those of `queries`), every passage ranked; `new_words` (an added corpus): checkpoints
+    grow their vocabulary."""
     artifacts = Path(artifacts or artifacts_dir())
     corpus = open_corpus(name, artifacts)
-    qids = judged_queries(corpus)
+    qids = judged_queries(corpus) if queries is None else queries
     if not qids:
         raise ValueError(
             f"corpus {name!r} has no judged queries: add it with queries and judgements (a BEIR folder: "

@@ -18,7 +18,7 @@ import pandas as pd
 from core.common.artifacts import CheckpointError
 from core.common.config import Config, validate
 from core.common.types import Hook
-from core.data.corpus import Corpus, split_queries, tune_queries
+from core.data.corpus import Corpus, split_position, split_queries, tune_queries
 from core.data.pseudo import PseudoQuery, pseudo_queries
 from core.data.text import tokenize
 from core.data.triplets import negative_pool, save_mined
@@ -27,11 +27,20 @@ from core.model.new_words import with_words
 from core.model.two_tower import file_fingerprint, load_checkpoint, save_checkpoint
 from core.retrieval.bm25 import BM25
 from core.training.session import trained_queries
-from core.training.train import train
+from core.training.train import Judged, train
 
 REST = "#rest"  # an ICT query's positive, its passage less the cut sentence: pid + REST
 DEPTH, SKIP, KEEP = 30, 3, 10  # mined candidates per query, the top ones skipped, negatives kept
 CHUNK = 1000  # pseudo-queries scored at once
+TUNE_SHARE = 1 / 3  # of a corpus's judged queries: what picks the epoch kept, never reported
+
+
+def judged_split(corpus: Corpus) -> tuple[list[str], list[str]]:
+    """(tuning, reported): a corpus's judged queries split by a hash of their ids, TUNE_SHARE of them
+    to choose the epoch an adaptation keeps, the rest all that its figures are reported on."""
+    judged = [q for q in corpus.queries.query_id if corpus.positives[q]]
+    tune = {q for q in judged if split_position(q) < TUNE_SHARE}
+    return [q for q in judged if q in tune], [q for q in judged if q not in tune]
 
 
 def is_adapted(checkpoint: Path) -> bool:
@@ -204,7 +213,7 @@ def adapt(plan: Adaptation, out: Path, hook: Hook | None = None, force: bool = F
             "kinds": list(plan.kinds),
         }
         meta = {"adapted": adapted, "control": plan.control is not None}
-        judged = plan.corpus if plan.corpus.judged else None
+        judged = Judged(plan.corpus, *judged_split(plan.corpus)) if plan.corpus.judged else None
         return train(cfg, trained_on, None, out, extra_meta=meta, hook=hook, force=force, judged=judged)
     finally:
         shutil.rmtree(work, ignore_errors=True)

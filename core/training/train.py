@@ -11,8 +11,10 @@ Events, in order: "validating" (epoch 0), then per epoch "batch" after each step
 
 from __future__ import annotations
 
+import copy
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +34,17 @@ from core.model.two_tower import save_checkpoint
 from core.retrieval.dense import DenseRanker
 from core.retrieval.evaluate import IREvaluator
 from core.training.session import Run, epoch_batches, setup
+
+
+@dataclass(frozen=True)
+class Judged:
+    """A corpus's judged queries measured at each validation (an adaptation's): the epoch kept is the
+    one of the best nDCG@10 on `tune` (the start, epoch 0, among them); `report` is only measured."""
+
+    corpus: Corpus
+    tune: list[str]
+    report: list[str]
+
 
 MAX_WEIGHT = 1e3  # a trainable weight beyond this: diverged (trained ones stay below 1)
 PUBLIC = ("validating", "batch", "epoch", "done")  # the events a caller's hook sees
@@ -60,7 +73,7 @@ def train(
     extra_meta: dict | None = None,
     hook: Hook | None = None,
     force: bool = False,
-    judged: Corpus | None = None,
+    judged: Judged | None = None,
 ) -> dict:
     """Train a two-tower model into `out_dir` (model.pt, log.json, config.json); returns the log.
     The run is written to a sibling `.partial` folder that replaces `out_dir` only when complete and
@@ -68,7 +81,8 @@ def train(
     run's folder is removed by `core.runs.launcher`); one writer at a time, and never over a folder that
     is not a run (`core.common.outputs.claim`; `force` replaces an unfinished one). `vocab` is ignored with
     `init_from`. `hook(event, log)` sees the log as it grows (the console, live progress, tracking).
-    `judged`: a corpus with judged queries (an adapted one) measured at each validation too."""
+    `judged`: a corpus's judged queries measured at each validation too, the best epoch on its tuning
+    ones kept (`keep_best`)."""
     validate(cfg)
     with claim(out_dir, force) as work:
         run = setup(cfg, corpus, vocab)
@@ -78,6 +92,7 @@ def train(
             record(run),
             lambda event, log: caller(event, log) if event in PUBLIC else None,
             validation(run, judged),
+            *([keep_best(run)] if judged else []),
             checkpoint(run, work, Path(out_dir), extra_meta),
         )
         return run.log
@@ -144,13 +159,15 @@ def record(run: Run) -> Hook:
     return hook
 
 
-def validation(run: Run, judged: Corpus | None = None) -> Hook:
+def validation(run: Run, judged: Judged | None = None) -> Hook:
     """At each "validating": the model's metrics over every validation query and passage, in the log
     as the epoch's entry beside its training figures (epoch 0: the untrained model alone); with
-    `judged`, also its nDCG@10 and MRR@10 over that corpus's judged queries (`judged` in the entry)."""
+    `judged`, also its nDCG@10 and MRR@10 over that corpus's tuning and reported judged queries
+    (`judged` in the entry)."""
     encoder = Encoder(run.model, run.vocab, run.cfg.data.query_len, run.cfg.data.passage_len)
     evaluator = IREvaluator.from_corpus(run.corpus, run.val_qids)
-    on_judged = IREvaluator.from_corpus(judged) if judged is not None else None
+    on_judged = {"tuning": judged.tune, "reported": judged.report} if judged is not None else {}
+    on_judged = {k: IREvaluator.from_corpus(judged.corpus, q) for k, q in on_judged.items()}
 
     def hook(event: str, log: dict) -> None:
         if event != "validating":
@@ -161,9 +178,10 @@ def validation(run: Run, judged: Corpus | None = None) -> Hook:
         metrics = evaluator(ranker, modes=("full",))["full"]
         run.passage_vectors = ranker.vectors  # corpus order; the checkpoint stores the last ones
         val = {"val": metrics, "val_seconds": round(time.time() - t0, 2)}
-        if on_judged is not None:
-            full = on_judged(DenseRanker("judged", encoder), modes=("full",))["full"]
-            val["judged"] = {k: full[k] for k in ("queries", "ndcg@10", "mrr@10")}
+        if on_judged:
+            ranker = DenseRanker("judged", encoder)  # its passages encoded once for both slices
+            full = {k: e(ranker, modes=("full",))["full"] for k, e in on_judged.items()}
+            val["judged"] = {k: {m: f[m] for m in ("queries", "ndcg@10", "mrr@10")} for k, f in full.items()}
         run.model.train()
         if run.epoch == 0:
             log["epochs"].append({"epoch": 0, **val})
@@ -180,6 +198,26 @@ def validation(run: Run, judged: Corpus | None = None) -> Hook:
                 **val,
             }
         )
+
+    return hook
+
+
+def keep_best(run: Run) -> Hook:
+    """After each validation, the model (and its passages' vectors) of the best nDCG@10 so far on the
+    judged tuning queries, the start among them; at "save", that one is what is written, its epoch
+    in the log as `kept_epoch`."""
+    best: dict = {"score": -1.0}
+
+    def hook(event: str, log: dict) -> None:
+        if event == "validating":
+            entry = log["epochs"][-1]
+            score = entry["judged"]["tuning"]["ndcg@10"]
+            if score > best["score"]:
+                state = copy.deepcopy(run.model.state_dict())
+                best.update(score=score, epoch=entry["epoch"], state=state, vectors=run.passage_vectors)
+        elif event == "save":
+            run.model.load_state_dict(best["state"])
+            run.passage_vectors, log["kept_epoch"] = best["vectors"], best["epoch"]
 
     return hook
 
@@ -205,7 +243,7 @@ def checkpoint(run: Run, work: Path, out_dir: Path, extra_meta: dict | None) -> 
             },
             "vocab_fingerprint": run.vocab.fingerprint(),
             "train": run.cfg.to_dict()["train"],
-            "val": log["epochs"][-1]["val"],
+            "val": log["epochs"][log.get("kept_epoch", -1)]["val"],  # of the epoch written
             **(extra_meta or {}),
         }
         run.cfg.save(work / "config.json")

@@ -16,7 +16,7 @@ from core.model.two_tower import TwoTower, file_fingerprint, load_checkpoint, sa
 from core.pipeline.cli import main
 from core.pipeline.new_corpus import evaluate
 from core.retrieval.hybrid import save_weight
-from core.training.adapt import REST, mined_negatives, plan, training_corpus
+from core.training.adapt import REST, judged_split, mined_negatives, plan, training_corpus
 from tests.conftest import QUESTIONS, TOPICS
 
 PASSAGES = [t for ts in TOPICS.values() for t in ts]
@@ -106,8 +106,19 @@ def test_adapt_writes_a_checkpoint_named_for_the_corpus_that_moves_its_judged_me
     adapted = tmp_path / "hard@tiny" / "model.pt"
     made = {"corpus": "tiny", "from": "hard", "negatives": "bm25", "kinds": ["title", "ict", "crop"]}
     assert load_checkpoint(adapted)[2]["adapted"] == {**made, "from_fingerprint": file_fingerprint(start)}
-    epochs = json.loads((tmp_path / "hard@tiny" / "log.json").read_text())["epochs"]
-    assert all(e["judged"]["queries"] == len(judged_corpus().qrels) for e in epochs), "judged at every epoch"
+    log = json.loads((tmp_path / "hard@tiny" / "log.json").read_text())
+    tune, report = judged_split(judged_corpus())
+    assert (
+        tune and report and not set(tune) & set(report) and len(tune + report) == len(judged_corpus().qrels)
+    )
+    assert all(
+        (e["judged"]["tuning"]["queries"], e["judged"]["reported"]["queries"]) == (len(tune), len(report))
+        for e in log["epochs"]
+    ), "both slices measured at every epoch"
+    best = max(e["judged"]["tuning"]["ndcg@10"] for e in log["epochs"])
+    kept = log["epochs"][log["kept_epoch"]]
+    assert kept["judged"]["tuning"]["ndcg@10"] == best, "the epoch kept is the best on the tuning slice"
+    assert load_checkpoint(adapted)[2]["val"] == kept["val"], "and it is the one written"
     before = evaluate("tiny", tmp_path, ("hard",), True, None, False)["hard"]
     after = evaluate("tiny", tmp_path, ("hard@tiny",), True, None, False)["hard@tiny"]
     assert after["ndcg@10"] != before["ndcg@10"], (before, after)

@@ -51,10 +51,23 @@ def show(corpus: str, checkpoints: list[str], logs: dict[str, dict], art: Path, 
 def judged(name: str, start: str, log: dict, corpus: str, linked: bool) -> None:
     """One adapted checkpoint's judged metrics by epoch (epoch 0: the start, grown by the corpus's
     words), and the link to Compare it beside its start."""
-    rows = [{"epoch": e["epoch"], **e["judged"]} for e in log.get("epochs", []) if "judged" in e]
+    rows = [
+        {
+            "epoch": e["epoch"],
+            "kept": "✓" if e["epoch"] == log.get("kept_epoch") else "",
+            **{
+                f"{m} ({k})": e["judged"][k][m] for k in ("tuning", "reported") for m in ("ndcg@10", "mrr@10")
+            },
+        }
+        for e in log.get("epochs", [])
+        if "judged" in e
+    ]
     if not rows:
         return
-    st.markdown(f"**{url.literal(name)}** on the judged queries of {url.literal(corpus)}, after each epoch")
+    st.markdown(
+        f"**{url.literal(name)}** on the judged queries of {url.literal(corpus)} after each epoch: the "
+        "epoch kept is the best on the tuning third; the other two thirds are what is reported"
+    )
     st.dataframe(pd.DataFrame(rows), hide_index=True, placeholder="")
     if linked:  # both are checkpoints (not a run still training)
         params = {"a": start, "b": name, "corpus": corpus}
