@@ -24,15 +24,18 @@ def show(corpus: str, checkpoints: list[str], logs: dict[str, dict], art: Path, 
         return
     st.subheader(f"Adapt a checkpoint to {url.literal(corpus)}")
     st.caption(
-        f"Continues a checkpoint on the pseudo-queries below (no labels), with negatives mined by BM25 on "
-        f"the corpus, for {ADAPT_STEPS} steps: the budget every corpus gets, chosen by no score. The result, "
-        f"FROM@{corpus}, is in every picker; where the corpus has judged queries, its nDCG@10 and MRR@10 "
-        "on them are measured after each epoch. Cancelling leaves nothing behind."
+        f"Continues a checkpoint on the corpus's pseudo-queries (above: no labels), with negatives mined by "
+        f"BM25 on the corpus, for about {ADAPT_STEPS} steps, the budget every corpus gets. Where the corpus "
+        "has judged queries, the model is measured on them after each epoch: the epoch best on a third of "
+        "them is kept (the start among them), and the other two thirds are what it is reported on. The "
+        f"result, FROM@{corpus}, is in every picker. Cancelling leaves nothing behind."
     )
-    starts = sorted(
-        (n for n in checkpoints if adapted_start(n, corpus) is None),
-        key=lambda n: (n not in PREFERRED, PREFERRED.index(n) if n in PREFERRED else 0, n),
-    )
+    starts = [
+        n
+        for n in (*reversed(PREFERRED), *checkpoints)
+        if n in checkpoints and adapted_start(n, corpus) is None
+    ]
+    starts = list(dict.fromkeys(starts))  # hard first, then random, then the others
     with st.form("adapt"):
         start = st.selectbox("Checkpoint to adapt", starts, key="adapt_start")
         go = st.form_submit_button("Start adapting", type="primary", disabled=active or not starts)
