@@ -106,7 +106,7 @@ def test_an_up_to_date_build_opens_each_checkpoint_once(tiny_build, monkeypatch)
         "core.training.rounds.train", lambda *a, **k: pytest.fail("an up-to-date build trained")
     )
     build(cfg, out, log=lambda *_: None)
-    names = ("pretrained", "warmup", "random", "hard")
+    names = ("warmup", "random", "hard")
     assert sorted(map(str, opened)) == sorted(str(out / n / "model.pt") for n in names)
     assert sorted(map(str, hashed)) == sorted(map(str, opened))
 

@@ -278,5 +278,5 @@ down_json.download_button(
     "Download JSON", json.dumps(rows, indent=2), "runs.json", "application/json", key="train_json"
 )
 pseudo_sample.show(state.catalog(), art)
-adapt_panel.show(state.catalog().name, list(state.checkpoints()), runs.logs(art), art, active is not None)
+adapt_panel.show(state.catalog().name, runs.logs(art), art, active is not None)
 progress_here(adaptation=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core.common.artifacts import PREFERRED, adapted_start
+from core.common.artifacts import PREFERRED, CheckpointError, adapted_start, find_checkpoints
 from core.common.settings import ADAPT_STEPS
 from core.data.corpora import DEFAULT
 from core.runs import launcher
@@ -18,10 +18,14 @@ from views.parts import url
 COMPARE_PAGE = "views/pages/compare.py"
 
 
-def show(corpus: str, checkpoints: list[str], logs: dict[str, dict], art: Path, active: bool) -> None:
+def show(corpus: str, logs: dict[str, dict], art: Path, active: bool) -> None:
     """The launcher (on an added corpus), then each adapted checkpoint's judged metrics by epoch."""
     if corpus == DEFAULT:
         return
+    try:
+        checkpoints = list(find_checkpoints(art))  # names only: none is opened here
+    except CheckpointError:
+        checkpoints = []  # the page above says how to train some
     st.subheader(f"Adapt a checkpoint to {url.literal(corpus)}")
     st.caption(
         f"Continues a checkpoint on the corpus's pseudo-queries (above: no labels), with negatives mined by "
