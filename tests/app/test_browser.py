@@ -164,7 +164,7 @@ def test_search_and_compare_in_a_browser(server, browser):
     box = page.get_by_label("Query")
     box.fill(query)
     box.press("Enter")
-    page.locator(".card").first.wait_for(timeout=30_000)
+    page.locator(".card").first.wait_for(timeout=READY_S * 1000)
     for text in ("judged relevant", "Judged passage · hard", "Tokens the model saw", "every passage ranked"):
         page.get_by_text(text).first.wait_for(timeout=10_000)
     assert "q=" in page.url and "model=" not in page.url  # the default model is left out of the URL
@@ -181,7 +181,7 @@ def test_search_and_compare_in_a_browser(server, browser):
     page.get_by_text("Check the spelling").wait_for(timeout=30_000)
     for quiet in ("symptoms of dysgraphia", "how long to boil an egg"):  # results that mention the words
         open_page(page, f"{url}/search?q={quiet.replace(' ', '+')}")
-        page.locator(".card").first.wait_for(timeout=30_000)
+        page.locator(".card").first.wait_for(timeout=READY_S * 1000)
         assert not page.get_by_text(re.compile("no answer|No passage contains")).count(), quiet
 
     open_page(page, f"{url}/compare?q={query.replace(' ', '+')}")
@@ -193,7 +193,7 @@ def test_search_and_compare_in_a_browser(server, browser):
     page.get_by_text("How each passage moves").wait_for(timeout=10_000)
     shared = browser.new_page()  # a shared link reopens the same view
     open_page(shared, f"{url}/compare?q=what+is+a+python&k=3&a=hard&b=random")
-    shared.locator(".card").first.wait_for(timeout=30_000)
+    shared.locator(".card").first.wait_for(timeout=READY_S * 1000)
     expect(shared.locator("h3").first).to_have_text("hard")
     expect(shared.locator(".card")).to_have_count(6)
     open_page(shared, f"{url}/compare?q=what+is+a+python&a=run-gone&b=hard")
