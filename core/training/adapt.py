@@ -18,15 +18,15 @@ import pandas as pd
 from core.common.artifacts import CheckpointError
 from core.common.config import Config, validate
 from core.common.types import Hook
-from core.data.corpus import Corpus, split_position, split_queries, tune_queries
+from core.data.corpus import Corpus, DataSourceError, split_position
 from core.data.pseudo import PseudoQuery, pseudo_queries
 from core.data.text import tokenize
-from core.data.triplets import negative_pool, save_mined
+from core.data.triplets import save_mined
 from core.model.encoder import Encoder
 from core.model.new_words import with_words
 from core.model.two_tower import file_fingerprint, load_checkpoint, save_checkpoint
 from core.retrieval.bm25 import BM25
-from core.training.session import trained_queries
+from core.training.session import trained_queries, training_pool
 from core.training.train import Judged, train
 
 REST = "#rest"  # an ICT query's positive, its passage less the cut sentence: pid + REST
@@ -161,11 +161,7 @@ def with_negatives(cfg: Config, how: str, train: Corpus, start: Path, workdir: P
     from the passages its random negatives are drawn from), or random ones."""
     if how == "random":
         return cfg
-    d = cfg.data
-    held = split_queries(train, d.val_fraction, d.tune_fraction)[1] + tune_queries(
-        train, d.val_fraction, d.tune_fraction
-    )
-    pool = set(negative_pool(train, held))
+    pool = set(training_pool(cfg, train))
     path = workdir / f"{how}_negatives.json"
     save_mined(path, mined_negatives(how, train, trained_queries(cfg, train), pool, start), {"source": how})
     return dataclasses.replace(
@@ -196,6 +192,10 @@ def adapt(plan: Adaptation, out: Path, hook: Hook | None = None, force: bool = F
     the corpus's judged queries at each validation where it has them; returns the log. The grown
     start and the mined negatives live in a temporary folder, removed however the run ends."""
     made = [q for q in pseudo_queries(plan.corpus, plan.seed) if q.kind in plan.kinds]
+    if not made:
+        raise DataSourceError(
+            f"corpus {plan.name!r} gives no pseudo-queries of {', '.join(plan.kinds)}: add other --kinds"
+        )
     pseudo = training_corpus(plan.corpus, made, plan.seed)
     trained_on = plan.control if plan.control is not None else pseudo
     work = Path(tempfile.mkdtemp(prefix="adapt-"))

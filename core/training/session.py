@@ -81,6 +81,15 @@ def trained_queries(cfg: Config, corpus: Corpus) -> list[str]:
     return train[: cfg.train.max_queries] if cfg.train.max_queries else train
 
 
+def training_pool(cfg: Config, corpus: Corpus) -> np.ndarray:
+    """The passages a run of `cfg` may use as negatives: all but its validation and tuning positives."""
+    d = cfg.data
+    held = split_queries(corpus, d.val_fraction, d.tune_fraction)[1] + tune_queries(
+        corpus, d.val_fraction, d.tune_fraction
+    )
+    return negative_pool(corpus, held)
+
+
 def setup(cfg: Config, corpus: Corpus, vocab: Vocab | None) -> Run:
     """Seeds, the split, the model (new, or `init_from`'s), loss, optimiser and schedule; the log."""
     tc, dc = cfg.train, cfg.data
@@ -89,7 +98,7 @@ def setup(cfg: Config, corpus: Corpus, vocab: Vocab | None) -> Run:
     random.seed(tc.seed), np.random.seed(tc.seed), torch.manual_seed(tc.seed)
     train_qids = trained_queries(cfg, corpus)
     val_qids = split_queries(corpus, dc.val_fraction, dc.tune_fraction)[1]
-    pool = negative_pool(corpus, val_qids + tune_queries(corpus, dc.val_fraction, dc.tune_fraction))
+    pool = training_pool(cfg, corpus)
     mined = load_mined(tc.hard_file)[0] if tc.negatives == "hard" else {}
     if tc.init_from:
         model, vocab, _ = load_checkpoint(tc.init_from)
