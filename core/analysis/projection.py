@@ -28,6 +28,7 @@ from core.common.artifacts import key_of, write_atomic
 from core.common.config import ProjectionConfig
 from core.common.types import Progress
 from core.data.corpus import Corpus, split_queries
+from core.model.encoded import Encoded
 from core.retrieval.metrics import rank_of
 from core.retrieval.queries import validate_query
 
@@ -55,12 +56,14 @@ class Projection:
 @dataclass(frozen=True)
 class Embedded:
     """What a map is fitted from: a checkpoint's name, file fingerprint, encoder (for the validation
-    queries) and every passage's vector (a `core.retrieval.dense.DenseRanker` has all four)."""
+    queries) and every passage's vector (a `core.retrieval.dense.DenseRanker` has all four). A map
+    places points by their vectors' dense parts (`Encoded.directions`): their meaning; the words they
+    share are not drawn."""
 
     name: str
     fingerprint: str
     encoder: object
-    vectors: np.ndarray
+    vectors: Encoded
 
 
 def projection_path(artifacts: str | Path, names: list[str], dims: int) -> Path:
@@ -140,11 +143,12 @@ def usable(maps: list[Projection], key: str, names: list[str], passages: int, qu
     return current and fine and in_range
 
 
-def _query_vectors(encoder, corpus: Corpus, query_ids: list[str]) -> np.ndarray:
+def _query_directions(encoder, corpus: Corpus, query_ids: list[str]) -> np.ndarray:
+    """(Q, D) the dense parts' directions of the queries `query_ids`, as a map places them."""
     texts = corpus.queries.set_index("query_id").text
-    return (
-        encoder.encode_queries([texts[q] for q in query_ids]) if query_ids else np.zeros((0, 0), np.float32)
-    )
+    if not query_ids:
+        return np.zeros((0, 0), np.float32)
+    return encoder.encode_queries([texts[q] for q in query_ids]).directions()
 
 
 def ensure_projections(
@@ -171,7 +175,9 @@ def ensure_projections(
     judged = [row[p] for q in val for p in corpus.positives[q]]
     rows = sample_rows(len(models[0].vectors), judged, cfg.umap_max_passages, cfg.umap_seed)
     sets = [
-        np.concatenate([m.vectors[rows], _query_vectors(m.encoder, corpus, val)]) if val else m.vectors[rows]
+        np.concatenate([m.vectors[rows].directions(), _query_directions(m.encoder, corpus, val)])
+        if val
+        else m.vectors[rows].directions()
         for m in models
     ]
     if progress:
@@ -218,9 +224,10 @@ def membership_weights(distances: np.ndarray, iterations: int = 64) -> np.ndarra
 class EmbeddingMap:
     """A `Projection` with the original vectors of its points, to place new query vectors on it."""
 
-    def __init__(self, projection: Projection, passage_vectors: np.ndarray, query_vectors: np.ndarray):
+    def __init__(self, projection: Projection, passage_vectors: Encoded, query_directions: np.ndarray):
         self.projection = projection
-        parts = [passage_vectors[projection.rows]] + ([query_vectors] if len(projection.query_ids) else [])
+        parts = [passage_vectors[projection.rows].directions()]
+        parts += [query_directions] if len(projection.query_ids) else []
         self.vectors = np.concatenate(parts).astype(np.float32)
         self.coords = np.concatenate([projection.passage_xy, projection.query_xy]).astype(np.float32)
         self.ids = point_ids(projection)
@@ -232,20 +239,20 @@ class EmbeddingMap:
         return cls(
             projection,
             engine.vectors,
-            _query_vectors(engine.encoder, engine.catalog.corpus, projection.query_ids),
+            _query_directions(engine.encoder, engine.catalog.corpus, projection.query_ids),
         )
 
-    def place(self, vector: np.ndarray) -> np.ndarray:
-        """Coordinates for a unit vector: its nearest fitted points' coordinates (cosine in the
-        original space), averaged with UMAP's membership strengths, as UMAP's transform starts it."""
+    def place(self, vector: Encoded) -> np.ndarray:
+        """Coordinates for a vector: its nearest fitted points' coordinates (cosine of the dense parts,
+        as the map was fitted), averaged with UMAP's membership strengths, as UMAP's transform starts it."""
         k = min(self.projection.neighbors, len(self.vectors))
-        sims = self.vectors @ np.asarray(vector, dtype=np.float32).ravel()
+        sims = self.vectors @ vector.directions().ravel()
         near = np.argpartition(-sims, k - 1)[:k]
         w = membership_weights(1.0 - sims[near])
         return (w[:, None] * self.coords[near]).sum(0) / w.sum()
 
     def neighbours(self, point: str, k: int = 5) -> list[str]:
-        """The ids of the `k` points nearest to `point` by cosine in the original space, itself left out."""
+        """The ids of the `k` points nearest to `point` by cosine of the dense parts, itself left out."""
         sims = self.vectors @ self.vectors[self.position[point]]
         order = np.argsort(-sims, kind="stable")[: k + 1]
         return [self.ids[i] for i in order if self.ids[i] != point][:k]
@@ -274,7 +281,7 @@ def locate(emap: EmbeddingMap, engine, query: str, k: int = 10) -> Located:
     vector = engine.encode_query(query)
     xy = emap.place(vector)
     ms = (time.perf_counter() - t0) * 1e3
-    scores = engine.vectors @ vector
+    scores = vector.scores(engine.vectors)[0]
     top = np.argsort(-scores, kind="stable")[:k]
     _, judged_rows = engine.catalog.judged_rows(query)
     judged = [(r, rank_of(scores, r), float(scores[r])) for r in judged_rows]

@@ -45,7 +45,7 @@ class ModelConfig:
     out_dim: int = 128  # projection size; 0 keeps the pooled vector (the untrained baseline)
     shared: bool = True  # one tower for queries and passages
     freeze_embeddings: bool = False
-    lexical_dim: int = 512  # hashed learned term-weight vector beside the dense one (0: off)
+    lexical: bool = True  # a learned weight per word, one dimension each, beside the dense vector
 
 
 @dataclass

@@ -115,7 +115,7 @@ RULES: dict[str, Rule] = {
     "model.out_dim": whole(0, 8192),
     "model.shared": SWITCH,
     "model.freeze_embeddings": SWITCH,
-    "model.lexical_dim": whole(0, 1 << 20),
+    "model.lexical": SWITCH,
     "train.loss": choice("loss"),
     "train.margin": real(0, 2),  # on cosine distance, which lies in [0, 2]
     "train.temperature": real(1e-3, 100),  # below, exp(score / t) overflows

@@ -1,6 +1,6 @@
-"""The inference encoder: texts in, unit vectors out, in length-sorted batches on one torch thread
-per worker. `Checkpoint` is one checkpoint file opened once: its fingerprint, its encoder and its
-metadata, for every stage that needs them."""
+"""The inference encoder: texts in, unit vectors out (`Encoded`: the dense part and the sparse lexical
+part), in length-sorted batches on one torch thread per worker. `Checkpoint` is one checkpoint file
+opened once: its fingerprint, its encoder and its metadata, for every stage that needs them."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 from core.common.artifacts import CheckpointError
@@ -22,7 +23,8 @@ from core.common.config import DataConfig, ModelConfig
 from core.common.types import Tally
 from core.data.collate import pad
 from core.data.vocab import Vocab
-from core.model.two_tower import TwoTower, file_fingerprint, load_checkpoint
+from core.model.encoded import Encoded
+from core.model.two_tower import Encoding, TwoTower, file_fingerprint, load_checkpoint
 
 _TORCH_THREADS = threading.Lock()
 DATA_META = {  # what a checkpoint's meta.data may hold: (type, lowest, highest) of each number
@@ -51,15 +53,14 @@ def checked_data(path: str | Path, meta: dict) -> dict:
 @dataclass(frozen=True)
 class CosineParts:
     """A checkpoint's score of one query with one passage, taken apart: `dense` plus every share in
-    `words` and `collisions` is the score (the dot product of their unit vectors), to rounding."""
+    `words` is the score (the dot product of their unit vectors), to rounding."""
 
     dense: float  # what the dense (meaning) part adds
     words: dict[str, float]  # each word the two share: what its learned weights add
-    collisions: dict[str, float]  # "query word≈passage word": two words hashed into one lexical bucket
 
     @property
     def lexical(self) -> float:
-        return sum(self.words.values()) + sum(self.collisions.values())
+        return sum(self.words.values())
 
 
 @contextmanager
@@ -79,7 +80,7 @@ def single_torch_thread() -> Iterator[None]:
 
 
 class Encoder:
-    """A model with its vocabulary and token limits: texts in, unit vectors (N, D) float32 out.
+    """A model with its vocabulary and token limits: texts in, unit vectors (`Encoded`) out.
     Batches are formed from length-sorted texts (within chunks of 8 batches) so little compute is
     spent on padding, and run on `workers` threads (default: one per core) of one torch thread each."""
 
@@ -107,74 +108,57 @@ class Encoder:
     @classmethod
     def glove_average(cls, vocab: Vocab, query_len: int = 32, passage_len: int = 128) -> Encoder:
         """The untrained baseline: the mean GloVe vector of the tokens, nothing learned."""
-        cfg = ModelConfig(tower="avg", out_dim=0, mean_path=False, lexical_dim=0)
+        cfg = ModelConfig(tower="avg", out_dim=0, mean_path=False, lexical=False)
         return cls(TwoTower.from_vocab(cfg, vocab), vocab, query_len, passage_len, meta={"name": "glove-avg"})
 
-    def encode_queries(self, texts: list[str]) -> np.ndarray:
+    def encode_queries(self, texts: list[str]) -> Encoded:
         return self._encode(texts, self.query_len, self.model.encode_query)
 
-    def encode_passages(self, texts: list[str], progress: bool | Tally = False) -> np.ndarray:
+    def encode_passages(self, texts: list[str], progress: bool | Tally = False) -> Encoded:
         """Passage vectors; `progress` is True for a tqdm bar or a callable given (done, total)."""
         return self._encode(texts, self.passage_len, self.model.encode_passage, progress)
 
     def explain(self, query: str, passages: list[str]) -> list[CosineParts]:
         """The score of `query` with each passage (the dot product of their vectors) split into what
-        the model's parts add (`TwoTower.parts`): the dense part, and the lexical part word by word."""
+        the model's parts add: the dense part, and the lexical part word by word (each word the two
+        hold: the query's share of its dimension times the passage's)."""
         if not passages:
             return []
-        q_ids, p_ids = (
-            [self.vocab.encode(query, self.query_len)],
-            [self.vocab.encode(t, self.passage_len) for t in passages],
-        )
         with single_torch_thread(), torch.inference_mode():
-            q_dense, q_share, q_bucket = self.model.parts(*pad(q_ids))
-            p_dense, p_share, p_bucket = self.model.parts(*pad(p_ids), passage=True)
-        q_share, p_share = q_share[0].double(), p_share.double()  # (Tq,), (P, Tp)
-        q_ids_t, p_ids_t = torch.tensor(q_ids[0]), pad(p_ids)[0]
-        # (P, Tq, Tp): query token i times passage token j, where the two land in one bucket
-        pairs = (
-            q_share[None, :, None]
-            * p_share[:, None, :]
-            * (q_bucket[0][None, :, None] == p_bucket[:, None, :])
-        )
-        same = q_ids_t[None, :, None] == p_ids_t[:, None, :]
-        by_token = (pairs * same).sum(2)  # (P, Tq): each query token's matches of the same word
-        collided = pairs * ~same
+            q = self.model.encode_query(*pad([self.vocab.encode(query, self.query_len)]))
+            p = self.model.encode_passage(*pad([self.vocab.encode(t, self.passage_len) for t in passages]))
+        dense = (p.dense.double() @ q.dense[0].double()).tolist()
+        if q.shares is None:
+            return [CosineParts(d, {}) for d in dense]
+        query_words = _word_shares(q.ids[0], q.shares[0])
         out, word = [], self.vocab.int_to_vocab
-        for row, dense in enumerate((p_dense.double() @ q_dense[0].double()).tolist()):
-            words: dict[str, float] = {}
-            for i, share in zip(q_ids[0], by_token[row].tolist()):
-                if share:
-                    words[word[i]] = words.get(word[i], 0.0) + share
-            collisions: dict[str, float] = {}
-            for i, j in collided[row].nonzero().tolist():
-                pair = f"{word[q_ids[0][i]]}≈{word[p_ids[row][j]]}"
-                collisions[pair] = collisions.get(pair, 0.0) + float(collided[row, i, j])
-            out.append(CosineParts(dense, words, collisions))
+        for row, d in enumerate(dense):
+            passage_words = _word_shares(p.ids[row], p.shares[row])
+            shared = {word[i]: v * passage_words[i] for i, v in query_words.items() if i in passage_words}
+            out.append(CosineParts(d, shared))
         return out
 
-    def _encode(self, texts, max_len, tower, progress: bool | Tally = False) -> np.ndarray:
+    def _encode(self, texts, max_len, tower, progress: bool | Tally = False) -> Encoded:
         """Tokenise a chunk of texts on this thread, sort it by length, hand its batches to the pool
         and go on to the next chunk while they run (torch releases the GIL inside the GRU)."""
+        width = len(self.vocab)
 
-        def run(rows: np.ndarray, ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        def run(rows: np.ndarray, ids: list[list[int]]) -> tuple[np.ndarray, Encoded]:
             with torch.inference_mode():  # thread-local, so entered in each worker
-                return rows, tower(*pad(ids)).numpy()
+                return rows, encoded(tower(*pad(ids)), width)
 
         bar = None
         if progress is True:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=len(texts), desc="encode", unit="text", leave=False)
-        out, done, pending = None, 0, deque()
+        parts, order, done, pending = [], [], 0, deque()
 
         def collect(wait: bool) -> None:  # finished batches, in the order they were handed out
-            nonlocal out, done
+            nonlocal done
             while pending and (wait or pending[0].done()):
-                rows, vecs = pending.popleft().result()
-                if out is None:
-                    out = np.empty((len(texts), vecs.shape[1]), dtype=np.float32)
-                out[rows] = vecs
+                rows, part = pending.popleft().result()
+                parts.append(part), order.append(rows)
                 done += len(rows)
                 if bar is not None:
                     bar.update(len(rows))
@@ -187,9 +171,9 @@ class Encoder:
             with single_torch_thread():
                 for start in range(0, len(texts), chunk):
                     ids = [self.vocab.encode(t, max_len) for t in texts[start : start + chunk]]
-                    order = np.argsort([len(x) for x in ids], kind="stable")[::-1]
+                    by_length = np.argsort([len(x) for x in ids], kind="stable")[::-1]
                     for b in range(0, len(ids), self.batch_size):
-                        rows = order[b : b + self.batch_size]
+                        rows = by_length[b : b + self.batch_size]
                         batch = (start + rows, [ids[i] for i in rows])
                         pending.append(pool.submit(run, *batch) if pool else _done(run(*batch)))
                     collect(wait=False)
@@ -199,7 +183,32 @@ class Encoder:
                 pool.shutdown(cancel_futures=True)
             if bar is not None:
                 bar.close()
-        return out if out is not None else np.zeros((0, 0), dtype=np.float32)
+        if not parts:
+            return Encoded.of_dense(np.zeros((0, 0), np.float32))
+        return Encoded.stack(parts)[np.argsort(np.concatenate(order), kind="stable")]
+
+
+def encoded(batch: Encoding, width: int) -> Encoded:
+    """A batch's `Encoding` as `Encoded` (NumPy, the lexical part a CSR matrix `width` words wide; a
+    word held twice in a text is one entry, its shares summed)."""
+    dense = batch.dense.float().numpy()
+    if batch.shares is None:
+        return Encoded.of_dense(dense)
+    rows = np.repeat(np.arange(len(dense)), batch.ids.shape[1])
+    shares, ids = batch.shares.float().numpy().ravel(), batch.ids.numpy().ravel()
+    held = shares != 0
+    lexical = sp.csr_matrix((shares[held], (rows[held], ids[held])), shape=(len(dense), width))
+    lexical.sum_duplicates()
+    return Encoded(dense, lexical)
+
+
+def _word_shares(ids: torch.Tensor, shares: torch.Tensor) -> dict[int, float]:
+    """{word id: its share of the text's vector}, over a text's tokens (a word held twice: summed)."""
+    out: dict[int, float] = {}
+    for i, v in zip(ids.tolist(), shares.double().tolist()):
+        if v:
+            out[i] = out.get(i, 0.0) + v
+    return out
 
 
 def _done(result) -> Future:

@@ -53,7 +53,7 @@ def _grown_model(model: TwoTower, vocab: Vocab, ids: list[list[int]], known: int
     state = model.state_dict()
     state["embedding.weight"] = torch.from_numpy(vocab.vectors.copy())
     state["embedding.weight"][:known] = model.embedding.weight.detach()
-    if model.cfg.lexical_dim:
+    if model.cfg.lexical:
         idf = vocab.idf(ids)[known:]
         prior = torch.log(torch.expm1(idf.clamp(min=1e-3)))  # softplus^-1, as `TwoTower.from_vocab`
         state["term_prior"] = torch.cat([model.term_prior.detach(), prior])

@@ -1,10 +1,11 @@
-"""Every passage's vector under one checkpoint, stored beside it as `passages.npz`, so that opening a
-checkpoint in the app reads 22,000 vectors (half a second) instead of encoding them (about ten seconds
-on two cores). The file names the checkpoint file's fingerprint and the corpus fingerprint it was made
-for, and its content is checked (finite unit rows, one per passage, a few equal to the checkpoint's own
-encoding): anything else (another corpus, a retrained model, a damaged file) is ignored, and the
-passages are encoded as before. `train` writes it for every run it publishes, `build` for any checkpoint it
-indexes that lacks one.
+"""Every passage's vector under one checkpoint (`Encoded`: its dense part and its sparse lexical part),
+stored beside it as `passages.npz`, so that opening a checkpoint in the app reads 22,000 vectors
+(half a second) instead of encoding them (about ten seconds on two cores). The file names the
+checkpoint file's fingerprint and the corpus fingerprint it was made for, and its content is checked
+(finite unit rows, one per passage, a few equal to the checkpoint's own encoding): anything else
+(another corpus, a retrained model, a damaged file) is ignored, and the passages are encoded as
+before. `train` writes it for every run it publishes, `build` for any checkpoint it indexes that
+lacks one.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 
 from core.common.artifacts import write_atomic
 from core.common.types import Tally
+from core.model.encoded import Encoded
 from core.model.encoder import Checkpoint, Encoder
 
 FILE = "passages.npz"
@@ -30,7 +33,7 @@ def vectors_path(checkpoint: Checkpoint, folder: Path | None = None) -> Path:
 
 
 def save_vectors(
-    checkpoint: Checkpoint, vectors: np.ndarray, corpus_fingerprint: str, folder: Path | None = None
+    checkpoint: Checkpoint, vectors: Encoded, corpus_fingerprint: str, folder: Path | None = None
 ) -> Path:
     """Store `vectors` (corpus order) beside `checkpoint` (or in `folder`), whole or not at all."""
     path = vectors_path(checkpoint, folder)
@@ -41,7 +44,11 @@ def save_vectors(
             buffer,
             checkpoint=np.array(checkpoint.fingerprint),
             corpus=np.array(corpus_fingerprint),
-            vectors=vectors.astype(np.float32, copy=False),
+            dense=vectors.dense.astype(np.float32, copy=False),
+            data=vectors.lexical.data.astype(np.float32, copy=False),
+            indices=vectors.lexical.indices,
+            indptr=vectors.lexical.indptr,
+            shape=np.array(vectors.lexical.shape),
         )
         f.write(buffer.getvalue())
 
@@ -55,7 +62,7 @@ def load_vectors(
     texts: list[str],
     folder: Path | None = None,
     encoder: Encoder | None = None,
-) -> np.ndarray | None:
+) -> Encoded | None:
     """The stored vectors when they were made by this checkpoint file for this corpus (the passages
     `texts`; in `folder` for an added corpus, encoded by `encoder`, the checkpoint's own by default)
     and their content is sound (`sound`), else None: the caller encodes the passages again."""
@@ -69,25 +76,36 @@ def load_vectors(
                 corpus_fingerprint,
             ):
                 return None
-            vectors = stored["vectors"]
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            lexical = sp.csr_matrix(
+                (stored["data"], stored["indices"], stored["indptr"]), shape=tuple(stored["shape"])
+            )
+            vectors = Encoded(stored["dense"], lexical)
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile):
         return None  # damaged: encoded again by the caller
     return vectors if sound(encoder or checkpoint.encoder, vectors, texts) else None
 
 
-def sound(encoder: Encoder, vectors: np.ndarray, texts: list[str]) -> bool:
+def sound(encoder: Encoder, vectors: Encoded, texts: list[str]) -> bool:
     """Whether `vectors` can be what `encoder` gives the passages `texts`: a float row per passage,
     finite and of unit length, and CHECKED rows spread over the corpus equal (within TOLERANCE) to the
-    encoder's own encoding of those passages, which also fixes the width."""
-    if vectors.ndim != 2 or vectors.shape[0] != len(texts) or vectors.dtype.kind != "f":
+    encoder's own encoding of those passages, which also fixes the widths."""
+    dense, lexical = vectors.dense, vectors.lexical
+    if dense.ndim != 2 or len(vectors) != len(texts) or lexical.shape[0] != len(texts):
+        return False
+    if dense.dtype.kind != "f" or lexical.dtype.kind != "f":
         return False
     if not texts:
         return True
-    if not np.isfinite(vectors).all() or np.abs(np.linalg.norm(vectors, axis=1) - 1).max() > TOLERANCE:
+    finite = np.isfinite(dense).all() and np.isfinite(lexical.data).all()
+    if not finite or np.abs(vectors.norms() - 1).max() > TOLERANCE:
         return False
     rows = np.unique(np.linspace(0, len(texts) - 1, CHECKED).astype(int))
     fresh = encoder.encode_passages([texts[i] for i in rows], progress=False)
-    return fresh.shape[1] == vectors.shape[1] and np.abs(fresh - vectors[rows]).max() <= TOLERANCE
+    if fresh.width != vectors.width:
+        return False
+    stored = vectors[rows]
+    lexical_gap = abs(fresh.lexical - stored.lexical).max() if fresh.lexical.shape[1] else 0.0
+    return max(np.abs(fresh.dense - stored.dense).max(), lexical_gap) <= TOLERANCE
 
 
 def ensure_vectors(
@@ -97,7 +115,7 @@ def ensure_vectors(
     progress: Tally | None = None,
     folder: Path | None = None,
     encoder: Encoder | None = None,
-) -> tuple[np.ndarray, bool]:
+) -> tuple[Encoded, bool]:
     """(every passage's vector, whether they were encoded now): the stored ones when they match, else
     encoded by `encoder` (the checkpoint's own by default; `progress` as `Encoder.encode_passages`)
     and stored beside the checkpoint, or in `folder`."""

@@ -1,7 +1,9 @@
 """The two-tower model: word embeddings -> tower (a recurrent one: RNN, GRU or LSTM, one- or
-two-directional; or the average of the word vectors) -> projection -> L2 normalisation.
+two-directional; or the average of the word vectors) -> projection -> L2 normalisation, and beside it
+the lexical path: a learned weight for each word, one dimension of the vector per vocabulary word.
 
-Shapes: B = batch, T = tokens (padded), E = embedding size, H = recurrent hidden size, D = output size.
+Shapes: B = batch, T = tokens (padded), E = embedding size, H = recurrent hidden size, D = output size,
+V = vocabulary size, U = the words a batch holds.
 `ModelConfig` is the only constructor argument; a checkpoint stores it beside the weights and the
 vocabulary, so `load_checkpoint` rebuilds the model without any training code.
 """
@@ -12,6 +14,7 @@ import dataclasses
 import hashlib
 import io
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import torch.nn as nn
@@ -21,7 +24,9 @@ from core.common.artifacts import CheckpointError, write_atomic
 from core.common.config import ModelConfig
 from core.data.vocab import PAD_ID, UNK_ID, Vocab
 
-CHECKPOINT_FORMAT = 2  # 2: padded recurrent modules named after the tower, optional lexical path
+CHECKPOINT_FORMAT = (
+    3  # what the file holds: padded recurrent towers, a lexical path of one dimension per word
+)
 
 
 def masked_mean(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -77,7 +82,7 @@ class Recurrent(nn.Module):
 
 class Tower(nn.Module):
     """Embedded tokens (B, T, E), their ids and lengths (B,) -> pooled features (B, P), and, with
-    `lexical_dim`, a context correction (B, T) of each token's learned term weight
+    the lexical path, a context correction (B, T) of each token's learned term weight
     (`TwoTower.term_weights`)."""
 
     def __init__(self, cfg: ModelConfig):
@@ -93,7 +98,7 @@ class Tower(nn.Module):
         if cfg.tower == "avg" or cfg.mean_path:
             pooled += cfg.embed_dim
         self.proj = nn.Linear(pooled, cfg.out_dim) if cfg.out_dim else nn.Identity()
-        if cfg.lexical_dim:
+        if cfg.lexical:
             self.term_context = nn.Linear(context + cfg.embed_dim, 1)
             nn.init.zeros_(self.term_context.weight), nn.init.zeros_(self.term_context.bias)
 
@@ -114,18 +119,43 @@ class Tower(nn.Module):
         if self.cfg.tower == "avg" or self.cfg.mean_path:
             parts.append(masked_mean(x, lengths))  # (B, E)
         dense = F.normalize(self.proj(torch.cat(parts, dim=-1)), dim=-1)  # (B, D)
-        context = self.term_context(torch.cat([states, x], -1)).squeeze(-1) if self.cfg.lexical_dim else None
+        context = self.term_context(torch.cat([states, x], -1)).squeeze(-1) if self.cfg.lexical else None
         return dense, context  # (B, D), (B, T)
 
 
-class TwoTower(nn.Module):
-    """Query and passage encoders: unit vectors (B, D) or, with `lexical_dim` L, (B, D + L).
+class Encoding(NamedTuple):
+    """A batch of texts as the model encodes them: the dense part of each unit vector as it stands in
+    it (B, D), and each token's share (B, T) of its word's dimension (`ids` (B, T)); the vector is
+    `[dense, sum over t of shares[t] * one_hot(ids[t], V)]`. `shares` is None without a lexical path."""
 
-    The lexical part is feature hashing of learned term weights: token t adds sign(t) * w(t) to
-    bucket(t) of an L-dim vector (w(t) = softplus(prior[t] + context correction), the prior
-    initialised with the corpus IDF), so the dot product of two such unit vectors is a weighted
-    term-overlap cosine (exact matches of rare names and numbers) up to rare bucket collisions.
-    Both parts are unit vectors, mixed as [dense, s * lexical] / sqrt(1 + s^2) with a learned s."""
+    dense: torch.Tensor
+    ids: torch.Tensor
+    shares: torch.Tensor | None
+
+
+def joint(*encodings: Encoding) -> list[torch.Tensor]:
+    """The encodings' unit vectors in one space of the words they hold: `[dense, one dimension per word
+    any of them holds]` (B, D + U). Dot products there are exactly the model's scores, so a training
+    batch's losses see the whole vectors without the vocabulary-wide width."""
+    if encodings[0].shares is None:
+        return [e.dense for e in encodings]
+    words, local = torch.unique(torch.cat([e.ids.flatten() for e in encodings]), return_inverse=True)
+    out = []
+    for e, where in zip(encodings, local.split([e.ids.numel() for e in encodings])):
+        lexical = e.dense.new_zeros(len(e.ids), len(words)).scatter_add(1, where.view_as(e.ids), e.shares)
+        out.append(torch.cat([e.dense, lexical], dim=-1))
+    return out
+
+
+class TwoTower(nn.Module):
+    """Query and passage encoders: an `Encoding` of unit vectors, dense (B, D) or, with the lexical
+    path, (B, D + V) held sparse.
+
+    The lexical path gives each word of the vocabulary its own dimension: token t adds w(t) to its
+    word's dimension (w(t) = softplus(prior[word] + context correction), the prior initialised with
+    the corpus IDF), so the dot product of two such vectors is a weighted overlap of the words they
+    share (exact matches of rare names and numbers), and of nothing else. Both parts are unit vectors,
+    mixed as [dense, s * lexical] / sqrt(1 + s^2) with a learned s."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -134,50 +164,27 @@ class TwoTower(nn.Module):
         self.embedding.weight.requires_grad = not cfg.freeze_embeddings
         # towers[0] encodes queries, towers[-1] passages: one module when the weights are shared
         self.towers = nn.ModuleList([Tower(cfg) for _ in range(1 if cfg.shared else 2)])
-        if cfg.lexical_dim:
+        if cfg.lexical:
             self.term_prior = nn.Parameter(torch.zeros(cfg.vocab_size))  # (V,) before softplus
             self.log_mix = nn.Parameter(torch.zeros(()))  # s = exp(log_mix)
-            ids = torch.arange(cfg.vocab_size, dtype=torch.long)
-            h = (ids * 2654435761) % (1 << 32)  # Knuth's multiplicative hash
-            self.register_buffer("bucket", (h >> 7) % cfg.lexical_dim, persistent=False)  # (V,)
-            self.register_buffer("sign", ((h >> 3) & 1).float() * 2 - 1, persistent=False)  # (V,) +-1
 
-    def encode_query(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def encode_query(self, ids: torch.Tensor, lengths: torch.Tensor) -> Encoding:
         return self._encode(self.towers[0], ids, lengths)
 
-    def encode_passage(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def encode_passage(self, ids: torch.Tensor, lengths: torch.Tensor) -> Encoding:
         return self._encode(self.towers[-1], ids, lengths)
 
-    def _encode(self, tower: Tower, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def _encode(self, tower: Tower, ids: torch.Tensor, lengths: torch.Tensor) -> Encoding:
         dense, context = tower(self.embedding(ids), lengths)
         if context is None:
-            return dense
+            return Encoding(dense, ids, None)
         weights = self.term_weights(ids, lengths, context)  # (B, T)
-        lexical = torch.zeros(len(ids), self.cfg.lexical_dim, device=ids.device)
-        lexical = F.normalize(lexical.scatter_add(1, self.bucket[ids], self.sign[ids] * weights), dim=-1)
+        _, local = torch.unique(ids, return_inverse=True)  # the row's words summed, for their norm
+        per_word = weights.new_zeros(len(ids), int(local.max()) + 1).scatter_add(1, local, weights)
+        norm = per_word.norm(dim=-1, keepdim=True).clamp_min(1e-12)  # F.normalize's eps
         s = self.log_mix.exp()
-        return torch.cat([dense, s * lexical], dim=-1) / torch.sqrt(1 + s * s)  # (B, D + L)
-
-    def parts(self, ids: torch.Tensor, lengths: torch.Tensor, passage: bool = False) -> tuple:
-        """The unit vectors of `encode_query` (or `encode_passage`) taken apart: (the dense part as it
-        stands in the vector (B, D), each token's signed share of the lexical part (B, T), each token's
-        bucket (B, T)). The vector is `[dense, zeros(L).scatter_add(bucket, share)]`, so the score of a
-        query with a passage is the dot product of their dense parts plus the sum of query-share times
-        passage-share over every pair of tokens in one bucket: the same word (a shared word), or two
-        words whose hashes collide. Without a lexical path the shares are zeros."""
-        tower = self.towers[-1] if passage else self.towers[0]
-        dense, context = tower(self.embedding(ids), lengths)
-        if context is None:
-            return dense, torch.zeros(ids.shape), torch.zeros_like(ids)
-        weights = self.term_weights(ids, lengths, context)  # (B, T), as in `_encode`
-        signed = self.sign[ids] * weights
-        raw = torch.zeros(len(ids), self.cfg.lexical_dim, device=ids.device).scatter_add(
-            1, self.bucket[ids], signed
-        )
-        s = self.log_mix.exp()
-        norm = torch.sqrt(1 + s * s)
-        scale = s / (raw.norm(dim=-1, keepdim=True).clamp_min(1e-12) * norm)  # F.normalize's eps
-        return dense / norm, signed * scale, self.bucket[ids]
+        mix = torch.sqrt(1 + s * s)
+        return Encoding(dense / mix, ids, weights * (s / (norm * mix)))
 
     def term_weights(self, ids: torch.Tensor, lengths: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         """(B, T) weight of each token; 0 on padding and on `<unk>` (unknown words never match)."""
@@ -190,7 +197,7 @@ class TwoTower(nn.Module):
         model = cls(cfg)
         with torch.no_grad():
             model.embedding.weight.copy_(vocab.embedding_matrix())
-            if cfg.lexical_dim:
+            if cfg.lexical:
                 prior = idf if idf is not None else torch.ones(len(vocab))
                 model.term_prior.copy_(torch.log(torch.expm1(prior.clamp(min=1e-3))))  # softplus^-1
         return model

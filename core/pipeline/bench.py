@@ -25,6 +25,7 @@ from core.analysis.results import search
 from core.common.artifacts import read_json
 from core.common.config import DataConfig
 from core.data.corpus import Corpus, split_queries
+from core.model.encoded import Encoded
 from core.model.encoder import Encoder
 from core.model.two_tower import file_fingerprint
 from core.pipeline.bench_report import TARGETS, checks, ratios
@@ -119,11 +120,12 @@ def scaling(sizes: list[int], dim: int = 128, queries: int = SCALE_QUERIES, seed
     rng = np.random.default_rng(seed)
     rows = []
     for n in sizes:
-        vectors = synthetic_vectors(n, dim, rng)
-        probes = vectors[rng.choice(n, queries, replace=False)] + 0.05 * rng.standard_normal(
+        dense = synthetic_vectors(n, dim, rng)
+        probes = dense[rng.choice(n, queries, replace=False)] + 0.05 * rng.standard_normal(
             (queries, dim), dtype=np.float32
         )
         probes /= np.linalg.norm(probes, axis=1, keepdims=True)
+        vectors, probes = Encoded.of_dense(dense), Encoded.of_dense(probes)
         ids = [str(i) for i in range(n)]
         exact = ExactIndex()
         exact.add(ids, vectors)
@@ -132,9 +134,9 @@ def scaling(sizes: list[int], dim: int = 128, queries: int = SCALE_QUERIES, seed
             col = client.create_collection("scaling", configuration={"hnsw": HNSW}, embedding_function=None)
             index = ChromaIndex(col, client.get_max_batch_size())
             build = throughput(lambda: index.add(ids, vectors, progress=True), n)
-            by_text = {str(i): v for i, v in enumerate(probes)}
-            chroma_ms = latency(lambda q: index.query(by_text[q][None], 10), list(by_text))
-            exact_ms = latency(lambda q: exact.query(by_text[q][None], 10), list(by_text))
+            by_text = {str(i): probes[i] for i in range(len(probes))}
+            chroma_ms = latency(lambda q: index.query(by_text[q], 10), list(by_text))
+            exact_ms = latency(lambda q: exact.query(by_text[q], 10), list(by_text))
             rows.append(
                 {
                     "vectors": n,

@@ -21,7 +21,7 @@ from core.data.corpus import DataSourceError, split_queries, tune_queries
 from core.pipeline import corpus_cli
 from core.pipeline.checks import check_extras, check_flags, check_outputs, derived_problem, scale_sizes
 from core.pipeline.flags import SUBCOMMANDS, add_config_flags, config_from_args
-from core.retrieval.vectors import IndexTarget, SearchIndexError
+from core.retrieval.vectors import SearchIndexError
 from core.training.train import DivergedError
 
 BUILD_LOCK = (
@@ -64,27 +64,16 @@ def cmd_train(args) -> int:
 
 
 def cmd_mine(args) -> int:
-    from core.common.artifacts import artifacts_dir
     from core.data.triplets import load_mined
     from core.model.encoder import Checkpoint
-    from core.retrieval.index import chroma_client, ensure_index
-    from core.training.mining import mine_file, mining_stats
+    from core.training.mining import mine_file, mining_index, mining_stats
     from core.training.tracking import tqdm_tally
 
     check_outputs({"--out": (args.out, "mined")})
     cfg = validate(config_from_args(args))
     checkpoint, out = Checkpoint(Path(args.checkpoint).parent.name, args.checkpoint), Path(args.out)
     corpus = load_corpus(cfg.data.source)
-    client = chroma_client(Path(args.artifacts or artifacts_dir()) / "chroma")
-    target = IndexTarget(
-        checkpoint.name,
-        checkpoint.fingerprint,
-        checkpoint.path,
-        list(corpus.passages.pid),
-        corpus.texts(),
-        corpus.fingerprint(),
-    )
-    index = ensure_index(client, checkpoint.encoder, target, progress=True).index
+    index = mining_index(checkpoint, corpus)
     _, fresh = mine_file(cfg, corpus, checkpoint, index, out, force=args.force, progress=tqdm_tally("mine"))
     print(
         json.dumps(

@@ -1,12 +1,13 @@
 """The dense ranker: one checkpoint (or an untrained `Encoder`, e.g. the GloVe average), cosine
-scores of its query and passage vectors.
+scores of its query and passage vectors (`Encoded`: the dense part and the lexical part over words).
 
-Fitting encodes every passage (or reads the vectors back from the checkpoint's up-to-date Chroma
-index), so exact search answers at once. With a Chroma folder (`chroma_path`: the app and the
-benchmark) the ranker holds the checkpoint's index (`core.retrieval.live_index`), built from those
-vectors (in the `background` in the app) and searched once ready. Chroma's hits are approximate: a
-passage whose exact rank is within the top k but which the index missed is kept as a hit marked
-`missed`. Without a Chroma folder (evaluation, training-time validation) every search is exact.
+Fitting encodes every passage (or reads the vectors stored beside the checkpoint), so exact search
+answers at once. With a Chroma folder (`chroma_path`: the app and the benchmark) the ranker holds the
+checkpoint's index of the dense parts (`core.retrieval.live_index`), built from those vectors (in the
+`background` in the app) and searched once ready: a search's candidates are Chroma's best dense parts
+and the lexical part's best passages (its inverted index), scored exactly with the whole vectors. A
+passage whose exact rank is within the top k but which neither found is kept as a hit marked `missed`.
+Without a Chroma folder (evaluation, training-time validation) every search is exact.
 """
 
 from __future__ import annotations
@@ -15,19 +16,18 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from core.common.types import Progress
+from core.model.encoded import Encoded
 from core.model.encoder import Checkpoint, Encoder
 from core.model.new_words import with_words
 from core.model.passages import load_vectors
 from core.retrieval.catalog import Catalog, Passages
 from core.retrieval.explain import Explanation, split_parts
-from core.retrieval.index import chroma_client, open_index
 from core.retrieval.live_index import Foreground, LiveIndex, Unhurried
 from core.retrieval.queries import QueryToken, query_tokens, validate_query
 from core.retrieval.ranker import Hits, Ranker, exact_top, with_missed
-from core.retrieval.vectors import ChromaIndex, IndexTarget
+from core.retrieval.vectors import IndexTarget
 
 QUERY_CACHE = 256  # query vectors kept: a page searches, then scores every passage, with one encoding
 
@@ -73,8 +73,7 @@ class DenseRanker(Ranker):
             self.encoder = with_words(own, passages.tokens) if passages.new_words else own
             self.vocab = self.encoder.vocab
         self.encode_query = lru_cache(QUERY_CACHE)(self._encode_query)  # for this fit's encoder
-        vectors, index = self._open_or_encode(passages)
-        self.vectors = vectors
+        self.vectors = vectors = self._stored_or_encoded(passages)
         if self._indexed(passages):
             target = IndexTarget(
                 self.name,
@@ -85,7 +84,7 @@ class DenseRanker(Ranker):
                 passages.fingerprint,
             )
             self.live = LiveIndex(
-                self.chroma_path, self.encoder, target, vectors, self.background, self.foreground, index
+                self.chroma_path, self.encoder, target, vectors, self.background, self.foreground
             )
         if isinstance(passages, Catalog):
             self.search("warm up")  # torch's (and Chroma's) one-off set-up is not the first query's
@@ -103,24 +102,15 @@ class DenseRanker(Ranker):
         'could not be built (…)' (exact search answers meanwhile); 'exact only' without a Chroma folder."""
         return self.live.state if self.live is not None else "exact only"
 
-    def _open_or_encode(self, passages: Passages) -> tuple[np.ndarray, ChromaIndex | None]:
-        """(every passage's vector, the up-to-date index they were read from): the ones stored beside
-        the checkpoint when they match, else read back from its up-to-date index when there is one,
-        else encoded now (`progress` moves with every batch)."""
+    def _stored_or_encoded(self, passages: Passages) -> Encoded:
+        """Every passage's vector: the ones stored beside the checkpoint when they match, else encoded
+        now (`progress` moves with every batch)."""
         if self.checkpoint is not None and isinstance(passages, Catalog):
             stored = load_vectors(
                 self.checkpoint, passages.vector_key, passages.texts, passages.folder, self.encoder
             )
             if stored is not None:  # beside the checkpoint (core.model.passages): read, not encoded
-                return stored, None
-        if self._indexed(passages):
-            try:
-                client = chroma_client(self.chroma_path)
-                index = open_index(client, self.fingerprint, passages.fingerprint, len(passages))
-                if index is not None:
-                    return index.get_vectors(passages.pids), index
-            except Exception:  # unreadable: encoded below; the build sets the folder aside and rebuilds
-                pass
+                return stored
         progress = self.progress
 
         def report(done: int, total: int) -> None:
@@ -130,43 +120,44 @@ class DenseRanker(Ranker):
             )
 
         with self.foreground.working():
-            vectors = self.encoder.encode_passages(
+            return self.encoder.encode_passages(
                 passages.texts, progress=report if callable(progress) else progress
             )
-        return vectors, None
 
     def search(self, query: str, k: int = 10) -> Hits:
-        """The top k from the Chroma index (with any passage it missed, marked), or from exact search
-        over every passage while the index is not ready; `path` says which."""
+        """The top k of the candidates (Chroma's and the lexical index's, with any passage they missed,
+        marked), or of exact search over every passage while the index is not ready; `path` says which."""
         query = validate_query(query, self.vocab)
-        vector = self.encode_query(query)[None]
+        vector = self.encode_query(query)
         found, notice = self.live.query(vector, k) if self.live is not None else (None, None)
         scores = self._cosines(vector)[0]
         if found is None:
             return self.hits(exact_top(scores, k), "exact", notice)
-        approximate = [(self.catalog.row[h.docid], h.score) for h in found]
-        return self.hits(with_missed(approximate, scores, k), "chroma", notice)
+        words = exact_top(vector.lexical_scores(self.vectors)[0], k, floor=0.0)
+        rows = {self.catalog.row[h.docid] for h in found} | {r for r, _, _ in words}
+        best = sorted(rows, key=lambda r: (-scores[r], r))[:k]
+        return self.hits(with_missed([(r, float(scores[r])) for r in best], scores, k), "chroma", notice)
 
-    def _encode_query(self, query: str) -> np.ndarray:
+    def _encode_query(self, query: str) -> Encoded:
         """One query's unit vector (kept by `encode_query`, the cached form)."""
         with self.foreground.working():
-            return self.encoder.encode_queries([query])[0]
+            return self.encoder.encode_queries([query])
 
-    def _cosines(self, query_vectors: np.ndarray) -> np.ndarray:
+    def _cosines(self, query_vectors: Encoded) -> np.ndarray:
         """(Q, N) cosines of unit query vectors with every passage's."""
-        return (torch.from_numpy(query_vectors) @ torch.from_numpy(self.vectors).T).numpy()
+        return query_vectors.scores(self.vectors)
 
     def scores(self, queries: list[str]) -> np.ndarray:
         if len(queries) == 1:
-            return self._cosines(self.encode_query(queries[0])[None])
+            return self._cosines(self.encode_query(queries[0]))
         with self.foreground.working():
             return self._cosines(self.encoder.encode_queries(queries))
 
     def explain(self, query: str, rows: list[int]) -> list[Explanation]:
         """Cosine = meaning (the dense parts' product) + shared words (the learned weights of the words
-        query and passage share), from the model's own parts (`TwoTower.parts`)."""
+        query and passage share), from the model's own parts (`Encoder.explain`)."""
         with self.foreground.working():
-            cosines = self.vectors[rows] @ self.encode_query(query)
+            cosines = self.encode_query(query).scores(self.vectors[rows])[0]
             splits = self.encoder.explain(query, [self.catalog.texts[r] for r in rows])
         return [Explanation(float(c), self.unit, split_parts(s)) for c, s in zip(cosines, splits)]
 

@@ -15,8 +15,7 @@ class Part:
 
     label: str  # "meaning" (a checkpoint's dense part), "shared words" (its lexical part, or BM25)
     value: float
-    words: tuple[tuple[str, float], ...] = ()  # (word, share); with `collisions` they add up to `value`
-    collisions: tuple[tuple[str, float], ...] = ()  # ("capital≈turo", share): two words in one hash bucket
+    words: tuple[tuple[str, float], ...] = ()  # (word, share); a lexical part's add up to `value`
     source: str = ""  # in a fused score, the weighted ranker it comes from: "hard × 0.8"
 
 
@@ -42,7 +41,6 @@ def split_parts(split: CosineParts, scale: float = 1.0, source: str = "") -> tup
             "shared words",
             split.lexical * scale,
             word_shares(split.words, scale),
-            word_shares(split.collisions, scale),
             source,
         ),
     )

@@ -124,7 +124,6 @@ def _scaled(parts: tuple[Part, ...], scale: float, source: str) -> tuple[Part, .
             p.label,
             p.value * scale,
             tuple((word, v * scale) for word, v in p.words),
-            tuple((pair, v * scale) for pair, v in p.collisions),
             source,
         )
         for p in parts
@@ -181,7 +180,7 @@ def fit_on_corpus(
     query_text = dict(zip(corpus.queries.query_id, corpus.queries.text))
     queries = [query_text[q] for q in qids]
     weight, table = fit_weight(
-        encoder.encode_queries(queries) @ vectors.T, bm25.scores(queries), corpus.relevance(qids)
+        encoder.encode_queries(queries).scores(vectors), bm25.scores(queries), corpus.relevance(qids)
     )
     return weight, table, len(qids)
 

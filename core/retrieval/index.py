@@ -25,8 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from core.common.artifacts import artifacts_dir
 from core.common.outputs import hold
 from core.common.types import Tally
@@ -35,6 +33,7 @@ from core.retrieval.segments import remove_orphans
 from core.retrieval.vectors import ChromaIndex, IndexTarget, SearchIndexError
 
 if TYPE_CHECKING:  # named in annotations only: a process that only opens indexes never loads torch
+    from core.model.encoded import Encoded
     from core.model.encoder import Encoder
 
 # ef_search 256: agreement@10 with exact search stays >= 0.99 with the 640-d vectors (128 gave 0.989)
@@ -203,7 +202,7 @@ def _lock_path(where: str, name: str) -> Path:
 class IndexBuild:
     index: ChromaIndex
     built: bool  # False: an up-to-date index was reused
-    vectors: np.ndarray | None = None  # the passage vectors, when they were just encoded
+    vectors: Encoded | None = None  # the passage vectors, when they were just encoded
     seconds: dict = field(default_factory=dict)
 
     @property
@@ -218,7 +217,7 @@ def ensure_index(
     target: IndexTarget,
     force: bool = False,
     progress: bool | Tally = False,
-    vectors: np.ndarray | None = None,
+    vectors: Encoded | None = None,
     chunk: int | None = None,
 ) -> IndexBuild:
     """Open the index of `target` (a checkpoint over a corpus), or (re)build it when missing, stale,

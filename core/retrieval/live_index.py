@@ -11,9 +11,8 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Protocol
 
-import numpy as np
-
 from core.common.types import Hit
+from core.model.encoded import Encoded
 from core.model.encoder import Encoder
 from core.retrieval.index import IndexBuild, chroma_client, ensure_index, set_aside_if_corrupt
 from core.retrieval.vectors import ChromaIndex, IndexTarget, SearchIndexError
@@ -48,26 +47,25 @@ class LiveIndex:
         chroma_path: str | Path,
         encoder: Encoder,
         target: IndexTarget,
-        vectors: np.ndarray,
+        vectors: Encoded,
         background: bool = False,
         foreground: Foreground | None = None,
-        index: ChromaIndex | None = None,
     ):
         self.chroma_path, self.encoder, self.target, self.vectors = chroma_path, encoder, target, vectors
         self.foreground = foreground or Unhurried()
-        self.index = index  # None until the index is open (exact search answers)
+        self.index: ChromaIndex | None = None  # None until the index is open (exact search answers)
         self.error: str | None = None  # why a background build failed
         self.share = 0.0  # how much of a background build is done
         self.notice: str | None = None  # the index was unreadable and has been rebuilt
         self.unreported: str | None = None  # a background build's notice, for the next search to carry
         self.builder: threading.Thread | None = None
         self._repairing = threading.Lock()
-        if index is None and background:
+        if background:
             self.builder = threading.Thread(
                 target=self._build, args=(True,), name=f"index {target.name}", daemon=True
             )
             self.builder.start()
-        elif index is None:
+        else:
             self._build(background=False)
 
     @property
@@ -123,7 +121,7 @@ class LiveIndex:
             f"the {name} index was rebuilt from the checkpoint."
         )
 
-    def query(self, vector: np.ndarray, k: int) -> tuple[list[Hit] | None, str | None]:
+    def query(self, vector: Encoded, k: int) -> tuple[list[Hit] | None, str | None]:
         """(top-k hits for one query vector, a notice for the person searching), or (None, None) while
         the index is not ready; a damaged index is repaired once and searched again."""
         index = self.index

@@ -1,8 +1,8 @@
-"""Vector indexes with one interface (`add`, `query(vectors, k) -> [[Hit]]`, `get_vectors`), so tests
-compare them: `ExactIndex` (brute-force NumPy) and `ChromaIndex` (HNSW in a ChromaDB collection,
-through its public API; vectors come from our encoder, never Chroma's). `IndexTarget`: what a
-checkpoint's index holds (core.retrieval.index). `SearchIndexError`: an index is missing, stale or
-unreachable; the message says what to do."""
+"""Vector indexes with one interface (`add`, `query(vectors, k) -> [[Hit]]`), so tests compare them:
+`ExactIndex` (the whole vectors, brute force) and `ChromaIndex` (HNSW over the dense parts'
+directions in a ChromaDB collection, through its public API; vectors come from our encoder, never
+Chroma's). `IndexTarget`: what a checkpoint's index holds (core.retrieval.index). `SearchIndexError`:
+an index is missing, stale or unreachable; the message says what to do."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from core.common.types import Hit, Tally
+from core.model.encoded import Encoded
 
 
 @dataclass(frozen=True)
@@ -33,26 +34,25 @@ class SearchIndexError(RuntimeError):
 
 
 class ExactIndex:
-    """Exact cosine search: one matrix product over all (unit) vectors."""
+    """Exact search: the whole vectors' dot products (`Encoded.scores`) with every passage."""
 
     def __init__(self):
         self.ids: list[str] = []
-        self.vectors = np.zeros((0, 0), dtype=np.float32)
+        self.vectors: Encoded | None = None
 
-    def add(self, ids: list[str], vectors: np.ndarray, texts: list[str] | None = None) -> None:
-        vectors = np.asarray(vectors, dtype=np.float32)
-        self.vectors = vectors if not self.ids else np.concatenate([self.vectors, vectors])
+    def add(self, ids: list[str], vectors: Encoded, texts: list[str] | None = None) -> None:
+        self.vectors = vectors if self.vectors is None else Encoded.stack([self.vectors, vectors])
         self.ids += list(ids)
 
     def __len__(self) -> int:
         return len(self.ids)
 
-    def get_vectors(self, ids: list[str]) -> np.ndarray:
+    def get_vectors(self, ids: list[str]) -> Encoded:
         row = {pid: i for i, pid in enumerate(self.ids)}
         return self.vectors[[row[i] for i in ids]]
 
-    def query(self, vectors: np.ndarray, k: int) -> list[list[Hit]]:
-        scores = np.asarray(vectors, dtype=np.float32) @ self.vectors.T  # (Q, N)
+    def query(self, vectors: Encoded, k: int) -> list[list[Hit]]:
+        scores = vectors.scores(self.vectors)  # (Q, N)
         k = min(k, len(self.ids))
         top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
         out = []
@@ -63,7 +63,8 @@ class ExactIndex:
 
 
 class ChromaIndex:
-    """A Chroma collection in cosine space; vectors come from our encoder, never Chroma's."""
+    """A Chroma collection in cosine space of the vectors' dense parts (`Encoded.directions`), which
+    come from our encoder, never Chroma's; its scores are the dense parts' cosines."""
 
     def __init__(self, collection, max_batch: int):
         self.collection, self.max_batch = collection, max_batch  # max_batch: client.get_max_batch_size()
@@ -71,14 +72,14 @@ class ChromaIndex:
     def add(
         self,
         ids: list[str],
-        vectors: np.ndarray,
+        vectors: Encoded,
         texts: list[str] | None = None,
         progress: bool | Tally = False,
         chunk: int | None = None,
     ) -> None:
         """Add in chunks of `chunk` vectors, at most the client's maximum batch size; `progress` as in
         `Encoder.encode_passages`, called after each chunk."""
-        step = min(chunk or self.max_batch, self.max_batch)
+        step, directions = min(chunk or self.max_batch, self.max_batch), vectors.directions()
         starts = range(0, len(ids), step)
         if progress is True:
             from tqdm.auto import tqdm
@@ -87,7 +88,7 @@ class ChromaIndex:
         for s in starts:
             self.collection.add(
                 ids=list(ids[s : s + step]),
-                embeddings=np.asarray(vectors[s : s + step]),
+                embeddings=directions[s : s + step],
                 documents=list(texts[s : s + step]) if texts is not None else None,
             )
             if callable(progress):
@@ -96,10 +97,10 @@ class ChromaIndex:
     def __len__(self) -> int:
         return self.collection.count()
 
-    def query(self, vectors: np.ndarray, k: int) -> list[list[Hit]]:
+    def query(self, vectors: Encoded, k: int) -> list[list[Hit]]:
         try:
             res = self.collection.query(
-                query_embeddings=np.asarray(vectors, dtype=np.float32),
+                query_embeddings=vectors.directions(),
                 n_results=min(k, len(self)),
                 include=["distances"],
             )
@@ -112,20 +113,3 @@ class ChromaIndex:
             [Hit(i, 1.0 - float(d)) for i, d in zip(ids, dists)]
             for ids, dists in zip(res["ids"], res["distances"])
         ]
-
-    def get_vectors(self, ids: list[str]) -> np.ndarray:
-        res = self._get(ids, "embeddings")
-        row = {pid: i for i, pid in enumerate(res["ids"])}
-        try:
-            return np.asarray(res["embeddings"], dtype=np.float32)[[row[i] for i in ids]]
-        except (KeyError, ValueError) as e:
-            raise SearchIndexError(f"the Chroma index {self.collection.name!r} lacks a passage ({e})") from e
-
-    def _get(self, ids: list[str], what: str) -> dict:
-        try:
-            return self.collection.get(ids=list(ids), include=[what])
-        except Exception as e:
-            raise SearchIndexError(
-                f"reading {what} from the Chroma index {self.collection.name!r} failed "
-                f"({type(e).__name__}: {e}); it is rebuilt when next opened"
-            ) from e

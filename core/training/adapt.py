@@ -104,9 +104,11 @@ def _model_ranking(train: Corpus, start: Path):
     vectors = encoder.encode_passages(train.texts())
 
     def rank(queries: list[str]) -> list[list[str]]:
-        scores = encoder.encode_queries(queries) @ vectors.T
-        top = np.argsort(-scores, axis=1)[:, :DEPTH]
-        return [list(pids[row]) for row in top]
+        scores = encoder.encode_queries(queries).scores(vectors)
+        depth = min(DEPTH, scores.shape[1])
+        top = np.argpartition(-scores, depth - 1, axis=1)[:, :depth]
+        order = np.take_along_axis(scores, top, axis=1).argsort(axis=1, kind="stable")[:, ::-1]
+        return [list(pids[row]) for row in np.take_along_axis(top, order, axis=1)]
 
     return rank
 

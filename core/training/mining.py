@@ -61,7 +61,8 @@ def mine_negatives(
         needed = sorted(
             {h.docid for hits in dense for h in hits} | {p for q in chunk for p in corpus.positives[q]}
         )
-        vecs = dict(zip(needed, index.get_vectors(needed)))  # one lookup per chunk
+        vecs = index.get_vectors(needed)  # one lookup per chunk
+        row = {pid: i for i, pid in enumerate(needed)}
         for i, q in enumerate(chunk):
             positives = sorted(corpus.positives[q])
             pos_texts = {passage_norm[p] for p in positives}
@@ -71,9 +72,9 @@ def mine_negatives(
 
             cands = [h for h in dense[i] if usable(h.docid)]
             if cands:
-                pos_vecs = np.stack([vecs[p] for p in positives])
-                sims = np.stack([vecs[h.docid] for h in cands]) @ pos_vecs.T  # (C, P)
-                best_positive = float((pos_vecs @ qvecs[i]).max())
+                pos_vecs = vecs[[row[p] for p in positives]]
+                sims = vecs[[row[h.docid] for h in cands]].scores(pos_vecs)  # (C, P)
+                best_positive = float(qvecs[i].scores(pos_vecs).max())
                 cands = [
                     h
                     for h, s in zip(cands, sims.max(1))

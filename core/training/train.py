@@ -30,7 +30,7 @@ from core.data.vocab import Vocab
 from core.model.encoder import Checkpoint, Encoder
 from core.model.losses import active_fraction
 from core.model.passages import save_vectors
-from core.model.two_tower import save_checkpoint
+from core.model.two_tower import joint, save_checkpoint
 from core.retrieval.dense import DenseRanker
 from core.retrieval.evaluate import IREvaluator
 from core.training.session import Run, epoch_batches, setup
@@ -125,7 +125,7 @@ def step(run: Run, batch: list[tuple]) -> tuple[float, float]:
     """One optimiser step on `batch`: (its loss, its share of active triplets)."""
     tc, model = run.cfg.train, run.model
     (q, ql), (pn, pnl), invalid = collate_triplets(batch, run.corpus, run.query_ids, run.passage_ids)
-    qv, pnv = model.encode_query(q, ql), model.encode_passage(pn, pnl)
+    qv, pnv = joint(model.encode_query(q, ql), model.encode_passage(pn, pnl))  # (B, D + U) each
     pv, nv = pnv[: len(q)], pnv[len(q) :]  # the positives, then each query's negatives
     margins = run.teacher.margins(batch) if run.teacher is not None else None
     loss = run.objective(qv, pv, nv, invalid, margins)

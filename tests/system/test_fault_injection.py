@@ -36,8 +36,6 @@ SMALL = [
         "8",
         "--out-dim",
         "8",
-        "--lexical-dim",
-        "16",
     ),
     *("--epochs", "2", "--batch-size", "8", "--warmup-steps", "1"),
     *("--round-epochs", "1", "--round-batch-size", "8", "--round-warmup-steps", "1"),

@@ -29,7 +29,7 @@ def catalog():
 def engine(glove_vocab, catalog, tmp_path_factory):
     """An untrained GRU checkpoint over the tiny corpus (its ranks are arbitrary but exact)."""
     folder = tmp_path_factory.mktemp("search")
-    model = TwoTower.from_vocab(ModelConfig(hidden=16, out_dim=16, lexical_dim=32), glove_vocab)
+    model = TwoTower.from_vocab(ModelConfig(hidden=16, out_dim=16, lexical=True), glove_vocab)
     save_checkpoint(folder / "model.pt", model, glove_vocab, {"data": {"query_len": 32, "passage_len": 64}})
     return DenseRanker("tiny", folder / "model.pt", catalog, chroma_path=folder / "chroma")
 

@@ -22,11 +22,13 @@ from tests.conftest import QUESTIONS, TOPICS
 PASSAGES = [t for ts in TOPICS.values() for t in ts]
 
 
-def tiny_checkpoint(path, vocab):
+def tiny_checkpoint(path, vocab, idf: bool = True):
+    """An untrained checkpoint; with its term weights at the passages' IDF (`idf`) it already ranks
+    the tiny topics well, without (every word weighs the same) it has room to learn."""
     torch.manual_seed(0)
     passages = [vocab.encode(t, 64) for t in PASSAGES]
     model = TwoTower.from_vocab(
-        ModelConfig(hidden=16, out_dim=16, lexical_dim=64), vocab, idf=vocab.idf(passages)
+        ModelConfig(hidden=16, out_dim=16), vocab, idf=vocab.idf(passages) if idf else None
     )
     meta = {"data": {"query_len": 32, "passage_len": 64, "val_fraction": 0.3}}
     save_checkpoint(path, model, vocab, meta)
@@ -97,12 +99,12 @@ def test_adapt_writes_a_checkpoint_named_for_the_corpus_that_moves_its_judged_me
     tmp_path, glove_vocab, tiny_jsonl, monkeypatch
 ):
     (tmp_path / "hard").mkdir()
-    start = tiny_checkpoint(tmp_path / "hard" / "model.pt", glove_vocab)
+    start = tiny_checkpoint(tmp_path / "hard" / "model.pt", glove_vocab, idf=False)
     meta = load_checkpoint(start)[2]
     (tmp_path / "corpora" / "tiny").mkdir(parents=True)
     write_corpus(judged_corpus(), tmp_path / "corpora" / "tiny" / "corpus.zip")
 
-    assert main(["adapt", "--corpus", "tiny", "--artifacts", str(tmp_path), "--steps", "6"]) == 0
+    assert main(["adapt", "--corpus", "tiny", "--artifacts", str(tmp_path), "--steps", "30"]) == 0
     adapted = tmp_path / "hard@tiny" / "model.pt"
     made = {"corpus": "tiny", "from": "hard", "negatives": "bm25", "kinds": ["title", "ict", "crop"]}
     assert load_checkpoint(adapted)[2]["adapted"] == {**made, "from_fingerprint": file_fingerprint(start)}
@@ -130,7 +132,7 @@ def test_adapt_writes_a_checkpoint_named_for_the_corpus_that_moves_its_judged_me
 
     # the control: the same start and settings, the demo corpus's training queries instead
     monkeypatch.setenv("MSMARCO_SOURCE", str(tiny_jsonl))
-    assert main(["adapt", "--corpus", "tiny", "--artifacts", str(tmp_path), "--steps", "6", "--control"]) == 0
+    assert main(["adapt", "--corpus", "tiny", "--artifacts", str(tmp_path), "--steps", "30", "--control"]) == 0
     arm, control = (
         json.loads((tmp_path / n / "config.json").read_text()) for n in ("hard@tiny", "hard@tiny-control")
     )

@@ -27,7 +27,7 @@ QUERY = "what is the capital of france"
 @pytest.fixture(scope="module")
 def checkpoint(glove_vocab, tmp_path_factory):
     folder = tmp_path_factory.mktemp("background")
-    model = TwoTower.from_vocab(ModelConfig(hidden=16, out_dim=16, lexical_dim=32), glove_vocab)
+    model = TwoTower.from_vocab(ModelConfig(hidden=16, out_dim=16, lexical=True), glove_vocab)
     save_checkpoint(folder / "model.pt", model, glove_vocab, {"data": {"query_len": 32, "passage_len": 64}})
     return folder / "model.pt"
 

@@ -1,6 +1,6 @@
 """Explaining a score (`Ranker.explain`): every kind of ranker takes its own score apart into parts
-that add up to it, to rounding, and each part into the words it owes to; the model's parts
-(`TwoTower.parts`) rebuild its vectors, hash collisions included."""
+that add up to it, to rounding, and each part into the words it owes to, words that query and passage
+both hold; the model's batch-local vectors (`joint`) score as its encoder's do."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from core.analysis import results
 from core.common.config import ModelConfig
 from core.data.collate import pad
 from core.data.msmarco import build_corpus
-from core.model.two_tower import TwoTower, save_checkpoint
+from core.model.encoder import Encoder
+from core.model.two_tower import TwoTower, joint, save_checkpoint
 from core.retrieval.catalog import Catalog
 from core.retrieval.dense import DenseRanker
 from core.retrieval.hybrid import Hybrid
@@ -29,17 +30,17 @@ def catalog():
     return Catalog(build_corpus(tiny_rows()))
 
 
-def checkpoint(vocab, folder, lexical_dim: int, tower: str = "gru"):
+def checkpoint(vocab, folder, lexical: bool, tower: str = "gru"):
     """An untrained checkpoint whose term weights start at the corpus IDF (shared words weigh)."""
     torch.manual_seed(0)
-    cfg = ModelConfig(tower=tower, hidden=16, out_dim=16, lexical_dim=lexical_dim)
+    cfg = ModelConfig(tower=tower, hidden=16, out_dim=16, lexical=lexical)
     passages = [vocab.encode(t, 64) for ts in TOPICS.values() for t in ts]
-    model = TwoTower.from_vocab(cfg, vocab, idf=vocab.idf(passages) if lexical_dim else None)
+    model = TwoTower.from_vocab(cfg, vocab, idf=vocab.idf(passages) if lexical else None)
     save_checkpoint(folder / "model.pt", model, vocab, {"data": {"query_len": 32, "passage_len": 64}})
     return folder / "model.pt"
 
 
-@pytest.fixture(scope="module", params=[512, 2, 0], ids=["lexical", "colliding buckets", "dense only"])
+@pytest.fixture(scope="module", params=[True, False], ids=["lexical", "dense only"])
 def engine(request, glove_vocab, catalog, tmp_path_factory):
     folder = tmp_path_factory.mktemp("explain")
     return DenseRanker("tiny", checkpoint(glove_vocab, folder, request.param), catalog, folder / "chroma")
@@ -61,9 +62,8 @@ def assert_adds_up(ranker, query: str) -> list:
         assert e.score == pytest.approx(float(scores[row]), abs=1e-5)
         assert sum(p.value for p in e.parts) == pytest.approx(e.score, abs=1e-5)
         for part in e.parts:
-            if part.words or part.collisions:
-                shares = sum(v for _, v in part.words) + sum(v for _, v in part.collisions)
-                assert shares == pytest.approx(part.value, abs=1e-9)
+            if part.words:
+                assert sum(v for _, v in part.words) == pytest.approx(part.value, abs=1e-9)
             assert [v for _, v in part.words] == sorted((v for _, v in part.words), reverse=True)
     return found
 
@@ -74,20 +74,26 @@ def test_a_checkpoints_cosine_is_meaning_plus_shared_words(engine, query):
     assert all([p.label for p in e.parts] == ["meaning", "shared words"] for e in found)
     row = engine.catalog.texts.index(TOPICS["paris"][0])  # shares "capital", "france" with the query
     words = dict(found[row].parts[1].words)
-    lexical_path = engine.encoder.model.cfg.lexical_dim > 0
+    lexical_path = engine.encoder.model.cfg.lexical
     if query == QUERIES[0] and lexical_path:
         assert {"capital", "france"} <= set(words) and words["france"] > 0
     if not lexical_path:
         assert all(e.parts[1].value == 0 and not e.parts[1].words for e in found)
 
 
-def test_two_buckets_make_collisions_that_no_word_owns(engine):
-    if engine.encoder.model.cfg.lexical_dim != 2:
-        pytest.skip("only with colliding buckets")
-    found = assert_adds_up(engine, QUERIES[0])
-    collided = [pair for e in found for pair, v in e.parts[1].collisions if abs(v) > 1e-6]
-    assert collided, "different words share a bucket"
-    assert all(len(pair.split("≈")) == 2 and len(set(pair.split("≈"))) == 2 for pair in collided)
+@pytest.mark.parametrize("query", QUERIES)
+def test_a_credited_word_is_in_the_query_and_in_the_passage(engine, query):
+    """Each word the lexical part credits is a word of the query's tokens and of the passage's (as the
+    model reads them: the first passage_len tokens), never another word's stand-in."""
+    vocab, encoder = engine.vocab, engine.encoder
+
+    def words(text: str, max_len: int) -> set[str]:
+        return {vocab.int_to_vocab[i] for i in vocab.encode(text, max_len)}
+
+    held = words(query, encoder.query_len)
+    for text, e in zip(engine.catalog.texts, assert_adds_up(engine, query)):
+        credited = {w for w, _ in e.parts[1].words}
+        assert credited <= held & words(text, encoder.passage_len), (text, credited)
 
 
 @pytest.mark.parametrize("query", QUERIES)
@@ -135,17 +141,25 @@ def test_units_come_from_the_ranker(engine, lexical):
         assert all(explained[h.pid].score == pytest.approx(h.score, abs=1e-5) for h in result.hits)
 
 
-def test_the_models_parts_rebuild_its_vectors(glove_vocab, tmp_path):
-    for dim, tower in ((64, "gru"), (0, "gru"), (0, "avg")):
+def test_the_batch_vectors_score_as_the_encoder_does(glove_vocab):
+    """Training scores a batch in the space of the words it holds (`joint`); those dot products are
+    the encoder's exact scores (dense parts plus the sparse lexical parts), for every tower."""
+    queries, passages = ["paris france", "coffee coffee beans"], ["paris is in france", "the moon orbits"]
+    for lexical, tower in ((True, "gru"), (False, "gru"), (True, "avg")):
+        torch.manual_seed(0)
         model = TwoTower.from_vocab(
-            ModelConfig(tower=tower, hidden=16, out_dim=16, lexical_dim=dim), glove_vocab
+            ModelConfig(tower=tower, hidden=16, out_dim=16, lexical=lexical), glove_vocab
         )
-        ids, lengths = pad([glove_vocab.encode(t, 32) for t in ("paris france", "the moon orbits the earth")])
+        encoder = Encoder(model, glove_vocab, 32, 64)
+        q_ids, p_ids = (
+            pad([glove_vocab.encode(t, 32) for t in queries]),
+            pad([glove_vocab.encode(t, 64) for t in passages]),
+        )
         with torch.no_grad():
-            for passage, encode in ((False, model.encode_query), (True, model.encode_passage)):
-                dense, share, bucket = model.parts(ids, lengths, passage=passage)
-                parts = [dense] + ([torch.zeros(2, dim).scatter_add(1, bucket, share)] if dim else [])
-                assert np.allclose(torch.cat(parts, 1), encode(ids, lengths), atol=1e-6)
+            qv, pv = joint(model.encode_query(*q_ids), model.encode_passage(*p_ids))
+        assert np.allclose(qv.norm(dim=1), 1, atol=1e-5) and np.allclose(pv.norm(dim=1), 1, atol=1e-5)
+        exact = encoder.encode_queries(queries).scores(encoder.encode_passages(passages))
+        assert np.allclose((qv @ pv.T).numpy(), exact, atol=1e-5)
 
 
 def test_a_hybrid_answers_with_bm25_where_its_checkpoint_knows_no_word(catalog, lexical, tmp_path):
@@ -156,7 +170,7 @@ def test_a_hybrid_answers_with_bm25_where_its_checkpoint_knows_no_word(catalog, 
     from core.retrieval.queries import QueryError
 
     vocab = Vocab.for_texts([*TOPICS["coffee"], "warm up"], top_n=50)  # the engine warms up with "warm up"
-    engine = DenseRanker("coffee", checkpoint(vocab, tmp_path, 512), catalog, tmp_path / "chroma")
+    engine = DenseRanker("coffee", checkpoint(vocab, tmp_path, True), catalog, tmp_path / "chroma")
     hybrid = Hybrid(engine, lexical, 0.6)
     with pytest.raises(QueryError):
         results.search(engine, "paris capital", 3)

@@ -123,19 +123,30 @@ def test_a_command_rewrites_its_own_output_files(tmp_path):
         assert file_problem(tmp_path / name, "--flag", checks.HEADS[kind]) is None, name
 
 
-def damaged_vectors(encoded: np.ndarray, damage: str) -> np.ndarray:
+def damaged_vectors(encoded, damage: str):
+    """`encoded` (an `Encoded`) damaged so: every row keeps its length except where the damage is that."""
+    from core.model.encoded import Encoded
+
     rng = np.random.default_rng(0)
+    dense, lexical = encoded.dense, encoded.lexical.copy()
+    length = np.linalg.norm(dense, axis=1, keepdims=True)
     if damage == "NaN":
-        return np.full_like(encoded, np.nan)
+        return Encoded(np.full_like(dense, np.nan), lexical)
     if damage == "random unit vectors":
-        noise = rng.standard_normal(encoded.shape).astype(np.float32)
-        return noise / np.linalg.norm(noise, axis=1, keepdims=True)
+        noise = rng.standard_normal(dense.shape).astype(np.float32)
+        return Encoded(noise / np.linalg.norm(noise, axis=1, keepdims=True) * length, lexical)
+    if damage == "other words":
+        lexical.indices = (lexical.indices + 1) % lexical.shape[1]
+        return Encoded(dense, lexical)
     if damage == "a wrong width":
-        return encoded[:, :-3] / np.linalg.norm(encoded[:, :-3], axis=1, keepdims=True)
-    return encoded * 2  # not of unit length
+        cut = dense[:, :-3]
+        return Encoded(cut / np.linalg.norm(cut, axis=1, keepdims=True) * length, lexical)
+    return Encoded(dense * 2, lexical * 2)  # not of unit length
 
 
-@pytest.mark.parametrize("damage", ["NaN", "random unit vectors", "a wrong width", "not unit length"])
+@pytest.mark.parametrize(
+    "damage", ["NaN", "random unit vectors", "other words", "a wrong width", "not unit length"]
+)
 def test_damaged_passage_vectors_are_never_used(glove_vocab, tmp_path, damage):
     """A passages.npz that names the right checkpoint and corpus but holds other vectors is ignored:
     the engine encodes the passages and answers as with none stored."""
@@ -148,14 +159,15 @@ def test_damaged_passage_vectors_are_never_used(glove_vocab, tmp_path, damage):
     from core.retrieval.dense import DenseRanker
     from tests.conftest import tiny_rows
 
-    model = TwoTower.from_vocab(ModelConfig(hidden=16, out_dim=16, lexical_dim=32), glove_vocab)
+    model = TwoTower.from_vocab(ModelConfig(hidden=16, out_dim=16, lexical=True), glove_vocab)
     save_checkpoint(tmp_path / "model.pt", model, glove_vocab, {"data": {"query_len": 32, "passage_len": 64}})
     checkpoint, catalog = Checkpoint("tiny", tmp_path / "model.pt"), Catalog(build_corpus(tiny_rows()))
     encoded = checkpoint.encoder.encode_passages(catalog.texts)
     save_vectors(checkpoint, damaged_vectors(encoded, damage), catalog.fingerprint)
     assert load_vectors(checkpoint, catalog.fingerprint, catalog.texts) is None
     engine = DenseRanker("tiny", checkpoint, catalog)
-    assert np.array_equal(engine.vectors, encoded), "encoded again, not the damaged file"
+    assert np.array_equal(engine.vectors.dense, encoded.dense), "encoded again, not the damaged file"
+    assert (engine.vectors.lexical != encoded.lexical).nnz == 0
     hits = results.search(engine, "how is coffee made", 3).hits
     assert len(hits) == 3 and all(np.isfinite(h.score) for h in hits)
 

@@ -94,7 +94,7 @@ def test_a_checkpoint_with_a_damaged_meta_data_is_one_error_naming_it(glove_voca
     from core.model.encoder import Checkpoint
     from core.model.two_tower import TwoTower, save_checkpoint
 
-    model = TwoTower.from_vocab(ModelConfig(hidden=4, out_dim=4, lexical_dim=0), glove_vocab)
+    model = TwoTower.from_vocab(ModelConfig(hidden=4, out_dim=4, lexical=False), glove_vocab)
     save_checkpoint(tmp_path / "model.pt", model, glove_vocab, {"data": data})
     checkpoint = Checkpoint("hard", tmp_path / "model.pt")
     with pytest.raises(

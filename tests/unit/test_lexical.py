@@ -10,7 +10,7 @@ from core.data.vocab import UNK_ID, Vocab
 from core.model.two_tower import TwoTower, load_checkpoint, save_checkpoint
 from tests.conftest import TOPICS
 
-LEX = ModelConfig(hidden=16, out_dim=16, lexical_dim=64)
+LEX = ModelConfig(hidden=16, out_dim=16, lexical=True)
 
 
 def model_for(vocab, cfg=LEX, idf=None):

@@ -22,7 +22,7 @@ real_encode = Encoder.encode_passages
 
 @pytest.fixture
 def checkpoint(glove_vocab, tmp_path):
-    model = TwoTower.from_vocab(ModelConfig(hidden=16, out_dim=16, lexical_dim=32), glove_vocab)
+    model = TwoTower.from_vocab(ModelConfig(hidden=16, out_dim=16, lexical=True), glove_vocab)
     save_checkpoint(tmp_path / "model.pt", model, glove_vocab, {"data": {"query_len": 32, "passage_len": 64}})
     return Checkpoint("tiny", tmp_path / "model.pt")
 

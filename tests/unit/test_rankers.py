@@ -40,7 +40,7 @@ def artifacts(glove_vocab, tmp_path_factory):
     torch.manual_seed(0)
     passages = [glove_vocab.encode(t, 64) for ts in TOPICS.values() for t in ts]
     model = TwoTower.from_vocab(
-        ModelConfig(hidden=16, out_dim=16, lexical_dim=64), glove_vocab, idf=glove_vocab.idf(passages)
+        ModelConfig(hidden=16, out_dim=16, lexical=True), glove_vocab, idf=glove_vocab.idf(passages)
     )
     meta = {"data": {"query_len": 32, "passage_len": 64, "val_fraction": VAL}}
     save_checkpoint(folder / "tiny" / "model.pt", model, glove_vocab, meta)

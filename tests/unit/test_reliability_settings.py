@@ -38,7 +38,7 @@ def test_every_registered_choice_is_implemented(glove_vocab):
         assert make_loss(TrainConfig(loss=loss)).name == loss
     for tower in CHOICES["tower"]:
         for pooling in CHOICES["pooling"]:
-            cfg = ModelConfig(tower=tower, pooling=pooling, hidden=4, out_dim=4, lexical_dim=0)
+            cfg = ModelConfig(tower=tower, pooling=pooling, hidden=4, out_dim=4, lexical=False)
             model = TwoTower.from_vocab(cfg, glove_vocab)
             assert model.encode_query(torch.tensor([[2, 3]]), torch.tensor([2])).shape == (1, 4)
     for schedule in CHOICES["schedule"]:
@@ -124,7 +124,7 @@ def test_the_launcher_and_train_itself_use_the_same_checks(tmp_path):
 
 
 def checkpoint_with(path: Path, glove_vocab, meta, poison: bool = False) -> Path:
-    model = TwoTower.from_vocab(ModelConfig(hidden=4, out_dim=4, lexical_dim=0), glove_vocab)
+    model = TwoTower.from_vocab(ModelConfig(hidden=4, out_dim=4, lexical=False), glove_vocab)
     if poison:
         with torch.no_grad():
             next(model.towers[0].parameters())[0, 0] = float("nan")

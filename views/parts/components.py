@@ -161,7 +161,7 @@ def adding_up(values: list[float], total: float, digits: int = 3) -> list[str]:
 
 def _part(part: Part, value: str, words: int) -> str:
     """'shared words 0.213 (canberra 0.121, capital 0.052, …)': the words that print as something."""
-    items = [*part.words, *(("hash collision " + pair, v) for pair, v in part.collisions)]
+    items = list(part.words)
     whole = abs(sum(v for _, v in items) - part.value) < 1e-6  # the words own all of the part
     printed = adding_up([v for _, v in items], float(value)) if whole else [f"{v:.3f}" for _, v in items]
     shown = [f"{w} {v}" for (w, _), v in zip(items, printed) if float(v)]
