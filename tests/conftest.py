@@ -36,6 +36,19 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.slow)
 
 
+def whole(vectors, width: int | None = None):
+    """Vectors as one dense array, `[dense part, lexical part over the vocabulary]`: an `Encoded`, or a
+    model's `Encoding` (`width`: its vocabulary's size), so tests compare whole vectors."""
+    import numpy as np
+
+    from core.model.encoded import Encoded
+    from core.model.encoder import encoded
+
+    if not isinstance(vectors, Encoded):
+        vectors = encoded(vectors, width)
+    return np.hstack([vectors.dense, vectors.lexical.toarray()])
+
+
 def free_port() -> int:
     """A TCP port on localhost that nothing listens on (for test servers)."""
     with socket.socket() as s:

@@ -18,3 +18,16 @@ class Hit:
 Progress = Callable[[float, str], None]  # (share of the work done, what is happening), for a progress bar
 Tally = Callable[[int, int], None]  # (items done, items in all), called as a batch job advances
 Hook = Callable[[str, dict], None]  # a training run's (event, log so far): "validating", "batch", ...
+
+
+def pace(done: int, total: int, seconds: float) -> str:
+    """How a `Tally` advances, for a progress bar's text: '2,410/s, about 35 s left'."""
+    if done <= 0 or seconds <= 0:
+        return "starting"
+    rate = done / seconds
+    left = (total - done) / rate
+    return (
+        f"{rate:,.0f}/s, about {left / 60:.0f} min left"
+        if left >= 120
+        else f"{rate:,.0f}/s, about {left:.0f} s left"
+    )

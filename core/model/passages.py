@@ -11,6 +11,7 @@ lacks one.
 from __future__ import annotations
 
 import io
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -23,6 +24,8 @@ from core.model.encoded import Encoded
 from core.model.encoder import Checkpoint, Encoder
 
 FILE = "passages.npz"
+PART = 10_000  # passages encoded, then written to disk, at a time
+NAMES = ("checkpoint", "corpus", "rows")  # what a stored file says it was made from
 CHECKED = 8  # stored rows compared with the checkpoint's own encoding before the file is used
 TOLERANCE = 1e-3  # on a vector's length, and between a stored and a fresh encoding
 
@@ -37,23 +40,39 @@ def save_vectors(
 ) -> Path:
     """Store `vectors` (corpus order) beside `checkpoint` (or in `folder`), whole or not at all."""
     path = vectors_path(checkpoint, folder)
-
-    def write(f) -> None:
-        buffer = io.BytesIO()
-        np.savez_compressed(
-            buffer,
-            checkpoint=np.array(checkpoint.fingerprint),
-            corpus=np.array(corpus_fingerprint),
-            dense=vectors.dense.astype(np.float32, copy=False),
-            data=vectors.lexical.data.astype(np.float32, copy=False),
-            indices=vectors.lexical.indices,
-            indptr=vectors.lexical.indptr,
-            shape=np.array(vectors.lexical.shape),
-        )
-        f.write(buffer.getvalue())
-
-    write_atomic(path, write)
+    write_atomic(
+        path, lambda f: f.write(_npz(vectors, checkpoint=checkpoint.fingerprint, corpus=corpus_fingerprint))
+    )
     return path
+
+
+def _npz(vectors: Encoded, **names: str) -> bytes:
+    """`vectors` (and the strings `names`) as the bytes of a compressed .npz file."""
+    buffer = io.BytesIO()
+    np.savez_compressed(
+        buffer,
+        **{k: np.array(v) for k, v in names.items()},
+        dense=vectors.dense.astype(np.float32, copy=False),
+        data=vectors.lexical.data.astype(np.float32, copy=False),
+        indices=vectors.lexical.indices,
+        indptr=vectors.lexical.indptr,
+        shape=np.array(vectors.lexical.shape),
+    )
+    return buffer.getvalue()
+
+
+def _read_npz(path: Path) -> tuple[dict[str, str], Encoded] | None:
+    """(the strings stored beside them, the vectors) of an .npz `_npz` wrote; None when it is
+    missing or damaged."""
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            names = {k: str(stored[k]) for k in NAMES if k in stored.files}
+            lexical = sp.csr_matrix(
+                (stored["data"], stored["indices"], stored["indptr"]), shape=tuple(stored["shape"])
+            )
+            return names, Encoded(stored["dense"], lexical)
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile):
+        return None
 
 
 def load_vectors(
@@ -66,22 +85,12 @@ def load_vectors(
     """The stored vectors when they were made by this checkpoint file for this corpus (the passages
     `texts`; in `folder` for an added corpus, encoded by `encoder`, the checkpoint's own by default)
     and their content is sound (`sound`), else None: the caller encodes the passages again."""
-    path = vectors_path(checkpoint, folder)
-    if not path.is_file():
+    stored = _read_npz(vectors_path(checkpoint, folder))
+    if stored is None:
+        return None  # missing or damaged: encoded again by the caller
+    names, vectors = stored
+    if (names.get("checkpoint"), names.get("corpus")) != (checkpoint.fingerprint, corpus_fingerprint):
         return None
-    try:
-        with np.load(path, allow_pickle=False) as stored:
-            if (str(stored["checkpoint"]), str(stored["corpus"])) != (
-                checkpoint.fingerprint,
-                corpus_fingerprint,
-            ):
-                return None
-            lexical = sp.csr_matrix(
-                (stored["data"], stored["indices"], stored["indptr"]), shape=tuple(stored["shape"])
-            )
-            vectors = Encoded(stored["dense"], lexical)
-    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile):
-        return None  # damaged: encoded again by the caller
     return vectors if sound(encoder or checkpoint.encoder, vectors, texts) else None
 
 
@@ -112,16 +121,58 @@ def ensure_vectors(
     checkpoint: Checkpoint,
     texts: list[str],
     corpus_fingerprint: str,
-    progress: Tally | None = None,
+    progress: bool | Tally | None = None,
     folder: Path | None = None,
     encoder: Encoder | None = None,
 ) -> tuple[Encoded, bool]:
     """(every passage's vector, whether they were encoded now): the stored ones when they match, else
-    encoded by `encoder` (the checkpoint's own by default; `progress` as `Encoder.encode_passages`)
-    and stored beside the checkpoint, or in `folder`."""
+    encoded by `encoder` (the checkpoint's own by default; `progress` True for a bar with the rate and
+    the time left, or a callable given (done, total)) `PART` passages at a time, each part kept on disk
+    until all are done, so that a killed encoding resumes at its first missing part; then stored beside
+    the checkpoint, or in `folder`."""
     stored = load_vectors(checkpoint, corpus_fingerprint, texts, folder, encoder)
     if stored is not None:
         return stored, False
-    vectors = (encoder or checkpoint.encoder).encode_passages(texts, progress=progress or False)
+    encoder, path = encoder or checkpoint.encoder, vectors_path(checkpoint, folder)
+    key = {"checkpoint": checkpoint.fingerprint, "corpus": corpus_fingerprint, "rows": str(len(texts))}
+    vectors = encode_in_parts(encoder, texts, parts_folder(path), key, progress)
     save_vectors(checkpoint, vectors, corpus_fingerprint, folder)
+    shutil.rmtree(parts_folder(path), ignore_errors=True)
     return vectors, True
+
+
+def parts_folder(path: Path) -> Path:
+    """Where the parts of an encoding into `path` are kept until it is complete."""
+    return path.parent / f".{path.name}.parts"
+
+
+def encode_in_parts(
+    encoder: Encoder, texts: list[str], folder: Path, key: dict[str, str], progress: bool | Tally | None
+) -> Encoded:
+    """Every text's vector, `PART` texts at a time, each part written to `folder` (`NNNNN.npz`, with
+    `key`) as it is done; a part already there with this key and its size is read, not encoded."""
+    total, parts = len(texts), []
+    bar = None
+    if progress is True:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc="encode", unit="passage", leave=False)
+    try:
+        for number, start in enumerate(range(0, total, PART)):
+            chunk, file = texts[start : start + PART], folder / f"{number:05d}.npz"
+            stored = _read_npz(file)
+            if stored is not None and stored[0] == key and len(stored[1]) == len(chunk):
+                part = stored[1]
+            else:
+                report = (lambda done, _, s=start: progress(s + done, total)) if callable(progress) else False
+                part = encoder.encode_passages(chunk, progress=report)
+                write_atomic(file, lambda f, p=part: f.write(_npz(p, **key)))
+            parts.append(part)
+            if bar is not None:
+                bar.update(len(chunk))
+            if callable(progress):
+                progress(start + len(chunk), total)
+    finally:
+        if bar is not None:
+            bar.close()
+    return Encoded.stack(parts) if parts else encoder.encode_passages([])

@@ -19,21 +19,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from core.analysis.results import search
 from core.common.artifacts import read_json
 from core.common.config import DataConfig
 from core.data.corpus import Corpus, split_queries
-from core.model.encoded import Encoded
 from core.model.encoder import Encoder
 from core.model.two_tower import file_fingerprint
 from core.pipeline.bench_report import TARGETS, checks, ratios
 from core.retrieval.bm25 import BM25
 from core.retrieval.catalog import Catalog
 from core.retrieval.dense import DenseRanker
-from core.retrieval.index import HNSW, chroma_client, ensure_index
-from core.retrieval.vectors import ChromaIndex, ExactIndex, IndexTarget
+from core.retrieval.index import chroma_client, ensure_index
+from core.retrieval.vectors import ExactIndex, IndexTarget
 
 
 def new_search(engine: DenseRanker, query: str):
@@ -98,60 +96,6 @@ def minilm_encoding(texts: list[str]) -> dict:
     model.encode(texts[:32], batch_size=32)  # warm up
     out = throughput(lambda: model.encode(texts, batch_size=64, normalize_embeddings=True), len(texts))
     return {**out, "model": "sentence-transformers/all-MiniLM-L6-v2", "max_seq_length": model.max_seq_length}
-
-
-def synthetic_vectors(n: int, dim: int, rng: np.random.Generator, clusters: int = 500) -> np.ndarray:
-    """Unit vectors around `clusters` random centres: closer to real embeddings than pure noise."""
-    centres = rng.standard_normal((clusters, dim), dtype=np.float32)
-    out = np.empty((n, dim), dtype=np.float32)
-    for s in range(0, n, 100_000):
-        block = centres[rng.integers(0, clusters, min(100_000, n - s))]
-        block += 0.6 * rng.standard_normal(block.shape, dtype=np.float32)
-        out[s : s + len(block)] = block / np.linalg.norm(block, axis=1, keepdims=True)
-    return out
-
-
-SCALE_QUERIES = 100  # probes drawn from each synthetic index (so no index holds fewer)
-
-
-def scaling(sizes: list[int], dim: int = 128, queries: int = SCALE_QUERIES, seed: int = 0) -> list[dict]:
-    """Per size: Chroma (HNSW, our settings) build time and add rate, query p50/p95 of Chroma and of
-    exact NumPy search, and Chroma's top-10 agreement with exact search."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for n in sizes:
-        dense = synthetic_vectors(n, dim, rng)
-        probes = dense[rng.choice(n, queries, replace=False)] + 0.05 * rng.standard_normal(
-            (queries, dim), dtype=np.float32
-        )
-        probes /= np.linalg.norm(probes, axis=1, keepdims=True)
-        vectors, probes = Encoded.of_dense(dense), Encoded.of_dense(probes)
-        ids = [str(i) for i in range(n)]
-        exact = ExactIndex()
-        exact.add(ids, vectors)
-        with tempfile.TemporaryDirectory() as tmp:
-            client = chroma_client(tmp)
-            col = client.create_collection("scaling", configuration={"hnsw": HNSW}, embedding_function=None)
-            index = ChromaIndex(col, client.get_max_batch_size())
-            build = throughput(lambda: index.add(ids, vectors, progress=True), n)
-            by_text = {str(i): probes[i] for i in range(len(probes))}
-            chroma_ms = latency(lambda q: index.query(by_text[q], 10), list(by_text))
-            exact_ms = latency(lambda q: exact.query(by_text[q], 10), list(by_text))
-            rows.append(
-                {
-                    "vectors": n,
-                    "dim": dim,
-                    "chroma_build_s": build["seconds"],
-                    "chroma_add_per_s": build["per_s"],
-                    "chroma_p50_ms": chroma_ms["p50_ms"],
-                    "chroma_p95_ms": chroma_ms["p95_ms"],
-                    "exact_p50_ms": exact_ms["p50_ms"],
-                    "exact_p95_ms": exact_ms["p95_ms"],
-                    "ann_agreement@10": agreement(index.query(probes, 10), exact.query(probes, 10)),
-                }
-            )
-        tqdm.write(f"scaling {n:,}: {rows[-1]}")
-    return rows
 
 
 def machine() -> dict:
@@ -233,7 +177,6 @@ def run(
     corpus: Corpus,
     artifacts: Path,
     checkpoints: dict[str, Path],
-    sizes: list[int],
     n_queries: int = 200,
     minilm_passages: int = 1000,
     log=print,
@@ -249,8 +192,6 @@ def run(
     log("index builds into a fresh Chroma folder, then latency against the artifacts' Chroma")
     builds, adds = index_builds(corpus, checkpoints)
     latencies, agreements = query_paths(corpus, artifacts, checkpoints, queries, all_val)
-    log(f"scaling over synthetic vectors: {sizes}")
-    scaled = scaling(sizes)
     report = {
         "created": created,
         "machine": {**measured_on, "load_avg_end": os.getloadavg()},
@@ -262,7 +203,6 @@ def run(
         "latency": latencies,
         "ann_agreement@10": agreements,
         "chroma_add": adds,
-        "scaling": scaled,
         "training_seconds": {
             name: (read_json(path.parent / "log.json", {}) or {}).get("seconds")
             for name, path in checkpoints.items()

@@ -32,14 +32,6 @@ def ratios(report: dict) -> dict:
     for name in chroma:
         out[f"{name}: Chroma p50 / exact p50"] = round(chroma[name]["p50_ms"] / exact[name]["p50_ms"], 2)
         out[f"{name}: BM25 p50 / Chroma p50"] = round(bm25 / chroma[name]["p50_ms"], 2)
-    if len(report.get("scaling", [])) > 1:
-        big, small = report["scaling"][-1], report["scaling"][0]
-        out[f"Chroma p50 at {big['vectors']:,} / at {small['vectors']:,}"] = round(
-            big["chroma_p50_ms"] / small["chroma_p50_ms"], 1
-        )
-        out[f"exact p50 at {big['vectors']:,} / at {small['vectors']:,}"] = round(
-            big["exact_p50_ms"] / small["exact_p50_ms"], 1
-        )
     return out
 
 
@@ -78,7 +70,7 @@ LABELS = {  # check -> its row in the targets table
 def markdown(report: dict, labels: dict[str, str] = LABELS, tables: Sequence[str] = ()) -> str:
     """The performance tables, as docs/benchmark.md shows them: the targets (each check in its row of
     `labels`), `tables` (the lines of measurements made elsewhere), encoding, query paths, the other
-    measurements and ratios, and synthetic scaling."""
+    measurements and ratios."""
     lines = [
         *_targets_table(report, labels),
         *tables,
@@ -88,7 +80,6 @@ def markdown(report: dict, labels: dict[str, str] = LABELS, tables: Sequence[str
         "|---|---|---|",
         *(f"| {name} | {v['p50_ms']} | {v['p95_ms']} |" for name, v in report["latency"].items()),
         *_other_table(report),
-        *_scaling_table(report["scaling"]),
     ]
     return "\n".join(lines) + "\n"
 
@@ -140,26 +131,6 @@ def _other_table(report: dict) -> list[str]:
         f"| training, {n} (from its log.json) | {s} s |" for n, s in report["training_seconds"].items() if s
     ]
     return lines + [f"| {k} | {v}× |" for k, v in report["ratios"].items()]
-
-
-def _scaling_table(scaling: list[dict]) -> list[str]:
-    """Chroma against exact search over synthetic vectors of each size; nothing when not measured."""
-    if not scaling:
-        return []
-    lines = [
-        "",
-        "Synthetic unit vectors (128-d, 500 clusters), Chroma HNSW with the app's settings:",
-        "",
-        "| vectors | Chroma build s | add/s | Chroma p50 / p95 ms | exact NumPy p50 / p95 ms "
-        "| ANN agreement@10 |",
-        "|---|---|---|---|---|---|",
-    ]
-    return lines + [
-        f"| {r['vectors']:,} | {r['chroma_build_s']} | {r['chroma_add_per_s']:,} | "
-        f"{r['chroma_p50_ms']} / {r['chroma_p95_ms']} | {r['exact_p50_ms']} / {r['exact_p95_ms']} | "
-        f"{r['ann_agreement@10']} |"
-        for r in scaling
-    ]
 
 
 def report_path(artifacts: Path, given: str | None = None) -> Path:

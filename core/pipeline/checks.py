@@ -32,16 +32,16 @@ HEADS = {  # how each output file a command rewrites begins: any other file ther
 
 
 def scale_sizes(text: str) -> list[int]:
-    """`bench --scale`'s index sizes; a `ConfigError` unless each is a whole number of at least
-    `bench.SCALE_QUERIES` (the probes drawn from each index)."""
-    from core.pipeline.bench import SCALE_QUERIES
+    """`bench --scale`'s corpus sizes; a `ConfigError` unless each is a whole number of at least
+    `scale.QUERIES` (the queries searched at each size)."""
+    from core.pipeline.scale import QUERIES
 
-    sizes = [n.strip() for n in (text or "").split(",") if n.strip()]
-    for n in sizes:
-        if not n.isdigit() or int(n) < SCALE_QUERIES:
+    sizes = [n.strip() for n in text.split(",") if n.strip()]
+    for n in sizes or [text]:
+        if not n.isdigit() or int(n) < QUERIES:
             raise ConfigError(
-                f"--scale takes index sizes, whole numbers of at least {SCALE_QUERIES} separated by "
-                f"commas (or '' to skip), not {shown(n)}"
+                f"--scale takes corpus sizes, whole numbers of at least {QUERIES} separated by commas, "
+                f"not {shown(n)}"
             )
     return [int(n) for n in sizes]
 

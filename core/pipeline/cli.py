@@ -186,24 +186,38 @@ def cmd_bench(args) -> int:
     from core.pipeline import bench, bench_report
 
     check_flags({"bench.queries": args.queries, "bench.minilm": args.minilm})
-    sizes = scale_sizes(args.scale)
     artifacts = Path(args.artifacts or artifacts_dir())
     doc = bench_report.report_path(artifacts, args.report)
     check_outputs({"--report": (doc, "benchmark")})
+    if args.scale is not None:
+        return _bench_scale(scale_sizes(args.scale), artifacts, doc)
     report = bench.run(
-        load_corpus(args.data),
-        artifacts,
-        find_checkpoints(artifacts),
-        sizes,
-        n_queries=args.queries,
-        minilm_passages=args.minilm,
+        load_corpus(args.data), artifacts, find_checkpoints(artifacts), args.queries, args.minilm
     )
-    report["command"] = (
-        f"python -m core bench --queries {args.queries} --minilm {args.minilm} --scale '{args.scale}'"
-    )
+    report["command"] = f"python -m core bench --queries {args.queries} --minilm {args.minilm}"
     text = bench_report.markdown(report)
     bench_report.write_reports(report, artifacts, doc, text)
     print(text)
+    return 0
+
+
+def _bench_scale(sizes: list[int], artifacts: Path, doc: Path) -> int:
+    """`bench --scale`: artifacts/scale.json, the section of `doc` and its plot beside it (scale.svg)."""
+    from core.common.artifacts import PREFERRED, find_checkpoints, write_json, write_section, write_text
+    from core.pipeline import scale
+
+    pair = {n: p for n, p in find_checkpoints(artifacts).items() if n in PREFERRED}
+    if not pair:
+        raise CheckpointError(f"no checkpoint in {artifacts} to measure: run `python -m core build`")
+    report = scale.run(sizes, pair)
+    write_json(artifacts / "scale.json", report)
+    lines = scale.markdown(report)
+    plot = scale.plot_svg(report)
+    if plot:
+        write_text(doc.parent / "scale.svg", plot)
+        lines += ["", "![seconds per stage against passages, log-log](scale.svg)"]
+    write_section(doc, scale.HEADING, lines)
+    print("\n".join(lines))
     return 0
 
 

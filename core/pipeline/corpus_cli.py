@@ -168,7 +168,10 @@ def adapt(args) -> int:
     )
     hooks = [console()] + ([progress_file(args.progress_file)] if args.progress_file else [])
     log = adapting.adapt(plan, out, combine(*hooks), args.force)
+    weight = adapting.fit_fusion(out / "model.pt", plan.corpus, artifacts, out.name)
     print(json.dumps({"checkpoint": str(out / "model.pt"), "steps": log["steps"], **log["epochs"][-1]}))
+    if weight is not None:
+        print(f"hybrid: {weight} of the model to {1 - weight:.2f} of BM25, fitted on the tuning queries")
     print(f"measure it: python -m core eval --corpus {args.corpus} --checkpoint {out / 'model.pt'}")
     return 0
 

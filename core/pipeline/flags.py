@@ -87,8 +87,8 @@ def _bench(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--scale",
-        default="10000,100000,1000000",
-        help="synthetic index sizes, comma-separated ('' to skip; default: 10000,100000,1000000)",
+        default=None,
+        help="instead: how each cost grows at these corpus sizes (e.g. 10000,100000,1000000)",
     )
 
 

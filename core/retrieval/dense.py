@@ -12,12 +12,13 @@ Without a Chroma folder (evaluation, training-time validation) every search is e
 
 from __future__ import annotations
 
+import time
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from core.common.types import Progress
+from core.common.types import Progress, pace
 from core.model.encoded import Encoded
 from core.model.encoder import Checkpoint, Encoder
 from core.model.new_words import with_words
@@ -30,6 +31,8 @@ from core.retrieval.ranker import Hits, Ranker, exact_top, with_missed
 from core.retrieval.vectors import IndexTarget
 
 QUERY_CACHE = 256  # query vectors kept: a page searches, then scores every passage, with one encoding
+CANDIDATES = 50  # passages each index offers a search, at least: the union is scored exactly
+MISSED_CHECK = 100_000  # passages up to which a search also scores every passage, to mark what it missed
 
 
 class DenseRanker(Ranker):
@@ -111,12 +114,13 @@ class DenseRanker(Ranker):
             )
             if stored is not None:  # beside the checkpoint (core.model.passages): read, not encoded
                 return stored
-        progress = self.progress
+        progress, started = self.progress, time.perf_counter()
 
         def report(done: int, total: int) -> None:
             progress(
                 done / total,
-                f"Encoding {total:,} passages with the {self.name} model: {done:,} done ({done / total:.0%})",
+                f"Encoding {total:,} passages with the {self.name} model: {done:,} done ({done / total:.0%}, "
+                f"{pace(done, total, time.perf_counter() - started)})",
             )
 
         with self.foreground.working():
@@ -125,18 +129,26 @@ class DenseRanker(Ranker):
             )
 
     def search(self, query: str, k: int = 10) -> Hits:
-        """The top k of the candidates (Chroma's and the lexical index's, with any passage they missed,
-        marked), or of exact search over every passage while the index is not ready; `path` says which."""
+        """The top k of the index's candidates (`candidates`), with any passage they missed within the
+        exact top k marked (up to `MISSED_CHECK` passages), or exact search over every passage while
+        the index is not ready; `path` says which."""
         query = validate_query(query, self.vocab)
         vector = self.encode_query(query)
-        found, notice = self.live.query(vector, k) if self.live is not None else (None, None)
+        found, notice = self.candidates(vector, k)
+        if found is not None and len(self.catalog) > MISSED_CHECK:
+            return self.hits([(r, s, False) for r, s in found], "chroma", notice)
         scores = self._cosines(vector)[0]
         if found is None:
             return self.hits(exact_top(scores, k), "exact", notice)
-        words = exact_top(vector.lexical_scores(self.vectors)[0], k, floor=0.0)
-        rows = {self.catalog.row[h.docid] for h in found} | {r for r, _, _ in words}
-        best = sorted(rows, key=lambda r: (-scores[r], r))[:k]
-        return self.hits(with_missed([(r, float(scores[r])) for r in best], scores, k), "chroma", notice)
+        return self.hits(with_missed(found, scores, k), "chroma", notice)
+
+    def candidates(self, vector: Encoded, k: int) -> tuple[list[tuple[int, float]] | None, str | None]:
+        """(the best k (row, score) of the passages Chroma and the inverted index offer for one query
+        vector (`rescored_top`), a notice), or (None, None) while Chroma is not ready."""
+        found, notice = self.live.query(vector, max(k, CANDIDATES)) if self.live is not None else (None, None)
+        if found is None:
+            return None, None
+        return rescored_top(vector, self.vectors, [self.catalog.row[h.docid] for h in found], k), notice
 
     def _encode_query(self, query: str) -> Encoded:
         """One query's unit vector (kept by `encode_query`, the cached form)."""
@@ -163,3 +175,16 @@ class DenseRanker(Ranker):
 
     def tokens(self, query: str) -> tuple[list[QueryToken], int]:
         return query_tokens(self.vocab, query, self.encoder.query_len)
+
+
+def rescored_top(vector: Encoded, vectors: Encoded, dense_rows: list[int], k: int) -> list[tuple[int, float]]:
+    """The best k (row, score) of one query's candidates, scored exactly with the whole vectors: the
+    rows a dense index found (`dense_rows`, by the dense part) and the inverted index's best
+    `CANDIDATES` by the words they share; ties in corpus order, as exact search. A passage neither
+    finds can still belong in the exact top k (a middling dense part and a middling lexical one);
+    `rescored_top` misses it then."""
+    words = exact_top(vector.lexical_scores(vectors)[0], max(k, CANDIDATES), floor=0.0)
+    rows = np.fromiter({*dense_rows, *(r for r, _, _ in words)}, dtype=np.int64)
+    scores = vector.scores(vectors[rows])[0]
+    best = np.lexsort((rows, -scores))[:k]
+    return [(int(rows[i]), float(scores[i])) for i in best]

@@ -12,15 +12,11 @@ apart from damage: it is reported, and the folder kept.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
-import shutil
-import sqlite3
 import tempfile
 import threading
 import time
-from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,7 +25,7 @@ from core.common.artifacts import artifacts_dir
 from core.common.outputs import hold
 from core.common.types import Tally
 from core.retrieval.probe import answers, answers_apart
-from core.retrieval.segments import remove_orphans
+from core.retrieval.segments import disk_full, remove_orphans, unreadable
 from core.retrieval.vectors import ChromaIndex, IndexTarget, SearchIndexError
 
 if TYPE_CHECKING:  # named in annotations only: a process that only opens indexes never loads torch
@@ -38,7 +34,6 @@ if TYPE_CHECKING:  # named in annotations only: a process that only opens indexe
 
 # ef_search 256: agreement@10 with exact search stays >= 0.99 with the 640-d vectors (128 gave 0.989)
 HNSW = {"space": "cosine", "ef_construction": 200, "max_neighbors": 32, "ef_search": 256}
-LOW_SPACE = 64 << 20  # bytes free below which a failing Chroma folder is taken for a full disk, not damage
 
 
 _checked: set[str] = set()  # embedded Chroma folders whose database this process has checked
@@ -89,32 +84,6 @@ def chroma_folder(path: str | Path | None = None) -> Path:
     return Path(path or artifacts_dir() / "chroma")
 
 
-def _unreadable(db: Path) -> bool:
-    """Whether the SQLite file `db` exists and fails SQLite's own quick check (or is not a database).
-    Opened for writing, so that a journal a failed write left behind is rolled back, not taken for damage."""
-    if not db.is_file():
-        return False
-    try:
-        with closing(sqlite3.connect(db, timeout=30)) as con:
-            return con.execute("PRAGMA quick_check").fetchone()[0] != "ok"
-    except sqlite3.OperationalError as e:  # busy with another process's write: not damage
-        return "locked" not in str(e) and "busy" not in str(e)
-    except sqlite3.DatabaseError:
-        return True
-
-
-def disk_full(folder: Path, error: BaseException | None = None) -> bool:
-    """Whether `error` (or one it was raised from) says the disk is full, or `folder`'s disk has
-    less than LOW_SPACE free."""
-    while error is not None:
-        text = str(error).lower()
-        if getattr(error, "errno", None) == errno.ENOSPC or "disk is full" in text or "no space left" in text:
-            return True
-        error = error.__cause__ or error.__context__
-    existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("/"))
-    return shutil.disk_usage(existing).free < LOW_SPACE
-
-
 def full_disk_error(folder: Path) -> SearchIndexError:
     return SearchIndexError(
         f"the disk holding {folder} is full: free some space (or point ARTIFACTS_DIR elsewhere), then "
@@ -129,7 +98,7 @@ def set_aside_if_corrupt(path: str | Path | None = None) -> Path | None:
     went; None when its database is sound, or when a Chroma server is in use (CHROMA_HOST). On a full
     disk nothing is moved: a `SearchIndexError` says so."""
     folder = chroma_folder(path)
-    if os.environ.get("CHROMA_HOST") or not _unreadable(folder / "chroma.sqlite3"):
+    if os.environ.get("CHROMA_HOST") or not unreadable(folder / "chroma.sqlite3"):
         return None
     if disk_full(folder):
         raise full_disk_error(folder)
@@ -256,37 +225,56 @@ def ensure_index(
 
 
 def _build_index(client, encoder, target: IndexTarget, progress, vectors=None, chunk=None) -> IndexBuild:
+    """Build the index into `NAME.building`, renamed once complete. A build that was killed is resumed:
+    the passages its collection already holds are neither encoded nor added again."""
     name, fingerprint, path = target.name, target.fingerprint, target.path
     pids, texts, corpus_fingerprint = target.pids, target.texts, target.corpus_fingerprint
     final = collection_name(fingerprint, corpus_fingerprint)
     tmp = final + ".building"
-    if tmp in _names(client):  # a build of this checkpoint that was killed
-        client.delete_collection(tmp)
-    n = len(pids)
-    encode_progress = (lambda done, total: progress(done, 2 * n)) if callable(progress) else progress
-    add_progress = (lambda done, total: progress(n + done, 2 * n)) if callable(progress) else progress
+    owner = str(Path(path).resolve()) if path else ""
+    col, held = _resumed(client, tmp)
+    todo = [i for i, pid in enumerate(pids) if pid not in held] if held else list(range(len(pids)))
+    n, start = len(pids), len(pids) - len(todo)
+    encode_progress = (lambda done, total: progress(start + done, 2 * n)) if callable(progress) else progress
+    add_progress = (lambda done, total: progress(n + start + done, 2 * n)) if callable(progress) else progress
     t0 = time.time()
     if vectors is None:
-        vectors = encoder.encode_passages(texts, progress=encode_progress)
+        vectors = encoder.encode_passages([texts[i] for i in todo], progress=encode_progress)
+        made = vectors if not held else None  # only some passages encoded: none to hand on
     else:  # nothing to encode: adding is all the work
-        add_progress = progress
+        made = vectors
+        vectors = vectors[todo] if held else vectors
+        add_progress = (lambda done, total: progress(start + done, n)) if callable(progress) else progress
     t1 = time.time()
-    owner = str(Path(path).resolve()) if path else ""
-    col = client.create_collection(
-        tmp,
-        configuration={"hnsw": HNSW},
-        embedding_function=None,
-        metadata={"corpus": corpus_fingerprint, "checkpoint": fingerprint, "name": name, "path": owner},
-    )
+    if col is None:
+        col = client.create_collection(
+            tmp,
+            configuration={"hnsw": HNSW},
+            embedding_function=None,
+            metadata={"corpus": corpus_fingerprint, "checkpoint": fingerprint, "name": name, "path": owner},
+        )
     idx = ChromaIndex(col, client.get_max_batch_size())
-    idx.add(pids, vectors, texts, progress=add_progress, chunk=chunk)
+    idx.add([pids[i] for i in todo], vectors, [texts[i] for i in todo], progress=add_progress, chunk=chunk)
     for old in _names(client):  # only now: the index this one replaces, older ones of the same file
         if old != tmp and (old == final or (owner and _owner(client, old) == (owner, corpus_fingerprint))):
             client.delete_collection(old)
     if client.get_settings().is_persistent:  # Chroma leaves the deleted collections' folders
         remove_orphans(client.get_settings().persist_directory)
     col.modify(name=final)
-    return IndexBuild(idx, True, vectors, {"encode": round(t1 - t0, 2), "add": round(time.time() - t1, 2)})
+    return IndexBuild(idx, True, made, {"encode": round(t1 - t0, 2), "add": round(time.time() - t1, 2)})
+
+
+def _resumed(client, building: str) -> tuple[object | None, set[str]]:
+    """(the collection a killed build left, the passage ids it holds), or (None, empty) when there is
+    none, or it cannot be read (then it is deleted: built again from the start)."""
+    if building not in _names(client):
+        return None, set()
+    try:
+        col = client.get_collection(building, embedding_function=None)
+        return col, set(col.get(include=[])["ids"])
+    except Exception:
+        client.delete_collection(building)
+        return None, set()
 
 
 def _owner(client, collection: str) -> tuple[str, str] | None:

@@ -97,8 +97,9 @@ def make(name: str, context: RankerContext) -> Ranker:
 
 
 def fused(engine: DenseRanker, bm25: Lexical, artifacts: Path, fit_missing: bool = False) -> Hybrid:
-    """`hybrid:<checkpoint>`: `engine` fused with `bm25` by the weight the build fitted for its
-    checkpoint file (an adapted checkpoint's: the weight of the one it was adapted from); with
+    """`hybrid:<checkpoint>`: `engine` fused with `bm25` by the weight fitted for its checkpoint
+    file (by the build, or by `adapt` on the corpus's tuning queries; an adapted checkpoint with none:
+    the weight of the one it was adapted from); with
     `fit_missing` (the app; both fitted on the corpus), one is fitted now on the tuning queries when
     there is none, else that is an error saying how to fit one."""
     weight = weight_for(artifacts, engine.fingerprint)

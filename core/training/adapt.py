@@ -26,6 +26,7 @@ from core.model.encoder import Encoder
 from core.model.new_words import with_words
 from core.model.two_tower import file_fingerprint, load_checkpoint, save_checkpoint
 from core.retrieval.bm25 import BM25
+from core.retrieval.hybrid import fit_on_corpus, save_weight
 from core.training.session import trained_queries, training_pool
 from core.training.train import Judged, train
 
@@ -41,6 +42,22 @@ def judged_split(corpus: Corpus) -> tuple[list[str], list[str]]:
     judged = [q for q in corpus.queries.query_id if corpus.positives[q]]
     tune = {q for q in judged if split_position(q) < TUNE_SHARE}
     return [q for q in judged if q in tune], [q for q in judged if q not in tune]
+
+
+def fit_fusion(checkpoint: Path, corpus: Corpus, artifacts: Path, name: str) -> float | None:
+    """The fusion weight of the adapted `checkpoint`'s hybrid, fitted on its corpus's tuning share of
+    judged queries (`judged_split`: the queries that chose its epoch, never those reported) and kept in
+    artifacts/hybrid.json under `name`; None for a corpus without judged queries (its hybrid fuses at
+    the start's weight)."""
+    tune, _ = judged_split(corpus)
+    if not tune:
+        return None
+    weight, table, n = fit_on_corpus(Encoder.from_checkpoint(checkpoint), corpus, tune, sample=len(tune))
+    fitted_on = {
+        "split": f"tuning: {TUNE_SHARE:.0%} of {corpus.source}'s judged queries by a hash of their ids"
+    }
+    save_weight(artifacts, name, file_fingerprint(checkpoint), weight, table, n, fitted_on)
+    return weight
 
 
 def is_adapted(checkpoint: Path) -> bool:

@@ -124,7 +124,7 @@ def test_no_answer_never_fires_where_a_model_ranks_the_judged_passage_in_its_top
     scores = {"bm25": BM25().fit(cat.texts).scores(texts)}
     for name, path in CHECKPOINTS.items():
         encoder = Checkpoint(name, path).encoder
-        scores[name] = encoder.encode_queries(texts) @ encoder.encode_passages(cat.texts).T
+        scores[name] = encoder.encode_queries(texts).scores(encoder.encode_passages(cat.texts))
     for name, s in scores.items():
         top = (-s).argsort(axis=1)[:, :10]
         found = [i for i in range(len(judged)) if relevance[i, top[i]].any()]

@@ -12,11 +12,10 @@ from core.data.corpora import load_corpus
 from core.data.corpus import split_queries
 from core.data.msmarco import build_corpus
 from core.data.stored import read_corpus
-from core.model.encoder import Checkpoint
-from core.model.passages import ensure_vectors
 from core.pipeline.cli import main
-from core.retrieval.index import chroma_client, ensure_index
-from core.retrieval.vectors import ExactIndex, IndexTarget
+from core.retrieval.catalog import Catalog
+from core.retrieval.dense import DenseRanker
+from core.retrieval.ranker import exact_top
 from tests.conftest import DEMO_CORPUS, DEV_QUERIES, SAMPLE_QUERIES, demo_corpus, v11_rows, write_jsonl
 
 ROOT_ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
@@ -71,19 +70,20 @@ def test_corpus_demo_writes_only_the_corpus_the_checkpoints_were_made_on(tmp_pat
     not (ROOT_ARTIFACTS / "random" / "model.pt").is_file(),
     reason="committed checkpoint artifacts/random/model.pt is missing",
 )
-def test_hnsw_agrees_with_exact_on_real_data(tmp_path):
+def test_the_search_paths_candidates_give_the_exact_top_10_on_real_data(tmp_path):
+    """Chroma's dense candidates with the inverted index's, scored exactly: the top 10 of every
+    validation query is exact search's over the whole vectors, for at least 99% of them."""
     corpus = demo_corpus()
     _, val = split_queries(corpus, 0.125)
-    checkpoint = Checkpoint("random", ROOT_ARTIFACTS / "random" / "model.pt")
-    enc = checkpoint.encoder
-    pids, texts = list(corpus.passages.pid), list(corpus.passages.text)
-    vectors, _ = ensure_vectors(checkpoint, corpus.texts(), corpus.fingerprint())  # the committed ones
-    target = IndexTarget("random", checkpoint.fingerprint, None, pids, texts, corpus.fingerprint())
-    idx = ensure_index(chroma_client(tmp_path / "chroma"), enc, target, vectors=vectors).index
-    exact = ExactIndex()
-    exact.add(pids, vectors)
+    catalog = Catalog(corpus)
+    engine = DenseRanker(
+        "random", ROOT_ARTIFACTS / "random" / "model.pt", catalog, chroma_path=tmp_path / "chroma"
+    )
     qtext = dict(zip(corpus.queries.query_id, corpus.queries.text))
-    qv = enc.encode_queries([qtext[q] for q in val])
-    ann, truth = idx.query(qv, 10), exact.query(qv, 10)
-    agreement = np.mean([len({h.docid for h in a} & {h.docid for h in t}) / 10 for a, t in zip(ann, truth)])
-    assert agreement >= 0.99, agreement
+    vectors = engine.encoder.encode_queries([qtext[q] for q in val])
+    exact = vectors.scores(engine.vectors)
+    same = [
+        [r for r, _ in engine.candidates(vectors[i], 10)[0]] == [r for r, _, _ in exact_top(exact[i], 10)]
+        for i in range(len(val))
+    ]
+    assert np.mean(same) >= 0.99, np.mean(same)

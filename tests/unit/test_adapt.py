@@ -15,7 +15,7 @@ from core.data.stored import write_corpus
 from core.model.two_tower import TwoTower, file_fingerprint, load_checkpoint, save_checkpoint
 from core.pipeline.cli import main
 from core.pipeline.new_corpus import evaluate
-from core.retrieval.hybrid import save_weight
+from core.retrieval.hybrid import read_weights, save_weight
 from core.training.adapt import REST, judged_split, mined_negatives, plan, training_corpus
 from tests.conftest import QUESTIONS, TOPICS
 
@@ -121,6 +121,8 @@ def test_adapt_writes_a_checkpoint_named_for_the_corpus_that_moves_its_judged_me
     kept = log["epochs"][log["kept_epoch"]]
     assert kept["judged"]["tuning"]["ndcg@10"] == best, "the epoch kept is the best on the tuning slice"
     assert load_checkpoint(adapted)[2]["val"] == kept["val"], "and it is the one written"
+    fitted = read_weights(tmp_path)["hard@tiny"]  # its hybrid's weight: fitted on the tuning queries alone
+    assert fitted["checkpoint"] == file_fingerprint(adapted) and fitted["queries"] == len(tune)
     before = evaluate("tiny", tmp_path, ("hard",), True, None, False)["hard"]
     after = evaluate("tiny", tmp_path, ("hard@tiny",), True, None, False)["hard@tiny"]
     assert after["ndcg@10"] != before["ndcg@10"], (before, after)
@@ -132,7 +134,9 @@ def test_adapt_writes_a_checkpoint_named_for_the_corpus_that_moves_its_judged_me
 
     # the control: the same start and settings, the demo corpus's training queries instead
     monkeypatch.setenv("MSMARCO_SOURCE", str(tiny_jsonl))
-    assert main(["adapt", "--corpus", "tiny", "--artifacts", str(tmp_path), "--steps", "30", "--control"]) == 0
+    assert (
+        main(["adapt", "--corpus", "tiny", "--artifacts", str(tmp_path), "--steps", "30", "--control"]) == 0
+    )
     arm, control = (
         json.loads((tmp_path / n / "config.json").read_text()) for n in ("hard@tiny", "hard@tiny-control")
     )
@@ -145,7 +149,7 @@ def test_adapt_writes_a_checkpoint_named_for_the_corpus_that_moves_its_judged_me
     metas = [load_checkpoint(tmp_path / n / "model.pt")[2] for n in ("hard@tiny", "hard@tiny-control")]
     assert [m["control"] for m in metas] == [False, True]
 
-    # the table: both beside their start, BM25 and the hybrids, at the start's weight
+    # the table: both beside their start, BM25 and the hybrids
     save_weight(tmp_path, "hard", file_fingerprint(start), 0.25, {}, 0, {"split": "tuning"})
     docs = tmp_path / "docs"
     docs.mkdir()

@@ -1,17 +1,68 @@
-"""The benchmark's parts: the scaling run, the target checks and the reports it writes."""
+"""The benchmark's parts: the scaling run (`core.pipeline.scale`), the target checks and the reports
+it writes."""
 
 from __future__ import annotations
 
 import json
 
-from core.pipeline import bench, bench_report
+import torch
+
+from core.common.config import ModelConfig
+from core.data.pseudo import sentences
+from core.model.two_tower import TwoTower, save_checkpoint
+from core.pipeline import bench_report, scale
 
 
-def test_scaling_measures_chroma_against_exact_search():
-    [row] = bench.scaling([2000], queries=20)
-    assert row["vectors"] == 2000 and row["chroma_build_s"] > 0 and row["chroma_add_per_s"] > 0
-    assert 0 < row["chroma_p50_ms"] <= row["chroma_p95_ms"] and 0 < row["exact_p50_ms"] <= row["exact_p95_ms"]
-    assert row["ann_agreement@10"] >= 0.9
+def test_synthetic_passages_are_real_sentences_recombined_at_real_lengths():
+    texts = [
+        "Paris is in France. It is the capital.",
+        "Coffee is brewed. Beans are roasted. It is hot.",
+        "One.",
+    ]
+    made = scale.synthetic_passages(texts, 200, seed=1)
+    assert (
+        made == scale.synthetic_passages(texts, 200, seed=1) != scale.synthetic_passages(texts, 200, seed=2)
+    )
+    pool = {s for t in texts for s in sentences(t)}
+    assert all(set(sentences(p)) <= pool for p in made)
+    assert {len(sentences(p)) for p in made} == {1, 2, 3}, "as many sentences as a real passage"
+
+
+def test_a_size_is_measured_stage_by_stage_and_each_path_against_exact_search(tmp_path, glove_vocab):
+    torch.manual_seed(0)
+    model = TwoTower.from_vocab(ModelConfig(hidden=8, out_dim=8), glove_vocab)
+    save_checkpoint(tmp_path / "model.pt", model, glove_vocab, {"data": {"query_len": 32, "passage_len": 64}})
+    queries = ["what is the capital of france", "how is coffee made", "symptoms of flu"] * 4
+    row = scale.measure(400, {"tiny": str(tmp_path / "model.pt")}, queries)
+    one = row["checkpoints"]["tiny"]
+    assert (
+        row["passages"] == 400 and row["peak_rss_mb"] > 0 and one["encode_per_s"] > 0 and one["disk_mb"] >= 0
+    )
+    assert set(one["latency"]) == {
+        "exact",
+        "chroma (dense part only)",
+        "app (Chroma + inverted index, rescored)",
+    }
+    assert all(0 < v["p50_ms"] <= v["p95_ms"] for v in one["latency"].values())
+    assert one["top10_identical"]["app (Chroma + inverted index, rescored)"] == 1.0, (
+        "400 passages: all candidates"
+    )
+    report = {
+        "created": "now",
+        "machine": {"cpus": 2},
+        "chroma": "embedded",
+        "sizes": [row, {**row, "passages": 4000}],
+    }
+    text = "\n".join(scale.markdown(report))
+    assert (
+        "| 400 |" in text and "| 4,000 |" in text and any(f"| {s} (" in text for s in scale.STAGES.values())
+    )
+    svg = scale.plot_svg(report)
+    assert (
+        svg.startswith("<svg")
+        and svg.count("<polyline") >= 3
+        and all(s in svg for s in scale.STAGES.values())
+    )
 
 
 def report(encode_per_s: float, p50: float, build_s: float) -> dict:
@@ -34,7 +85,6 @@ def report(encode_per_s: float, p50: float, build_s: float) -> dict:
         },
         "ann_agreement@10": {"hard": 1.0},
         "training_seconds": {"hard": 100},
-        "scaling": [],
     }
 
 

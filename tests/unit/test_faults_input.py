@@ -15,11 +15,11 @@ from core.pipeline import cli
 from tests.unit.test_reliability import TINY, one_error_line
 
 
-@pytest.mark.parametrize("scale", ["-5", "0", "50", "10000,abc"])
+@pytest.mark.parametrize("scale", ["-5", "0", "50", "10000,abc", ""])
 def test_a_bench_scale_no_index_can_take_is_refused_before_any_work(tmp_path, capsys, scale):
     nowhere = str(tmp_path / "nowhere.jsonl")  # the error comes first: no data was read
     assert cli.main(["bench", "--data", nowhere, "--artifacts", str(tmp_path), "--scale", scale]) == 2
-    assert "--scale takes index sizes, whole numbers of at least 100" in one_error_line(capsys)
+    assert "--scale takes corpus sizes, whole numbers of at least 200" in one_error_line(capsys)
     assert list(tmp_path.iterdir()) == []
 
 

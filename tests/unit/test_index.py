@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from core.model.encoded import Encoded
 from core.model.encoder import Encoder
 from core.retrieval.index import HNSW, chroma_client, ensure_index
 from core.retrieval.vectors import ChromaIndex, ExactIndex, IndexTarget
@@ -13,9 +14,9 @@ def target(fingerprint: str, pids: list[str], texts: list[str], corpus: str, pat
     return IndexTarget("mdl", fingerprint, path, pids, texts, corpus)
 
 
-def random_unit(n, d, seed):
+def random_unit(n, d, seed) -> Encoded:
     x = np.random.default_rng(seed).normal(size=(n, d)).astype(np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
+    return Encoded.of_dense(x / np.linalg.norm(x, axis=1, keepdims=True))
 
 
 def test_chroma_round_trip_and_agreement_with_exact(tmp_path):
@@ -37,7 +38,9 @@ def test_chroma_round_trip_and_agreement_with_exact(tmp_path):
     truth = exact.query(queries, 10)
     assert [h.docid for h in truth[0]] == [h.docid for h in after[0]]
     assert abs(truth[0][0].score - after[0][0].score) < 1e-4  # cosine similarity, not distance
-    assert np.allclose(reopened.get_vectors(["p7", "p2"]), vecs[[7, 2]], atol=1e-6)
+    got = reopened.collection.get(ids=["p7", "p2"], include=["embeddings"])
+    stored = dict(zip(got["ids"], got["embeddings"]))
+    assert np.allclose([stored["p7"], stored["p2"]], vecs.dense[[7, 2]], atol=1e-6)
 
 
 def test_chroma_adds_are_chunked(tmp_path):
@@ -60,10 +63,7 @@ def test_ensure_index_reuses_and_detects_stale(tmp_path, glove_vocab):
         client, enc, target("fp1", pids, texts, "corpus1"), progress=lambda d, t: seen.append((d, t))
     )
     assert made.built and len(made.index) == 3
-    assert np.allclose(made.vectors, enc.encode_passages(texts)) and made.index.get_vectors(pids).shape == (
-        3,
-        50,
-    )
+    assert np.allclose(made.vectors.dense, enc.encode_passages(texts).dense)
     assert seen[-1] == (6, 6) and [d for d, _ in seen] == sorted(d for d, _ in seen)  # encode 3, then add 3
     assert not ensure_index(client, enc, target("fp1", pids, texts, "corpus1")).built
     # a changed checkpoint (new fingerprint) or corpus is stale: rebuilt; the older index of the same
@@ -122,3 +122,49 @@ def test_clients_opened_by_threads_at_once_all_work(tmp_path):
         t.join()
     assert not errors
     assert len(chroma_client(tmp_path / "chroma").list_collections()) == 4
+
+
+def test_a_build_killed_while_adding_resumes_without_redoing_finished_chunks(
+    tmp_path, glove_vocab, monkeypatch
+):
+    """A kill after two chunks of 64: the next build encodes and adds only the 22 passages left."""
+
+    class Killed(BaseException):  # as a kill: no `except Exception` stops it
+        pass
+
+    enc = Encoder.glove_average(glove_vocab)
+    pids = [f"p{i}" for i in range(150)]
+    texts = [f"passage {i} on {('coffee', 'paris', 'the moon')[i % 3]}" for i in range(150)]
+    client = chroma_client(tmp_path / "chroma")
+    added, encoded, kill = [], [], [True]
+    real_add, real_encode = ChromaIndex.add, Encoder.encode_passages
+
+    def add(self, ids, vectors, texts=None, progress=False, chunk=None):
+        col_add = self.collection.add
+
+        def counted(**kw):
+            if kill[0] and len(added) == 2:
+                raise Killed
+            added.append(len(kw["ids"]))
+            col_add(**kw)
+
+        self.collection.add = counted
+        return real_add(self, ids, vectors, texts, progress, chunk)
+
+    monkeypatch.setattr(ChromaIndex, "add", add)
+    monkeypatch.setattr(
+        Encoder, "encode_passages", lambda s, t, **kw: encoded.append(len(t)) or real_encode(s, t, **kw)
+    )
+    with pytest.raises(Killed):
+        ensure_index(client, enc, target("fp1", pids, texts, "corpus1"), chunk=64)
+    assert added == [64, 64] and encoded == [150]
+    kill[0] = False
+    made = ensure_index(
+        chroma_client(tmp_path / "chroma"), enc, target("fp1", pids, texts, "corpus1"), chunk=64
+    )
+    assert made.built and added == [64, 64, 22] and encoded == [150, 22], (
+        "only what the killed build had not added"
+    )
+    assert len(made.index) == 150 and made.vectors is None
+    assert made.index.query(enc.encode_queries(["the moon"]), 3)[0][0].docid in pids
+    assert not ensure_index(client, enc, target("fp1", pids, texts, "corpus1")).built

@@ -1,14 +1,16 @@
-"""The lexical path of the towers: learned term weights hashed into buckets beside the dense vector."""
+"""The lexical path of the towers: a learned weight per word, each word its own dimension beside the
+dense vector."""
 
 import dataclasses
 
+import numpy as np
 import torch
 
 from core.common.config import ModelConfig
 from core.data.collate import pad
 from core.data.vocab import UNK_ID, Vocab
-from core.model.two_tower import TwoTower, load_checkpoint, save_checkpoint
-from tests.conftest import TOPICS
+from core.model.two_tower import TwoTower, joint, load_checkpoint, save_checkpoint
+from tests.conftest import TOPICS, whole
 
 LEX = ModelConfig(hidden=16, out_dim=16, lexical=True)
 
@@ -21,11 +23,14 @@ def model_for(vocab, cfg=LEX, idf=None):
 def test_vectors_are_unit_and_padding_changes_nothing(glove_vocab):
     model = model_for(glove_vocab)
     ids = [glove_vocab.encode(t, 32) for t in ("paris france", "the moon orbits the earth every month")]
+    width = len(glove_vocab)
     with torch.no_grad():
-        batch = model.encode_passage(*pad(ids))
-        assert batch.shape == (2, 16 + 64) and torch.allclose(batch.norm(dim=1), torch.ones(2), atol=1e-5)
+        batch = whole(model.encode_passage(*pad(ids)), width)
+        assert batch.shape == (2, 16 + width) and np.allclose(np.linalg.norm(batch, axis=1), 1, atol=1e-5)
         for i, x in enumerate(ids):
-            assert torch.allclose(model.encode_passage(*pad([x]))[0], batch[i], atol=1e-5)
+            assert np.allclose(whole(model.encode_passage(*pad([x])), width)[0], batch[i], atol=1e-5)
+        held = np.flatnonzero(batch[0, 16:])  # "paris", "france": a dimension each, nothing else
+        assert sorted(held) == sorted(set(ids[0]))
 
 
 def test_a_shared_rare_word_raises_the_lexical_score(glove_vocab):
@@ -41,10 +46,8 @@ def test_a_shared_rare_word_raises_the_lexical_score(glove_vocab):
     q = pad([glove_vocab.encode("espresso the", 8)])
     rare, common = (pad([glove_vocab.encode(t, 16)]) for t in ("espresso is strong", "the is strong"))
     with torch.no_grad():
-        qv = model.encode_query(*q)
-        assert (qv @ model.encode_passage(*rare).T).item() > (
-            qv @ model.encode_passage(*common).T
-        ).item() + 0.1
+        qv, rv, cv = joint(model.encode_query(*q), model.encode_passage(*rare), model.encode_passage(*common))
+        assert (qv @ rv.T).item() > (qv @ cv.T).item() + 0.1
 
 
 def test_term_weights_follow_the_idf_and_ignore_padding_and_unknown_words(glove_vocab):
@@ -63,7 +66,11 @@ def test_round_trip_keeps_the_lexical_path(glove_vocab, tmp_path):
     back, _, _ = load_checkpoint(tmp_path / "m.pt")
     x = pad([glove_vocab.encode("how is coffee made", 8)])
     with torch.no_grad():
-        assert torch.allclose(back.encode_query(*x), model.encode_query(*x), atol=1e-3)
+        assert np.allclose(
+            whole(back.encode_query(*x), len(glove_vocab)),
+            whole(model.encode_query(*x), len(glove_vocab)),
+            atol=1e-3,
+        )
     assert back.cfg == dataclasses.replace(LEX, vocab_size=len(glove_vocab), embed_dim=50)
 
 

@@ -7,6 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.model.encoded import Encoded
 from core.retrieval.metrics import judged_rank, mean_metrics, per_query_metrics, rank_of
 from core.retrieval.vectors import ExactIndex
 
@@ -108,8 +109,8 @@ def test_exact_index_returns_the_metrics_order(ranking):
     scores, _ = ranking
     for row in scores:  # 1-d "vectors" whose product with [1] is the score
         index = ExactIndex()
-        index.add([str(i) for i in range(len(row))], row[:, None].numpy())
+        index.add([str(i) for i in range(len(row))], Encoded.of_dense(row[:, None].numpy()))
         k = min(10, len(row))
-        assert [int(h.docid) for h in index.query(np.ones((1, 1), np.float32), k)[0]] == row.topk(
+        assert [int(h.docid) for h in index.query(Encoded.of_dense(np.ones((1, 1))), k)[0]] == row.topk(
             k
         ).indices.tolist()

@@ -28,6 +28,7 @@ from core.analysis.regions import placed, regions
 from core.common.config import ProjectionConfig
 from core.data.corpus import split_queries
 from core.data.msmarco import build_corpus
+from core.model.encoded import Encoded
 from tests.conftest import TOPICS, tiny_rows
 from views.parts.points import find_points, map_points
 
@@ -52,6 +53,11 @@ def _unit(x):
     return x / np.linalg.norm(x, axis=-1, keepdims=True)
 
 
+def _one(x) -> Encoded:
+    """One vector with no lexical part, as an engine's query vector."""
+    return Encoded.of_dense(np.asarray(x, dtype=np.float32)[None])
+
+
 def test_a_typed_query_lands_among_its_nearest_points():
     rng = np.random.default_rng(0)
     a, b = (
@@ -60,15 +66,15 @@ def test_a_typed_query_lands_among_its_nearest_points():
     )
     coords = np.concatenate([rng.normal(0, 0.3, (20, 2)), rng.normal(10, 0.3, (20, 2))]).astype(np.float32)
     p = Projection("m", 2, "k", np.arange(40), [], coords, np.zeros((0, 2), np.float32), 0.0, neighbors=10)
-    emap = EmbeddingMap(p, np.concatenate([a, b]), np.zeros((0, 8), np.float32))
-    assert np.linalg.norm(emap.place(_unit(np.eye(8)[0]))) < 1.0  # among cluster a
-    assert np.linalg.norm(emap.place(_unit(np.eye(8)[1])) - 10) < 1.5  # among cluster b
-    assert np.allclose(emap.place(a[3]), emap.place(a[3] * 1.0))
+    emap = EmbeddingMap(p, Encoded.of_dense(np.concatenate([a, b])), np.zeros((0, 8), np.float32))
+    assert np.linalg.norm(emap.place(_one(np.eye(8)[0]))) < 1.0  # among cluster a
+    assert np.linalg.norm(emap.place(_one(np.eye(8)[1])) - 10) < 1.5  # among cluster b
+    assert np.allclose(emap.place(_one(a[3])), emap.place(_one(a[3] * 2.0))), "placed by direction"
 
 
 class FakeEncoder:
     def encode_queries(self, texts):
-        return _unit(np.random.default_rng(len(texts)).normal(size=(len(texts), 4)))
+        return Encoded.of_dense(_unit(np.random.default_rng(len(texts)).normal(size=(len(texts), 4))))
 
 
 def test_maps_are_stored_and_refitted_only_when_stale(tmp_path, monkeypatch):
@@ -80,7 +86,7 @@ def test_maps_are_stored_and_refitted_only_when_stale(tmp_path, monkeypatch):
 
     monkeypatch.setattr(projection, "fit_map", fake_fit)
     corpus = build_corpus(tiny_rows())
-    passages = _unit(np.random.default_rng(1).normal(size=(len(corpus.passages), 4)))
+    passages = Encoded.of_dense(_unit(np.random.default_rng(1).normal(size=(len(corpus.passages), 4))))
     _, val = split_queries(corpus, 0.3)
     cfg = ProjectionConfig(umap_max_passages=8)
     hard, random = (Embedded(n, fp, FakeEncoder(), passages) for n, fp in (("hard", "1"), ("random", "0")))
@@ -157,7 +163,7 @@ def test_points_neighbours_find_and_regions():
     xy = (np.stack([topic % 3, topic // 3], 1) * 10.0).astype(np.float32)  # one spot per topic
     p = Projection("m", 2, "k", np.arange(n), [], xy, np.zeros((0, 2), np.float32), 0.0, neighbors=3)
     vectors = _unit(np.eye(6)[topic] + np.random.default_rng(0).normal(0, 0.01, (n, 6)))
-    emap = EmbeddingMap(p, vectors, np.zeros((0, 6), np.float32))
+    emap = EmbeddingMap(p, Encoded.of_dense(vectors), np.zeros((0, 6), np.float32))
     coffee = f"p{int(np.flatnonzero(topic == 0)[0])}"
     assert emap.neighbours(coffee, 1) and emap.neighbours(coffee, 1)[0] != coffee
     assert topic[int(emap.neighbours(coffee, 1)[0][1:])] == 0  # nearest: the other coffee passage

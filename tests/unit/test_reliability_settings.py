@@ -40,7 +40,7 @@ def test_every_registered_choice_is_implemented(glove_vocab):
         for pooling in CHOICES["pooling"]:
             cfg = ModelConfig(tower=tower, pooling=pooling, hidden=4, out_dim=4, lexical=False)
             model = TwoTower.from_vocab(cfg, glove_vocab)
-            assert model.encode_query(torch.tensor([[2, 3]]), torch.tensor([2])).shape == (1, 4)
+            assert model.encode_query(torch.tensor([[2, 3]]), torch.tensor([2])).dense.shape == (1, 4)
     for schedule in CHOICES["schedule"]:
         assert lr_lambda(schedule, 2, 10)(5) > 0
 

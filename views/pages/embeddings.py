@@ -94,11 +94,12 @@ flattened = (
     else f"flattened by PCA (too few points for UMAP: fewer than {MIN_UMAP_POINTS}), the second map turned"
 )
 st.caption(  # the page's explanation: shown in presentation mode too
-    "Each point is a passage or a validation query as the checkpoint embeds it, "
+    "Each point is a passage or a validation query placed by the dense (meaning) part of its vector, "
     f"{flattened} so that a passage sits in the same region on both unless the models disagree "
-    "about it. **The maps distort distances**: the true nearest neighbours (exact cosine) are "
-    "listed below them. Click a point, or find it by its text; drag to pan, zoom with the + and − "
-    "buttons over a map (the mouse wheel scrolls the page)."
+    "about it; the words it shares with a query are not drawn. **The maps distort distances**: the "
+    "true nearest neighbours (exact cosine of the whole vectors) are listed below them. Click a "
+    "point, or find it by its text; drag to pan, zoom with the + and − buttons over a map (the mouse "
+    "wheel scrolls the page)."
 )
 
 located = {}
@@ -130,8 +131,11 @@ for col, name in zip(st.columns(len(shown), gap="medium"), shown):  # side by si
             config=map_chart.CONFIG,
         )
         p = maps[name].projection
+        total = len(checkpoints[name].catalog)
+        drawn = f"{total:,} passages" if len(p.rows) == total else f"{len(p.rows):,} of {total:,} passages"
+        sample = "" if len(p.rows) == total else " (a fixed sample, every judged one in it)"
         components.secondary(
-            f"{len(p.rows):,} passages + {len(p.query_ids):,} validation queries · {p.method} fit "
+            f"{drawn}{sample} + {len(p.query_ids):,} validation queries · {p.method} fit "
             f"{p.fit_seconds:.0f} s (once, stored) · "
             f"figure {1e3 * (time.perf_counter() - t0):.0f} ms"
         )

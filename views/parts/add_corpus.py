@@ -18,6 +18,7 @@ import streamlit as st
 from core.common.artifacts import PREFERRED as COMPARED
 from core.common.artifacts import write_atomic
 from core.common.outputs import OutputError
+from core.common.types import pace
 from core.data.corpora import name_problem
 from core.data.corpus import DataSourceError
 from core.data.files import TABLE_SUFFIXES, read_table
@@ -80,11 +81,14 @@ def _tally(bar):
 
     def progress(done: int, total: int) -> None:
         i = min(step["model"], len(COMPARED) - 1)
+        if step.get("timed") != i:  # each model's encoding timed from its start
+            step["timed"], step["started"] = i, time.perf_counter()
         share = (i + done / max(total, 1)) / len(COMPARED)
         bar.progress(
             min(share, 1.0),
             text=f"Encoding {total:,} passages with the {COMPARED[i]} model "
-            f"({i + 1} of {len(COMPARED)}): {done:,} done",
+            f"({i + 1} of {len(COMPARED)}): {done:,} done, "
+            f"{pace(done, total, time.perf_counter() - step['started'])}",
         )
 
     return progress, log
