@@ -190,7 +190,10 @@ def cmd_bench(args) -> int:
     doc = bench_report.report_path(artifacts, args.report)
     check_outputs({"--report": (doc, "benchmark")})
     if args.scale is not None:
-        return _bench_scale(scale_sizes(args.scale), artifacts, doc)
+        from core.pipeline import scale
+
+        print("\n".join(scale.measured(scale_sizes(args.scale), artifacts, doc)))
+        return 0
     report = bench.run(
         load_corpus(args.data), artifacts, find_checkpoints(artifacts), args.queries, args.minilm
     )
@@ -198,26 +201,6 @@ def cmd_bench(args) -> int:
     text = bench_report.markdown(report)
     bench_report.write_reports(report, artifacts, doc, text)
     print(text)
-    return 0
-
-
-def _bench_scale(sizes: list[int], artifacts: Path, doc: Path) -> int:
-    """`bench --scale`: artifacts/scale.json, the section of `doc` and its plot beside it (scale.svg)."""
-    from core.common.artifacts import PREFERRED, find_checkpoints, write_json, write_section, write_text
-    from core.pipeline import scale
-
-    pair = {n: p for n, p in find_checkpoints(artifacts).items() if n in PREFERRED}
-    if not pair:
-        raise CheckpointError(f"no checkpoint in {artifacts} to measure: run `python -m core build`")
-    report = scale.run(sizes, pair)
-    write_json(artifacts / "scale.json", report)
-    lines = scale.markdown(report)
-    plot = scale.plot_svg(report)
-    if plot:
-        write_text(doc.parent / "scale.svg", plot)
-        lines += ["", "![seconds per stage against passages, log-log](scale.svg)"]
-    write_section(doc, scale.HEADING, lines)
-    print("\n".join(lines))
     return 0
 
 

@@ -23,6 +23,15 @@ from pathlib import Path
 
 import numpy as np
 
+from core.common.artifacts import (
+    PREFERRED,
+    CheckpointError,
+    find_checkpoints,
+    read_json,
+    write_json,
+    write_section,
+    write_text,
+)
 from core.common.config import DataConfig
 from core.data.corpora import DEFAULT, open_corpus
 from core.data.corpus import split_queries
@@ -153,6 +162,33 @@ def run(sizes: list[int], checkpoints: dict[str, Path], log=print) -> dict:
         "chroma": where,
         "sizes": rows,
     }
+
+
+def measured(sizes: list[int], artifacts: Path, doc: Path) -> list[str]:
+    """`bench --scale`: the compared checkpoints of `artifacts` measured at `sizes` into
+    artifacts/scale.json (with the sizes measured before, `merged`), the section `HEADING` of `doc`
+    and its plot beside it (scale.svg); returns the section's lines."""
+    pair = {n: p for n, p in find_checkpoints(artifacts).items() if n in PREFERRED}
+    if not pair:
+        raise CheckpointError(f"no checkpoint in {artifacts} to measure: run `python -m core build`")
+    report = merged(read_json(artifacts / "scale.json"), run(sizes, pair))
+    write_json(artifacts / "scale.json", report)
+    lines, plot = markdown(report), plot_svg(report)
+    if plot:
+        write_text(doc.parent / "scale.svg", plot)
+        lines += ["", "![seconds per stage against passages, log-log](scale.svg)"]
+    write_section(doc, HEADING, lines)
+    return lines
+
+
+def merged(earlier: dict | None, report: dict) -> dict:
+    """`report` with the sizes an `earlier` report measured and it did not, when both used Chroma the
+    same way (embedded, or the same server): sizes may be measured one command at a time."""
+    if not earlier or earlier.get("chroma") != report["chroma"]:
+        return report
+    new = {r["passages"] for r in report["sizes"]}
+    kept = [r for r in earlier.get("sizes", []) if r.get("passages") not in new]
+    return {**report, "sizes": sorted(kept + report["sizes"], key=lambda r: r["passages"])}
 
 
 STAGES = {  # what each stage's seconds are called in a size's row, and in the report

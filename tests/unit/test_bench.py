@@ -119,3 +119,12 @@ def test_the_report_keeps_the_sections_other_benchmarks_wrote(tmp_path):
     text = doc.read_text()
     assert "old figures" not in text and "| passage encoding, passages/s" in text
     assert text.endswith("\n## A class on one app\n\n| a | b |\n")
+
+
+def test_sizes_measured_one_command_at_a_time_make_one_table():
+    earlier = {"chroma": "embedded", "sizes": [{"passages": 10}, {"passages": 100, "old": 1}]}
+    now = {"chroma": "embedded", "sizes": [{"passages": 1000}, {"passages": 100, "new": 1}]}
+    both = scale.merged(earlier, now)["sizes"]
+    assert [r["passages"] for r in both] == [10, 100, 1000] and both[1] == {"passages": 100, "new": 1}
+    assert scale.merged({**earlier, "chroma": "server h:8000"}, now) == now, "never mixed with a server's"
+    assert scale.merged(None, now) == now
