@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from core.common.artifacts import CheckpointError, read_json, write_json
+from core.model.encoded import Encoded
 from core.data.corpus import Corpus, split_queries, tune_queries
 from core.retrieval.bm25 import BM25, BM25_VERSION
 from core.retrieval.catalog import Passages
@@ -163,7 +164,7 @@ def fit_on_corpus(
     qids: list[str],
     sample: int = 1000,
     seed: int = 13,
-    passage_vectors: np.ndarray | None = None,
+    passage_vectors: Encoded | None = None,
     bm25: BM25 | None = None,
 ) -> tuple[float, dict, int]:
     """`fit_weight` on up to `sample` of `qids` (a fixed random sample) over every passage of
