@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from core.common.artifacts import CheckpointError, read_json, write_json
-from core.model.encoded import Encoded
 from core.data.corpus import Corpus, split_queries, tune_queries
+from core.model.encoded import Encoded
 from core.retrieval.bm25 import BM25, BM25_VERSION
 from core.retrieval.catalog import Passages
 from core.retrieval.explain import Explanation, Part
