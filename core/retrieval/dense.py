@@ -31,7 +31,9 @@ from core.retrieval.ranker import Hits, Ranker, exact_top, with_missed
 from core.retrieval.vectors import IndexTarget
 
 QUERY_CACHE = 256  # query vectors kept: a page searches, then scores every passage, with one encoding
-CANDIDATES = 50  # passages each index offers a search, at least: the union is scored exactly
+# passages each index offers a search, at least; the union is scored exactly. Validation queries whose top
+# 10 is exact search's, hard: 98.1% at 50, 99.96% at 100, 100% at 200
+CANDIDATES = 100
 MISSED_CHECK = 100_000  # passages up to which a search also scores every passage, to mark what it missed
 
 

@@ -24,7 +24,7 @@ def test_chroma_round_trip_and_agreement_with_exact(tmp_path):
     vecs = random_unit(500, 32, 0)
     client = chroma_client(tmp_path / "chroma")
     col = client.create_collection("tst", configuration={"hnsw": HNSW}, embedding_function=None)
-    ChromaIndex(col, client.get_max_batch_size()).add(ids, vecs, [f"text {i}" for i in ids])
+    ChromaIndex(col, client.get_max_batch_size()).add(ids, vecs)
     queries = random_unit(20, 32, 1)
     before = ChromaIndex(col, 1000).query(queries, 10)
     del client, col
@@ -139,7 +139,7 @@ def test_a_build_killed_while_adding_resumes_without_redoing_finished_chunks(
     added, encoded, kill = [], [], [True]
     real_add, real_encode = ChromaIndex.add, Encoder.encode_passages
 
-    def add(self, ids, vectors, texts=None, progress=False, chunk=None):
+    def add(self, ids, vectors, progress=False, chunk=None):
         col_add = self.collection.add
 
         def counted(**kw):
@@ -149,7 +149,7 @@ def test_a_build_killed_while_adding_resumes_without_redoing_finished_chunks(
             col_add(**kw)
 
         self.collection.add = counted
-        return real_add(self, ids, vectors, texts, progress, chunk)
+        return real_add(self, ids, vectors, progress, chunk)
 
     monkeypatch.setattr(ChromaIndex, "add", add)
     monkeypatch.setattr(
