@@ -3,8 +3,8 @@ added corpus with judged queries (`python -m core adapt`: `FROM@CORPUS`, its arm
 written with `--out`, its equal-budget control `FROM@CORPUS-control`), beside the checkpoint it
 started from (grown by the corpus's words, as adapting starts), BM25 and each one's hybrid, all on the
 corpus's judged queries; into `artifacts/adaptation.json` and a section of docs/experiments.md. Nothing
-here is chosen by a score: every arm trains the same budget (`ADAPT_STEPS`), and a hybrid's weight is
-its start's, fitted on MS MARCO's tuning slice."""
+here is chosen by a score but on the corpus's tuning slice: every arm trains the same budget
+(`ADAPT_STEPS`), and an adapted checkpoint's hybrid weight is fitted there by `adapt`."""
 
 from __future__ import annotations
 
@@ -87,8 +87,9 @@ def markdown(results: dict) -> list[str]:
         "A third of each corpus's judged queries (by a hash of their ids) is its tuning slice: after each "
         "epoch the model is measured there, and the epoch of the best nDCG@10 is kept (the start, epoch 0, "
         "among them), the control's the same way; every figure below is on the other two thirds, over all "
-        "the corpus's passages. A hybrid fuses with our stemmed BM25 at its start's weight (fitted on MS "
-        "MARCO's tuning slice). Nothing else is chosen by a score.",
+        "the corpus's passages. An adapted checkpoint's hybrid fuses with our stemmed BM25 at the weight "
+        "`adapt` fitted on that tuning slice (the start's hybrid at its MS MARCO weight). Nothing else is "
+        "chosen by a score.",
     ]
     for corpus, r in results.items():
         slices = r["queries"]
