@@ -43,11 +43,12 @@ def _search(folder: str, said) -> None:
     for a stored vector, "built" when it had to rebuild, or the one `error:` line; exit 2 on refusal."""
     import numpy as np
 
+    from core.model.encoded import Encoded
     from core.retrieval.index import chroma_client, ensure_index
     from core.retrieval.vectors import IndexTarget, SearchIndexError
 
-    vectors = np.random.default_rng(0).normal(size=(N, 16)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    dense = np.random.default_rng(0).normal(size=(N, 16)).astype(np.float32)
+    vectors = Encoded.of_dense(dense / np.linalg.norm(dense, axis=1, keepdims=True))
     pids = [f"p{i}" for i in range(N)]
     try:
         target = IndexTarget("random", "fp", "a/model.pt", pids, ["text"] * N, "corpus")
@@ -137,14 +138,15 @@ def test_forced_rebuilds_leave_no_orphaned_segment_folder_and_a_new_process_remo
     import numpy as np
     from chromadb.api.client import Client
 
+    from core.model.encoded import Encoded
     from core.retrieval import index as index_module
     from core.retrieval.index import chroma_client, ensure_index
     from core.retrieval.segments import orphans
     from core.retrieval.vectors import IndexTarget
 
     folder = tmp_path / "chroma"
-    vectors = np.random.default_rng(0).normal(size=(1500, 16)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    dense = np.random.default_rng(0).normal(size=(1500, 16)).astype(np.float32)
+    vectors = Encoded.of_dense(dense / np.linalg.norm(dense, axis=1, keepdims=True))
     pids = [f"p{i}" for i in range(1500)]
 
     def build(force: bool):

@@ -11,6 +11,7 @@ from core.analysis import results
 from core.common.config import ModelConfig
 from core.common.types import Hit
 from core.data.msmarco import build_corpus
+from core.model.encoded import Encoded
 from core.model.two_tower import TwoTower, save_checkpoint
 from core.retrieval.catalog import Catalog
 from core.retrieval.dense import DenseRanker
@@ -51,7 +52,29 @@ def test_ranks_are_exact_over_the_whole_corpus(engine, catalog):
     assert result.rank_of(result.judged.pid, row) == result.judged.rank
 
 
-def test_a_passage_the_index_misses_is_shown_marked_at_its_exact_rank(engine, catalog, monkeypatch):
+def test_a_passage_chroma_misses_the_inverted_index_finds(engine, catalog, monkeypatch):
+    """Chroma (the dense parts) leaves out the exact #2, which shares a word with the query: the
+    inverted index's candidates bring it back, unmarked, at its exact rank."""
+    query = "what is the capital of france"
+    exact = engine.scores([query])[0]
+    top = [catalog.pids[r] for r in np.argsort(-exact, kind="stable")[:6]]
+    lost = top[1]
+    assert engine.encode_query(query).lexical_scores(engine.vectors)[0][catalog.row[lost]] > 0
+
+    def approximate(vectors, k):
+        return [[Hit(pid, float(exact[catalog.row[pid]])) for pid in top if pid != lost][:k]]
+
+    monkeypatch.setattr(engine.live.index, "query", approximate)
+    result = results.search(engine, query, k=5)
+    assert [h.pid for h in result.hits] == top[:5] and not any(h.missed for h in result.hits)
+
+
+def nothing_by_words(self, passages):
+    """No passage shares a word with the query, as the inverted index sees it."""
+    return np.zeros((len(self), len(passages)), np.float32)
+
+
+def test_a_passage_both_indexes_miss_is_shown_marked_at_its_exact_rank(engine, catalog, monkeypatch):
     query = dataset_query(catalog)
     exact = engine.scores([query])[0]
     top = [catalog.pids[r] for r in np.argsort(-exact, kind="stable")[:6]]
@@ -61,6 +84,7 @@ def test_a_passage_the_index_misses_is_shown_marked_at_its_exact_rank(engine, ca
         return [[Hit(pid, float(exact[catalog.row[pid]])) for pid in top if pid != lost][:k]]
 
     monkeypatch.setattr(engine.live.index, "query", approximate)
+    monkeypatch.setattr(Encoded, "lexical_scores", nothing_by_words)
     result = results.search(engine, query, k=5)
     assert [h.pid for h in result.hits] == top[:6]  # the index's 5, the missed one in its place
     missed = [h for h in result.hits if h.missed]
@@ -80,6 +104,7 @@ def test_the_judged_passage_missed_by_the_index_gets_a_card(engine, catalog, mon
         return [[Hit(catalog.pids[r], float(exact[r])) for r in rows[:k]]]
 
     monkeypatch.setattr(engine.live.index, "query", approximate)
+    monkeypatch.setattr(Encoded, "lexical_scores", nothing_by_words)
     result = results.search(engine, query, k=10)
     cards = {h.pid: h for h in result.hits}
     assert judged.pid in cards and cards[judged.pid].missed and cards[judged.pid].rank == result.judged.rank
