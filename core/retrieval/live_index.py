@@ -14,7 +14,7 @@ from typing import Protocol
 from core.common.types import Hit
 from core.model.encoded import Encoded
 from core.model.encoder import Encoder
-from core.retrieval.index import IndexBuild, chroma_client, ensure_index, open_index, set_aside_if_corrupt
+from core.retrieval.index import IndexBuild, chroma_client, ensure_index, set_aside_if_corrupt
 from core.retrieval.vectors import ChromaIndex, IndexTarget, SearchIndexError
 
 BACKGROUND_CHUNK = 1000  # vectors a background build adds at a time (about a second on 2 cores), then yields
@@ -60,26 +60,13 @@ class LiveIndex:
         self.unreported: str | None = None  # a background build's notice, for the next search to carry
         self.builder: threading.Thread | None = None
         self._repairing = threading.Lock()
-        if background:
-            self.index = self._current()
-            if self.index is None:
-                self.builder = threading.Thread(
-                    target=self._build, args=(True,), name=f"index {target.name}", daemon=True
-                )
-                self.builder.start()
+        if background:  # opened (or built) on its thread: Chroma is not even imported on the app's path
+            self.builder = threading.Thread(
+                target=self._build, args=(True,), name=f"index {target.name}", daemon=True
+            )
+            self.builder.start()
         else:
             self._build(background=False)
-
-    def _current(self) -> ChromaIndex | None:
-        """The up-to-date index, opened at once (no thread to start), or None when it must be built or
-        cannot be read (the builder finds out which)."""
-        t = self.target
-        try:
-            return open_index(
-                chroma_client(self.chroma_path), t.fingerprint, t.corpus_fingerprint, len(t.pids)
-            )
-        except Exception:
-            return None
 
     @property
     def state(self) -> str:

@@ -43,7 +43,9 @@ def app():
     return Activity(quiet_s=0.5)
 
 
-def test_exact_search_answers_until_the_background_index_is_complete(app, checkpoint, catalog, tmp_path):
+def test_exact_search_answers_until_the_background_index_is_complete(
+    app, checkpoint, catalog, tmp_path, monkeypatch
+):
     engine = DenseRanker("tiny", checkpoint, catalog, tmp_path / "chroma", background=True, foreground=app)
     first = results.search(engine, QUERY, 5)
     assert (
@@ -55,10 +57,16 @@ def test_exact_search_answers_until_the_background_index_is_complete(app, checkp
     after = results.search(engine, QUERY, 5)
     assert engine.index_state == "ready" and after.path == "chroma"
     assert [h.pid for h in after.hits] == [h.pid for h in first.hits] and after.notice is None
-    reopened = DenseRanker("tiny", checkpoint, catalog, tmp_path / "chroma", background=True, foreground=app)
-    assert reopened.live.builder is None and reopened.search(QUERY, 5).path == "chroma", (
-        "an up-to-date index is reused"
+    added = []
+    real_add = ChromaIndex.add
+    monkeypatch.setattr(
+        ChromaIndex,
+        "add",
+        lambda self, ids, *a, **kw: added.append(len(ids)) or real_add(self, ids, *a, **kw),
     )
+    reopened = DenseRanker("tiny", checkpoint, catalog, tmp_path / "chroma", background=True, foreground=app)
+    reopened.live.builder.join(60)
+    assert not added and reopened.search(QUERY, 5).path == "chroma", "an up-to-date index is reused"
 
 
 def test_the_build_waits_while_the_app_is_busy(app, checkpoint, catalog, tmp_path):
