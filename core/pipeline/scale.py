@@ -204,7 +204,7 @@ def stage_seconds(row: dict) -> dict[str, float]:
     """Each stage's seconds at one size, both checkpoints' added up."""
     out = {STAGES[k]: row[k] for k in ("make_corpus_s", "bm25_index_s")}
     for k in ("encode_s", "chroma_add_s", "sparse_index_s"):
-        out[STAGES[k]] = round(sum(c[k] for c in row["checkpoints"].values()), 1)
+        out[STAGES[k]] = round(sum(c[k] for c in row["checkpoints"].values()), 2)
     return out
 
 
