@@ -46,7 +46,7 @@ from core.retrieval.ranker import exact_top
 from core.retrieval.vectors import IndexTarget
 
 QUERIES = 200  # validation queries searched one at a time at each size
-HEADING = "## How each cost grows with the corpus"  # its section of docs/benchmark.md
+HEADING = "How each cost grows with the corpus"  # its section of docs/benchmark.md
 
 
 def synthetic_passages(texts: list[str], n: int, seed: int = 0) -> list[str]:
