@@ -42,7 +42,6 @@ def _mine(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", required=True, help="model.pt to mine with (artifacts/random/...)")
     p.add_argument("--out", required=True, help=f"mined file to write, e.g. artifacts/{MINED}")
     p.add_argument("--force", action="store_true", help="mine again even when the file is up to date")
-    _artifacts(p, "artifacts folder whose chroma/ holds the index")
 
 
 def _build(p: argparse.ArgumentParser) -> None:
